@@ -1,0 +1,351 @@
+/**
+ * One RISC-V hart: its architectural state, which lives in the machine's WebAssembly.Memory at
+ * the offsets of layout.ts, plus trap entry, interrupt selection and xRET (Privileged spec ch. 3, 4).
+ * Instruction execution lives in interp.ts; CSR access in csr.ts; address translation in mmu.ts.
+ */
+import {
+  F_OFF, hartBase, MMU_COUNT, MMU_M, MMU_S, MMU_S_SUM, MMU_U, PC_OFF, RAM_BASE, RAM_HOST, SLOT_OFF, SLOTS,
+  TLB_ENTRIES, TLB_ENTRY, TLB_INVALID, TLB_OFF, X_OFF, type Slot,
+} from './layout.ts';
+import {
+  IRQ_PRIORITY, MIP_STIP, MISA_EXTENSIONS, MSTATUS_FS, MSTATUS_HI_SD, MSTATUS_HI_XL, MSTATUS_MIE, MSTATUS_MPIE,
+  MSTATUS_MPP, MSTATUS_MPRV, MSTATUS_MXR, MSTATUS_SIE, MSTATUS_SPIE, MSTATUS_SPP, MSTATUS_SUM,
+} from './csr-numbers.ts';
+
+/** Privilege levels (Privileged spec 1.2). */
+export const PRIV_U = 0;
+export const PRIV_S = 1;
+export const PRIV_M = 3;
+
+/**
+ * Physical address space outside RAM, as the hart sees it. Reads return NaN when no device
+ * answers (an access fault); writes return false.
+ */
+export interface PhysBus {
+  read(pa: number, size: 1 | 2 | 4): number;
+  write(pa: number, size: 1 | 2 | 4, value: number): boolean;
+}
+
+/** Hooks a machine installs on its harts. */
+export interface HartHooks {
+  /** Current value of the machine timer (the `time` CSR), in ticks. */
+  time(): number;
+  /**
+   * Called after a store to a RAM page flagged PAGE_WATCH (see pageFlags): HTIF's tohost,
+   * for example, is a watched RAM location rather than a device.
+   */
+  ramWatch?(pa: number, size: number): void;
+  /**
+   * Called for a trap that would enter M-mode. Returns true when the monitor handled it itself
+   * (the built-in SBI firmware does so for ecalls from S-mode); the hart then does not trap.
+   */
+  machineTrap?(hart: Hart, cause: number, interrupt: boolean): boolean;
+}
+
+/** Index of each named slot in `Hart.s` (low half at the index, high half at index + 1). */
+export const S = Object.freeze(Object.fromEntries(SLOTS.map((n, i) => [n, i * 2]))) as Readonly<Record<Slot, number>>;
+
+export interface HartOptions {
+  id: number;
+  memory: WebAssembly.Memory;
+  ramSize: number;
+  bus: PhysBus;
+  hooks: HartHooks;
+  /** Per-RAM-page flags shared by all harts of a machine (PAGE_WATCH, PAGE_CODE). */
+  pageFlags: Uint8Array;
+}
+
+/** A RAM page whose stores the machine must see (HTIF tohost). */
+export const PAGE_WATCH = 1;
+/** A RAM page holding translated code (stores must invalidate translations). */
+export const PAGE_CODE = 2;
+
+export class Hart {
+  readonly id: number;
+  /** Host byte offset of this hart's block in the memory. */
+  readonly base: number;
+  readonly memory: WebAssembly.Memory;
+  readonly ramSize: number;
+  readonly bus: PhysBus;
+  readonly hooks: HartHooks;
+  /** Flags per 4 KiB page of RAM; a page with any flag never gets a fast-path write TLB entry. */
+  readonly pageFlags: Uint8Array;
+  /** x0..x31 and the sink x32 as 32-bit halves: x[2r] low, x[2r+1] high. */
+  readonly x: Int32Array;
+  /** f0..f31 as 32-bit halves. */
+  readonly f: Int32Array;
+  /** pc as 32-bit halves. */
+  readonly pc: Int32Array;
+  /** Named slots (priv, CSRs, reservation...) as 32-bit halves, indexed by S. */
+  readonly s: Int32Array;
+  /** The software TLB of every MMU index, as 32-bit words. */
+  readonly tlb: Int32Array;
+  /** Views of the whole memory (guest RAM at RAM_HOST). */
+  readonly m8: Uint8Array;
+  readonly m16: Uint16Array;
+  readonly m32: Int32Array;
+  /** True when a TLB holds an entry from a superpage (an address-specific SFENCE.VMA then flushes all). */
+  superpages = false;
+  /** Counts of traps by cause and interrupts by number since start (for --stats). */
+  readonly trapCounts = new Map<number, number>();
+  readonly irqCounts = new Map<number, number>();
+
+  constructor(o: HartOptions) {
+    this.id = o.id;
+    this.base = hartBase(o.id);
+    this.memory = o.memory;
+    this.ramSize = o.ramSize;
+    this.bus = o.bus;
+    this.hooks = o.hooks;
+    this.pageFlags = o.pageFlags;
+    const buf = o.memory.buffer;
+    this.x = new Int32Array(buf, this.base + X_OFF, 66);
+    this.f = new Int32Array(buf, this.base + F_OFF, 64);
+    this.pc = new Int32Array(buf, this.base + PC_OFF, 2);
+    this.s = new Int32Array(buf, this.base + SLOT_OFF, SLOTS.length * 2);
+    this.tlb = new Int32Array(buf, this.base + TLB_OFF, (MMU_COUNT * TLB_ENTRIES * TLB_ENTRY) / 4);
+    this.m8 = new Uint8Array(buf);
+    this.m16 = new Uint16Array(buf);
+    this.m32 = new Int32Array(buf);
+    this.reset();
+  }
+
+  /** Puts the hart in its reset state (Privileged spec 3.4): M-mode, interrupts off, paging off. */
+  reset(): void {
+    this.x.fill(0);
+    this.f.fill(0);
+    this.pc.fill(0);
+    this.s.fill(0);
+    this.set('priv', PRIV_M, 0);
+    this.set('mstatus', 0, MSTATUS_HI_XL);
+    this.set('misa', MISA_EXTENSIONS, 0x8000_0000 | 0);
+    this.set('mhartid', this.id, 0);
+    this.flushTlb();
+  }
+
+  get(slot: Slot): number {
+    return this.s[S[slot]]!;
+  }
+  getHi(slot: Slot): number {
+    return this.s[S[slot] + 1]!;
+  }
+  /** A slot's full value as a Number (exact below 2^53). */
+  getNum(slot: Slot): number {
+    return (this.s[S[slot] + 1]! >>> 0) * 0x1_0000_0000 + (this.s[S[slot]]! >>> 0);
+  }
+  set(slot: Slot, lo: number, hi: number): void {
+    this.s[S[slot]] = lo;
+    this.s[S[slot] + 1] = hi;
+  }
+  setNum(slot: Slot, v: number): void {
+    this.set(slot, v % 0x1_0000_0000 | 0, Math.floor(v / 0x1_0000_0000) | 0);
+  }
+
+  get priv(): number {
+    return this.s[S.priv]!;
+  }
+
+  /** pc as a BigInt (for tools and messages; never on a hot path). */
+  get pcBig(): bigint {
+    return BigInt.asUintN(64, (BigInt(this.pc[1]!) << 32n) | BigInt(this.pc[0]! >>> 0));
+  }
+  setPc(lo: number, hi: number): void {
+    this.pc[0] = lo;
+    this.pc[1] = hi;
+  }
+  /** Sets the pc from a Number address (sign-extending from bit 63 is the caller's concern). */
+  setPcNum(v: number): void {
+    this.setPc(v % 0x1_0000_0000 | 0, Math.floor(v / 0x1_0000_0000) | 0);
+  }
+
+  /** Register x`r` as an unsigned BigInt (tools and tests only). */
+  xBig(r: number): bigint {
+    return BigInt.asUintN(64, (BigInt(this.x[2 * r + 1]!) << 32n) | BigInt(this.x[2 * r]! >>> 0));
+  }
+  setX(r: number, v: bigint): void {
+    if (r === 0) return;
+    this.x[2 * r] = Number(BigInt.asIntN(32, v));
+    this.x[2 * r + 1] = Number(BigInt.asIntN(32, v >> 32n));
+  }
+
+  /** Host byte offset of guest physical address `pa` when it is in RAM, else -1. */
+  ramOffset(pa: number, size = 1): number {
+    const o = pa - RAM_BASE;
+    return o >= 0 && o + size <= this.ramSize ? RAM_HOST + o : -1;
+  }
+
+  /** Guest physical address of RAM host offset `o`. */
+  ramPa(o: number): number {
+    return o - RAM_HOST + RAM_BASE;
+  }
+
+  /** MMU index for instruction fetch at the current privilege. */
+  fetchMmu(): number {
+    const p = this.priv;
+    return p === PRIV_M ? MMU_M : p === PRIV_S ? MMU_S : MMU_U;
+  }
+
+  /** MMU index for loads and stores: honours MPRV (3.1.6.3) and SUM. */
+  dataMmu(): number {
+    let p = this.priv;
+    const ms = this.s[S.mstatus]!;
+    if (p === PRIV_M && ms & MSTATUS_MPRV) p = (ms & MSTATUS_MPP) >>> 11;
+    if (p === PRIV_M) return MMU_M;
+    if (p === PRIV_S) return ms & MSTATUS_SUM ? MMU_S_SUM : MMU_S;
+    return MMU_U;
+  }
+
+  /** Empties every TLB (satp write, SFENCE.VMA without address, MXR change, dirty-log reset). */
+  flushTlb(): void {
+    this.tlb.fill(TLB_INVALID);
+    this.superpages = false;
+    this.s[S.tlbGen] = (this.s[S.tlbGen]! + 1) | 0;
+  }
+
+  /** Removes the entries for one virtual page from every TLB. */
+  flushTlbPage(vaLo: number, vaHi: number): void {
+    if (this.superpages) return this.flushTlb();
+    const idx = (vaLo >>> 12) & (TLB_ENTRIES - 1);
+    for (let m = 0; m < MMU_COUNT; m++) {
+      const e = (m * TLB_ENTRIES + idx) * (TLB_ENTRY / 4);
+      this.tlb.fill(TLB_INVALID, e, e + 6);
+    }
+    this.s[S.tlbGen] = (this.s[S.tlbGen]! + 1) | 0;
+    void vaHi;
+  }
+
+  /** mstatus with the SD summary bit computed (FS or XS dirty). */
+  mstatusRead(): [number, number] {
+    const lo = this.s[S.mstatus]!;
+    let hi = MSTATUS_HI_XL;
+    if ((lo & MSTATUS_FS) === MSTATUS_FS) hi |= MSTATUS_HI_SD;
+    return [lo, hi];
+  }
+
+  /** Marks the FP state dirty (any write to an f register or fflags, Unprivileged 21.2 / Priv 3.1.6.6). */
+  fsDirty(): void {
+    this.s[S.mstatus] = this.s[S.mstatus]! | MSTATUS_FS;
+  }
+
+  /** Takes an exception or interrupt: updates the trap CSRs and redirects the pc (Privileged 3.1.6.1, 4.1.1). */
+  trap(cause: number, interrupt: boolean, tvalLo: number, tvalHi: number): void {
+    const counts = interrupt ? this.irqCounts : this.trapCounts;
+    counts.set(cause, (counts.get(cause) ?? 0) + 1);
+    const priv = this.priv;
+    const bit = 1 << cause;
+    const deleg = interrupt ? this.s[S.mideleg]! : this.s[S.medeleg]!;
+    const toS = priv <= PRIV_S && (deleg & bit) !== 0;
+    if (!toS && this.hooks.machineTrap?.(this, cause, interrupt)) return;
+    const pcLo = this.pc[0]!;
+    const pcHi = this.pc[1]!;
+    const causeHi = interrupt ? 0x8000_0000 | 0 : 0;
+    let ms = this.s[S.mstatus]!;
+    if (toS) {
+      this.set('sepc', pcLo, pcHi);
+      this.set('scause', cause, causeHi);
+      this.set('stval', tvalLo, tvalHi);
+      ms = ms & ~MSTATUS_SPIE | (ms & MSTATUS_SIE ? MSTATUS_SPIE : 0);
+      ms = ms & ~(MSTATUS_SIE | MSTATUS_SPP) | (priv === PRIV_S ? MSTATUS_SPP : 0);
+      this.s[S.mstatus] = ms;
+      this.s[S.priv] = PRIV_S;
+      this.vector('stvec', cause, interrupt);
+    } else {
+      this.set('mepc', pcLo, pcHi);
+      this.set('mcause', cause, causeHi);
+      this.set('mtval', tvalLo, tvalHi);
+      ms = ms & ~MSTATUS_MPIE | (ms & MSTATUS_MIE ? MSTATUS_MPIE : 0);
+      ms = ms & ~(MSTATUS_MIE | MSTATUS_MPP) | (priv << 11);
+      this.s[S.mstatus] = ms;
+      this.s[S.priv] = PRIV_M;
+      this.vector('mtvec', cause, interrupt);
+    }
+    this.s[S.resValid] = 0;
+  }
+
+  private vector(tvec: 'mtvec' | 'stvec', cause: number, interrupt: boolean): void {
+    const lo = this.get(tvec);
+    const hi = this.getHi(tvec);
+    const base = lo & ~3;
+    if (interrupt && (lo & 3) === 1) {
+      const t = (base + 4 * cause) | 0;
+      this.setPc(t, (t >>> 0) < (base >>> 0) ? (hi + 1) | 0 : hi);
+    } else {
+      this.setPc(base, hi);
+    }
+  }
+
+  /** All pending bits: software-written mip, device lines, and the Sstc timer comparison. */
+  pending(): number {
+    let p = this.s[S.mip]! | this.s[S.mipLines]!;
+    if (this.s[S.menvcfg + 1]! < 0) {
+      // Sstc with STCE: STIP is time >= stimecmp (Sstc spec 1.1).
+      p &= ~MIP_STIP;
+      if (this.hooks.time() >= this.getNum('stimecmp')) p |= MIP_STIP;
+    }
+    return p;
+  }
+
+  /**
+   * The interrupt to take now, or -1 (Privileged 3.1.9): pending and enabled, and globally
+   * enabled for its target level given the current privilege.
+   */
+  pendingInterrupt(): number {
+    const pe = this.pending() & this.s[S.mie]!;
+    if (pe === 0) return -1;
+    const priv = this.priv;
+    const ms = this.s[S.mstatus]!;
+    const deleg = this.s[S.mideleg]!;
+    const mEnabled = priv < PRIV_M || (ms & MSTATUS_MIE) !== 0;
+    const sEnabled = priv < PRIV_S || (priv === PRIV_S && (ms & MSTATUS_SIE) !== 0);
+    const m = mEnabled ? pe & ~deleg : 0;
+    const s = sEnabled ? pe & deleg : 0;
+    const take = m !== 0 ? m : s;
+    if (take === 0) return -1;
+    for (const irq of IRQ_PRIORITY) if (take & (1 << irq)) return irq;
+    return -1;
+  }
+
+  /** True when an interrupt is pending and enabled in mie, whether or not globally enabled (wakes WFI, 3.3.3). */
+  wakeable(): boolean {
+    return (this.pending() & this.s[S.mie]!) !== 0;
+  }
+
+  /** Takes a pending interrupt if there is one. Returns true when it did. */
+  checkInterrupts(): boolean {
+    const irq = this.pendingInterrupt();
+    if (irq < 0) return false;
+    this.s[S.wfi] = 0;
+    this.trap(irq, true, 0, 0);
+    return true;
+  }
+
+  /** MRET (Privileged 3.3.2). */
+  mret(): void {
+    let ms = this.s[S.mstatus]!;
+    const mpp = (ms & MSTATUS_MPP) >>> 11;
+    ms = ms & ~MSTATUS_MIE | (ms & MSTATUS_MPIE ? MSTATUS_MIE : 0);
+    ms = (ms | MSTATUS_MPIE) & ~MSTATUS_MPP;
+    if (mpp !== PRIV_M) ms &= ~MSTATUS_MPRV;
+    this.s[S.mstatus] = ms;
+    this.s[S.priv] = mpp;
+    this.setPc(this.get('mepc'), this.getHi('mepc'));
+    this.s[S.resValid] = 0;
+  }
+
+  /** SRET (Privileged 3.3.2); permission checks are the caller's. */
+  sret(): void {
+    let ms = this.s[S.mstatus]!;
+    const spp = ms & MSTATUS_SPP ? PRIV_S : PRIV_U;
+    ms = ms & ~MSTATUS_SIE | (ms & MSTATUS_SPIE ? MSTATUS_SIE : 0);
+    ms = (ms | MSTATUS_SPIE) & ~MSTATUS_SPP & ~MSTATUS_MPRV;
+    this.s[S.mstatus] = ms;
+    this.s[S.priv] = spp;
+    this.setPc(this.get('sepc'), this.getHi('sepc'));
+    this.s[S.resValid] = 0;
+  }
+
+  /** True when the MXR bit is set (used by the MMU). */
+  get mxr(): boolean {
+    return (this.s[S.mstatus]! & MSTATUS_MXR) !== 0;
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * The one place that says where everything lives in the machine's WebAssembly.Memory.
+ * The TypeScript interpreter and the generated WebAssembly both address state through these
+ * offsets, so they agree by construction.
+ *
+ *   0x0000_0000  reserved (a page of zeros: a null host offset never aliases state)
+ *   0x0001_0000  hart 0 block, then hart 1, ... (HART_BLOCK bytes each, MAX_HARTS of them)
+ *   0x0010_0000  shared machine tables: RAM dirty bitmap, translator tables
+ *   0x0100_0000  guest RAM (guest physical RAM_BASE maps here)
+ */
+
+/** Guest physical address of the first byte of RAM on every board we model (QEMU virt, spike). */
+export const RAM_BASE = 0x8000_0000;
+/** Host byte offset of guest RAM inside the memory. */
+export const RAM_HOST = 0x0100_0000;
+/** Largest guest RAM the layout supports (keeps the whole memory under 4 GiB). */
+export const RAM_MAX = 3 * 1024 * 1024 * 1024;
+export const PAGE_SIZE = 4096;
+export const PAGE_SHIFT = 12;
+
+export const MAX_HARTS = 8;
+export const HART_BASE = 0x0001_0000;
+export const HART_BLOCK = 0x0001_0000;
+
+/** RAM dirty bitmap: one bit per 4 KiB page of RAM_MAX (migration, snapshots). */
+export const DIRTY_BITMAP = 0x0010_0000;
+export const DIRTY_BITMAP_BYTES = RAM_MAX / PAGE_SIZE / 8;
+/** Area the translator may use for its own tables. */
+export const JIT_AREA = DIRTY_BITMAP + DIRTY_BITMAP_BYTES;
+export const JIT_AREA_END = RAM_HOST;
+
+// ---- Inside a hart block (byte offsets from the block start) ----
+
+/** x0..x31, then a write-only sink register x32 that instructions with rd = x0 write to. */
+export const X_OFF = 0x000;
+export const X_SINK = 32;
+/** f0..f31, each 64 bits (single-precision values NaN-boxed). */
+export const F_OFF = 0x110;
+export const PC_OFF = 0x210;
+
+/**
+ * Named 64-bit state slots after the pc, in this order. Everything a hart holds besides its
+ * registers and its TLB is one of these, so saving a hart is naming these slots.
+ */
+export const SLOTS = [
+  'priv', // current privilege level (0 U, 1 S, 3 M)
+  'mstatus', 'misa', 'medeleg', 'mideleg', 'mie', 'mip', 'mtvec', 'mscratch', 'mepc', 'mcause',
+  'mtval', 'mcounteren', 'menvcfg', 'mcountinhibit', 'mhartid',
+  'stvec', 'sscratch', 'sepc', 'scause', 'stval', 'scounteren', 'senvcfg', 'satp', 'stimecmp',
+  'fcsr', 'minstret', 'mcycle',
+  'pmpcfg0', 'pmpcfg2',
+  'pmpaddr0', 'pmpaddr1', 'pmpaddr2', 'pmpaddr3', 'pmpaddr4', 'pmpaddr5', 'pmpaddr6', 'pmpaddr7',
+  'pmpaddr8', 'pmpaddr9', 'pmpaddr10', 'pmpaddr11', 'pmpaddr12', 'pmpaddr13', 'pmpaddr14', 'pmpaddr15',
+  'resValid', // LR reservation held (0/1)
+  'resAddr', // reserved physical address
+  'mipLines', // pending bits driven by devices (MSIP, MTIP, MEIP, SEIP) rather than software
+  'wfi', // 1 while the hart waits for an interrupt
+  'tlbGen', // bumped on every TLB flush (the translator checks it)
+] as const;
+export type Slot = (typeof SLOTS)[number];
+
+export const SLOT_OFF = 0x220;
+/** Byte offset of a named slot within a hart block. */
+export function slotOffset(s: Slot): number {
+  return SLOT_OFF + 8 * SLOTS.indexOf(s);
+}
+
+/**
+ * Software TLB (Privileged spec ch. 12 leaves caching to the implementation). Direct-mapped,
+ * one table per MMU index so privilege changes need no flush. Entry layout (32 bytes):
+ *   +0  read tag  (i64)  page-aligned virtual address, or TLB_INVALID
+ *   +8  write tag (i64)
+ *   +16 exec tag  (i64)
+ *   +24 addend    (i64)  host offset minus virtual address (host = va + addend, mod 2^32)
+ * A tag matches only when the access may proceed on the fast path: a write tag is filled only
+ * once the page is dirty in the PTE and its RAM page is marked dirty, so stores that must be
+ * noticed (dirty tracking, pages holding translated code) always take the slow path.
+ */
+export const TLB_OFF = 0x1000;
+export const TLB_ENTRIES = 256;
+export const TLB_ENTRY = 32;
+export const MMU_U = 0;
+export const MMU_S = 1;
+export const MMU_S_SUM = 2;
+export const MMU_M = 3;
+export const MMU_COUNT = 4;
+/** An odd tag never equals a page-aligned address. */
+export const TLB_INVALID = 1;
+export const TLB_BYTES = MMU_COUNT * TLB_ENTRIES * TLB_ENTRY;
+
+if (SLOT_OFF + 8 * SLOTS.length > TLB_OFF) throw new Error('layout: hart slots overlap the TLB');
+if (TLB_OFF + TLB_BYTES > HART_BLOCK) throw new Error('layout: TLB does not fit in the hart block');
+if (JIT_AREA > JIT_AREA_END) throw new Error('layout: machine tables overlap RAM');
+
+/** Host offset of hart `i`'s block. */
+export function hartBase(i: number): number {
+  return HART_BASE + i * HART_BLOCK;
+}
+
+/** Bytes of WebAssembly memory for a machine with `ramBytes` of RAM. */
+export function memoryBytes(ramBytes: number): number {
+  return RAM_HOST + ramBytes;
+}

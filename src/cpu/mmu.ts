@@ -1,0 +1,132 @@
+/**
+ * Virtual-to-physical translation: Sv39 and Sv48 page-table walks (Privileged spec 12.3-12.4)
+ * with permission checks, A/D updates done by the hardware (as QEMU does), misaligned-superpage
+ * faults, and refills of the software TLB described in layout.ts.
+ */
+import { MMU_M, MMU_S, MMU_U, DIRTY_BITMAP, PAGE_SHIFT, RAM_BASE, RAM_HOST, TLB_ENTRIES, TLB_INVALID } from './layout.ts';
+import { MSTATUS_MXR, SATP_SV39, SATP_SV48 } from './csr-numbers.ts';
+import { S, type Hart } from './hart.ts';
+import { Access, accessFaultCause, pageFaultCause } from './trap.ts';
+
+const PTE_V = 1;
+const PTE_R = 2;
+const PTE_W = 4;
+const PTE_X = 8;
+const PTE_U = 16;
+const PTE_A = 64;
+const PTE_D = 128;
+
+/** Physical address of the last successful translation. */
+export const mmuOut = { pa: 0 };
+
+/** 2^32, for composing Numbers from halves. */
+const P32 = 0x1_0000_0000;
+
+/**
+ * Translates virtual address (vaLo, vaHi) for `access` under MMU index `mmu`.
+ * Returns -1 on success with mmuOut.pa set, or the exception cause of the fault.
+ */
+export function translate(h: Hart, vaLo: number, vaHi: number, access: Access, mmu: number): number {
+  const satpHi = h.s[S.satp + 1]!;
+  const mode = satpHi >>> 28;
+  if (mmu === MMU_M || mode === 0) {
+    // Bare: the physical address space is 56 bits wide (Privileged 3.1.6.3, 12.1.11).
+    if (vaHi >>> 24 !== 0) return accessFaultCause(access);
+    mmuOut.pa = (vaHi >>> 0) * P32 + (vaLo >>> 0);
+    return -1;
+  }
+  let levels: number;
+  if (mode === SATP_SV39) {
+    levels = 3;
+    if ((vaHi << 25) >> 25 !== vaHi) return pageFaultCause(access);
+  } else if (mode === SATP_SV48) {
+    levels = 4;
+    if ((vaHi << 16) >> 16 !== vaHi) return pageFaultCause(access);
+  } else {
+    return pageFaultCause(access);
+  }
+  const vpn = (vaHi & 0xffff) * 0x10_0000 + (vaLo >>> PAGE_SHIFT);
+  // satp.PPN is bits 43:0.
+  let table = ((satpHi & 0xfff) * P32 + (h.s[S.satp]! >>> 0)) * 4096;
+  const m32 = h.m32;
+  for (let i = levels - 1; i >= 0; i--) {
+    const idx = Math.floor(vpn / 2 ** (9 * i)) % 512;
+    const pteAddr = table + idx * 8;
+    const host = h.ramOffset(pteAddr, 8);
+    if (host < 0) return accessFaultCause(access);
+    const lo = m32[host >>> 2]!;
+    const hi = m32[(host >>> 2) + 1]!;
+    // V=0, W without R, or any reserved/Svnapot/Svpbmt bit (63:54) set: page fault.
+    if (!(lo & PTE_V) || (lo & (PTE_R | PTE_W)) === PTE_W || hi >>> 22 !== 0) return pageFaultCause(access);
+    const ppn = (hi & 0x3fffff) * 0x40_0000 + (lo >>> 10);
+    if (!(lo & (PTE_R | PTE_X))) {
+      if (i === 0) return pageFaultCause(access);
+      table = ppn * 4096;
+      continue;
+    }
+    // Leaf: permissions (12.3.2 step 5).
+    const priv = mmu === MMU_U ? 0 : 1;
+    if (lo & PTE_U) {
+      if (priv === 1 && (access === Access.Fetch || mmu === MMU_S)) return pageFaultCause(access);
+    } else if (priv === 0) {
+      return pageFaultCause(access);
+    }
+    if (access === Access.Fetch) {
+      if (!(lo & PTE_X)) return pageFaultCause(access);
+    } else if (access === Access.Load) {
+      const mxr = (h.s[S.mstatus]! & MSTATUS_MXR) !== 0;
+      if (!(lo & PTE_R) && !(mxr && lo & PTE_X)) return pageFaultCause(access);
+    } else if (!(lo & PTE_W)) {
+      return pageFaultCause(access);
+    }
+    // A superpage whose PPN is not aligned to its size is a page fault (step 6).
+    const span = 2 ** (9 * i);
+    if (i > 0 && ppn % span !== 0) return pageFaultCause(access);
+    // Update A, and D on stores (step 7, hardware-managed).
+    const want = PTE_A | (access === Access.Store ? PTE_D : 0);
+    if ((lo & want) !== want) m32[host >>> 2] = lo | want;
+    if (i > 0) h.superpages = true;
+    mmuOut.pa = (ppn + (vpn % span)) * 4096 + (vaLo & 0xfff);
+    return -1;
+  }
+  return pageFaultCause(access);
+}
+
+/** Marks the RAM page holding host offset `host` dirty in the dirty log. */
+export function markDirty(h: Hart, host: number): void {
+  const page = (host - RAM_HOST) >>> PAGE_SHIFT;
+  h.m8[DIRTY_BITMAP + (page >>> 3)] |= 1 << (page & 7);
+}
+
+/**
+ * Installs a TLB entry mapping the page of (vaLo, vaHi) to RAM at guest physical `pa` for
+ * `access`. Entries are only made for RAM; device pages always take the slow path.
+ */
+export function fillTlb(h: Hart, mmu: number, access: Access, vaLo: number, vaHi: number, pa: number): void {
+  const ramOff = pa - RAM_BASE;
+  if (ramOff < 0 || ramOff >= h.ramSize) return;
+  const pageLo = vaLo & ~0xfff;
+  const hostPage = RAM_HOST + ramOff - (ramOff % 4096);
+  const e = (mmu * TLB_ENTRIES + ((vaLo >>> PAGE_SHIFT) & (TLB_ENTRIES - 1))) * 8;
+  const t = h.tlb;
+  const addend = (hostPage - pageLo) | 0;
+  if (t[e + 6] !== addend || !sameTag(t, e, pageLo, vaHi)) {
+    t.fill(TLB_INVALID, e, e + 6);
+    t[e + 6] = addend;
+    t[e + 7] = 0;
+  }
+  if (access === Access.Store) {
+    // Watched pages and pages with translated code must see every store: no fast-path entry.
+    if (h.pageFlags[ramOff >>> PAGE_SHIFT] !== 0) return;
+    markDirty(h, hostPage);
+  }
+  const k = e + access * 2;
+  t[k] = pageLo;
+  t[k + 1] = vaHi;
+}
+
+function sameTag(t: Int32Array, e: number, pageLo: number, vaHi: number): boolean {
+  for (let k = e; k < e + 6; k += 2) if (t[k] === pageLo && t[k + 1] === vaHi) return true;
+  return false;
+}
+

@@ -1,0 +1,102 @@
+/**
+ * Instructions that change privileged state: CSR access (Zicsr), ECALL, EBREAK, MRET, SRET, WFI,
+ * SFENCE.VMA, FENCE.I. They run with the hart's state fully written back (pc and instret exact),
+ * so every engine can call them; each returns a status (status.ts) and ends the engine's slice.
+ * The trap-and-emulate hooks of a monitor live here: TVM, TW and TSR (Privileged 3.1.6.5).
+ */
+import { csrAccessAllowed, csrOut, csrRead, csrWrite } from './csr.ts';
+import { MSTATUS_TSR, MSTATUS_TVM, MSTATUS_TW } from './csr-numbers.ts';
+import { PRIV_M, PRIV_S, PRIV_U, S, type Hart } from './hart.ts';
+import { St } from './status.ts';
+import { Cause } from './trap.ts';
+
+/** Raises an illegal-instruction exception whose mtval/stval is the instruction's bits (3.1.16). */
+export function illegal(h: Hart, raw: number): St.Trap {
+  h.trap(Cause.IllegalInsn, false, raw, 0);
+  return St.Trap;
+}
+
+export const enum CsrOp {
+  Rw = 1,
+  Rs = 2,
+  Rc = 3,
+}
+
+/**
+ * CSRRW/CSRRS/CSRRC and their immediate forms. `src` is rs1's register number, or the zimm
+ * value when `imm` is set. Unprivileged 7.1: CSRRW with rd = x0 does not read; CSRRS/CSRRC with
+ * rs1 = x0 (or zimm = 0) do not write.
+ */
+export function execCsr(h: Hart, op: CsrOp, rd: number, src: number, imm: boolean, csr: number, raw: number): St {
+  const writes = op === CsrOp.Rw || src !== 0;
+  const reads = op !== CsrOp.Rw || rd !== 0;
+  if (!csrAccessAllowed(h, csr, writes)) return illegal(h, raw);
+  let oldLo = 0;
+  let oldHi = 0;
+  if (reads) {
+    if (!csrRead(h, csr)) return illegal(h, raw);
+    oldLo = csrOut[0]!;
+    oldHi = csrOut[1]!;
+  }
+  if (writes) {
+    const vLo = imm ? src : h.x[2 * src]!;
+    const vHi = imm ? 0 : h.x[2 * src + 1]!;
+    let nLo = vLo;
+    let nHi = vHi;
+    if (op === CsrOp.Rs) {
+      nLo = oldLo | vLo;
+      nHi = oldHi | vHi;
+    } else if (op === CsrOp.Rc) {
+      nLo = oldLo & ~vLo;
+      nHi = oldHi & ~vHi;
+    }
+    if (!csrWrite(h, csr, nLo, nHi)) return illegal(h, raw);
+  }
+  if (rd !== 0) {
+    h.x[2 * rd] = oldLo;
+    h.x[2 * rd + 1] = oldHi;
+  }
+  return St.Exit;
+}
+
+export function execEcall(h: Hart): St {
+  const p = h.priv;
+  h.trap(p === PRIV_U ? Cause.EcallU : p === PRIV_S ? Cause.EcallS : Cause.EcallM, false, 0, 0);
+  // The monitor may have handled the call itself (built-in SBI): then the pc already moved on.
+  return St.Trap;
+}
+
+export function execEbreak(h: Hart): St {
+  h.trap(Cause.Breakpoint, false, h.pc[0]!, h.pc[1]!);
+  return St.Trap;
+}
+
+export function execMret(h: Hart, raw: number): St {
+  if (h.priv < PRIV_M) return illegal(h, raw);
+  h.mret();
+  return St.ExitJump;
+}
+
+export function execSret(h: Hart, raw: number): St {
+  const p = h.priv;
+  if (p === PRIV_U || (p === PRIV_S && h.s[S.mstatus]! & MSTATUS_TSR)) return illegal(h, raw);
+  h.sret();
+  return St.ExitJump;
+}
+
+/** WFI (3.3.3): illegal in U-mode, and in S-mode when TW is set; otherwise the hart waits. */
+export function execWfi(h: Hart, raw: number): St {
+  const p = h.priv;
+  if (p === PRIV_U || (p === PRIV_S && h.s[S.mstatus]! & MSTATUS_TW)) return illegal(h, raw);
+  h.s[S.wfi] = 1;
+  return St.Exit;
+}
+
+/** SFENCE.VMA (10.2.1): illegal in U-mode, and in S-mode when TVM is set. */
+export function execSfenceVma(h: Hart, rs1: number, raw: number): St {
+  const p = h.priv;
+  if (p === PRIV_U || (p === PRIV_S && h.s[S.mstatus]! & MSTATUS_TVM)) return illegal(h, raw);
+  if (rs1 === 0) h.flushTlb();
+  else h.flushTlbPage(h.x[2 * rs1]!, h.x[2 * rs1 + 1]!);
+  return St.Exit;
+}

@@ -1,0 +1,58 @@
+/**
+ * The `virtus` command: dispatches to a subcommand. Every error a user can cause ends in one
+ * line on stderr and a non-zero exit; a stack trace appears only with VIRTUS_DEBUG=1.
+ */
+import { isVirtusError } from '../../util/errors.ts';
+import type { Command } from './command.ts';
+import { runCommand } from './commands/run.ts';
+
+const COMMANDS: Command[] = [runCommand];
+
+function usage(): string {
+  const lines = [
+    'usage: virtus <command> [options]',
+    '',
+    'virtus is a RISC-V (RV64GC) virtual machine monitor written in TypeScript.',
+    '',
+    'commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`),
+    '',
+    "Run 'virtus <command> --help' for a command's options.",
+  ];
+  return lines.join('\n');
+}
+
+/** Runs the CLI with `argv` (without node and script); returns the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-V') {
+    console.log('virtus 0.1.0');
+    return 0;
+  }
+  const cmd = COMMANDS.find((c) => c.name === name);
+  if (!cmd) {
+    console.error(`virtus: unknown command '${name}' (try 'virtus --help')`);
+    return 2;
+  }
+  try {
+    return await cmd.run(rest);
+  } catch (e) {
+    return reportError(e);
+  }
+}
+
+/** Prints an error as one line (a stack trace only with VIRTUS_DEBUG=1); returns the exit code. */
+export function reportError(e: unknown): number {
+  if (process.env.VIRTUS_DEBUG === '1') console.error(e);
+  if (isVirtusError(e)) {
+    console.error(`virtus: ${e.message}`);
+    return e.exitCode;
+  }
+  const msg = e instanceof Error ? e.message : String(e);
+  console.error(`virtus: internal error: ${msg} (set VIRTUS_DEBUG=1 for details)`);
+  return 70;
+}

@@ -1,0 +1,90 @@
+/**
+ * Runs a machine until it stops: slices of guest execution, idling while the hart waits for an
+ * interrupt (sleeping on the host clock, or skipping time in deterministic mode), an optional
+ * instruction limit, and regular returns to the host event loop so I/O is served.
+ * Host specifics (how to sleep and yield) are injected; nothing here imports Node or the DOM.
+ */
+import { TIMEBASE_HZ } from './clock.ts';
+import type { Machine, MachineExit } from './machine.ts';
+
+export interface RunnerHost {
+  /** Lets the host's event loop run (pending I/O, timers). */
+  yield(): Promise<void>;
+  /** Sleeps up to `ms` milliseconds, or until wake() is called. */
+  sleep(ms: number): Promise<void>;
+}
+
+export interface RunOptions {
+  /** Stop after exactly this many instructions (total). */
+  maxInsns?: number;
+  /** Instructions per slice (upper bound). */
+  sliceInsns?: number;
+  /** Host milliseconds between returns to the event loop. */
+  yieldMs?: number;
+}
+
+/** Exit code for a run stopped by --max-insns (as timeout(1) uses for a reached limit). */
+export const EXIT_MAX_INSNS = 124;
+
+export class Runner {
+  private stopRequested = false;
+
+  constructor(
+    readonly machine: Machine,
+    private readonly host: RunnerHost,
+  ) {}
+
+  /** Asks the run loop to return at the next slice boundary (for stop/quit). */
+  requestStop(): void {
+    this.stopRequested = true;
+  }
+
+  /** Runs until the guest stops the machine, the limit is reached, or requestStop(). */
+  async run(o: RunOptions = {}): Promise<MachineExit | null> {
+    const m = this.machine;
+    const slice = o.sliceInsns ?? 1_000_000;
+    const yieldMs = o.yieldMs ?? 10;
+    const max = o.maxInsns ?? Infinity;
+    this.stopRequested = false;
+    m.clock.resume();
+    try {
+      let lastYield = performance.now();
+      while (!m.exit && !this.stopRequested) {
+        const done = m.instret();
+        if (done >= max) {
+          m.stop({ code: EXIT_MAX_INSNS, reason: 'max-insns', message: `stopped after ${max} instructions (--max-insns)` });
+          break;
+        }
+        const n = m.slice(Math.min(slice, max - done));
+        if (n === 0 && this.isIdle()) {
+          const d = m.nextDeadline();
+          if (m.clock.deterministic) {
+            if (d === Infinity) {
+              m.stop({ code: 1, reason: 'fatal', message: 'the guest waits for an interrupt that can never arrive' });
+              break;
+            }
+            m.clock.skipTo(d);
+            continue;
+          }
+          const ms = d === Infinity ? 50 : Math.max(0, ((d - m.clock.now()) * 1000) / TIMEBASE_HZ);
+          await this.host.sleep(Math.min(ms, 50));
+          lastYield = performance.now();
+          continue;
+        }
+        const now = performance.now();
+        if (now - lastYield >= yieldMs) {
+          await this.host.yield();
+          lastYield = performance.now();
+        }
+      }
+    } finally {
+      m.clock.pause();
+    }
+    return m.exit;
+  }
+
+  private isIdle(): boolean {
+    const h = this.machine.harts[0]!;
+    return h.get('wfi') !== 0 && !h.wakeable();
+  }
+}
