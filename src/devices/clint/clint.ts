@@ -4,18 +4,23 @@
  * at 0xbff8. It drives each hart's machine software (MSIP) and timer (MTIP) interrupt lines.
  */
 import type { Device, IrqLine } from '../device.ts';
+import { StateReader, u64State, type Stateful } from '../state.ts';
 import type { Clock } from '../../machine/clock.ts';
 
 export const CLINT_SIZE = 0x10000;
 const MTIMECMP = 0x4000;
 const MTIME = 0xbff8;
 
+/**
+ * Saved CLINT state, per hart. mtimecmp values are decimal strings: they are 64-bit and the
+ * reset value 2^64-1 has no exact Number. mtime is the machine clock's, saved with it.
+ */
 export interface ClintState {
   msip: number[];
-  mtimecmp: number[];
+  mtimecmp: string[];
 }
 
-export class Clint implements Device {
+export class Clint implements Device, Stateful<ClintState> {
   readonly name = 'clint';
   readonly size = CLINT_SIZE;
   private readonly msip: number[];
@@ -104,7 +109,29 @@ export class Clint implements Device {
     return d;
   }
 
+  /** Number of harts served (one msip and one mtimecmp each). */
+  get harts(): number {
+    return this.msip.length;
+  }
+
   save(): ClintState {
-    return { msip: [...this.msip], mtimecmp: this.cmpLo.map((lo, i) => (this.cmpHi[i]! >>> 0) * 2 ** 32 + (lo >>> 0)) };
+    return {
+      msip: [...this.msip],
+      mtimecmp: this.cmpLo.map((lo, i) => u64State((BigInt(this.cmpHi[i]! >>> 0) << 32n) | BigInt(lo >>> 0))),
+    };
+  }
+
+  restore(state: unknown): void {
+    const r = new StateReader('clint', state, ['msip', 'mtimecmp']);
+    const msip = r.uintArray('msip', this.harts, 1);
+    const cmp = r.u64Array('mtimecmp', this.harts);
+    for (let i = 0; i < this.harts; i++) {
+      this.msip[i] = msip[i]!;
+      this.softLines[i]!.set(msip[i] === 1);
+      this.cmpLo[i] = Number(cmp[i]! & 0xffff_ffffn) | 0;
+      this.cmpHi[i] = Number(cmp[i]! >> 32n) | 0;
+      this.mtimecmp[i] = (this.cmpHi[i]! >>> 0) * 0x1_0000_0000 + (this.cmpLo[i]! >>> 0);
+    }
+    this.update();
   }
 }
