@@ -5,8 +5,9 @@
 import { isVirtusError } from '../../util/errors.ts';
 import type { Command } from './command.ts';
 import { runCommand } from './commands/run.ts';
+import { guestCommand } from './commands/guest.ts';
 
-const COMMANDS: Command[] = [runCommand];
+const COMMANDS: Command[] = [runCommand, guestCommand];
 
 function usage(): string {
   const lines = [
