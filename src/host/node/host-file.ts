@@ -1,0 +1,122 @@
+/**
+ * Node's HostFile and HostFileSystem for block storage: synchronous positional I/O on a file
+ * descriptor (fs.readSync/writeSync), fdatasync/fsync as the write barrier.
+ */
+import { closeSync, existsSync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname, isAbsolute, join, normalize } from 'node:path';
+import { VirtusError } from '../../util/errors.ts';
+import type { HostFile, HostFileSystem } from '../../storage/host-file.ts';
+
+function why(e: unknown): string {
+  switch ((e as NodeJS.ErrnoException).code) {
+    case 'ENOENT': return 'no such file';
+    case 'EACCES': case 'EPERM': return 'permission denied';
+    case 'EISDIR': return 'is a directory';
+    case 'ENOTDIR': return 'a parent is not a directory';
+    case 'ENOSPC': return 'no space left on device';
+    case 'EROFS': return 'read-only file system';
+    case 'EIO': return 'input/output error';
+    default: return (e as Error).message;
+  }
+}
+
+/** A host file opened with fs.openSync. */
+export class NodeHostFile implements HostFile {
+  private fd: number | null;
+
+  constructor(readonly name: string, fd: number, readonly readOnly: boolean) {
+    this.fd = fd;
+  }
+
+  private get handle(): number {
+    if (this.fd === null) throw new VirtusError('FILE_CLOSED', `${this.name}: file is closed`);
+    return this.fd;
+  }
+
+  read(position: number, buf: Uint8Array): number {
+    let done = 0;
+    try {
+      while (done < buf.length) {
+        const n = readSync(this.handle, buf, done, buf.length - done, position + done);
+        if (n === 0) break;
+        done += n;
+      }
+    } catch (e) {
+      throw new VirtusError('IO', `cannot read ${this.name}: ${why(e)}`, { cause: e });
+    }
+    return done;
+  }
+
+  write(position: number, buf: Uint8Array): void {
+    try {
+      let done = 0;
+      while (done < buf.length) done += writeSync(this.handle, buf, done, buf.length - done, position + done);
+    } catch (e) {
+      throw new VirtusError('IO', `cannot write ${this.name}: ${why(e)}`, { cause: e });
+    }
+  }
+
+  size(): number {
+    return fstatSync(this.handle).size;
+  }
+
+  truncate(size: number): void {
+    try {
+      ftruncateSync(this.handle, size);
+    } catch (e) {
+      throw new VirtusError('IO', `cannot resize ${this.name}: ${why(e)}`, { cause: e });
+    }
+  }
+
+  flush(dataOnly = false): void {
+    try {
+      if (dataOnly) fdatasyncSync(this.handle);
+      else fsyncSync(this.handle);
+    } catch (e) {
+      throw new VirtusError('IO', `cannot flush ${this.name}: ${why(e)}`, { cause: e });
+    }
+  }
+
+  close(): void {
+    if (this.fd === null) return;
+    const fd = this.fd;
+    this.fd = null;
+    closeSync(fd);
+  }
+
+  allocatedSize(): number {
+    return fstatSync(this.handle).blocks * 512;
+  }
+}
+
+/** The host's file system, for openImage/createImage. */
+export const nodeFileSystem: HostFileSystem = {
+  open(path, { writable }) {
+    try {
+      if (statSync(path).isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+      return new NodeHostFile(path, openSync(path, writable ? 'r+' : 'r'), !writable);
+    } catch (e) {
+      throw new VirtusError('FILE_OPEN', `cannot open ${path}: ${why(e)}`, { cause: e });
+    }
+  },
+  create(path) {
+    try {
+      return new NodeHostFile(path, openSync(path, 'w+'), false);
+    } catch (e) {
+      throw new VirtusError('FILE_OPEN', `cannot create ${path}: ${why(e)}`, { cause: e });
+    }
+  },
+  resolveBacking(imagePath, backing) {
+    return isAbsolute(backing) ? backing : normalize(join(dirname(imagePath), backing));
+  },
+  exists(path) {
+    return existsSync(path);
+  },
+  remove(path) {
+    try {
+      unlinkSync(path);
+    } catch {
+      // best effort cleanup
+    }
+  },
+};

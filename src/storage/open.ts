@@ -1,0 +1,132 @@
+/**
+ * Opening disk images by path: format detection, backing chains, and creating images and
+ * overlays. Works on any HostFileSystem (Node's, or one a browser supplies).
+ */
+import { VirtusError } from '../util/errors.ts';
+import type { BlockBackend, ImageFormat } from './backend.ts';
+import type { HostFile, HostFileSystem } from './host-file.ts';
+import { createQcow2, type Qcow2CreateOptions } from './qcow2/create.ts';
+import { isQcow2, readHeader } from './qcow2/header.ts';
+import { Qcow2Backend } from './qcow2/qcow2.ts';
+import { RawBackend } from './raw.ts';
+
+/** Backing chains longer than this are refused (and catch loops that evade the path check). */
+export const MAX_CHAIN_DEPTH = 64;
+
+export const FORMATS: readonly ImageFormat[] = ['raw', 'qcow2'];
+
+/** Parses a format name given by a user or recorded in an image. */
+export function parseFormat(name: string, what: string): ImageFormat {
+  if ((FORMATS as readonly string[]).includes(name)) return name as ImageFormat;
+  throw new VirtusError('BAD_FORMAT', `${what}: unknown image format '${name}' (virtus knows ${FORMATS.join(', ')})`);
+}
+
+/** Guesses the format from the first bytes: qcow2 has a magic number, anything else is raw. */
+export function probeFormat(file: HostFile): ImageFormat {
+  const head = new Uint8Array(4);
+  file.read(0, head);
+  return isQcow2(head) ? 'qcow2' : 'raw';
+}
+
+export interface OpenImageOptions {
+  /** Insist on this format instead of detecting it (QEMU's format=). */
+  format?: ImageFormat;
+  /** Open the top image read-only (backing images always are). */
+  readOnly?: boolean;
+}
+
+/** Opens the image at `path` and its whole backing chain. */
+export function openImage(fs: HostFileSystem, path: string, options: OpenImageOptions = {}): BlockBackend {
+  return openLayer(fs, path, options.format, options.readOnly ?? false, []);
+}
+
+function openLayer(fs: HostFileSystem, path: string, format: ImageFormat | undefined, readOnly: boolean, above: string[]): BlockBackend {
+  if (above.includes(path)) {
+    throw new VirtusError('BACKING_LOOP', `${above[0]}: backing chain loops back to ${path}`);
+  }
+  if (above.length >= MAX_CHAIN_DEPTH) {
+    throw new VirtusError('BACKING_DEPTH', `${above[0]}: backing chain is deeper than ${MAX_CHAIN_DEPTH} images`);
+  }
+  const file = fs.open(path, { writable: !readOnly });
+  try {
+    const detected = probeFormat(file);
+    const fmt = format ?? detected;
+    if (fmt === 'raw') return new RawBackend(file, { readOnly });
+    if (detected !== 'qcow2') throw new VirtusError('NOT_QCOW2', `${path}: not a qcow2 image`);
+    const header = readHeader(file);
+    let backing: BlockBackend | null = null;
+    if (header.backingFile !== null) {
+      const bpath = fs.resolveBacking(path, header.backingFile);
+      const bfmt = header.backingFormat !== null ? parseFormat(header.backingFormat, `${path}: backing file format`) : undefined;
+      try {
+        backing = openLayer(fs, bpath, bfmt, true, [...above, path]);
+      } catch (e) {
+        if (e instanceof VirtusError && (e.code === 'BACKING_LOOP' || e.code === 'BACKING_DEPTH' || e.code === 'BACKING_OPEN')) throw e;
+        throw new VirtusError('BACKING_OPEN', `${path}: cannot open backing file ${header.backingFile}: ${(e as Error).message}`, { cause: e });
+      }
+    }
+    try {
+      return new Qcow2Backend(file, header, { readOnly, backing });
+    } catch (e) {
+      backing?.close();
+      throw e;
+    }
+  } catch (e) {
+    file.close();
+    throw e;
+  }
+}
+
+export interface CreateImageOptions extends Partial<Qcow2CreateOptions> {
+  format: ImageFormat;
+  /** Virtual size; with a backing file it defaults to the backing image's size. */
+  size?: number;
+}
+
+/**
+ * Creates an image at `path` (replacing any file there). A backing file is opened first,
+ * resolved against the new image's directory as QEMU does, to learn its format and size.
+ */
+export function createImage(fs: HostFileSystem, path: string, options: CreateImageOptions): { size: number; backingFormat: ImageFormat | null } {
+  let size = options.size;
+  let backingFormat: ImageFormat | null = null;
+  if (options.backingFile) {
+    if (options.format !== 'qcow2') throw new VirtusError('BAD_OPTION', `format ${options.format} does not support backing files`);
+    const bpath = fs.resolveBacking(path, options.backingFile);
+    const insisted = options.backingFormat ? parseFormat(options.backingFormat, 'backing format') : undefined;
+    let b: BlockBackend;
+    try {
+      b = openImage(fs, bpath, { readOnly: true, ...(insisted ? { format: insisted } : {}) });
+    } catch (e) {
+      throw new VirtusError('BACKING_OPEN', `cannot open backing file ${options.backingFile}: ${(e as Error).message}`, { cause: e });
+    }
+    backingFormat = b.format;
+    size ??= b.size;
+    b.close();
+  }
+  if (size === undefined) throw new VirtusError('BAD_OPTION', 'an image size is required (or a backing file to take it from)', { exitCode: 2 });
+  const file = fs.create(path);
+  try {
+    if (options.format === 'raw') {
+      file.truncate(size);
+      file.flush(false);
+    } else {
+      createQcow2(file, { ...options, size, backingFile: options.backingFile ?? null, backingFormat });
+    }
+  } catch (e) {
+    file.close();
+    fs.remove(path);
+    throw e;
+  }
+  file.close();
+  return { size, backingFormat };
+}
+
+/**
+ * Creates a thin qcow2 overlay at `path` over `backing` (for many machines sharing one
+ * read-only base: each gets its own overlay). The backing name is stored as given; pass an
+ * absolute path when the overlay lives in another directory than the base.
+ */
+export function createOverlay(fs: HostFileSystem, path: string, backing: string, options: { backingFormat?: ImageFormat; clusterSize?: number } = {}): void {
+  createImage(fs, path, { format: 'qcow2', backingFile: backing, ...options });
+}
