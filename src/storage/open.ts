@@ -33,14 +33,16 @@ export interface OpenImageOptions {
   format?: ImageFormat;
   /** Open the top image read-only (backing images always are). */
   readOnly?: boolean;
+  /** Open only this image, not its backing chain (reads of unallocated ranges give zeros). */
+  noBacking?: boolean;
 }
 
 /** Opens the image at `path` and its whole backing chain. */
 export function openImage(fs: HostFileSystem, path: string, options: OpenImageOptions = {}): BlockBackend {
-  return openLayer(fs, path, options.format, options.readOnly ?? false, []);
+  return openLayer(fs, path, options.format, options.readOnly ?? false, [], options.noBacking ?? false);
 }
 
-function openLayer(fs: HostFileSystem, path: string, format: ImageFormat | undefined, readOnly: boolean, above: string[]): BlockBackend {
+function openLayer(fs: HostFileSystem, path: string, format: ImageFormat | undefined, readOnly: boolean, above: string[], noBacking = false): BlockBackend {
   if (above.includes(path)) {
     throw new VirtusError('BACKING_LOOP', `${above[0]}: backing chain loops back to ${path}`);
   }
@@ -55,7 +57,7 @@ function openLayer(fs: HostFileSystem, path: string, format: ImageFormat | undef
     if (detected !== 'qcow2') throw new VirtusError('NOT_QCOW2', `${path}: not a qcow2 image`);
     const header = readHeader(file);
     let backing: BlockBackend | null = null;
-    if (header.backingFile !== null) {
+    if (header.backingFile !== null && !noBacking) {
       const bpath = fs.resolveBacking(path, header.backingFile);
       const bfmt = header.backingFormat !== null ? parseFormat(header.backingFormat, `${path}: backing file format`) : undefined;
       try {

@@ -341,6 +341,26 @@ export class Qcow2Backend implements BlockBackend {
   }
 
   /**
+   * Makes the whole image unallocated, so every read falls through to the backing file
+   * (used after a commit). L1 entries are cleared; the L2 tables and the clusters they
+   * name are freed after the next flush.
+   */
+  makeEmpty(): void {
+    this.beginModify();
+    for (let l1i = 0; l1i < this.header.l1Size; l1i++) {
+      const off = entryOffset(this.l1.hi(l1i), this.l1.lo(l1i));
+      if (off === 0) continue;
+      const t = this.l2Cache.get(off).table;
+      for (let i = 0; i < this.l2Entries; i++) this.release(this.decode(t.hi(i), t.lo(i)));
+      this.l2Cache.drop(off);
+      this.l1.set(l1i, 0, 0);
+      this.l1Dirty(l1i);
+      this.pendingFree.push([off, this.cs]);
+    }
+    this.unsynced = true;
+  }
+
+  /**
    * Before the first change, clear autoclear feature bits (qcow2.txt: a writer must clear
    * the bits it does not maintain; virtus maintains none, e.g. it does not update bitmaps).
    */
