@@ -6,8 +6,9 @@ import { isVirtusError } from '../../util/errors.ts';
 import type { Command } from './command.ts';
 import { runCommand } from './commands/run.ts';
 import { guestCommand } from './commands/guest.ts';
+import { imageCommand } from './commands/image.ts';
 
-const COMMANDS: Command[] = [runCommand, guestCommand];
+const COMMANDS: Command[] = [runCommand, guestCommand, imageCommand];
 
 function usage(): string {
   const lines = [
