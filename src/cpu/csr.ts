@@ -9,6 +9,7 @@ import {
   SSTATUS_MASK,
 } from './csr-numbers.ts';
 import { PRIV_M, PRIV_S, S, type Hart } from './hart.ts';
+import { rebuildPmp } from './pmp.ts';
 
 /** Result of a CSR read: low and high halves. */
 export const csrOut = new Int32Array(2);
@@ -269,6 +270,7 @@ export function csrWrite(h: Hart, n: number, lo: number, hi: number): boolean {
     case CSR.pmpcfg0:
     case CSR.pmpcfg2:
       writePmpcfg(h, n === CSR.pmpcfg0 ? S.pmpcfg0 : S.pmpcfg2, lo, hi);
+      pmpChanged(h);
       return true;
     case CSR.mcycle:
       h.setNum('mcycle', toNum(lo, hi) - h.getNum('minstret'));
@@ -283,6 +285,7 @@ export function csrWrite(h: Hart, n: number, lo: number, hi: number): boolean {
         const i = S.pmpaddr0 + 2 * e;
         s[i] = lo;
         s[i + 1] = hi & 0x3fffff; // pmpaddr holds bits 55:2 of the address (54 bits).
+        pmpChanged(h);
         return true;
       }
       if ((n >= 0x3c0 && n < 0x3f0) || (n >= 0x3a4 && n < 0x3b0 && (n & 1) === 0)) return true;
@@ -322,6 +325,12 @@ function writeSatp(h: Hart, lo: number, hi: number): true {
   h.set('satp', lo, hi);
   h.flushTlb();
   return true;
+}
+
+/** PMP changes which accesses are allowed: rebuild the decoded table, drop cached translations. */
+function pmpChanged(h: Hart): void {
+  rebuildPmp(h);
+  h.flushTlb();
 }
 
 function pmpLocked(h: Hart, e: number): boolean {

@@ -7,6 +7,7 @@ import {
   F_OFF, hartBase, MMU_COUNT, MMU_M, MMU_S, MMU_S_SUM, MMU_U, PC_OFF, RAM_BASE, RAM_HOST, SLOT_OFF, SLOTS,
   TLB_ENTRIES, TLB_ENTRY, TLB_INVALID, TLB_OFF, X_OFF, type Slot,
 } from './layout.ts';
+import { emptyPmp, rebuildPmp, type PmpTable } from './pmp.ts';
 import {
   IRQ_PRIORITY, MIP_STIP, MISA_EXTENSIONS, MSTATUS_FS, MSTATUS_HI_SD, MSTATUS_HI_XL, MSTATUS_MIE, MSTATUS_MPIE,
   MSTATUS_MPP, MSTATUS_MPRV, MSTATUS_MXR, MSTATUS_SIE, MSTATUS_SPIE, MSTATUS_SPP, MSTATUS_SUM,
@@ -86,6 +87,8 @@ export class Hart {
   readonly m32: Int32Array;
   /** True when a TLB holds an entry from a superpage (an address-specific SFENCE.VMA then flushes all). */
   superpages = false;
+  /** Decoded PMP entries (derived from the pmpcfg/pmpaddr slots; see pmp.ts). */
+  readonly pmp: PmpTable = emptyPmp();
   /** Counts of traps by cause and interrupts by number since start (for --stats). */
   readonly trapCounts = new Map<number, number>();
   readonly irqCounts = new Map<number, number>();
@@ -120,6 +123,12 @@ export class Hart {
     this.set('mstatus', 0, MSTATUS_HI_XL);
     this.set('misa', MISA_EXTENSIONS, 0x8000_0000 | 0);
     this.set('mhartid', this.id, 0);
+    this.stateChanged();
+  }
+
+  /** Rebuilds derived state after the slots were written wholesale (reset, restore). */
+  stateChanged(): void {
+    rebuildPmp(this);
     this.flushTlb();
   }
 

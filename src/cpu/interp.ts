@@ -273,7 +273,7 @@ export function createInterpreter(h: Hart): Engine {
     }
     sync();
     if (access === Access.Load) {
-      const c = translate(h, vaLo, vaHi, Access.Load, dMmu);
+      const c = translate(h, vaLo, vaHi, Access.Load, dMmu, size);
       if (c >= 0) {
         h.trap(c, false, vaLo, vaHi);
         return -1;

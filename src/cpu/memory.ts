@@ -24,13 +24,13 @@ let pa1 = 0;
  * success; on a fault it takes the trap on the hart and returns false.
  */
 function translateAccess(h: Hart, mmu: number, vaLo: number, vaHi: number, size: number, access: Access): boolean {
-  let cause = translate(h, vaLo, vaHi, access, mmu);
+  const inPage = 4096 - (vaLo & 0xfff);
+  let cause = translate(h, vaLo, vaHi, access, mmu, Math.min(size, inPage));
   if (cause >= 0) {
     h.trap(cause, false, vaLo, vaHi);
     return false;
   }
   pa0 = mmuOut.pa;
-  const inPage = 4096 - (vaLo & 0xfff);
   if (size <= inPage) {
     pa1 = -1;
     fillTlb(h, mmu, access, vaLo, vaHi, pa0);
@@ -38,7 +38,7 @@ function translateAccess(h: Hart, mmu: number, vaLo: number, vaHi: number, size:
   }
   const nLo = (vaLo + inPage) | 0;
   const nHi = (nLo >>> 0) < (vaLo >>> 0) ? (vaHi + 1) | 0 : vaHi;
-  cause = translate(h, nLo, nHi, access, mmu);
+  cause = translate(h, nLo, nHi, access, mmu, size - inPage);
   if (cause >= 0) {
     h.trap(cause, false, nLo, nHi);
     return false;
@@ -167,7 +167,7 @@ export function fetchFill(h: Hart, mmu: number, pcLo: number, pcHi: number): boo
 export function fetchHigh(h: Hart, mmu: number, pcLo: number, pcHi: number): number {
   const nLo = (pcLo + 2) | 0;
   const nHi = (nLo >>> 0) < (pcLo >>> 0) ? (pcHi + 1) | 0 : pcHi;
-  const cause = translate(h, nLo, nHi, Access.Fetch, mmu);
+  const cause = translate(h, nLo, nHi, Access.Fetch, mmu, 2);
   const o = cause < 0 ? h.ramOffset(mmuOut.pa, 2) : -1;
   if (o < 0) {
     h.trap(cause >= 0 ? cause : accessFaultCause(Access.Fetch), false, nLo, nHi);

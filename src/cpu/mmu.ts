@@ -5,7 +5,8 @@
  */
 import { MMU_M, MMU_S, MMU_U, DIRTY_BITMAP, PAGE_SHIFT, RAM_BASE, RAM_HOST, TLB_ENTRIES, TLB_INVALID } from './layout.ts';
 import { MSTATUS_MXR, SATP_SV39, SATP_SV48 } from './csr-numbers.ts';
-import { S, type Hart } from './hart.ts';
+import { PRIV_M, PRIV_S, PRIV_U, S, type Hart } from './hart.ts';
+import { pmpAllows, pmpUniformPage } from './pmp.ts';
 import { Access, accessFaultCause, pageFaultCause } from './trap.ts';
 
 const PTE_V = 1;
@@ -22,11 +23,22 @@ export const mmuOut = { pa: 0 };
 /** 2^32, for composing Numbers from halves. */
 const P32 = 0x1_0000_0000;
 
+/** Privilege of an MMU index, for PMP checks. */
+const MMU_PRIV = [PRIV_U, PRIV_S, PRIV_S, PRIV_M];
+
 /**
- * Translates virtual address (vaLo, vaHi) for `access` under MMU index `mmu`.
- * Returns -1 on success with mmuOut.pa set, or the exception cause of the fault.
+ * Translates virtual address (vaLo, vaHi) for an access of `size` bytes (within one page) under
+ * MMU index `mmu`, then checks PMP. Returns -1 on success with mmuOut.pa set, or the exception
+ * cause of the fault.
  */
-export function translate(h: Hart, vaLo: number, vaHi: number, access: Access, mmu: number): number {
+export function translate(h: Hart, vaLo: number, vaHi: number, access: Access, mmu: number, size = 1): number {
+  const cause = walk(h, vaLo, vaHi, access, mmu);
+  if (cause >= 0) return cause;
+  if (!pmpAllows(h, mmuOut.pa, size, access, MMU_PRIV[mmu]!)) return accessFaultCause(access);
+  return -1;
+}
+
+function walk(h: Hart, vaLo: number, vaHi: number, access: Access, mmu: number): number {
   const satpHi = h.s[S.satp + 1]!;
   const mode = satpHi >>> 28;
   if (mmu === MMU_M || mode === 0) {
@@ -52,8 +64,9 @@ export function translate(h: Hart, vaLo: number, vaHi: number, access: Access, m
   for (let i = levels - 1; i >= 0; i--) {
     const idx = Math.floor(vpn / 2 ** (9 * i)) % 512;
     const pteAddr = table + idx * 8;
+    // Page-table accesses are S-mode accesses for PMP (3.7.1).
     const host = h.ramOffset(pteAddr, 8);
-    if (host < 0) return accessFaultCause(access);
+    if (host < 0 || !pmpAllows(h, pteAddr, 8, Access.Load, PRIV_S)) return accessFaultCause(access);
     const lo = m32[host >>> 2]!;
     const hi = m32[(host >>> 2) + 1]!;
     // V=0, W without R, or any reserved/Svnapot/Svpbmt bit (63:54) set: page fault.
@@ -105,6 +118,8 @@ export function markDirty(h: Hart, host: number): void {
 export function fillTlb(h: Hart, mmu: number, access: Access, vaLo: number, vaHi: number, pa: number): void {
   const ramOff = pa - RAM_BASE;
   if (ramOff < 0 || ramOff >= h.ramSize) return;
+  // A page whose bytes PMP treats differently cannot be cached as a whole.
+  if (!pmpUniformPage(h, pa - (ramOff % 4096))) return;
   const pageLo = vaLo & ~0xfff;
   const hostPage = RAM_HOST + ramOff - (ramOff % 4096);
   const e = (mmu * TLB_ENTRIES + ((vaLo >>> PAGE_SHIFT) & (TLB_ENTRIES - 1))) * 8;

@@ -66,8 +66,9 @@ export function execEcall(h: Hart): St {
   return St.Trap;
 }
 
+/** EBREAK: mtval may be zero or the pc (Privileged 3.1.16); zero, as QEMU writes it. */
 export function execEbreak(h: Hart): St {
-  h.trap(Cause.Breakpoint, false, h.pc[0]!, h.pc[1]!);
+  h.trap(Cause.Breakpoint, false, 0, 0);
   return St.Trap;
 }
 

@@ -13,8 +13,57 @@ interface Program {
   cflags?: string[];
 }
 
+/**
+ * Where QEMU 7.2 (Debian 12) departs from the specification, virtus follows the specification.
+ * Each entry is an output line `key=value` printed by a test program: the test asserts QEMU
+ * still prints `qemu` (so a QEMU change is noticed) and virtus prints `virtus`.
+ */
+interface Deviation {
+  key: string;
+  qemu: string;
+  virtus: string;
+  why: string;
+}
+
+export const QEMU_DEVIATIONS: Deviation[] = [
+  {
+    key: 'amo-misaligned-cause', qemu: '0x0000000000000004', virtus: '0x0000000000000006',
+    why: 'Unprivileged 14.4 and Privileged table 3.6: a misaligned AMO raises store/AMO address-misaligned (6)',
+  },
+  {
+    key: 'sc-misaligned-cause', qemu: '0x0000000000000004', virtus: '0x0000000000000006',
+    why: 'SC is a store: a misaligned SC raises store/AMO address-misaligned (6)',
+  },
+  {
+    key: 'mepc', qemu: '0x0000000080001235', virtus: '0x0000000080001234',
+    why: 'Privileged 3.1.14: mepc[0] is always zero (QEMU 7.2 keeps the written bit)',
+  },
+  {
+    key: 'sepc', qemu: '0x0000000080001237', virtus: '0x0000000080001236',
+    why: 'Privileged 10.1.7: sepc[0] is always zero (QEMU 7.2 keeps the written bit)',
+  },
+];
+
+/** Checks the known deviations and returns both outputs with those lines made equal. */
+function reconcile(ours: string, ref: string): [string, string] {
+  for (const d of QEMU_DEVIATIONS) {
+    const q = `${d.key}=${d.qemu}\n`;
+    const v = `${d.key}=${d.virtus}\n`;
+    if (!ref.includes(`${d.key}=`)) continue;
+    assert.ok(ref.includes(q), `QEMU no longer prints ${q.trim()}: revisit the deviation (${d.why})`);
+    assert.ok(ours.includes(v), `virtus must print ${v.trim()}: ${d.why}`);
+    ours = ours.replace(v, q);
+  }
+  return [ours, ref];
+}
+
 export const PROGRAMS: Program[] = [
   { name: 'sieve', sources: ['common/crt.S', 'bench/sieve.c'], cflags: ['-DREPS=1'] },
+  { name: 'rv64im', sources: ['common/crt.S', 'cpu/rv64im.c'] },
+  { name: 'atomics', sources: ['common/crt.S', 'common/trap.S', 'common/trap.c', 'cpu/atomics.c'] },
+  { name: 'traps', sources: ['common/crt.S', 'common/trap.S', 'common/trap.c', 'cpu/traps.c'] },
+  { name: 'interrupts', sources: ['common/crt.S', 'common/trap.S', 'common/trap.c', 'cpu/interrupts.c'] },
+  { name: 'paging', sources: ['common/crt.S', 'common/trap.S', 'common/trap.c', 'cpu/paging.c'] },
 ];
 
 for (const p of PROGRAMS) {
@@ -24,6 +73,7 @@ for (const p of PROGRAMS) {
     const ref = runQemuSpike(elf);
     assert.equal(ref.status, 0, `QEMU: exit ${ref.status}\n${ref.stdout}${ref.stderr}`);
     assert.equal(ours.status, ref.status, `virtus: exit ${ours.status}\n${ours.stdout}${ours.stderr}`);
-    assert.equal(ours.stdout, ref.stdout);
+    const [a, b] = reconcile(ours.stdout, ref.stdout);
+    assert.equal(a, b);
   });
 }

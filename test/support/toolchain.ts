@@ -4,7 +4,8 @@
  * A missing tool fails the test with the package to install; it never skips silently.
  */
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -91,13 +92,23 @@ export function runVirtus(args: string[], o: SpawnSyncOptions = {}): RunResult {
   return { status: r.status, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
 }
 
-/** Runs a bare-metal ELF on QEMU's spike machine (HTIF), as the issue's reference. */
+/**
+ * Runs a bare-metal ELF on QEMU's spike machine (HTIF), as the issue's reference. The console
+ * goes to a file: QEMU's stdio backend drops output once its stdin pipe reaches end of file.
+ */
 export function runQemuSpike(elf: string, extra: string[] = []): RunResult {
   requireTool('qemu-system-riscv64');
-  const r = spawnSync(
-    'qemu-system-riscv64',
-    ['-M', 'spike', '-bios', 'none', '-kernel', elf, '-nographic', '-monitor', 'none', ...extra],
-    { encoding: 'utf8', timeout: 300_000 },
-  );
-  return { status: r.status, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+  const dir = mkdtempSync(join(tmpdir(), 'virtus-qemu-'));
+  const out = join(dir, 'console');
+  try {
+    const r = spawnSync(
+      'qemu-system-riscv64',
+      ['-M', 'spike', '-bios', 'none', '-kernel', elf, '-display', 'none', '-monitor', 'none', '-serial', `file:${out}`, ...extra],
+      { encoding: 'utf8', timeout: 300_000, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const stdout = existsSync(out) ? readFileSync(out, 'utf8') : '';
+    return { status: r.status, stdout, stderr: String(r.stderr ?? '') };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
