@@ -270,7 +270,10 @@ export function encodeHeader(n: NewHeader): Uint8Array {
     at += 8 + Math.ceil(data.length / 8) * 8;
   };
   if (n.backingFile !== null && n.backingFormat !== null) ext(EXT.backingFormat, enc.encode(n.backingFormat));
-  if (n.version === 3) {
+  // The feature name table is optional: like qemu-img, leave it out when it does not fit
+  // in the first cluster together with the backing file name (512-byte clusters).
+  const nameLength = n.backingFile !== null ? enc.encode(n.backingFile).length : 0;
+  if (n.version === 3 && at + 8 + 48 * FEATURE_NAMES.length + 8 + nameLength <= clusterSize) {
     const table = new Uint8Array(48 * FEATURE_NAMES.length);
     FEATURE_NAMES.forEach(([type, bit, name], i) => {
       table[i * 48] = type;
