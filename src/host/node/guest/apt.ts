@@ -21,6 +21,7 @@ export const ARCH = 'riscv64';
 const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 /** Seconds to wait before each retry: Debian's unstable index can be caught mid-sync. */
 const RETRY_DELAYS = [5, 15, 30];
+const UNREACHABLE = /Could not (connect|resolve)|Temporary failure resolving|Connection refused|Network is unreachable|No route to host/;
 
 /** What `apt-cache show` says about one package version. */
 export interface PackageInfo {
@@ -95,7 +96,9 @@ export class PrivateApt {
       );
     }
     let failure = '';
+    let tried = '';
     for (const mirror of candidates) {
+      tried = mirror.uri;
       const apt = new PrivateApt(dir, mirror, progress);
       apt.writeConfig();
       progress(`reading the package lists of Debian ${SUITE} (${ARCH}) from ${mirror.uri}`);
@@ -109,8 +112,8 @@ export class PrivateApt {
     }
     throw new VirtusError(
       'GUEST_APT_UPDATE',
-      `cannot read Debian ${SUITE}'s ${ARCH} package lists (${failure}); ` +
-        'is the host\'s apt mirror a Debian one? (set VIRTUS_DEBIAN_MIRROR to override, or pass --kernel and --initrd to virtus run)',
+      `cannot read Debian ${SUITE}'s ${ARCH} package lists from ${candidates.length > 1 ? 'any of the host\'s mirrors, last ' : ''}${tried}: ${failure}; ` +
+        'set VIRTUS_DEBIAN_MIRROR to a Debian mirror, or pass --kernel and --initrd to virtus run',
     );
   }
 
@@ -157,8 +160,10 @@ export class PrivateApt {
       // apt may exit 0 yet report that an index failed and "old ones" were used.
       const failed = r.code !== 0 || /^(E|W): (Failed to fetch|Some index files failed)/m.test(r.stderr);
       if (!failed) return;
-      const why = lastLines(r.stderr.replace(/^W: .*unsandboxed.*$/gm, ''));
-      if (attempt >= RETRY_DELAYS.length) throw new Error(why);
+      const fetchFailure = /^(?:E|W): Failed to fetch .*$/m.exec(r.stderr)?.[0];
+      const why = fetchFailure ?? lastLines(r.stderr.replace(/^W: .*unsandboxed.*$/gm, ''));
+      // A mirror that cannot be reached will not sync itself meanwhile: no retries then.
+      if (attempt >= RETRY_DELAYS.length || UNREACHABLE.test(why)) throw new Error(why.replace(/\s+/g, ' '));
       this.progress(`apt-get update failed (${why}); retrying in ${RETRY_DELAYS[attempt]} s`);
       await sleep(RETRY_DELAYS[attempt]!);
     }
@@ -208,6 +213,7 @@ export class PrivateApt {
       }
       this.progress(`downloading ${info.name} failed (${why}); retrying in ${RETRY_DELAYS[attempt]} s`);
       await sleep(RETRY_DELAYS[attempt]!);
+      await this.update().catch(() => {}); // a pool file missing mid-sync may be back, or listed anew
     }
   }
 }

@@ -88,7 +88,6 @@ function checkHost(): void {
       'GUEST_NO_APT',
       `the default guest is built from Debian's riscv64 packages with apt-get and dpkg-deb, and this host has no ${missing.join(' or ')}; ` +
         'on Debian or Ubuntu install apt and dpkg, or pass your own --kernel IMAGE and --initrd FILE to virtus run',
-      { exitCode: 2 },
     );
   }
   requireTool('xz', 'building the default guest');
@@ -151,7 +150,6 @@ function prune(root: string, key: string, keepDebs: Set<string>): void {
 }
 
 async function fetchLocked(o: GuestOptions, progress: ProgressFn): Promise<{ guest: DefaultGuest; built: boolean }> {
-  checkHost();
   const root = cacheRoot();
   const guests = ensureDir(join(root, 'guests'));
   const debs = ensureDir(join(root, 'debs'));
@@ -195,6 +193,7 @@ async function fetchLocked(o: GuestOptions, progress: ProgressFn): Promise<{ gue
  */
 export function fetchDefaultGuest(o: GuestOptions = {}): Promise<{ guest: DefaultGuest; built: boolean }> {
   const progress = o.progress ?? quiet;
+  checkHost();
   return withCacheLock(cacheRoot(), progress, () => fetchLocked(o, progress));
 }
 
@@ -206,6 +205,7 @@ export async function ensureDefaultGuest(o: GuestOptions = {}): Promise<DefaultG
   const have = o.force ? null : currentGuest();
   if (have) return have;
   const progress = o.progress ?? quiet;
+  checkHost();
   return withCacheLock(cacheRoot(), progress, async () => {
     const again = o.force ? null : currentGuest(); // another process may have built it meanwhile
     if (again) return again;
