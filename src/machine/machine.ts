@@ -51,6 +51,8 @@ export class Machine {
   machineTrap: HartHooks['machineTrap'];
   /** Other sources of timer deadlines (Sstc, SBI timers), in ticks. */
   private readonly deadlineSources: Array<() => number> = [];
+  /** Work done at every slice boundary (timers firing, console input reaching devices). */
+  private readonly sliceHooks: Array<() => void> = [];
 
   constructor(o: MachineOptions) {
     if (!Number.isInteger(o.ramSize) || o.ramSize <= 0 || o.ramSize % PAGE_SIZE !== 0 || o.ramSize > RAM_MAX) {
@@ -97,6 +99,11 @@ export class Machine {
     this.deadlineSources.push(f);
   }
 
+  /** Adds work to do at every slice boundary, before interrupts are checked. */
+  addSliceHook(f: () => void): void {
+    this.sliceHooks.push(f);
+  }
+
   /** The next tick at which a timer will fire, or Infinity. */
   nextDeadline(): number {
     let d = Infinity;
@@ -123,12 +130,14 @@ export class Machine {
   }
 
   /**
-   * Runs hart 0 for up to `budget` instructions: updates timer lines, takes a pending interrupt,
-   * and runs the engine. Returns the instructions retired; 0 means the hart is idle in WFI.
+   * Runs hart 0 for up to `budget` instructions: updates timer lines, runs the slice hooks,
+   * takes a pending interrupt, and runs the engine. Returns the instructions retired (0 when
+   * the hart waits in WFI, or when its first instruction trapped).
    */
   slice(budget: number): number {
     const h = this.harts[0]!;
     this.clint.update();
+    for (const f of this.sliceHooks) f();
     if (h.s[S.wfi]) {
       if (!h.wakeable()) return 0;
       h.s[S.wfi] = 0;

@@ -1,22 +1,36 @@
 /** `virtus run`: boot a machine (or a bare-metal program) and run it until it stops. */
 import { writeSync } from 'node:fs';
-import { parseElf } from '../../../machine/elf.ts';
-import { Machine } from '../../../machine/machine.ts';
 import { Runner } from '../../../machine/runner.ts';
+import { collectStats, formatStats } from '../../../machine/stats.ts';
+import { Tracer } from '../../../machine/trace.ts';
+import { VirtBoard, type BootOptions } from '../../../machine/virt.ts';
 import { VirtusError } from '../../../util/errors.ts';
 import { parseSize } from '../../../util/size.ts';
 import { parseCount, parseFlags, type Command } from '../command.ts';
 import { readHostFile, writeHostFile } from '../files.ts';
+import { ensureDefaultGuest } from '../guest/fetch.ts';
+import { stderrProgress } from '../guest/progress.ts';
 import { NodeRunnerHost, OutputBuffer } from '../runner-host.ts';
-import { Tracer } from '../../../machine/trace.ts';
+import { Terminal } from '../terminal.ts';
 
 const HELP = `usage: virtus run [options]
 
-Boots a RISC-V machine (QEMU's "virt" memory map).
+Boots a RISC-V machine with QEMU's "virt" memory map. Without --kernel, boots the
+default guest (Debian's kernel and a busybox initramfs; see 'virtus guest fetch').
 
-  --kernel FILE        program or kernel to run (ELF, or a Linux Image)
-  --bios FILE|none     firmware; "none" starts --kernel directly in M-mode
-  --memory SIZE        guest RAM (default 512M)
+  --kernel FILE        kernel or program: a Linux Image (with or without its EFI
+                       header) or an ELF file
+  --initrd FILE        initial ramdisk
+  --append STRING      kernel command line (/chosen/bootargs)
+  --bios FILE|none|opensbi
+                       firmware started in M-mode as QEMU starts it (fw_dynamic);
+                       "opensbi" is the default guest's OpenSBI; "none" starts
+                       --kernel itself in M-mode. Default: the built-in SBI
+                       (virtus is the firmware; the kernel starts in S-mode)
+  --memory SIZE, -m    guest RAM (default 512M)
+  --dtb-dump FILE      write the generated device tree blob and exit
+  --stats              at exit, print the exits into the monitor: SBI calls,
+                       device accesses, traps and interrupts
   --max-insns N        stop after exactly N instructions (exit code 124)
   --signature FILE     at exit, write the words between begin_signature and
                        end_signature, one 32-bit hex word per line
@@ -24,21 +38,28 @@ Boots a RISC-V machine (QEMU's "virt" memory map).
   --deterministic      derive time from the instruction count (reproducible runs)
   -h, --help           show this help
 
-With --bios none, an ELF's segments load at their physical addresses and the
-hart starts at its entry in M-mode with a0 = 0 (the hart id). When the ELF has
-a "tohost" symbol, the HTIF protocol of RISC-V test programs is served: the
-guest's exit code becomes virtus's exit code.`;
+Keys: Ctrl-A X quits, Ctrl-A H lists the keys. The guest's 'poweroff' ends
+virtus with exit code 0; 'reboot' restarts the machine.
+With --bios none and an ELF that has a "tohost" symbol, the HTIF protocol of
+RISC-V test programs is served: the guest's exit code becomes virtus's.`;
 
 const OPTIONS = {
   kernel: { type: 'string' },
+  initrd: { type: 'string' },
+  append: { type: 'string' },
   bios: { type: 'string' },
   memory: { type: 'string', short: 'm' },
+  'dtb-dump': { type: 'string' },
+  stats: { type: 'boolean' },
   'max-insns': { type: 'string' },
   signature: { type: 'string' },
   trace: { type: 'boolean' },
   deterministic: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+/** The default guest's console command line. */
+const DEFAULT_APPEND = 'console=ttyS0';
 
 export const runCommand: Command = {
   name: 'run',
@@ -51,55 +72,105 @@ export const runCommand: Command = {
     }
     const ramSize = parseSize(v.memory ?? '512M', '--memory', 'M');
     const maxInsns = v['max-insns'] !== undefined ? parseCount(v['max-insns'], '--max-insns') : undefined;
-    if (v.bios !== 'none') {
-      throw new VirtusError('NOT_YET', 'only --bios none is supported so far (a program to run with --kernel)', { exitCode: 2 });
-    }
-    if (!v.kernel) throw new VirtusError('BAD_FLAG', 'run: --kernel FILE is required with --bios none', { exitCode: 2 });
+    const boot = await bootOptions(v);
 
     const out = new OutputBuffer(process.stdout);
-    const machine = new Machine({ ramSize, deterministic: v.deterministic ?? false, console: (b) => out.write(b) });
-    const elf = parseElf(readHostFile(v.kernel, 'kernel'), v.kernel);
-    for (const seg of elf.segments) {
-      if (!machine.ram.contains(seg.paddr, seg.memsz)) {
-        throw new VirtusError(
-          'ELF_RANGE',
-          `${v.kernel}: segment at 0x${seg.paddr.toString(16)} (${seg.memsz} bytes) lies outside RAM ` +
-            `(0x${machine.ram.base.toString(16)}-0x${(machine.ram.end - 1).toString(16)})`,
-        );
-      }
-      machine.ram.load(seg.paddr, seg.data);
-      machine.ram.zero(seg.paddr + seg.data.length, seg.memsz - seg.data.length);
+    const board = new VirtBoard({ ramSize, deterministic: v.deterministic ?? false, console: (b) => out.write(b) });
+    const info = board.boot(boot);
+    const machine = board.machine;
+    if (v['dtb-dump']) {
+      writeHostFile(v['dtb-dump'], board.machine.ram.read(info.dtbAddr, info.dtbSize), 'device tree');
+      return 0;
     }
-    const tohost = elf.symbols.get('tohost');
-    if (tohost !== undefined) machine.attachHtif(tohost, elf.symbols.get('fromhost') ?? null);
-    const hart = machine.harts[0]!;
-    hart.setPcNum(elf.entry);
-    hart.setX(10, 0n);
+    if (boot.firmware === 'none') {
+      const tohost = info.symbols.get('tohost');
+      if (tohost !== undefined) machine.attachHtif(tohost, info.symbols.get('fromhost') ?? null);
+    }
 
     const host = new NodeRunnerHost();
     const runner = new Runner(machine, host);
+    const term = new Terminal({
+      input: (b) => {
+        board.consoleInput(b);
+        host.wake();
+      },
+      quit: (why) => {
+        // End of piped input is not a reason to stop the machine; Ctrl-A X is.
+        if (why === 'user') {
+          machine.stop({ code: 0, reason: 'exit' });
+          runner.requestStop();
+          host.wake();
+        }
+      },
+    });
     let exit;
     if (v.trace) {
-      const tracer = new Tracer(machine, (line) => writeSync(2, line + '\n'));
-      exit = tracer.run(maxInsns);
+      exit = new Tracer(machine, (line) => writeSync(2, line + '\n')).run(maxInsns);
     } else {
-      exit = await runner.run({ maxInsns });
+      term.start();
+      try {
+        for (;;) {
+          exit = await runner.run({ maxInsns });
+          if (exit?.reason !== 'reboot') break;
+          out.flush();
+          board.reboot();
+        }
+      } finally {
+        term.stop();
+      }
     }
     out.flush();
-    if (v.signature) writeSignature(machine, elf.symbols, v.signature);
+    if (v.stats) process.stderr.write(formatStats(collectStats(board)) + '\n');
+    if (v.signature) writeSignature(board, info.symbols, v.signature);
     if (!exit) return 0;
     if (exit.message) console.error(`virtus: ${exit.message}`);
     return exit.code > 255 ? 1 : exit.code;
   },
 };
 
-function writeSignature(machine: Machine, symbols: Map<string, number>, path: string): void {
+async function bootOptions(v: {
+  kernel?: string;
+  initrd?: string;
+  append?: string;
+  bios?: string;
+}): Promise<BootOptions> {
+  let firmware: BootOptions['firmware'] = 'builtin';
+  if (v.kernel) {
+    if (v.bios === 'none') firmware = 'none';
+    else if (v.bios === 'opensbi') firmware = { bytes: readHostFile((await defaultGuest()).opensbi, 'firmware'), name: 'opensbi' };
+    else if (v.bios) firmware = { bytes: readHostFile(v.bios, 'firmware'), name: v.bios };
+    return {
+      kernel: readHostFile(v.kernel, 'kernel'),
+      kernelName: v.kernel,
+      initrd: v.initrd ? readHostFile(v.initrd, 'initrd') : undefined,
+      append: v.append,
+      firmware,
+    };
+  }
+  if (v.bios === 'none') throw new VirtusError('BAD_FLAG', 'run: --bios none needs --kernel FILE', { exitCode: 2 });
+  const g = await defaultGuest();
+  if (v.bios === 'opensbi') firmware = { bytes: readHostFile(g.opensbi, 'firmware'), name: 'opensbi' };
+  else if (v.bios) firmware = { bytes: readHostFile(v.bios, 'firmware'), name: v.bios };
+  return {
+    kernel: readHostFile(g.kernel, 'kernel'),
+    kernelName: g.kernel,
+    initrd: readHostFile(v.initrd ?? g.initrd, 'initrd'),
+    append: v.append ?? DEFAULT_APPEND,
+    firmware,
+  };
+}
+
+function defaultGuest() {
+  return ensureDefaultGuest({ progress: stderrProgress() });
+}
+
+function writeSignature(board: VirtBoard, symbols: Map<string, number>, path: string): void {
   const begin = symbols.get('begin_signature');
   const end = symbols.get('end_signature');
   if (begin === undefined || end === undefined) {
     throw new VirtusError('NO_SIGNATURE', '--signature: the program has no begin_signature/end_signature symbols');
   }
   const lines: string[] = [];
-  for (let a = begin; a < end; a += 4) lines.push(machine.ram.readU32(a).toString(16).padStart(8, '0'));
+  for (let a = begin; a < end; a += 4) lines.push(board.machine.ram.readU32(a).toString(16).padStart(8, '0'));
   writeHostFile(path, lines.join('\n') + '\n', 'signature');
 }

@@ -1,0 +1,75 @@
+/**
+ * The host terminal as the guest's console: raw mode, and QEMU's escape prefix Ctrl-A
+ * (Ctrl-A X quits, Ctrl-A H lists the keys, Ctrl-A Ctrl-A sends a Ctrl-A; Ctrl-A C is reserved
+ * for the monitor prompt). Without a terminal (a pipe), input goes to the guest unchanged.
+ */
+const CTRL_A = 0x01;
+
+export interface TerminalHandlers {
+  /** Bytes for the guest. */
+  input(bytes: Uint8Array): void;
+  /** The user asked to quit (Ctrl-A X) or input ended. */
+  quit(reason: 'user' | 'eof'): void;
+  /** Ctrl-A C: the monitor prompt, when there is one. */
+  monitor?(): void;
+}
+
+export class Terminal {
+  private escape = false;
+  private readonly tty: boolean;
+  private readonly onData = (chunk: Buffer): void => this.data(chunk);
+  private readonly onEnd = (): void => this.h.quit('eof');
+
+  constructor(private readonly h: TerminalHandlers) {
+    this.tty = process.stdin.isTTY === true;
+  }
+
+  start(): void {
+    if (this.tty) process.stdin.setRawMode(true);
+    process.stdin.on('data', this.onData);
+    process.stdin.on('end', this.onEnd);
+    process.stdin.resume();
+  }
+
+  stop(): void {
+    process.stdin.off('data', this.onData);
+    process.stdin.off('end', this.onEnd);
+    if (this.tty) process.stdin.setRawMode(false);
+    process.stdin.pause();
+  }
+
+  private data(chunk: Buffer): void {
+    if (!this.tty) {
+      this.h.input(new Uint8Array(chunk));
+      return;
+    }
+    const out: number[] = [];
+    for (const b of chunk) {
+      if (this.escape) {
+        this.escape = false;
+        const k = String.fromCharCode(b).toLowerCase();
+        if (k === 'x') {
+          this.flush(out);
+          process.stderr.write('\r\nvirtus: terminated (Ctrl-A X)\r\n');
+          this.h.quit('user');
+          return;
+        }
+        if (b === CTRL_A) out.push(CTRL_A);
+        else if (k === 'h') process.stderr.write('\r\nC-a h  this help\r\nC-a x  quit\r\nC-a c  monitor prompt\r\nC-a C-a  send C-a\r\n');
+        else if (k === 'c') {
+          this.flush(out);
+          if (this.h.monitor) this.h.monitor();
+          else process.stderr.write('\r\nvirtus: no monitor in this version\r\n');
+        }
+        continue;
+      }
+      if (b === CTRL_A) this.escape = true;
+      else out.push(b);
+    }
+    this.flush(out);
+  }
+
+  private flush(out: number[]): void {
+    if (out.length) this.h.input(new Uint8Array(out.splice(0)));
+  }
+}

@@ -1,0 +1,251 @@
+/**
+ * The built-in SBI firmware: virtus itself plays the M-mode firmware, so a guest kernel's ecalls
+ * from S-mode are hypercalls handled here in TypeScript (RISC-V SBI specification v2.0). This is
+ * the paravirtual interface between the guest kernel and the monitor; every call is counted by
+ * extension and function (see stats()).
+ *
+ * Implemented: Base, TIME, IPI, RFENCE, HSM, SRST, DBCN and the legacy extensions 0x00-0x08.
+ */
+import { MIP_SSIP, MIP_STIP, MSTATUS_MPP } from '../../cpu/csr-numbers.ts';
+import { PRIV_S, S, type Hart } from '../../cpu/hart.ts';
+import { Cause } from '../../cpu/trap.ts';
+import { EID, ERR, extensionName, functionName, SPEC_VERSION, IMPL_ID, IMPL_VERSION } from './sbi-ids.ts';
+
+/** What the firmware needs from the machine it runs on. */
+export interface SbiPlatform {
+  harts: Hart[];
+  /** Current machine time in ticks. */
+  now(): number;
+  /** Guest RAM access for the debug console. */
+  readRam(pa: number, len: number): Uint8Array | null;
+  writeRam(pa: number, data: Uint8Array): boolean;
+  /** Console output and input (input returns up to `max` bytes, possibly none). */
+  consoleWrite(bytes: Uint8Array): void;
+  consoleRead(max: number): Uint8Array;
+  /** System reset: shutdown, cold or warm reboot; `reason` 0 = none, 1 = system failure. */
+  reset(kind: 'shutdown' | 'reboot', reason: number): void;
+  /** A guest error the firmware cannot recover from. */
+  fatal(message: string): void;
+}
+
+const SUPPORTED: ReadonlySet<number> = new Set([EID.BASE, EID.TIME, EID.IPI, EID.RFENCE, EID.HSM, EID.SRST, EID.DBCN]);
+
+export class SbiFirmware {
+  /** Calls by "extension.function". */
+  readonly calls = new Map<string, number>();
+  /** Per-hart supervisor timer deadline (ticks), Infinity when none is set. */
+  private readonly timers: number[];
+
+  constructor(private readonly p: SbiPlatform) {
+    this.timers = p.harts.map(() => Infinity);
+  }
+
+  /**
+   * Puts a hart in the state firmware leaves it in before jumping to the kernel: delegations
+   * as OpenSBI sets them (every exception S-mode can handle, all S interrupts), counters and
+   * Sstc enabled, full-access PMP, and S-mode at `entry` with a0 = hartid, a1 = `dtb`.
+   */
+  enterKernel(h: Hart, entry: number, dtb: number): void {
+    // Every delegable exception except ecall from S (the SBI itself), 3.1.8.
+    h.set('medeleg', 0xb1ff, 0);
+    h.set('mideleg', MIP_SSIP | MIP_STIP | (1 << 9), 0);
+    h.set('mcounteren', -1, 0);
+    h.set('menvcfg', 1, 0x8000_0000 | 0); // FIOM, and STCE: Sstc is available to S-mode
+    h.set('pmpaddr0', -1, 0x3fffff);
+    h.set('pmpcfg0', 0x1f, 0);
+    h.set('mstatus', (h.get('mstatus') & ~MSTATUS_MPP) | (PRIV_S << 11), h.getHi('mstatus'));
+    h.s[S.priv] = PRIV_S;
+    h.setPcNum(entry);
+    h.setX(10, BigInt(h.id));
+    h.setX(11, BigInt(dtb));
+    h.stateChanged();
+  }
+
+  /** The hart hook for traps into M-mode. Handles ecalls from S-mode; anything else is fatal. */
+  handleTrap(h: Hart, cause: number, interrupt: boolean): boolean {
+    if (!interrupt && cause === Cause.EcallS) {
+      this.call(h);
+      const lo = (h.pc[0]! + 4) | 0;
+      h.setPc(lo, (lo >>> 0) < (h.pc[0]! >>> 0) ? (h.pc[1]! + 1) | 0 : h.pc[1]!);
+      return true;
+    }
+    const what = interrupt ? `interrupt ${cause}` : `exception ${cause}`;
+    this.p.fatal(`the guest took ${what} into M-mode at pc 0x${h.pcBig.toString(16)}, which no firmware handles`);
+    return true;
+  }
+
+  /** The earliest supervisor timer deadline, for the run loop. */
+  nextDeadline(): number {
+    return Math.min(...this.timers);
+  }
+
+  /** Raises STIP on harts whose SBI timer has expired (called at every slice boundary). */
+  tick(): void {
+    const now = this.p.now();
+    for (let i = 0; i < this.timers.length; i++) {
+      if (now >= this.timers[i]!) {
+        const h = this.p.harts[i]!;
+        h.s[S.mip] = h.s[S.mip]! | MIP_STIP;
+        this.timers[i] = Infinity;
+      }
+    }
+  }
+
+  /** Counters for --stats and the web console. */
+  stats(): Record<string, number> {
+    return Object.fromEntries([...this.calls].sort((a, b) => b[1] - a[1]));
+  }
+
+  private count(eid: number, fid: number): void {
+    const key = `${extensionName(eid)}.${functionName(eid, fid)}`;
+    this.calls.set(key, (this.calls.get(key) ?? 0) + 1);
+  }
+
+  /** Dispatches one call: a7 = extension, a6 = function, a0-a5 arguments; returns in a0/a1. */
+  private call(h: Hart): void {
+    const x = h.x;
+    const eid = x[2 * 17]! >>> 0;
+    const fid = x[2 * 16]! >>> 0;
+    this.count(eid, fid);
+    const arg = (i: number): number => (x[2 * (10 + i) + 1]! >>> 0) * 0x1_0000_0000 + (x[2 * (10 + i)]! >>> 0);
+    const ret = (error: number, value = 0): void => {
+      h.setX(10, BigInt(error));
+      h.setX(11, BigInt(value));
+    };
+    if (eid <= 0x08) return this.legacy(h, eid, arg);
+    switch (eid) {
+      case EID.BASE:
+        return ret(ERR.SUCCESS, this.base(fid, arg(0)));
+      case EID.TIME:
+        if (fid !== 0) return ret(ERR.NOT_SUPPORTED);
+        this.setTimer(h, arg(0));
+        return ret(ERR.SUCCESS);
+      case EID.IPI:
+        if (fid !== 0) return ret(ERR.NOT_SUPPORTED);
+        return ret(this.forHarts(arg(0), arg(1), (t) => (t.s[S.mip] = t.s[S.mip]! | MIP_SSIP)));
+      case EID.RFENCE:
+        // remote_fence_i (0), remote_sfence_vma (1), remote_sfence_vma_asid (2); the hypervisor
+        // fences (3-6) need the H extension, which this hart does not have.
+        if (fid > 2) return ret(ERR.NOT_SUPPORTED);
+        return ret(this.forHarts(arg(0), arg(1), (t) => t.flushTlb()));
+      case EID.HSM:
+        return this.hsm(h, fid, arg, ret);
+      case EID.SRST:
+        if (fid !== 0) return ret(ERR.NOT_SUPPORTED);
+        if (arg(0) > 2 || arg(1) > 1) return ret(ERR.INVALID_PARAM);
+        this.p.reset(arg(0) === 0 ? 'shutdown' : 'reboot', arg(1));
+        return ret(ERR.SUCCESS);
+      case EID.DBCN:
+        return this.dbcn(fid, arg, ret);
+      default:
+        return ret(ERR.NOT_SUPPORTED);
+    }
+  }
+
+  private base(fid: number, a0: number): number {
+    switch (fid) {
+      case 0: return SPEC_VERSION;
+      case 1: return IMPL_ID;
+      case 2: return IMPL_VERSION;
+      case 3: return SUPPORTED.has(a0) || a0 <= 8 ? 1 : 0;
+      default: return 0; // mvendorid, marchid, mimpid: 0, as the hart's CSRs read
+    }
+  }
+
+  private setTimer(h: Hart, t: number): void {
+    // Setting the timer clears the pending timer interrupt (SBI 6.1).
+    h.s[S.mip] = h.s[S.mip]! & ~MIP_STIP;
+    this.timers[h.id] = t;
+  }
+
+  /** Applies `f` to the harts in (mask, base); base = -1 (all ones) means every hart. */
+  private forHarts(mask: number, base: number, f: (h: Hart) => void): number {
+    const harts = this.p.harts;
+    if (base === 0xffff_ffff_ffff_ffff || base >= 2 ** 64 - 2048) {
+      harts.forEach(f);
+      return ERR.SUCCESS;
+    }
+    for (let i = 0; i < 53; i++) {
+      if (Math.floor(mask / 2 ** i) % 2 === 0) continue;
+      const t = harts[base + i];
+      if (!t) return ERR.INVALID_PARAM;
+      f(t);
+    }
+    return ERR.SUCCESS;
+  }
+
+  private hsm(h: Hart, fid: number, arg: (i: number) => number, ret: (e: number, v?: number) => void): void {
+    switch (fid) {
+      case 0: // hart_start: every hart of this machine is already running
+        return ret(this.p.harts[arg(0)] ? ERR.ALREADY_AVAILABLE : ERR.INVALID_PARAM);
+      case 1: // hart_stop: the last running hart cannot stop
+        return ret(ERR.FAILED);
+      case 2: // hart_get_status: STARTED (0)
+        return this.p.harts[arg(0)] ? ret(ERR.SUCCESS, 0) : ret(ERR.INVALID_PARAM);
+      case 3: // hart_suspend: default retentive suspend behaves like WFI (SBI 9.4)
+        if (arg(0) !== 0) return ret(ERR.NOT_SUPPORTED);
+        h.s[S.wfi] = 1;
+        return ret(ERR.SUCCESS);
+      default:
+        return ret(ERR.NOT_SUPPORTED);
+    }
+  }
+
+  private dbcn(fid: number, arg: (i: number) => number, ret: (e: number, v?: number) => void): void {
+    const addr = arg(1) + arg(2) * 0x1_0000_0000;
+    if (fid === 0) {
+      const bytes = this.p.readRam(addr, arg(0));
+      if (!bytes) return ret(ERR.INVALID_PARAM);
+      this.p.consoleWrite(bytes);
+      return ret(ERR.SUCCESS, bytes.length);
+    }
+    if (fid === 1) {
+      const input = this.p.consoleRead(arg(0));
+      if (!this.p.writeRam(addr, input)) return ret(ERR.INVALID_PARAM);
+      return ret(ERR.SUCCESS, input.length);
+    }
+    if (fid === 2) {
+      this.p.consoleWrite(new Uint8Array([arg(0) & 0xff]));
+      return ret(ERR.SUCCESS);
+    }
+    return ret(ERR.NOT_SUPPORTED);
+  }
+
+  /** The legacy extensions (SBI v0.1): results in a0 only. */
+  private legacy(h: Hart, eid: number, arg: (i: number) => number): void {
+    let r = 0;
+    switch (eid) {
+      case 0x00:
+        this.setTimer(h, arg(0));
+        break;
+      case 0x01:
+        this.p.consoleWrite(new Uint8Array([arg(0) & 0xff]));
+        break;
+      case 0x02: {
+        const b = this.p.consoleRead(1);
+        r = b.length ? b[0]! : -1;
+        break;
+      }
+      case 0x03:
+        h.s[S.mip] = h.s[S.mip]! & ~MIP_SSIP;
+        break;
+      case 0x04:
+      case 0x05:
+      case 0x06:
+      case 0x07: {
+        // The hart mask is a pointer to a mask in guest memory; with one hart, act on all.
+        for (const t of this.p.harts) {
+          if (eid === 0x04) t.s[S.mip] = t.s[S.mip]! | MIP_SSIP;
+          else t.flushTlb();
+        }
+        break;
+      }
+      case 0x08:
+        this.p.reset('shutdown', 0);
+        break;
+      default:
+        r = ERR.NOT_SUPPORTED;
+    }
+    h.setX(10, BigInt(r));
+  }
+}

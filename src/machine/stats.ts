@@ -1,0 +1,51 @@
+/**
+ * What the monitor did: the exits into it by reason. Hypercalls (SBI calls by extension and
+ * function), device accesses (MMIO, per device), traps by cause and interrupts by source. The
+ * same counters feed `--stats` and the web console.
+ */
+import { causeName } from '../cpu/trap.ts';
+import type { VirtBoard } from './virt.ts';
+
+export interface MachineStats {
+  instructions: number;
+  sbi: Record<string, number>;
+  devices: Record<string, number>;
+  traps: Record<string, number>;
+  interrupts: Record<string, number>;
+}
+
+const sorted = (m: Map<string, number>): Record<string, number> =>
+  Object.fromEntries([...m].sort((a, b) => b[1] - a[1]));
+
+export function collectStats(board: VirtBoard): MachineStats {
+  const m = board.machine;
+  const traps = new Map<string, number>();
+  const irqs = new Map<string, number>();
+  for (const h of m.harts) {
+    for (const [c, n] of h.trapCounts) traps.set(causeName(c), (traps.get(causeName(c)) ?? 0) + n);
+    for (const [c, n] of h.irqCounts) irqs.set(causeName(c, true), (irqs.get(causeName(c, true)) ?? 0) + n);
+  }
+  return {
+    instructions: m.instret(),
+    sbi: board.sbi.stats(),
+    devices: sorted(m.bus.accessCounts),
+    traps: sorted(traps),
+    interrupts: sorted(irqs),
+  };
+}
+
+/** The statistics as a text report (what `--stats` prints at exit). */
+export function formatStats(s: MachineStats): string {
+  const lines = [`instructions: ${s.instructions}`];
+  const section = (title: string, r: Record<string, number>): void => {
+    const entries = Object.entries(r);
+    const total = entries.reduce((a, [, n]) => a + n, 0);
+    lines.push(`${title}: ${total}`);
+    for (const [k, n] of entries) lines.push(`  ${k.padEnd(34)} ${String(n).padStart(12)}`);
+  };
+  section('SBI calls (hypercalls)', s.sbi);
+  section('device accesses (MMIO exits)', s.devices);
+  section('traps', s.traps);
+  section('interrupts', s.interrupts);
+  return lines.join('\n');
+}
