@@ -2,7 +2,7 @@
  * Guest physical RAM as the machine's loaders and firmware-level devices see it: byte and word
  * access by guest physical address, bounds-checked.
  */
-import { RAM_BASE, RAM_HOST } from '../cpu/layout.ts';
+import { DIRTY_BITMAP, PAGE_SHIFT, RAM_BASE, RAM_HOST } from '../cpu/layout.ts';
 import { VirtusError } from '../util/errors.ts';
 
 export class GuestRam {
@@ -11,11 +11,27 @@ export class GuestRam {
   /** The RAM bytes (a view into the machine's memory). */
   readonly bytes: Uint8Array;
   private readonly view: DataView;
+  private readonly dirty: Uint8Array;
+  /**
+   * Called after every write made through this object (loaders, device DMA), with the guest
+   * physical range written. The machine uses it to invalidate translated code.
+   */
+  onWrite: ((pa: number, len: number) => void) | null = null;
 
   constructor(memory: WebAssembly.Memory, size: number) {
     this.size = size;
     this.bytes = new Uint8Array(memory.buffer, RAM_HOST, size);
     this.view = new DataView(memory.buffer, RAM_HOST, size);
+    this.dirty = new Uint8Array(memory.buffer, DIRTY_BITMAP, Math.ceil(size / 4096 / 8));
+  }
+
+  /** Records a write of [pa, pa + len) in the dirty log and tells the machine. */
+  private wrote(pa: number, len: number): void {
+    if (len <= 0) return;
+    const first = (pa - RAM_BASE) >>> PAGE_SHIFT;
+    const last = (pa - RAM_BASE + len - 1) >>> PAGE_SHIFT;
+    for (let p = first; p <= last; p++) this.dirty[p >>> 3] |= 1 << (p & 7);
+    this.onWrite?.(pa, len);
   }
 
   /** True when [pa, pa + len) lies inside RAM. */
@@ -38,12 +54,14 @@ export class GuestRam {
   /** Copies `data` into RAM at guest physical `pa`. */
   load(pa: number, data: Uint8Array): void {
     this.bytes.set(data, this.off(pa, data.length));
+    this.wrote(pa, data.length);
   }
 
   /** Zero-fills [pa, pa + len). */
   zero(pa: number, len: number): void {
     const o = this.off(pa, len);
     this.bytes.fill(0, o, o + len);
+    this.wrote(pa, len);
   }
 
   /** A copy of [pa, pa + len). */
@@ -57,11 +75,28 @@ export class GuestRam {
   }
   writeU32(pa: number, v: number): void {
     this.view.setUint32(this.off(pa, 4), v >>> 0, true);
+    this.wrote(pa, 4);
   }
   readU64(pa: number): bigint {
     return this.view.getBigUint64(this.off(pa, 8), true);
   }
   writeU64(pa: number, v: bigint): void {
     this.view.setBigUint64(this.off(pa, 8), BigInt.asUintN(64, v), true);
+    this.wrote(pa, 8);
+  }
+
+  /**
+   * A writable view of [pa, pa + len) for a device that fills guest memory in place (DMA).
+   * Call `commit` afterwards so the write reaches the dirty log.
+   */
+  window(pa: number, len: number): Uint8Array {
+    const o = this.off(pa, len);
+    return this.bytes.subarray(o, o + len);
+  }
+
+  /** Records that a device wrote [pa, pa + len) through window(). */
+  commit(pa: number, len: number): void {
+    this.off(pa, len);
+    this.wrote(pa, len);
   }
 }
