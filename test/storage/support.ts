@@ -22,9 +22,9 @@ export function scratch(): { dir: string; path(name: string): string; cleanup():
 }
 
 /** Runs a QEMU tool; throws with its stderr unless it exits with one of `ok` (default 0). */
-export function qemu(tool: 'qemu-img' | 'qemu-io', args: string[], ok: number[] = [0]): string {
+export function qemu(tool: 'qemu-img' | 'qemu-io', args: string[], ok: number[] = [0], cwd?: string): string {
   requireQemu(tool);
-  const r = spawnSync(tool, args, { encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(tool, args, { encoding: 'utf8', timeout: 120_000, ...(cwd ? { cwd } : {}) });
   if (!ok.includes(r.status ?? -1)) throw new Error(`${tool} ${args.join(' ')} exited ${r.status}:\n${r.stderr}${r.stdout}`);
   return r.stdout;
 }

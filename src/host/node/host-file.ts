@@ -3,7 +3,7 @@
  * descriptor (fs.readSync/writeSync), fdatasync/fsync as the write barrier.
  */
 import { closeSync, existsSync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { dirname, isAbsolute, join, normalize } from 'node:path';
+import { isAbsolute } from 'node:path';
 import { VirtusError } from '../../util/errors.ts';
 import type { HostFile, HostFileSystem } from '../../storage/host-file.ts';
 
@@ -107,7 +107,10 @@ export const nodeFileSystem: HostFileSystem = {
     }
   },
   resolveBacking(imagePath, backing) {
-    return isAbsolute(backing) ? backing : normalize(join(dirname(imagePath), backing));
+    // As QEMU does: the image's directory prefix and the name, not normalized (so that
+    // "dir/../base" still goes through dir when dir is a symbolic link).
+    const slash = imagePath.lastIndexOf('/');
+    return isAbsolute(backing) || slash < 0 ? backing : `${imagePath.slice(0, slash + 1)}${backing}`;
   },
   exists(path) {
     return existsSync(path);

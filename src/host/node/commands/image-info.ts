@@ -42,8 +42,8 @@ function layerJson(b: BlockBackend): Json {
     data['refcount-bits'] = q.refcountBits;
     if (q.compat !== '0.10') Object.assign(data, { corrupt: q.corrupt, 'extended-l2': q.extendedL2 });
     j['format-specific'] = { type: 'qcow2', data };
-    j['dirty-flag'] = q.dirty;
   }
+  j['dirty-flag'] = i.qcow2?.dirty ?? false;
   return j;
 }
 
