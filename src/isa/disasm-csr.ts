@@ -101,10 +101,10 @@ export function csrDisasmName(num: number, spec: PrivSpec = '1.12'): string {
 }
 
 /**
- * The privileged spec version objdump uses for ELF attributes `major.minor.revision`, or
- * undefined when objdump would not recognise them (it then falls back to 1.12).
+ * The privileged spec version objdump uses for the ELF attributes Tag_RISCV_priv_spec,
+ * _minor and _revision, or undefined when it would not recognise them (it then uses 1.12).
  */
-export function privSpecFromAttributes(major: number, minor: number, revision: number): PrivSpec | undefined {
+export function privSpecFromAttributes([major, minor, revision]: readonly [number, number, number]): PrivSpec | undefined {
   const s = `${major}.${minor}${revision ? `.${revision}` : ''}`;
   return (VERSIONS as readonly string[]).includes(s) ? (s as PrivSpec) : undefined;
 }

@@ -16,11 +16,17 @@ export interface AddressTracker {
   useBase(base: number, offset: number, wide: boolean): void;
 }
 
-/** What rendering needs of the options (DisasmOptions in disasm.ts). */
-interface Ctx {
+/** What rendering needs: the options (DisasmOptions in disasm.ts), the ISA, the state. */
+export interface RenderContext {
   symbolize?: (addr: bigint) => string | undefined;
   privSpec?: PrivSpec;
+  /** The file's extensions; `d`'s own must be among them. */
+  isa: IsaSet;
+  /** Where address uses go; null for a lone instruction (no state, no comments). */
+  tracker: AddressTracker | null;
 }
+
+type Ctx = Pick<RenderContext, 'symbolize' | 'privSpec'>;
 
 const RM = ['rne', 'rtz', 'rdn', 'rup', 'rmm', 'unknown', 'unknown', ''];
 const FENCE_SET = ['unknown', 'w', 'r', 'rw', 'o', 'ow', 'or', 'orw', 'i', 'iw', 'ir', 'irw', 'io', 'iow', 'ior', 'iorw'];
@@ -42,12 +48,9 @@ export function formatAddress(addr: bigint, c: Ctx): string {
 
 const target = (pc: bigint, off: number, c: Ctx): string => formatAddress(pc + BigInt(off), c);
 
-/**
- * Renders `d` at `pc` for a file of ISA `isa` (which must include `d`'s extension); reports
- * address uses to `t` (null: a lone instruction, no state).
- */
-export function renderInsn(d: Decoded, pc: bigint, c: Ctx, isa: IsaSet, t: AddressTracker | null): string {
-  return d.cdef ? renderCompressed(d, pc, c, t) : render32(d, pc, c, isa, t);
+/** Renders `d` at `pc` as objdump prints it, reporting address uses to the context's tracker. */
+export function renderInsn(d: Decoded, pc: bigint, c: RenderContext): string {
+  return d.cdef ? renderCompressed(d, pc, c, c.tracker) : render32(d, pc, c, c.isa, c.tracker);
 }
 
 /** A register of the file the row's `regs` names for operand `i` (0 rd, 1 rs1, 2 rs2). */

@@ -75,9 +75,9 @@ test('CSR names depend on the privileged spec version', () => {
   assert.equal(csrDisasmName(0x180), 'satp');
   assert.equal(csrDisasmName(0x30a, '1.11'), '0x30a');
   assert.equal(csrDisasmName(0x30a, '1.12'), 'menvcfg');
-  assert.equal(privSpecFromAttributes(1, 9, 1), '1.9.1');
-  assert.equal(privSpecFromAttributes(1, 11, 0), '1.11');
-  assert.equal(privSpecFromAttributes(2, 0, 0), undefined);
+  assert.equal(privSpecFromAttributes([1, 9, 1]), '1.9.1');
+  assert.equal(privSpecFromAttributes([1, 11, 0]), '1.11');
+  assert.equal(privSpecFromAttributes([2, 0, 0]), undefined);
 });
 
 test('ISA strings: implied extensions', () => {

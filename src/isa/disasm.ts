@@ -64,7 +64,7 @@ function bytesOf(d: Decoded): Uint8Array {
 export function disassemble(d: Decoded, pc: bigint, o: DisasmOptions = {}): string {
   const isa = parseIsa(o.isa ?? DEFAULT_ISA);
   if (!isaHas(d, isa)) return disassembleUnknown(bytesOf(d), isa);
-  return renderInsn(d, pc, o, isa, null);
+  return renderInsn(d, pc, { ...o, isa, tracker: null });
 }
 
 /**
@@ -169,7 +169,7 @@ export class Disassembler {
     const isa = parseIsa(this.options.isa ?? DEFAULT_ISA);
     if (!d || !isaHas(d, isa)) return { len, text: disassembleUnknown(bytes.subarray(offset, offset + len), isa) };
     this.printAddr = null;
-    let text = renderInsn(d, pc, this.options, isa, this.tracker);
+    let text = renderInsn(d, pc, { ...this.options, isa, tracker: this.tracker });
     if (this.printAddr !== null) text += ` # ${formatAddress(this.printAddr, this.options)}`;
     this.printAddr = null;
     return { len, text };

@@ -84,7 +84,7 @@ test('lui/auipc values consumed by later instructions (objdump address comments)
 
 for (const [major, minor, rev] of [[1, 9, 1], [1, 10, 0], [1, 11, 0], [1, 12, 0]] as const) {
   test(`every CSR name under privileged spec ${major}.${minor}${rev ? `.${rev}` : ''}`, () => {
-    check(buildGenerated(`isa-csr-${major}.${minor}`, insnFile(allCsrs(), privSpecAttributes(major, minor, rev))), 4096);
+    check(buildGenerated(`isa-csr-${major}.${minor}`, insnFile(allCsrs(), privSpecAttributes([major, minor, rev]))), 4096);
   });
 }
 

@@ -176,7 +176,7 @@ export function allCsrs(): { bits: number; len: 4 }[] {
 }
 
 /** `.attribute` lines that set the privileged spec version objdump names CSRs by. */
-export function privSpecAttributes(major: number, minor: number, revision: number): string[] {
+export function privSpecAttributes([major, minor, revision]: readonly [number, number, number]): string[] {
   return [
     `  .attribute priv_spec, ${major}`,
     `  .attribute priv_spec_minor, ${minor}`,

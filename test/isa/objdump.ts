@@ -112,7 +112,7 @@ export function compareWithObjdump(path: string, co: CompareOptions = {}): Compa
   const same = co.ignoreSymbolNames ? (a: string, b: string) => withoutSymbols(a) === withoutSymbols(b) : (a: string, b: string) => a === b;
   const elf = readElfInfo(path);
   const ref = objdumpLines(path);
-  const spec = elf.privSpec ? privSpecFromAttributes(...elf.privSpec) : undefined;
+  const spec = elf.privSpec ? privSpecFromAttributes(elf.privSpec) : undefined;
   const gpSym = elf.symbols.find((s) => s.name === '__global_pointer$');
   const ours = new Map<bigint, DisasmLine>();
   const dataRanges: { start: bigint; end: bigint }[] = [];
