@@ -55,7 +55,7 @@ export class Refcounts {
       this.table.push(off);
     }
     this.endCluster = Math.ceil(file.size() / this.clusterSize);
-    const capacity = Math.max(32, Math.floor((4 << 20) / this.clusterSize));
+    const capacity = Math.max(8, Math.floor((4 << 20) / this.clusterSize));
     this.cache = new TableCache(file, this.clusterSize, capacity, 'refcount block', () => this.writeBlocks());
   }
 
