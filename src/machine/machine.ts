@@ -24,6 +24,11 @@ export interface MachineOptions {
   deterministic?: boolean;
   /** Where guest console output goes. */
   console: (bytes: Uint8Array) => void;
+  /**
+   * Create the memory `shared: true` (default), so harts can later run in workers. A browser
+   * page that is not cross-origin isolated cannot create shared memory: pass false there.
+   */
+  sharedMemory?: boolean;
 }
 
 /** Why a machine stopped. */
@@ -59,7 +64,7 @@ export class Machine {
       throw new VirtusError('BAD_MEMORY', `memory size must be a multiple of 4 KiB between 4 KiB and 3 GiB`);
     }
     const pages = Math.ceil(memoryBytes(o.ramSize) / 65536);
-    this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: o.sharedMemory ?? true });
     this.ram = new GuestRam(this.memory, o.ramSize);
     this.pageFlags = new Uint8Array(o.ramSize / PAGE_SIZE);
     this.console = o.console;
