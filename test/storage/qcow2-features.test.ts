@@ -76,13 +76,22 @@ describe('qcow2 feature bits', () => {
     throwsCode(() => openImage(fs, 'disk.qcow2'), 'QCOW2_READ_ONLY', /marked corrupt/);
   });
 
-  it('a dirty image reads, and refuses writing with advice', () => {
+  it('a dirty image reads as it is, and has its refcounts rebuilt when opened for writing', () => {
     const { fs, file } = image();
     setU64(file, 72, 1n << 0n);
-    const b = openImage(fs, 'disk.qcow2', { readOnly: true });
+    let b = openImage(fs, 'disk.qcow2', { readOnly: true });
     assert.equal(b.info().qcow2?.dirty, true);
     b.close();
-    throwsCode(() => openImage(fs, 'disk.qcow2'), 'QCOW2_READ_ONLY', /dirty.*qemu-img check -r all/);
+    assert.equal(u64(file, 72), 1n, 'a read-only open leaves the bit');
+    b = openImage(fs, 'disk.qcow2');
+    assert.equal(u64(file, 72), 0n, 'repaired and cleared on a writable open');
+    b.write(4096, new Uint8Array(100).fill(3));
+    b.close();
+    // With snapshots, virtus does not rebuild: it says what to do instead.
+    const other = image();
+    setU64(other.file, 72, 1n << 0n);
+    other.file.write(60, new Uint8Array([0, 0, 0, 1]));
+    throwsCode(() => openImage(other.fs, 'disk.qcow2'), 'QCOW2_READ_ONLY', /internal snapshot/);
   });
 
   it('extended L2 entries: readable, not writable; external data files refused', () => {

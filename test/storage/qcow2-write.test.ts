@@ -106,6 +106,24 @@ describe('qcow2 writes are consistent and read back identically in QEMU', () => 
     assert.equal(qemuDiskHash(path, s.dir), sha256(data));
   });
 
+  it('a dirty image QEMU left behind (lazy refcounts, aborted) is repaired on a writable open', () => {
+    const path = s.path('lazy.qcow2');
+    qemu('qemu-img', ['create', '-f', 'qcow2', '-o', 'lazy_refcounts=on,cluster_size=4096', path, '8M']);
+    // qemu-io's abort leaves the dirty bit set and the refcounts stale.
+    qemu('qemu-io', ['-c', 'write -P 0x12 0 1M', '-c', 'write -P 0x13 3M 100k', '-c', 'abort', path], [134, 1, -1]);
+    assert.notEqual(qemuCheck(path).corruptions, 0, 'the refcounts are stale before the repair');
+    const raw = s.path('lazy.raw');
+    qemu('qemu-img', ['convert', '-O', 'raw', path, raw]);
+    const model = new Uint8Array(readFileSync(raw));
+    const b = openImage(nodeFileSystem, path);
+    runWorkload(b, model, new Rng(77), { ops: 200, clusterSize: 4096, discardZeroes: true });
+    b.close();
+    const check = qemuCheck(path);
+    assert.deepEqual([check.corruptions, check.leaks], [0, 0], check.raw);
+    assert.doesNotMatch(qemu('qemu-img', ['info', path]), /dirty/);
+    assert.equal(qemuDiskHash(path, s.dir), sha256(model));
+  });
+
   it('a sequential fill of a 512-byte-cluster image grows the refcount table many times', () => {
     const path = s.path('fill.qcow2');
     createImage(nodeFileSystem, path, { format: 'qcow2', size: 24 * MiB, clusterSize: 512 });

@@ -30,6 +30,7 @@ import { decompressCluster } from './compress.ts';
 import { COPIED, decodeL2, entryOffset, makeEntry, Table, type ClusterKind, type L2Entry } from './entries.ts';
 import { COMPAT, HDR, hasBit, INCOMPAT, type Qcow2Header } from './header.ts';
 import { Refcounts } from './refcount.ts';
+import { repairRefcounts } from './repair.ts';
 
 /** A run of the virtual disk stored the same way. */
 interface Extent {
@@ -102,9 +103,8 @@ export class Qcow2Backend implements BlockBackend {
     if (hasBit(h.incompatible, INCOMPAT.corrupt)) refuse('the image is marked corrupt (try qemu-img check -r all)');
     if (this.extL2) refuse('virtus does not write images with extended L2 entries');
     if (h.nbSnapshots > 0) refuse(`the image has ${h.nbSnapshots} internal snapshot(s), which virtus does not write`);
-    if (hasBit(h.incompatible, INCOMPAT.dirty)) {
-      refuse('the image is marked dirty (its refcounts may be stale; run qemu-img check -r all)');
-    }
+    // A dirty image's refcounts may be stale: rebuild them first, as QEMU does (repair.ts).
+    if (hasBit(h.incompatible, INCOMPAT.dirty)) repairRefcounts(this.file, h, this.l1);
     this.refcounts = new Refcounts(this.file, h);
   }
 

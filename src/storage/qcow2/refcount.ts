@@ -137,33 +137,11 @@ export class Refcounts {
   }
 
   private read(t: Table, i: number): number {
-    const dv = t.dv;
-    switch (this.bits) {
-      case 8: return t.bytes[i]!;
-      case 16: return dv.getUint16(i * 2);
-      case 32: return dv.getUint32(i * 4);
-      case 64: return dv.getUint32(i * 8) * TWO32 + dv.getUint32(i * 8 + 4);
-      default: {
-        // Sub-byte widths: bit 0 is the least significant bit (qcow2.txt "Refcount block entry").
-        const bit = i * this.bits;
-        return (t.bytes[bit >> 3]! >> (bit & 7)) & (2 ** this.bits - 1);
-      }
-    }
+    return readRefcount(t, this.bits, i);
   }
 
   private write(t: Table, i: number, v: number): void {
-    const dv = t.dv;
-    switch (this.bits) {
-      case 8: t.bytes[i] = v; break;
-      case 16: dv.setUint16(i * 2, v); break;
-      case 32: dv.setUint32(i * 4, v); break;
-      case 64: dv.setUint32(i * 8, Math.floor(v / TWO32)); dv.setUint32(i * 8 + 4, v >>> 0); break;
-      default: {
-        const bit = i * this.bits;
-        const mask = (2 ** this.bits - 1) << (bit & 7);
-        t.bytes[bit >> 3] = (t.bytes[bit >> 3]! & ~mask) | (v << (bit & 7));
-      }
-    }
+    writeRefcount(t, this.bits, i, v);
   }
 
   /** Adds `delta` to a cluster's refcount; its refcount block must exist. */
@@ -291,6 +269,38 @@ export class Refcounts {
       this.file.flush(true);
       this.decrement(old.offset, old.clusters * this.clusterSize);
       return;
+    }
+  }
+}
+
+/** Entry `i` of a refcount block with `bits`-bit entries (big-endian; sub-byte: LSB first). */
+export function readRefcount(t: Table, bits: number, i: number): number {
+  const dv = t.dv;
+  switch (bits) {
+    case 8: return t.bytes[i]!;
+    case 16: return dv.getUint16(i * 2);
+    case 32: return dv.getUint32(i * 4);
+    case 64: return dv.getUint32(i * 8) * TWO32 + dv.getUint32(i * 8 + 4);
+    default: {
+      // Sub-byte widths: bit 0 is the least significant bit (qcow2.txt "Refcount block entry").
+      const bit = i * bits;
+      return (t.bytes[bit >> 3]! >> (bit & 7)) & (2 ** bits - 1);
+    }
+  }
+}
+
+/** Sets entry `i` of a refcount block with `bits`-bit entries. */
+export function writeRefcount(t: Table, bits: number, i: number, v: number): void {
+  const dv = t.dv;
+  switch (bits) {
+    case 8: t.bytes[i] = v; break;
+    case 16: dv.setUint16(i * 2, v); break;
+    case 32: dv.setUint32(i * 4, v); break;
+    case 64: dv.setUint32(i * 8, Math.floor(v / TWO32)); dv.setUint32(i * 8 + 4, v >>> 0); break;
+    default: {
+      const bit = i * bits;
+      const mask = (2 ** bits - 1) << (bit & 7);
+      t.bytes[bit >> 3] = (t.bytes[bit >> 3]! & ~mask) | (v << (bit & 7));
     }
   }
 }
