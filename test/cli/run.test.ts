@@ -1,0 +1,111 @@
+/**
+ * The bare-metal runner as a user meets it: exit codes through HTIF, --max-insns, --signature,
+ * --trace, and one clear line (never a stack trace) for every kind of bad input.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { buildGuest, runVirtus } from '../support/toolchain.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'virtus-cli-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** One line on stderr starting with "virtus:", and no stack trace. */
+function assertOneLineError(stderr: string, pattern: RegExp): void {
+  const lines = stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `expected one line, got:\n${stderr}`);
+  assert.match(lines[0]!, /^virtus: /);
+  assert.match(lines[0]!, pattern);
+  assert.doesNotMatch(stderr, /\n\s+at /);
+}
+
+const asm = (name: string, extra: string[] = []): string =>
+  buildGuest(`cli-${name}`, [`cli/${name}.S`], { cflags: extra });
+
+describe('virtus run --bios none', () => {
+  it('exits with the code the guest passes to tohost', () => {
+    const r = runVirtus(['run', '--bios', 'none', '--kernel', asm('exitcode')]);
+    assert.equal(r.status, 42, r.stderr);
+  });
+
+  it('--max-insns stops a runaway guest after exactly N instructions with exit code 124', () => {
+    const r = runVirtus(['run', '--bios', 'none', '--kernel', asm('spin'), '--max-insns', '100000']);
+    assert.equal(r.status, 124);
+    assertOneLineError(r.stderr, /stopped after 100000 instructions/);
+    // Exactly N: the trace of a run limited to 7 instructions shows 7 instructions.
+    const t = runVirtus(['run', '--bios', 'none', '--kernel', asm('spin'), '--max-insns', '7', '--trace']);
+    assert.equal(t.stderr.split('\n').filter((l) => /^[0-9a-f]{16}: /.test(l)).length, 7);
+  });
+
+  it('--signature writes the words between begin_signature and end_signature', () => {
+    const out = join(dir, 'sig.txt');
+    const r = runVirtus(['run', '--bios', 'none', '--kernel', asm('signature'), '--signature', out]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(readFileSync(out, 'utf8'), '11111111\n33333333\n99999999\ncccccccb\ncafef00d\n');
+  });
+
+  it('--trace prints the pc, the disassembly and the register written', () => {
+    const r = runVirtus(['run', '--bios', 'none', '--kernel', asm('spin'), '--max-insns', '3', '--trace']);
+    const lines = r.stderr.split('\n');
+    assert.match(lines[0]!, /^0000000080000000: li\ta0,0 +a0=0x0000000000000000$/);
+    // objdump 2.40 prints c.addi as "add" with an immediate; the disassembler matches it.
+    assert.match(lines[1]!, /^0000000080000002: add\ta0,a0,1 +a0=0x0000000000000001$/);
+    assert.match(lines[2]!, /^0000000080000004: j\t(0x)?80000002/);
+  });
+});
+
+describe('bad input gets one clear line and a non-zero exit', () => {
+  it('a missing file', () => {
+    const r = runVirtus(['run', '--bios', 'none', '--kernel', join(dir, 'nope.elf')]);
+    assert.equal(r.status, 1);
+    assertOneLineError(r.stderr, /cannot open kernel .*nope\.elf: no such file/);
+  });
+
+  it('a file that is neither ELF nor a Linux Image', () => {
+    const f = join(dir, 'text.bin');
+    writeFileSync(f, 'hello, this is not a kernel\n'.repeat(10));
+    const r = runVirtus(['run', '--bios', 'none', '--kernel', f]);
+    assert.equal(r.status, 1);
+    assertOneLineError(r.stderr, /neither an ELF file nor a RISC-V Linux Image/);
+  });
+
+  it('an ELF file for another machine', () => {
+    const r = runVirtus(['run', '--bios', 'none', '--kernel', process.execPath]);
+    assert.equal(r.status, 1);
+    assertOneLineError(r.stderr, /is an ELF file for x86-64, not RISC-V/);
+  });
+
+  it('a 32-bit RISC-V ELF file', () => {
+    const elf = buildGuest('cli-exit32', ['cli/exit32.S'], { march: 'rv32imac', cflags: ['-mabi=ilp32'] });
+    const r = runVirtus(['run', '--bios', 'none', '--kernel', elf]);
+    assert.equal(r.status, 1);
+    assertOneLineError(r.stderr, /32-bit ELF file; virtus runs 64-bit RISC-V/);
+  });
+
+  it('segments outside RAM', () => {
+    const elf = buildGuest('cli-lowaddr', ['cli/exitcode.S'], { ldscript: join(import.meta.dirname, '../guest/cli/low.ld') });
+    const r = runVirtus(['run', '--bios', 'none', '--kernel', elf]);
+    assert.equal(r.status, 1);
+    assertOneLineError(r.stderr, /does not fit in guest RAM: it needs 0x40000000-/);
+  });
+
+  it('an unknown flag, a bad size and a bad count', () => {
+    let r = runVirtus(['run', '--frobnicate']);
+    assert.equal(r.status, 2);
+    assertOneLineError(r.stderr, /unknown option '--frobnicate'/);
+    r = runVirtus(['run', '--memory', '12Q', '--bios', 'none', '--kernel', 'x']);
+    assert.equal(r.status, 1);
+    assertOneLineError(r.stderr, /--memory: "12Q" is not a size/);
+    r = runVirtus(['run', '--max-insns', 'lots', '--bios', 'none', '--kernel', 'x']);
+    assert.equal(r.status, 2);
+    assertOneLineError(r.stderr, /--max-insns: "lots" is not a whole number/);
+  });
+
+  it('an unknown command', () => {
+    const r = runVirtus(['frobnicate']);
+    assert.equal(r.status, 2);
+    assertOneLineError(r.stderr, /unknown command 'frobnicate'/);
+  });
+});

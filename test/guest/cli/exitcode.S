@@ -1,0 +1,13 @@
+# Exits through HTIF with code 42 (tohost = 42 << 1 | 1).
+  .section .text.init
+  .globl _start
+_start:
+  li t0, (42 << 1) | 1
+  la t1, tohost
+  sd t0, 0(t1)
+1: j 1b
+  .section .tohost, "aw", @progbits
+  .align 6
+  .globl tohost
+tohost: .dword 0
+  .size tohost, 8
