@@ -4,7 +4,7 @@
  * can cause (one line, non-zero exit, no stack trace).
  */
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { runVirtus } from '../support/toolchain.ts';
 import { qemu, qemuCheck, qemuDiskHash, Rng, scratch, sha256 } from './support.ts';
@@ -79,6 +79,7 @@ describe('virtus image', () => {
     assert.equal(qemuDiskHash(s.path('co.qcow2'), s.dir), before, 'the overlay reads the same');
     for (const f of ['cb.qcow2', 'co.qcow2']) assert.deepEqual(qemuCheck(s.path(f)).corruptions, 0);
     assert.equal(qimg('map', '--output=json', 'co.qcow2').includes('"depth": 0'), false, 'the overlay is empty');
+    assert.equal(statSync(s.path('co.qcow2')).size, 4 * 65536, 'the freed space is given back');
   });
 
   it('commit -b into an image further down a chain, raw base', () => {

@@ -67,6 +67,7 @@ export class Qcow2Backend implements BlockBackend {
   private pendingFree: [host: number, length: number][] = [];
   private unsynced = false;
   private modifying = false;
+  private trimOnClose = false;
   private closed = false;
   private readonly inflated = new Map<number, Uint8Array>();
 
@@ -358,6 +359,7 @@ export class Qcow2Backend implements BlockBackend {
       this.pendingFree.push([off, this.cs]);
     }
     this.unsynced = true;
+    this.trimOnClose = true;
   }
 
   /**
@@ -459,6 +461,15 @@ export class Qcow2Backend implements BlockBackend {
         if (this.refs().blocksDirty) {
           this.refs().writeBlocks();
           this.file.flush(true);
+        }
+        // After makeEmpty, give the freed tail back, as qemu-img commit does. Everything
+        // past the last cluster in use has refcount zero on disk by now.
+        if (this.trimOnClose) {
+          const end = this.refs().usedEnd() * this.cs;
+          if (end < this.file.size()) {
+            this.file.truncate(end);
+            this.file.flush(false);
+          }
         }
       }
     } finally {

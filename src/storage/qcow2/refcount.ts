@@ -100,6 +100,16 @@ export class Refcounts {
     }
   }
 
+  /** One past the highest cluster index whose refcount is not zero. */
+  usedEnd(): number {
+    for (let j = this.table.length - 1; j >= 0; j--) {
+      if (this.table[j] === 0) continue;
+      const t = this.cache.get(this.table[j]!).table;
+      for (let i = this.perBlock - 1; i >= 0; i--) if (this.read(t, i) !== 0) return j * this.perBlock + i + 1;
+    }
+    return 0;
+  }
+
   /** Writes every dirty refcount block (no barrier: any state of them is safe on disk). */
   writeBlocks(): void {
     for (const e of this.cache.dirtyEntries()) this.cache.writeBack(e);
