@@ -43,12 +43,26 @@ function isZero(b: Uint8Array): boolean {
   return true;
 }
 
+export interface ConvertOptions {
+  onProgress?: Progress;
+  /** Store clusters compressed (qcow2 output only), as `qemu-img convert -c`. */
+  compress?: boolean;
+}
+
 /**
  * Copies the virtual disk of `src` (through its backing chain) into `dst`, which must be
  * freshly created (reading as zeros) and at least as large. Writes only non-zero blocks.
  */
-export function convertImage(src: BlockBackend, dst: BlockBackend, onProgress?: Progress): void {
+export function convertImage(src: BlockBackend, dst: BlockBackend, options: ConvertOptions = {}): void {
   if (dst.size < src.size) throw new VirtusError('CONVERT_SIZE', `${dst.name} is smaller than ${src.name}`);
+  const onProgress = options.onProgress;
+  if (options.compress) {
+    if (!(dst instanceof Qcow2Backend) || dst.size !== src.size) {
+      throw new VirtusError('NOT_SUPPORTED', `${dst.name}: compressed output needs a qcow2 image of the source's size`);
+    }
+    convertCompressed(src, dst, onProgress);
+    return;
+  }
   const size = src.size;
   const grain = Math.max(SPARSE, dst.info().clusterSize ?? SPARSE);
   const buf = new Uint8Array(CHUNK);
@@ -75,6 +89,30 @@ export function convertImage(src: BlockBackend, dst: BlockBackend, onProgress?: 
     }
     off += st.length;
     onProgress?.(off, size);
+  }
+  dst.flush();
+}
+
+/** convertImage with compression: every non-zero cluster of `dst` is written compressed. */
+function convertCompressed(src: BlockBackend, dst: Qcow2Backend, onProgress?: Progress): void {
+  const size = src.size;
+  const cs = dst.info().clusterSize!;
+  const buf = new Uint8Array(cs);
+  onProgress?.(0, size);
+  for (let off = 0; off < size; off += cs) {
+    const n = Math.min(cs, size - off);
+    let data = false;
+    for (let p = off; p < off + n && !data;) {
+      const st = chainStatus(src, p, off + n - p);
+      data = st.state === 'data';
+      p += st.length;
+    }
+    if (data) {
+      const chunk = buf.subarray(0, n);
+      src.read(off, chunk);
+      if (!isZero(chunk)) dst.writeCompressed(off, chunk);
+    }
+    onProgress?.(off + n, size);
   }
   dst.flush();
 }

@@ -68,6 +68,26 @@ describe('virtus image', () => {
     assert.equal(qemuDiskHash(s.path('c4.qcow2'), s.dir), sha256(data));
   });
 
+  it('convert -c writes compressed clusters that qemu-img reads, and virtus can overwrite', () => {
+    const rng = new Rng(12);
+    const data = new Uint8Array(3 * MiB + 4096);
+    for (let off = 0; off < data.length; off += 20000) data.fill(rng.below(3), off, off + rng.below(20000));
+    data.set(rng.bytes(70000), 1000000);
+    writeFileSync(s.path('cz.raw'), data);
+    ok('convert', '-c', '-O', 'qcow2', '-o', 'cluster_size=8192', 'cz.raw', 'cz.qcow2');
+    const check = qemu('qemu-img', ['check', s.path('cz.qcow2')]);
+    assert.match(check, /No errors were found/);
+    assert.doesNotMatch(check, / 0\.00% compressed/);
+    assert.equal(qemuDiskHash(s.path('cz.qcow2'), s.dir), sha256(data));
+    assert.ok(statSync(s.path('cz.qcow2')).size < data.length / 4, 'it is smaller');
+    // Overwrite some compressed clusters (their shared host clusters lose references).
+    qemu('qemu-io', ['-c', 'write -P 0x66 100k 300k', '-c', 'write -z 1M 64k', s.path('cz.qcow2')]);
+    ok('convert', '-c', '-O', 'qcow2', 'cz.qcow2', 'cz2.qcow2');
+    data.fill(0x66, 100 * 1024, 400 * 1024);
+    data.fill(0, MiB, MiB + 64 * 1024);
+    assert.equal(qemuDiskHash(s.path('cz2.qcow2'), s.dir), sha256(data));
+  });
+
   it('commit merges the overlay into its backing file and empties it', () => {
     ok('create', 'cb.qcow2', '8M');
     qemu('qemu-io', ['-c', 'write -P 0x11 0 4M', s.path('cb.qcow2')]);
@@ -110,7 +130,8 @@ describe('virtus image', () => {
       [['create', 'x.qcow2', '12Q'], /"12Q" is not a size/],
       [['create', '-b', 'missing.qcow2', 'y.qcow2'], /cannot open backing file missing.qcow2/],
       [['create', '-o', 'cluster_size=1000', 'z.qcow2', '1M'], /cluster size must be a power of two/],
-      [['convert', '-c', 'a.qcow2', 'out.qcow2'], /compressed clusters \(-c\) is not supported/],
+      [['convert', '-c', 'a.qcow2', 'out.raw'], /-c needs qcow2 output/],
+      [['convert', '-c', '-o', 'compression_type=zstd', 'a.qcow2', 'out.qcow2'], /zlib only/],
       [['commit', 'a.qcow2'], /has no backing file/],
       [['frobnicate'], /unknown subcommand 'frobnicate'/],
       [['info'], /expected one FILE/],

@@ -10,6 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { nodeFileSystem } from '../../src/host/node/host-file.ts';
 import { MemoryFileSystem } from '../../src/storage/host-file.ts';
+import { convertImage } from '../../src/storage/copy.ts';
 import { createImage, openImage } from '../../src/storage/open.ts';
 import type { Qcow2CreateOptions } from '../../src/storage/qcow2/create.ts';
 import { diskHash, qemu, qemuCheck, qemuDiskHash, Rng, scratch, sha256 } from './support.ts';
@@ -101,6 +102,24 @@ describe('qcow2 writes are consistent and read back identically in QEMU', () => 
     assertDisk(b, data, 'before writing');
     runWorkload(b, data, rng, { ops: 300, clusterSize: 65536, discardZeroes: true });
     b.close();
+    const check = qemuCheck(path);
+    assert.deepEqual([check.corruptions, check.leaks], [0, 0], check.raw);
+    assert.equal(qemuDiskHash(path, s.dir), sha256(data));
+  });
+
+  it('overwriting clusters virtus compressed frees their shared host clusters exactly', () => {
+    const rng = new Rng(31);
+    const data = new Uint8Array(2 * MiB);
+    for (let off = 0; off < data.length; off += 4096) data.fill(rng.below(5), off, off + 4096);
+    writeFileSync(s.path('vc.raw'), data);
+    const src = openImage(nodeFileSystem, s.path('vc.raw'), { readOnly: true });
+    const path = s.path('vc.qcow2');
+    createImage(nodeFileSystem, path, { format: 'qcow2', size: data.length, clusterSize: 4096 });
+    const dst = openImage(nodeFileSystem, path);
+    convertImage(src, dst, { compress: true });
+    src.close();
+    runWorkload(dst, data, rng, { ops: 300, clusterSize: 4096, discardZeroes: true });
+    dst.close();
     const check = qemuCheck(path);
     assert.deepEqual([check.corruptions, check.leaks], [0, 0], check.raw);
     assert.equal(qemuDiskHash(path, s.dir), sha256(data));

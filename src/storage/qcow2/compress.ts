@@ -7,7 +7,7 @@
  *
  * fflate and fzstd are small pure-JavaScript decoders that run in browsers as well.
  */
-import { inflateSync } from 'fflate';
+import { deflateSync, inflateSync } from 'fflate';
 import { decompress as zstdDecompress } from 'fzstd';
 import { VirtusError } from '../../util/errors.ts';
 import type { CompressionType } from './header.ts';
@@ -24,6 +24,15 @@ export function decompressCluster(type: CompressionType, data: Uint8Array, out: 
     throw new VirtusError('QCOW2_COMPRESSED', `${where}: compressed cluster holds ${produced.length} bytes, not ${out.length}`);
   }
   if (produced.buffer !== out.buffer || produced.byteOffset !== out.byteOffset) out.set(produced);
+}
+
+/**
+ * Compresses one cluster for a zlib-type image: a raw deflate stream, as QEMU writes them.
+ * (virtus has no zstd compressor; zstd images are only read.)
+ */
+export function compressCluster(type: CompressionType, data: Uint8Array, where: string): Uint8Array {
+  if (type !== 'zlib') throw new VirtusError('NOT_SUPPORTED', `${where}: virtus compresses clusters with zlib only (the image says ${type})`);
+  return deflateSync(data, { level: 6 });
 }
 
 /**

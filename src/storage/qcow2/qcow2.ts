@@ -26,7 +26,7 @@ import { VirtusError } from '../../util/errors.ts';
 import { checkRange, readOnlyError, type BlockBackend, type BlockStatus, type ImageInfo } from '../backend.ts';
 import { readExact, readZeroFilled, type HostFile } from '../host-file.ts';
 import { TableCache, type CachedTable } from './cache.ts';
-import { decompressCluster } from './compress.ts';
+import { compressCluster, decompressCluster } from './compress.ts';
 import { COPIED, decodeL2, entryOffset, makeEntry, Table, type ClusterKind, type L2Entry } from './entries.ts';
 import { COMPAT, HDR, hasBit, INCOMPAT, type Qcow2Header } from './header.ts';
 import { Refcounts } from './refcount.ts';
@@ -269,6 +269,43 @@ export class Qcow2Backend implements BlockBackend {
     t.set(slot.i, ...makeEntry(host, COPIED));
     this.l2Cache.markDirty(slot.e);
     if (!reuse) this.release(cur);
+  }
+
+  /**
+   * Writes the guest cluster at `offset` (cluster-aligned) compressed, as `qemu-img convert
+   * -c` does; `data` is the cluster (shorter only for the disk's last, partial cluster). When
+   * compression saves less than a sector, the cluster is written normally.
+   */
+  writeCompressed(offset: number, data: Uint8Array): void {
+    this.beginModify();
+    checkRange(this.name, this.size, offset, data.length);
+    if (offset % this.cs !== 0 || (data.length !== this.cs && offset + data.length !== this.size)) {
+      throw new VirtusError('BLOCK_RANGE', `${this.name}: a compressed write must cover one whole cluster`);
+    }
+    let full = data;
+    if (data.length !== this.cs) {
+      full = new Uint8Array(this.cs);
+      full.set(data);
+    }
+    const packed = compressCluster(this.header.compressionType, full, this.name);
+    if (packed.length > this.cs - 512) {
+      this.write(offset, data);
+      return;
+    }
+    const slot = this.l2Slot(offset / this.cs, true)!;
+    const t = slot.e.table;
+    const cur = this.decode(t.hi(slot.i), t.lo(slot.i));
+    const host = this.refs().allocateBytes(packed.length);
+    this.file.write(host, packed);
+    // qcow2.txt "Compressed Clusters Descriptor": offset in bits 0..x-1, additional 512-byte
+    // sectors in bits x..61, x = 62 - (cluster_bits - 8); bit 62 marks it compressed.
+    const x = BigInt(62 - (this.header.clusterBits - 8));
+    const extra = BigInt(Math.ceil(((host % 512) + packed.length) / 512) - 1);
+    const v = (1n << 62n) | (extra << x) | BigInt(host);
+    t.set(slot.i, Number(v >> 32n), Number(v & 0xffffffffn));
+    this.l2Cache.markDirty(slot.e);
+    this.release(cur);
+    this.unsynced = true;
   }
 
   /** True when the cluster's refcount is one (bit 63, or checked and then recorded). */

@@ -32,6 +32,8 @@ export class Refcounts {
   private dirtyLo = Infinity;
   private dirtyHi = -1;
   private readonly cache: TableCache;
+  /** Where the next compressed cluster may go (allocateBytes); 0: nowhere yet. */
+  private byteCursor = 0;
   /** Lowest cluster index that may be free. */
   private freeHint = 0;
   /** One past the highest cluster known in use (allocated here, or within the file). */
@@ -90,11 +92,32 @@ export class Refcounts {
     }
   }
 
+  /**
+   * Allocates `n` bytes for a compressed cluster (qcow2.txt: compressed data need not be
+   * cluster-aligned, and several may share a host cluster). Bytes are packed after the
+   * previous compressed cluster while they fit in its host cluster, each sharer adding one
+   * reference; otherwise they start a fresh run of clusters.
+   */
+  allocateBytes(n: number): number {
+    const cs = this.clusterSize;
+    const cur = this.byteCursor;
+    if (cur > 0 && cur % cs !== 0 && (cur % cs) + n <= cs && this.get(Math.floor(cur / cs)) > 0) {
+      this.add(Math.floor(cur / cs), 1);
+      this.byteCursor = cur + n;
+      return cur;
+    }
+    const start = this.allocate(Math.ceil(n / cs));
+    this.byteCursor = start + n;
+    return start;
+  }
+
   /** Drops one reference from every cluster that [host, host+length) touches. */
   decrement(host: number, length: number): void {
     const first = Math.floor(host / this.clusterSize);
     const last = Math.floor((host + length - 1) / this.clusterSize);
     for (let c = first; c <= last; c++) {
+      // Never pack more compressed data into a cluster that is being given up.
+      if (c === Math.floor(this.byteCursor / this.clusterSize)) this.byteCursor = 0;
       this.add(c, -1);
       if (this.get(c) === 0 && c < this.freeHint) this.freeHint = c;
     }

@@ -16,6 +16,7 @@ image OUTPUT. Zero blocks are not written, so the output is sparse.
   -f FMT          the source's format (default: detected)
   -O OUTPUT_FMT   raw or qcow2 (default: from OUTPUT's name, .qcow2 -> qcow2, else raw)
   -o OPTIONS      qcow2 options for the output (see 'virtus image create --help')
+  -c              store the output's clusters compressed (qcow2, zlib)
   -p              show progress (the default on a terminal)
   -q              print nothing
   -h, --help      show this help`;
@@ -40,13 +41,14 @@ export const imageConvertCommand: Command = {
       return 0;
     }
     if (positionals.length !== 2) throw new VirtusError('BAD_FLAG', "image convert: expected SOURCE OUTPUT (try 'virtus image convert --help')", { exitCode: 2 });
-    if (v.compress) throw new VirtusError('NOT_SUPPORTED', 'image convert: writing compressed clusters (-c) is not supported; virtus reads them only');
     const [srcPath, dstPath] = positionals as [string, string];
     if (resolve(srcPath) === resolve(dstPath)) throw new VirtusError('BAD_FLAG', 'image convert: SOURCE and OUTPUT are the same file', { exitCode: 2 });
     const srcFormat = v.format !== undefined ? parseFormat(v.format, 'image convert -f') : undefined;
     const dstFormat = formatFor(dstPath, v['output-format'], 'raw', 'image convert -O');
     const opts = parseOptionList(v.options);
     const q = dstFormat === 'qcow2' ? qcow2Options(opts) : {};
+    if (v.compress && dstFormat !== 'qcow2') throw new VirtusError('BAD_FLAG', 'image convert: -c needs qcow2 output (-O qcow2)', { exitCode: 2 });
+    if (v.compress && q.compressionType === 'zstd') throw new VirtusError('NOT_SUPPORTED', 'image convert: virtus compresses with zlib only (compression_type=zstd is read, not written)');
     if (dstFormat === 'raw' && opts.size > 0) throw new VirtusError('BAD_OPTION', '-o: raw output takes no options', { exitCode: 2 });
 
     const src = openImage(nodeFileSystem, srcPath, { readOnly: true, ...(srcFormat ? { format: srcFormat } : {}) });
@@ -55,7 +57,7 @@ export const imageConvertCommand: Command = {
       createImage(nodeFileSystem, dstPath, { format: dstFormat, size: src.size, ...q });
       dst = openImage(nodeFileSystem, dstPath, { format: dstFormat });
       const progress = progressPrinter(wantProgress(v.progress, v.quiet));
-      convertImage(src, dst, (done, total) => progress.update(done, total));
+      convertImage(src, dst, { compress: v.compress ?? false, onProgress: (done, total) => progress.update(done, total) });
       progress.end();
     } finally {
       dst?.close();
