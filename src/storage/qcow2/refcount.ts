@@ -274,7 +274,9 @@ export class Refcounts {
         used.add(at);
         pending.push(at);
       }
-      const maxRange = Math.max(...[...used].map((c) => Math.floor(c / this.perBlock)));
+      let maxUsed = 0;
+      for (const c of used) maxUsed = Math.max(maxUsed, c);
+      const maxRange = Math.floor(maxUsed / this.perBlock);
       if (maxRange >= entries) {
         entries = maxRange + 1 + perCluster;
         continue;
@@ -288,7 +290,7 @@ export class Refcounts {
       }
       for (const c of used) this.add(c, 1);
       this.tableOffset = start * this.clusterSize;
-      this.endCluster = Math.max(this.endCluster, ...used) + 1;
+      this.endCluster = Math.max(this.endCluster, maxUsed + 1);
       this.writeBlocks();
       this.file.write(this.tableOffset, this.encodeTable(0, entries));
       this.dirtyLo = Infinity;
