@@ -7,8 +7,9 @@ import type { Command } from './command.ts';
 import { runCommand } from './commands/run.ts';
 import { guestCommand } from './commands/guest.ts';
 import { imageCommand } from './commands/image.ts';
+import { webCommand } from './commands/web.ts';
 
-const COMMANDS: Command[] = [runCommand, guestCommand, imageCommand];
+const COMMANDS: Command[] = [runCommand, guestCommand, imageCommand, webCommand];
 
 function usage(): string {
   const lines = [

@@ -1,0 +1,315 @@
+/**
+ * The page of `virtus web`: a terminal for the guest's console, the monitor's counters in a
+ * side panel, and the buttons. The machine itself runs in a Web Worker (worker.ts); this
+ * script loads the guest's files (from the browser's cache when it has them), boots the
+ * worker, and wires the two together. `window.virtus` lets scripts and tests drive the page.
+ */
+import '@xterm/xterm/css/xterm.css';
+import './static/style.css';
+import type { MachineStats } from '../../machine/stats.ts';
+import { loadFile, loadManifest, pruneCache, type Manifest } from './images.ts';
+import { MachineWorker } from './machine-worker.ts';
+import type { Capabilities, GuestImage, RunState } from './protocol.ts';
+import { compact, StatsPanel } from './stats-panel.ts';
+import { GuestConsole } from './terminal.ts';
+import { installDropTarget, ROLES, sortFiles, type Role, type UserFile } from './user-files.ts';
+
+/** What scripts and tests see as `window.virtus`. */
+export interface VirtusPageApi {
+  /** The terminal's visible text, one line per row. */
+  screenText(): string;
+  /** Types text into the guest's console as a user would (a newline is Enter). */
+  type(text: string): void;
+  /** The monitor's counters, as `--stats` prints them (the latest sample; null before boot). */
+  stats(): MachineStats | null;
+  /** The machine's run state. */
+  state(): RunState;
+  /** How the machine is set up (memory sharing, console, disk, where the files came from). */
+  info(): PageInfo;
+  pause(): void;
+  resume(): void;
+  /** Power-cycles the machine; resolves once the new one is booting. */
+  reset(): Promise<void>;
+}
+
+export interface PageInfo {
+  title: string;
+  crossOriginIsolated: boolean;
+  capabilities: Capabilities | null;
+  diskAttached: boolean;
+  /** Per file: downloaded, read from the browser's cache, or given by the user. */
+  sources: Partial<Record<Role, 'network' | 'cache' | 'user'>>;
+}
+
+declare global {
+  interface Window {
+    virtus: VirtusPageApi;
+  }
+}
+
+const DEFAULT_RAM = 512 * 1024 * 1024;
+/** Bytes as MiB with one decimal (download progress, file sizes). */
+const mib = (n: number): string => `${Number((n / 2 ** 20).toFixed(1))} MiB`;
+const $ = <T extends HTMLElement = HTMLElement>(id: string): T => document.getElementById(id) as T;
+
+class Page {
+  private readonly console: GuestConsole;
+  private readonly panel = new StatsPanel($('stats'));
+  private machine: MachineWorker | null = null;
+  private runState: RunState = 'booting';
+  private lastStats: MachineStats | null = null;
+  private lastRate = 0;
+  private prev: { time: number; insns: number } | null = null;
+  private caps: Capabilities | null = null;
+  private diskAttached = false;
+  private manifest: Manifest | null = null;
+  /** The default guest's files, loaded once per page. */
+  private readonly defaults: Partial<Record<Role, UserFile>> = {};
+  /** The user's files; each replaces the default of its role. */
+  private readonly user: Partial<Record<Role, UserFile>> = {};
+  private readonly sources: PageInfo['sources'] = {};
+
+  constructor() {
+    this.console = new GuestConsole($('terminal'), {
+      input: (b) => {
+        if (this.runState === 'running' || this.runState === 'paused') this.machine?.input(b);
+      },
+      resize: (cols, rows) => this.machine?.resize(cols, rows),
+    });
+    $('pause').onclick = () => (this.runState === 'paused' ? this.machine?.resume() : this.machine?.pause());
+    $('reset').onclick = () => void this.reset();
+    $('snapshot-save').onclick = () => void this.saveSnapshot();
+    $('snapshot-load').onclick = () => $<HTMLInputElement>('snapshot-file').click();
+    $<HTMLInputElement>('snapshot-file').onchange = (e) => {
+      const f = (e.target as HTMLInputElement).files?.[0];
+      if (f) void this.loadSnapshot(f);
+    };
+    this.setupFiles();
+    window.virtus = {
+      screenText: () => this.console.screenText(),
+      type: (text) => this.console.type(text),
+      stats: () => this.lastStats,
+      state: () => this.runState,
+      info: () => this.info(),
+      pause: () => this.machine?.pause(),
+      resume: () => this.machine?.resume(),
+      reset: () => this.reset(),
+    };
+  }
+
+  private info(): PageInfo {
+    return {
+      title: $('title').textContent ?? '',
+      crossOriginIsolated: globalThis.crossOriginIsolated === true,
+      capabilities: this.caps,
+      diskAttached: this.diskAttached,
+      sources: { ...this.sources },
+    };
+  }
+
+  /** Starts a machine: a new worker, the files, then boot. */
+  async power(): Promise<void> {
+    this.machine?.terminate();
+    this.lastStats = null;
+    this.prev = null;
+    this.diskAttached = false;
+    this.setState('booting');
+    const m: MachineWorker = new MachineWorker({
+      output: (b) => this.machine === m && this.console.write(b),
+      stats: (t, s) => this.machine === m && this.onStats(t, s),
+      state: (s, reason) => {
+        if (this.machine !== m) return;
+        this.setState(s);
+        if (s === 'stopped' && reason) this.console.note(`${reason}. Reset powers it on again.`);
+      },
+      started: (caps, _memory, disk) => {
+        if (this.machine !== m) return;
+        this.caps = caps;
+        this.diskAttached = disk;
+        this.showInfo();
+      },
+      error: (message) => {
+        if (this.machine !== m) return;
+        this.console.note(`error: ${message}`);
+        this.setState('stopped');
+      },
+    });
+    this.machine = m;
+    try {
+      const caps = (this.caps = await m.ready);
+      const files = await this.files(caps);
+      if (this.machine !== m) return;
+      if (!files.kernel) throw new Error('no kernel to boot: drop one on the page');
+      const image = (f: UserFile | undefined): GuestImage | undefined => (f ? { name: f.name, bytes: f.bytes } : undefined);
+      m.boot({
+        kernel: image(files.kernel)!,
+        ...(files.initrd ? { initrd: image(files.initrd)! } : {}),
+        ...(files.disk && caps.disk ? { disk: image(files.disk)! } : {}),
+        append: $<HTMLInputElement>('append').value || this.manifest?.append || 'console=ttyS0',
+        ramSize: this.manifest?.ramSize ?? DEFAULT_RAM,
+        cols: this.console.term.cols,
+        rows: this.console.term.rows,
+      });
+      this.showInfo();
+    } catch (e) {
+      if (this.machine !== m) return;
+      this.console.note(`cannot boot: ${e instanceof Error ? e.message : String(e)}`);
+      this.setState('stopped');
+    } finally {
+      $('progress').hidden = true;
+    }
+  }
+
+  /** The files to boot: the user's where given, else the default guest's (fetched once). */
+  private async files(caps: Capabilities): Promise<Partial<Record<Role, UserFile>>> {
+    if (!this.user.kernel || !this.user.initrd) await this.loadDefaults(caps);
+    const out: Partial<Record<Role, UserFile>> = {};
+    for (const r of ROLES) {
+      const f = this.user[r] ?? this.defaults[r];
+      if (f) out[r] = f;
+      if (this.user[r]) this.sources[r] = 'user';
+    }
+    // A user's kernel without an initramfs of their own boots alone, not with ours.
+    if (this.user.kernel && !this.user.initrd) delete out.initrd;
+    return out;
+  }
+
+  private async loadDefaults(caps: Capabilities): Promise<void> {
+    if (!this.manifest) {
+      this.manifest = await loadManifest();
+      $('title').textContent = this.manifest.title;
+      document.title = `virtus: ${this.manifest.title}`;
+      const append = $<HTMLInputElement>('append');
+      if (!append.value) append.value = this.manifest.append;
+      void pruneCache(this.manifest);
+    }
+    // The disk is fetched only when the board can attach it: it is the largest file by far.
+    const wanted = ROLES.filter((r) => r !== 'disk' || caps.disk);
+    for (const role of wanted) {
+      const f = this.manifest.files[role];
+      if (!f || this.defaults[role] || this.user[role]) continue;
+      const bytes = await loadFile(f, (name, done, total, cached) => {
+        this.sources[role] = cached ? 'cache' : 'network';
+        this.progress(`${cached ? 'reading' : 'downloading'} ${name}: ${mib(done)} of ${mib(total)}${cached ? ' from the browser cache' : ''}`, total ? done / total : 0);
+      });
+      this.defaults[role] = { name: f.name, bytes };
+    }
+    this.showSlots();
+  }
+
+  private progress(text: string, fraction: number): void {
+    const p = $('progress');
+    p.hidden = false;
+    (p.querySelector('.text') as HTMLElement).textContent = text;
+    (p.querySelector('.bar i') as HTMLElement).style.width = `${Math.round(fraction * 100)}%`;
+  }
+
+  private onStats(time: number, s: MachineStats): void {
+    this.lastStats = s;
+    if (this.prev && time > this.prev.time) this.lastRate = ((s.instructions - this.prev.insns) * 1000) / (time - this.prev.time);
+    this.prev = { time, insns: s.instructions };
+    this.panel.update(time, s);
+    this.showStatus();
+  }
+
+  private setState(s: RunState): void {
+    this.runState = s;
+    const pause = $<HTMLButtonElement>('pause');
+    pause.textContent = s === 'paused' ? 'Resume' : 'Pause';
+    pause.disabled = s !== 'running' && s !== 'paused';
+    $<HTMLButtonElement>('reset').disabled = s === 'booting' && !this.caps;
+    const snapshots = this.caps?.snapshots === true;
+    $<HTMLButtonElement>('snapshot-save').disabled = !snapshots || (s !== 'running' && s !== 'paused');
+    $<HTMLButtonElement>('snapshot-load').disabled = !snapshots;
+    if (s !== 'running') this.lastRate = 0;
+    this.showStatus();
+  }
+
+  private showStatus(): void {
+    const st = $('status');
+    st.dataset.state = this.runState;
+    st.textContent = this.runState === 'running' && this.lastRate > 0 ? `running · ${compact(this.lastRate)} IPS` : this.runState;
+  }
+
+  private showInfo(): void {
+    const c = this.caps;
+    const ram = mib(this.manifest?.ramSize ?? DEFAULT_RAM);
+    const mem = c?.sharedMemory
+      ? 'shared WebAssembly.Memory (the page is cross-origin isolated)'
+      : 'ordinary WebAssembly.Memory (the page is not cross-origin isolated)';
+    const rows: Array<[string, string]> = [
+      ['guest RAM', `${ram}, ${mem}`],
+      ['console', c?.consoleResize ? 'follows the window size' : 'serial (ttyS0): the guest is not told the window size'],
+      ['disk', this.diskAttached ? 'attached' : c?.disk ? 'none' : 'none (the board has no disk device yet)'],
+      ['files', ROLES.filter((r) => this.sources[r]).map((r) => `${r} from ${this.sources[r]}`).join(', ') || '…'],
+    ];
+    $('machine-info').replaceChildren(
+      ...rows.map(([k, v]) => {
+        const d = document.createElement('div');
+        d.innerHTML = '<b></b> <span></span>';
+        d.firstElementChild!.textContent = k;
+        d.lastElementChild!.textContent = v;
+        return d;
+      }),
+    );
+  }
+
+  /** Power-cycles: a new worker boots the same files; the terminal and the charts start over. */
+  async reset(): Promise<void> {
+    this.console.reset();
+    this.panel.reset();
+    await this.power();
+  }
+
+  /**
+   * Snapshot hook: saves the machine's state to a file. Snapshots are another issue; the
+   * button stays disabled until the worker reports `capabilities.snapshots`.
+   */
+  private async saveSnapshot(): Promise<void> {
+    this.console.note('snapshots are not implemented yet');
+  }
+
+  /** Snapshot hook: restores a machine from a file saved by saveSnapshot(). */
+  private async loadSnapshot(_file: File): Promise<void> {
+    this.console.note('snapshots are not implemented yet');
+  }
+
+  private setupFiles(): void {
+    installDropTarget(document.body, (files) => this.useFiles(files, true));
+    for (const slot of document.querySelectorAll<HTMLElement>('#files .slot')) {
+      const role = slot.dataset.role as Role;
+      slot.querySelector('input')!.onchange = async (e) => {
+        const list = (e.target as HTMLInputElement).files;
+        if (list?.length) this.useFiles(await sortFiles(list, role), false);
+      };
+      (slot.querySelector('.clear') as HTMLButtonElement).onclick = () => {
+        delete this.user[role];
+        delete this.sources[role];
+        this.showSlots();
+      };
+    }
+    $('boot-files').onclick = () => void this.reset();
+    this.showSlots();
+  }
+
+  /** Takes the user's files; a drop boots them at once, a file chooser waits for "Boot these". */
+  private useFiles(files: Partial<Record<Role, UserFile>>, boot: boolean): void {
+    Object.assign(this.user, files);
+    ($('files') as HTMLDetailsElement).open = true;
+    this.showSlots();
+    if (boot) void this.reset();
+  }
+
+  private showSlots(): void {
+    for (const slot of document.querySelectorAll<HTMLElement>('#files .slot')) {
+      const role = slot.dataset.role as Role;
+      const f = this.user[role] ?? this.defaults[role];
+      const name = slot.querySelector('.name') as HTMLElement;
+      name.textContent = f ? `${f.name} (${mib(f.bytes.length)})${this.user[role] ? '' : ', default'}` : 'none';
+      (slot.querySelector('.clear') as HTMLButtonElement).hidden = !this.user[role];
+    }
+  }
+}
+
+const page = new Page();
+void page.power();

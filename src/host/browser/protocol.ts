@@ -1,0 +1,75 @@
+/**
+ * The messages between the page and the machine's Web Worker. The page owns the terminal,
+ * the guest files and the buttons; the worker owns the machine. Everything crosses as plain
+ * structured-clone data, so the same protocol works with shared and with ordinary memory.
+ *
+ *   page → worker: boot (once), input, resize, pause, resume, snapshot
+ *   worker → page: started, output, stats, state, error
+ */
+import type { MachineStats } from '../../machine/stats.ts';
+
+/** A guest file handed to the worker. */
+export interface GuestImage {
+  /** File name, for messages (and ELF symbol loading). */
+  name: string;
+  bytes: Uint8Array;
+}
+
+/** What the worker needs to power the machine on. */
+export interface BootRequest {
+  type: 'boot';
+  kernel: GuestImage;
+  initrd?: GuestImage;
+  /** A disk image; attached when the board has a disk device (see worker.ts). */
+  disk?: GuestImage;
+  /** Kernel command line. */
+  append: string;
+  /** Guest RAM in bytes. */
+  ramSize: number;
+  /** The terminal's size at boot, for a console device that can report it. */
+  cols: number;
+  rows: number;
+}
+
+export type PageMessage =
+  | BootRequest
+  | { type: 'input'; bytes: Uint8Array }
+  | { type: 'resize'; cols: number; rows: number }
+  | { type: 'pause' }
+  | { type: 'resume' }
+  /** Reserved for snapshots (another issue): answered with an error until they exist. */
+  | { type: 'snapshot' };
+
+/** The run state the buttons reflect. */
+export type RunState = 'booting' | 'running' | 'paused' | 'stopped';
+
+/** What the machine can do, so the page enables only what works. */
+export interface Capabilities {
+  /** Guest RAM is a shared WebAssembly.Memory (the page is cross-origin isolated). */
+  sharedMemory: boolean;
+  /** The console device can tell the guest the terminal's size. */
+  consoleResize: boolean;
+  /** The board has a disk device to attach a disk image to. */
+  disk: boolean;
+  /** Snapshots can be saved and loaded. */
+  snapshots: boolean;
+}
+
+/** One sample of the monitor's counters, as `--stats` prints them. */
+export interface StatsSample {
+  /** Milliseconds on the worker's clock (performance.now()) when the counters were read. */
+  time: number;
+  stats: MachineStats;
+}
+
+export type WorkerMessage =
+  /** The worker is up: what it can do (sent before boot, so the page knows whether to fetch a disk). */
+  | { type: 'hello'; capabilities: Capabilities }
+  /** The machine is built and booted; `memory` is the guest memory when it is shared. */
+  | { type: 'started'; capabilities: Capabilities; memory: WebAssembly.Memory | null; diskAttached: boolean }
+  /** Console output, batched between returns to the worker's event loop. */
+  | { type: 'output'; bytes: Uint8Array }
+  | ({ type: 'stats' } & StatsSample)
+  | { type: 'state'; state: RunState; reason?: string }
+  /** A host-side failure, one line. */
+  | { type: 'error'; message: string };

@@ -1,0 +1,72 @@
+/**
+ * Bundles the browser side of `virtus web` (page script, worker, styles) with esbuild when
+ * the server starts: the TypeScript sources are the only form of the page, so `npm install`
+ * then `virtus web` works with no build step, and the page always matches the code.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { VirtusError } from '../../../util/errors.ts';
+
+/** The browser sources: src/host/browser/. */
+export const BROWSER_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../browser');
+
+/** A file the server sends as it is. */
+export interface Asset {
+  body: Uint8Array;
+  type: string;
+}
+
+const TYPES: Record<string, string> = {
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
+  '.html': 'text/html; charset=utf-8',
+};
+
+function typeOf(path: string): string {
+  const dot = path.lastIndexOf('.');
+  return TYPES[dot < 0 ? '' : path.slice(dot)] ?? 'application/octet-stream';
+}
+
+/**
+ * Builds the page's assets, keyed by URL path: `/` (the HTML), `/virtus/page.js`,
+ * `/virtus/page.css` (xterm's styles and ours), `/virtus/worker.js` and their source maps.
+ */
+export async function bundleBrowser(): Promise<Map<string, Asset>> {
+  let esbuild: typeof import('esbuild');
+  try {
+    esbuild = await import('esbuild');
+  } catch {
+    throw new VirtusError('WEB_BUNDLE', "web: esbuild is not installed (run 'npm install' in the virtus checkout)");
+  }
+  let result;
+  try {
+    result = await esbuild.build({
+      entryPoints: { page: join(BROWSER_DIR, 'page.ts'), worker: join(BROWSER_DIR, 'worker.ts') },
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      target: 'es2022',
+      sourcemap: 'linked',
+      outdir: '/virtus',
+      write: false,
+      logLevel: 'silent',
+      // Any Node built-in reaching the bundle is a bug in the core (see test/web/core-imports.test.ts).
+      external: [],
+    });
+  } catch (e) {
+    const errors = (e as { errors?: Array<{ text: string; location?: { file: string; line: number } | null }> }).errors;
+    const first = errors?.[0];
+    const where = first?.location ? ` (${first.location.file}:${first.location.line})` : '';
+    throw new VirtusError('WEB_BUNDLE', `web: cannot bundle the page: ${first?.text ?? (e as Error).message}${where}`);
+  }
+  const assets = new Map<string, Asset>();
+  for (const f of result.outputFiles) {
+    const path = f.path.startsWith('/virtus/') ? f.path : `/virtus/${f.path.split('/').pop()}`;
+    assets.set(path, { body: f.contents, type: typeOf(path) });
+  }
+  const html = readFileSync(join(BROWSER_DIR, 'static/index.html'));
+  assets.set('/', { body: new Uint8Array(html.buffer, html.byteOffset, html.byteLength), type: TYPES['.html']! });
+  return assets;
+}
