@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { nodeFileSystem } from '../../src/host/node/host-file.ts';
 import type { HostFile } from '../../src/storage/host-file.ts';
@@ -31,6 +32,10 @@ class CrashFile implements HostFile {
   readonly name = 'crash.qcow2';
   readonly readOnly = false;
   budget = Infinity;
+  /** Barriers still allowed before the crash (a crash just before a barrier). */
+  barrierBudget = Infinity;
+  /** Barriers passed so far. */
+  barriers = 0;
   private readonly current: MemoryHostFile;
   private durable: Uint8Array;
   private pending: { pos: number; data: Uint8Array }[] = [];
@@ -58,6 +63,8 @@ class CrashFile implements HostFile {
   }
   flush(): void {
     this.spend();
+    if (--this.barrierBudget < 0) throw new CrashNow();
+    this.barriers++;
     this.durable = this.current.contents();
     this.pending = [];
   }
@@ -83,64 +90,87 @@ class CrashFile implements HostFile {
   }
 }
 
+const SIZE = 3 * (1 << 20) + 1024;
+const configs = [
+  { name: '64 KiB clusters', o: { clusterSize: 65536 }, backing: false },
+  { name: '512 B clusters, 1-bit refcounts (new refcount blocks)', o: { clusterSize: 512, refcountBits: 1 }, backing: false },
+  // Bigger operations, so that the host file outgrows the 2 MiB the first refcount table covers.
+  { name: '512 B clusters, 64-bit refcounts (refcount table growth)', o: { clusterSize: 512, refcountBits: 64 }, backing: false, opScale: 65536 },
+  { name: '4 KiB clusters over a raw backing file', o: { clusterSize: 4096 }, backing: true },
+  { name: 'v2, 4 KiB clusters over a raw backing file', o: { clusterSize: 4096, version: 2 as const }, backing: true },
+];
+
 const clone = (m: DiskModel): DiskModel => ({ data: m.data.slice(), undef: m.undef.slice() });
+
+type Config = (typeof configs)[number];
+
+/**
+ * One run: applies up to `maxOps` operations of `seed` until the crash file's budget runs
+ * out, then checks the crashed image. Returns the number of barriers the run passed.
+ */
+function trial(dir: string, cfg: Config, seed: number, budget: { events?: number; barriers?: number; maxOps: number; crashSeed?: number }): number {
+  const rng = new Rng(budget.crashSeed ?? seed);
+  const baseData = new Rng(3).bytes(2 << 20);
+  const fs = new MemoryFileSystem();
+  if (cfg.backing) fs.create('base.raw').write(0, baseData);
+  createImage(fs, 'disk.qcow2', { format: 'qcow2', size: SIZE, ...cfg.o, ...(cfg.backing ? { backingFile: 'base.raw', backingFormat: 'raw' } : {}) });
+  const file = new CrashFile((fs.open('disk.qcow2', { writable: true }) as MemoryHostFile).contents());
+  const backing = cfg.backing ? new RawBackend(fs.open('base.raw', { writable: false })) : null;
+  const b = new Qcow2Backend(file, readHeader(file), { readOnly: false, backing });
+  const model = newModel(SIZE);
+  if (cfg.backing) model.data.set(baseData);
+  let flushed = clone(model);
+  const touched = new Uint8Array(SIZE);
+  const ops = crashOps(seed, SIZE, 'opScale' in cfg ? cfg.opScale! : cfg.o.clusterSize);
+  file.budget = budget.events ?? Infinity;
+  file.barrierBudget = budget.barriers ?? Infinity;
+  let k = 0;
+  try {
+    for (; k < budget.maxOps; k++) {
+      const op = ops.next().value!;
+      modelOp(model, touched, op); // touched before it starts: it may be cut short
+      applyOp(b, op);
+      if (op.kind === 'flush') {
+        flushed = clone(model);
+        touched.fill(0);
+      }
+    }
+  } catch (e) {
+    if (!(e instanceof CrashNow)) throw e;
+  }
+  const where = `seed ${seed}, crash after ${k} ops and ${file.barriers} barriers`;
+  if (cfg.backing) writeFileSync(join(dir, 'base.raw'), baseData);
+  const path = join(dir, 'crash.qcow2');
+  writeFileSync(path, file.crash(rng));
+  const check = qemuCheck(path);
+  assert.deepEqual([check.corruptions, check.checkErrors], [0, 0], `${where}:\n${check.raw}`);
+  const r = openImage(nodeFileSystem, path, { readOnly: true });
+  const got = new Uint8Array(SIZE);
+  r.read(0, got);
+  r.close();
+  const bad = firstMismatch(got, flushed, touched);
+  assert.equal(bad, -1, `${where}: flushed byte ${bad} reads ${got[bad]}, want ${flushed.data[bad]}`);
+  return file.barriers;
+}
 
 describe('qcow2 survives simulated power loss at any moment', () => {
   const s = scratch();
   after(() => s.cleanup());
-  const SIZE = 3 * (1 << 20) + 1024;
-  const configs = [
-    { name: '64 KiB clusters', o: { clusterSize: 65536 }, backing: false },
-    { name: '512 B clusters, 1-bit refcounts (new refcount blocks, table growth)', o: { clusterSize: 512, refcountBits: 1 }, backing: false },
-    { name: '4 KiB clusters over a raw backing file', o: { clusterSize: 4096 }, backing: true },
-    { name: 'v2, 4 KiB clusters over a raw backing file', o: { clusterSize: 4096, version: 2 as const }, backing: true },
-  ];
   for (const cfg of configs) {
-    it(cfg.name, () => {
-      const baseData = new Rng(3).bytes(2 << 20);
-      if (cfg.backing) writeFileSync(s.path('base.raw'), baseData);
-      for (let trial = 0; trial < Number(process.env.POWERLOSS_TRIALS ?? 30); trial++) {
-        const seed = 1000 * trial + cfg.name.length;
-        const rng = new Rng(seed);
-        const fs = new MemoryFileSystem();
-        if (cfg.backing) fs.create('base.raw').write(0, baseData);
-        createImage(fs, 'disk.qcow2', { format: 'qcow2', size: SIZE, ...cfg.o, ...(cfg.backing ? { backingFile: 'base.raw', backingFormat: 'raw' } : {}) });
-        const file = new CrashFile((fs.open('disk.qcow2', { writable: true }) as MemoryHostFile).contents());
-        const backing = cfg.backing ? new RawBackend(fs.open('base.raw', { writable: false })) : null;
-        const b = new Qcow2Backend(file, readHeader(file), { readOnly: false, backing });
-        const model = newModel(SIZE);
-        if (cfg.backing) model.data.set(baseData);
-        let flushed = clone(model);
-        const touched = new Uint8Array(SIZE);
-        const cs = cfg.o.clusterSize;
-        const ops = crashOps(seed, SIZE, cs);
-        file.budget = 1 + rng.below(800);
-        let k = 0;
-        try {
-          for (; k < 400; k++) {
-            const op = ops.next().value!;
-            modelOp(model, touched, op); // touched before it starts: it may be cut short
-            applyOp(b, op);
-            if (op.kind === 'flush') {
-              flushed = clone(model);
-              touched.fill(0);
-            }
-          }
-        } catch (e) {
-          if (!(e instanceof CrashNow)) throw e;
-        }
-        const crashAt = `${k} ops`;
-        const path = s.path(`crash-${trial}.qcow2`);
-        writeFileSync(path, file.crash(rng));
-        const check = qemuCheck(path);
-        assert.deepEqual([check.corruptions, check.checkErrors], [0, 0], `trial ${trial} (seed ${seed}), crash after ${crashAt}:\n${check.raw}`);
-        const r = openImage(nodeFileSystem, path, { readOnly: true });
-        const got = new Uint8Array(SIZE);
-        r.read(0, got);
-        r.close();
-        const bad = firstMismatch(got, flushed, touched);
-        assert.equal(bad, -1, `trial ${trial} (seed ${seed}): flushed byte ${bad} reads ${got[bad]}, want ${flushed.data[bad]}`);
+    it(`${cfg.name}: crashes at random writes`, () => {
+      const trials = Number(process.env.POWERLOSS_TRIALS ?? 30);
+      for (let t = 0; t < trials; t++) {
+        const seed = 1000 * t + cfg.name.length;
+        trial(s.dir, cfg, seed, { events: 1 + new Rng(seed + 1).below(800), maxOps: 400 });
       }
     });
   }
+
+  it('crashes just before every barrier of a run that grows the refcount table', () => {
+    const cfg = configs.find((c) => 'opScale' in c)!;
+    const seed = 4242;
+    const barriers = trial(s.dir, cfg, seed, { maxOps: 150 });
+    assert.ok(barriers > 10);
+    for (let n = 0; n <= barriers; n++) trial(s.dir, cfg, seed, { barriers: n, maxOps: 150, crashSeed: n + 1 });
+  });
 });
