@@ -8,12 +8,22 @@ import { imageCommitCommand } from './image-commit.ts';
 import { imageConvertCommand } from './image-convert.ts';
 import { imageCreateCommand } from './image-create.ts';
 import { imageInfoCommand } from './image-info.ts';
+import { imageLsCommand } from './image-ls.ts';
+import { imagePullCommand } from './image-pull.ts';
+import { imagePushCommand } from './image-push.ts';
+import { imageRmCommand } from './image-rm.ts';
+import { imageTagCommand } from './image-tag.ts';
 
 const SUBCOMMANDS: Command[] = [
   imageCreateCommand,
   imageInfoCommand,
   imageConvertCommand,
   imageCommitCommand,
+  imageLsCommand,
+  imageRmCommand,
+  imageTagCommand,
+  imagePushCommand,
+  imagePullCommand,
 ];
 
 function usage(): string {
