@@ -107,6 +107,8 @@ export function createImage(fs: HostFileSystem, path: string, options: CreateIma
     b.close();
   }
   if (size === undefined) throw new VirtusError('BAD_OPTION', 'an image size is required (or a backing file to take it from)', { exitCode: 2 });
+  // qemu-img rounds sizes up to whole 512-byte sectors.
+  size = Math.ceil(size / 512) * 512;
   const file = fs.create(path);
   try {
     if (options.format === 'raw') {

@@ -63,7 +63,7 @@ export function createQcow2(file: HostFile, options: Qcow2CreateOptions): void {
   const clusterBits = Math.log2(cs);
   const refcountOrder = Math.log2(o.refcountBits);
   const l1Size = Math.ceil(o.size / (cs * (cs / 8)));
-  const l1Clusters = Math.max(1, Math.ceil((l1Size * 8) / cs));
+  const l1Clusters = Math.ceil((l1Size * 8) / cs); // none for an empty disk, as qemu-img
   const perBlock = (cs * 8) / o.refcountBits;
   // Find the fixed point: the refcount table and blocks must count themselves.
   let tableClusters = 1;
@@ -87,7 +87,7 @@ export function createQcow2(file: HostFile, options: Qcow2CreateOptions): void {
     clusterBits,
     size: o.size,
     l1Size,
-    l1TableOffset: l1At * cs,
+    l1TableOffset: l1Clusters > 0 ? l1At * cs : 0,
     refcountTableOffset: tableAt * cs,
     refcountTableClusters: tableClusters,
     refcountOrder,

@@ -61,7 +61,7 @@ export const imageCreateCommand: Command = {
       ...(backing !== undefined ? { backingFile: backing } : {}),
       ...(backingFormat !== undefined ? { backingFormat } : {}),
     });
-    if (!v.quiet) console.log(formattingLine(file, format, made.size, q, backing, made.backingFormat));
+    if (!v.quiet) console.log(formattingLine(file, format, size ?? made.size, q, backing, made.backingFormat));
     return 0;
   },
 };
