@@ -39,8 +39,8 @@ function keyHost(key: string): string {
   return key.replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '').toLowerCase();
 }
 
-function fromHelper(helper: string, registry: string): Credentials | null {
-  const r = spawnSync(`docker-credential-${helper}`, ['get'], { input: registry, encoding: 'utf8', timeout: 30_000 });
+function fromHelper(helper: string, registry: string, env: NodeJS.ProcessEnv): Credentials | null {
+  const r = spawnSync(`docker-credential-${helper}`, ['get'], { input: registry, encoding: 'utf8', timeout: 30_000, env });
   if (r.error || r.status !== 0) return null; // no helper, or no credentials for this registry
   try {
     const x = JSON.parse(r.stdout) as { Username?: unknown; Secret?: unknown };
@@ -68,7 +68,7 @@ export function dockerCredentials(registry: string, env: NodeJS.ProcessEnv = pro
   }
   const host = registry.toLowerCase();
   const helper = cfg.credHelpers?.[host];
-  if (helper) return fromHelper(helper, registry);
+  if (helper) return fromHelper(helper, registry, env);
   for (const [key, entry] of Object.entries(cfg.auths ?? {})) {
     if (keyHost(key) !== host || typeof entry !== 'object' || entry === null) continue;
     if (typeof entry.auth === 'string' && entry.auth !== '') {
@@ -79,7 +79,7 @@ export function dockerCredentials(registry: string, env: NodeJS.ProcessEnv = pro
     }
     if (typeof entry.username === 'string' && typeof entry.password === 'string') return { username: entry.username, password: entry.password };
   }
-  if (cfg.credsStore) return fromHelper(cfg.credsStore, registry);
+  if (cfg.credsStore) return fromHelper(cfg.credsStore, registry, env);
   return null;
 }
 

@@ -238,6 +238,30 @@ export class RegistryClient {
     const post = await this.request({ method: 'POST', url: this.url(`/v2/${this.repository}/blobs/uploads/`) });
     discard(post);
     if (post.status !== 202) return this.fail(post, what);
+    return this.upload(post, digest, size, open, onSent);
+  }
+
+  /**
+   * Asks the registry to link a blob it holds in repository `from` into this one
+   * (distribution-spec "Mounting a blob from another repository"): true when it did (201);
+   * when it answers 202 instead, the blob is uploaded in the session it opened.
+   */
+  async mountOrUpload(digest: string, from: string, size: number, open: (start: number, end: number) => Readable, onSent: (n: number) => void): Promise<boolean> {
+    await this.ping();
+    const what = `uploading blob ${digest}`;
+    const url = this.url(`/v2/${this.repository}/blobs/uploads/`);
+    url.searchParams.set('mount', digest);
+    url.searchParams.set('from', from);
+    const post = await this.request({ method: 'POST', url });
+    discard(post);
+    if (post.status === 201) return true;
+    if (post.status !== 202) return this.fail(post, what);
+    await this.upload(post, digest, size, open, onSent);
+    return false;
+  }
+
+  private async upload(post: Response, digest: string, size: number, open: (start: number, end: number) => Readable, onSent: (n: number) => void): Promise<void> {
+    const what = `uploading blob ${digest}`;
     let location = this.location(post, what);
     const minChunk = Number(post.headers['oci-chunk-min-length']) || 0;
     const chunk = Math.max(this.o.chunkSize ?? DEFAULT_CHUNK, minChunk, 1);

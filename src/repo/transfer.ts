@@ -18,6 +18,11 @@ import { StoreMissingBlobs, type ImageStore } from './store.ts';
 
 export interface TransferOptions extends ClientOptions {
   progress: Progress;
+  /**
+   * Push: repositories of the same registry that hold the image already (it was pulled
+   * from there), to mount its blobs from instead of uploading them.
+   */
+  mountFrom?: string[];
 }
 
 /** What a push or pull did. */
@@ -59,8 +64,15 @@ export async function pushImage(store: ImageStore, digest: string, ref: RemoteRe
       result.skipped++;
       continue;
     }
+    const open = (s: number, e: number) => openRange(store.blobPath(d.digest), s, e);
+    const from = o.mountFrom?.find((r) => r !== ref.repository);
     o.progress.begin(name, d.size);
-    await client.uploadBlob(d.digest, d.size, (s, e) => openRange(store.blobPath(d.digest), s, e), (n) => o.progress.update(n));
+    if (from !== undefined && (await client.mountOrUpload(d.digest, from, d.size, open, (n) => o.progress.update(n)))) {
+      o.progress.note(`${name}: mounted from ${from}`);
+      result.skipped++;
+      continue;
+    }
+    if (from === undefined) await client.uploadBlob(d.digest, d.size, open, (n) => o.progress.update(n));
     o.progress.end();
     result.transferred++;
     result.bytes += d.size;

@@ -77,8 +77,13 @@ export const imagePushCommand: Command = {
 
     let digest: string;
     let hold: Hold | null = null;
+    let mountFrom: string[] = [];
     if (source !== undefined && !isFile(source) && !machineFlags && v.append === undefined && memory === undefined) {
-      digest = store.resolve(source).digest;
+      const found = store.resolve(source);
+      digest = found.digest;
+      // Names this image has from the same registry: its blobs can be mounted from there.
+      const prefix = `${dest.registry}/`;
+      mountFrom = store.list().filter((i) => i.digest === digest && i.name.startsWith(prefix)).map((i) => i.name.slice(prefix.length));
     } else {
       if (source !== undefined && !isFile(source)) {
         throw new VirtusError('NO_FILE', `image push: ${source} is not a file (with --kernel, --initrd, --append or --memory, SOURCE is a disk image file)`);
@@ -97,6 +102,7 @@ export const imagePushCommand: Command = {
     try {
       const r = await pushImage(store, digest, dest, {
         progress,
+        mountFrom,
         ...(v.insecure ? { insecure: true } : {}),
         ...(chunkSize !== undefined ? { chunkSize } : {}),
         onWarning: (w) => progress.note(`registry warning: ${w}`),
