@@ -103,8 +103,11 @@ async function diskFile(store: ImageStore, d: Descriptor, info: LayerInfo, what:
   return path;
 }
 
-/** Opens the image `text` (NAME[:TAG], a digest) of the store for booting. */
-export async function openStoredMachine(store: ImageStore, text: string): Promise<StoredMachine> {
+/**
+ * Opens the image `text` (NAME[:TAG], a digest) of the store for booting; with
+ * `disks: false` disk layers are listed in the config but not unpacked.
+ */
+export async function openStoredMachine(store: ImageStore, text: string, o: { disks?: boolean } = {}): Promise<StoredMachine> {
   const { digest } = store.resolve(text);
   const hold: Hold = store.hold('virtus run');
   try {
@@ -115,8 +118,9 @@ export async function openStoredMachine(store: ImageStore, text: string): Promis
     const machine: StoredMachine = { digest, config, disks: [], release: () => hold.release() };
     for (const [i, d] of m.layers.entries()) {
       const info = config.layers[i]!;
-      if (info.role === 'disk') machine.disks.push({ path: await diskFile(store, d, info, text), format: info.format!, virtualSize: info.virtualSize! });
-      else machine[info.role] = await readLayer(store, d, info, text);
+      if (info.role === 'disk') {
+        if (o.disks !== false) machine.disks.push({ path: await diskFile(store, d, info, text), format: info.format!, virtualSize: info.virtualSize! });
+      } else machine[info.role] = await readLayer(store, d, info, text);
     }
     return machine;
   } catch (e) {

@@ -7,6 +7,7 @@ import { VirtBoard, type BootOptions } from '../../../machine/virt.ts';
 import { VirtusError } from '../../../util/errors.ts';
 import { parseSize } from '../../../util/size.ts';
 import { parseCount, parseFlags, type Command } from '../command.ts';
+import { imageBoot } from '../../../repo/boot.ts';
 import { readHostFile, writeHostFile } from '../files.ts';
 import { ensureDefaultGuest } from '../guest/fetch.ts';
 import { stderrProgress } from '../guest/progress.ts';
@@ -21,6 +22,8 @@ default guest (Debian's kernel and a busybox initramfs; see 'virtus guest fetch'
   --kernel FILE        kernel or program: a Linux Image (with or without its EFI
                        header) or an ELF file
   --initrd FILE        initial ramdisk
+  --image NAME[:TAG]   boot a machine image from the local store (see 'virtus
+                       image ls'): its kernel, initrd, command line and memory
   --append STRING      kernel command line (/chosen/bootargs)
   --bios FILE|none|opensbi
                        firmware started in M-mode as QEMU starts it (fw_dynamic);
@@ -46,6 +49,7 @@ RISC-V test programs is served: the guest's exit code becomes virtus's.`;
 const OPTIONS = {
   kernel: { type: 'string' },
   initrd: { type: 'string' },
+  image: { type: 'string' },
   append: { type: 'string' },
   bios: { type: 'string' },
   memory: { type: 'string', short: 'm' },
@@ -70,9 +74,10 @@ export const runCommand: Command = {
       console.log(HELP);
       return 0;
     }
-    const ramSize = parseSize(v.memory ?? '512M', '--memory', 'M');
+    const image = v.image !== undefined ? await imageBoot(v.image, v) : null;
+    const ramSize = v.memory === undefined && image?.memory ? image.memory : parseSize(v.memory ?? '512M', '--memory', 'M');
     const maxInsns = v['max-insns'] !== undefined ? parseCount(v['max-insns'], '--max-insns') : undefined;
-    const boot = await bootOptions(v);
+    const boot = image ? image.boot : await bootOptions(v);
 
     const out = new OutputBuffer(process.stdout);
     const board = new VirtBoard({ ramSize, deterministic: v.deterministic ?? false, console: (b) => out.write(b) });

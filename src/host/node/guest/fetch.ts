@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { storeDefaultGuest } from '../../../repo/default-guest.ts';
 import { VirtusError } from '../../../util/errors.ts';
 import { PrivateApt, sha256File, type PackageInfo } from './apt.ts';
 import { buildGuest, FILES, GUEST_FORMAT, recipeHash, type BuiltPackage, type GuestManifest, type Role, ROLES } from './build.ts';
@@ -165,6 +166,7 @@ async function fetchLocked(o: GuestOptions, progress: ProgressFn): Promise<{ gue
   if (have && !o.force) {
     setCurrent();
     progress(`up to date: ${key}`);
+    await storeDefaultGuest(have, progress); // also in the image store, as default:latest
     return { guest: have, built: false };
   }
   const files = {} as Record<Role, string>;
@@ -184,6 +186,7 @@ async function fetchLocked(o: GuestOptions, progress: ProgressFn): Promise<{ gue
   const guest = guestFrom(dir);
   if (!guest) throw new VirtusError('GUEST_BUILD', `the guest built in ${dir} is incomplete`);
   progress(`ready: ${guest.dir}`);
+  await storeDefaultGuest(guest, progress);
   return { guest, built: true };
 }
 
