@@ -58,7 +58,7 @@ export const SSTATUS_MASK =
   MSTATUS_SIE | MSTATUS_SPIE | MSTATUS_SPP | MSTATUS_VS | MSTATUS_FS | MSTATUS_XS | MSTATUS_SUM | MSTATUS_MXR;
 /** Bits of mstatus M-mode can write (low half). */
 export const MSTATUS_WMASK =
-  MSTATUS_SIE | MSTATUS_MIE | MSTATUS_SPIE | MSTATUS_MPIE | MSTATUS_SPP | MSTATUS_MPP |
+  MSTATUS_SIE | MSTATUS_MIE | MSTATUS_SPIE | MSTATUS_MPIE | MSTATUS_SPP | MSTATUS_MPP | MSTATUS_FS |
   MSTATUS_MPRV | MSTATUS_SUM | MSTATUS_MXR | MSTATUS_TVM | MSTATUS_TW | MSTATUS_TSR;
 
 // Interrupt bits of mip/mie (Privileged spec 3.1.9).
@@ -79,8 +79,9 @@ export const S_INTERRUPTS = MIP_SSIP | MIP_STIP | MIP_SEIP;
 /** Interrupt priority, highest first (Privileged spec 3.1.9). */
 export const IRQ_PRIORITY = [IRQ_MEI, IRQ_MSI, IRQ_MTI, IRQ_SEI, IRQ_SSI, IRQ_STI] as const;
 
-/** misa extension bits present: A, C, I, M, S, U (F and D arrive with the FPU). */
-export const MISA_EXTENSIONS = (1 << 0) | (1 << 2) | (1 << 8) | (1 << 12) | (1 << 18) | (1 << 20);
+/** misa extension bits present: A, C, D, F, I, M, S, U. */
+export const MISA_EXTENSIONS =
+  (1 << 0) | (1 << 2) | (1 << 3) | (1 << 5) | (1 << 8) | (1 << 12) | (1 << 18) | (1 << 20);
 
 /** satp MODE values (high nibble of the high half). */
 export const SATP_BARE = 0;

@@ -4,10 +4,10 @@
  * by the caller: negation is exact and the result of a NaN is canonical anyway.
  *
  * Fast path: a × b = ph + pl exactly (Dekker), then three TwoSums give
- * exact = r + w + v with r = fl(s + u). When v is negligible against w (or zero), r and the
- * sign of w + v decide every mode. The remaining cases, and every operand outside the safe
- * exponent window, go to an exact integer computation (BigInt, rare: subnormal or extreme
- * operands and a few cancellation patterns).
+ * exact = r + w + v with r = fl(s + u). When v is zero, or provably below the unit that w and
+ * r's midpoints are multiples of, r and the sign of w (or v) decide every mode. The remaining
+ * cases, and every operand outside the safe exponent window, go to an exact integer
+ * computation (BigInt; rare: subnormal or extreme operands and some deep cancellations).
  */
 import { prodErr, twoProd } from './eft.ts';
 import { isNaN64, isSNaN64, isZero64, f64Mul, nan64, num64, out64 } from './f64.ts';
@@ -18,7 +18,6 @@ const EXP = 0x7ff0_0000;
 const SIGN = 0x8000_0000 | 0;
 const TWO32 = 0x1_0000_0000;
 const TWO52 = 4503599627370496;
-const TWO53 = 9007199254740992;
 
 const BUF = new ArrayBuffer(8);
 const F64 = new Float64Array(BUF);
@@ -58,20 +57,22 @@ export function f64Fma(aLo: number, aHi: number, bLo: number, bHi: number, cLo: 
       raise(NX);
       return out64(r);
     }
-    if (w === 0) {
-      if (r === 0) return out64(v); // exact = v, a representable normal number
-      F64[0] = r;
-      // Below a quarter ulp, v can neither reach a midpoint nor cross to a neighbour.
-      if ((v < 0 ? -v : v) < POW2[((I32[1]! >>> 20) & 0x7ff) - 3]!) return fastEnd(r, v, rm);
-    } else if ((v < 0 ? -v : v) * TWO53 <= (w < 0 ? -w : w)) {
-      // |v| < ulp(w): w's side of r decides, and a midpoint only if |w| is exactly one.
-      F64[0] = r;
-      const hi = I32[1]!;
-      const towardZero = (r < 0) !== (w < 0);
-      let half = POW2[((hi >>> 20) & 0x7ff) - 2]!;
-      if (towardZero && (hi & 0xf_ffff) === 0 && I32[0] === 0) half *= 0.5;
+    if (r === 0) return out64(v); // then w = 0 too, and exact = v: a representable normal number
+    // v ≠ 0, so u ≠ 0, and |v| ≤ ½ulp(u). When ulp(u) divides ulp(s) and a quarter of ulp(r),
+    // w and every midpoint offset of r are multiples of ulp(u), so v (smaller than that unit)
+    // can only decide the direction at an exact midpoint of r + w.
+    F64[0] = u;
+    const eu = (I32[1]! >>> 20) & 0x7ff;
+    F64[0] = s;
+    const es = (I32[1]! >>> 20) & 0x7ff;
+    F64[0] = r;
+    const hi = I32[1]!;
+    if (eu <= es && eu + 2 <= ((hi >>> 20) & 0x7ff)) {
+      if (w === 0) return fastEnd(r, v, rm);
+      let half = POW2[((hi >>> 20) & 0x7ff) - 2]!; // ½ulp(r), or ¼ulp(r) below a power of two
+      if ((r < 0) !== (w < 0) && (hi & 0xf_ffff) === 0 && I32[0] === 0) half *= 0.5;
       if ((w < 0 ? -w : w) !== half) return fastEnd(r, w, rm);
-      // w + v is just past the midpoint (same signs: the neighbour is nearest) or just short of it.
+      // r + w is a midpoint: v's sign decides; past it the neighbour r + 2w is nearest.
       if ((v < 0) === (w < 0)) return fastEnd(r + 2 * w, -w, rm);
       return fastEnd(r, w, rm);
     }
