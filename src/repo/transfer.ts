@@ -98,6 +98,10 @@ async function fetchBlob(store: ImageStore, client: RegistryClient, d: Descripto
       await new Promise((r) => setTimeout(r, 250));
       continue;
     }
+    if (store.hasBlob(d.digest, d.size)) {
+      w.abort(true); // finished by another process between our look and the lock
+      return false;
+    }
     const resumedAt = w.offset;
     try {
       progress.begin(name, d.size, resumedAt);

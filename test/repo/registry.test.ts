@@ -206,6 +206,19 @@ describe('repo: push and pull through docker-registry', () => {
     }
   });
 
+  it('two pulls of one image into one store at once both succeed, each blob fetched once', async () => {
+    const store = newStore();
+    const mark = reg.requests().length;
+    const [a, b] = await Promise.all([virtus(['image', 'pull', remote('test/machine:1')], env(store)), virtus(['image', 'pull', remote('test/machine:1')], env(store))]);
+    assert.equal(a.status, 0, a.stderr);
+    assert.equal(b.status, 0, b.stderr);
+    const gets = reg.requests().slice(mark).filter((l) => l.method === 'GET' && l.path.includes('/blobs/'));
+    assert.equal(gets.length, 4, 'config, kernel, initrd and disk, once each');
+    const m = manifestIn(store, `${remote('test/machine')}:1`);
+    for (const l of m.layers) assert.equal(sha(blobIn(store, l.digest)), l.digest);
+    assert.deepEqual(readdirSync(join(store, 'tmp')).filter((f) => f !== 'lock'), []);
+  });
+
   it('a tampered blob in the registry is refused: digest mismatch, nothing enters the store', async () => {
     const victim = noise(100_000, 8);
     writeFileSync(s.path('victim.img'), victim);
