@@ -23,6 +23,9 @@ import { addSysconNodes } from '../devices/syscon/fdt.ts';
 import { Syscon } from '../devices/syscon/syscon.ts';
 import { addUartNode } from '../devices/uart/fdt.ts';
 import { Uart } from '../devices/uart/uart.ts';
+import { addVirtioMmioNode } from '../devices/virtio/fdt.ts';
+import { VirtioMmio } from '../devices/virtio/mmio.ts';
+import type { VirtioDevice } from '../devices/virtio/types.ts';
 import { dtbAddress, fwDynamicInfo, initrdAddress, kernelAddress, loadFirmware, loadKernel } from './boot.ts';
 import { TIMEBASE_HZ } from './clock.ts';
 import { encodeFdt, FdtTree, regCells, u64Cells } from './fdt.ts';
@@ -89,6 +92,10 @@ export class VirtBoard {
   readonly mrom: Rom;
   /** The built-in SBI firmware (also present when real firmware boots; then unused). */
   readonly sbi: SbiFirmware;
+  /** The virtio-mmio transports, slot 0 at VIRT.VIRTIO (PLIC source 1 + slot). */
+  readonly virtio: VirtioMmio[];
+  /** Told when a driver breaks the virtio protocol and a device needs a reset (host log). */
+  onVirtioError: ((device: string, reason: string) => void) | null = null;
   private readonly inputQueue: number[] = [];
   private lastBoot: BootOptions | null = null;
   private readonly epochMs: number;
@@ -110,6 +117,11 @@ export class VirtBoard {
     m.bus.map(VIRT.RTC, this.rtc);
     m.bus.map(VIRT.PLIC, this.plic);
     m.bus.map(VIRT.UART0, this.uart);
+    this.virtio = Array.from({ length: VIRT.VIRTIO_SLOTS }, (_, i) => {
+      const t = new VirtioMmio(m.ram, this.plic.input(VIRT.VIRTIO_IRQ + i), { onError: (d, r) => this.onVirtioError?.(d, r) });
+      m.bus.map(VIRT.VIRTIO + i * VIRT.VIRTIO_STRIDE, t);
+      return t;
+    });
 
     this.sbi = new SbiFirmware({
       harts,
@@ -135,11 +147,27 @@ export class VirtBoard {
       this.sbi.tick();
       this.rtc.poll();
       this.feedUart();
+      for (const t of this.virtio) t.poll();
     });
   }
 
+  /**
+   * Plugs a virtio device into the highest free slot, as QEMU fills them: the device tree
+   * lists slots from the highest down, so the first device attached is the first the guest
+   * probes (the first disk is /dev/vda). Returns the slot.
+   */
+  attachVirtio(device: VirtioDevice): number {
+    for (let i = VIRT.VIRTIO_SLOTS - 1; i >= 0; i--) {
+      if (!this.virtio[i]!.device) {
+        this.virtio[i]!.attach(device);
+        return i;
+      }
+    }
+    throw new VirtusError('VIRTIO_SLOTS', `no free virtio slot for ${device.name}: the virt board has ${VIRT.VIRTIO_SLOTS}`, { exitCode: 2 });
+  }
+
   /** Wall-clock time for the RTC: the epoch at power-on plus the machine's virtual time. */
-  private wallClockNs(): bigint {
+  wallClockNs(): bigint {
     return BigInt(this.epochMs) * 1_000_000n + BigInt(this.machine.clock.now()) * (1_000_000_000n / BigInt(TIMEBASE_HZ));
   }
 
@@ -250,6 +278,10 @@ export class VirtBoard {
     const serial = addUartNode(soc, { base: VIRT.UART0, uart: this.uart, irq: VIRT.UART0_IRQ, interruptParent: plicNode.phandle() });
     addRtcNode(soc, { base: VIRT.RTC, rtc: this.rtc, irq: VIRT.RTC_IRQ, interruptParent: plicNode.phandle() });
     addSysconNodes(soc, { base: VIRT.TEST, syscon: this.syscon });
+    for (let i = VIRT.VIRTIO_SLOTS - 1; i >= 0; i--) {
+      const base = VIRT.VIRTIO + i * VIRT.VIRTIO_STRIDE;
+      addVirtioMmioNode(soc, { base, size: VIRT.VIRTIO_STRIDE, irq: VIRT.VIRTIO_IRQ + i, interruptParent: plicNode.phandle() });
+    }
 
     const chosen = root.addNode('chosen');
     chosen.setString('stdout-path', serial.path());

@@ -1,0 +1,85 @@
+/**
+ * What a virtio device is to the transport: an ID, feature bits, a configuration space and
+ * queue handlers (virtio 1.2 §2). The transport (mmio.ts) owns status, feature negotiation,
+ * the virtqueues and interrupts; a device never sees a register of the transport. Devices
+ * live in their own folders (blk/, console/, rng/, 9p/) and reach guest memory only through
+ * the chains their queues hand them (queue.ts, chain.ts).
+ */
+import type { GuestRam } from '../../machine/ram.ts';
+import type { Virtqueue } from './queue.ts';
+
+/** virtio 1.2 §2.1: device status bits. */
+export const STATUS_ACKNOWLEDGE = 1;
+export const STATUS_DRIVER = 2;
+export const STATUS_DRIVER_OK = 4;
+export const STATUS_FEATURES_OK = 8;
+export const STATUS_DEVICE_NEEDS_RESET = 64;
+export const STATUS_FAILED = 128;
+
+/** virtio 1.2 §6: device-independent feature bits. */
+export const F_INDIRECT_DESC = 1n << 28n;
+export const F_EVENT_IDX = 1n << 29n;
+export const F_VERSION_1 = 1n << 32n;
+
+/** virtio 1.2 §5: device IDs. */
+export const DEVICE_ID = { none: 0, blk: 2, console: 3, rng: 4, p9: 9 } as const;
+
+/** Counters a device keeps for `--stats`: name → count (requests, bytes, errors). */
+export type VirtioCounters = Record<string, number>;
+
+/**
+ * What the transport gives a device: guest memory, its queues, the negotiated features, and
+ * the ways to signal the driver.
+ */
+export interface VirtioContext {
+  readonly ram: GuestRam;
+  /** Queue `index` (as the device declared it in `queueMax`). */
+  queue(index: number): Virtqueue;
+  /** Features the driver accepted (valid once FEATURES_OK is set). */
+  features(): bigint;
+  /** True once the driver set DRIVER_OK and the device is not broken: queues may be used. */
+  live(): boolean;
+  /**
+   * The configuration space changed: bumps ConfigGeneration and sends a configuration
+   * change notification once the driver is live (virtio 1.2 §2.5, §4.2.2).
+   */
+  configChanged(): void;
+  /**
+   * The driver broke the protocol: sets DEVICE_NEEDS_RESET and notifies the driver
+   * (virtio 1.2 §2.1.2). The device stops using its queues until the driver resets it.
+   */
+  fail(reason: string): void;
+  /** Sends the used buffer notifications that queue updates call for (EVENT_IDX aware). */
+  flush(): void;
+}
+
+/** A virtio device as the transport drives it (virtio 1.2 §2: status, features, config, queues). */
+export interface VirtioDevice {
+  /** virtio 1.2 §5 device ID. */
+  readonly deviceId: number;
+  /** Name for statistics and messages, e.g. `virtio-blk0`. */
+  readonly name: string;
+  /** Device-type feature bits offered (the transport adds VERSION_1, INDIRECT_DESC, EVENT_IDX). */
+  readonly features: bigint;
+  /** The largest size each queue may have; the length is the number of queues. */
+  readonly queueMax: readonly number[];
+  /** Bytes of configuration space (reads beyond it return 0). */
+  readonly configSize: number;
+  /** Called once when the device is plugged into a transport. */
+  attach(ctx: VirtioContext): void;
+  /** Reads `width` bytes of configuration space at `offset` (little-endian). */
+  readConfig(offset: number, width: 1 | 2 | 4): number;
+  /** Writes configuration space (most fields are read-only: ignore those). */
+  writeConfig(offset: number, width: 1 | 2 | 4, value: number): void;
+  /** The driver made buffers available on `queue` (or the device became live: check all). */
+  notify(queue: number): void;
+  /** Device reset by the driver (status 0) or by the machine: drop all device state tied to the driver. */
+  reset(): void;
+  /** Work at slice boundaries (host input reaching the guest), optional. */
+  poll?(): void;
+  /** Counters for `--stats`. */
+  counters(): VirtioCounters;
+  /** Device state as plain data (see devices/state.ts); optional for stateless devices. */
+  save?(): unknown;
+  restore?(state: unknown): void;
+}
