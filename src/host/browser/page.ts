@@ -39,6 +39,8 @@ export interface PageInfo {
   diskAttached: boolean;
   /** Per file: downloaded, read from the browser's cache, or given by the user. */
   sources: Partial<Record<Role, 'network' | 'cache' | 'user'>>;
+  /** The terminal's size in characters. */
+  terminal: { cols: number; rows: number };
 }
 
 declare global {
@@ -104,6 +106,7 @@ class Page {
       capabilities: this.caps,
       diskAttached: this.diskAttached,
       sources: { ...this.sources },
+      terminal: { cols: this.console.term.cols, rows: this.console.term.rows },
     };
   }
 

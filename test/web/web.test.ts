@@ -1,0 +1,134 @@
+/**
+ * End to end: `virtus web` serves the page, Debian's Chromium (headless) opens it, the default
+ * guest boots inside the tab's worker to a shell, `uname -a` typed into the terminal answers
+ * on the screen, and the counters panel shows hypercalls and device accesses. A screenshot is
+ * left in build/artifacts/. Every wait polls a condition in the page; none sleeps a fixed time.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { BUILD } from '../support/toolchain.ts';
+import { launchChromium, startServer, type WebServer } from './browser.ts';
+import { waitInPage } from './wait.ts';
+
+const ARTIFACTS = join(BUILD, 'artifacts');
+/** Booting to a shell takes about a minute in Node; the interpreter in a tab may be slower. */
+const BOOT_MS = 8 * 60_000;
+
+describe('virtus web in Chromium', { timeout: BOOT_MS + 5 * 60_000 }, () => {
+  let server: WebServer;
+  let browser: Browser;
+  let page: Page;
+  let shell = false;
+  let screenshot = false;
+  const errors: string[] = [];
+
+  before(async () => {
+    server = await startServer();
+    browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(server.url);
+  });
+
+  after(async () => {
+    // A failed run leaves the screen as it was, to explain the failure.
+    if (!screenshot) {
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await page?.screenshot({ path: join(ARTIFACTS, 'web-console.png') }).catch(() => {});
+    }
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it('runs the machine in a worker with guest RAM in shared memory (the page is cross-origin isolated)', async () => {
+    const info = await waitInPage(page, 'the machine starting', () => {
+      const i = window.virtus?.info();
+      return i?.capabilities && window.virtus.state() === 'running' ? i : null;
+    }, null);
+    assert.equal(info.crossOriginIsolated, true);
+    assert.equal(info.capabilities!.sharedMemory, true);
+    assert.equal(info.sources.kernel, 'network');
+    assert.deepEqual(errors, []);
+  });
+
+  it('boots the default guest to a shell', async () => {
+    // A kernel panic ends the wait at once: the screen then explains the failure.
+    const screen = await waitInPage(page, 'a shell prompt', () => {
+      const text = window.virtus.screenText();
+      return /[#$] $/m.test(text) || /Kernel panic/.test(text) || window.virtus.state() === 'stopped' ? text : null;
+    }, null, BOOT_MS);
+    assert.match(screen, /[#$] $/m, `no shell prompt:\n${screen}`);
+    shell = true;
+  });
+
+  it('answers `uname -a` typed into the terminal, on the screen', async () => {
+    assert.ok(shell, 'no shell to type into (see the failure above)');
+    await page.evaluate(() => window.virtus.type('uname -a\n'));
+    const line = await waitInPage(page, 'the answer to uname -a', () => {
+      return window.virtus.screenText().split('\n').find((l) => /^Linux \S+ \S+.* riscv64/.test(l)) ?? null;
+    }, null, 120_000);
+    assert.match(line, /^Linux \S+ \d+\.\d+\S* .*riscv64/);
+  });
+
+  it('shows non-zero hypercall and device-access counters in the panel', async () => {
+    const s = await page.evaluate(() => window.virtus.stats());
+    assert.ok(s, 'no counters yet');
+    const sum = (r: Record<string, number>) => Object.values(r).reduce((a, n) => a + n, 0);
+    assert.ok(sum(s.sbi) > 0, `SBI calls: ${JSON.stringify(s.sbi)}`);
+    assert.ok(sum(s.devices) > 0, `device accesses: ${JSON.stringify(s.devices)}`);
+    assert.ok((s.devices.uart ?? Object.values(s.devices)[0] ?? 0) > 0);
+    // The panel renders the same counters: its sections show the totals.
+    const shown = await page.evaluate(() =>
+      [...document.querySelectorAll<HTMLElement>('#stats .stats-section')].map((e) => [e.dataset.section, e.querySelector('.series-value')?.textContent ?? '']),
+    );
+    const total = (key: string) => Number(/·\s*([\d.]+)/.exec(shown.find(([k]) => k === key)?.[1] ?? '')?.[1] ?? 0);
+    assert.ok(total('sbi') > 0, `SBI section: ${JSON.stringify(shown)}`);
+    assert.ok(total('devices') > 0, `devices section: ${JSON.stringify(shown)}`);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'web-console.png') });
+    screenshot = true;
+  });
+
+  it('pauses and resumes the machine', async () => {
+    await page.click('#pause');
+    await waitInPage(page, 'the paused state', () => window.virtus.state() === 'paused', null);
+    const a = await page.evaluate(() => window.virtus.stats()!.instructions);
+    // The worker sends a final sample when it stops; later samples must not move.
+    await waitInPage(page, 'a later sample', (n) => window.virtus.stats()!.instructions === n, a);
+    await page.click('#pause');
+    await waitInPage(page, 'instructions running again', (n) => window.virtus.stats()!.instructions > n, a);
+  });
+
+  it('boots from the browser cache on a second visit', async () => {
+    await page.reload();
+    const info = await waitInPage(page, 'the machine starting again', () => {
+      const i = window.virtus?.info();
+      return i?.capabilities && window.virtus.state() === 'running' ? i : null;
+    }, null);
+    assert.equal(info.sources.kernel, 'cache');
+    assert.equal(info.sources.initrd, 'cache');
+  });
+});
+
+describe('virtus web without cross-origin isolation', { timeout: 5 * 60_000 }, () => {
+  it('runs the machine with guest RAM in ordinary memory', async () => {
+    const server = await startServer(['--no-isolation']);
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      await page.goto(server.url);
+      const info = await waitInPage(page, 'the machine running', () => {
+        const i = window.virtus?.info();
+        return i?.capabilities && (window.virtus.stats()?.instructions ?? 0) > 1_000_000 ? i : null;
+      }, null, 120_000);
+      assert.equal(info.crossOriginIsolated, false);
+      assert.equal(info.capabilities!.sharedMemory, false);
+    } finally {
+      await browser.close();
+      await server.stop();
+    }
+  });
+});
