@@ -1,0 +1,223 @@
+/**
+ * virtio-blk (virtio 1.2 §5.2) over any block backend (raw, qcow2, overlays: src/storage/).
+ * One request queue; requests complete synchronously inside the QueueNotify write.
+ *
+ * Served: read, write, flush (the backend's flush makes every completed write durable
+ * before the flush completes: §5.2.6.2 case 3), get-ID (the serial string), discard and
+ * write-zeroes. A read-only drive offers VIRTIO_BLK_F_RO and fails writes with IOERR
+ * without touching the image (§5.2.6.2). Out-of-range sectors, partial sectors and backend
+ * failures are I/O errors to the guest; a request without a header or status byte is a
+ * protocol violation (DEVICE_NEEDS_RESET, as QEMU does).
+ */
+import type { BlockBackend } from '../../../storage/backend.ts';
+import { eachWindow, readSegments, slice } from '../chain.ts';
+import type { Chain } from '../queue.ts';
+import { DEVICE_ID, type VirtioContext, type VirtioCounters, type VirtioDevice } from '../types.ts';
+
+// §5.2.3 feature bits
+export const BLK_F_SEG_MAX = 1n << 2n;
+export const BLK_F_RO = 1n << 5n;
+export const BLK_F_BLK_SIZE = 1n << 6n;
+export const BLK_F_FLUSH = 1n << 9n;
+export const BLK_F_DISCARD = 1n << 13n;
+export const BLK_F_WRITE_ZEROES = 1n << 14n;
+// §5.2.6 request types and status values
+export const T_IN = 0;
+export const T_OUT = 1;
+export const T_FLUSH = 4;
+export const T_GET_ID = 8;
+export const T_DISCARD = 11;
+export const T_WRITE_ZEROES = 13;
+export const S_OK = 0;
+export const S_IOERR = 1;
+export const S_UNSUPP = 2;
+
+export const SECTOR = 512;
+/** Queue size, as QEMU's virtio-blk. */
+export const BLK_QUEUE_SIZE = 256;
+/** §5.2.6: the ID string is at most 20 bytes. */
+export const ID_BYTES = 20;
+/** Most segments in one discard or write-zeroes request, and sectors per segment. */
+const MAX_SEGMENTS = 32;
+const MAX_SECTORS = 0x3f_ffff;
+/** §5.2.4 configuration layout, up to write_zeroes_may_unmap and its padding. */
+const CONFIG_SIZE = 60;
+
+export interface BlkOptions {
+  /** Statistics name, e.g. virtio-blk0. */
+  name: string;
+  /** The ID string (GET_ID), at most 20 bytes of ASCII. */
+  serial?: string;
+  /** Told about backend failures (the guest sees IOERR; the host log should see why). */
+  onIoError?: (device: string, message: string) => void;
+}
+
+/** Thrown inside request handling for an answer other than OK. */
+class Status {
+  constructor(readonly code: number) {}
+}
+
+export class VirtioBlk implements VirtioDevice {
+  readonly deviceId = DEVICE_ID.blk;
+  readonly name: string;
+  readonly features: bigint;
+  readonly queueMax = [BLK_QUEUE_SIZE];
+  readonly configSize = CONFIG_SIZE;
+  /** Disk size in sectors (a partial last sector is not addressable, as on QEMU). */
+  readonly capacity: number;
+  private readonly config = new Uint8Array(CONFIG_SIZE);
+  private readonly id: Uint8Array;
+  private ctx: VirtioContext | null = null;
+  private readonly stats = {
+    'read requests': 0, 'write requests': 0, 'flush requests': 0, 'discard requests': 0, 'write-zeroes requests': 0,
+    'bytes read': 0, 'bytes written': 0, 'I/O errors': 0, 'unsupported requests': 0,
+  };
+
+  constructor(
+    readonly backend: BlockBackend,
+    private readonly o: BlkOptions,
+  ) {
+    this.name = o.name;
+    this.capacity = Math.floor(backend.size / SECTOR);
+    this.features = BLK_F_SEG_MAX | BLK_F_BLK_SIZE | BLK_F_FLUSH | BLK_F_DISCARD | BLK_F_WRITE_ZEROES | (backend.readOnly ? BLK_F_RO : 0n);
+    this.id = new Uint8Array(ID_BYTES);
+    this.id.set(new TextEncoder().encode(o.serial ?? '').subarray(0, ID_BYTES));
+    const v = new DataView(this.config.buffer);
+    v.setBigUint64(0, BigInt(this.capacity), true);
+    v.setUint32(12, BLK_QUEUE_SIZE - 2, true); // seg_max: the header and status take two descriptors
+    v.setUint32(20, SECTOR, true); // blk_size
+    v.setUint16(34, 1, true); // num_queues
+    v.setUint32(36, MAX_SECTORS, true); // max_discard_sectors
+    v.setUint32(40, MAX_SEGMENTS, true); // max_discard_seg
+    v.setUint32(44, 8, true); // discard_sector_alignment: 4 KiB
+    v.setUint32(48, MAX_SECTORS, true); // max_write_zeroes_sectors
+    v.setUint32(52, MAX_SEGMENTS, true); // max_write_zeroes_seg
+    this.config[56] = backend.format === 'qcow2' ? 1 : 0; // write_zeroes_may_unmap: qcow2 stores zero clusters
+  }
+
+  attach(ctx: VirtioContext): void {
+    this.ctx = ctx;
+  }
+
+  readConfig(offset: number, width: 1 | 2 | 4): number {
+    const v = new DataView(this.config.buffer);
+    return width === 1 ? v.getUint8(offset) : width === 2 ? v.getUint16(offset, true) : v.getUint32(offset, true);
+  }
+
+  writeConfig(): void {
+    // Every field we offer is read-only (VIRTIO_BLK_F_CONFIG_WCE is not offered).
+  }
+
+  reset(): void {}
+
+  counters(): VirtioCounters {
+    return { ...this.stats };
+  }
+
+  notify(): void {
+    const ctx = this.ctx;
+    if (!ctx) return;
+    const q = ctx.queue(0);
+    for (let c = q.pop(); c; c = q.pop()) {
+      if (!this.handle(ctx, c)) return;
+      q.push(c, c.writeLen);
+    }
+  }
+
+  /** Serves one request; false when the chain broke the protocol (the device is failed). */
+  private handle(ctx: VirtioContext, c: Chain): boolean {
+    if (c.readLen < 16 || c.writeLen < 1) {
+      ctx.fail(`${this.name}: request at head ${c.head} has no 16-byte header or no status byte`);
+      return false;
+    }
+    const ram = ctx.ram;
+    const hdr = new DataView(readSegments(ram, c.readable, 0, 16).buffer);
+    const type = hdr.getUint32(0, true);
+    const sector = hdr.getBigUint64(8, true);
+    let status = S_OK;
+    try {
+      this.serve(ctx, c, type, sector);
+    } catch (e) {
+      if (e instanceof Status) status = e.code;
+      else {
+        status = S_IOERR;
+        this.o.onIoError?.(this.name, e instanceof Error ? e.message : String(e));
+      }
+      if (status === S_IOERR) this.stats['I/O errors']++;
+      else this.stats['unsupported requests']++;
+    }
+    const at = slice(c.writable, c.writeLen - 1, 1)[0]!;
+    ram.load(at.addr, new Uint8Array([status]));
+    return true;
+  }
+
+  /** Byte offset of `sector` after checking that `bytes` from there lie on the disk. */
+  private range(sector: bigint, bytes: number): number {
+    if (bytes % SECTOR !== 0) throw new Status(S_IOERR);
+    if (sector > BigInt(this.capacity) || Number(sector) * SECTOR + bytes > this.capacity * SECTOR) throw new Status(S_IOERR);
+    return Number(sector) * SECTOR;
+  }
+
+  private serve(ctx: VirtioContext, c: Chain, type: number, sector: bigint): void {
+    const ram = ctx.ram;
+    const b = this.backend;
+    switch (type) {
+      case T_IN: {
+        this.stats['read requests']++;
+        const len = c.writeLen - 1;
+        const off = this.range(sector, len);
+        eachWindow(ram, c.writable, { n: len, write: true }, (view, pos) => b.read(off + pos, view));
+        this.stats['bytes read'] += len;
+        return;
+      }
+      case T_OUT: {
+        this.stats['write requests']++;
+        if (b.readOnly) throw new Status(S_IOERR);
+        const len = c.readLen - 16;
+        const off = this.range(sector, len);
+        eachWindow(ram, c.readable, { from: 16, n: len, write: false }, (view, pos) => b.write(off + pos, view));
+        this.stats['bytes written'] += len;
+        return;
+      }
+      case T_FLUSH:
+        this.stats['flush requests']++;
+        b.flush();
+        return;
+      case T_GET_ID: {
+        const n = Math.min(ID_BYTES, c.writeLen - 1);
+        eachWindow(ram, c.writable, { n, write: true }, (view, pos) => view.set(this.id.subarray(pos, pos + view.length)));
+        return;
+      }
+      case T_DISCARD:
+      case T_WRITE_ZEROES:
+        this.ranges(ctx, c, type);
+        return;
+      default:
+        throw new Status(S_UNSUPP);
+    }
+  }
+
+  /** Discard and write-zeroes: a list of {sector, num_sectors, flags} segments (§5.2.6). */
+  private ranges(ctx: VirtioContext, c: Chain, type: number): void {
+    const zeroes = type === T_WRITE_ZEROES;
+    this.stats[zeroes ? 'write-zeroes requests' : 'discard requests']++;
+    const len = c.readLen - 16;
+    if (len === 0 || len % 16 !== 0 || len / 16 > MAX_SEGMENTS) throw new Status(S_IOERR);
+    const v = new DataView(readSegments(ctx.ram, c.readable, 16, len).buffer);
+    const segs: Array<[number, number]> = [];
+    for (let i = 0; i < len; i += 16) {
+      const sector = v.getBigUint64(i, true);
+      const count = v.getUint32(i + 8, true);
+      const flags = v.getUint32(i + 12, true);
+      // §5.2.6.2: unknown flags, or unmap on a discard, are unsupported.
+      if (flags & ~1 || (!zeroes && flags & 1)) throw new Status(S_UNSUPP);
+      if (count > MAX_SECTORS) throw new Status(S_IOERR);
+      segs.push([this.range(sector, count * SECTOR), count * SECTOR]);
+    }
+    if (this.backend.readOnly) throw new Status(S_IOERR);
+    for (const [off, bytes] of segs) {
+      if (zeroes) this.backend.writeZeroes(off, bytes);
+      else this.backend.discard(off, bytes);
+    }
+  }
+}
