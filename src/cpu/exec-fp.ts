@@ -15,8 +15,10 @@ import {
 } from '../fpu/compare.ts';
 import { f32ToF64, f32ToInt, f64ToF32, f64ToInt, intToF32, intToF64 } from '../fpu/convert.ts';
 import { f32Add, f32Div, f32Fma, f32Mul, f32Sqrt } from '../fpu/f32.ts';
-import { f64Add, f64Div, f64Mul, f64Sqrt } from '../fpu/f64.ts';
-import { f64Fma } from '../fpu/fma64.ts';
+import {
+  f64Add, f64AddFast, f64Div, f64DivFast, f64Mul, f64MulFast, f64Sqrt, f64SqrtFast,
+} from '../fpu/f64.ts';
+import { f64Fma, f64FmaFast } from '../fpu/fma64.ts';
 import { CANONICAL_NAN_S, fpOut, takeFlags } from '../fpu/state.ts';
 import { MSTATUS_FS } from './csr-numbers.ts';
 import { S } from './hart.ts';
@@ -33,6 +35,13 @@ export function createFpHandlers(ctx: HandlerContext): Record<string, Handler> {
   const F = h.f;
   const X = h.x;
   const SS = h.s;
+  /**
+   * The f registers as doubles: the fast forms of the binary64 operations take and return host
+   * doubles, which saves splitting every operand into halves and joining it again (the join,
+   * two 32-bit stores read back as one 64-bit load, stalls store forwarding on x86). Results
+   * that are not plain doubles (NaNs) are written as halves by the bit-pattern forms.
+   */
+  const FD = new Float64Array(F.buffer, F.byteOffset, 32);
   const MS = S.mstatus;
   const FCSR = S.fcsr;
 
@@ -54,7 +63,7 @@ export function createFpHandlers(ctx: HandlerContext): Record<string, Handler> {
   const wroteF = (): St => {
     const fl = takeFlags();
     if (fl !== 0) SS[FCSR] = SS[FCSR]! | fl;
-    h.fsDirty();
+    SS[MS] = SS[MS]! | MSTATUS_FS; // h.fsDirty(), without its slot-name lookup
     return St.Next;
   };
   /** After writing an x register: FS becomes Dirty only if flags were raised (fflags written). */
@@ -62,7 +71,7 @@ export function createFpHandlers(ctx: HandlerContext): Record<string, Handler> {
     const fl = takeFlags();
     if (fl !== 0) {
       SS[FCSR] = SS[FCSR]! | fl;
-      h.fsDirty();
+      SS[MS] = SS[MS]! | MSTATUS_FS;
     }
     return St.Next;
   };
@@ -71,6 +80,11 @@ export function createFpHandlers(ctx: HandlerContext): Record<string, Handler> {
   const box = (rd: number, v: number): void => {
     F[rd] = v;
     F[rd + 1] = -1;
+  };
+  /** Writes a host double result to rd and finishes. */
+  const doneN = (a: number, v: number): St => {
+    FD[(a & 0xff) >> 1] = v;
+    return wroteF();
   };
   /** Writes a double result to rd and finishes. */
   const doneD = (a: number): St => {
@@ -109,6 +123,10 @@ export function createFpHandlers(ctx: HandlerContext): Record<string, Handler> {
     const x = r1(a);
     const y = r2(a);
     const z = r3(a);
+    const xv = FD[x >> 1]!;
+    const zv = FD[z >> 1]!;
+    const v = f64FmaFast(negA ? -xv : xv, FD[y >> 1]!, negC ? -zv : zv, rm);
+    if (v === v) return doneN(a, v);
     f64Fma(F[x]!, F[x + 1]! ^ negA, F[y]!, F[y + 1]!, F[z]!, F[z + 1]! ^ negC, rm);
     return doneD(a);
   };
@@ -192,7 +210,7 @@ export function createFpHandlers(ctx: HandlerContext): Record<string, Handler> {
       const st = ctx.load(r1(a), imm, 4);
       if (st === St.Trap) return st;
       box(a & 0xff, memOut[0]!);
-      h.fsDirty();
+      SS[MS] = SS[MS]! | MSTATUS_FS;
       return st;
     },
     fld: (a, imm, raw) => {
@@ -202,7 +220,7 @@ export function createFpHandlers(ctx: HandlerContext): Record<string, Handler> {
       const rd = a & 0xff;
       F[rd] = memOut[0]!;
       F[rd + 1] = memOut[1]!;
-      h.fsDirty();
+      SS[MS] = SS[MS]! | MSTATUS_FS;
       return st;
     },
     fsw: (a, imm, raw) => (off() ? trap(raw) : ctx.store(r1(a), imm, 4, F[r2(a)]!, 0)),
@@ -217,6 +235,8 @@ export function createFpHandlers(ctx: HandlerContext): Record<string, Handler> {
       if (rm < 0) return trap(raw);
       const x = r1(a);
       const y = r2(a);
+      const v = f64AddFast(FD[x >> 1]!, FD[y >> 1]!, rm);
+      if (v === v) return doneN(a, v);
       f64Add(F[x]!, F[x + 1]!, F[y]!, F[y + 1]!, rm);
       return doneD(a);
     },
@@ -225,7 +245,10 @@ export function createFpHandlers(ctx: HandlerContext): Record<string, Handler> {
       if (rm < 0) return trap(raw);
       const x = r1(a);
       const y = r2(a);
-      f64Add(F[x]!, F[x + 1]!, F[y]!, F[y + 1]! ^ SIGN, rm); // a - b = a + (-b), exactly
+      // a - b = a + (-b), exactly
+      const v = f64AddFast(FD[x >> 1]!, -FD[y >> 1]!, rm);
+      if (v === v) return doneN(a, v);
+      f64Add(F[x]!, F[x + 1]!, F[y]!, F[y + 1]! ^ SIGN, rm);
       return doneD(a);
     },
     'fmul.d': (a, _imm, raw) => {
@@ -233,6 +256,8 @@ export function createFpHandlers(ctx: HandlerContext): Record<string, Handler> {
       if (rm < 0) return trap(raw);
       const x = r1(a);
       const y = r2(a);
+      const v = f64MulFast(FD[x >> 1]!, FD[y >> 1]!, rm);
+      if (v === v) return doneN(a, v);
       f64Mul(F[x]!, F[x + 1]!, F[y]!, F[y + 1]!, rm);
       return doneD(a);
     },
@@ -241,6 +266,8 @@ export function createFpHandlers(ctx: HandlerContext): Record<string, Handler> {
       if (rm < 0) return trap(raw);
       const x = r1(a);
       const y = r2(a);
+      const v = f64DivFast(FD[x >> 1]!, FD[y >> 1]!, rm);
+      if (v === v) return doneN(a, v);
       f64Div(F[x]!, F[x + 1]!, F[y]!, F[y + 1]!, rm);
       return doneD(a);
     },
@@ -248,6 +275,8 @@ export function createFpHandlers(ctx: HandlerContext): Record<string, Handler> {
       const rm = mode(a);
       if (rm < 0) return trap(raw);
       const x = r1(a);
+      const v = f64SqrtFast(FD[x >> 1]!, rm);
+      if (v === v) return doneN(a, v);
       f64Sqrt(F[x]!, F[x + 1]!, rm);
       return doneD(a);
     },

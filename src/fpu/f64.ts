@@ -3,17 +3,20 @@
  * IEEE 754-2008 5.4.1), on bit patterns given as low/high int32 halves. Results go to fpOut,
  * exceptions to the accrued flags (state.ts).
  *
- * Fast path: when the operands' exponents guarantee a normal result far from both overflow
- * and underflow, the host computes the round-to-nearest result and an error-free
- * transformation gives the exact error, which decides inexact and the directed modes
- * (finish64). Everything else (NaNs, infinities, zeros, subnormals, results near the
- * exponent limits) is decided on the bit patterns, and finite operands are rescaled to [1, 2)
- * so the same host arithmetic stays exact, with the exponent carried separately into the
- * general rounder (round.ts).
+ * Each operation has a fast form on host doubles (f64AddFast, ...): when the operands'
+ * magnitudes guarantee a normal result far from overflow and underflow, the host computes
+ * the round-to-nearest result and an error-free transformation gives the exact error, which
+ * decides inexact and the directed modes (finishNum). A fast form returns NaN, raising
+ * nothing, when it cannot decide; NaN operands, which a host double may not carry faithfully,
+ * always end there. The bit-pattern form then decides NaNs, infinities and zeros on the bits
+ * and rescales finite operands to [1, 2), so the same host arithmetic stays exact, with the
+ * exponent carried separately into the general rounder (round.ts). A caller that holds its
+ * operands as doubles (the hart's f registers have a Float64Array view) calls the fast form
+ * first and skips the conversions.
  */
 import { prodErr, twoProd } from './eft.ts';
-import { finish64, roundDD64 } from './round.ts';
-import { CANONICAL_NAN_D_HI, DZ, fpOut, NV, NX, raise, RDN, RNE } from './state.ts';
+import { finishNum, roundDD64 } from './round.ts';
+import { CANONICAL_NAN_D_HI, DZ, fpOut, NV, raise, RDN } from './state.ts';
 
 const EXP = 0x7ff0_0000;
 const SIGN = 0x8000_0000 | 0;
@@ -81,28 +84,37 @@ export function unpack64(lo: number, hi: number): number {
   return F64[0]!;
 }
 
+const MIN_NORMAL = 2.2250738585072014e-308; // 2^-1022
+const LO_960 = 2 ** -960;
+const HI_960 = 2 ** 960;
+const LO_958 = 2 ** -958;
+
+/**
+ * x + y rounded under rm, for doubles x and y; NaN (nothing raised) when the sum overflows or
+ * an operand is not finite. A sum is inexact only when it is at least 2^-1021, so an inexact
+ * sum is normal and never underflows.
+ */
+export function f64AddFast(x: number, y: number, rm: number): number {
+  const s = x + y;
+  const bb = s - x;
+  const err = (x - (s - bb)) + (y - bb);
+  if (err === 0) {
+    // An exact zero sum is +0 in every mode but RDN, where it is -0 unless both operands are
+    // +0 (IEEE 754 6.3); the host's sum has the RNE sign, and -((-x) + (-y)) the RDN one.
+    if (s === 0) return rm === RDN ? -(-x - y) : s;
+    return s - s === 0 ? s : NaN;
+  }
+  if (err - err !== 0 || s - s !== 0) return NaN;
+  return finishNum(s, err, true, rm);
+}
+
 /** a + b (fsub.d is a + (-b): negation is exact and does not signal). */
 export function f64Add(aLo: number, aHi: number, bLo: number, bHi: number, rm: number): void {
   if ((aHi & EXP) === EXP || (bHi & EXP) === EXP) return addSpecial(aLo, aHi, bLo, bHi);
   const x = num64(aLo, aHi);
   const y = num64(bLo, bHi);
-  const s = x + y;
-  const bb = s - x;
-  const err = (x - (s - bb)) + (y - bb);
-  if (err === 0) {
-    if (s === 0) {
-      // An exact zero sum is +0 in every mode but RDN, where it is -0; x + x keeps x's sign (IEEE 754 6.3).
-      fpOut[0] = 0;
-      fpOut[1] = (rm === RDN ? aHi | bHi : aHi & bHi) & SIGN;
-      return;
-    }
-    if (s - s === 0) return out64(s);
-  } else if (err - err === 0 && s - s === 0) {
-    // A sum is inexact only when it is at least 2^-1021: it is normal and cannot underflow.
-    if (rm !== RNE) return finish64(s, err, true, rm);
-    raise(NX);
-    return out64(s);
-  }
+  const r = f64AddFast(x, y, rm);
+  if (r === r) return out64(r);
   // The rounded sum overflowed, so both operands are at least 2^970: halving them is exact.
   const x2 = x * 0.5;
   const y2 = y * 0.5;
@@ -123,25 +135,29 @@ function addSpecial(aLo: number, aHi: number, bLo: number, bHi: number): void {
   fpOut[1] = aInf ? aHi : bHi;
 }
 
+/**
+ * x × y rounded under rm; NaN unless both are normal and the product is within 2^±960 (then
+ * twoProd is exact: a split that overflows shows as a NaN error).
+ */
+export function f64MulFast(x: number, y: number, rm: number): number {
+  const p = x * y;
+  const ap = p < 0 ? -p : p;
+  if (!(ap >= LO_960 && ap <= HI_960 && (x < 0 ? -x : x) >= MIN_NORMAL && (y < 0 ? -y : y) >= MIN_NORMAL)) return NaN;
+  twoProd(x, y);
+  const err = prodErr;
+  if (err === 0) return p;
+  if (err - err !== 0) return NaN;
+  return finishNum(p, err, true, rm);
+}
+
 /** a × b. */
 export function f64Mul(aLo: number, aHi: number, bLo: number, bHi: number, rm: number): void {
-  const ea = (aHi >>> 20) & 0x7ff;
-  const eb = (bHi >>> 20) & 0x7ff;
-  // Fast: both normal, below 2^996 (the split in twoProd), product exponent within ±960.
-  if ((ea - 1) >>> 0 < 2018 && (eb - 1) >>> 0 < 2018 && (ea + eb - 2046 + 960) >>> 0 <= 1920) {
-    const p = twoProd(num64(aLo, aHi), num64(bLo, bHi));
-    const err = prodErr;
-    if (err === 0) return out64(p);
-    if (rm !== RNE) return finish64(p, err, true, rm);
-    raise(NX);
-    return out64(p);
-  }
+  const r = f64MulFast(num64(aLo, aHi), num64(bLo, bHi), rm);
+  if (r === r) return out64(r);
   const sign = (aHi ^ bHi) & SIGN;
-  const an = isNaN64(aLo, aHi);
-  const bn = isNaN64(bLo, bHi);
-  if (an || bn) return nan64(isSNaN64(aLo, aHi) || isSNaN64(bLo, bHi));
-  const aInf = ea === 0x7ff;
-  const bInf = eb === 0x7ff;
+  if (isNaN64(aLo, aHi) || isNaN64(bLo, bHi)) return nan64(isSNaN64(aLo, aHi) || isSNaN64(bLo, bHi));
+  const aInf = (aHi & EXP) === EXP;
+  const bInf = (bHi & EXP) === EXP;
   const aZero = isZero64(aLo, aHi);
   const bZero = isZero64(bLo, bHi);
   // ∞ × 0 is invalid (IEEE 754 7.2).
@@ -162,29 +178,31 @@ export function f64Mul(aLo: number, aHi: number, bLo: number, bHi: number, rm: n
 }
 
 /**
- * a ÷ b. An inexact quotient is never a 53-bit midpoint (nor, then, a midpoint of a coarser
- * subnormal grid), so the sign of the remainder is all the rounder needs.
+ * x ÷ y rounded under rm; NaN unless x ≥ 2^-958 (so q × y's error is representable), y is
+ * normal and the quotient is within 2^±960. An inexact quotient is never a 53-bit midpoint
+ * (nor, then, a midpoint of a coarser subnormal grid), so the sign of the exact remainder is
+ * all the rounding needs.
  */
+export function f64DivFast(x: number, y: number, rm: number): number {
+  const q = x / y;
+  const aq = q < 0 ? -q : q;
+  if (!(aq >= LO_960 && aq <= HI_960 && (x < 0 ? -x : x) >= LO_958 && (y < 0 ? -y : y) >= MIN_NORMAL)) return NaN;
+  const p = twoProd(q, y);
+  // The remainder x - q·y is exact (x - p by Sterbenz's lemma, then a representable difference).
+  const rem = (x - p) - prodErr;
+  if (rem === 0) return q;
+  if (rem - rem !== 0) return NaN;
+  return finishNum(q, (rem > 0) === (y > 0) ? 1 : -1, false, rm);
+}
+
+/** a ÷ b. */
 export function f64Div(aLo: number, aHi: number, bLo: number, bHi: number, rm: number): void {
-  const ea = (aHi >>> 20) & 0x7ff;
-  const eb = (bHi >>> 20) & 0x7ff;
-  // Fast: a ≥ 2^-958 (so q × b's error is representable), b normal and below 2^996, quotient exponent within ±960.
-  if ((ea - 65) >>> 0 < 1954 && (eb - 1) >>> 0 < 2018 && (ea - eb + 960) >>> 0 <= 1920) {
-    const x = num64(aLo, aHi);
-    const y = num64(bLo, bHi);
-    const q = x / y;
-    const p = twoProd(q, y);
-    // The remainder x - q·y is exact (x - p by Sterbenz's lemma, then the representable difference).
-    const rem = (x - p) - prodErr;
-    if (rem === 0) return out64(q);
-    if (rm !== RNE) return finish64(q, (rem > 0) === (y > 0) ? 1 : -1, false, rm);
-    raise(NX);
-    return out64(q);
-  }
+  const r = f64DivFast(num64(aLo, aHi), num64(bLo, bHi), rm);
+  if (r === r) return out64(r);
   const sign = (aHi ^ bHi) & SIGN;
   if (isNaN64(aLo, aHi) || isNaN64(bLo, bHi)) return nan64(isSNaN64(aLo, aHi) || isSNaN64(bLo, bHi));
-  const aInf = ea === 0x7ff;
-  const bInf = eb === 0x7ff;
+  const aInf = (aHi & EXP) === EXP;
+  const bInf = (bHi & EXP) === EXP;
   const aZero = isZero64(aLo, aHi);
   const bZero = isZero64(bLo, bHi);
   // ∞/∞ and 0/0 are invalid (IEEE 754 7.2); finite/0 divides by zero (7.3).
@@ -208,19 +226,23 @@ export function f64Div(aLo: number, aHi: number, bLo: number, bHi: number, rm: n
   roundDD64(q, rem === 0 ? 0 : (rem > 0) === (b > 0) ? 1 : -1, e - unpackExp, false, rm);
 }
 
-/** √a. An inexact root is never a midpoint either; the sign of a - s² gives the direction. */
+/**
+ * √x rounded under rm; NaN unless 2^-958 ≤ x ≤ 2^960. An inexact root is never a midpoint
+ * either; the sign of x - s² gives the direction.
+ */
+export function f64SqrtFast(x: number, rm: number): number {
+  if (!(x >= LO_958 && x <= HI_960)) return NaN;
+  const s = Math.sqrt(x);
+  const p = twoProd(s, s);
+  const rem = (x - p) - prodErr;
+  if (rem === 0) return s;
+  return finishNum(s, rem, false, rm);
+}
+
+/** √a. */
 export function f64Sqrt(aLo: number, aHi: number, rm: number): void {
-  const ea = (aHi >>> 20) & 0x7ff;
-  if (aHi >= 0 && (ea - 100) >>> 0 < 1800) {
-    const x = num64(aLo, aHi);
-    const s = Math.sqrt(x);
-    const p = twoProd(s, s);
-    const rem = (x - p) - prodErr;
-    if (rem === 0) return out64(s);
-    if (rm !== RNE) return finish64(s, rem, false, rm);
-    raise(NX);
-    return out64(s);
-  }
+  const r = f64SqrtFast(num64(aLo, aHi), rm);
+  if (r === r) return out64(r);
   if (isNaN64(aLo, aHi)) return nan64(isSNaN64(aLo, aHi));
   if (isZero64(aLo, aHi)) {
     fpOut[0] = 0;
@@ -228,7 +250,7 @@ export function f64Sqrt(aLo: number, aHi: number, rm: number): void {
     return;
   }
   if (aHi < 0) return nan64(true);
-  if (ea === 0x7ff) {
+  if ((aHi & EXP) === EXP) {
     fpOut[0] = 0;
     fpOut[1] = EXP;
     return;

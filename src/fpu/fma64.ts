@@ -3,16 +3,16 @@
  * 754-2008 5.4.1). FMSUB, FNMSUB and FNMADD are this with the signs of c and/or a flipped
  * by the caller: negation is exact and the result of a NaN is canonical anyway.
  *
- * Fast path: a × b = ph + pl exactly (Dekker), then three TwoSums give
- * exact = r + w + v with r = fl(s + u). When v is zero, or provably below the unit that w and
- * r's midpoints are multiples of, r and the sign of w (or v) decide every mode. The remaining
- * cases, and every operand outside the safe exponent window, go to an exact integer
+ * Fast path (f64FmaFast, on host doubles): a × b = ph + pl exactly (Dekker), then three
+ * TwoSums give exact = r + w + v with r = fl(s + u). When v is zero, or provably below the
+ * unit that w and r's midpoints are multiples of, r and the sign of w (or v) decide every
+ * mode. The remaining cases, and operands outside the fast window, go to an exact integer
  * computation (BigInt; rare: subnormal or extreme operands and some deep cancellations).
  */
 import { prodErr, twoProd } from './eft.ts';
 import { isNaN64, isSNaN64, isZero64, f64Mul, nan64, num64, out64 } from './f64.ts';
-import { bitLength, finish64, round64 } from './round.ts';
-import { fpOut, NX, POW2, raise, RDN, RNE } from './state.ts';
+import { bitLength, finishNum, round64 } from './round.ts';
+import { fpOut, POW2, RDN } from './state.ts';
 
 const EXP = 0x7ff0_0000;
 const SIGN = 0x8000_0000 | 0;
@@ -29,62 +29,68 @@ function exactZero(rm: number): void {
   fpOut[1] = rm === RDN ? SIGN : 0;
 }
 
-/** a × b + c. */
-export function f64Fma(aLo: number, aHi: number, bLo: number, bHi: number, cLo: number, cHi: number, rm: number): void {
-  const ea = (aHi >>> 20) & 0x7ff;
-  const eb = (bHi >>> 20) & 0x7ff;
-  const ec = (cHi >>> 20) & 0x7ff;
-  // Fast window: a, b normal and below 2^996, product exponent within ±800, c in [2^-800, 2^901).
-  // Every term and error is then a multiple of 2^-904 and below 2^903: no intermediate
-  // rounding underflows or overflows, and a non-zero result is normal.
-  if ((ea - 1) >>> 0 < 2018 && (eb - 1) >>> 0 < 2018 && (ea + eb - 2046 + 800) >>> 0 <= 1600 && (ec - 223) >>> 0 <= 1700) {
-    const z = num64(cLo, cHi);
-    const ph = twoProd(num64(aLo, aHi), num64(bLo, bHi));
-    const pl = prodErr;
-    const s = ph + z;
-    let bb = s - ph;
-    const t = (ph - (s - bb)) + (z - bb);
-    const u = t + pl;
-    bb = u - t;
-    const v = (t - (u - bb)) + (pl - bb);
-    const r = s + u;
-    bb = r - s;
-    const w = (s - (r - bb)) + (u - bb);
-    // exact = r + w + v, with r = fl(s + u) and |w| ≤ ½ulp(r).
-    if (v === 0) {
-      if (w === 0) return r === 0 ? exactZero(rm) : out64(r);
-      if (rm !== RNE) return finish64(r, w, true, rm);
-      raise(NX);
-      return out64(r);
-    }
-    if (r === 0) return out64(v); // then w = 0 too, and exact = v: a representable normal number
-    // v ≠ 0, so u ≠ 0, and |v| ≤ ½ulp(u). When ulp(u) divides ulp(s) and a quarter of ulp(r),
-    // w and every midpoint offset of r are multiples of ulp(u), so v (smaller than that unit)
-    // can only decide the direction at an exact midpoint of r + w.
-    F64[0] = u;
-    const eu = (I32[1]! >>> 20) & 0x7ff;
-    F64[0] = s;
-    const es = (I32[1]! >>> 20) & 0x7ff;
-    F64[0] = r;
-    const hi = I32[1]!;
-    if (eu <= es && eu + 2 <= ((hi >>> 20) & 0x7ff)) {
-      if (w === 0) return fastEnd(r, v, rm);
-      let half = POW2[((hi >>> 20) & 0x7ff) - 2]!; // ½ulp(r), or ¼ulp(r) below a power of two
-      if ((r < 0) !== (w < 0) && (hi & 0xf_ffff) === 0 && I32[0] === 0) half *= 0.5;
-      if ((w < 0 ? -w : w) !== half) return fastEnd(r, w, rm);
-      // r + w is a midpoint: v's sign decides; past it the neighbour r + 2w is nearest.
-      if ((v < 0) === (w < 0)) return fastEnd(r + 2 * w, -w, rm);
-      return fastEnd(r, w, rm);
-    }
+const MIN_NORMAL = 2.2250738585072014e-308; // 2^-1022
+const SPLIT_MAX = 2 ** 995; // twoProd's split overflows above
+const LO_800 = 2 ** -800;
+const HI_800 = 2 ** 800;
+const HI_900 = 2 ** 900;
+
+/**
+ * x × y + z rounded once under rm, for doubles; NaN (nothing raised) when the fast path cannot
+ * decide. The window: x and y normal and below 2^995, the product within 2^±800, z zero or
+ * within [2^-800, 2^900]. Every term and error is then a multiple of 2^-904 and below 2^903,
+ * so no intermediate rounding underflows or overflows and a non-zero result is normal.
+ */
+export function f64FmaFast(x: number, y: number, z: number, rm: number): number {
+  const ax = x < 0 ? -x : x;
+  const ay = y < 0 ? -y : y;
+  const az = z < 0 ? -z : z;
+  if (!(ax >= MIN_NORMAL && ax < SPLIT_MAX && ay >= MIN_NORMAL && ay < SPLIT_MAX && (az === 0 || (az >= LO_800 && az <= HI_900)))) return NaN;
+  const ph = twoProd(x, y);
+  const aph = ph < 0 ? -ph : ph;
+  if (!(aph >= LO_800 && aph <= HI_800)) return NaN;
+  const pl = prodErr;
+  const s = ph + z;
+  let bb = s - ph;
+  const t = (ph - (s - bb)) + (z - bb);
+  const u = t + pl;
+  bb = u - t;
+  const v = (t - (u - bb)) + (pl - bb);
+  const r = s + u;
+  bb = r - s;
+  const w = (s - (r - bb)) + (u - bb);
+  // exact = r + w + v, with r = fl(s + u) and |w| ≤ ½ulp(r).
+  if (v === 0) {
+    // An exact zero: the product and z cancel, so their signs differ (IEEE 754 6.3).
+    if (w === 0) return r !== 0 ? r : rm === RDN ? -0 : 0;
+    return finishNum(r, w, true, rm);
   }
-  fmaSlow(aLo, aHi, bLo, bHi, cLo, cHi, rm);
+  if (r === 0) return v; // then w = 0 too, and exact = v: a representable normal number
+  // v ≠ 0, so u ≠ 0, and |v| ≤ ½ulp(u). When ulp(u) divides ulp(s) and a quarter of ulp(r),
+  // w and every midpoint offset of r are multiples of ulp(u), so v (smaller than that unit)
+  // can only decide the direction at an exact midpoint of r + w.
+  F64[0] = u;
+  const eu = (I32[1]! >>> 20) & 0x7ff;
+  F64[0] = s;
+  const es = (I32[1]! >>> 20) & 0x7ff;
+  F64[0] = r;
+  const hi = I32[1]!;
+  const er = (hi >>> 20) & 0x7ff;
+  if (!(eu <= es && eu + 2 <= er)) return NaN;
+  if (w === 0) return finishNum(r, v, false, rm);
+  let half = POW2[er - 2]!; // ½ulp(r), or ¼ulp(r) below a power of two
+  if ((r < 0) !== (w < 0) && (hi & 0xf_ffff) === 0 && I32[0] === 0) half *= 0.5;
+  if ((w < 0 ? -w : w) !== half) return finishNum(r, w, false, rm);
+  // r + w is a midpoint: v's sign decides; past it the neighbour r + 2w is nearest.
+  if ((v < 0) === (w < 0)) return finishNum(r + 2 * w, -w, false, rm);
+  return finishNum(r, w, false, rm);
 }
 
-/** Ends an inexact fast-path result r whose exact value lies on err's side and is not a midpoint. */
-function fastEnd(r: number, err: number, rm: number): void {
-  if (rm !== RNE) return finish64(r, err, false, rm);
-  raise(NX);
-  out64(r);
+/** a × b + c. */
+export function f64Fma(aLo: number, aHi: number, bLo: number, bHi: number, cLo: number, cHi: number, rm: number): void {
+  const r = f64FmaFast(num64(aLo, aHi), num64(bLo, bHi), num64(cLo, cHi), rm);
+  if (r === r) return out64(r);
+  fmaSlow(aLo, aHi, bLo, bHi, cLo, cHi, rm);
 }
 
 function fmaSlow(aLo: number, aHi: number, bLo: number, bHi: number, cLo: number, cHi: number, rm: number): void {

@@ -208,36 +208,39 @@ export function roundDD32(r: number, err: number, eAdj: number, errExact: boolea
 }
 
 /**
- * The fast ending of a binary64 operation whose RN result r is a normal double far from the
- * underflow threshold: no underflow is possible, and the directed modes are one step from r
- * in the direction of the exact error err (IEEE 754 4.3). Stepping past the largest finite
- * number yields infinity, which is then an overflow. With `errExact` false only err's sign is
- * trusted (the exact value is then never a midpoint).
+ * The fast ending of a binary64 operation whose exact value r + err is inexact (err ≠ 0) and
+ * whose round-to-nearest result r is a normal double far from the underflow threshold: no
+ * underflow is possible, and each directed mode is r or one step from r in the direction of
+ * err (IEEE 754 4.3). Stepping past the largest finite number yields infinity, which is then
+ * an overflow. With `errExact` false only err's sign is trusted (the exact value is then never
+ * a midpoint). Returns the result as a double.
  */
-export function finish64(r: number, err: number, errExact: boolean, rm: number): void {
+export function finishNum(r: number, err: number, errExact: boolean, rm: number): number {
+  raise(NX);
+  if (rm === RNE) return r;
+  const neg = r < 0;
+  const away = neg ? err < 0 : err > 0;
+  let step = 0;
+  if (rm === RTZ) step = away ? 0 : -1;
+  else if (rm === RDN) step = err < 0 ? (neg ? 1 : -1) : 0;
+  else if (rm === RUP) step = err > 0 ? (neg ? -1 : 1) : 0;
+  else if (away && errExact) {
+    F64[0] = r;
+    if ((err < 0 ? -err : err) === POW2[((I32[1]! >>> 20) & 0x7ff) - 2]) step = 1; // a midpoint: RMM goes away
+  }
+  if (step === 0) return r;
   F64[0] = r;
   let lo = I32[0]!;
   let hi = I32[1]!;
-  if (err !== 0) {
-    raise(NX);
-    if (rm !== RNE) {
-      const neg = hi < 0;
-      const away = neg ? err < 0 : err > 0;
-      let step = 0;
-      if (rm === RTZ) step = away ? 0 : -1;
-      else if (rm === RDN) step = err < 0 ? (neg ? 1 : -1) : 0;
-      else if (rm === RUP) step = err > 0 ? (neg ? -1 : 1) : 0;
-      else if (away && errExact && (err < 0 ? -err : err) === POW2[((hi >>> 20) & 0x7ff) - 2]) step = 1;
-      if (step > 0) {
-        lo = (lo + 1) | 0;
-        if (lo === 0) hi = (hi + 1) | 0;
-        if ((hi & 0x7ff0_0000) === 0x7ff0_0000) raise(OF);
-      } else if (step < 0) {
-        if (lo === 0) hi = (hi - 1) | 0;
-        lo = (lo - 1) | 0;
-      }
-    }
+  if (step > 0) {
+    lo = (lo + 1) | 0;
+    if (lo === 0) hi = (hi + 1) | 0;
+    if ((hi & 0x7ff0_0000) === 0x7ff0_0000) raise(OF);
+  } else {
+    if (lo === 0) hi = (hi - 1) | 0;
+    lo = (lo - 1) | 0;
   }
-  fpOut[0] = lo;
-  fpOut[1] = hi;
+  I32[0] = lo;
+  I32[1] = hi;
+  return F64[0]!;
 }
