@@ -41,6 +41,9 @@ export function defaultStoreRoot(env: NodeJS.ProcessEnv = process.env): string {
   return join(home, '.local', 'share', 'virtus', 'images');
 }
 
+/** How long an abandoned partial download is kept for resuming. */
+const PARTIAL_TTL = 30 * 24 * 3600 * 1000;
+
 /** One tagged image, as `virtus image ls` lists it. */
 export interface StoredImage {
   /** The index key: "name:tag", or "name@digest". */
@@ -344,6 +347,20 @@ export class ImageStore {
           freed += statSync(path).size;
           rmSync(path, { force: true });
           deleted.push(digest);
+        } catch {
+          // gone already
+        }
+      }
+      // Temporary files of processes that died mid-write, and partial downloads nobody
+      // resumed for a month (kept that long so that an interrupted pull can resume).
+      for (const n of readdirSync(this.tmpDir)) {
+        const path = join(this.tmpDir, n);
+        const writer = /^new-(\d+)-/.exec(n);
+        try {
+          const stale = writer ? !processAlive(Number(writer[1])) : n.endsWith('.partial') && Date.now() - statSync(path).mtimeMs > PARTIAL_TTL && !existsSync(`${path}.lock`);
+          if (!stale) continue;
+          freed += statSync(path).size;
+          rmSync(path, { force: true });
         } catch {
           // gone already
         }

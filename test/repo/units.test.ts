@@ -4,6 +4,7 @@
  * blob writes checked against their digest, and the plain-HTTP rule.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -184,5 +185,15 @@ describe('repo: blob writes', () => {
     const tooMuch = (await BlobWriter.resumable(store, { digest: want, size: 3 }))!;
     refused(() => tooMuch.write(good), /more than the 3 bytes/);
     tooMuch.abort(true);
+  });
+
+  it('collection removes what dead writers left in tmp, keeps recent partial downloads', async () => {
+    const store = ImageStore.open(s.path('store2'));
+    const dead = spawnSync('true').pid!;
+    writeFileSync(join(store.tmpDir, `new-${dead}-abc`), 'left by a crash');
+    writeFileSync(join(store.tmpDir, `new-${process.pid}-def`), 'being written');
+    writeFileSync(join(store.tmpDir, `${'a'.repeat(64)}.partial`), 'to resume');
+    await store.collect();
+    assert.deepEqual(readdirSync(store.tmpDir).sort(), [`${'a'.repeat(64)}.partial`, `new-${process.pid}-def`]);
   });
 });
