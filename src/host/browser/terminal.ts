@@ -84,11 +84,22 @@ export class GuestConsole {
     this.o.input(this.encoder.encode(text.replace(/\r?\n/g, '\r')));
   }
 
-  /** The visible screen as text, one line per row, trailing blanks cut. */
+  /**
+   * The visible screen as text, trailing blanks cut. A line the terminal wrapped because it
+   * was longer than the screen is wide comes back whole, as copying it would give it.
+   */
   screenText(): string {
     const b = this.term.buffer.active;
     const lines: string[] = [];
-    for (let y = b.viewportY; y < b.viewportY + this.term.rows; y++) lines.push(b.getLine(y)?.translateToString(true) ?? '');
+    for (let y = b.viewportY; y < b.viewportY + this.term.rows; y++) {
+      const line = b.getLine(y);
+      if (!line) continue;
+      const next = b.getLine(y + 1);
+      // A row continued on the next one keeps its trailing blanks: they are part of the line.
+      const text = line.translateToString(!(next?.isWrapped && y + 1 < b.viewportY + this.term.rows));
+      if (line.isWrapped && lines.length > 0) lines[lines.length - 1] += text;
+      else lines.push(text);
+    }
     return lines.join('\n');
   }
 
