@@ -7,12 +7,12 @@
  * self-modifying code needs no invalidation), and a software TLB probed inline by loads,
  * stores and fetches. Everything else (misses, devices, faults, CSRs) leaves the fast path.
  */
-import { decode } from '../isa/decode.ts';
+import { decode, type Decoded } from '../isa/decode.ts';
 import { INSNS, Kind } from '../isa/table.ts';
 import { S, type Hart } from './hart.ts';
 import { div, divu, mul, mulh, mulhsu, mulhu, r64 } from './int64.ts';
-import { TLB_ENTRIES, TLB_INVALID } from './layout.ts';
-import { amoHost, fetchFill, fetchHigh, loadSlow, memFlags, memOut, storeSlow } from './memory.ts';
+import { RAM_HOST, TLB_ENTRIES, TLB_INVALID, TLB_OFF } from './layout.ts';
+import { amoHost, fetchFill, fetchHigh, loadSlow, memFlags, memOut, noteWrite, storeSlow } from './memory.ts';
 import { mmuOut, translate } from './mmu.ts';
 import { St } from './status.ts';
 import {
@@ -86,6 +86,7 @@ let vaHi = 0;
 function bind(hart: Hart): void {
   if (h === hart) return;
   h = hart;
+  fp = fpFor(hart);
   X = hart.x;
   T = hart.tlb;
   M8 = hart.m8;
@@ -98,6 +99,7 @@ function bind(hart: Hart): void {
 function refresh(): void {
   dMmu = h.dataMmu();
   dBase = dMmu * TLB_ENTRIES * 8;
+  SS[S.dtlb] = TLB_OFF + dBase * 4;
   fMmu = h.fetchMmu();
   fBase = fMmu * TLB_ENTRIES * 8;
 }
@@ -190,33 +192,34 @@ function sra(rd: number, lo: number, hi: number, sh: number): void {
   else setRd(rd, hi >> (sh - 32), hi >> 31);
 }
 
-const ctx: HandlerContext = {
-  get h() {
-    return h;
-  },
-  dataMmu: () => dMmu,
-  sync,
-  load(rs1, imm, size) {
-    ea(rs1, imm);
-    const o = hostR();
-    if (o >= 0 && (o & (size - 1)) === 0) {
-      memOut[0] = M32[o >>> 2]!;
-      memOut[1] = size === 8 ? M32[(o >>> 2) + 1]! : 0;
-      return St.Next;
-    }
-    return slowLoad(size);
-  },
-  store(rs1, imm, size, lo, hi) {
-    ea(rs1, imm);
-    const o = hostW();
-    if (o >= 0 && (o & (size - 1)) === 0) {
-      M32[o >>> 2] = lo;
-      if (size === 8) M32[(o >>> 2) + 1] = hi;
-      return St.Next;
-    }
-    return slowStore(size, lo, hi);
-  },
-};
+/** The context F/D handlers are built with, for one hart (see fpFor). */
+function contextFor(hart: Hart): HandlerContext {
+  return {
+    h: hart,
+    dataMmu: () => dMmu,
+    sync,
+    load(rs1, imm, size) {
+      ea(rs1, imm);
+      const o = hostR();
+      if (o >= 0 && (o & (size - 1)) === 0) {
+        memOut[0] = M32[o >>> 2]!;
+        memOut[1] = size === 8 ? M32[(o >>> 2) + 1]! : 0;
+        return St.Next;
+      }
+      return slowLoad(size);
+    },
+    store(rs1, imm, size, lo, hi) {
+      ea(rs1, imm);
+      const o = hostW();
+      if (o >= 0 && (o & (size - 1)) === 0) {
+        M32[o >>> 2] = lo;
+        if (size === 8) M32[(o >>> 2) + 1] = hi;
+        return St.Next;
+      }
+      return slowStore(size, lo, hi);
+    },
+  };
+}
 
 // ---- loads and stores ----
 
@@ -323,13 +326,21 @@ function sc(size: number): Handler {
     const rs2 = (a >>> 16) & 0xff;
     const ok = SS[S.resValid] === 1 && h.getNum('resAddr') === h.ramPa(o);
     SS[S.resValid] = 0;
-    if (ok) {
-      M32[o >>> 2] = X[rs2]!;
-      if (size === 8) M32[(o >>> 2) + 1] = X[rs2 + 1]!;
-    }
     setRd(a & 0xff, ok ? 0 : 1, 0);
-    return St.Next;
+    if (!ok) return St.Next;
+    M32[o >>> 2] = X[rs2]!;
+    if (size === 8) M32[(o >>> 2) + 1] = X[rs2 + 1]!;
+    return wrote(o, size);
   };
+}
+
+/** After an atomic wrote RAM at host offset `o`: tell the page's watchers (HTIF, translator). */
+function wrote(o: number, size: number): St {
+  if (h.pageFlags[(o - RAM_HOST) >>> 12] === 0) return St.Next;
+  memFlags.mmio = false;
+  memFlags.codeWrite = false;
+  noteWrite(h, h.ramPa(o), size);
+  return memFlags.mmio ? St.Exit : St.Next;
 }
 
 /** AMO<op>.W / .D: `f` combines the old value and rs2 into r64. */
@@ -348,7 +359,7 @@ function amo(size: number, f: (oLo: number, oHi: number, bLo: number, bHi: numbe
     M32[i] = r64[0]!;
     if (size === 8) M32[i + 1] = r64[1]!;
     setRd(a & 0xff, oLo, oHi);
-    return St.Next;
+    return wrote(o, size);
   };
 }
 const put = (lo: number, hi: number): void => {
@@ -553,7 +564,22 @@ for (const [op, f] of Object.entries(amoOps)) {
   H[`amo${op}.w`] = amo(4, f);
   H[`amo${op}.d`] = amo(8, f);
 }
-Object.assign(H, createFpHandlers(ctx));
+// F and D: the FPU's handlers hold their hart's registers, so each hart gets its own set (built
+// on first use); the shared table dispatches through the set of the hart being run.
+const FP_IDS = INSNS.filter((d) => d.ext === 'F' || d.ext === 'D');
+const fpSets = new WeakMap<Hart, Handler[]>();
+let fp: Handler[] = [];
+function fpFor(hart: Hart): Handler[] {
+  let set = fpSets.get(hart);
+  if (!set) {
+    const made = createFpHandlers(contextFor(hart));
+    set = [];
+    for (const d of FP_IDS) set[d.id] = made[d.name]!;
+    fpSets.set(hart, set);
+  }
+  return set;
+}
+for (const d of FP_IDS) H[d.name] = (a, imm, raw) => fp[d.id]!(a, imm, raw);
 
 const illegalH: Handler = (_a, _imm, raw) => {
   sync();
@@ -573,6 +599,17 @@ const CA = new Int32Array(CACHE_SIZE);
 const CI = new Int32Array(CACHE_SIZE);
 const CF: Handler[] = new Array<Handler>(CACHE_SIZE).fill(illegalH);
 
+/** The handler operands of a decoded instruction: `a` and `imm` as the Handler type describes. */
+export function packOperands(d: Decoded): [a: number, imm: number] {
+  const def = d.def;
+  if (def.kind === Kind.System) {
+    return [d.rd | (d.rs1 << 8) | (d.rs2 << 16), def.format === 'CSR' || def.format === 'CSRI' ? d.csr : d.imm];
+  }
+  const rdX = def.regs[0] !== 'f';
+  const rd = rdX && d.rd === 0 ? SINK : d.rd * 2;
+  return [rd | (d.rs1 * 2) << 8 | (d.rs2 * 2) << 16 | (d.rm | (d.rs3 << 3)) << 24, d.imm];
+}
+
 function decodeInto(slot: number, raw: number): void {
   CK[slot] = raw;
   const d = decode(raw);
@@ -582,30 +619,35 @@ function decodeInto(slot: number, raw: number): void {
     CI[slot] = 0;
     return;
   }
-  const def = d.def;
-  CF[slot] = byId[def.id]!;
-  if (def.kind === Kind.System) {
-    CA[slot] = d.rd | (d.rs1 << 8) | (d.rs2 << 16);
-    CI[slot] = def.format === 'CSR' || def.format === 'CSRI' ? d.csr : d.imm;
-    return;
-  }
-  const rdX = def.regs[0] !== 'f';
-  const rd = rdX && d.rd === 0 ? SINK : d.rd * 2;
-  CA[slot] = rd | (d.rs1 * 2) << 8 | (d.rs2 * 2) << 16 | (d.rm | (d.rs3 << 3)) << 24;
-  CI[slot] = d.imm;
+  CF[slot] = byId[d.def.id]!;
+  const [a, imm] = packOperands(d);
+  CA[slot] = a;
+  CI[slot] = imm;
 }
 
-function run(budget: number): number {
+/**
+ * True when the last run() stopped for a trap, a system instruction or a device access (the
+ * caller must leave its slice there), false when it used up its budget or reached a page change.
+ * Read it through interpreterHelper.stoppedAtExit(): an exported `let` is not reliably live
+ * once transpiled.
+ */
+let lastExit = false;
+
+function run(budget: number, stopAtPageChange = false): number {
   refresh();
   icount = 0;
   synced = 0;
+  lastExit = false;
   let fTagLo = TLB_INVALID;
   let fTagHi = 0;
   let fAdd = 0;
+  const pageLo = PC[0]! & ~0xfff;
+  const pageHi = PC[1]!;
   while (icount < budget) {
     const pcLo = PC[0]!;
     const pcHi = PC[1]!;
     if ((pcLo & ~0xfff) !== fTagLo || pcHi !== fTagHi) {
+      if (stopAtPageChange && ((pcLo & ~0xfff) !== pageLo || pcHi !== pageHi)) break;
       const e = fBase + ((pcLo >>> 12) & (TLB_ENTRIES - 1)) * 8;
       if (T[e + 4] === (pcLo & ~0xfff) && T[e + 5] === pcHi) {
         fTagLo = pcLo & ~0xfff;
@@ -613,7 +655,10 @@ function run(budget: number): number {
         fAdd = T[e + 6]!;
       } else {
         sync();
-        if (!fetchFill(h, fMmu, pcLo, pcHi)) break;
+        if (!fetchFill(h, fMmu, pcLo, pcHi)) {
+          lastExit = true;
+          break;
+        }
         continue;
       }
     }
@@ -623,7 +668,10 @@ function run(budget: number): number {
       if ((pcLo & 0xfff) === 0xffe) {
         sync();
         const hi = fetchHigh(h, fMmu, pcLo, pcHi);
-        if (hi < 0) break;
+        if (hi < 0) {
+          lastExit = true;
+          break;
+        }
         raw |= hi << 16;
       } else {
         raw |= M16[off + 1]! << 16;
@@ -643,6 +691,7 @@ function run(budget: number): number {
       icount++;
       continue;
     }
+    lastExit = true;
     if (st === St.Trap) break;
     if (st === St.Exit) {
       const n = (pcLo + ((raw & 3) === 3 ? 4 : 2)) | 0;
@@ -665,3 +714,33 @@ export function createInterpreter(hart: Hart): Engine {
     },
   };
 }
+
+/**
+ * The interpreter as another engine's helper (the translator's cold code and slow paths). All
+ * calls assume the hart's state in memory is exact (pc, minstret).
+ */
+export const interpreterHelper = {
+  /** Binds the interpreter to `hart` and refreshes its view of the MMU state. */
+  prepare(hart: Hart): void {
+    bind(hart);
+    refresh();
+    icount = synced = 0;
+  },
+  /** Runs up to `budget` instructions, stopping early at a page change when asked. */
+  run(budget: number, stopAtPageChange: boolean): number {
+    return run(budget, stopAtPageChange);
+  },
+  /** Whether the last run stopped for a trap, a system instruction or a device access. */
+  stoppedAtExit(): boolean {
+    return lastExit;
+  },
+  /**
+   * Executes one instruction's handler (by table id) with the pc already pointing at it and
+   * without moving the pc afterwards (the caller does that). memFlags tell what it touched.
+   */
+  exec(id: number, a: number, imm: number, raw: number): St {
+    icount = synced = 0;
+    memFlags.codeWrite = false;
+    return byId[id]!(a, imm, raw);
+  },
+};

@@ -56,6 +56,7 @@ export const SLOTS = [
   'mipLines', // pending bits driven by devices (MSIP, MTIP, MEIP, SEIP) rather than software
   'wfi', // 1 while the hart waits for an interrupt
   'tlbGen', // bumped on every TLB flush (the translator checks it)
+  'dtlb', // byte offset (from the hart block) of the TLB of the current data MMU index
 ] as const;
 export type Slot = (typeof SLOTS)[number];
 

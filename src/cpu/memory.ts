@@ -6,14 +6,18 @@
  */
 import { fillTlb, markDirty, mmuOut, translate } from './mmu.ts';
 import { RAM_BASE, RAM_HOST } from './layout.ts';
-import type { Hart } from './hart.ts';
+import { PAGE_CODE, PAGE_WATCH, type Hart } from './hart.ts';
 import { Access, accessFaultCause } from './trap.ts';
 
 /** Loaded value (zero-extended raw bytes): memOut[0] low, memOut[1] high. */
 export const memOut = new Int32Array(2);
 
-/** True when the access just performed touched a device (the caller should end its slice). */
-export const memFlags = { mmio: false };
+/**
+ * What the access just performed touched. `mmio`: a device or a watched RAM location (the
+ * caller ends its slice, as the machine may have to act). `codeWrite`: RAM holding translated
+ * code (the translator must leave that code; the slice goes on).
+ */
+export const memFlags = { mmio: false, codeWrite: false };
 
 /** Physical address of the first and (for page-crossing accesses) second page of an access. */
 let pa0 = 0;
@@ -95,6 +99,7 @@ export function loadSlow(h: Hart, mmu: number, vaLo: number, vaHi: number, size:
 export function storeSlow(h: Hart, mmu: number, vaLo: number, vaHi: number, size: number, lo: number, hi: number): boolean {
   if (!translateAccess(h, mmu, vaLo, vaHi, size, Access.Store)) return false;
   memFlags.mmio = false;
+  memFlags.codeWrite = false;
   if (byteHost(h, vaLo, 0) < 0) {
     if ((vaLo & (size - 1)) !== 0 || pa1 >= 0) return fault(h, vaLo, vaHi, Access.Store);
     memFlags.mmio = true;
@@ -109,18 +114,27 @@ export function storeSlow(h: Hart, mmu: number, vaLo: number, vaHi: number, size
     const o = byteHost(h, vaLo, i);
     h.m8[o] = i < 4 ? lo >>> (8 * i) : hi >>> (8 * (i - 4));
   }
-  const first = h.ramOffset(pa0) - RAM_HOST;
-  if (h.pageFlags[first >>> 12] !== 0 || (pa1 >= 0 && h.pageFlags[(pa1 - RAM_BASE) >>> 12] !== 0)) {
-    markDirty(h, RAM_HOST + first);
-    h.hooks.ramWatch?.(pa0, size);
-    memFlags.mmio = true; // the machine may have to act (HTIF): end the slice
-  }
+  noteWrite(h, pa0, pa1 >= 0 ? 4096 - (vaLo & 0xfff) : size);
+  if (pa1 >= 0) noteWrite(h, pa1, size - (4096 - (vaLo & 0xfff)));
   if (pa1 >= 0) {
     fillTlb(h, mmu, Access.Store, vaLo, vaHi, pa0);
     const nLo = (vaLo + (4096 - (vaLo & 0xfff))) | 0;
     fillTlb(h, mmu, Access.Store, nLo, (nLo >>> 0) < (vaLo >>> 0) ? (vaHi + 1) | 0 : vaHi, pa1);
   }
   return true;
+}
+
+/**
+ * Reports a store of `size` bytes at guest physical `pa` (in RAM) to whoever watches its page:
+ * HTIF's tohost (the slice ends) or the translator (its code for the page is stale).
+ */
+export function noteWrite(h: Hart, pa: number, size: number): void {
+  const f = h.pageFlags[(pa - RAM_BASE) >>> 12]!;
+  if (f === 0) return;
+  markDirty(h, h.ramOffset(pa));
+  if (f & PAGE_WATCH) memFlags.mmio = true;
+  if (f & PAGE_CODE) memFlags.codeWrite = true;
+  h.hooks.ramWatch?.(pa, size);
 }
 
 function fault(h: Hart, vaLo: number, vaHi: number, access: Access): false {

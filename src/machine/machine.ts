@@ -4,6 +4,7 @@
  * The machine runs in slices (slice()); runner.ts turns slices into a run with idling and limits.
  */
 import { createInterpreter, type Engine } from '../cpu/interp.ts';
+import { JitEngine } from '../jit/engine.ts';
 import { Hart, PAGE_WATCH, S, type HartHooks } from '../cpu/hart.ts';
 import { MIP_MSIP, MIP_MTIP } from '../cpu/csr-numbers.ts';
 import { memoryBytes, PAGE_SIZE, RAM_MAX } from '../cpu/layout.ts';
@@ -29,6 +30,10 @@ export interface MachineOptions {
    * page that is not cross-origin isolated cannot create shared memory: pass false there.
    */
   sharedMemory?: boolean;
+  /** How guest code runs: interpreted (default) or translated to WebAssembly. */
+  engine?: 'jit' | 'interp';
+  /** Translator settings (tests): hotness threshold, synchronous compilation. */
+  jit?: { threshold?: number; syncCompile?: boolean };
 }
 
 /** Why a machine stopped. */
@@ -52,6 +57,8 @@ export class Machine {
   /** Set once the guest has stopped the machine. */
   exit: MachineExit | null = null;
   private htif: Htif | null = null;
+  /** The translator, when this machine uses it. */
+  readonly jit: JitEngine | null = null;
   /** Extra hook for traps into M-mode (the built-in SBI firmware installs one). */
   machineTrap: HartHooks['machineTrap'];
   /** Other sources of timer deadlines (Sstc, SBI timers), in ticks. */
@@ -71,12 +78,22 @@ export class Machine {
     this.clock = new Clock({ deterministic: o.deterministic ?? false, instret: () => this.instret() });
     const hooks: HartHooks = {
       time: () => this.clock.now(),
-      ramWatch: (pa, size) => this.htif?.onStore(pa, size),
+      ramWatch: (pa, size) => {
+        this.htif?.onStore(pa, size);
+        this.jit?.codeWritten(pa, size);
+      },
       machineTrap: (h, cause, irq) => this.machineTrap?.(h, cause, irq) ?? false,
     };
     const hart = new Hart({ id: 0, memory: this.memory, ramSize: o.ramSize, bus: this.bus, hooks, pageFlags: this.pageFlags });
     this.harts.push(hart);
-    this.engines.push(createInterpreter(hart));
+    if ((o.engine ?? 'interp') === 'jit') {
+      this.jit = new JitEngine({ hart, memory: this.memory, harts: this.harts, ...o.jit });
+      this.engines.push(this.jit);
+      // Device DMA and loaders write RAM behind the harts' backs: translated code there is stale.
+      this.ram.onWrite = (pa, len) => this.jit!.codeWritten(pa, len);
+    } else {
+      this.engines.push(createInterpreter(hart));
+    }
     this.clint = new Clint(
       this.clock,
       this.harts.map((h) => mipLine(h, MIP_MSIP)),

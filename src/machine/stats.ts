@@ -12,6 +12,8 @@ export interface MachineStats {
   devices: Record<string, number>;
   traps: Record<string, number>;
   interrupts: Record<string, number>;
+  /** The translator's counters (absent when the machine interprets). */
+  jit?: Record<string, number>;
 }
 
 const sorted = (m: Map<string, number>): Record<string, number> =>
@@ -31,6 +33,7 @@ export function collectStats(board: VirtBoard): MachineStats {
     devices: sorted(m.bus.accessCounts),
     traps: sorted(traps),
     interrupts: sorted(irqs),
+    ...(m.jit ? { jit: { ...m.jit.stats } as unknown as Record<string, number> } : {}),
   };
 }
 
@@ -47,5 +50,9 @@ export function formatStats(s: MachineStats): string {
   section('device accesses (MMIO exits)', s.devices);
   section('traps', s.traps);
   section('interrupts', s.interrupts);
+  if (s.jit) {
+    lines.push('translator:');
+    for (const [k, v] of Object.entries(s.jit)) lines.push(`  ${k.padEnd(34)} ${String(Math.round(v)).padStart(12)}`);
+  }
   return lines.join('\n');
 }

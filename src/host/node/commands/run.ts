@@ -39,6 +39,7 @@ default guest (Debian's kernel and a busybox initramfs; see 'virtus guest fetch'
                        end_signature, one 32-bit hex word per line
   --trace              print every executed instruction to stderr
   --deterministic      derive time from the instruction count (reproducible runs)
+  --engine jit|interp  translate hot code to WebAssembly, or interpret (default)
   -h, --help           show this help
 
 Keys: Ctrl-A X quits, Ctrl-A H lists the keys. The guest's 'poweroff' ends
@@ -59,6 +60,7 @@ const OPTIONS = {
   signature: { type: 'string' },
   trace: { type: 'boolean' },
   deterministic: { type: 'boolean' },
+  engine: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -77,10 +79,14 @@ export const runCommand: Command = {
     const image = v.image !== undefined ? await imageBoot(v.image, v) : null;
     const ramSize = v.memory === undefined && image?.memory ? image.memory : parseSize(v.memory ?? '512M', '--memory', 'M');
     const maxInsns = v['max-insns'] !== undefined ? parseCount(v['max-insns'], '--max-insns') : undefined;
+    const engine = v.engine ?? 'interp';
+    if (engine !== 'jit' && engine !== 'interp') {
+      throw new VirtusError('BAD_FLAG', `run: --engine must be jit or interp, not "${engine}"`, { exitCode: 2 });
+    }
     const boot = image ? image.boot : await bootOptions(v);
 
     const out = new OutputBuffer(process.stdout);
-    const board = new VirtBoard({ ramSize, deterministic: v.deterministic ?? false, console: (b) => out.write(b) });
+    const board = new VirtBoard({ ramSize, deterministic: v.deterministic ?? false, engine, console: (b) => out.write(b) });
     const info = board.boot(boot);
     const machine = board.machine;
     if (v['dtb-dump']) {

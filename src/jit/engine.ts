@@ -1,0 +1,292 @@
+/**
+ * The translating engine: runs guest code from WebAssembly regions where they exist and from the
+ * reference interpreter elsewhere, counting how hot each page is and compiling hot pages in the
+ * background (WebAssembly.compile runs off the main thread in V8; the interpreter carries on
+ * meanwhile).
+ *
+ * Exactness: the engine leaves run() at exactly the instructions where the interpreter would
+ * (traps, system instructions, device accesses, the budget), so both engines take interrupts at
+ * the same instruction counts and a deterministic run is the same under either.
+ *
+ * Self-modifying code: a page with translated code is flagged PAGE_CODE, which keeps every
+ * store to it on the slow path; such a store (or device DMA) drops the page's regions.
+ */
+import { interpreterHelper, type Engine } from '../cpu/interp.ts';
+import { PAGE_CODE, type Hart } from '../cpu/hart.ts';
+import { memFlags } from '../cpu/memory.ts';
+import { MMU_COUNT, RAM_BASE, RAM_HOST, TLB_ENTRIES, TLB_INVALID } from '../cpu/layout.ts';
+import { St } from '../cpu/status.ts';
+import { EXEC_CODE_WRITTEN, Exit } from './emit.ts';
+import { translateRegion } from './translate.ts';
+
+/** Instructions interpreted in a page before it is compiled (chosen by measurement: bench/). */
+export const HOT_THRESHOLD = 4000;
+/** Compilations in flight at once. */
+const MAX_PENDING = 4;
+/** Instructions interpreted before the dispatcher looks for a translation again. */
+const COLD_STEP = 1024;
+/** The same, in a page that has a translation but not for this entry point. */
+const COLD_STEP_COMPILED = 64;
+/** A page rewritten this often is data next to code: stop translating it. */
+const MAX_INVALIDATIONS = 16;
+
+type RegionFn = (h: number, entry: number, budget: number) => number;
+
+interface Region {
+  vLo: number;
+  vHi: number;
+  ppage: number;
+  entries: Set<number>;
+  /** Block index for each halfword offset of the page, -1 where no block starts. */
+  entryIndex: Int16Array;
+  fn: RegionFn | null;
+  /** Instructions interpreted here since the last compile was scheduled. */
+  heat: number;
+  compiling: boolean;
+  /** Bumped on invalidation: a compile that finishes for an older version is discarded. */
+  version: number;
+  /** Entries seen since the installed translation was made. */
+  newEntries: number;
+}
+
+export interface JitStats {
+  regionsCompiled: number;
+  blocksTranslated: number;
+  insnsTranslated: number;
+  wasmBytes: number;
+  /** Milliseconds spent translating (synchronous) and compiling (wall clock, in the background). */
+  translateMs: number;
+  compileMs: number;
+  /** Region entries (each one a lookup that found compiled code). */
+  regionRuns: number;
+  /** Instructions run by the interpreter inside this engine (cold code, slow paths excluded). */
+  interpretedInsns: number;
+  invalidations: number;
+  pending: number;
+}
+
+export interface JitOptions {
+  hart: Hart;
+  memory: WebAssembly.Memory;
+  /** Every hart of the machine (their TLBs lose write entries for pages that get code). */
+  harts: Hart[];
+  threshold?: number;
+  /** Compile on the spot instead of in the background (lockstep tests: deterministic, immediate). */
+  syncCompile?: boolean;
+}
+
+export class JitEngine implements Engine {
+  private readonly h: Hart;
+  private readonly harts: Hart[];
+  private readonly shared: boolean;
+  private readonly byPage: Array<Region[] | undefined>;
+  private readonly banned: Uint8Array;
+  private readonly invalidationsPerPage: Uint8Array;
+  private readonly threshold: number;
+  private readonly syncCompile: boolean;
+  private pending = 0;
+  private readonly imports: WebAssembly.Imports;
+  readonly stats: JitStats = {
+    regionsCompiled: 0, blocksTranslated: 0, insnsTranslated: 0, wasmBytes: 0, translateMs: 0, compileMs: 0,
+    regionRuns: 0, interpretedInsns: 0, invalidations: 0, pending: 0,
+  };
+
+  constructor(o: JitOptions) {
+    this.h = o.hart;
+    this.harts = o.harts;
+    this.shared = typeof SharedArrayBuffer !== 'undefined' && o.memory.buffer instanceof SharedArrayBuffer;
+    const pages = o.hart.ramSize / 4096;
+    this.byPage = new Array<Region[] | undefined>(pages);
+    this.banned = new Uint8Array(pages);
+    this.invalidationsPerPage = new Uint8Array(pages);
+    this.threshold = o.threshold ?? HOT_THRESHOLD;
+    this.syncCompile = o.syncCompile ?? false;
+    const exec = (id: number, a: number, imm: number, raw: number): number => {
+      const st = interpreterHelper.exec(id, a, imm, raw);
+      return st === St.Next && memFlags.codeWrite ? EXEC_CODE_WRITTEN : st;
+    };
+    this.imports = { env: { mem: o.memory, exec } };
+  }
+
+  /** Instructions retired by this hart so far. */
+  private instret(): number {
+    return this.h.getNum('minstret');
+  }
+
+  run(budget: number): number {
+    const h = this.h;
+    const PC = h.pc;
+    const T = h.tlb;
+    const start = this.instret();
+    interpreterHelper.prepare(h);
+    let done = 0;
+    while (done < budget) {
+      const left = budget - done;
+      const pcLo = PC[0]!;
+      const pcHi = PC[1]!;
+      const e = h.fetchMmu() * TLB_ENTRIES * 8 + ((pcLo >>> 12) & (TLB_ENTRIES - 1)) * 8;
+      let region: Region | null = null;
+      if (T[e + 4] === (pcLo & ~0xfff) && T[e + 5] === pcHi) {
+        const ppage = (((pcLo + T[e + 6]!) >>> 0) - RAM_HOST) >>> 12;
+        region = this.region(ppage, pcLo & ~0xfff, pcHi);
+        const off = pcLo & 0xfff;
+        if (region) {
+          const idx = region.fn ? region.entryIndex[off >>> 1]! : -1;
+          if (idx >= 0) {
+            this.stats.regionRuns++;
+            const st = region.fn!(h.base, idx, left);
+            done = this.instret() - start;
+            if (st === Exit.Continue) continue;
+            if (st === Exit.Stop) return done;
+            if (st === Exit.Budget) return done + this.interpret(budget - done, false);
+            // Exit.Interp: one instruction the region does not translate (system, illegal, ...).
+            if (done >= budget) return done;
+            done += this.interpret(1, false);
+            if (interpreterHelper.stoppedAtExit()) return done;
+            continue;
+          }
+          if (!region.entries.has(off)) {
+            region.entries.add(off);
+            region.newEntries++;
+          }
+        }
+      }
+      // Cold code: interpret until the pc leaves this page, or for a short while, then look
+      // again (a loop that never leaves its page must find its translation when it is ready).
+      const n = this.interpret(Math.min(left, region?.fn ? COLD_STEP_COMPILED : COLD_STEP), true);
+      done += n;
+      if (region) this.heat(region, n);
+      if (interpreterHelper.stoppedAtExit()) return done;
+    }
+    return done;
+  }
+
+  private interpret(budget: number, stopAtPageChange: boolean): number {
+    const n = interpreterHelper.run(budget, stopAtPageChange);
+    this.stats.interpretedInsns += n;
+    return n;
+  }
+
+  /** The region for (physical page, virtual page), made on first sight. Null for banned pages. */
+  private region(ppage: number, vLo: number, vHi: number): Region | null {
+    if (this.banned[ppage]) return null;
+    let list = this.byPage[ppage];
+    if (list) {
+      for (const r of list) if (r.vLo === vLo && r.vHi === vHi) return r;
+    } else {
+      list = this.byPage[ppage] = [];
+    }
+    const r: Region = {
+      vLo, vHi, ppage, entries: new Set(), entryIndex: new Int16Array(2048).fill(-1), fn: null,
+      heat: 0, compiling: false, version: 0, newEntries: 0,
+    };
+    list.push(r);
+    return r;
+  }
+
+  private heat(r: Region, n: number): void {
+    r.heat += n;
+    if (r.compiling || r.heat < this.threshold || this.pending >= MAX_PENDING) return;
+    if (r.fn && r.newEntries === 0) return;
+    this.compile(r);
+  }
+
+  private compile(r: Region): void {
+    const t0 = performance.now();
+    const m16 = this.h.m16;
+    const base = RAM_HOST + r.ppage * 4096;
+    const vpage = BigInt.asUintN(64, (BigInt(r.vHi) << 32n) | BigInt(r.vLo >>> 0));
+    const out = translateRegion(
+      { vpage, half: (off) => m16[(base + off) >>> 1]!, entries: r.entries },
+      { shared: this.shared, maxPages: 65536 },
+    );
+    r.heat = 0;
+    r.newEntries = 0;
+    if (!out) return;
+    // From now on every store to the page must be seen (its contents were just read).
+    this.markCode(r.ppage);
+    const version = r.version;
+    const t1 = performance.now();
+    this.stats.translateMs += t1 - t0;
+    r.compiling = true;
+    this.pending++;
+    this.stats.pending = this.pending;
+    const install = (mod: WebAssembly.Module): void => {
+      this.stats.compileMs += performance.now() - t1;
+      const inst = new WebAssembly.Instance(mod, this.imports);
+      this.finish(r);
+      if (r.version !== version) return;
+      r.fn = inst.exports.run as RegionFn;
+      r.entryIndex.fill(-1);
+      out.blockOffsets.forEach((off, i) => (r.entryIndex[off >>> 1] = i));
+      this.stats.regionsCompiled++;
+      this.stats.blocksTranslated += out.blockOffsets.length;
+      this.stats.insnsTranslated += out.insns;
+      this.stats.wasmBytes += out.bytes.length;
+    };
+    const fail = (err: unknown): void => {
+      this.finish(r);
+      // A translator bug must not stop the guest: it keeps running on the interpreter.
+      this.banned[r.ppage] = 1;
+      console.error(`virtus: jit: could not compile the page at 0x${(r.vLo >>> 0).toString(16)}: ${(err as Error).message}`);
+    };
+    if (this.syncCompile) {
+      let mod: WebAssembly.Module;
+      try {
+        mod = new WebAssembly.Module(out.bytes);
+      } catch (err) {
+        return fail(err);
+      }
+      install(mod);
+    } else {
+      WebAssembly.compile(out.bytes).then(install, fail);
+    }
+  }
+
+  private finish(r: Region): void {
+    r.compiling = false;
+    this.pending--;
+    this.stats.pending = this.pending;
+  }
+
+  /** Flags a page as holding code and removes fast write entries for it from every TLB. */
+  private markCode(ppage: number): void {
+    const flags = this.h.pageFlags;
+    if (flags[ppage]! & PAGE_CODE) return;
+    flags[ppage] = flags[ppage]! | PAGE_CODE;
+    const hostPage = RAM_HOST + ppage * 4096;
+    for (const h of this.harts) {
+      const t = h.tlb;
+      for (let e = 0; e < MMU_COUNT * TLB_ENTRIES * 8; e += 8) {
+        if (t[e + 2] === TLB_INVALID) continue;
+        if ((((t[e + 2]! + t[e + 6]!) >>> 0) & ~0xfff) === hostPage) {
+          t[e + 2] = TLB_INVALID;
+          t[e + 3] = TLB_INVALID;
+        }
+      }
+    }
+  }
+
+  /**
+   * Guest physical [pa, pa + size) was written (a store, or device DMA): drop the translations
+   * of every page it touched.
+   */
+  codeWritten(pa: number, size: number): void {
+    const first = Math.max(0, Math.floor((pa - RAM_BASE) / 4096));
+    const last = Math.min(this.byPage.length - 1, Math.floor((pa - RAM_BASE + size - 1) / 4096));
+    for (let p = first; p <= last; p++) {
+      if (!(this.h.pageFlags[p]! & PAGE_CODE)) continue;
+      this.h.pageFlags[p] = this.h.pageFlags[p]! & ~PAGE_CODE;
+      this.stats.invalidations++;
+      for (const r of this.byPage[p] ?? []) {
+        r.version++;
+        r.fn = null;
+        r.heat = 0;
+      }
+      if (++this.invalidationsPerPage[p]! >= MAX_INVALIDATIONS) {
+        this.banned[p] = 1;
+        this.byPage[p] = undefined;
+      }
+    }
+  }
+}

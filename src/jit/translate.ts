@@ -1,0 +1,177 @@
+/**
+ * Region translation: the hot code of one guest page (keyed by its virtual and physical page)
+ * becomes one WebAssembly function. Blocks are found from the entry points seen so far by
+ * following direct branches and fall-throughs within the page; the function dispatches among
+ * them with a loop around a br_table, so control that stays in the page never leaves
+ * WebAssembly. Anything the region does not cover returns to the dispatcher (engine.ts).
+ */
+import { decode } from '../isa/decode.ts';
+import { Kind } from '../isa/table.ts';
+import { slotOffset } from '../cpu/layout.ts';
+import { BlockEmitter, Exit, F_EXEC, mulhuFunction, P_BUDGET, P_ENTRY, P_H, type Insn } from './emit.ts';
+import { Code, encodeModule, I32, I64, Op } from './wasm.ts';
+
+/** Most instructions in one block (bounds compile size and the time between budget checks). */
+const MAX_BLOCK = 128;
+/** Most blocks in one region. */
+const MAX_BLOCKS = 512;
+const DTLB = slotOffset('dtlb');
+
+export interface RegionSource {
+  /** Virtual address of the page (page-aligned). */
+  vpage: bigint;
+  /** Reads the halfword at a byte offset of the page (physical contents). */
+  half(off: number): number;
+  /** Page offsets where execution has entered the page. */
+  entries: Iterable<number>;
+}
+
+export interface TranslatedRegion {
+  bytes: Uint8Array<ArrayBuffer>;
+  /** Page offset of each block, by block index. */
+  blockOffsets: number[];
+  /** Guest instructions translated. */
+  insns: number;
+}
+
+interface Block {
+  off: number;
+  insns: Insn[];
+  /** How the block ends when its last instruction does not transfer control. */
+  end: 'fall' | 'interp' | 'control';
+}
+
+/** Decodes the instruction at `off`, or null when it does not fit in the page or is illegal. */
+function fetch(src: RegionSource, off: number): Insn | null {
+  if (off > 4094) return null;
+  const lo = src.half(off);
+  let raw = lo;
+  if ((lo & 3) === 3) {
+    if (off > 4092) return null;
+    raw = (lo | (src.half(off + 2) << 16)) >>> 0;
+  }
+  const d = decode(raw);
+  if (!d) return null;
+  return { d, pc: src.vpage + BigInt(off), off };
+}
+
+function scanBlock(src: RegionSource, off: number): Block {
+  const insns: Insn[] = [];
+  let at = off;
+  while (insns.length < MAX_BLOCK) {
+    const x = fetch(src, at);
+    if (!x || x.d.def.kind === Kind.System) return { off, insns, end: 'interp' };
+    insns.push(x);
+    const k = x.d.def.kind;
+    if (k === Kind.Branch || k === Kind.Jump) return { off, insns, end: 'control' };
+    at += x.d.len;
+  }
+  return { off, insns, end: 'fall' };
+}
+
+/** Finds the region's blocks: from the entries, through direct branches and fall-throughs. */
+export function discover(src: RegionSource): Block[] {
+  const blocks = new Map<number, Block>();
+  const work = [...src.entries];
+  while (work.length > 0 && blocks.size < MAX_BLOCKS) {
+    const off = work.pop()!;
+    if (blocks.has(off) || off < 0 || off >= 4096) continue;
+    const b = scanBlock(src, off);
+    blocks.set(off, b);
+    const last = b.insns[b.insns.length - 1];
+    const next = last ? last.off + last.d.len : off;
+    if (b.end === 'fall' && next < 4096) work.push(next);
+    if (last && b.end === 'control') {
+      const def = last.d.def;
+      if (def.kind === Kind.Branch) {
+        work.push(next);
+        work.push(last.off + last.d.imm);
+      } else if (def.name === 'jal') {
+        work.push(last.off + last.d.imm);
+        // A call returns to the next instruction: make it a block too.
+        if (last.d.rd !== 0) work.push(next);
+      } else if (last.d.rd !== 0) {
+        work.push(next); // jalr used as a call
+      }
+    }
+  }
+  return [...blocks.values()].filter((b) => b.insns.length > 0 || b.end === 'interp');
+}
+
+/** The region function's signature: (h, entry, budget) -> exit code. */
+const T_REGION = 0;
+const T_EXEC = 1;
+const T_MULHU = 2;
+
+/**
+ * Translates a region into a module exporting `run(h, entry, budget)`. `entry` is a block index;
+ * the module imports the machine's memory and the interpreter helper `exec(id, a, imm, raw)`.
+ */
+export function translateRegion(src: RegionSource, memory: { shared: boolean; maxPages: number }): TranslatedRegion | null {
+  const blocks = discover(src);
+  if (blocks.length === 0) return null;
+  const index = new Map<number, number>();
+  blocks.forEach((b, i) => index.set(b.off, i));
+  const vpage = src.vpage;
+  const blockAt = (pc: bigint): number => {
+    const off = pc - vpage;
+    return off >= 0n && off < 4096n ? (index.get(Number(off)) ?? -1) : -1;
+  };
+
+  const c = new Code(3);
+  const locals = { dtlb: c.local(I32), e: c.local(I32), st: c.local(I32), va: c.local(I64), t: c.local(I64) };
+  // dtlb = h + the hart's current data TLB offset (fixed for the call: changing it takes a
+  // system instruction, which leaves the region).
+  c.get(P_H).get(P_H).mem(Op.i32_load, 2, DTLB).op(Op.i32_add).set(locals.dtlb);
+
+  const n = blocks.length;
+  // Block n is the target of an unknown entry index: hand back to the dispatcher.
+  c.loop();
+  for (let i = n; i >= 0; i--) c.block();
+  c.get(P_ENTRY).brTable(blocks.map((_, i) => i), n);
+  let insns = 0;
+  for (let i = 0; i <= n; i++) {
+    c.end();
+    // Here: enclosing blocks i+1..n, then the loop.
+    const loopDepth = n - i;
+    if (i === n) {
+      c.i32(Exit.Interp).op(Op.return);
+      break;
+    }
+    const b = blocks[i]!;
+    const len = b.insns.length;
+    insns += len;
+    const em = new BlockEmitter(c, locals, loopDepth, blockAt, len);
+    // Enter the block only with budget for all of it, so slices end exactly where the
+    // interpreter's would.
+    c.get(P_BUDGET).i32(len).op(Op.i32_lt_s).if();
+    em.setPc(vpage + BigInt(b.off));
+    c.i32(len === 0 ? Exit.Interp : Exit.Budget).op(Op.return);
+    c.end();
+    c.get(P_BUDGET).i32(len).op(Op.i32_sub).set(P_BUDGET);
+    b.insns.forEach((x, j) => em.insn(j, x));
+    if (b.end !== 'control') {
+      const last = b.insns[len - 1];
+      const next = last ? last.pc + BigInt(last.d.len) : vpage + BigInt(b.off);
+      em.fallThrough(next, b.end === 'interp');
+    }
+  }
+  c.end(); // loop
+  c.op(Op.unreachable);
+
+  const bytes = encodeModule({
+    types: [
+      { params: [I32, I32, I32], results: [I32] },
+      { params: [I32, I32, I32, I32], results: [I32] },
+      { params: [I64, I64], results: [I64] },
+    ],
+    imports: [{ name: 'exec', type: T_EXEC }],
+    memory,
+    funcs: [
+      { type: T_REGION, code: c, export: 'run' },
+      { type: T_MULHU, code: mulhuFunction(), export: 'mulhu' },
+    ],
+  });
+  void F_EXEC;
+  return { bytes, blockOffsets: blocks.map((b) => b.off), insns };
+}
