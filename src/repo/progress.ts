@@ -20,8 +20,9 @@ export interface Progress {
 /** Discards progress. */
 export const silentProgress: Progress = { note() {}, begin() {}, update() {}, end() {} };
 
-/** "117.2 MB" style sizes (decimal units, as apt and the guest fetcher print them). */
+/** "117.2 MB", "12 kB", "512 B" style sizes (decimal units, as apt and the guest fetcher print them). */
 export function mb(bytes: number): string {
+  if (bytes < 1e3) return `${bytes} B`;
   if (bytes < 1e6) return `${Math.round(bytes / 1e3)} kB`;
   return `${(bytes / 1e6).toFixed(1)} MB`;
 }

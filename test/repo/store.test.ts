@@ -45,7 +45,7 @@ describe('repo: the local store (virtus image ls, tag, rm)', () => {
     const r = await run(['ls']);
     const lines = r.stdout.trim().split('\n');
     assert.match(lines[0]!, /^NAME\s+TAG\s+DIGEST\s+SIZE\s+CREATED$/);
-    assert.match(lines[1]!, new RegExp(`^127\\.0\\.0\\.1:5000/team/beta\\s+latest\\s+${b.slice(7, 19)}\\s+\\d+ kB\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d$`));
+    assert.match(lines[1]!, new RegExp(`^127\\.0\\.0\\.1:5000/team/beta\\s+latest\\s+${b.slice(7, 19)}\\s+\\d+(\\.\\d)? [kM]?B\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d$`));
     assert.match(lines[2]!, new RegExp(`^alpha\\s+1\\s+${a.slice(7, 19)}\\s`));
     const json = JSON.parse((await run(['ls', '--json'])).stdout) as { key: string; digest: string; size: number }[];
     assert.deepEqual(json.map((i) => i.key), ['127.0.0.1:5000/team/beta:latest', 'alpha:1']);
