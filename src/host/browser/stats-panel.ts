@@ -4,8 +4,12 @@
  * translator's regions compiled, cache hits, invalidations) appear with no change here:
  *
  *   a number at the top level      a rate chart (instructions → instructions per second)
- *   an object of numbers            a section: its total's rate as a chart, then one row per
- *                                   key with its count, its rate and a bar of its share
+ *   an object of numbers            a section. The exits into the monitor by reason (SBI
+ *                                   calls, device accesses, traps, interrupts) are breakdowns
+ *                                   of one total: its rate as a chart, then one row per key
+ *                                   with its count, its rate and a bar of its share. Any other
+ *                                   section (the translator's) holds counters of different
+ *                                   things, so each gets a chart of its own.
  *   an object of objects            sections nested under a heading
  */
 import { drawSparkline } from './sparkline.ts';
@@ -20,6 +24,8 @@ const TITLES: Record<string, string> = {
   jit: 'translator',
 };
 
+/** Sections whose counters split one total by reason. */
+const BREAKDOWNS = new Set(['sbi', 'devices', 'traps', 'interrupts']);
 /** Samples kept per chart: a minute at the worker's 4 samples a second. */
 const HISTORY = 240;
 /** Rows shown per section (the rest are summed into one). */
@@ -63,6 +69,28 @@ class Series {
     this.value.textContent = `${compact(rate)}${this.unit} · ${compact(total)} total`;
     this.value.title = `${total.toLocaleString()} since power-on`;
     drawSparkline(this.canvas, this.values);
+  }
+}
+
+/** A section of unrelated counters: one chart each. */
+class CounterGroup {
+  private readonly series = new Map<string, Series>();
+  private readonly box: HTMLElement;
+
+  constructor(parent: HTMLElement, key: string) {
+    this.box = el(parent, 'section', 'stats-section');
+    this.box.dataset.section = key;
+    el(this.box, 'h3', 'group-title').textContent = title(key);
+  }
+
+  update(now: Counters, before: Counters | undefined, dt: number): void {
+    for (const [k, v] of Object.entries(now)) {
+      if (typeof v !== 'number') continue;
+      let s = this.series.get(k);
+      if (!s) this.series.set(k, (s = new Series(this.box, title(k), '/s')));
+      const old = before?.[k];
+      s.push(dt > 0 && typeof old === 'number' ? Math.max(0, v - old) / dt : 0, v);
+    }
   }
 }
 
@@ -116,7 +144,7 @@ class Section {
 /** The panel. `update` takes each sample as the worker sends it. */
 export class StatsPanel {
   private readonly top = new Map<string, Series>();
-  private readonly sections = new Map<string, Section>();
+  private readonly sections = new Map<string, Section | CounterGroup>();
   private last: { time: number; stats: Counters } | null = null;
 
   constructor(private readonly root: HTMLElement) {}
@@ -133,7 +161,7 @@ export class StatsPanel {
         s.push(dt > 0 && typeof old === 'number' ? Math.max(0, v - old) / dt : 0, v);
       } else if (typeof v === 'object' && v !== null) {
         let s = this.sections.get(k);
-        if (!s) this.sections.set(k, (s = new Section(this.root, k)));
+        if (!s) this.sections.set(k, (s = BREAKDOWNS.has(k) ? new Section(this.root, k) : new CounterGroup(this.root, k)));
         s.update(v, before?.[k] as Counters | undefined, dt);
       }
     }
