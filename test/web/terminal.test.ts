@@ -2,14 +2,16 @@
  * The page's terminal and buttons with a guest that boots in an instant (test/web/guest/echo.S,
  * an echo loop on the UART): keys typed reach the guest and its answer reaches the screen,
  * long lines read back whole, the terminal follows the window, the counters count, and the
- * user's own files boot from the file chooser and from a drop.
+ * user's own files boot from the file chooser and from a drop; a disk gets a working copy in
+ * OPFS; bad flags are one line.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { buildGuest, GUEST_SRC } from '../support/toolchain.ts';
+import { buildGuest, GUEST_SRC, runVirtus } from '../support/toolchain.ts';
 import { launchChromium, startServer, type WebServer } from './browser.ts';
 import { waitInPage } from './wait.ts';
 
@@ -110,5 +112,63 @@ describe('the web console with a small guest', { timeout: 5 * 60_000 }, () => {
       return name.startsWith('dropped.elf') && window.virtus.info().sources.kernel === 'user' && /echo\$ $/m.test(window.virtus.screenText());
     }, null);
     assert.deepEqual(errors, []);
+  });
+});
+
+describe('the web console with a disk and virtio-console', { timeout: 5 * 60_000 }, () => {
+  it('attaches the disk from a working copy in OPFS and offers a resizable console', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'virtus-web-'));
+    const disk = join(dir, 'small.img');
+    writeFileSync(disk, new Uint8Array(1 << 20).fill(0xa5));
+    const server = await startServer(['--kernel', ECHO, '--disk', disk, '--console', 'virtio']);
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      await page.goto(server.url);
+      const info = await waitInPage(page, 'the machine running', () => {
+        const i = window.virtus?.info();
+        return i?.diskAttached && window.virtus.state() === 'running' ? i : null;
+      }, null);
+      assert.equal(info.capabilities!.consoleResize, true);
+      assert.equal(info.capabilities!.persistentDisk, true);
+      assert.equal(info.sources.disk, 'network');
+      // The guest's working copy: the served image, byte for byte, in the origin's private files.
+      const copy = await page.evaluate(async () => {
+        const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('virtus-disks');
+        const f = await (await dir.getFileHandle('small.img')).getFile();
+        const b = new Uint8Array(await f.arrayBuffer());
+        return { size: b.length, all: b.every((x) => x === 0xa5) };
+      });
+      assert.deepEqual(copy, { size: 1 << 20, all: true });
+      const s = await waitInPage(page, 'counters', () => window.virtus.stats(), null);
+      assert.ok(s.devices['uart0']! > 0, JSON.stringify(s.devices));
+    } finally {
+      await browser.close();
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('virtus web: bad input', () => {
+  it('says in one line that a port is in use, or a flag is wrong', async () => {
+    const server = await startServer(['--kernel', ECHO]);
+    try {
+      const port = new URL(server.url).port;
+      const busy = runVirtus(['web', '--port', port, '--kernel', ECHO], { timeout: 60_000 });
+      assert.equal(busy.status, 1);
+      assert.match(busy.stderr, /^virtus: web: port \d+ is in use \(pick another with --port\)\n$/);
+    } finally {
+      await server.stop();
+    }
+    const bad = runVirtus(['web', '--port', '70000']);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /^virtus: --port: 70000 is not a TCP port \(0-65535\)\n$/);
+    const con = runVirtus(['web', '--kernel', ECHO, '--console', 'tty']);
+    assert.equal(con.status, 2);
+    assert.match(con.stderr, /^virtus: web: --console must be serial or virtio, not "tty"\n$/);
+    const missing = runVirtus(['web', '--kernel', '/nonexistent/Image']);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /^virtus: web: cannot open kernel \/nonexistent\/Image: no such file\n$/);
   });
 });

@@ -18,6 +18,10 @@ export interface Manifest {
   title: string;
   append: string;
   ramSize: number;
+  /** The default guest's console device. */
+  console: 'serial' | 'virtio';
+  /** The root device when the disk is the root file system (root=...). */
+  root?: string;
   files: Partial<Record<'kernel' | 'initrd' | 'disk', ManifestFile>>;
 }
 

@@ -148,6 +148,9 @@ class Page {
         kernel: image(files.kernel)!,
         ...(files.initrd ? { initrd: image(files.initrd)! } : {}),
         ...(files.disk && caps.disk ? { disk: image(files.disk)! } : {}),
+        // The user's own kernel gets the UART, which every RISC-V Linux configuration has.
+        console: this.user.kernel ? 'serial' : (this.manifest?.console ?? 'serial'),
+        ...(files.disk && caps.disk && !this.user.disk && this.manifest?.root ? { root: this.manifest.root } : {}),
         append: $<HTMLInputElement>('append').value || this.manifest?.append || 'console=ttyS0',
         ramSize: this.manifest?.ramSize ?? DEFAULT_RAM,
         cols: this.console.term.cols,
@@ -186,7 +189,7 @@ class Page {
       if (!append.value) append.value = this.manifest.append;
       void pruneCache(this.manifest);
     }
-    // The disk is fetched only when the board can attach it: it is the largest file by far.
+    // The disk is fetched only when the board can attach it.
     const wanted = ROLES.filter((r) => r !== 'disk' || caps.disk);
     for (const role of wanted) {
       const f = this.manifest.files[role];
@@ -242,8 +245,8 @@ class Page {
       : 'ordinary WebAssembly.Memory (the page is not cross-origin isolated)';
     const rows: Array<[string, string]> = [
       ['guest RAM', `${ram}, ${mem}`],
-      ['console', c?.consoleResize ? 'follows the window size' : 'serial (ttyS0): the guest is not told the window size'],
-      ['disk', this.diskAttached ? 'attached' : c?.disk ? 'none' : 'none (the board has no disk device yet)'],
+      ['console', c?.consoleResize ? 'virtio-console (hvc0): the guest follows the window size' : 'serial (ttyS0): the guest is not told the window size'],
+      ['disk', this.diskAttached ? `/dev/vda, ${c?.persistentDisk ? "kept in this browser's storage" : 'in memory (changes end with the tab)'}` : 'none'],
       ['files', ROLES.filter((r) => this.sources[r]).map((r) => `${r} from ${this.sources[r]}`).join(', ') || '…'],
     ];
     $('machine-info').replaceChildren(

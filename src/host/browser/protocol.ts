@@ -20,8 +20,12 @@ export interface BootRequest {
   type: 'boot';
   kernel: GuestImage;
   initrd?: GuestImage;
-  /** A disk image; attached when the board has a disk device (see worker.ts). */
+  /** A disk image, attached as a virtio-blk (the guest's /dev/vda). */
   disk?: GuestImage;
+  /** The root device to add to the command line with the disk (e.g. /dev/vda), if any. */
+  root?: string;
+  /** The guest's console: the UART (ttyS0) or virtio-console (hvc0, which can be resized). */
+  console: 'serial' | 'virtio';
   /** Kernel command line. */
   append: string;
   /** Guest RAM in bytes. */
@@ -47,10 +51,12 @@ export type RunState = 'booting' | 'running' | 'paused' | 'stopped';
 export interface Capabilities {
   /** Guest RAM is a shared WebAssembly.Memory (the page is cross-origin isolated). */
   sharedMemory: boolean;
-  /** The console device can tell the guest the terminal's size. */
+  /** The guest's console device tells it the terminal's size (virtio-console). */
   consoleResize: boolean;
   /** The board has a disk device to attach a disk image to. */
   disk: boolean;
+  /** The disk keeps the guest's writes across visits (in OPFS). */
+  persistentDisk: boolean;
   /** Snapshots can be saved and loaded. */
   snapshots: boolean;
 }

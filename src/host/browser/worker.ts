@@ -9,9 +9,8 @@
 import { Runner } from '../../machine/runner.ts';
 import { collectStats } from '../../machine/stats.ts';
 import { VirtBoard } from '../../machine/virt.ts';
-import type { HostFile } from '../../storage/host-file.ts';
 import { isVirtusError } from '../../util/errors.ts';
-import { openWorkingDisk } from './opfs-file.ts';
+import { attachDevices, type BrowserDevices } from './devices.ts';
 import type { BootRequest, Capabilities, PageMessage, RunState, WorkerMessage } from './protocol.ts';
 import { BrowserRunnerHost, OutputBatcher } from './runner-host.ts';
 
@@ -34,31 +33,17 @@ let board: VirtBoard | null = null;
 let runner: Runner | null = null;
 let state: RunState = 'booting';
 let looping = false;
+let devices: BrowserDevices | null = null;
 
-function capabilities(b: VirtBoard | null): Capabilities {
+function capabilities(): Capabilities {
   return {
     sharedMemory: scope.crossOriginIsolated === true,
-    consoleResize: b !== null && consoleResizer(b) !== null,
-    disk: diskAttacher() !== null,
+    // Before boot: what the board can offer; after: what this machine has.
+    consoleResize: devices ? devices.console !== null : true,
+    disk: true,
+    persistentDisk: devices?.persistent ?? false,
     snapshots: false,
   };
-}
-
-/**
- * How to tell the guest the terminal's size: through a console device that supports it
- * (virtio-console's VIRTIO_CONSOLE_F_SIZE). The UART has no such mechanism, so until the
- * board offers one the page resizes only its own terminal.
- */
-function consoleResizer(_b: VirtBoard): ((cols: number, rows: number) => void) | null {
-  return null;
-}
-
-/**
- * How to attach a disk image: through a block device on the board (virtio-blk). The virt
- * board has none yet, so the page does not download the default guest's disk.
- */
-function diskAttacher(): ((b: VirtBoard, file: HostFile) => void) | null {
-  return null;
 }
 
 function setState(s: RunState, reason?: string): void {
@@ -83,25 +68,19 @@ async function boot(req: BootRequest): Promise<void> {
     console: (bytes) => output.write(bytes),
     sharedMemory: scope.crossOriginIsolated === true,
   });
+  b.onVirtioError = (device, reason) => output.write(new TextEncoder().encode(`\r\n[virtus] ${device}: ${reason} (the device needs a reset)\r\n`));
+  devices = await attachDevices(b, req, (bytes) => output.write(bytes));
   b.boot({
     kernel: req.kernel.bytes,
     kernelName: req.kernel.name,
     ...(req.initrd ? { initrd: req.initrd.bytes } : {}),
-    append: req.append,
+    append: [req.append, ...devices.append].filter(Boolean).join(' '),
     firmware: 'builtin',
   });
-  let diskAttached = false;
-  const attach = diskAttacher();
-  if (req.disk && attach) {
-    const { file } = await openWorkingDisk(req.disk.name, req.disk.bytes, `${req.disk.name}:${req.disk.bytes.length}`);
-    attach(b, file);
-    diskAttached = true;
-  }
   board = b;
   runner = new Runner(b.machine, host);
-  consoleResizer(b)?.(req.cols, req.rows);
-  const caps = capabilities(b);
-  post({ type: 'started', capabilities: caps, memory: caps.sharedMemory ? b.machine.memory : null, diskAttached });
+  const caps = capabilities();
+  post({ type: 'started', capabilities: caps, memory: caps.sharedMemory ? b.machine.memory : null, diskAttached: devices.disk !== null });
   setInterval(sendStats, STATS_MS);
   void loop();
 }
@@ -139,11 +118,12 @@ scope.onmessage = (e) => {
         if (!board) boot(m).catch(fail);
         break;
       case 'input':
-        board?.consoleInput(m.bytes);
+        if (devices?.console) devices.console.write(m.bytes);
+        else board?.consoleInput(m.bytes);
         host.wake();
         break;
       case 'resize':
-        if (board) consoleResizer(board)?.(m.cols, m.rows);
+        devices?.console?.resize(m.cols, m.rows);
         break;
       case 'pause':
         if (state === 'running') {
@@ -163,4 +143,4 @@ scope.onmessage = (e) => {
   }
 };
 
-post({ type: 'hello', capabilities: capabilities(null) });
+post({ type: 'hello', capabilities: capabilities() });

@@ -28,8 +28,14 @@ The browser caches the guest's files, so a second visit downloads nothing.
   --port N, -p N       TCP port on localhost (default 8080; 0 picks a free one)
   --kernel FILE        kernel to serve instead of the default guest's
   --initrd FILE        initial ramdisk to serve
-  --disk FILE          raw disk image to serve (attached once the board has a
-                       disk device)
+  --disk FILE          disk image (raw or qcow2 without a backing file) to serve;
+                       the guest sees it as /dev/vda, and its writes are kept in
+                       the browser (OPFS), not in FILE
+  --root disk          serve the default guest's root disk as /dev/vda with
+                       root=/dev/vda (its first visit downloads about 130 MB)
+  --console serial|virtio
+                       the guest's console: the UART (ttyS0, default) or
+                       virtio-console (hvc0, which follows the terminal's size)
   --append STRING      kernel command line (default: console=ttyS0)
   --memory SIZE, -m    guest RAM (default 512M)
   --no-isolation       leave out the COOP/COEP headers: the page is not
@@ -43,6 +49,8 @@ const OPTIONS = {
   kernel: { type: 'string' },
   initrd: { type: 'string' },
   disk: { type: 'string' },
+  root: { type: 'string' },
+  console: { type: 'string' },
   append: { type: 'string' },
   memory: { type: 'string', short: 'm' },
   'no-isolation': { type: 'boolean' },
@@ -67,6 +75,9 @@ export interface GuestManifest {
   title: string;
   append: string;
   ramSize: number;
+  console: 'serial' | 'virtio';
+  /** The root device, when the disk is the root file system. */
+  root?: string;
   files: Record<string, { url: string; name: string; size: number; version: string }>;
 }
 
@@ -84,8 +95,18 @@ function servedFile(role: ServedFile['role'], path: string): ServedFile {
   return { role, path: real, name: basename(path), size: st.size, version };
 }
 
-async function guestFiles(v: { kernel?: string; initrd?: string; disk?: string }): Promise<{ title: string; files: ServedFile[] }> {
+interface GuestFlags {
+  kernel?: string;
+  initrd?: string;
+  disk?: string;
+  root?: string;
+}
+
+async function guestFiles(v: GuestFlags): Promise<{ title: string; files: ServedFile[]; root?: string }> {
+  if (v.root !== undefined && v.root !== 'disk') throw new VirtusError('BAD_FLAG', `web: --root takes "disk" (the default guest's root disk), not "${v.root}"`, { exitCode: 2 });
+  if (v.root && v.disk) throw new VirtusError('BAD_FLAG', 'web: --root disk and --disk FILE both name the disk; give one', { exitCode: 2 });
   if (v.kernel) {
+    if (v.root) throw new VirtusError('BAD_FLAG', "web: --root disk is the default guest's disk; with --kernel, pass --disk FILE", { exitCode: 2 });
     const files = [servedFile('kernel', v.kernel)];
     if (v.initrd) files.push(servedFile('initrd', v.initrd));
     if (v.disk) files.push(servedFile('disk', v.disk));
@@ -93,10 +114,11 @@ async function guestFiles(v: { kernel?: string; initrd?: string; disk?: string }
   }
   if (v.initrd) throw new VirtusError('BAD_FLAG', 'web: --initrd needs --kernel FILE', { exitCode: 2 });
   const g = await ensureDefaultGuest({ progress: stderrProgress() });
-  return {
-    title: `Linux ${g.release} (Debian ${g.version})`,
-    files: [servedFile('kernel', g.kernel), servedFile('initrd', g.initrd), servedFile('disk', v.disk ?? g.rootfs)],
-  };
+  const files = [servedFile('kernel', g.kernel), servedFile('initrd', g.initrd)];
+  // The pristine image: the browser keeps its own working copy (OPFS), as run keeps root.img.
+  if (v.root) files.push(servedFile('disk', g.rootfs));
+  else if (v.disk) files.push(servedFile('disk', v.disk));
+  return { title: `Linux ${g.release} (Debian ${g.version})`, files, ...(v.root ? { root: '/dev/vda' } : {}) };
 }
 
 function parsePort(text: string | undefined): number {
@@ -116,6 +138,8 @@ export const webCommand: Command = {
       return 0;
     }
     const port = parsePort(v.port);
+    const con = v.console ?? 'serial';
+    if (con !== 'serial' && con !== 'virtio') throw new VirtusError('BAD_FLAG', `web: --console must be serial or virtio, not "${con}"`, { exitCode: 2 });
     const ramSize = parseSize(v.memory ?? '512M', '--memory', 'M');
     const guest = await guestFiles(v);
     const assets = await bundleBrowser();
@@ -123,6 +147,8 @@ export const webCommand: Command = {
       title: guest.title,
       append: v.append ?? DEFAULT_APPEND,
       ramSize,
+      console: con,
+      ...(guest.root ? { root: guest.root } : {}),
       files: Object.fromEntries(guest.files.map((f) => [f.role, { url: `/guest/${f.role}`, name: f.name, size: f.size, version: f.version }])),
     };
     const server = createServer((req, res) => serve(req, res, { assets, manifest, files: guest.files, isolate: !v['no-isolation'] }));
