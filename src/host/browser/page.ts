@@ -157,6 +157,7 @@ class Page {
         rows: this.console.term.rows,
       });
       this.showInfo();
+      this.console.focus();
     } catch (e) {
       if (this.machine !== m) return;
       this.console.note(`cannot boot: ${e instanceof Error ? e.message : String(e)}`);
