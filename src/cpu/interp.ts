@@ -326,11 +326,13 @@ function sc(size: number): Handler {
     const rs2 = (a >>> 16) & 0xff;
     const ok = SS[S.resValid] === 1 && h.getNum('resAddr') === h.ramPa(o);
     SS[S.resValid] = 0;
+    // Store before writing rd: rd may be rs2 (sc.d t0, t0, (a0)).
+    if (ok) {
+      M32[o >>> 2] = X[rs2]!;
+      if (size === 8) M32[(o >>> 2) + 1] = X[rs2 + 1]!;
+    }
     setRd(a & 0xff, ok ? 0 : 1, 0);
-    if (!ok) return St.Next;
-    M32[o >>> 2] = X[rs2]!;
-    if (size === 8) M32[(o >>> 2) + 1] = X[rs2 + 1]!;
-    return wrote(o, size);
+    return ok ? wrote(o, size) : St.Next;
   };
 }
 

@@ -48,6 +48,11 @@ int main(void) {
   asm volatile("lr.w %0, (%1)" : "=r"(v) : "r"(&cell[2]) : "memory");
   asm volatile("sc.w %0, %2, (%1)" : "=r"(fail) : "r"(&cell[2]), "r"(0x1234567811111111ull) : "memory");
   CHECK(v == 0xfffffffffffffffeull && fail == 0 && cell[2] == 0x11111111ull, 5);
+  /* rd may be rs2: the value is stored before rd receives the result. */
+  cell[1] = 1;
+  v = 0x7777;
+  asm volatile("lr.d t0, (%1)\n mv t0, %2\n sc.d t0, t0, (%1)\n mv %0, t0" : "=r"(fail) : "r"(&cell[1]), "r"(v) : "t0", "memory");
+  CHECK(fail == 0 && cell[1] == 0x7777, 12);
   /* A trap between LR and SC may clear the reservation; an ecall in between is a trap. */
   asm volatile("lr.d %0, (%1)" : "=r"(v) : "r"(&cell[1]) : "memory");
   asm volatile("ecall");
