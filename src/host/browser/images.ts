@@ -18,6 +18,8 @@ export interface Manifest {
   title: string;
   append: string;
   ramSize: number;
+  /** How guest code runs (a page URL's ?engine= overrides it). */
+  engine: 'jit' | 'interp';
   /** The default guest's console device. */
   console: 'serial' | 'virtio';
   /** The root device when the disk is the root file system (root=...). */

@@ -50,6 +50,12 @@ declare global {
 }
 
 const DEFAULT_RAM = 512 * 1024 * 1024;
+
+/** The engine: the page's ?engine=jit|interp (as v86 and JSLinux take settings in the URL), else the server's. */
+function engine(m: Manifest | null): 'jit' | 'interp' {
+  const q = new URLSearchParams(location.search).get('engine');
+  return q === 'jit' || q === 'interp' ? q : (m?.engine ?? 'interp');
+}
 /** Bytes as MiB with one decimal (download progress, file sizes). */
 const mib = (n: number): string => `${Number((n / 2 ** 20).toFixed(1))} MiB`;
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => document.getElementById(id) as T;
@@ -148,6 +154,7 @@ class Page {
         kernel: image(files.kernel)!,
         ...(files.initrd ? { initrd: image(files.initrd)! } : {}),
         ...(files.disk && caps.disk ? { disk: image(files.disk)! } : {}),
+        engine: engine(this.manifest),
         // The user's own kernel gets the UART, which every RISC-V Linux configuration has.
         console: this.user.kernel ? 'serial' : (this.manifest?.console ?? 'serial'),
         ...(files.disk && caps.disk && !this.user.disk && this.manifest?.root ? { root: this.manifest.root } : {}),
@@ -246,6 +253,7 @@ class Page {
       : 'ordinary WebAssembly.Memory (the page is not cross-origin isolated)';
     const rows: Array<[string, string]> = [
       ['guest RAM', `${ram}, ${mem}`],
+      ['engine', engine(this.manifest) === 'jit' ? 'hot code translated to WebAssembly' : 'interpreter'],
       ['console', c?.consoleResize ? 'virtio-console (hvc0): the guest follows the window size' : 'serial (ttyS0): the guest is not told the window size'],
       ['disk', this.diskAttached ? `/dev/vda, ${c?.persistentDisk ? "kept in this browser's storage" : 'in memory (changes end with the tab)'}` : 'none'],
       ['files', ROLES.filter((r) => this.sources[r]).map((r) => `${r} from ${this.sources[r]}`).join(', ') || '…'],

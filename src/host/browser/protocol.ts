@@ -30,6 +30,8 @@ export interface BootRequest {
   append: string;
   /** Guest RAM in bytes. */
   ramSize: number;
+  /** How guest code runs: translated to WebAssembly when hot, or interpreted. */
+  engine: 'jit' | 'interp';
   /** The terminal's size at boot, for a console device that can report it. */
   cols: number;
   rows: number;

@@ -34,7 +34,7 @@ const MAX_ROWS = 8;
 type Counters = { [key: string]: number | Counters };
 
 function title(key: string): string {
-  return TITLES[key] ?? key.replace(/([a-z])([A-Z])/g, '$1 $2').replace(/[_-]/g, ' ');
+  return TITLES[key] ?? key.replace(/([a-z])([A-Z])/g, (_, a: string, b: string) => `${a} ${b.toLowerCase()}`).replace(/[_-]/g, ' ');
 }
 
 /** Formats a rate or count compactly: 45.2M, 3.1k, 12. */
@@ -87,6 +87,8 @@ class CounterGroup {
     for (const [k, v] of Object.entries(now)) {
       if (typeof v !== 'number') continue;
       let s = this.series.get(k);
+      // A counter that never moved (a device's error count) takes no room until it does.
+      if (!s && v === 0) continue;
       if (!s) this.series.set(k, (s = new Series(this.box, title(k), '/s')));
       const old = before?.[k];
       s.push(dt > 0 && typeof old === 'number' ? Math.max(0, v - old) / dt : 0, v);

@@ -65,6 +65,7 @@ function fail(e: unknown): void {
 async function boot(req: BootRequest): Promise<void> {
   const b = new VirtBoard({
     ramSize: req.ramSize,
+    engine: req.engine,
     console: (bytes) => output.write(bytes),
     sharedMemory: scope.crossOriginIsolated === true,
   });

@@ -38,6 +38,8 @@ The browser caches the guest's files, so a second visit downloads nothing.
                        virtio-console (hvc0, which follows the terminal's size)
   --append STRING      kernel command line (default: console=ttyS0)
   --memory SIZE, -m    guest RAM (default 512M)
+  --engine jit|interp  translate hot code to WebAssembly, or interpret (default);
+                       a page URL's ?engine=jit or ?engine=interp overrides it
   --no-isolation       leave out the COOP/COEP headers: the page is not
                        cross-origin isolated and guest RAM is ordinary memory
   -h, --help           show this help
@@ -53,6 +55,7 @@ const OPTIONS = {
   console: { type: 'string' },
   append: { type: 'string' },
   memory: { type: 'string', short: 'm' },
+  engine: { type: 'string' },
   'no-isolation': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -75,6 +78,7 @@ export interface GuestManifest {
   title: string;
   append: string;
   ramSize: number;
+  engine: 'jit' | 'interp';
   console: 'serial' | 'virtio';
   /** The root device, when the disk is the root file system. */
   root?: string;
@@ -138,6 +142,8 @@ export const webCommand: Command = {
       return 0;
     }
     const port = parsePort(v.port);
+    const engine = v.engine ?? 'interp';
+    if (engine !== 'jit' && engine !== 'interp') throw new VirtusError('BAD_FLAG', `web: --engine must be jit or interp, not "${engine}"`, { exitCode: 2 });
     const con = v.console ?? 'serial';
     if (con !== 'serial' && con !== 'virtio') throw new VirtusError('BAD_FLAG', `web: --console must be serial or virtio, not "${con}"`, { exitCode: 2 });
     const ramSize = parseSize(v.memory ?? '512M', '--memory', 'M');
@@ -148,6 +154,7 @@ export const webCommand: Command = {
       append: v.append ?? DEFAULT_APPEND,
       ramSize,
       console: con,
+      engine,
       ...(guest.root ? { root: guest.root } : {}),
       files: Object.fromEntries(guest.files.map((f) => [f.role, { url: `/guest/${f.role}`, name: f.name, size: f.size, version: f.version }])),
     };
@@ -208,6 +215,10 @@ function serve(req: IncomingMessage, res: ServerResponse, site: Site): void {
     // The page is rebuilt at every server start: revalidate, never serve a stale bundle.
     res.writeHead(200, { 'Content-Type': asset.type, 'Content-Length': asset.body.length, 'Cache-Control': 'no-cache' });
     res.end(req.method === 'HEAD' ? undefined : asset.body);
+    return;
+  }
+  if (path === '/favicon.ico') {
+    res.writeHead(204).end();
     return;
   }
   if (path === '/guest/manifest.json') {
