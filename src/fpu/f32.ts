@@ -28,6 +28,7 @@ export function num32(b: number): number {
   return F32[0]!;
 }
 
+/** Whether a binary32 pattern is a NaN (exponent all ones, fraction non-zero). */
 export function isNaN32(b: number): boolean {
   return (b & EXP) === EXP && (b & 0x7f_ffff) !== 0;
 }

@@ -40,6 +40,7 @@ export function out64(v: number): void {
   fpOut[1] = I32[1]!;
 }
 
+/** Whether a binary64 pattern is a NaN (exponent all ones, fraction non-zero). */
 export function isNaN64(lo: number, hi: number): boolean {
   return (hi & EXP) === EXP && ((hi & 0xf_ffff) | lo) !== 0;
 }
@@ -49,6 +50,7 @@ export function isSNaN64(lo: number, hi: number): boolean {
   return isNaN64(lo, hi) && (hi & 0x8_0000) === 0;
 }
 
+/** Whether a binary64 pattern is ±0. */
 export function isZero64(lo: number, hi: number): boolean {
   return ((hi & 0x7fff_ffff) | lo) === 0;
 }
