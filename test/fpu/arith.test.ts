@@ -8,10 +8,10 @@
  * - ∞ × 0 + qNaN raises NV (Unprivileged 20.6; IEEE 754 leaves it to the implementation).
  *
  * Underflow: RISC-V detects tininess after rounding (Unprivileged 20.5), and so does x86-64
- * SSE (Intel SDM vol. 1, 4.9.1.5: the result is tiny when, rounded as if the exponent range
- * were unbounded, it is below the smallest normal), so the host's UF flag is a valid
- * reference. The first test below checks that claim on a product that is tiny only before
- * rounding.
+ * SSE (Intel SDM vol. 1, "Numeric Underflow Exception (#U)": the result is tiny when, rounded
+ * as if the exponent range were unbounded, it is below the smallest normal), so the host's UF
+ * flag is a valid reference. The first test below checks that claim on this host, with a
+ * product that is tiny before rounding but not after.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
