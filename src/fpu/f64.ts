@@ -55,7 +55,7 @@ export function isZero64(lo: number, hi: number): boolean {
   return ((hi & 0x7fff_ffff) | lo) === 0;
 }
 
-/** Writes the canonical NaN (Unprivileged 21.1), raising NV when `invalid`. */
+/** Writes the canonical NaN (the opening of Unprivileged ch. 21), raising NV when `invalid`. */
 export function nan64(invalid: boolean): void {
   if (invalid) raise(NV);
   fpOut[0] = 0;

@@ -2,7 +2,7 @@
  * Rounding: from an exact value, described as an integer significand plus a round/sticky class,
  * to a binary64 or binary32 bit pattern under one of the five RISC-V rounding modes, with the
  * exception flags IEEE 754-2008 7.4-7.6 define and RISC-V refines: tininess is detected after
- * rounding (Unprivileged 20.5), i.e. on the result rounded to full precision as if the
+ * rounding (Unprivileged 20.4), i.e. on the result rounded to full precision as if the
  * exponent range were unbounded, and underflow is raised only when the tiny result is also
  * inexact.
  *
@@ -95,7 +95,7 @@ function core(sign: number, m: number, e: number, rs: number, rm: number, p: num
   if (inexact) raise(NX);
   const top = POW2[p + 1074]!;
   if (tiny) {
-    // Unprivileged 20.5: tininess after rounding. Only a value in [2^(emin-1), 2^emin) can
+    // Unprivileged 20.4: tininess after rounding. Only a value in [2^(emin-1), 2^emin) can
     // round (at full precision, unbounded exponent) up to 2^emin and so not be tiny.
     let afterTiny = true;
     if (exp === emin - 1) {

@@ -22,7 +22,7 @@ export const OF = 4;
 export const DZ = 8;
 export const NV = 16;
 
-/** Canonical NaNs (Unprivileged 20.3 and 21.1): positive, quiet bit only. */
+/** Canonical NaNs (Unprivileged 20.3 and the opening of ch. 21): positive, quiet bit only. */
 export const CANONICAL_NAN_S = 0x7fc0_0000;
 export const CANONICAL_NAN_D_HI = 0x7ff8_0000;
 

@@ -4,10 +4,10 @@
  * four fused multiply-adds, over edge cases and a seeded random set.
  *
  * Where RISC-V departs from the host, the expectation states the RISC-V rule:
- * - a NaN result is the canonical NaN (Unprivileged 20.3, 21.1), whatever NaN the host made;
+ * - a NaN result is the canonical NaN (Unprivileged 20.3 and the opening of ch. 21), whatever NaN the host made;
  * - ∞ × 0 + qNaN raises NV (Unprivileged 20.6; IEEE 754 leaves it to the implementation).
  *
- * Underflow: RISC-V detects tininess after rounding (Unprivileged 20.5), and so does x86-64
+ * Underflow: RISC-V detects tininess after rounding (Unprivileged 20.4), and so does x86-64
  * SSE (Intel SDM vol. 1, "Numeric Underflow Exception (#U)": the result is tiny when, rounded
  * as if the exponent range were unbounded, it is below the smallest normal), so the host's UF
  * flag is a valid reference. The first test below checks that claim on this host, with a

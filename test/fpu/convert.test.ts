@@ -3,7 +3,7 @@
  * FCVT.D.S, floating-point to 32/64-bit signed/unsigned integers, and integers to both formats.
  *
  * RISC-V rules the expectations state where the host differs:
- * - NaN results are canonical (Unprivileged 20.3, 21.1).
+ * - NaN results are canonical (Unprivileged 20.3 and the opening of ch. 21).
  * - Float to integer (Unprivileged 20.7, table "Domains of float-to-integer conversions"): the
  *   value is rounded to an integral value under rm (the host's rint(), or round() for RMM,
  *   answers that part, with its inexact flag); if the rounded value fits the destination it
