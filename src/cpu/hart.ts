@@ -46,6 +46,8 @@ export interface HartHooks {
 /** Index of each named slot in `Hart.s` (low half at the index, high half at index + 1). */
 export const S = Object.freeze(Object.fromEntries(SLOTS.map((n, i) => [n, i * 2]))) as Readonly<Record<Slot, number>>;
 
+const S_MSTATUS = S.mstatus;
+
 export interface HartOptions {
   id: number;
   memory: WebAssembly.Memory;
@@ -85,8 +87,14 @@ export class Hart {
   readonly m8: Uint8Array;
   readonly m16: Uint16Array;
   readonly m32: Int32Array;
-  /** True when a TLB holds an entry from a superpage (an address-specific SFENCE.VMA then flushes all). */
-  superpages = false;
+  /**
+   * TLB entries made from superpage mappings: each entry's span (0 for a 4 KiB page) and the
+   * virtual base of its superpage. An address-specific SFENCE.VMA must drop every 4 KiB piece
+   * of a superpage containing the address, wherever the pieces sit in the TLB.
+   */
+  private readonly tlbSpan = new Float64Array(MMU_COUNT * TLB_ENTRIES);
+  private readonly tlbSpanBase = new Float64Array(MMU_COUNT * TLB_ENTRIES);
+  private superEntries = 0;
   /** Decoded PMP entries (derived from the pmpcfg/pmpaddr slots; see pmp.ts). */
   readonly pmp: PmpTable = emptyPmp();
   /** Counts of traps by cause and interrupts by number since start (for --stats). */
@@ -207,20 +215,51 @@ export class Hart {
   /** Empties every TLB (satp write, SFENCE.VMA without address, MXR change, dirty-log reset). */
   flushTlb(): void {
     this.tlb.fill(TLB_INVALID);
-    this.superpages = false;
+    if (this.superEntries) this.tlbSpan.fill(0);
+    this.superEntries = 0;
     this.s[S.tlbGen] = (this.s[S.tlbGen]! + 1) | 0;
   }
 
-  /** Removes the entries for one virtual page from every TLB. */
+  /** Records the mapping size behind TLB entry `i` (see fillTlb). */
+  noteSpan(i: number, vaLo: number, vaHi: number, span: number): void {
+    const was = this.tlbSpan[i]!;
+    if (span <= 4096) {
+      if (was) {
+        this.tlbSpan[i] = 0;
+        this.superEntries--;
+      }
+      return;
+    }
+    if (!was) this.superEntries++;
+    const va = vaHi * 0x1_0000_0000 + (vaLo >>> 0);
+    this.tlbSpan[i] = span;
+    this.tlbSpanBase[i] = va - (((va % span) + span) % span);
+  }
+
+  /**
+   * Removes the translations of one virtual address from every TLB (SFENCE.VMA with rs1): its
+   * own page's entries, and every piece of a superpage that contains it.
+   */
   flushTlbPage(vaLo: number, vaHi: number): void {
-    if (this.superpages) return this.flushTlb();
     const idx = (vaLo >>> 12) & (TLB_ENTRIES - 1);
-    for (let m = 0; m < MMU_COUNT; m++) {
-      const e = (m * TLB_ENTRIES + idx) * (TLB_ENTRY / 4);
-      this.tlb.fill(TLB_INVALID, e, e + 6);
+    for (let m = 0; m < MMU_COUNT; m++) this.dropEntry(m * TLB_ENTRIES + idx);
+    if (this.superEntries) {
+      const va = vaHi * 0x1_0000_0000 + (vaLo >>> 0);
+      for (let i = 0; i < MMU_COUNT * TLB_ENTRIES; i++) {
+        const span = this.tlbSpan[i]!;
+        if (span && va >= this.tlbSpanBase[i]! && va < this.tlbSpanBase[i]! + span) this.dropEntry(i);
+      }
     }
     this.s[S.tlbGen] = (this.s[S.tlbGen]! + 1) | 0;
-    void vaHi;
+  }
+
+  private dropEntry(i: number): void {
+    const e = i * (TLB_ENTRY / 4);
+    this.tlb.fill(TLB_INVALID, e, e + 6);
+    if (this.tlbSpan[i]) {
+      this.tlbSpan[i] = 0;
+      this.superEntries--;
+    }
   }
 
   /** mstatus with the SD summary bit computed (FS or XS dirty). */
@@ -233,7 +272,7 @@ export class Hart {
 
   /** Marks the FP state dirty (any write to an f register or fflags, Unprivileged 21.2 / Priv 3.1.6.6). */
   fsDirty(): void {
-    this.s[S.mstatus] = this.s[S.mstatus]! | MSTATUS_FS;
+    this.s[S_MSTATUS] = this.s[S_MSTATUS]! | MSTATUS_FS;
   }
 
   /** Takes an exception or interrupt: updates the trap CSRs and redirects the pc (Privileged 3.1.6.1, 4.1.1). */

@@ -116,11 +116,6 @@ export function storeSlow(h: Hart, mmu: number, vaLo: number, vaHi: number, size
   }
   noteWrite(h, pa0, pa1 >= 0 ? 4096 - (vaLo & 0xfff) : size);
   if (pa1 >= 0) noteWrite(h, pa1, size - (4096 - (vaLo & 0xfff)));
-  if (pa1 >= 0) {
-    fillTlb(h, mmu, Access.Store, vaLo, vaHi, pa0);
-    const nLo = (vaLo + (4096 - (vaLo & 0xfff))) | 0;
-    fillTlb(h, mmu, Access.Store, nLo, (nLo >>> 0) < (vaLo >>> 0) ? (vaHi + 1) | 0 : vaHi, pa1);
-  }
   return true;
 }
 

@@ -17,8 +17,11 @@ const PTE_U = 16;
 const PTE_A = 64;
 const PTE_D = 128;
 
-/** Physical address of the last successful translation. */
-export const mmuOut = { pa: 0 };
+/**
+ * The last successful translation: the physical address, and the size of the page that mapped
+ * it (4 KiB, or a superpage's 2 MiB / 1 GiB / 512 GiB).
+ */
+export const mmuOut = { pa: 0, span: 4096 };
 
 /** 2^32, for composing Numbers from halves. */
 const P32 = 0x1_0000_0000;
@@ -45,6 +48,7 @@ function walk(h: Hart, vaLo: number, vaHi: number, access: Access, mmu: number):
     // Bare: the physical address space is 56 bits wide (Privileged 3.1.6.3, 12.1.11).
     if (vaHi >>> 24 !== 0) return accessFaultCause(access);
     mmuOut.pa = (vaHi >>> 0) * P32 + (vaLo >>> 0);
+    mmuOut.span = 4096;
     return -1;
   }
   let levels: number;
@@ -98,8 +102,8 @@ function walk(h: Hart, vaLo: number, vaHi: number, access: Access, mmu: number):
     // Update A, and D on stores (step 7, hardware-managed).
     const want = PTE_A | (access === Access.Store ? PTE_D : 0);
     if ((lo & want) !== want) m32[host >>> 2] = lo | want;
-    if (i > 0) h.superpages = true;
     mmuOut.pa = (ppn + (vpn % span)) * 4096 + (vaLo & 0xfff);
+    mmuOut.span = span * 4096;
     return -1;
   }
   return pageFaultCause(access);
@@ -113,7 +117,8 @@ export function markDirty(h: Hart, host: number): void {
 
 /**
  * Installs a TLB entry mapping the page of (vaLo, vaHi) to RAM at guest physical `pa` for
- * `access`. Entries are only made for RAM; device pages always take the slow path.
+ * `access`, from the translation just made (mmuOut.span says whether it came from a
+ * superpage). Entries are only made for RAM; device pages always take the slow path.
  */
 export function fillTlb(h: Hart, mmu: number, access: Access, vaLo: number, vaHi: number, pa: number): void {
   const ramOff = pa - RAM_BASE;
@@ -129,6 +134,7 @@ export function fillTlb(h: Hart, mmu: number, access: Access, vaLo: number, vaHi
     t.fill(TLB_INVALID, e, e + 6);
     t[e + 6] = addend;
     t[e + 7] = 0;
+    h.noteSpan(e >>> 3, vaLo, vaHi, mmuOut.span);
   }
   if (access === Access.Store) {
     // Watched pages and pages with translated code must see every store: no fast-path entry.

@@ -44,8 +44,8 @@ export const F_MULHU = 2; // after the one import (0) and the region function (1
 /** One instruction to translate. */
 export interface Insn {
   d: Decoded;
-  /** Virtual address. */
-  pc: bigint;
+  /** Virtual address, as a signed Number (canonical addresses sign-extend within 2^53). */
+  pc: number;
   /** Offset within the page. */
   off: number;
 }
@@ -63,7 +63,7 @@ export class BlockEmitter {
     /** Depth of the dispatch loop from the block's own code. */
     private readonly loopDepth: number,
     /** Block index for a virtual pc in this region, or -1. */
-    private readonly blockAt: (pc: bigint) => number,
+    private readonly blockAt: (pc: number) => number,
     private readonly len: number,
   ) {}
 
@@ -83,8 +83,8 @@ export class BlockEmitter {
     else this.c.mem(Op.i64_store, 3, xo(r));
   }
 
-  setPc(pc: bigint): void {
-    this.c.get(P_H).i64(BigInt.asIntN(64, pc)).mem(Op.i64_store, 3, PC_OFF);
+  setPc(pc: number): void {
+    this.c.get(P_H).i64(pc).mem(Op.i64_store, 3, PC_OFF);
   }
 
   /** Adds the instructions up to (not including) index `upTo` of the block to minstret. */
@@ -100,7 +100,7 @@ export class BlockEmitter {
   }
 
   /** Transfers control to `pc`: a branch within the region, or an exit to the dispatcher. */
-  jumpTo(pc: bigint): void {
+  jumpTo(pc: number): void {
     const k = this.blockAt(pc);
     if (k >= 0) {
       this.c.i32(k).set(P_ENTRY).br(this.loopDepth + this.depth);
@@ -111,7 +111,7 @@ export class BlockEmitter {
   }
 
   /** Ends the block without a control instruction: on to `pc`, or stop there to interpret it. */
-  fallThrough(pc: bigint, interpret: boolean): void {
+  fallThrough(pc: number, interpret: boolean): void {
     this.countTo(this.len);
     if (interpret) {
       this.setPc(pc);
@@ -124,7 +124,7 @@ export class BlockEmitter {
   /** Adds `n` (possibly negative) to minstret at run time, leaving the compile-time count alone. */
   private addInstret(n: number): void {
     if (n === 0) return;
-    this.c.get(P_H).get(P_H).mem(Op.i64_load, 3, MINSTRET).i64(BigInt(n)).op(Op.i64_add).mem(Op.i64_store, 3, MINSTRET);
+    this.c.get(P_H).get(P_H).mem(Op.i64_load, 3, MINSTRET).i64(n).op(Op.i64_add).mem(Op.i64_store, 3, MINSTRET);
   }
 
   /**
@@ -148,7 +148,7 @@ export class BlockEmitter {
     // Device access (end the slice) or a store into translated code (leave this code): this
     // instruction retired.
     this.addInstret(1);
-    this.setPc(x.pc + BigInt(x.d.len));
+    this.setPc(x.pc + x.d.len);
     // select(a, b, cond) is a when cond holds: Continue after a code write, Stop after a device.
     c.i32(Exit.Continue).i32(Exit.Stop).get(this.locals.st).i32(EXEC_CODE_WRITTEN).op(Op.i32_eq).op(Op.select);
     c.op(Op.return);
@@ -166,7 +166,7 @@ export class BlockEmitter {
     c.get(dtlb).op(Op.i32_add).tee(e);
     c.mem(Op.i64_load, 3, tagOffset);
     // Compare with the page of the access's last byte: a page-crossing access misses.
-    c.get(va).i64(BigInt(size - 1)).op(Op.i64_add).i64(~0xfffn).op(Op.i64_and).op(Op.i64_eq);
+    c.get(va).i64(size - 1).op(Op.i64_add).i64(-4096).op(Op.i64_and).op(Op.i64_eq);
   }
 
   private hostAddr(): void {
@@ -176,7 +176,7 @@ export class BlockEmitter {
 
   private ea(rs1: number, imm: number): void {
     this.getX(rs1);
-    if (imm !== 0) this.c.i64(BigInt(imm)).op(Op.i64_add);
+    if (imm !== 0) this.c.i64(imm).op(Op.i64_add);
     this.c.set(this.locals.va);
   }
 
@@ -218,7 +218,7 @@ export class BlockEmitter {
     this.c.op(op);
     this.storeX(d.rd);
   }
-  private ri(d: Decoded, op: Op, imm: bigint): void {
+  private ri(d: Decoded, op: Op, imm: number): void {
     this.pushXAddr(d.rd);
     this.getX(d.rs1);
     this.c.i64(imm).op(op);
@@ -242,7 +242,7 @@ export class BlockEmitter {
   private cmp(d: Decoded, op: Op, withImm: boolean): void {
     this.pushXAddr(d.rd);
     this.getX(d.rs1);
-    if (withImm) this.c.i64(BigInt(d.imm));
+    if (withImm) this.c.i64(d.imm);
     else this.getX(d.rs2);
     this.c.op(op).op(Op.i64_extend_i32_u);
     this.storeX(d.rd);
@@ -265,12 +265,12 @@ export class BlockEmitter {
     c.get(t).op(Op.i64_eqz).if(I64);
     // x / 0 = all ones; x % 0 = x.
     if (rem) c.get(va);
-    else c.i64(-1n);
+    else c.i64(-1);
     c.else();
     if (signed && !word) {
       // Most negative / -1 overflows: quotient = dividend, remainder 0 (i64.div_s would trap).
-      c.get(va).i64(-(1n << 63n)).op(Op.i64_eq).get(t).i64(-1n).op(Op.i64_eq).op(Op.i32_and).if(I64);
-      if (rem) c.i64(0n);
+      c.get(va).i64(-(1n << 63n)).op(Op.i64_eq).get(t).i64(-1).op(Op.i64_eq).op(Op.i32_and).if(I64);
+      if (rem) c.i64(0);
       else c.get(va);
       c.else();
     }
@@ -291,12 +291,12 @@ export class BlockEmitter {
     if (aSigned) {
       this.getX(d.rs2);
       this.getX(d.rs1);
-      c.i64(63n).op(Op.i64_shr_s).op(Op.i64_and).op(Op.i64_sub);
+      c.i64(63).op(Op.i64_shr_s).op(Op.i64_and).op(Op.i64_sub);
     }
     if (bSigned) {
       this.getX(d.rs1);
       this.getX(d.rs2);
-      c.i64(63n).op(Op.i64_shr_s).op(Op.i64_and).op(Op.i64_sub);
+      c.i64(63).op(Op.i64_shr_s).op(Op.i64_and).op(Op.i64_sub);
     }
     this.storeX(d.rd);
   }
@@ -305,8 +305,8 @@ export class BlockEmitter {
   insn(j: number, x: Insn): void {
     const d = x.d;
     const c = this.c;
-    const imm = BigInt(d.imm);
-    const next = x.pc + BigInt(d.len);
+    const imm = d.imm;
+    const next = x.pc + d.len;
     switch (d.def.name) {
       case 'lui':
         this.pushXAddr(d.rd);
@@ -314,19 +314,19 @@ export class BlockEmitter {
         return this.storeX(d.rd);
       case 'auipc':
         this.pushXAddr(d.rd);
-        c.i64(BigInt.asIntN(64, x.pc + imm));
+        c.i64(x.pc + imm);
         return this.storeX(d.rd);
       case 'jal':
         this.pushXAddr(d.rd);
-        c.i64(BigInt.asIntN(64, next));
+        c.i64(next);
         this.storeX(d.rd);
         this.countTo(this.len);
-        return this.jumpTo(BigInt.asUintN(64, x.pc + imm));
+        return this.jumpTo(x.pc + imm);
       case 'jalr':
         this.getX(d.rs1);
-        c.i64(imm).op(Op.i64_add).i64(-2n).op(Op.i64_and).set(this.locals.t);
+        c.i64(imm).op(Op.i64_add).i64(-2).op(Op.i64_and).set(this.locals.t);
         this.pushXAddr(d.rd);
-        c.i64(BigInt.asIntN(64, next));
+        c.i64(next);
         this.storeX(d.rd);
         this.countTo(this.len);
         c.get(P_H).get(this.locals.t).mem(Op.i64_store, 3, PC_OFF);
@@ -405,10 +405,10 @@ export class BlockEmitter {
     this.getX(d.rs2);
     this.c.op(op).if();
     this.depth++;
-    this.jumpTo(BigInt.asUintN(64, x.pc + BigInt(d.imm)));
+    this.jumpTo(x.pc + d.imm);
     this.depth--;
     this.c.end();
-    this.jumpTo(x.pc + BigInt(d.len));
+    this.jumpTo(x.pc + d.len);
   }
 }
 
@@ -422,10 +422,10 @@ export function mulhuFunction(): Code {
   const hl = c.local(I64);
   const mid = c.local(I64);
   const lo32 = (l: number): void => {
-    c.get(l).i64(0xffff_ffffn).op(Op.i64_and);
+    c.get(l).i64(0xffff_ffff).op(Op.i64_and);
   };
   const hi32 = (l: number): void => {
-    c.get(l).i64(32n).op(Op.i64_shr_u);
+    c.get(l).i64(32).op(Op.i64_shr_u);
   };
   lo32(a); lo32(b); c.op(Op.i64_mul).set(ll);
   lo32(a); hi32(b); c.op(Op.i64_mul).set(lh);

@@ -12,7 +12,7 @@
  * store to it on the slow path; such a store (or device DMA) drops the page's regions.
  */
 import { interpreterHelper, type Engine } from '../cpu/interp.ts';
-import { PAGE_CODE, type Hart } from '../cpu/hart.ts';
+import { PAGE_CODE, S, type Hart } from '../cpu/hart.ts';
 import { memFlags } from '../cpu/memory.ts';
 import { MMU_COUNT, RAM_BASE, RAM_HOST, TLB_ENTRIES, TLB_INVALID } from '../cpu/layout.ts';
 import { St } from '../cpu/status.ts';
@@ -31,6 +31,8 @@ const COLD_STEP_COMPILED = 64;
 const MAX_INVALIDATIONS = 16;
 
 type RegionFn = (h: number, entry: number, budget: number) => number;
+
+const S_MINSTRET = S.minstret;
 
 interface Region {
   vLo: number;
@@ -108,16 +110,16 @@ export class JitEngine implements Engine {
     this.imports = { env: { mem: o.memory, exec } };
   }
 
-  /** Instructions retired by this hart so far. */
-  private instret(): number {
-    return this.h.getNum('minstret');
+  /** The low 32 bits of minstret (differences of these count instructions within a run). */
+  private instretLo(): number {
+    return this.h.s[S_MINSTRET]!;
   }
 
   run(budget: number): number {
     const h = this.h;
     const PC = h.pc;
     const T = h.tlb;
-    const start = this.instret();
+    const start = this.instretLo();
     interpreterHelper.prepare(h);
     let done = 0;
     while (done < budget) {
@@ -135,7 +137,7 @@ export class JitEngine implements Engine {
           if (idx >= 0) {
             this.stats.regionRuns++;
             const st = region.fn!(h.base, idx, left);
-            done = this.instret() - start;
+            done = (this.instretLo() - start) >>> 0;
             if (st === Exit.Continue) continue;
             if (st === Exit.Stop) return done;
             if (st === Exit.Budget) return done + this.interpret(budget - done, false);
@@ -195,7 +197,13 @@ export class JitEngine implements Engine {
     const t0 = performance.now();
     const m16 = this.h.m16;
     const base = RAM_HOST + r.ppage * 4096;
-    const vpage = BigInt.asUintN(64, (BigInt(r.vHi) << 32n) | BigInt(r.vLo >>> 0));
+    // The page's virtual address as a signed Number: exact for every canonical Sv39/Sv48 address
+    // and for RAM without translation.
+    const vpage = r.vHi * 0x1_0000_0000 + (r.vLo >>> 0);
+    if (!Number.isSafeInteger(vpage)) {
+      this.banned[r.ppage] = 1;
+      return;
+    }
     const out = translateRegion(
       { vpage, half: (off) => m16[(base + off) >>> 1]!, entries: r.entries },
       { shared: this.shared, maxPages: 65536 },

@@ -8,7 +8,7 @@
 import { decode } from '../isa/decode.ts';
 import { Kind } from '../isa/table.ts';
 import { slotOffset } from '../cpu/layout.ts';
-import { BlockEmitter, Exit, F_EXEC, mulhuFunction, P_BUDGET, P_ENTRY, P_H, type Insn } from './emit.ts';
+import { BlockEmitter, Exit, mulhuFunction, P_BUDGET, P_ENTRY, P_H, type Insn } from './emit.ts';
 import { Code, encodeModule, I32, I64, Op } from './wasm.ts';
 
 /** Most instructions in one block (bounds compile size and the time between budget checks). */
@@ -18,8 +18,8 @@ const MAX_BLOCKS = 512;
 const DTLB = slotOffset('dtlb');
 
 export interface RegionSource {
-  /** Virtual address of the page (page-aligned). */
-  vpage: bigint;
+  /** Virtual address of the page (page-aligned), as a signed Number. */
+  vpage: number;
   /** Reads the halfword at a byte offset of the page (physical contents). */
   half(off: number): number;
   /** Page offsets where execution has entered the page. */
@@ -52,7 +52,7 @@ function fetch(src: RegionSource, off: number): Insn | null {
   }
   const d = decode(raw);
   if (!d) return null;
-  return { d, pc: src.vpage + BigInt(off), off };
+  return { d, pc: src.vpage + off, off };
 }
 
 function scanBlock(src: RegionSource, off: number): Block {
@@ -113,9 +113,9 @@ export function translateRegion(src: RegionSource, memory: { shared: boolean; ma
   const index = new Map<number, number>();
   blocks.forEach((b, i) => index.set(b.off, i));
   const vpage = src.vpage;
-  const blockAt = (pc: bigint): number => {
+  const blockAt = (pc: number): number => {
     const off = pc - vpage;
-    return off >= 0n && off < 4096n ? (index.get(Number(off)) ?? -1) : -1;
+    return off >= 0 && off < 4096 ? (index.get(off) ?? -1) : -1;
   };
 
   const c = new Code(3);
@@ -145,14 +145,14 @@ export function translateRegion(src: RegionSource, memory: { shared: boolean; ma
     // Enter the block only with budget for all of it, so slices end exactly where the
     // interpreter's would.
     c.get(P_BUDGET).i32(len).op(Op.i32_lt_s).if();
-    em.setPc(vpage + BigInt(b.off));
+    em.setPc(vpage + b.off);
     c.i32(len === 0 ? Exit.Interp : Exit.Budget).op(Op.return);
     c.end();
     c.get(P_BUDGET).i32(len).op(Op.i32_sub).set(P_BUDGET);
     b.insns.forEach((x, j) => em.insn(j, x));
     if (b.end !== 'control') {
       const last = b.insns[len - 1];
-      const next = last ? last.pc + BigInt(last.d.len) : vpage + BigInt(b.off);
+      const next = last ? last.pc + last.d.len : vpage + b.off;
       em.fallThrough(next, b.end === 'interp');
     }
   }
@@ -169,9 +169,8 @@ export function translateRegion(src: RegionSource, memory: { shared: boolean; ma
     memory,
     funcs: [
       { type: T_REGION, code: c, export: 'run' },
-      { type: T_MULHU, code: mulhuFunction(), export: 'mulhu' },
+      { type: T_MULHU, code: mulhuFunction() },
     ],
   });
-  void F_EXEC;
   return { bytes, blockOffsets: blocks.map((b) => b.off), insns };
 }

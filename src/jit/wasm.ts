@@ -38,47 +38,97 @@ export const enum Op {
   i32_wrap_i64 = 0xa7, i64_extend_i32_s = 0xac, i64_extend_i32_u = 0xad,
 }
 
-/** Appends unsigned LEB128. */
-function uleb(out: number[], v: number): void {
-  do {
-    let b = v & 0x7f;
-    v = Math.floor(v / 128);
-    if (v !== 0) b |= 0x80;
-    out.push(b);
-  } while (v !== 0);
-}
+/** A growable byte buffer with the LEB128 encodings of the binary format. */
+export class Bytes {
+  buf = new Uint8Array(256);
+  length = 0;
 
-/** Appends signed LEB128 of a 32-bit value. */
-function sleb32(out: number[], v: number): void {
-  v |= 0;
-  for (;;) {
-    const b = v & 0x7f;
-    v >>= 7;
-    if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return;
-    }
-    out.push(b | 0x80);
+  private room(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    let cap = this.buf.length * 2;
+    while (cap < this.length + n) cap *= 2;
+    const b = new Uint8Array(cap);
+    b.set(this.buf.subarray(0, this.length));
+    this.buf = b;
   }
-}
 
-/** Appends signed LEB128 of a 64-bit value. */
-function sleb64(out: number[], v: bigint): void {
-  v = BigInt.asIntN(64, v);
-  for (;;) {
-    const b = Number(v & 0x7fn);
-    v >>= 7n;
-    if ((v === 0n && (b & 0x40) === 0) || (v === -1n && (b & 0x40) !== 0)) {
-      out.push(b);
-      return;
+  byte(b: number): void {
+    this.room(1);
+    this.buf[this.length++] = b;
+  }
+
+  bytes(b: Uint8Array): void {
+    this.room(b.length);
+    this.buf.set(b, this.length);
+    this.length += b.length;
+  }
+
+  /** Unsigned LEB128 of a non-negative safe integer. */
+  uleb(v: number): void {
+    this.room(8);
+    do {
+      let b = v % 128;
+      v = Math.floor(v / 128);
+      if (v !== 0) b |= 0x80;
+      this.buf[this.length++] = b;
+    } while (v !== 0);
+  }
+
+  /** Signed LEB128 of a 32-bit value. */
+  sleb32(v: number): void {
+    this.room(5);
+    v |= 0;
+    for (;;) {
+      const b = v & 0x7f;
+      v >>= 7;
+      if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) {
+        this.buf[this.length++] = b;
+        return;
+      }
+      this.buf[this.length++] = b | 0x80;
     }
-    out.push(b | 0x80);
+  }
+
+  /** Signed LEB128 of a 64-bit value given as a Number (exact below 2^53) or a BigInt. */
+  sleb64(v: number | bigint): void {
+    if (typeof v === 'number' && Number.isSafeInteger(v)) {
+      this.room(10);
+      for (;;) {
+        const b: number = ((v % 128) + 128) % 128;
+        v = (v - b) / 128;
+        if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) {
+          this.buf[this.length++] = b;
+          return;
+        }
+        this.buf[this.length++] = b | 0x80;
+      }
+    }
+    let x = BigInt.asIntN(64, BigInt(v));
+    this.room(10);
+    for (;;) {
+      const b = Number(x & 0x7fn);
+      x >>= 7n;
+      if ((x === 0n && (b & 0x40) === 0) || (x === -1n && (b & 0x40) !== 0)) {
+        this.buf[this.length++] = b;
+        return;
+      }
+      this.buf[this.length++] = b | 0x80;
+    }
+  }
+
+  name(s: string): void {
+    this.uleb(s.length);
+    for (let i = 0; i < s.length; i++) this.byte(s.charCodeAt(i));
+  }
+
+  result(): Uint8Array<ArrayBuffer> {
+    return this.buf.slice(0, this.length);
   }
 }
 
 /** A function body under construction. */
 export class Code {
-  readonly bytes: number[] = [];
+  readonly out = new Bytes();
   private readonly localTypes: ValType[] = [];
 
   constructor(private readonly params: number) {}
@@ -90,103 +140,106 @@ export class Code {
   }
 
   op(o: Op): this {
-    this.bytes.push(o);
+    this.out.byte(o);
     return this;
   }
   i32(v: number): this {
-    this.bytes.push(Op.i32_const);
-    sleb32(this.bytes, v);
+    this.out.byte(Op.i32_const);
+    this.out.sleb32(v);
     return this;
   }
-  i64(v: bigint): this {
-    this.bytes.push(Op.i64_const);
-    sleb64(this.bytes, v);
+  /** An i64 constant: a Number (exact below 2^53) or a BigInt. */
+  i64(v: number | bigint): this {
+    this.out.byte(Op.i64_const);
+    this.out.sleb64(v);
     return this;
   }
   get(l: number): this {
-    this.bytes.push(Op.local_get);
-    uleb(this.bytes, l);
+    this.out.byte(Op.local_get);
+    this.out.uleb(l);
     return this;
   }
   set(l: number): this {
-    this.bytes.push(Op.local_set);
-    uleb(this.bytes, l);
+    this.out.byte(Op.local_set);
+    this.out.uleb(l);
     return this;
   }
   tee(l: number): this {
-    this.bytes.push(Op.local_tee);
-    uleb(this.bytes, l);
+    this.out.byte(Op.local_tee);
+    this.out.uleb(l);
     return this;
   }
-  /** A load or store with natural-alignment hint log2 `align` and a constant offset. */
+  /** A load or store with alignment hint log2 `align` and a constant offset. */
   mem(o: Op, align: number, offset: number): this {
-    this.bytes.push(o);
-    uleb(this.bytes, align);
-    uleb(this.bytes, offset);
+    this.out.byte(o);
+    this.out.uleb(align);
+    this.out.uleb(offset);
     return this;
   }
   block(type: number = VOID): this {
-    this.bytes.push(Op.block, type);
+    this.out.byte(Op.block);
+    this.out.byte(type);
     return this;
   }
   loop(type: number = VOID): this {
-    this.bytes.push(Op.loop, type);
+    this.out.byte(Op.loop);
+    this.out.byte(type);
     return this;
   }
   if(type: number = VOID): this {
-    this.bytes.push(Op.if, type);
+    this.out.byte(Op.if);
+    this.out.byte(type);
     return this;
   }
   else(): this {
-    this.bytes.push(Op.else);
+    this.out.byte(Op.else);
     return this;
   }
   end(): this {
-    this.bytes.push(Op.end);
+    this.out.byte(Op.end);
     return this;
   }
   br(depth: number): this {
-    this.bytes.push(Op.br);
-    uleb(this.bytes, depth);
+    this.out.byte(Op.br);
+    this.out.uleb(depth);
     return this;
   }
   brIf(depth: number): this {
-    this.bytes.push(Op.br_if);
-    uleb(this.bytes, depth);
+    this.out.byte(Op.br_if);
+    this.out.uleb(depth);
     return this;
   }
   brTable(depths: number[], dflt: number): this {
-    this.bytes.push(Op.br_table);
-    uleb(this.bytes, depths.length);
-    for (const d of depths) uleb(this.bytes, d);
-    uleb(this.bytes, dflt);
+    this.out.byte(Op.br_table);
+    this.out.uleb(depths.length);
+    for (const d of depths) this.out.uleb(d);
+    this.out.uleb(dflt);
     return this;
   }
   call(f: number): this {
-    this.bytes.push(Op.call);
-    uleb(this.bytes, f);
+    this.out.byte(Op.call);
+    this.out.uleb(f);
     return this;
   }
 
-  /** The encoded body: locals vector, then the code and a final `end`. */
-  encode(): number[] {
-    const out: number[] = [];
+  /** Appends the encoded body (size, locals vector, code, final `end`) to `w`. */
+  encodeInto(w: Bytes): void {
+    const head = new Bytes();
     const groups: Array<[number, ValType]> = [];
     for (const t of this.localTypes) {
       const last = groups[groups.length - 1];
       if (last && last[1] === t) last[0]++;
       else groups.push([1, t]);
     }
-    uleb(out, groups.length);
+    head.uleb(groups.length);
     for (const [n, t] of groups) {
-      uleb(out, n);
-      out.push(t);
+      head.uleb(n);
+      head.byte(t);
     }
-    for (const b of this.bytes) out.push(b);
-    out.push(Op.end);
-    const body: number[] = [];
-    uleb(body, out.length);
-    return body.concat(out);
+    w.uleb(head.length + this.out.length + 1);
+    w.bytes(head.buf.subarray(0, head.length));
+    w.bytes(this.out.buf.subarray(0, this.out.length));
+    w.byte(Op.end);
   }
 }
 
@@ -201,66 +254,66 @@ export interface ModuleSpec {
   imports: Array<{ name: string; type: number }>;
   /** The imported memory "env"."mem": shared or not, max in 64 KiB pages. */
   memory: { shared: boolean; maxPages: number };
-  /** Defined functions: type index, body, export name. */
-  funcs: Array<{ type: number; code: Code; export: string }>;
+  /** Defined functions: type index, body, export name (if exported). */
+  funcs: Array<{ type: number; code: Code; export?: string }>;
 }
 
-function section(out: number[], id: number, content: number[]): void {
-  out.push(id);
-  uleb(out, content.length);
-  for (const b of content) out.push(b);
-}
-
-function name(out: number[], s: string): void {
-  uleb(out, s.length);
-  for (let i = 0; i < s.length; i++) out.push(s.charCodeAt(i));
+function section(out: Bytes, id: number, content: Bytes): void {
+  out.byte(id);
+  out.uleb(content.length);
+  out.bytes(content.buf.subarray(0, content.length));
 }
 
 /** Encodes a module. Imported functions take the first function indices. */
 export function encodeModule(m: ModuleSpec): Uint8Array<ArrayBuffer> {
-  const out = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
-  const types: number[] = [];
-  uleb(types, m.types.length);
+  const out = new Bytes();
+  for (const b of [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]) out.byte(b);
+  const types = new Bytes();
+  types.uleb(m.types.length);
   for (const t of m.types) {
-    types.push(0x60);
-    uleb(types, t.params.length);
-    types.push(...t.params);
-    uleb(types, t.results.length);
-    types.push(...t.results);
+    types.byte(0x60);
+    types.uleb(t.params.length);
+    for (const p of t.params) types.byte(p);
+    types.uleb(t.results.length);
+    for (const r of t.results) types.byte(r);
   }
   section(out, 1, types);
 
-  const imps: number[] = [];
-  uleb(imps, m.imports.length + 1);
-  name(imps, 'env');
-  name(imps, 'mem');
-  imps.push(0x02, m.memory.shared ? 0x03 : 0x01, 0x00);
-  uleb(imps, m.memory.maxPages);
+  const imps = new Bytes();
+  imps.uleb(m.imports.length + 1);
+  imps.name('env');
+  imps.name('mem');
+  imps.byte(0x02);
+  imps.byte(m.memory.shared ? 0x03 : 0x01);
+  imps.byte(0x00);
+  imps.uleb(m.memory.maxPages);
   for (const i of m.imports) {
-    name(imps, 'env');
-    name(imps, i.name);
-    imps.push(0x00);
-    uleb(imps, i.type);
+    imps.name('env');
+    imps.name(i.name);
+    imps.byte(0x00);
+    imps.uleb(i.type);
   }
   section(out, 2, imps);
 
-  const funcs: number[] = [];
-  uleb(funcs, m.funcs.length);
-  for (const f of m.funcs) uleb(funcs, f.type);
+  const funcs = new Bytes();
+  funcs.uleb(m.funcs.length);
+  for (const f of m.funcs) funcs.uleb(f.type);
   section(out, 3, funcs);
 
-  const exps: number[] = [];
-  uleb(exps, m.funcs.length);
+  const exported = m.funcs.filter((f) => f.export !== undefined);
+  const exps = new Bytes();
+  exps.uleb(exported.length);
   m.funcs.forEach((f, i) => {
-    name(exps, f.export);
-    exps.push(0x00);
-    uleb(exps, m.imports.length + i);
+    if (f.export === undefined) return;
+    exps.name(f.export);
+    exps.byte(0x00);
+    exps.uleb(m.imports.length + i);
   });
   section(out, 7, exps);
 
-  const code: number[] = [];
-  uleb(code, m.funcs.length);
-  for (const f of m.funcs) for (const b of f.code.encode()) code.push(b);
+  const code = new Bytes();
+  code.uleb(m.funcs.length);
+  for (const f of m.funcs) f.code.encodeInto(code);
   section(out, 10, code);
-  return new Uint8Array(out);
+  return out.result();
 }

@@ -6,12 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { buildGuest, runQemuSpike, runVirtus } from '../support/toolchain.ts';
-
-interface Program {
-  name: string;
-  sources: string[];
-  cflags?: string[];
-}
+import { PROGRAMS } from './programs.ts';
 
 /**
  * Where QEMU 7.2 (Debian 12) departs from the specification, virtus follows the specification.
@@ -57,14 +52,7 @@ function reconcile(ours: string, ref: string): [string, string] {
   return [ours, ref];
 }
 
-export const PROGRAMS: Program[] = [
-  { name: 'sieve', sources: ['common/crt.S', 'bench/sieve.c'], cflags: ['-DREPS=1'] },
-  { name: 'rv64im', sources: ['common/crt.S', 'cpu/rv64im.c'] },
-  { name: 'atomics', sources: ['common/crt.S', 'common/trap.S', 'common/trap.c', 'cpu/atomics.c'] },
-  { name: 'traps', sources: ['common/crt.S', 'common/trap.S', 'common/trap.c', 'cpu/traps.c'] },
-  { name: 'interrupts', sources: ['common/crt.S', 'common/trap.S', 'common/trap.c', 'cpu/interrupts.c'] },
-  { name: 'paging', sources: ['common/crt.S', 'common/trap.S', 'common/trap.c', 'cpu/paging.c'] },
-];
+
 
 for (const p of PROGRAMS) {
   test(`${p.name}: virtus and QEMU agree`, () => {
