@@ -176,7 +176,9 @@ class Page {
 
   /** The files to boot: the user's where given, else the default guest's (fetched once). */
   private async files(caps: Capabilities): Promise<Partial<Record<Role, UserFile>>> {
-    if (!this.user.kernel || !this.user.initrd) await this.loadDefaults(caps);
+    // A user's kernel needs none of the default files, only the server's settings (RAM size).
+    if (this.user.kernel) await this.loadManifest().catch(() => {});
+    else await this.loadDefaults(caps);
     const out: Partial<Record<Role, UserFile>> = {};
     for (const r of ROLES) {
       const f = this.user[r] ?? this.defaults[r];
@@ -188,7 +190,7 @@ class Page {
     return out;
   }
 
-  private async loadDefaults(caps: Capabilities): Promise<void> {
+  private async loadManifest(): Promise<Manifest> {
     if (!this.manifest) {
       this.manifest = await loadManifest();
       $('title').textContent = this.manifest.title;
@@ -197,10 +199,15 @@ class Page {
       if (!append.value) append.value = this.manifest.append;
       void pruneCache(this.manifest);
     }
+    return this.manifest;
+  }
+
+  private async loadDefaults(caps: Capabilities): Promise<void> {
+    const manifest = await this.loadManifest();
     // The disk is fetched only when the board can attach it.
     const wanted = ROLES.filter((r) => r !== 'disk' || caps.disk);
     for (const role of wanted) {
-      const f = this.manifest.files[role];
+      const f = manifest.files[role];
       if (!f || this.defaults[role] || this.user[role]) continue;
       const bytes = await loadFile(f, (name, done, total, cached) => {
         this.sources[role] = cached ? 'cache' : 'network';
