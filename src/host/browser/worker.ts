@@ -66,6 +66,9 @@ async function boot(req: BootRequest): Promise<void> {
   const b = new VirtBoard({
     ramSize: req.ramSize,
     engine: req.engine,
+    // With virtio-console the UART stays on: the kernel's first messages and /init's own
+    // output come there before hvc0 exists. From then on the kernel writes its messages to
+    // both consoles, so they show twice; hiding either console would lose output.
     console: (bytes) => output.write(bytes),
     sharedMemory: scope.crossOriginIsolated === true,
   });

@@ -33,9 +33,11 @@ The browser caches the guest's files, so a second visit downloads nothing.
                        the browser (OPFS), not in FILE
   --root disk          serve the default guest's root disk as /dev/vda with
                        root=/dev/vda (its first visit downloads about 130 MB)
-  --console serial|virtio
-                       the guest's console: the UART (ttyS0, default) or
-                       virtio-console (hvc0, which follows the terminal's size)
+  --console virtio|serial
+                       the guest's console: virtio-console (hvc0, which follows
+                       the terminal's size; the default guest's default) or the
+                       UART (ttyS0; the default with --kernel, and for kernels
+                       dropped on the page: every RISC-V Linux has a UART driver)
   --append STRING      kernel command line (default: console=ttyS0)
   --memory SIZE, -m    guest RAM (default 512M)
   --engine jit|interp  translate hot code to WebAssembly, or interpret (default);
@@ -144,7 +146,7 @@ export const webCommand: Command = {
     const port = parsePort(v.port);
     const engine = v.engine ?? 'interp';
     if (engine !== 'jit' && engine !== 'interp') throw new VirtusError('BAD_FLAG', `web: --engine must be jit or interp, not "${engine}"`, { exitCode: 2 });
-    const con = v.console ?? 'serial';
+    const con = v.console ?? (v.kernel ? 'serial' : 'virtio');
     if (con !== 'serial' && con !== 'virtio') throw new VirtusError('BAD_FLAG', `web: --console must be serial or virtio, not "${con}"`, { exitCode: 2 });
     const ramSize = parseSize(v.memory ?? '512M', '--memory', 'M');
     const guest = await guestFiles(v);
