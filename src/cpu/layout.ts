@@ -5,7 +5,7 @@
  *
  *   0x0000_0000  reserved (a page of zeros: a null host offset never aliases state)
  *   0x0001_0000  hart 0 block, then hart 1, ... (HART_BLOCK bytes each, MAX_HARTS of them)
- *   0x0010_0000  shared machine tables: RAM dirty bitmap, translator tables
+ *   0x0030_0000  shared machine tables: RAM dirty bitmap, translator tables
  *   0x0100_0000  guest RAM (guest physical RAM_BASE maps here)
  */
 
@@ -20,14 +20,24 @@ export const PAGE_SHIFT = 12;
 
 export const MAX_HARTS = 8;
 export const HART_BASE = 0x0001_0000;
-export const HART_BLOCK = 0x0001_0000;
+export const HART_BLOCK = 0x0004_0000;
 
 /** RAM dirty bitmap: one bit per 4 KiB page of RAM_MAX (migration, snapshots). */
-export const DIRTY_BITMAP = 0x0010_0000;
+export const DIRTY_BITMAP = 0x0030_0000;
 export const DIRTY_BITMAP_BYTES = RAM_MAX / PAGE_SIZE / 8;
 /** Area the translator may use for its own tables. */
 export const JIT_AREA = DIRTY_BITMAP + DIRTY_BITMAP_BYTES;
 export const JIT_AREA_END = RAM_HOST;
+/**
+ * The translator's jump cache, one per hart (src/jit/trampoline.ts): JUMP_CACHE_ENTRIES
+ * entries of 16 bytes (virtual pc i64, generation << 2 | privilege i32, region slot << 12 |
+ * block index i32).
+ */
+export const JUMP_CACHE_ENTRIES = 4096;
+export const JUMP_CACHE_BYTES = JUMP_CACHE_ENTRIES * 16;
+export function jumpCacheBase(hart: number): number {
+  return JIT_AREA + hart * JUMP_CACHE_BYTES;
+}
 
 // ---- Inside a hart block (byte offsets from the block start) ----
 
@@ -57,6 +67,7 @@ export const SLOTS = [
   'wfi', // 1 while the hart waits for an interrupt
   'tlbGen', // bumped on every TLB flush (the translator checks it)
   'dtlb', // byte offset (from the hart block) of the TLB of the current data MMU index
+  'jcGen', // the translator's jump cache generation (entries of other generations are void)
 ] as const;
 export type Slot = (typeof SLOTS)[number];
 
@@ -78,7 +89,7 @@ export function slotOffset(s: Slot): number {
  * noticed (dirty tracking, pages holding translated code) always take the slow path.
  */
 export const TLB_OFF = 0x1000;
-export const TLB_ENTRIES = 256;
+export const TLB_ENTRIES = 1024;
 export const TLB_ENTRY = 32;
 export const MMU_U = 0;
 export const MMU_S = 1;
@@ -91,7 +102,8 @@ export const TLB_BYTES = MMU_COUNT * TLB_ENTRIES * TLB_ENTRY;
 
 if (SLOT_OFF + 8 * SLOTS.length > TLB_OFF) throw new Error('layout: hart slots overlap the TLB');
 if (TLB_OFF + TLB_BYTES > HART_BLOCK) throw new Error('layout: TLB does not fit in the hart block');
-if (JIT_AREA > JIT_AREA_END) throw new Error('layout: machine tables overlap RAM');
+if (HART_BASE + MAX_HARTS * HART_BLOCK > DIRTY_BITMAP) throw new Error('layout: hart blocks overlap the tables');
+if (jumpCacheBase(MAX_HARTS) > JIT_AREA_END) throw new Error('layout: machine tables overlap RAM');
 
 /** Host offset of hart `i`'s block. */
 export function hartBase(i: number): number {

@@ -11,7 +11,7 @@ import type { Decoded } from '../isa/decode.ts';
 import { Kind } from '../isa/table.ts';
 import { packOperands } from '../cpu/interp.ts';
 import { St } from '../cpu/status.ts';
-import { PC_OFF, X_OFF, slotOffset } from '../cpu/layout.ts';
+import { PC_OFF, TLB_ENTRIES, X_OFF, slotOffset } from '../cpu/layout.ts';
 import { Code, I64, Op } from './wasm.ts';
 
 /** What a region function returns to the dispatcher. */
@@ -162,7 +162,7 @@ export class BlockEmitter {
   private probe(size: number, tagOffset: number): void {
     const { va, e, dtlb } = this.locals;
     const c = this.c;
-    c.get(va).i64(12n).op(Op.i64_shr_u).op(Op.i32_wrap_i64).i32(255).op(Op.i32_and).i32(5).op(Op.i32_shl);
+    c.get(va).i64(12).op(Op.i64_shr_u).op(Op.i32_wrap_i64).i32(TLB_ENTRIES - 1).op(Op.i32_and).i32(5).op(Op.i32_shl);
     c.get(dtlb).op(Op.i32_add).tee(e);
     c.mem(Op.i64_load, 3, tagOffset);
     // Compare with the page of the access's last byte: a page-crossing access misses.

@@ -14,10 +14,11 @@
 import { interpreterHelper, type Engine } from '../cpu/interp.ts';
 import { PAGE_CODE, S, type Hart } from '../cpu/hart.ts';
 import { memFlags } from '../cpu/memory.ts';
-import { MMU_COUNT, RAM_BASE, RAM_HOST, TLB_ENTRIES, TLB_INVALID } from '../cpu/layout.ts';
+import { JUMP_CACHE_ENTRIES, jumpCacheBase, MMU_COUNT, RAM_BASE, RAM_HOST, TLB_ENTRIES, TLB_INVALID } from '../cpu/layout.ts';
 import { St } from '../cpu/status.ts';
 import { EXEC_CODE_WRITTEN, Exit } from './emit.ts';
 import { translateRegion } from './translate.ts';
+import { jumpCacheIndex, trampolineModule, type EnterFn } from './trampoline.ts';
 
 /** Instructions interpreted in a page before it is compiled (chosen by measurement: bench/). */
 export const HOT_THRESHOLD = 4000;
@@ -33,8 +34,13 @@ const MAX_INVALIDATIONS = 16;
 type RegionFn = (h: number, entry: number, budget: number) => number;
 
 const S_MINSTRET = S.minstret;
+const S_TLBGEN = S.tlbGen;
+const S_PRIV = S.priv;
+const S_JCGEN = S.jcGen;
 
 interface Region {
+  /** Index in the trampoline's table once installed, else -1 (reused by recompilations). */
+  slot: number;
   vLo: number;
   vHi: number;
   ppage: number;
@@ -88,6 +94,14 @@ export class JitEngine implements Engine {
   private readonly syncCompile: boolean;
   private pending = 0;
   private readonly imports: WebAssembly.Imports;
+  /** Region functions by slot; only the trampoline imports it. */
+  private readonly table: WebAssembly.Table;
+  private nextSlot = 0;
+  private readonly enter: EnterFn;
+  /** The hart's jump cache (see trampoline.ts), and the TLB generation last seen. */
+  private readonly jc: Int32Array;
+  private readonly jcBase: number;
+  private seenTlbGen = -1;
   readonly stats: JitStats = {
     regionsCompiled: 0, blocksTranslated: 0, insnsTranslated: 0, wasmBytes: 0, translateMs: 0, compileMs: 0,
     regionRuns: 0, interpretedInsns: 0, invalidations: 0, pending: 0,
@@ -108,6 +122,23 @@ export class JitEngine implements Engine {
       return st === St.Next && memFlags.codeWrite ? EXEC_CODE_WRITTEN : st;
     };
     this.imports = { env: { mem: o.memory, exec } };
+    this.table = new WebAssembly.Table({ element: 'anyfunc', initial: 1024 });
+    const tramp = new WebAssembly.Instance(new WebAssembly.Module(trampolineModule({ shared: this.shared, maxPages: 65536 })), {
+      env: { mem: o.memory, table: this.table },
+    });
+    this.enter = tramp.exports.enter as EnterFn;
+    this.jcBase = jumpCacheBase(o.hart.id);
+    this.jc = new Int32Array(o.memory.buffer, this.jcBase, JUMP_CACHE_ENTRIES * 4);
+    for (let i = 0; i < this.jc.length; i += 4) this.jc[i] = 1;
+  }
+
+  /** Forgets every jump: after a TLB flush, and whenever a region is installed or dropped. */
+  private clearJumpCache(): void {
+    const s = this.h.s;
+    s[S_JCGEN] = (s[S_JCGEN]! + 1) & 0x3fff_ffff;
+    // Entries carry their generation; an old one can only match again after 2^30 clears,
+    // so wipe the table when the counter wraps.
+    if (s[S_JCGEN] === 0) for (let i = 0; i < this.jc.length; i += 4) this.jc[i] = 1;
   }
 
   /** The low 32 bits of minstret (differences of these count instructions within a run). */
@@ -124,6 +155,10 @@ export class JitEngine implements Engine {
     let done = 0;
     while (done < budget) {
       const left = budget - done;
+      if (h.s[S_TLBGEN] !== this.seenTlbGen) {
+        this.seenTlbGen = h.s[S_TLBGEN]!;
+        this.clearJumpCache();
+      }
       const pcLo = PC[0]!;
       const pcHi = PC[1]!;
       const e = h.fetchMmu() * TLB_ENTRIES * 8 + ((pcLo >>> 12) & (TLB_ENTRIES - 1)) * 8;
@@ -136,7 +171,12 @@ export class JitEngine implements Engine {
           const idx = region.fn ? region.entryIndex[off >>> 1]! : -1;
           if (idx >= 0) {
             this.stats.regionRuns++;
-            const st = region.fn!(h.base, idx, left);
+            const k = jumpCacheIndex(pcLo) * 4;
+            this.jc[k] = pcLo;
+            this.jc[k + 1] = pcHi;
+            this.jc[k + 2] = (h.s[S_JCGEN]! << 2) | h.s[S_PRIV]!;
+            this.jc[k + 3] = (region.slot << 12) | idx;
+            const st = this.enter(h.base, this.jcBase, region.slot, idx, left);
             done = (this.instretLo() - start) >>> 0;
             if (st === Exit.Continue) continue;
             if (st === Exit.Stop) return done;
@@ -179,7 +219,7 @@ export class JitEngine implements Engine {
       list = this.byPage[ppage] = [];
     }
     const r: Region = {
-      vLo, vHi, ppage, entries: new Set(), entryIndex: new Int16Array(2048).fill(-1), fn: null,
+      slot: -1, vLo, vHi, ppage, entries: new Set(), entryIndex: new Int16Array(2048).fill(-1), fn: null,
       heat: 0, compiling: false, version: 0, newEntries: 0,
     };
     list.push(r);
@@ -225,6 +265,12 @@ export class JitEngine implements Engine {
       this.finish(r);
       if (r.version !== version) return;
       r.fn = inst.exports.run as RegionFn;
+      if (r.slot < 0) {
+        r.slot = this.nextSlot++;
+        if (r.slot >= this.table.length) this.table.grow(this.table.length);
+      }
+      this.table.set(r.slot, r.fn as unknown as WebAssembly.ExportValue);
+      this.clearJumpCache();
       r.entryIndex.fill(-1);
       out.blockOffsets.forEach((off, i) => (r.entryIndex[off >>> 1] = i));
       this.stats.regionsCompiled++;
@@ -291,6 +337,7 @@ export class JitEngine implements Engine {
         r.fn = null;
         r.heat = 0;
       }
+      this.clearJumpCache();
       if (++this.invalidationsPerPage[p]! >= MAX_INVALIDATIONS) {
         this.banned[p] = 1;
         this.byPage[p] = undefined;

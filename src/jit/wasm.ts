@@ -15,7 +15,7 @@ export const VOID = 0x40;
 /** Opcodes used by the translator. */
 export const enum Op {
   unreachable = 0x00, nop = 0x01, block = 0x02, loop = 0x03, if = 0x04, else = 0x05, end = 0x0b,
-  br = 0x0c, br_if = 0x0d, br_table = 0x0e, return = 0x0f, call = 0x10,
+  br = 0x0c, br_if = 0x0d, br_table = 0x0e, return = 0x0f, call = 0x10, call_indirect = 0x11,
   drop = 0x1a, select = 0x1b,
   local_get = 0x20, local_set = 0x21, local_tee = 0x22,
   i32_load = 0x28, i64_load = 0x29,
@@ -221,6 +221,13 @@ export class Code {
     this.out.uleb(f);
     return this;
   }
+  /** call_indirect through table 0 with signature `type`. */
+  callIndirect(type: number): this {
+    this.out.byte(Op.call_indirect);
+    this.out.uleb(type);
+    this.out.byte(0x00);
+    return this;
+  }
 
   /** Appends the encoded body (size, locals vector, code, final `end`) to `w`. */
   encodeInto(w: Bytes): void {
@@ -254,6 +261,8 @@ export interface ModuleSpec {
   imports: Array<{ name: string; type: number }>;
   /** The imported memory "env"."mem": shared or not, max in 64 KiB pages. */
   memory: { shared: boolean; maxPages: number };
+  /** Import a funcref table "env"."table" as table 0. */
+  table?: boolean;
   /** Defined functions: type index, body, export name (if exported). */
   funcs: Array<{ type: number; code: Code; export?: string }>;
 }
@@ -280,13 +289,21 @@ export function encodeModule(m: ModuleSpec): Uint8Array<ArrayBuffer> {
   section(out, 1, types);
 
   const imps = new Bytes();
-  imps.uleb(m.imports.length + 1);
+  imps.uleb(m.imports.length + 1 + (m.table ? 1 : 0));
   imps.name('env');
   imps.name('mem');
   imps.byte(0x02);
   imps.byte(m.memory.shared ? 0x03 : 0x01);
   imps.byte(0x00);
   imps.uleb(m.memory.maxPages);
+  if (m.table) {
+    imps.name('env');
+    imps.name('table');
+    imps.byte(0x01); // table
+    imps.byte(0x70); // funcref
+    imps.byte(0x00); // limits: min only
+    imps.uleb(0);
+  }
   for (const i of m.imports) {
     imps.name('env');
     imps.name(i.name);
