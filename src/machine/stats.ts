@@ -12,6 +12,8 @@ export interface MachineStats {
   devices: Record<string, number>;
   traps: Record<string, number>;
   interrupts: Record<string, number>;
+  /** Paravirtual I/O, per virtio device: requests, bytes, notifications ("virtio-blk0 bytes read"). */
+  virtio: Record<string, number>;
   /** The translator's counters (absent when the machine interprets). */
   jit?: Record<string, number>;
 }
@@ -33,6 +35,7 @@ export function collectStats(board: VirtBoard): MachineStats {
     devices: sorted(m.bus.accessCounts),
     traps: sorted(traps),
     interrupts: sorted(irqs),
+    virtio: Object.fromEntries(board.virtio.flatMap((t) => Object.entries(t.counters()).map(([k, n]) => [`${t.name} ${k}`, n]))),
     ...(m.jit ? { jit: { ...m.jit.stats } as unknown as Record<string, number> } : {}),
   };
 }
@@ -50,6 +53,9 @@ export function formatStats(s: MachineStats): string {
   section('device accesses (MMIO exits)', s.devices);
   section('traps', s.traps);
   section('interrupts', s.interrupts);
+  // Counts of different things (requests, bytes): listed without a total.
+  const virtio = Object.entries(s.virtio).filter(([, n]) => n > 0);
+  if (virtio.length) lines.push('virtio devices (paravirtual I/O):', ...virtio.map(([k, n]) => `  ${k.padEnd(34)} ${String(n).padStart(12)}`));
   if (s.jit) {
     lines.push('translator:');
     for (const [k, v] of Object.entries(s.jit)) lines.push(`  ${k.padEnd(34)} ${String(Math.round(v)).padStart(12)}`);

@@ -319,7 +319,7 @@ describe('transport save/restore', () => {
     t2.attach(dev2);
     t2.restore(saved);
     assert.deepEqual(t2.save(), d.mmio.save());
-    dev2.notify(0);
+    dev2.notify();
     assert.deepEqual(d.used(0), [{ id: a.head, len: 3 }]);
     assert.equal(dec(d.read(a.bufs[1]!.addr, 3)), 'cba');
   });

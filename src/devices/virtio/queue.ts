@@ -223,7 +223,7 @@ export class Virtqueue {
         continue;
       }
       if (len > 0 && (hi >= 0x20_0000 || !ram.contains(addr, len))) {
-        return this.broken(`${q}: buffer at 0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')} (+${len}) is outside RAM`);
+        return this.broken(`${q}: buffer at 0x${((BigInt(hi) << 32n) | BigInt(lo)).toString(16)} (+${len}) is outside RAM`);
       }
       if (flags & DESC_F_WRITE) {
         chain.writable.push({ addr, len });

@@ -79,7 +79,7 @@ export class VirtioP9 implements VirtioDevice {
       const req = readSegments(ctx.ram, c.readable, 0, MAX_MSIZE + 1);
       const reply = this.server.handle(req, c.writeLen);
       if (!reply) {
-        ctx.fail(`${this.name}: request at head ${c.head} has ${c.readLen} bytes and room for a ${c.writeLen}-byte reply: not a 9P exchange`);
+        ctx.fail(`request at head ${c.head} has ${c.readLen} bytes and room for a ${c.writeLen}-byte reply: not a 9P exchange`);
         return;
       }
       const w = new ChainWriter(ctx.ram, c.writable);

@@ -127,7 +127,7 @@ export class VirtioBlk implements VirtioDevice {
   /** Serves one request; false when the chain broke the protocol (the device is failed). */
   private handle(ctx: VirtioContext, c: Chain): boolean {
     if (c.readLen < 16 || c.writeLen < 1) {
-      ctx.fail(`${this.name}: request at head ${c.head} has no 16-byte header or no status byte`);
+      ctx.fail(`request at head ${c.head} has no 16-byte header or no status byte`);
       return false;
     }
     const ram = ctx.ram;

@@ -9,10 +9,12 @@ import { parseSize } from '../../../util/size.ts';
 import { parseCount, parseFlags, type Command } from '../command.ts';
 import { imageBoot } from '../../../repo/boot.ts';
 import { readHostFile, writeHostFile } from '../files.ts';
+import { ensureRootDisk } from '../guest/disk.ts';
 import { ensureDefaultGuest } from '../guest/fetch.ts';
 import { stderrProgress } from '../guest/progress.ts';
 import { NodeRunnerHost, OutputBuffer } from '../runner-host.ts';
 import { Terminal } from '../terminal.ts';
+import { attachVirtio, VIRTIO_HELP, VIRTIO_OPTIONS } from '../virtio-devices.ts';
 
 const HELP = `usage: virtus run [options]
 
@@ -30,6 +32,7 @@ default guest (Debian's kernel and a busybox initramfs; see 'virtus guest fetch'
                        "opensbi" is the default guest's OpenSBI; "none" starts
                        --kernel itself in M-mode. Default: the built-in SBI
                        (virtus is the firmware; the kernel starts in S-mode)
+${VIRTIO_HELP}
   --memory SIZE, -m    guest RAM (default 512M)
   --dtb-dump FILE      write the generated device tree blob and exit
   --stats              at exit, print the exits into the monitor: SBI calls,
@@ -43,7 +46,8 @@ default guest (Debian's kernel and a busybox initramfs; see 'virtus guest fetch'
   -h, --help           show this help
 
 Keys: Ctrl-A X quits, Ctrl-A H lists the keys. The guest's 'poweroff' ends
-virtus with exit code 0; 'reboot' restarts the machine.
+virtus with exit code 0; 'reboot' restarts the machine. Every machine has a
+virtio-rng (entropy from the host; seeded with --deterministic).
 With --bios none and an ELF that has a "tohost" symbol, the HTIF protocol of
 RISC-V test programs is served: the guest's exit code becomes virtus's.`;
 
@@ -62,6 +66,7 @@ const OPTIONS = {
   deterministic: { type: 'boolean' },
   engine: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+  ...VIRTIO_OPTIONS,
 } as const;
 
 /** The default guest's console command line. */
@@ -87,6 +92,13 @@ export const runCommand: Command = {
 
     const out = new OutputBuffer(process.stdout);
     const board = new VirtBoard({ ramSize, deterministic: v.deterministic ?? false, engine, console: (b) => out.write(b) });
+    const virtio = await attachVirtio(board, v, {
+      rootDisk: async () => ensureRootDisk(await defaultGuest()),
+      output: (b) => out.write(b),
+      warn: (line) => process.stderr.write(line + '\n'),
+    });
+    process.once('exit', () => virtio.close());
+    if (virtio.append.length) boot.append = [boot.append, ...virtio.append].filter(Boolean).join(' ');
     const info = board.boot(boot);
     const machine = board.machine;
     if (v['dtb-dump']) {
@@ -102,7 +114,8 @@ export const runCommand: Command = {
     const runner = new Runner(machine, host);
     const term = new Terminal({
       input: (b) => {
-        board.consoleInput(b);
+        if (virtio.console) virtio.console.write(b);
+        else board.consoleInput(b);
         host.wake();
       },
       quit: (why) => {
@@ -114,6 +127,9 @@ export const runCommand: Command = {
         }
       },
     });
+    if (virtio.console && process.stdout.isTTY) {
+      process.stdout.on('resize', () => virtio.console?.resize(process.stdout.columns, process.stdout.rows));
+    }
     let exit;
     if (v.trace) {
       exit = new Tracer(machine, (line) => writeSync(2, line + '\n')).run(maxInsns);
@@ -131,6 +147,7 @@ export const runCommand: Command = {
       }
     }
     out.flush();
+    virtio.close();
     if (v.stats) process.stderr.write(formatStats(collectStats(board)) + '\n');
     if (v.signature) writeSignature(board, info.symbols, v.signature);
     if (!exit) return 0;
