@@ -54,7 +54,7 @@ const DEFAULT_RAM = 512 * 1024 * 1024;
 /** The engine: the page's ?engine=jit|interp (as v86 and JSLinux take settings in the URL), else the server's. */
 function engine(m: Manifest | null): 'jit' | 'interp' {
   const q = new URLSearchParams(location.search).get('engine');
-  return q === 'jit' || q === 'interp' ? q : (m?.engine ?? 'interp');
+  return q === 'jit' || q === 'interp' ? q : (m?.engine ?? 'jit');
 }
 /** Bytes as MiB with one decimal (download progress, file sizes). */
 const mib = (n: number): string => `${Number((n / 2 ** 20).toFixed(1))} MiB`;

@@ -42,7 +42,8 @@ ${VIRTIO_HELP}
                        end_signature, one 32-bit hex word per line
   --trace              print every executed instruction to stderr
   --deterministic      derive time from the instruction count (reproducible runs)
-  --engine jit|interp  translate hot code to WebAssembly, or interpret (default)
+  --engine jit|interp  translate hot code to WebAssembly (default), or only
+                       interpret (the reference engine)
   -h, --help           show this help
 
 Keys: Ctrl-A X quits, Ctrl-A H lists the keys. The guest's 'poweroff' ends
@@ -84,7 +85,7 @@ export const runCommand: Command = {
     const image = v.image !== undefined ? await imageBoot(v.image, v) : null;
     const ramSize = v.memory === undefined && image?.memory ? image.memory : parseSize(v.memory ?? '512M', '--memory', 'M');
     const maxInsns = v['max-insns'] !== undefined ? parseCount(v['max-insns'], '--max-insns') : undefined;
-    const engine = v.engine ?? 'interp';
+    const engine = v.engine ?? 'jit';
     if (engine !== 'jit' && engine !== 'interp') {
       throw new VirtusError('BAD_FLAG', `run: --engine must be jit or interp, not "${engine}"`, { exitCode: 2 });
     }

@@ -40,7 +40,7 @@ The browser caches the guest's files, so a second visit downloads nothing.
                        dropped on the page: every RISC-V Linux has a UART driver)
   --append STRING      kernel command line (default: console=ttyS0)
   --memory SIZE, -m    guest RAM (default 512M)
-  --engine jit|interp  translate hot code to WebAssembly, or interpret (default);
+  --engine jit|interp  translate hot code to WebAssembly (default), or interpret;
                        a page URL's ?engine=jit or ?engine=interp overrides it
   --no-isolation       leave out the COOP/COEP headers: the page is not
                        cross-origin isolated and guest RAM is ordinary memory
@@ -144,7 +144,7 @@ export const webCommand: Command = {
       return 0;
     }
     const port = parsePort(v.port);
-    const engine = v.engine ?? 'interp';
+    const engine = v.engine ?? 'jit';
     if (engine !== 'jit' && engine !== 'interp') throw new VirtusError('BAD_FLAG', `web: --engine must be jit or interp, not "${engine}"`, { exitCode: 2 });
     const con = v.console ?? (v.kernel ? 'serial' : 'virtio');
     if (con !== 'serial' && con !== 'virtio') throw new VirtusError('BAD_FLAG', `web: --console must be serial or virtio, not "${con}"`, { exitCode: 2 });
