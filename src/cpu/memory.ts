@@ -114,6 +114,9 @@ export function storeSlow(h: Hart, mmu: number, vaLo: number, vaHi: number, size
     const o = byteHost(h, vaLo, i);
     h.m8[o] = i < 4 ? lo >>> (8 * i) : hi >>> (8 * (i - 4));
   }
+  // Page-crossing stores and pages PMP splits get no write TLB entry: log them here.
+  markDirty(h, byteHost(h, vaLo, 0));
+  if (pa1 >= 0) markDirty(h, byteHost(h, vaLo, size - 1));
   noteWrite(h, pa0, pa1 >= 0 ? 4096 - (vaLo & 0xfff) : size);
   if (pa1 >= 0) noteWrite(h, pa1, size - (4096 - (vaLo & 0xfff)));
   return true;
@@ -148,6 +151,7 @@ export function amoHost(h: Hart, mmu: number, vaLo: number, vaHi: number, size: 
     fault(h, vaLo, vaHi, Access.Store);
     return -1;
   }
+  markDirty(h, o);
   return o;
 }
 

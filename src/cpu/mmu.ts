@@ -101,7 +101,10 @@ function walk(h: Hart, vaLo: number, vaHi: number, access: Access, mmu: number):
     if (i > 0 && ppn % span !== 0) return pageFaultCause(access);
     // Update A, and D on stores (step 7, hardware-managed).
     const want = PTE_A | (access === Access.Store ? PTE_D : 0);
-    if ((lo & want) !== want) m32[host >>> 2] = lo | want;
+    if ((lo & want) !== want) {
+      m32[host >>> 2] = lo | want;
+      markDirty(h, host); // the page table page changed: migration must resend it
+    }
     mmuOut.pa = (ppn + (vpn % span)) * 4096 + (vaLo & 0xfff);
     mmuOut.span = span * 4096;
     return -1;

@@ -12,6 +12,8 @@ export class GuestRam {
   readonly bytes: Uint8Array;
   private readonly view: DataView;
   private readonly dirty: Uint8Array;
+  /** Pages dirty before the last takeDirty() (so written() still knows every page ever written). */
+  private readonly before: Uint8Array;
   /**
    * Called after every write made through this object (loaders, device DMA), with the guest
    * physical range written. The machine uses it to invalidate translated code.
@@ -23,6 +25,31 @@ export class GuestRam {
     this.bytes = new Uint8Array(memory.buffer, RAM_HOST, size);
     this.view = new DataView(memory.buffer, RAM_HOST, size);
     this.dirty = new Uint8Array(memory.buffer, DIRTY_BITMAP, Math.ceil(size / 4096 / 8));
+    this.before = new Uint8Array(this.dirty.length);
+  }
+
+  /**
+   * The pages written since the last call (one bit per page), and a fresh start of the dirty
+   * log. The caller must flush the harts' TLBs afterwards: a write TLB entry is only made for a
+   * page already dirty, so stores through older entries would not be logged.
+   */
+  takeDirty(): Uint8Array {
+    const d = this.dirty.slice();
+    for (let i = 0; i < d.length; i++) this.before[i] = this.before[i]! | d[i]!;
+    this.dirty.fill(0);
+    return d;
+  }
+
+  /** True when page `p` (from the start of RAM) was ever written; otherwise it holds zeros. */
+  pageWritten(p: number): boolean {
+    return ((this.dirty[p >>> 3]! | this.before[p >>> 3]!) & (1 << (p & 7))) !== 0;
+  }
+
+  /** Every page ever written (loaders, DMA, guest stores), one bit per page: the rest is zeros. */
+  written(): Uint8Array {
+    const w = this.dirty.slice();
+    for (let i = 0; i < w.length; i++) w[i] = w[i]! | this.before[i]!;
+    return w;
   }
 
   /** Records a write of [pa, pa + len) in the dirty log and tells the machine. */
