@@ -96,9 +96,11 @@ export class VirtBoard {
   readonly virtio: VirtioMmio[];
   /** Told when a driver breaks the virtio protocol and a device needs a reset (host log). */
   onVirtioError: ((device: string, reason: string) => void) | null = null;
-  private readonly inputQueue: number[] = [];
+  /** Console input waiting for room in the UART's FIFO (saved in snapshots). */
+  readonly inputQueue: number[] = [];
   private lastBoot: BootOptions | null = null;
-  private readonly epochMs: number;
+  /** Wall-clock time at power-on, in ms since 1970 (a restore carries it over). */
+  epochMs: number;
 
   constructor(o: MachineOptions) {
     const m = (this.machine = new Machine(o));

@@ -1,7 +1,8 @@
 /**
  * The host terminal as the guest's console: raw mode, and QEMU's escape prefix Ctrl-A
- * (Ctrl-A X quits, Ctrl-A H lists the keys, Ctrl-A Ctrl-A sends a Ctrl-A; Ctrl-A C is reserved
- * for the monitor prompt). Without a terminal (a pipe), input goes to the guest unchanged.
+ * (Ctrl-A X quits, Ctrl-A H lists the keys, Ctrl-A Ctrl-A sends a Ctrl-A; Ctrl-A C opens the
+ * monitor prompt for one command line, as in QEMU). Without a terminal (a pipe), input goes to
+ * the guest unchanged.
  */
 const CTRL_A = 0x01;
 
@@ -10,12 +11,14 @@ export interface TerminalHandlers {
   input(bytes: Uint8Array): void;
   /** The user asked to quit (Ctrl-A X) or input ended. */
   quit(reason: 'user' | 'eof'): void;
-  /** Ctrl-A C: the monitor prompt, when there is one. */
-  monitor?(): void;
+  /** A command typed at the Ctrl-A C prompt; resolves with the answer to print. */
+  monitor?(line: string): Promise<string>;
 }
 
 export class Terminal {
   private escape = false;
+  /** The monitor command being typed after Ctrl-A C, or null. */
+  private line: number[] | null = null;
   private readonly tty: boolean;
   private readonly onData = (chunk: Buffer): void => this.data(chunk);
   private readonly onEnd = (): void => this.h.quit('eof');
@@ -45,6 +48,10 @@ export class Terminal {
     }
     const out: number[] = [];
     for (const b of chunk) {
+      if (this.line) {
+        this.lineKey(b);
+        continue;
+      }
       if (this.escape) {
         this.escape = false;
         const k = String.fromCharCode(b).toLowerCase();
@@ -58,8 +65,10 @@ export class Terminal {
         else if (k === 'h') process.stderr.write('\r\nC-a h  this help\r\nC-a x  quit\r\nC-a c  monitor prompt\r\nC-a C-a  send C-a\r\n');
         else if (k === 'c') {
           this.flush(out);
-          if (this.h.monitor) this.h.monitor();
-          else process.stderr.write('\r\nvirtus: no monitor in this version\r\n');
+          if (this.h.monitor) {
+            this.line = [];
+            process.stderr.write('\r\n(virtus) ');
+          } else process.stderr.write('\r\nvirtus: no monitor in this version\r\n');
         }
         continue;
       }
@@ -67,6 +76,25 @@ export class Terminal {
       else out.push(b);
     }
     this.flush(out);
+  }
+
+  /** One key at the monitor prompt: Enter runs the line, Backspace edits, Esc or Ctrl-C cancels. */
+  private lineKey(b: number): void {
+    const line = this.line!;
+    if (b === 0x0d || b === 0x0a) {
+      this.line = null;
+      process.stderr.write('\r\n');
+      const text = String.fromCharCode(...line);
+      if (text.trim()) void this.h.monitor!(text).then((answer) => process.stderr.write(answer + '\r\n'));
+    } else if (b === 0x7f || b === 0x08) {
+      if (line.pop() !== undefined) process.stderr.write('\b \b');
+    } else if (b === 0x1b || b === 0x03) {
+      this.line = null;
+      process.stderr.write(' (cancelled)\r\n');
+    } else if (b >= 0x20 && b < 0x7f) {
+      line.push(b);
+      process.stderr.write(String.fromCharCode(b));
+    }
   }
 
   private flush(out: number[]): void {

@@ -9,6 +9,7 @@
 import { MIP_SSIP, MIP_STIP, MSTATUS_MPP } from '../../cpu/csr-numbers.ts';
 import { PRIV_S, S, type Hart } from '../../cpu/hart.ts';
 import { Cause } from '../../cpu/trap.ts';
+import { StateReader } from '../../devices/state.ts';
 import { EID, ERR, extensionName, functionName, SPEC_VERSION, IMPL_ID, IMPL_VERSION } from './sbi-ids.ts';
 
 /** What the firmware needs from the machine it runs on. */
@@ -89,6 +90,24 @@ export class SbiFirmware {
         this.timers[i] = Infinity;
       }
     }
+  }
+
+  /** The supervisor timers as plain data (ticks as decimal strings; null: none set). */
+  save(): { timers: Array<string | null> } {
+    return { timers: this.timers.map((t) => (t === Infinity ? null : String(t))) };
+  }
+
+  /** Restores the timers from untrusted data. */
+  restore(state: unknown): void {
+    const r: StateReader = new StateReader('sbi', state, ['timers']);
+    const raw = (state as { timers: unknown }).timers;
+    if (!Array.isArray(raw) || raw.length !== this.timers.length) r.fail(`timers must be an array of ${this.timers.length} entries`);
+    const t = raw.map((v: unknown, i: number) => {
+      if (v === null) return Infinity;
+      if (typeof v !== 'string' || !/^(0|[1-9][0-9]{0,15})$/.test(v) || !Number.isSafeInteger(Number(v))) r.fail(`timers[${i}] must be null or a decimal tick count`);
+      return Number(v);
+    });
+    this.timers.splice(0, t.length, ...t);
   }
 
   /** Counters for --stats and the web console. */

@@ -1,0 +1,95 @@
+/**
+ * The snapshot format in-process: the portable and the native codec read each other's files;
+ * a board saved and restored saves the same state again; a state with one bad field is
+ * refused naming the field; RAM records check their page range.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { VirtioRng } from '../../src/devices/virtio/rng/rng.ts';
+import { nodeCodec } from '../../src/host/node/snapshot-codec.ts';
+import { encodeRecord, jsCodec, Rec, RecordParser, unpack, useCodec } from '../../src/machine/snapshot-format.ts';
+import { applyRam, encodeSnapshot, openSnapshot, restoreBoard, saveBoard, type HostConfig } from '../../src/machine/snapshot.ts';
+import { VirtBoard } from '../../src/machine/virt.ts';
+
+const host: HostConfig = { boot: 'none', htif: null, devices: {} };
+
+function board(): VirtBoard {
+  const b = new VirtBoard({ ramSize: 1 << 20, deterministic: true, engine: 'interp', console: () => {} });
+  b.attachVirtio(new VirtioRng({ seed: 1 }));
+  return b;
+}
+
+/** A board with some RAM written and some state changed. */
+function busy(): VirtBoard {
+  const b = board();
+  const ram = b.machine.ram;
+  ram.load(ram.base + 0x1000, Uint8Array.from({ length: 9000 }, (_, i) => (i * 7) & 0xff));
+  ram.zero(ram.base + 0x8000, 0x2000);
+  const h = b.machine.harts[0]!;
+  h.setX(5, 0x1234_5678_9abc_def0n);
+  h.setPcNum(0x8000_0040);
+  h.set('mscratch', 42, 7);
+  b.uart.write(7, 1, 0x5a); // scratch register
+  return b;
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+describe('snapshot format', () => {
+  for (const [w, r] of [[jsCodec, nodeCodec], [nodeCodec, jsCodec]] as const) {
+    it(`a file written with the ${w === jsCodec ? 'portable' : 'native'} codec restores with the other`, () => {
+      const src = busy();
+      useCodec(w);
+      const file = concat(encodeSnapshot(src, host));
+      useCodec(r);
+      try {
+        const snap = openSnapshot(file, 't');
+        assert.equal(snap.config.ramSize, 1 << 20);
+        const dst = board();
+        snap.restore(dst);
+        assert.deepEqual(saveBoard(dst), saveBoard(src));
+        assert.deepEqual(dst.machine.ram.bytes, src.machine.ram.bytes);
+      } finally {
+        useCodec(jsCodec);
+      }
+    });
+  }
+
+  it('refuses a state with one bad field, naming it', () => {
+    const state = saveBoard(busy()) as { harts: Array<{ csr: Record<string, string> }>; uart: Record<string, unknown> };
+    const mutate = (f: (s: typeof state) => void): typeof state => {
+      const s = structuredClone(state);
+      f(s);
+      return s;
+    };
+    const cases: Array<[typeof state, RegExp]> = [
+      [mutate((s) => (s.harts[0]!.csr.priv = '2')), /hart0 csr: priv must be 0, 1 or 3/],
+      [mutate((s) => (s.harts[0]!.csr.misa = '0')), /misa 0x0 is not this hart's/],
+      [mutate((s) => delete s.harts[0]!.csr.mepc), /hart0 csr: state has no field "mepc"/],
+      [mutate((s) => (s.uart.ier = 99)), /uart0?: ier must be an integer/],
+    ];
+    for (const [s, pattern] of cases) assert.throws(() => restoreBoard(board(), { ...host, ramSize: 1 << 20, harts: 1, deterministic: true, disks: [], instret: 0 }, s), pattern);
+  });
+
+  it('RAM records must lie inside RAM and hold whole pages', () => {
+    const b = board();
+    const rec = (type: number, arg: number, raw: Uint8Array) => {
+      const p = new RecordParser('t');
+      p.push(encodeRecord(type, arg, raw));
+      return p.next()!;
+    };
+    assert.throws(() => applyRam(b.machine.ram, rec(Rec.Ram, 255, new Uint8Array(8192)), 'r'), /outside the machine's 256 pages/);
+    assert.throws(() => applyRam(b.machine.ram, rec(Rec.Ram, 0, new Uint8Array(100)), 'r'), /whole pages/);
+    const f = rec(Rec.Ram, 0, new Uint8Array(4096).fill(3));
+    f.data[f.data.length - 1]! ^= 1;
+    assert.throws(() => unpack(f, 'r'), /corrupt/);
+  });
+});
