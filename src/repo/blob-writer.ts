@@ -117,6 +117,23 @@ export class BlobWriter {
     return { digest, size };
   }
 
+  /**
+   * Keeps the content under `dest` rather than in the blob directory (a disk unpacked from a
+   * compressed layer): flushed, then renamed; the temporary file is deleted on failure.
+   */
+  keepAs(dest: string): void {
+    fsyncSync(this.fd);
+    this.close();
+    try {
+      renameSync(this.path, dest);
+    } catch (e) {
+      rmSync(this.path, { force: true });
+      throw e;
+    } finally {
+      if (this.lockPath) unlock(this.lockPath);
+    }
+  }
+
   /** Stops writing: a resumable partial file is kept for next time unless `discard`. */
   abort(discard = false): void {
     this.close();

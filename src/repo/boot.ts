@@ -1,7 +1,9 @@
 /**
  * `virtus run --image NAME[:TAG]`: boot options from a machine image in the store. The
- * image gives the kernel, initrd, command line and memory; the command line's --initrd,
+ * image gives the kernel, initrd, command line, memory and disks; the command line's --initrd,
  * --append and --memory override them, --bios chooses the firmware as it does for --kernel.
+ * The disks become --drive specifications with overlay=auto: a machine writes into its own
+ * temporary overlay, never into the store, so many machines can run from one image.
  */
 import { readFileSync } from 'node:fs';
 import type { BootOptions } from '../machine/virt.ts';
@@ -27,17 +29,18 @@ function readFile(path: string, what: string): Uint8Array {
 
 /**
  * Opens the image `text` from the default store and makes boot options from it; `memory`
- * is the RAM the image asks for, if it does. The image stays held (in use) until the
- * process ends. Disks are not opened: virtus run has no block device to put them on yet,
- * and says so.
+ * is the RAM the image asks for, if it does; `drives` are --drive values for its disks, in
+ * order. The image stays held (in use) until the process ends.
  */
-export async function imageBoot(text: string, v: ImageBootFlags, warn: (s: string) => void = (s) => process.stderr.write(`virtus: ${s}\n`)): Promise<{ boot: BootOptions; memory?: number; machine: StoredMachine }> {
+export async function imageBoot(text: string, v: ImageBootFlags): Promise<{ boot: BootOptions; memory?: number; drives: string[]; machine: StoredMachine }> {
   if (v.kernel !== undefined) throw new VirtusError('BAD_FLAG', 'run: --image gives the kernel; drop --kernel (or --image)', { exitCode: 2 });
   if (v.bios === 'opensbi') throw new VirtusError('BAD_FLAG', "run: --bios opensbi is the default guest's firmware; with --image give --bios FILE or none", { exitCode: 2 });
-  const machine = await openStoredMachine(ImageStore.open(), text, { disks: false });
-  if (!machine.kernel) throw new VirtusError('IMAGE_NO_KERNEL', `run: image ${text} has no kernel layer (it holds ${machine.config.layers.map((l) => l.role).join(', ')})`);
-  const disks = machine.config.layers.filter((l) => l.role === 'disk').length;
-  if (disks > 0) warn(`run: image ${text} has ${disks === 1 ? 'a disk' : `${disks} disks`}; virtus run cannot attach disks yet, so the machine boots without`);
+  const machine = await openStoredMachine(ImageStore.open(), text);
+  if (!machine.kernel) {
+    machine.release();
+    throw new VirtusError('IMAGE_NO_KERNEL', `run: image ${text} has no kernel layer (it holds ${machine.config.layers.map((l) => l.role).join(', ')})`);
+  }
+  const drives = machine.disks.map((d) => `file=${d.path.replace(/,/g, ',,')},format=${d.format},overlay=auto`);
   let firmware: BootOptions['firmware'] = 'builtin';
   if (v.bios === 'none') firmware = 'none';
   else if (v.bios !== undefined) firmware = { bytes: readFile(v.bios, 'firmware'), name: v.bios };
@@ -51,6 +54,7 @@ export async function imageBoot(text: string, v: ImageBootFlags, warn: (s: strin
       firmware,
     },
     ...(machine.config.memory !== undefined ? { memory: machine.config.memory } : {}),
+    drives,
     machine,
   };
 }

@@ -6,7 +6,7 @@
  * The image is held while the process runs, so `virtus image rm` refuses it and no
  * garbage collection takes its blobs.
  */
-import { createReadStream, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { Decompress } from 'fzstd';
@@ -91,13 +91,10 @@ async function diskFile(store: ImageStore, d: Descriptor, info: LayerInfo, what:
     w.abort(true);
     throw digestMismatch(`${what}: the disk layer's content`, info.uncompressedDigest, got);
   }
-  // Renamed by hand (not commit(), which files blobs by digest): the same content under its own name.
-  const tmp = w.path;
-  w.abort(false);
+  // Not commit(), which files blobs by digest: the same content under its own name.
   try {
-    renameSync(tmp, path);
+    w.keepAs(path);
   } catch (e) {
-    rmSync(tmp, { force: true });
     throw new VirtusError('STORE', `cannot unpack a disk into ${path}: ${(e as Error).message}`);
   }
   return path;

@@ -1,10 +1,12 @@
 /**
  * `virtus run --image`: a machine image pulled from a registry boots from the store (a
  * bare-metal HTIF program as its kernel, so the exit code proves it ran), with its
- * command line and memory, and the default guest is packed into the store once.
+ * command line, memory and disks (a bare-metal virtio-blk driver reads and writes the disk;
+ * the store's copy stays as it was), and the default guest is packed into the store once.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { storeDefaultGuest } from '../../src/repo/default-guest.ts';
 import { ImageStore } from '../../src/repo/store.ts';
@@ -44,7 +46,41 @@ describe('repo: virtus run --image', () => {
     assert.ok(readFileSync(dtb).includes('mine') && !readFileSync(dtb).includes('from=image'));
   });
 
-  it('says what it cannot do: no kernel, --kernel as well, disks not attached yet', async () => {
+  it("attaches the image's disk as /dev/vda over a temporary overlay; the store keeps its copy", async () => {
+    const blk = buildGuest('virtio-blk', ['common/crt.S', 'virtio/blk.c']);
+    const disk = Buffer.alloc(1 << 20);
+    disk.write('VIRTUS-DISK-TEST');
+    writeFileSync(s.path('magic.img'), disk);
+    const ref = `${reg.host}/run/blk:1`;
+    const store = s.path('e');
+    assert.equal((await virtus(['image', 'push', '-q', '--kernel', blk, s.path('magic.img'), ref], env(store))).status, 0);
+    assert.equal((await virtus(['image', 'pull', '-q', ref], env(store))).status, 0);
+    /** Every file in the store that holds the disk's content. */
+    const copies = () => {
+      const out: Buffer[] = [];
+      const walk = (d: string) => {
+        for (const n of readdirSync(d)) {
+          const p = join(d, n);
+          if (statSync(p).isDirectory()) walk(p);
+          else if (statSync(p).size === disk.length) out.push(readFileSync(p));
+        }
+      };
+      walk(store);
+      return out;
+    };
+    for (let run = 0; run < 2; run++) {
+      const r = await virtus(['run', '--image', ref, '--bios', 'none'], env(store));
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /^capacity=0x0+800$/m);
+      assert.match(r.stdout, /^write_status=0x0+$/m, 'the machine may write its disk');
+      assert.match(r.stdout, /virtio-blk: ok/);
+      const kept = copies();
+      assert.ok(kept.length >= 1, 'the store holds the disk');
+      for (const c of kept) assert.ok(c.equals(disk), 'the write went to the overlay, not to the store');
+    }
+  });
+
+  it('says what it cannot do: no kernel, --kernel as well', async () => {
     const store = s.path('c');
     const push = await virtus(['image', 'push', '-q', s.path('disk.img'), `${reg.host}/run/diskonly:1`], env(store));
     assert.equal(push.status, 0, push.stderr);
@@ -73,6 +109,5 @@ describe('repo: virtus run --image', () => {
     assert.deepEqual(store.list().map((i) => [i.key, i.digest]), [['default:6.2.0-riscv64', second], ['default:latest', second]]);
     const r = await virtus(['run', '--image', 'default', '--bios', 'none'], env(store.root));
     assert.equal(r.status, 42, r.stderr);
-    assert.match(r.stderr, /has a disk; virtus run cannot attach disks yet/);
   });
 });

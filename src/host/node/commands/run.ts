@@ -31,7 +31,8 @@ default guest (Debian's kernel and a busybox initramfs; see 'virtus guest fetch'
                        header) or an ELF file
   --initrd FILE        initial ramdisk
   --image NAME[:TAG]   boot a machine image from the local store (see 'virtus
-                       image ls'): its kernel, initrd, command line and memory
+                       image ls'): its kernel, initrd, command line, memory and
+                       disks (virtio-blk, each over a temporary overlay)
   --append STRING      kernel command line (/chosen/bootargs)
   --bios FILE|none|opensbi
                        firmware started in M-mode as QEMU starts it (fw_dynamic);
@@ -172,7 +173,9 @@ export const runCommand: Command = {
       const ramSize = v.memory === undefined && image?.memory ? image.memory : parseSize(v.memory ?? '512M', '--memory', 'M');
       const boot = image ? image.boot : await bootOptions(v);
       board = new VirtBoard({ ramSize, deterministic: v.deterministic ?? false, engine, console: (b) => out.write(b) });
-      const setup = (virtio = await attachVirtio(board, v, virtioHost));
+      // An image's disks come first (/dev/vda, ...), each behind a temporary overlay: the store's copy is never written.
+      const flags = image?.drives.length ? { ...v, drive: [...image.drives, ...(v.drive ?? [])] } : v;
+      const setup = (virtio = await attachVirtio(board, flags, virtioHost));
       if (setup.append.length) boot.append = [boot.append, ...setup.append].filter(Boolean).join(' ');
       info = board.boot(boot);
       if (v['dtb-dump']) {
