@@ -119,7 +119,7 @@ export async function migrateOut(board: VirtBoard, hostConfig: HostConfig, link:
       await send(encodeRecord(Rec.Round, p.rounds, new Uint8Array(0)));
       for (const rec of ramRecords(ram, dirty)) await send(rec);
       dirty = takeDirty(board);
-      if (countPages(dirty) <= maxDirty || p.rounds > maxRounds) break;
+      if (countPages(dirty) <= maxDirty || p.rounds >= maxRounds) break;
     }
     // Stop and copy: what was dirtied during the last round and since, then the devices.
     p.status = 'stop-and-copy';

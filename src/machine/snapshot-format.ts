@@ -143,42 +143,67 @@ export function jsonRecord(type: number, value: unknown): Uint8Array {
  * push() adds bytes; next() returns the next complete record, or null until more arrive.
  */
 export class RecordParser {
-  private buf: Uint8Array = new Uint8Array(0);
-  private pos = 0;
+  /** Bytes received and not yet returned, as they arrived (joined only when a record is whole). */
+  private chunks: Uint8Array[] = [];
+  private len = 0;
   /** Records returned so far (for messages). */
   count = 0;
 
   constructor(private readonly what: string) {}
 
   push(chunk: Uint8Array): void {
-    const rest = this.buf.length - this.pos;
-    if (rest === 0) {
-      this.buf = chunk;
-    } else {
-      const b = new Uint8Array(rest + chunk.length);
-      b.set(this.buf.subarray(this.pos));
-      b.set(chunk, rest);
-      this.buf = b;
-    }
-    this.pos = 0;
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.len += chunk.length;
   }
 
   /** Bytes received and not yet returned in a record. */
   get pending(): number {
-    return this.buf.length - this.pos;
+    return this.len;
+  }
+
+  /** The first `n` bytes (n <= pending), joined into the first chunk if they span several. */
+  private peek(n: number): Uint8Array {
+    const first = this.chunks[0]!;
+    if (first.length >= n) return first.subarray(0, n);
+    const joined = new Uint8Array(n);
+    let at = 0;
+    while (at < n) {
+      const c = this.chunks.shift()!;
+      const k = Math.min(c.length, n - at);
+      joined.set(c.subarray(0, k), at);
+      at += k;
+      if (k < c.length) this.chunks.unshift(c.subarray(k));
+    }
+    this.chunks.unshift(joined);
+    return joined;
+  }
+
+  private drop(n: number): void {
+    this.len -= n;
+    while (n > 0) {
+      const c = this.chunks[0]!;
+      if (c.length > n) {
+        this.chunks[0] = c.subarray(n);
+        return;
+      }
+      n -= c.length;
+      this.chunks.shift();
+    }
   }
 
   /** Takes `n` bytes if they have arrived. */
   take(n: number): Uint8Array | null {
-    if (this.pending < n) return null;
-    const out = this.buf.subarray(this.pos, this.pos + n);
-    this.pos += n;
+    if (this.len < n) return null;
+    const out = this.peek(n);
+    this.drop(n);
     return out;
   }
 
   next(): Frame | null {
-    if (this.pending < RECORD_HEADER) return null;
-    const v = new DataView(this.buf.buffer, this.buf.byteOffset + this.pos, RECORD_HEADER);
+    if (this.len < RECORD_HEADER) return null;
+    const h = this.peek(RECORD_HEADER);
+    const v = new DataView(h.buffer, h.byteOffset, RECORD_HEADER);
     const type = v.getUint8(0);
     const flags = v.getUint8(1);
     const arg = v.getUint32(4, true);
@@ -190,10 +215,8 @@ export class RecordParser {
     if (flags & ~F_DEFLATE || v.getUint16(2, true) !== 0) bad(`${at} (${NAMES[type]}) has unknown flags: the ${this.what} is corrupt`);
     if (raw > MAX_RAW) bad(`${at} (${NAMES[type]}) claims ${raw} bytes, more than any record holds: the ${this.what} is corrupt`);
     if (flags & F_DEFLATE ? stored >= raw : stored !== raw) bad(`${at} (${NAMES[type]}) has inconsistent lengths: the ${this.what} is corrupt`);
-    if (this.pending < RECORD_HEADER + stored) return null;
-    this.pos += RECORD_HEADER;
-    const data = this.buf.subarray(this.pos, this.pos + stored);
-    this.pos += stored;
+    if (this.len < RECORD_HEADER + stored) return null;
+    const data = this.take(RECORD_HEADER + stored)!.subarray(RECORD_HEADER);
     this.count++;
     return { type, arg, flags, raw, crc, data };
   }

@@ -135,7 +135,7 @@ export class Session {
       throw new VirtusError('MIGRATE_BUSY', `a migration to ${this.migration.target} is already under way`);
     }
     if (typeof this.o.hostConfig === 'string') throw new VirtusError('NO_SNAPSHOT', `cannot migrate this machine: ${this.o.hostConfig}`);
-    if (this.status !== 'running' && this.status !== 'paused') throw new VirtusError('MIGRATE_BUSY', 'the machine has ended');
+    if ((this.status !== 'running' && this.status !== 'paused') || this.o.board.machine.exit) throw new VirtusError('MIGRATE_BUSY', 'the machine has ended');
     const { host, port } = parseTcp(uri, 'migrate', 'localhost');
     const hostConfig = this.o.hostConfig;
     const m: MigrationState = { target: uri, status: 'active', rounds: 0, bytes: 0, dirtyPages: 0 };
@@ -147,7 +147,10 @@ export class Session {
         link = await tcpOutgoing(host, port);
         const report = await migrateOut(this.o.board, hostConfig, link, {
           yield: () => new Promise((r) => setTimeout(r, 1)),
-          pause: () => this.stop(),
+          pause: async () => {
+            await this.stop();
+            if (this.o.board.machine.exit) throw new VirtusError('MIGRATE_ENDED', 'the guest stopped the machine during the migration');
+          },
           resume: () => {
             if (!wasPaused) this.cont();
           },
@@ -286,8 +289,17 @@ export function tcpOutgoing(host: string, port: number): Promise<OutgoingLink & 
     let text = '';
     let answerWaiter: { resolve: (l: string) => void; reject: (e: Error) => void } | null = null;
     let drainWaiter: { resolve: () => void; reject: (e: Error) => void } | null = null;
+    const line = (): string | null => {
+      const i = text.indexOf('\n');
+      return i >= 0 ? text.slice(0, i) : null;
+    };
+    /** A target that refused answers at once and stops reading: its answer explains everything after. */
+    const refusal = (): Error | null => {
+      const l = line();
+      return l !== null && l !== 'OK' ? new VirtusError('MIGRATE_REFUSED', `the target refused the machine: ${l.replace(/^ERR /, '')}`) : null;
+    };
     const broken = (e: Error): void => {
-      failure ??= e;
+      failure ??= refusal() ?? e;
       drainWaiter?.reject(failure);
       answerWaiter?.reject(failure);
       drainWaiter = answerWaiter = null;
@@ -295,8 +307,10 @@ export function tcpOutgoing(host: string, port: number): Promise<OutgoingLink & 
     sock.setEncoding('utf8');
     sock.on('data', (d: string) => {
       text += d;
-      const i = text.indexOf('\n');
-      if (i >= 0 && answerWaiter) answerWaiter.resolve(text.slice(0, i));
+      const l = line();
+      if (l === null) return;
+      if (answerWaiter) answerWaiter.resolve(l);
+      else if (l !== 'OK') broken(refusal()!);
     });
     sock.on('drain', () => {
       drainWaiter?.resolve();
@@ -314,8 +328,8 @@ export function tcpOutgoing(host: string, port: number): Promise<OutgoingLink & 
           return new Promise((res, rej) => (drainWaiter = { resolve: res, reject: rej }));
         },
         answer() {
-          const i = text.indexOf('\n');
-          if (i >= 0) return Promise.resolve(text.slice(0, i));
+          const l = line();
+          if (l !== null) return Promise.resolve(l);
           if (failure) return Promise.reject(failure);
           return new Promise((res, rej) => (answerWaiter = { resolve: res, reject: rej }));
         },
@@ -325,23 +339,56 @@ export function tcpOutgoing(host: string, port: number): Promise<OutgoingLink & 
   });
 }
 
+/** The incoming side of a TCP link; `finish()` waits (briefly) for the source to hang up. */
+export type TcpIncoming = IncomingLink & { finish(ms: number): Promise<void> };
+
 /** Waits on tcp:HOST:PORT for one source (--incoming). */
-export function tcpIncoming(host: string, port: number, log: (line: string) => void): Promise<IncomingLink & { close(): void }> {
+export function tcpIncoming(host: string, port: number, log: (line: string) => void): Promise<TcpIncoming> {
   return new Promise((resolve, reject) => {
-    const server = createServer();
+    // Half-open: a source that sent a truncated stream and hung up still hears why.
+    const server = createServer({ allowHalfOpen: true });
     server.once('error', (e) => reject(new VirtusError('MIGRATE_LISTEN', `--incoming tcp:${host}:${port}: ${e.message}`, { exitCode: 2 })));
     server.listen(port, host, () => log(`virtus: waiting for a machine on tcp:${host}:${port}`));
     server.once('connection', (sock: Socket) => {
       server.close();
-      sock.on('error', () => {});
+      // Chunks are queued from 'data' events rather than read with for-await, so that leaving
+      // the loop early (a bad stream) keeps the socket open for the answer.
+      const queue: Uint8Array[] = [];
+      let ended = false;
+      let error: Error | null = null;
+      let wake: (() => void) | null = null;
+      const poke = (): void => {
+        const w = wake;
+        wake = null;
+        w?.();
+      };
+      sock.on('data', (d: Buffer) => {
+        queue.push(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+        poke();
+      });
+      sock.on('end', () => ((ended = true), poke()));
+      sock.on('close', () => ((ended = true), poke()));
+      sock.on('error', (e) => ((error = e), poke()));
       resolve({
-        chunks: (async function* () {
-          for await (const c of sock) yield new Uint8Array((c as Buffer).buffer, (c as Buffer).byteOffset, (c as Buffer).byteLength);
-        })(),
+        chunks: {
+          async *[Symbol.asyncIterator]() {
+            for (;;) {
+              if (queue.length) yield queue.shift()!;
+              else if (error) throw new VirtusError('MIGRATE_LINK', `the link from the source broke: ${error.message}`);
+              else if (ended) return;
+              else await new Promise<void>((r) => (wake = r));
+            }
+          },
+        },
         answer: (line) => {
           if (!sock.destroyed) sock.end(line + '\n');
         },
-        close: () => sock.destroy(),
+        finish: (ms) =>
+          new Promise((r) => {
+            if (sock.destroyed) return r();
+            const t = setTimeout(() => (sock.destroy(), r()), ms);
+            sock.once('close', () => (clearTimeout(t), r()));
+          }),
       });
     });
   });

@@ -162,7 +162,10 @@ export const runCommand: Command = {
       } else {
         const { host, port } = parseTcp(v.incoming!, '--incoming', '0.0.0.0');
         const link = await tcpIncoming(host, port, warn);
-        const got = await migrateIn(link, { build, devices });
+        const got = await migrateIn(link, { build, devices }).catch(async (e: unknown) => {
+          await link.finish(2000); // the source reads the answer before it hangs up
+          throw e;
+        });
         board = got.board;
         config = got.config;
         warn(`virtus: machine received after ${got.rounds} rounds; running it`);
@@ -190,10 +193,10 @@ export const runCommand: Command = {
           board.machine.attachHtif(htif.tohost, htif.fromhost);
         }
       }
-      const temporary = (v.drive ?? []).find((d) => /(^|,)overlay=auto(,|$)/.test(d));
+      const temporary = (flags.drive ?? []).find((d) => /(^|,)overlay=auto(,|$)/.test(d));
       hostConfig = temporary
         ? `--drive ${temporary} writes to a temporary overlay, deleted at exit (use overlay=PATH)`
-        : { boot: typeof boot.firmware === 'object' ? 'firmware' : boot.firmware, htif, devices: deviceConfig(v) };
+        : { boot: typeof boot.firmware === 'object' ? 'firmware' : boot.firmware, htif, devices: deviceConfig(flags) };
     }
     const machine = board.machine;
 

@@ -1,0 +1,214 @@
+/**
+ * Live migration between two `virtus run` processes on loopback: a bare-metal guest prints a
+ * counter every 2 ms (timer interrupts) while rewriting an 8 MiB buffer and checking its
+ * checksum; migrated mid-run, the two consoles together hold every counter exactly once and
+ * the checksum holds on the target. A target that refuses (incompatible, or a fake one that
+ * answers ERR) leaves the source running to its end; truncated, corrupt and newer streams
+ * are refused by the target with one line.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, connect, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { buildGuest, VIRTUS } from '../support/toolchain.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'virtus-migrate-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const COUNT = 2500;
+const prog = () => buildGuest('snapshot-counter-8m', ['common/crt.S', 'snapshot/counter.c'], { cflags: [`-DCOUNT=${COUNT}`, '-DWORDS=(1u<<20)'] });
+
+interface Proc {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves when `re` matches stdout or stderr. */
+  waitFor(re: RegExp, stream?: 'stdout' | 'stderr'): Promise<void>;
+  exit: Promise<number | null>;
+}
+
+function start(args: string[]): Proc {
+  const child = spawn(process.execPath, [VIRTUS, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const out = { stdout: '', stderr: '' };
+  const waiters: Array<() => void> = [];
+  for (const s of ['stdout', 'stderr'] as const) {
+    child[s]!.setEncoding('utf8');
+    child[s]!.on('data', (d: string) => {
+      out[s] += d;
+      for (const w of waiters.splice(0)) w();
+    });
+  }
+  const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+  void exit.then(() => clearTimeout(timer));
+  return {
+    child,
+    stdout: () => out.stdout,
+    stderr: () => out.stderr,
+    exit,
+    waitFor(re, stream) {
+      return new Promise((resolve, reject) => {
+        const check = (): void => {
+          if (re.test(stream ? out[stream] : out.stdout + out.stderr)) resolve();
+          else waiters.push(check);
+        };
+        void exit.then((code) => reject(new Error(`exited (${code}) before ${re}:\n${out.stdout.slice(-500)}\n${out.stderr}`)));
+        check();
+      });
+    },
+  };
+}
+
+/** Sends monitor commands on a unix socket; resolves with the JSON answers. */
+function monitor(path: string, ...lines: string[]): Promise<Array<Record<string, unknown>>> {
+  return new Promise((resolve, reject) => {
+    const s = connect(path);
+    let buf = '';
+    s.setEncoding('utf8');
+    s.on('error', reject);
+    s.on('data', (d: string) => {
+      buf += d;
+      const got = buf.split('\n').filter(Boolean);
+      if (got.length === lines.length) {
+        s.end();
+        resolve(got.map((l) => JSON.parse(l) as Record<string, unknown>));
+      }
+    });
+    s.write(lines.map((l) => l + '\n').join(''));
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Every counter 0..COUNT-1 exactly once, in order, across the consoles. */
+function assertCounters(console: string): void {
+  const seen = [...console.matchAll(/^counter (\d+)$/gm)].map((m) => Number(m[1]));
+  assert.equal(seen.length, COUNT, 'no counter lost or repeated');
+  seen.forEach((n, i) => assert.equal(n, i, `counter ${i} in its place`));
+  assert.match(console, /^checksum ok sweeps=\d+$/m);
+}
+
+function source(sock: string, engine: string, extra: string[] = []): Proc {
+  return start(['run', '--bios', 'none', '--kernel', prog(), '--engine', engine, '--monitor', `unix:${sock}`, ...extra]);
+}
+
+/** A fake target: records what the source sends, then answers `answer`. */
+function fakeTarget(answer: string): Promise<{ port: number; stream: Promise<Buffer> }> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let done!: (b: Buffer) => void;
+    const stream = new Promise<Buffer>((r) => (done = r));
+    const srv = createServer((s) => {
+      s.on('data', (d: Buffer) => {
+        chunks.push(d);
+        const all = Buffer.concat(chunks);
+        // The end record: type 15, nothing after it.
+        if (all.length >= 20 && all[all.length - 20] === 15 && all.readUInt32LE(all.length - 8) === 0) {
+          s.end(answer + '\n');
+          srv.close();
+          done(all);
+        }
+      });
+    }).listen(0, '127.0.0.1', () => resolve({ port: (srv.address() as AddressInfo).port, stream }));
+  });
+}
+
+describe('live migration', () => {
+  let recorded: Buffer | null = null;
+
+  for (const engine of ['jit', 'interp']) {
+    it(`moves a running guest to another process, losing and repeating nothing (--engine ${engine})`, async () => {
+      const port = await freePort();
+      const sock = join(dir, `src-${engine}.sock`);
+      const target = start(['run', '--incoming', `tcp:127.0.0.1:${port}`, '--engine', engine]);
+      await target.waitFor(/waiting for a machine/, 'stderr');
+      const src = source(sock, engine, ['--migrate-max-rounds', '4']);
+      await src.waitFor(/^counter 300$/m, 'stdout');
+      const [answer] = await monitor(sock, `migrate tcp:127.0.0.1:${port}`);
+      assert.deepEqual(answer, { ok: true, status: 'active' });
+      assert.equal(await src.exit, 0, src.stderr());
+      assert.equal(await target.exit, 0, target.stderr());
+      const report = /migrated to tcp:127\.0\.0\.1:\d+: total (\d+) ms, downtime ([\d.]+) ms, (\d+) rounds, (\d+) bytes sent/.exec(src.stderr());
+      assert.ok(report, src.stderr());
+      assert.ok(Number(report[3]) >= 1 && Number(report[3]) <= 4, 'rounds bounded by --migrate-max-rounds');
+      assert.ok(Number(report[4]) > 8 << 20, 'at least the buffer went over');
+      process.stderr.write(`# ${engine}: ${report[0]}\n`);
+      assert.doesNotMatch(src.stdout(), /checksum ok/, 'the source stopped before the end');
+      assertCounters(src.stdout() + target.stdout());
+    });
+  }
+
+  it('a target that refuses leaves the source running to its end', async () => {
+    const sock = join(dir, 'refused.sock');
+    const port = await freePort();
+    const small = start(['run', '--incoming', `tcp:127.0.0.1:${port}`, '--memory', '256M']);
+    await small.waitFor(/waiting for a machine/, 'stderr');
+    const src = source(sock, 'jit', ['--migrate-max-rounds', '2']);
+    await src.waitFor(/^counter 100$/m, 'stdout');
+    // An incompatible target: it says why, exits non-zero; the source runs on.
+    await monitor(sock, `migrate tcp:127.0.0.1:${port}`);
+    assert.equal(await small.exit, 1);
+    const lines = small.stderr().trim().split('\n');
+    assert.equal(lines.length, 2, small.stderr());
+    assert.match(lines[1]!, /^virtus: the machine has 536870912 bytes of RAM, not the 268435456 of --memory$/);
+    await src.waitFor(/migration to .* failed: the target refused the machine: the machine has 536870912 bytes/, 'stderr');
+    const [info] = await monitor(sock, 'info migrate');
+    assert.equal(info!.status, 'failed');
+    // A target that takes the whole stream and then says no.
+    const fake = await fakeTarget('ERR not today');
+    await monitor(sock, `migrate tcp:127.0.0.1:${fake.port}`);
+    recorded = await fake.stream;
+    await src.waitFor(/failed: the target refused the machine: not today/, 'stderr');
+    const [status] = await monitor(sock, 'info status');
+    assert.equal(status!.status, 'running');
+    assert.equal(await src.exit, 0, src.stderr());
+    assertCounters(src.stdout());
+  });
+
+  it('the target refuses truncated, corrupt and newer streams with one line', async () => {
+    assert.ok(recorded, 'the previous test recorded a stream');
+    const whole = recorded;
+    const flip = (at: number) => {
+      const b = Buffer.from(whole);
+      b[at]! ^= 0x20;
+      return b;
+    };
+    const cases: Array<[Buffer, RegExp]> = [
+      [whole.subarray(0, 10), /migration stream is truncated: the source closed it inside its header/],
+      [whole.subarray(0, Math.floor(whole.length / 2)), /migration stream is truncated/],
+      [whole.subarray(0, whole.length - 20), /ends before|truncated/],
+      [flip(Math.floor(whole.length / 3)), /is corrupt/],
+      [flip(8).fill(2, 8, 9), /format version 2, newer than this virtus reads \(1\)/],
+      [Buffer.from('GET / HTTP/1.1\r\n\r\n'), /not a virtus migration stream/],
+    ];
+    for (const [bytes, pattern] of cases) {
+      const port = await freePort();
+      const target = start(['run', '--incoming', `tcp:127.0.0.1:${port}`]);
+      await target.waitFor(/waiting for a machine/, 'stderr');
+      const answer = await new Promise<string>((resolve) => {
+        const s = connect(port, '127.0.0.1', () => s.end(bytes));
+        let text = '';
+        s.setEncoding('utf8');
+        s.on('data', (d: string) => (text += d));
+        s.on('error', () => {});
+        s.on('close', () => resolve(text));
+      });
+      assert.match(answer, /^ERR /, 'the source hears why');
+      assert.equal(await target.exit, 1, target.stderr());
+      const lines = target.stderr().trim().split('\n');
+      assert.equal(lines.length, 2, target.stderr());
+      assert.match(lines[1]!, /^virtus: /);
+      assert.match(lines[1]!, pattern);
+    }
+  });
+});
