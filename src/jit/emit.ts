@@ -11,8 +11,18 @@ import type { Decoded } from '../isa/decode.ts';
 import { Kind } from '../isa/table.ts';
 import { packOperands } from '../cpu/interp.ts';
 import { St } from '../cpu/status.ts';
-import { PC_OFF, TLB_ENTRIES, X_OFF, slotOffset } from '../cpu/layout.ts';
-import { Code, I64, Op } from './wasm.ts';
+import { MSTATUS_FS } from '../cpu/csr-numbers.ts';
+import { F_OFF, PC_OFF, TLB_ENTRIES, X_OFF, slotOffset } from '../cpu/layout.ts';
+import { Code, F64, I32, I64, Op } from './wasm.ts';
+
+/** What an FP instruction needs of mstatus.FS for its fast path. */
+const enum FsGuard {
+  None,
+  /** Not Off (the instruction writes no f register and no flag). */
+  On,
+  /** Dirty (the instruction writes an f register: Dirty is what the write would make it). */
+  Dirty,
+}
 
 /** What a region function returns to the dispatcher. */
 export const enum Exit {
@@ -30,7 +40,16 @@ export const enum Exit {
 export const EXEC_CODE_WRITTEN = 5;
 
 const MINSTRET = slotOffset('minstret');
+const MSTATUS = slotOffset('mstatus');
+const FCSR = slotOffset('fcsr');
 const xo = (r: number): number => X_OFF + 8 * r;
+const fo = (r: number): number => F_OFF + 8 * r;
+/** The upper half of a NaN-boxed single (Unprivileged 21.2). */
+const BOX = -0x1_0000_0000;
+const SIGN64 = -(1n << 63n);
+/** Smallest normal magnitudes: a result of exactly this size may have underflowed (tininess after rounding). */
+const MIN_NORMAL_D = 2 ** -1022;
+const MIN_NORMAL_S = 2 ** -126;
 
 /** Locals and parameters of a region function. */
 export const P_H = 0;
@@ -40,6 +59,7 @@ export const P_BUDGET = 2;
 /** Function indices in a region module: imported helpers first, then defined functions. */
 export const F_EXEC = 0;
 export const F_MULHU = 2; // after the one import (0) and the region function (1)
+export const F_FMA = 3;
 
 /** One instruction to translate. */
 export interface Insn {
@@ -59,7 +79,7 @@ export class BlockEmitter {
 
   constructor(
     readonly c: Code,
-    private readonly locals: { va: number; e: number; st: number; t: number; dtlb: number },
+    private readonly locals: { va: number; e: number; st: number; t: number; dtlb: number; fa: number; fb: number; fr: number; sr: number },
     /** Depth of the dispatch loop from the block's own code. */
     private readonly loopDepth: number,
     /** Block index for a virtual pc in this region, or -1. */
@@ -180,33 +200,67 @@ export class BlockEmitter {
     this.c.set(this.locals.va);
   }
 
-  private load(j: number, x: Insn, size: number, op: Op): void {
+  /**
+   * An access of `size` bytes at x[rs1] + imm: `fast` runs when the TLB probe (read tag at
+   * +0, write tag at +8) hits and `fsGuard` (FP accesses) holds, the interpreter otherwise.
+   */
+  private access(j: number, x: Insn, size: number, tagOffset: number, fsGuard: FsGuard, fast: () => void): void {
     const c = this.c;
-    const d = x.d;
-    this.ea(d.rs1, d.imm);
-    this.probe(size, 0);
+    this.ea(x.d.rs1, x.d.imm);
+    this.probe(size, tagOffset);
+    if (fsGuard !== FsGuard.None) {
+      this.fsState(fsGuard);
+      c.op(Op.i32_and);
+    }
     c.if();
-    this.pushXAddr(d.rd);
-    this.hostAddr();
-    c.mem(op, 0, 0);
-    this.storeX(d.rd);
+    fast();
     c.else();
     this.viaInterpreter(j, x);
     c.end();
   }
 
+  private load(j: number, x: Insn, size: number, op: Op): void {
+    const d = x.d;
+    this.access(j, x, size, 0, FsGuard.None, () => {
+      this.pushXAddr(d.rd);
+      this.hostAddr();
+      this.c.mem(op, 0, 0);
+      this.storeX(d.rd);
+    });
+  }
+
   private store(j: number, x: Insn, size: number, op: Op): void {
+    const d = x.d;
+    this.access(j, x, size, 8, FsGuard.None, () => {
+      this.hostAddr();
+      this.getX(d.rs2);
+      this.c.mem(op, 0, 0);
+    });
+  }
+
+  /** FLW/FLD: the bits loaded; a single is NaN-boxed. Writing f[rd] needs FS Dirty already. */
+  private fload(j: number, x: Insn, size: 4 | 8): void {
     const c = this.c;
     const d = x.d;
-    this.ea(d.rs1, d.imm);
-    this.probe(size, 8);
-    c.if();
-    this.hostAddr();
-    this.getX(d.rs2);
-    c.mem(op, 0, 0);
-    c.else();
-    this.viaInterpreter(j, x);
-    c.end();
+    this.access(j, x, size, 0, FsGuard.Dirty, () => {
+      c.get(P_H);
+      this.hostAddr();
+      if (size === 8) c.mem(Op.i64_load, 0, 0);
+      else c.mem(Op.i64_load32_u, 0, 0).i64(BOX).op(Op.i64_or);
+      c.mem(Op.i64_store, 3, fo(d.rd));
+    });
+  }
+
+  /** FSW/FSD: the low `size` bytes of f[rs2] as they are (FSW does not check the NaN box). */
+  private fstore(j: number, x: Insn, size: 4 | 8): void {
+    const c = this.c;
+    const d = x.d;
+    this.access(j, x, size, 8, FsGuard.On, () => {
+      this.hostAddr();
+      c.get(P_H);
+      if (size === 8) c.mem(Op.i64_load, 3, fo(d.rs2)).mem(Op.i64_store, 0, 0);
+      else c.mem(Op.i32_load, 2, fo(d.rs2)).mem(Op.i32_store, 0, 0);
+    });
   }
 
   // ---- ALU helpers ----
@@ -301,6 +355,393 @@ export class BlockEmitter {
     this.storeX(d.rd);
   }
 
+  // ---- floating point (Unprivileged ch. 20, 21) ----
+  //
+  // Each F/D fast path runs only where it provably does what exec-fp.ts does, and hands the
+  // instruction to the interpreter otherwise (which also raises illegal instructions precisely):
+  // - mstatus.FS: Off falls back; an instruction that writes an f register needs FS Dirty
+  //   already, so the write changes nothing else (the interpreter makes it Dirty the first time).
+  // - arithmetic needs round-to-nearest-even (wasm's only mode) and NX already accrued; a
+  //   finite result above the smallest normal then raises no flag that is not already set
+  //   (no NV, DZ, OF; no UF since tininess is detected after rounding: a result of exactly
+  //   2^emin may be tiny, so it falls back too). Zeros, subnormals, infinities and NaNs fall back.
+  // - singles need both operands NaN-boxed.
+
+  /**
+   * Pushes the FS condition: for On, non-zero when FS is not Off; for Dirty, 1 when FS is Dirty.
+   */
+  private fsState(g: FsGuard): void {
+    const c = this.c;
+    c.get(P_H).mem(Op.i32_load, 2, MSTATUS).i32(MSTATUS_FS).op(Op.i32_and);
+    if (g === FsGuard.Dirty) c.i32(MSTATUS_FS).op(Op.i32_eq);
+  }
+
+  /**
+   * Emits `fast` with the interpreter as its fallback. `fast` leaves nothing on the stack and
+   * calls `unless()` with an i32 pushed to leave for the interpreter when it is zero.
+   */
+  private guarded(j: number, x: Insn, fast: (unless: () => void) => void): void {
+    const c = this.c;
+    c.block().block();
+    fast(() => {
+      c.op(Op.i32_eqz).brIf(0);
+    });
+    c.br(1);
+    c.end();
+    this.viaInterpreter(j, x);
+    c.end();
+  }
+
+  /** Pushes 1 when the effective rounding mode of `rm` is RNE and NX has accrued (rm is 0 or 7). */
+  private rneInexact(rm: number): void {
+    const c = this.c;
+    c.get(P_H).mem(Op.i32_load, 2, FCSR);
+    // fflags.NX is bit 0, frm bits 5-7 (Unprivileged 20.2).
+    if (rm === 0) c.i32(1).op(Op.i32_and);
+    else c.i32(0xe1).op(Op.i32_and).i32(1).op(Op.i32_eq);
+  }
+
+  /** Pushes 1 when the rounding mode field is not reserved (rm 0-4, or 7 with frm 0-4); rm is not 5 or 6. */
+  private rmLegal(rm: number): void {
+    const c = this.c;
+    if (rm !== 7) c.i32(1);
+    else c.get(P_H).mem(Op.i32_load, 2, FCSR).i32(5).op(Op.i32_shr_u).i32(7).op(Op.i32_and).i32(5).op(Op.i32_lt_u);
+  }
+
+  /** Pushes 1 when f[r] holds a NaN-boxed single, for each register of `rs`. */
+  private boxed(rs: number[]): void {
+    const c = this.c;
+    rs.forEach((r, i) => {
+      c.get(P_H).mem(Op.i32_load, 2, fo(r) + 4);
+      if (i > 0) c.op(Op.i32_and);
+    });
+    c.i32(-1).op(Op.i32_eq);
+  }
+
+  private loadD(r: number, neg = false): void {
+    this.c.get(P_H).mem(Op.f64_load, 3, fo(r));
+    if (neg) this.c.op(Op.f64_neg);
+  }
+  private loadS(r: number): void {
+    this.c.get(P_H).mem(Op.f32_load, 2, fo(r));
+  }
+
+  /** Pushes 1 when local `l` (f64, or f32 when `single`) is finite and above the smallest normal in magnitude. */
+  private normal(l: number, single: boolean): void {
+    const c = this.c;
+    if (single) {
+      c.get(l).op(Op.f32_abs).f32(MIN_NORMAL_S).op(Op.f32_gt);
+      c.get(l).op(Op.f32_abs).f32(Infinity).op(Op.f32_lt).op(Op.i32_and);
+    } else {
+      c.get(l).op(Op.f64_abs).f64(MIN_NORMAL_D).op(Op.f64_gt);
+      c.get(l).op(Op.f64_abs).f64(Infinity).op(Op.f64_lt).op(Op.i32_and);
+    }
+  }
+
+  /** Stores the single in local `l` to f[rd], NaN-boxed. */
+  private storeBoxed(rd: number, l: number): void {
+    this.c.get(P_H).get(l).op(Op.i32_reinterpret_f32).op(Op.i64_extend_i32_u).i64(BOX).op(Op.i64_or).mem(Op.i64_store, 3, fo(rd));
+  }
+
+  /**
+   * FADD/FSUB/FMUL/FDIV/FSQRT (and, through `operands`, the fused multiply-adds): the host's
+   * correctly rounded result under RNE.
+   */
+  private farith(j: number, x: Insn, single: boolean, operands: () => void): void {
+    const d = x.d;
+    if (d.rm !== 0 && d.rm !== 7) return this.viaInterpreter(j, x);
+    const c = this.c;
+    const r = single ? this.locals.sr : this.locals.fr;
+    this.guarded(j, x, (unless) => {
+      this.fsState(FsGuard.Dirty);
+      unless();
+      this.rneInexact(d.rm);
+      unless();
+      if (single) {
+        this.boxed(d.def.name.startsWith('fsqrt') ? [d.rs1] : d.def.format === 'R4' ? [d.rs1, d.rs2, d.rs3] : [d.rs1, d.rs2]);
+        unless();
+      }
+      operands();
+      c.set(r);
+      this.normal(r, single);
+      unless();
+      if (single) this.storeBoxed(d.rd, r);
+      else c.get(P_H).get(r).mem(Op.f64_store, 3, fo(d.rd));
+    });
+  }
+
+  private binD(j: number, x: Insn, op: Op): void {
+    this.farith(j, x, false, () => {
+      this.loadD(x.d.rs1);
+      this.loadD(x.d.rs2);
+      this.c.op(op);
+    });
+  }
+  private binS(j: number, x: Insn, op: Op): void {
+    this.farith(j, x, true, () => {
+      this.loadS(x.d.rs1);
+      this.loadS(x.d.rs2);
+      this.c.op(op);
+    });
+  }
+
+  /** x × y + z (negations are exact), through the module's fmaRne helper; NaN from it falls back. */
+  private fmaD(j: number, x: Insn, negProduct: boolean, negAddend: boolean): void {
+    this.farith(j, x, false, () => {
+      this.loadD(x.d.rs1, negProduct);
+      this.loadD(x.d.rs2);
+      this.loadD(x.d.rs3, negAddend);
+      this.c.call(F_FMA);
+    });
+  }
+
+  /**
+   * Single-precision fused multiply-add in binary64: the product of two singles is exact, and
+   * s = fl(p + z) with its TwoSum error e. Rounding s to single gives the correctly rounded
+   * result unless e ≠ 0 and s is exactly a midpoint between two singles (then falls back).
+   */
+  private fmaS(j: number, x: Insn, negProduct: boolean, negAddend: boolean): void {
+    const c = this.c;
+    const { fa, fb, fr } = this.locals;
+    const d = x.d;
+    this.farith(j, x, true, () => {
+      this.loadS(d.rs1);
+      c.op(Op.f64_promote_f32);
+      if (negProduct) c.op(Op.f64_neg);
+      this.loadS(d.rs2);
+      c.op(Op.f64_promote_f32).op(Op.f64_mul).set(fa); // p, exact
+      this.loadS(d.rs3);
+      c.op(Op.f64_promote_f32);
+      if (negAddend) c.op(Op.f64_neg);
+      c.set(fb);
+      // s = p + z; e = (p - (s - bb)) + (z - bb), bb = s - p
+      c.get(fa).get(fb).op(Op.f64_add).set(fr);
+      c.get(fa).get(fr).get(fr).get(fa).op(Op.f64_sub).op(Op.f64_sub).op(Op.f64_sub);
+      c.get(fb).get(fr).get(fa).op(Op.f64_sub).op(Op.f64_sub).op(Op.f64_add);
+      c.f64(0).op(Op.f64_eq);
+      // ... or s not at a single's midpoint: the 29 bits below a single's significand are not 1000...0.
+      c.get(fr).op(Op.i64_reinterpret_f64).i64(0x1fff_ffff).op(Op.i64_and).i64(0x1000_0000).op(Op.i64_ne);
+      c.op(Op.i32_or);
+      // Fall back (the result NaN fails the normal check) when the rounding could be double.
+      c.if(F64).get(fr).else().f64(NaN).end();
+      c.op(Op.f32_demote_f64);
+    });
+  }
+
+  /** FSGNJ/FSGNJN/FSGNJX (kind 0, 1, 2): bit operations, no flags, no canonicalising. */
+  private sgnj(j: number, x: Insn, kind: number, single: boolean): void {
+    const c = this.c;
+    const d = x.d;
+    this.guarded(j, x, (unless) => {
+      this.fsState(FsGuard.Dirty);
+      unless();
+      if (single) {
+        this.boxed([d.rs1, d.rs2]);
+        unless();
+      }
+      c.get(P_H);
+      if (single) {
+        const sign = 0x8000_0000 | 0;
+        c.get(P_H).mem(Op.i32_load, 2, fo(d.rs1));
+        if (kind !== 2) c.i32(~sign).op(Op.i32_and);
+        c.get(P_H).mem(Op.i32_load, 2, fo(d.rs2)).i32(sign).op(Op.i32_and);
+        if (kind === 1) c.i32(sign).op(Op.i32_xor);
+        c.op(kind === 2 ? Op.i32_xor : Op.i32_or);
+        c.op(Op.i64_extend_i32_u).i64(BOX).op(Op.i64_or);
+      } else {
+        c.get(P_H).mem(Op.i64_load, 3, fo(d.rs1));
+        if (kind !== 2) c.i64(~SIGN64).op(Op.i64_and);
+        c.get(P_H).mem(Op.i64_load, 3, fo(d.rs2)).i64(SIGN64).op(Op.i64_and);
+        if (kind === 1) c.i64(SIGN64).op(Op.i64_xor);
+        c.op(kind === 2 ? Op.i64_xor : Op.i64_or);
+      }
+      c.mem(Op.i64_store, 3, fo(d.rd));
+    });
+  }
+
+  /** FEQ/FLT/FLE: only with no NaN operand (NaNs raise NV by rules that differ per instruction). */
+  private fcmp(j: number, x: Insn, op: Op, single: boolean): void {
+    const c = this.c;
+    const d = x.d;
+    const { fa, fr, sr } = this.locals;
+    this.guarded(j, x, (unless) => {
+      this.fsState(FsGuard.On);
+      unless();
+      if (single) {
+        this.boxed([d.rs1, d.rs2]);
+        unless();
+        this.loadS(d.rs1);
+        c.set(sr);
+        this.loadS(d.rs2);
+        c.op(Op.f64_promote_f32).set(fr);
+        c.get(sr).op(Op.f64_promote_f32).set(fa); // promotion is exact and keeps the order
+      } else {
+        this.loadD(d.rs1);
+        c.set(fa);
+        this.loadD(d.rs2);
+        c.set(fr);
+      }
+      c.get(fa).get(fa).op(Op.f64_eq).get(fr).get(fr).op(Op.f64_eq).op(Op.i32_and);
+      unless();
+      this.pushXAddr(d.rd);
+      c.get(fa).get(fr).op(op).op(Op.i64_extend_i32_u);
+      this.storeX(d.rd);
+    });
+  }
+
+  /** FCVT.D.W/WU/L/LU, FCVT.S.W: integer to float, only where exact (no flag, any legal mode). */
+  private fromInt(j: number, x: Insn, kind: 'w' | 'wu' | 'l' | 'lu' | 'sw'): void {
+    const d = x.d;
+    if (d.rm === 5 || d.rm === 6) return this.viaInterpreter(j, x);
+    const c = this.c;
+    this.guarded(j, x, (unless) => {
+      this.fsState(FsGuard.Dirty);
+      unless();
+      this.rmLegal(d.rm);
+      unless();
+      if (kind === 'l') {
+        this.getX(d.rs1);
+        c.i64(2 ** 53).op(Op.i64_add).i64(2 ** 54).op(Op.i64_le_u);
+        unless();
+      } else if (kind === 'lu') {
+        this.getX(d.rs1);
+        c.i64(2 ** 53).op(Op.i64_le_u);
+        unless();
+      } else if (kind === 'sw') {
+        this.getX(d.rs1);
+        c.op(Op.i32_wrap_i64).i32(2 ** 24).op(Op.i32_add).i32(2 ** 25).op(Op.i32_le_u);
+        unless();
+      }
+      if (kind === 'sw') {
+        this.getX(d.rs1);
+        c.op(Op.i32_wrap_i64).op(Op.f32_convert_i32_s).set(this.locals.sr);
+        this.storeBoxed(d.rd, this.locals.sr);
+        return;
+      }
+      c.get(P_H);
+      this.getX(d.rs1);
+      if (kind === 'w') c.op(Op.i32_wrap_i64).op(Op.f64_convert_i32_s);
+      else if (kind === 'wu') c.op(Op.i32_wrap_i64).op(Op.f64_convert_i32_u);
+      else if (kind === 'l') c.op(Op.f64_convert_i64_s);
+      else c.op(Op.f64_convert_i64_u);
+      c.mem(Op.f64_store, 3, fo(d.rd));
+    });
+  }
+
+  /**
+   * FCVT.W.D/FCVT.L.D with static RTZ (what C casts compile to): in range, the truncation is
+   * the result; an inexact one raises NX, which needs NX accrued and FS Dirty already.
+   */
+  private toIntRtz(j: number, x: Insn, long: boolean): void {
+    const d = x.d;
+    if (d.rm !== 1) return this.viaInterpreter(j, x);
+    const c = this.c;
+    const { fa } = this.locals;
+    this.guarded(j, x, (unless) => {
+      this.fsState(FsGuard.On);
+      unless();
+      this.loadD(d.rs1);
+      c.set(fa);
+      // -2^31 - 1 < v < 2^31 (or -2^63 ≤ v < 2^63): the truncation fits; NaN fails.
+      c.get(fa).f64(long ? -(2 ** 63) : -(2 ** 31) - 1).op(long ? Op.f64_ge : Op.f64_gt);
+      c.get(fa).f64(long ? 2 ** 63 : 2 ** 31).op(Op.f64_lt).op(Op.i32_and);
+      unless();
+      // Exact, or NX already set with FS Dirty (the interpreter would write fflags).
+      c.get(fa).op(Op.f64_trunc).get(fa).op(Op.f64_eq);
+      this.fsState(FsGuard.Dirty);
+      c.get(P_H).mem(Op.i32_load, 2, FCSR).i32(1).op(Op.i32_and).op(Op.i32_and).op(Op.i32_or);
+      unless();
+      this.pushXAddr(d.rd);
+      c.get(fa);
+      if (long) c.op(Op.i64_trunc_f64_s);
+      else c.op(Op.i32_trunc_f64_s).op(Op.i64_extend_i32_s);
+      this.storeX(d.rd);
+    });
+  }
+
+  /** FMV.X.D/FMV.X.W (to x: no FS change), FMV.D.X/FMV.W.X (to f: FS Dirty already). */
+  private fmv(j: number, x: Insn, toX: boolean, single: boolean): void {
+    const c = this.c;
+    const d = x.d;
+    this.guarded(j, x, (unless) => {
+      this.fsState(toX ? FsGuard.On : FsGuard.Dirty);
+      unless();
+      if (toX) {
+        this.pushXAddr(d.rd);
+        c.get(P_H).mem(single ? Op.i64_load32_s : Op.i64_load, single ? 2 : 3, fo(d.rs1));
+        this.storeX(d.rd);
+      } else {
+        c.get(P_H);
+        this.getX(d.rs1);
+        if (single) c.i64(BOX).op(Op.i64_or);
+        c.mem(Op.i64_store, 3, fo(d.rd));
+      }
+    });
+  }
+
+  private fp(j: number, x: Insn): boolean {
+    const d = x.d;
+    const c = this.c;
+    switch (d.def.name) {
+      case 'fld': this.fload(j, x, 8); return true;
+      case 'flw': this.fload(j, x, 4); return true;
+      case 'fsd': this.fstore(j, x, 8); return true;
+      case 'fsw': this.fstore(j, x, 4); return true;
+      case 'fadd.d': this.binD(j, x, Op.f64_add); return true;
+      case 'fsub.d': this.binD(j, x, Op.f64_sub); return true;
+      case 'fmul.d': this.binD(j, x, Op.f64_mul); return true;
+      case 'fdiv.d': this.binD(j, x, Op.f64_div); return true;
+      case 'fsqrt.d':
+        this.farith(j, x, false, () => {
+          this.loadD(d.rs1);
+          c.op(Op.f64_sqrt);
+        });
+        return true;
+      case 'fadd.s': this.binS(j, x, Op.f32_add); return true;
+      case 'fsub.s': this.binS(j, x, Op.f32_sub); return true;
+      case 'fmul.s': this.binS(j, x, Op.f32_mul); return true;
+      case 'fdiv.s': this.binS(j, x, Op.f32_div); return true;
+      case 'fsqrt.s':
+        this.farith(j, x, true, () => {
+          this.loadS(d.rs1);
+          c.op(Op.f32_sqrt);
+        });
+        return true;
+      case 'fmadd.d': this.fmaD(j, x, false, false); return true;
+      case 'fmsub.d': this.fmaD(j, x, false, true); return true;
+      case 'fnmsub.d': this.fmaD(j, x, true, false); return true;
+      case 'fnmadd.d': this.fmaD(j, x, true, true); return true;
+      case 'fmadd.s': this.fmaS(j, x, false, false); return true;
+      case 'fmsub.s': this.fmaS(j, x, false, true); return true;
+      case 'fnmsub.s': this.fmaS(j, x, true, false); return true;
+      case 'fnmadd.s': this.fmaS(j, x, true, true); return true;
+      case 'fsgnj.d': this.sgnj(j, x, 0, false); return true;
+      case 'fsgnjn.d': this.sgnj(j, x, 1, false); return true;
+      case 'fsgnjx.d': this.sgnj(j, x, 2, false); return true;
+      case 'fsgnj.s': this.sgnj(j, x, 0, true); return true;
+      case 'fsgnjn.s': this.sgnj(j, x, 1, true); return true;
+      case 'fsgnjx.s': this.sgnj(j, x, 2, true); return true;
+      case 'feq.d': this.fcmp(j, x, Op.f64_eq, false); return true;
+      case 'flt.d': this.fcmp(j, x, Op.f64_lt, false); return true;
+      case 'fle.d': this.fcmp(j, x, Op.f64_le, false); return true;
+      case 'feq.s': this.fcmp(j, x, Op.f64_eq, true); return true;
+      case 'flt.s': this.fcmp(j, x, Op.f64_lt, true); return true;
+      case 'fle.s': this.fcmp(j, x, Op.f64_le, true); return true;
+      case 'fcvt.d.w': this.fromInt(j, x, 'w'); return true;
+      case 'fcvt.d.wu': this.fromInt(j, x, 'wu'); return true;
+      case 'fcvt.d.l': this.fromInt(j, x, 'l'); return true;
+      case 'fcvt.d.lu': this.fromInt(j, x, 'lu'); return true;
+      case 'fcvt.s.w': this.fromInt(j, x, 'sw'); return true;
+      case 'fcvt.w.d': this.toIntRtz(j, x, false); return true;
+      case 'fcvt.l.d': this.toIntRtz(j, x, true); return true;
+      case 'fmv.x.d': this.fmv(j, x, true, false); return true;
+      case 'fmv.x.w': this.fmv(j, x, true, true); return true;
+      case 'fmv.d.x': this.fmv(j, x, false, false); return true;
+      case 'fmv.w.x': this.fmv(j, x, false, true); return true;
+      default: return false;
+    }
+  }
+
   /** Emits instruction `j` of the block. The block's last instruction may transfer control. */
   insn(j: number, x: Insn): void {
     const d = x.d;
@@ -393,6 +834,7 @@ export class BlockEmitter {
         return;
       default:
         if (d.def.kind === Kind.System) throw new Error(`jit: system instruction ${d.def.name} inside a block`);
+        if (this.fp(j, x)) return;
         // Atomics and floating point: the interpreter's handler, with exact state.
         return this.viaInterpreter(j, x);
     }
@@ -437,5 +879,105 @@ export function mulhuFunction(): Code {
   hi32(lh); c.op(Op.i64_add);
   hi32(hl); c.op(Op.i64_add);
   hi32(mid); c.op(Op.i64_add);
+  return c;
+}
+
+const SPLIT = 134217729; // 2^27 + 1: Veltkamp's split into two 26-bit halves
+
+/**
+ * The module-internal helper fmaRne(x, y, z): x × y + z rounded once to nearest-even, or NaN
+ * when it cannot decide. It is src/fpu/fma64.ts's f64FmaFast for RNE, on the same window: x
+ * and y normal and below 2^995, z zero or within [2^-800, 2^900], the product within 2^±800;
+ * then a × b = ph + pl exactly (Dekker) and three TwoSums give exact = r + w + v with
+ * r = fl(s + u), |w| ≤ ½ulp(r). The result is r, except at an exact midpoint r + w, where v's
+ * sign decides. A non-zero result is normal; exact zeros and everything else fall back.
+ */
+export function fmaFunction(): Code {
+  const c = new Code(3);
+  const [x, y, z] = [0, 1, 2];
+  const l = (): number => c.local(F64);
+  const [ph, pl, s, t, u, v, r, w, bb, ah, al, bh, bl, half] = [l(), l(), l(), l(), l(), l(), l(), l(), l(), l(), l(), l(), l(), l()];
+  const er = c.local(I32);
+  const nan = (): void => {
+    c.f64(NaN).op(Op.return);
+  };
+  const inRange = (a: number, lo: number, hi: number): void => {
+    c.get(a).op(Op.f64_abs).f64(lo).op(Op.f64_ge).get(a).op(Op.f64_abs).f64(hi).op(Op.f64_lt).op(Op.i32_and);
+  };
+  const bexp = (a: number): void => {
+    c.get(a).op(Op.i64_reinterpret_f64).i64(52).op(Op.i64_shr_u).op(Op.i32_wrap_i64).i32(0x7ff).op(Op.i32_and);
+  };
+  // The window (NaNs and infinities fail it).
+  inRange(x, MIN_NORMAL_D, 2 ** 995);
+  inRange(y, MIN_NORMAL_D, 2 ** 995);
+  c.op(Op.i32_and);
+  c.get(z).f64(0).op(Op.f64_eq);
+  c.get(z).op(Op.f64_abs).f64(2 ** -800).op(Op.f64_ge).get(z).op(Op.f64_abs).f64(2 ** 900).op(Op.f64_le).op(Op.i32_and);
+  c.op(Op.i32_or).op(Op.i32_and).op(Op.i32_eqz).if();
+  nan();
+  c.end();
+  // Dekker's product: ph + pl = x × y exactly.
+  c.get(x).get(y).op(Op.f64_mul).set(ph);
+  for (const [a, hi, lo] of [[x, ah, al], [y, bh, bl]] as const) {
+    c.f64(SPLIT).get(a).op(Op.f64_mul).set(t);
+    c.get(t).get(t).get(a).op(Op.f64_sub).op(Op.f64_sub).set(hi);
+    c.get(a).get(hi).op(Op.f64_sub).set(lo);
+  }
+  // pl = (((ah × bh - ph) + ah × bl) + al × bh) + al × bl
+  c.get(ah).get(bh).op(Op.f64_mul).get(ph).op(Op.f64_sub);
+  c.get(ah).get(bl).op(Op.f64_mul).op(Op.f64_add);
+  c.get(al).get(bh).op(Op.f64_mul).op(Op.f64_add);
+  c.get(al).get(bl).op(Op.f64_mul).op(Op.f64_add).set(pl);
+  c.get(ph).op(Op.f64_abs).f64(2 ** -800).op(Op.f64_ge).get(ph).op(Op.f64_abs).f64(2 ** 800).op(Op.f64_le).op(Op.i32_and);
+  c.op(Op.i32_eqz).if();
+  nan();
+  c.end();
+  /** sum = a + b, err = its exact error (Knuth's TwoSum). */
+  const twoSum = (a: number, b: number, sum: number, err: number): void => {
+    c.get(a).get(b).op(Op.f64_add).set(sum);
+    c.get(sum).get(a).op(Op.f64_sub).set(bb);
+    c.get(a).get(sum).get(bb).op(Op.f64_sub).op(Op.f64_sub);
+    c.get(b).get(bb).op(Op.f64_sub).op(Op.f64_add).set(err);
+  };
+  twoSum(ph, z, s, t);
+  twoSum(t, pl, u, v);
+  twoSum(s, u, r, w);
+  // v = 0: exact = r + w with r = fl(r + w).
+  c.get(v).f64(0).op(Op.f64_eq).if();
+  c.get(r).op(Op.return);
+  c.end();
+  // r = 0: then w = 0 and exact = v.
+  c.get(r).f64(0).op(Op.f64_eq).if();
+  c.get(v).op(Op.return);
+  c.end();
+  // v decides only at a midpoint when ulp(u) divides ulp(s) and a quarter of ulp(r).
+  bexp(r);
+  c.tee(er);
+  bexp(u);
+  c.i32(2).op(Op.i32_add).op(Op.i32_lt_u);
+  bexp(u);
+  bexp(s);
+  c.op(Op.i32_gt_u).op(Op.i32_or);
+  c.get(er).i32(54).op(Op.i32_lt_u).op(Op.i32_or); // ½ulp(r) below normal: not in the window
+  c.if();
+  nan();
+  c.end();
+  c.get(w).f64(0).op(Op.f64_eq).if();
+  c.get(r).op(Op.return);
+  c.end();
+  // half = ½ulp(r) = 2^(er - 1076), or ¼ulp(r) when w points below a power of two.
+  c.get(er).i32(53).op(Op.i32_sub).op(Op.i64_extend_i32_u).i64(52).op(Op.i64_shl).op(Op.f64_reinterpret_i64).set(half);
+  c.get(r).f64(0).op(Op.f64_lt).get(w).f64(0).op(Op.f64_lt).op(Op.i32_ne);
+  c.get(r).op(Op.i64_reinterpret_f64).i64(0xf_ffff_ffff_ffff).op(Op.i64_and).op(Op.i64_eqz).op(Op.i32_and).if();
+  c.get(half).f64(0.5).op(Op.f64_mul).set(half);
+  c.end();
+  c.get(w).op(Op.f64_abs).get(half).op(Op.f64_ne).if();
+  c.get(r).op(Op.return);
+  c.end();
+  // A midpoint: past it (v on w's side) the neighbour r + 2w is nearest.
+  c.get(v).f64(0).op(Op.f64_lt).get(w).f64(0).op(Op.f64_lt).op(Op.i32_eq).if();
+  c.get(r).get(w).get(w).op(Op.f64_add).op(Op.f64_add).op(Op.return);
+  c.end();
+  c.get(r);
   return c;
 }

@@ -8,8 +8,8 @@
 import { decode } from '../isa/decode.ts';
 import { Kind } from '../isa/table.ts';
 import { slotOffset } from '../cpu/layout.ts';
-import { BlockEmitter, Exit, mulhuFunction, P_BUDGET, P_ENTRY, P_H, type Insn } from './emit.ts';
-import { Code, encodeModule, I32, I64, Op } from './wasm.ts';
+import { BlockEmitter, Exit, fmaFunction, mulhuFunction, P_BUDGET, P_ENTRY, P_H, type Insn } from './emit.ts';
+import { Code, encodeModule, F32, F64, I32, I64, Op } from './wasm.ts';
 
 /** Most instructions in one block (bounds compile size and the time between budget checks). */
 const MAX_BLOCK = 128;
@@ -102,6 +102,7 @@ export function discover(src: RegionSource): Block[] {
 const T_REGION = 0;
 const T_EXEC = 1;
 const T_MULHU = 2;
+const T_FMA = 3;
 
 /**
  * Translates a region into a module exporting `run(h, entry, budget)`. `entry` is a block index;
@@ -119,7 +120,10 @@ export function translateRegion(src: RegionSource, memory: { shared: boolean; ma
   };
 
   const c = new Code(3);
-  const locals = { dtlb: c.local(I32), e: c.local(I32), st: c.local(I32), va: c.local(I64), t: c.local(I64) };
+  const locals = {
+    dtlb: c.local(I32), e: c.local(I32), st: c.local(I32), va: c.local(I64), t: c.local(I64),
+    fa: c.local(F64), fb: c.local(F64), fr: c.local(F64), sr: c.local(F32),
+  };
   // dtlb = h + the hart's current data TLB offset (fixed for the call: changing it takes a
   // system instruction, which leaves the region).
   c.get(P_H).get(P_H).mem(Op.i32_load, 2, DTLB).op(Op.i32_add).set(locals.dtlb);
@@ -164,12 +168,14 @@ export function translateRegion(src: RegionSource, memory: { shared: boolean; ma
       { params: [I32, I32, I32], results: [I32] },
       { params: [I32, I32, I32, I32], results: [I32] },
       { params: [I64, I64], results: [I64] },
+      { params: [F64, F64, F64], results: [F64] },
     ],
     imports: [{ name: 'exec', type: T_EXEC }],
     memory,
     funcs: [
       { type: T_REGION, code: c, export: 'run' },
       { type: T_MULHU, code: mulhuFunction() },
+      { type: T_FMA, code: fmaFunction() },
     ],
   });
   return { bytes, blockOffsets: blocks.map((b) => b.off), insns };

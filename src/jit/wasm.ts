@@ -7,8 +7,9 @@
 /** Value types. */
 export const I32 = 0x7f;
 export const I64 = 0x7e;
+export const F32 = 0x7d;
 export const F64 = 0x7c;
-export type ValType = typeof I32 | typeof I64 | typeof F64;
+export type ValType = typeof I32 | typeof I64 | typeof F32 | typeof F64;
 /** The empty block type. */
 export const VOID = 0x40;
 
@@ -18,24 +19,34 @@ export const enum Op {
   br = 0x0c, br_if = 0x0d, br_table = 0x0e, return = 0x0f, call = 0x10, call_indirect = 0x11,
   drop = 0x1a, select = 0x1b,
   local_get = 0x20, local_set = 0x21, local_tee = 0x22,
-  i32_load = 0x28, i64_load = 0x29,
+  i32_load = 0x28, i64_load = 0x29, f32_load = 0x2a, f64_load = 0x2b,
   i32_load8_s = 0x2c, i32_load8_u = 0x2d, i32_load16_s = 0x2e, i32_load16_u = 0x2f,
   i64_load8_s = 0x30, i64_load8_u = 0x31, i64_load16_s = 0x32, i64_load16_u = 0x33,
   i64_load32_s = 0x34, i64_load32_u = 0x35,
-  i32_store = 0x36, i64_store = 0x37, i32_store8 = 0x3a, i32_store16 = 0x3b,
+  i32_store = 0x36, i64_store = 0x37, f32_store = 0x38, f64_store = 0x39, i32_store8 = 0x3a, i32_store16 = 0x3b,
   i64_store8 = 0x3c, i64_store16 = 0x3d, i64_store32 = 0x3e,
-  i32_const = 0x41, i64_const = 0x42,
+  i32_const = 0x41, i64_const = 0x42, f32_const = 0x43, f64_const = 0x44,
   i32_eqz = 0x45, i32_eq = 0x46, i32_ne = 0x47, i32_lt_s = 0x48, i32_lt_u = 0x49, i32_gt_s = 0x4a,
   i32_gt_u = 0x4b, i32_le_s = 0x4c, i32_le_u = 0x4d, i32_ge_s = 0x4e, i32_ge_u = 0x4f,
   i64_eqz = 0x50, i64_eq = 0x51, i64_ne = 0x52, i64_lt_s = 0x53, i64_lt_u = 0x54, i64_gt_s = 0x55,
   i64_gt_u = 0x56, i64_le_s = 0x57, i64_le_u = 0x58, i64_ge_s = 0x59, i64_ge_u = 0x5a,
+  f32_eq = 0x5b, f32_ne = 0x5c, f32_lt = 0x5d, f32_gt = 0x5e, f32_le = 0x5f, f32_ge = 0x60,
+  f64_eq = 0x61, f64_ne = 0x62, f64_lt = 0x63, f64_gt = 0x64, f64_le = 0x65, f64_ge = 0x66,
   i32_add = 0x6a, i32_sub = 0x6b, i32_mul = 0x6c, i32_div_s = 0x6d, i32_div_u = 0x6e,
   i32_rem_s = 0x6f, i32_rem_u = 0x70, i32_and = 0x71, i32_or = 0x72, i32_xor = 0x73,
   i32_shl = 0x74, i32_shr_s = 0x75, i32_shr_u = 0x76,
   i64_add = 0x7c, i64_sub = 0x7d, i64_mul = 0x7e, i64_div_s = 0x7f, i64_div_u = 0x80,
   i64_rem_s = 0x81, i64_rem_u = 0x82, i64_and = 0x83, i64_or = 0x84, i64_xor = 0x85,
   i64_shl = 0x86, i64_shr_s = 0x87, i64_shr_u = 0x88,
-  i32_wrap_i64 = 0xa7, i64_extend_i32_s = 0xac, i64_extend_i32_u = 0xad,
+  f32_abs = 0x8b, f32_neg = 0x8c, f32_sqrt = 0x91, f32_add = 0x92, f32_sub = 0x93, f32_mul = 0x94,
+  f32_div = 0x95,
+  f64_abs = 0x99, f64_neg = 0x9a, f64_trunc = 0x9d, f64_sqrt = 0x9f, f64_add = 0xa0, f64_sub = 0xa1,
+  f64_mul = 0xa2, f64_div = 0xa3,
+  i32_wrap_i64 = 0xa7, i32_trunc_f64_s = 0xaa, i64_extend_i32_s = 0xac, i64_extend_i32_u = 0xad,
+  i64_trunc_f64_s = 0xb0,
+  f32_convert_i32_s = 0xb2, f32_demote_f64 = 0xb6, f64_convert_i32_s = 0xb7, f64_convert_i32_u = 0xb8,
+  f64_convert_i64_s = 0xb9, f64_convert_i64_u = 0xba, f64_promote_f32 = 0xbb,
+  i32_reinterpret_f32 = 0xbc, i64_reinterpret_f64 = 0xbd, f32_reinterpret_i32 = 0xbe, f64_reinterpret_i64 = 0xbf,
 }
 
 /** A growable byte buffer with the LEB128 encodings of the binary format. */
@@ -152,6 +163,20 @@ export class Code {
   i64(v: number | bigint): this {
     this.out.byte(Op.i64_const);
     this.out.sleb64(v);
+    return this;
+  }
+  /** An f64 constant (its bits, little-endian). */
+  f64(v: number): this {
+    this.out.byte(Op.f64_const);
+    const b = new Uint8Array(new Float64Array([v]).buffer);
+    this.out.bytes(b);
+    return this;
+  }
+  /** An f32 constant (v must be exactly representable as a single). */
+  f32(v: number): this {
+    this.out.byte(Op.f32_const);
+    const b = new Uint8Array(new Float32Array([v]).buffer);
+    this.out.bytes(b);
     return this;
   }
   get(l: number): this {
