@@ -84,6 +84,11 @@ export class Guest {
     return this.errText;
   }
 
+  /** The machine's process id. */
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
   /** The exit code once the process has exited (null after a signal's default), else undefined. */
   get code(): number | null | undefined {
     return this.exitCode;
