@@ -101,7 +101,7 @@ export async function migrateOut(board: VirtBoard, hostConfig: HostConfig, link:
     p.bytes += b.length;
     await link.send(b);
     // Give the guest its turn every few ms: pre-copy runs alongside it.
-    if (!paused && performance.now() - sliceStart > 4) {
+    if (!paused && performance.now() - sliceStart > 8) {
       await host.yield();
       sliceStart = performance.now();
     }

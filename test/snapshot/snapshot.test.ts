@@ -89,6 +89,24 @@ describe('snapshot and restore', () => {
     assertOneLineError(runVirtus(['run', '--restore', good, '--memory', '256M']), /RAM/);
   });
 
+  it('restores with the same disk, and refuses a disk changed or gone since', () => {
+    const disk = join(dir, 'disk.img');
+    writeFileSync(disk, Buffer.alloc(1 << 20, 7));
+    const file = join(dir, 'disk.snap');
+    const want = uninterrupted('jit');
+    const a = runVirtus([...base(), '--drive', `file=${disk}`, '--max-insns', '2500000', '--snapshot-on-exit', file]);
+    assert.equal(a.status, 124, a.stderr);
+    const b = runVirtus(['run', '--restore', file]);
+    assert.equal(b.status, 0, b.stderr);
+    assert.equal(a.stdout + b.stdout, want, 'the disk is one more device; the guest output is the same');
+    writeFileSync(disk, Buffer.alloc(1 << 20, 8));
+    assertOneLineError(runVirtus(['run', '--restore', file]), /disk .*disk\.img is not the disk the snapshot was taken with/);
+    writeFileSync(disk, Buffer.alloc(2 << 20, 7));
+    assertOneLineError(runVirtus(['run', '--restore', file]), /is 2097152 bytes, but the snapshot's virtio-blk0 was 1048576: not the same disk/);
+    rmSync(disk);
+    assertOneLineError(runVirtus(['run', '--restore', file]), /--drive .*disk\.img: .*(no such file|not found|cannot open)/i);
+  });
+
   it('writes no snapshot when the guest ends by itself', () => {
     const file = join(dir, 'none.snap');
     const r = runVirtus([...base(), '--snapshot-on-exit', file]);

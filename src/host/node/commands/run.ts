@@ -242,7 +242,8 @@ export const runCommand: Command = {
     }
     out.flush();
     if (session.migrated) {
-      virtio?.close();
+      // The disks were flushed before the handover and belong to the target now: do not touch them again.
+      virtio = null;
       return 0;
     }
     const guestEnded = exit?.reason === 'poweroff' || (exit?.reason === 'exit' && !session.userQuit);
