@@ -49,19 +49,70 @@ function singleFile(file: HostFile): HostFileSystem {
   };
 }
 
-/** Plugs the devices `req` asks for into `board`. */
+/**
+ * The devices as a snapshot remembers them, in the shape of `virtus run`'s flags (VirtioFlags
+ * in host/node/virtio-devices.ts), so that both hosts read each other's descriptions. A tab
+ * has at most one disk (its working copy in OPFS, named by the image's file name) and no
+ * shared folders.
+ */
+export interface DeviceConfig {
+  drive: string[];
+  share: string[];
+  console: 'serial' | 'virtio';
+}
+
+/** The description of the devices `req` asks for. */
+export function deviceConfig(req: BootRequest): DeviceConfig {
+  return { drive: req.disk ? [`file=${req.disk.name}`] : [], share: [], console: req.console };
+}
+
+/** Checks a device description read from a snapshot (untrusted) against what a tab can build. */
+export function checkDeviceConfig(d: unknown): DeviceConfig {
+  const o = (typeof d === 'object' && d !== null ? d : {}) as Record<string, unknown>;
+  const strings = (x: unknown): x is string[] => Array.isArray(x) && x.every((s) => typeof s === 'string');
+  if (!strings(o.drive) || !strings(o.share)) throw new VirtusError('BAD_SNAPSHOT', "the snapshot's device configuration is corrupt");
+  if (o.share.length) throw new VirtusError('INCOMPATIBLE', "the snapshot's machine shares host folders (virtio-9p), which a browser tab cannot");
+  if (o.drive.length > 1) throw new VirtusError('INCOMPATIBLE', `the snapshot's machine has ${o.drive.length} disks; a browser tab attaches one`);
+  const con = o.console ?? 'serial';
+  if (con !== 'serial' && con !== 'virtio') throw new VirtusError('BAD_SNAPSHOT', "the snapshot's device configuration is corrupt (console)");
+  return { drive: o.drive, share: [], console: con };
+}
+
+/** Plugs the devices `req` asks for into `board`; the disk is the image's working copy. */
 export async function attachDevices(board: VirtBoard, req: BootRequest, output: (b: Uint8Array) => void): Promise<BrowserDevices> {
-  const out: BrowserDevices = { console: null, disk: null, persistent: false, append: [] };
+  let disk: BlockBackend | null = null;
+  let persistent = false;
   if (req.disk) {
     // The working copy is keyed by the image's name and size: a different image starts afresh.
-    const { file, persistent } = await openWorkingDisk(req.disk.name, req.disk.bytes, `${req.disk.name}:${req.disk.bytes.length}`);
-    out.disk = openImage(singleFile(file), file.name);
-    out.persistent = persistent;
-    board.attachVirtio(new VirtioBlk(out.disk, { name: 'virtio-blk0', serial: 'virtus-root' }));
-    if (req.root) out.append.push(`root=${req.root}`);
+    const w = await openWorkingDisk(req.disk.name, req.disk.bytes, `${req.disk.name}:${req.disk.bytes.length}`);
+    disk = openImage(singleFile(w.file), w.file.name);
+    persistent = w.persistent;
   }
-  if (req.console === 'virtio') {
-    out.console = new VirtioConsole({ output, cols: req.cols, rows: req.rows });
+  const out = plugDevices(board, deviceConfig(req), { disk, persistent, cols: req.cols, rows: req.rows, output });
+  if (disk && req.root) out.append.push(`root=${req.root}`);
+  return out;
+}
+
+/**
+ * Plugs the devices `config` describes into `board`, in the order `virtus run` does (disk,
+ * console, rng): a snapshot's virtio slots must line up. `o.disk` is the disk to attach when
+ * the configuration has one (a restore reuses the open working copy: OPFS lets one handle at
+ * a time hold a file).
+ */
+export function plugDevices(
+  board: VirtBoard,
+  config: DeviceConfig,
+  o: { disk: BlockBackend | null; persistent: boolean; cols: number; rows: number; output: (b: Uint8Array) => void },
+): BrowserDevices {
+  const out: BrowserDevices = { console: null, disk: null, persistent: false, append: [] };
+  if (config.drive.length) {
+    if (!o.disk) throw new VirtusError('INCOMPATIBLE', `the snapshot's machine has a disk (${config.drive[0]}) and this one has none: boot with that disk, then load the snapshot`);
+    out.disk = o.disk;
+    out.persistent = o.persistent;
+    board.attachVirtio(new VirtioBlk(o.disk, { name: 'virtio-blk0', serial: 'virtus-root' }));
+  }
+  if (config.console === 'virtio') {
+    out.console = new VirtioConsole({ output: o.output, cols: o.cols, rows: o.rows });
     board.attachVirtio(out.console);
     // The UART stays the first console, for the kernel's messages before the virtio driver
     // loads; the last console= named becomes /dev/console, where the shell runs.

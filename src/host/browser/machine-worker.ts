@@ -1,10 +1,27 @@
 /**
  * The page's handle on the machine's Web Worker: starts it, waits for its capabilities,
  * boots it, and turns its messages into callbacks. A reset is a new worker: the old one
- * is terminated with its memory, which is exactly a power cycle.
+ * is terminated with its memory, which is exactly a power cycle. Saving and loading a
+ * snapshot are requests with answers: promises, settled by the worker's reply to each.
  */
 import type { MachineStats } from '../../machine/stats.ts';
 import type { BootRequest, Capabilities, PageMessage, RunState, WorkerMessage } from './protocol.ts';
+
+/** A snapshot as the worker saved it. */
+export interface SavedSnapshot {
+  /** The file's parts in order; together they are the file. */
+  parts: Uint8Array[];
+  /** Time to encode it in the worker, in ms. */
+  ms: number;
+}
+
+/** What a loaded snapshot's machine is. */
+export interface RestoredMachine {
+  /** Time to check and apply it in the worker, in ms. */
+  ms: number;
+  capabilities: Capabilities;
+  diskAttached: boolean;
+}
 
 export interface MachineEvents {
   output(bytes: Uint8Array): void;
@@ -19,6 +36,9 @@ const WORKER_URL = '/virtus/worker.js';
 
 export class MachineWorker {
   private readonly worker: Worker;
+  private nextId = 1;
+  /** Requests waiting for the worker's answer, by id. */
+  private readonly waiting = new Map<number, { resolve: (m: WorkerMessage) => void; reject: (e: Error) => void }>();
   /** Resolves with the worker's capabilities once its module has loaded. */
   readonly ready: Promise<Capabilities>;
 
@@ -52,6 +72,15 @@ export class MachineWorker {
           case 'error':
             on.error(m.message);
             break;
+          case 'saved':
+          case 'restored':
+          case 'refused': {
+            const w = this.waiting.get(m.id);
+            this.waiting.delete(m.id);
+            if (m.type === 'refused') w?.reject(new Error(m.message));
+            else w?.resolve(m);
+            break;
+          }
         }
       };
     });
@@ -82,8 +111,35 @@ export class MachineWorker {
     this.send({ type: 'resume' });
   }
 
+  /** Saves a snapshot; the machine runs on afterwards (or stays paused). */
+  async save(): Promise<SavedSnapshot> {
+    const m = await this.request((id) => ({ type: 'save', id }));
+    if (m.type !== 'saved') throw new Error(`unexpected answer ${m.type}`);
+    return { parts: m.parts, ms: m.ms };
+  }
+
+  /**
+   * Replaces the machine with the snapshot's (the bytes are copied). A snapshot that cannot
+   * be loaded rejects with the worker's one-line reason; the old machine then runs on.
+   */
+  async restore(name: string, bytes: Uint8Array): Promise<RestoredMachine> {
+    const m = await this.request((id) => ({ type: 'restore', id, name, bytes }));
+    if (m.type !== 'restored') throw new Error(`unexpected answer ${m.type}`);
+    return { ms: m.ms, capabilities: m.capabilities, diskAttached: m.diskAttached };
+  }
+
+  private request(make: (id: number) => PageMessage): Promise<WorkerMessage> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.send(make(id));
+    });
+  }
+
   /** Ends the worker and the machine in it at once, wherever the guest is. */
   terminate(): void {
     this.worker.terminate();
+    for (const w of this.waiting.values()) w.reject(new Error('the machine was reset'));
+    this.waiting.clear();
   }
 }

@@ -8,7 +8,7 @@ import '@xterm/xterm/css/xterm.css';
 import './static/style.css';
 import type { MachineStats } from '../../machine/stats.ts';
 import { loadFile, loadManifest, pruneCache, type Manifest } from './images.ts';
-import { MachineWorker } from './machine-worker.ts';
+import { MachineWorker, type SavedSnapshot } from './machine-worker.ts';
 import type { Capabilities, GuestImage, RunState } from './protocol.ts';
 import { compact, StatsPanel } from './stats-panel.ts';
 import { GuestConsole } from './terminal.ts';
@@ -30,6 +30,14 @@ export interface VirtusPageApi {
   resume(): void;
   /** Power-cycles the machine; resolves once the new one is booting. */
   reset(): Promise<void>;
+  /** Saves a snapshot of the machine (the bytes of a .snap file); it runs on afterwards, or stays paused. */
+  saveSnapshot(): Promise<Uint8Array>;
+  /**
+   * Replaces the machine with the one in snapshot `bytes` and runs it (unless paused). A file
+   * that cannot be loaded rejects with the reason, also shown on the terminal, and the
+   * machine that was running runs on.
+   */
+  loadSnapshot(bytes: Uint8Array): Promise<void>;
 }
 
 export interface PageInfo {
@@ -41,6 +49,8 @@ export interface PageInfo {
   sources: Partial<Record<Role, 'network' | 'cache' | 'user'>>;
   /** The terminal's size in characters. */
   terminal: { cols: number; rows: number };
+  /** The snapshot the machine was loaded from, if it was. */
+  snapshot: string | null;
 }
 
 declare global {
@@ -76,6 +86,7 @@ class Page {
   /** The user's files; each replaces the default of its role. */
   private readonly user: Partial<Record<Role, UserFile>> = {};
   private readonly sources: PageInfo['sources'] = {};
+  private snapshot: string | null = null;
 
   constructor() {
     this.console = new GuestConsole($('terminal'), {
@@ -86,11 +97,13 @@ class Page {
     });
     $('pause').onclick = () => (this.runState === 'paused' ? this.machine?.resume() : this.machine?.pause());
     $('reset').onclick = () => void this.reset();
-    $('snapshot-save').onclick = () => void this.saveSnapshot();
+    $('snapshot-save').onclick = () => void this.downloadSnapshot();
     $('snapshot-load').onclick = () => $<HTMLInputElement>('snapshot-file').click();
-    $<HTMLInputElement>('snapshot-file').onchange = (e) => {
-      const f = (e.target as HTMLInputElement).files?.[0];
-      if (f) void this.loadSnapshot(f);
+    $<HTMLInputElement>('snapshot-file').onchange = async (e) => {
+      const input = e.target as HTMLInputElement;
+      const f = input.files?.[0];
+      input.value = ''; // choosing the same file again is a new change
+      if (f) await this.loadSnapshot(f.name, new Uint8Array(await f.arrayBuffer())).catch(() => {});
     };
     this.setupFiles();
     window.virtus = {
@@ -102,6 +115,8 @@ class Page {
       pause: () => this.machine?.pause(),
       resume: () => this.machine?.resume(),
       reset: () => this.reset(),
+      saveSnapshot: async () => join((await this.saveSnapshot()).parts),
+      loadSnapshot: (bytes) => this.loadSnapshot('(bytes)', bytes),
     };
   }
 
@@ -113,6 +128,7 @@ class Page {
       diskAttached: this.diskAttached,
       sources: { ...this.sources },
       terminal: { cols: this.console.term.cols, rows: this.console.term.rows },
+      snapshot: this.snapshot,
     };
   }
 
@@ -122,6 +138,7 @@ class Page {
     this.lastStats = null;
     this.prev = null;
     this.diskAttached = false;
+    this.snapshot = null;
     this.setState('booting');
     const m: MachineWorker = new MachineWorker({
       output: (b) => this.machine === m && this.console.write(b),
@@ -264,6 +281,7 @@ class Page {
       ['console', c?.consoleResize ? 'virtio-console (hvc0): the guest follows the window size' : 'serial (ttyS0): the guest is not told the window size'],
       ['disk', this.diskAttached ? `/dev/vda, ${c?.persistentDisk ? "kept in this browser's storage" : 'in memory (changes end with the tab)'}` : 'none'],
       ['files', ROLES.filter((r) => this.sources[r]).map((r) => `${r} from ${this.sources[r]}`).join(', ') || '…'],
+      ...(this.snapshot ? [['state', `loaded from snapshot ${this.snapshot}`] as [string, string]] : []),
     ];
     $('machine-info').replaceChildren(
       ...rows.map(([k, v]) => {
@@ -283,21 +301,59 @@ class Page {
     await this.power();
   }
 
-  /**
-   * Snapshot hook: saves the machine's state to a file. Snapshots are another issue; the
-   * button stays disabled until the worker reports `capabilities.snapshots`.
-   */
-  private async saveSnapshot(): Promise<void> {
-    this.console.note('snapshots are not implemented yet');
+  /** Has the worker save a snapshot; failures are noted on the terminal and rethrown. */
+  private async saveSnapshot(): Promise<SavedSnapshot> {
+    const m = this.machine;
+    if (!m) throw new Error('no machine to save');
+    try {
+      const s = await m.save();
+      const bytes = s.parts.reduce((n, p) => n + p.length, 0);
+      this.console.note(`snapshot saved: ${mib(bytes)} in ${Math.round(s.ms)} ms`);
+      return s;
+    } catch (e) {
+      this.console.note(`cannot save a snapshot: ${message(e)}`);
+      throw e;
+    }
   }
 
-  /** Snapshot hook: restores a machine from a file saved by saveSnapshot(). */
-  private async loadSnapshot(_file: File): Promise<void> {
-    this.console.note('snapshots are not implemented yet');
+  /** The Save snapshot button: the snapshot becomes a download. */
+  private async downloadSnapshot(): Promise<void> {
+    const s = await this.saveSnapshot().catch(() => null);
+    if (!s) return;
+    const url = URL.createObjectURL(new Blob(s.parts as BlobPart[], { type: 'application/octet-stream' }));
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = `virtus-${new Date().toISOString().slice(0, 19).replace(/:/g, '-')}.snap`;
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  }
+
+  /**
+   * Loads a snapshot into the worker, in place of the running machine. The terminal goes on
+   * (the guest's screen is its own business); the counters start over with the new machine.
+   */
+  private async loadSnapshot(name: string, bytes: Uint8Array): Promise<void> {
+    const m = this.machine;
+    try {
+      if (!m) throw new Error('no machine to load it into');
+      const r = await m.restore(name, bytes);
+      if (this.machine !== m) return;
+      this.caps = r.capabilities;
+      this.diskAttached = r.diskAttached;
+      this.snapshot = name;
+      this.panel.reset();
+      this.prev = null;
+      this.showInfo();
+      this.console.note(`snapshot loaded: ${mib(bytes.length)} in ${Math.round(r.ms)} ms`);
+      this.console.focus();
+    } catch (e) {
+      this.console.note(`cannot load ${name === '(bytes)' ? 'the snapshot' : name}: ${message(e)}`);
+      throw e;
+    }
   }
 
   private setupFiles(): void {
-    installDropTarget(document.body, (files) => this.useFiles(files, true));
+    installDropTarget(document.body, (files) => this.useFiles(files, true), (f) => void this.loadSnapshot(f.name, f.bytes).catch(() => {}));
     for (const slot of document.querySelectorAll<HTMLElement>('#files .slot')) {
       const role = slot.dataset.role as Role;
       slot.querySelector('input')!.onchange = async (e) => {
@@ -331,6 +387,21 @@ class Page {
       (slot.querySelector('.clear') as HTMLButtonElement).hidden = !this.user[role];
     }
   }
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** The parts of a file as one array. */
+function join(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 const page = new Page();

@@ -3,8 +3,9 @@
  * the guest files and the buttons; the worker owns the machine. Everything crosses as plain
  * structured-clone data, so the same protocol works with shared and with ordinary memory.
  *
- *   page → worker: boot (once), input, resize, pause, resume, snapshot
- *   worker → page: started, output, stats, state, error
+ *   page → worker: boot (once), input, resize, pause, resume, save, restore
+ *   worker → page: started, output, stats, state, error; saved, restored or refused (the
+ *                  answer to a save or restore, by its id)
  */
 import type { MachineStats } from '../../machine/stats.ts';
 
@@ -43,8 +44,10 @@ export type PageMessage =
   | { type: 'resize'; cols: number; rows: number }
   | { type: 'pause' }
   | { type: 'resume' }
-  /** Reserved for snapshots (another issue): answered with an error until they exist. */
-  | { type: 'snapshot' };
+  /** Saves a snapshot: answered with `saved` or `refused`. */
+  | { type: 'save'; id: number }
+  /** Replaces the machine with the one in snapshot `bytes`: answered with `restored` or `refused`. */
+  | { type: 'restore'; id: number; name: string; bytes: Uint8Array };
 
 /** The run state the buttons reflect. */
 export type RunState = 'booting' | 'running' | 'paused' | 'stopped';
@@ -80,4 +83,10 @@ export type WorkerMessage =
   | ({ type: 'stats' } & StatsSample)
   | { type: 'state'; state: RunState; reason?: string }
   /** A host-side failure, one line. */
-  | { type: 'error'; message: string };
+  | { type: 'error'; message: string }
+  /** A snapshot file, as its parts in order (docs/snapshots.md); `ms` is the time to encode it. */
+  | { type: 'saved'; id: number; parts: Uint8Array[]; ms: number }
+  /** The snapshot's machine runs in place of the old one. */
+  | { type: 'restored'; id: number; ms: number; capabilities: Capabilities; memory: WebAssembly.Memory | null; diskAttached: boolean }
+  /** A save or restore failed, one line; the machine that was there runs on (or stays paused). */
+  | { type: 'refused'; id: number; message: string };

@@ -1,7 +1,8 @@
 /**
  * The user's own guest files, dropped onto the page or picked with the file chooser. A file
  * dropped on a slot (kernel, initramfs, disk) takes that slot; a file dropped anywhere else
- * goes where its first bytes say it belongs, as `file(1)` would tell.
+ * goes where its first bytes say it belongs, as `file(1)` would tell. A snapshot dropped
+ * anywhere is loaded, not booted.
  */
 
 export type Role = 'kernel' | 'initrd' | 'disk';
@@ -25,6 +26,11 @@ export function classify(head: Uint8Array): Role {
   return 'disk';
 }
 
+/** A virtus snapshot file opens with this magic (docs/snapshots.md; machine/snapshot.ts). */
+export function isSnapshot(head: Uint8Array): boolean {
+  return ascii(head, 0, 'VIRTSNAP');
+}
+
 /** A file the user chose, read into memory. */
 export interface UserFile {
   name: string;
@@ -43,9 +49,14 @@ export async function sortFiles(files: Iterable<File>, forced?: Role): Promise<P
 
 /**
  * Makes the whole page a drop target: files dropped on an element with `data-role` go to
- * that role, others are classified. `onFiles` gets them sorted.
+ * that role, others are classified. `onFiles` gets them sorted; a single snapshot file
+ * dropped goes to `onSnapshot` instead.
  */
-export function installDropTarget(page: HTMLElement, onFiles: (files: Partial<Record<Role, UserFile>>) => void): void {
+export function installDropTarget(
+  page: HTMLElement,
+  onFiles: (files: Partial<Record<Role, UserFile>>) => void,
+  onSnapshot: (file: UserFile) => void,
+): void {
   let depth = 0;
   page.addEventListener('dragenter', (e) => {
     if (!e.dataTransfer?.types.includes('Files')) return;
@@ -68,6 +79,11 @@ export function installDropTarget(page: HTMLElement, onFiles: (files: Partial<Re
     if (!files || files.length === 0) return;
     e.preventDefault();
     const slot = (e.target as HTMLElement | null)?.closest<HTMLElement>('[data-role]')?.dataset.role as Role | undefined;
-    void sortFiles(files, slot).then(onFiles);
+    void (async () => {
+      const first = files[0]!;
+      if (files.length === 1 && isSnapshot(new Uint8Array(await first.slice(0, 8).arrayBuffer()))) {
+        onSnapshot({ name: first.name, bytes: new Uint8Array(await first.arrayBuffer()) });
+      } else onFiles(await sortFiles(files, slot));
+    })();
   });
 }
