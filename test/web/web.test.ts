@@ -1,7 +1,9 @@
 /**
  * End to end: `virtus web` serves the page, Debian's Chromium (headless) opens it, the default
  * guest boots inside the tab's worker to a shell, `uname -a` typed into the terminal answers
- * on the screen, and the counters panel shows hypercalls and device accesses. A screenshot is
+ * on the screen, and the counters panel shows hypercalls and device accesses; a snapshot saved
+ * and loaded back restores a file the guest had removed meanwhile, and a corrupt one is
+ * refused while the guest runs on. A screenshot is
  * left in build/artifacts/. Every wait polls a condition in the page; none sleeps a fixed time.
  */
 import assert from 'node:assert/strict';
@@ -135,6 +137,48 @@ describe('virtus web in Chromium', { timeout: BOOT_MS + 5 * 60_000 }, () => {
     await waitInPage(page, 'instructions running again', (n) => window.virtus.stats()!.instructions > n, a);
   });
 
+  it('saves a snapshot and loads it back: the guest continues from the saved state', { todo: SHELL_TODO }, async (t) => {
+    assert.ok(shell, 'no shell to type into (see the failure above)');
+    await run(page, 'echo snap-$((6*7)) > /tmp/m && echo written-$((1+1))', 'written-2');
+    const saved = await page.evaluate(async () => {
+      const t0 = performance.now();
+      const bytes = await window.virtus.saveSnapshot();
+      (window as unknown as { snap: Uint8Array }).snap = bytes;
+      return { size: bytes.length, ms: performance.now() - t0, magic: new TextDecoder().decode(bytes.subarray(0, 8)), state: window.virtus.state() };
+    });
+    assert.equal(saved.magic, 'VIRTSNAP');
+    assert.equal(saved.state, 'running', 'the machine runs on after a save');
+    await run(page, 'rm /tmp/m && echo removed-$((2+3))', 'removed-5');
+    const loadMs = await page.evaluate(async () => {
+      const t0 = performance.now();
+      await window.virtus.loadSnapshot((window as unknown as { snap: Uint8Array }).snap);
+      return performance.now() - t0;
+    });
+    t.diagnostic(`snapshot: ${(saved.size / 2 ** 20).toFixed(1)} MiB, saved in ${saved.ms.toFixed(0)} ms, loaded in ${loadMs.toFixed(0)} ms (in the page, round trip to the worker)`);
+    assert.equal(await page.evaluate(() => window.virtus.info().snapshot), '(bytes)');
+    await waitInPage(page, 'the loaded machine running', () => window.virtus.state() === 'running', null);
+    await run(page, 'cat /tmp/m', 'snap-42');
+  });
+
+  it('refuses a corrupt snapshot with a message, and the guest runs on', { todo: SHELL_TODO }, async () => {
+    assert.ok(shell, 'no shell to type into (see the failure above)');
+    const refused = await page.evaluate(async () => {
+      const snap = (window as unknown as { snap: Uint8Array }).snap;
+      const answers: string[] = [];
+      for (const bytes of [snap.subarray(0, snap.length >> 1), new TextEncoder().encode('#!/bin/sh\necho not a snapshot\n')]) {
+        answers.push(await window.virtus.loadSnapshot(bytes).then(() => 'loaded', (e: Error) => e.message));
+      }
+      return { truncated: answers[0]!, other: answers[1]! };
+    });
+    assert.match(refused.truncated, /snapshot \(bytes\) is truncated/);
+    assert.match(refused.other, /is not a virtus snapshot/);
+    const screen = await page.evaluate(() => window.virtus.screenText());
+    assert.match(screen, /\[virtus\] cannot load the snapshot: snapshot \(bytes\) is truncated/);
+    assert.equal(await page.evaluate(() => window.virtus.state()), 'running');
+    await run(page, 'echo alive-$((3+4)) $(cat /tmp/m)', 'alive-7 snap-42');
+    await page.evaluate(() => delete (window as unknown as { snap?: Uint8Array }).snap);
+  });
+
   it('boots from the browser cache on a second visit', async () => {
     await page.reload();
     const info = await waitInPage(page, 'the machine starting again', () => {
@@ -145,6 +189,12 @@ describe('virtus web in Chromium', { timeout: BOOT_MS + 5 * 60_000 }, () => {
     assert.equal(info.sources.initrd, 'cache');
   });
 });
+
+/** Types `command` into the guest's shell and waits for a line of output that is exactly `line`. */
+async function run(page: Page, command: string, line: string): Promise<void> {
+  await page.evaluate((c) => window.virtus.type(`${c}\n`), command);
+  await waitInPage(page, `"${line}" after ${command}`, (l) => window.virtus.screenText().split('\n').some((x) => x.trimEnd() === l), line, 120_000);
+}
 
 describe('virtus web without cross-origin isolation', { timeout: 5 * 60_000 }, () => {
   it('runs the machine with guest RAM in ordinary memory', async () => {
