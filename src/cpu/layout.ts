@@ -68,6 +68,7 @@ export const SLOTS = [
   'tlbGen', // bumped on every TLB flush (the translator checks it)
   'dtlb', // byte offset (from the hart block) of the TLB of the current data MMU index
   'jcGen', // the translator's jump cache generation (entries of other generations are void)
+  'jcHits', // regions entered from the jump cache without returning to the engine (--stats)
 ] as const;
 export type Slot = (typeof SLOTS)[number];
 

@@ -37,6 +37,7 @@ const S_MINSTRET = S.minstret;
 const S_TLBGEN = S.tlbGen;
 const S_PRIV = S.priv;
 const S_JCGEN = S.jcGen;
+const S_JCHITS = S.jcHits;
 
 interface Region {
   /** Index in the trampoline's table once installed, else -1 (reused by recompilations). */
@@ -65,8 +66,10 @@ export interface JitStats {
   /** Milliseconds spent translating (synchronous) and compiling (wall clock, in the background). */
   translateMs: number;
   compileMs: number;
-  /** Region entries (each one a lookup that found compiled code). */
+  /** Region entries from the engine (each one a lookup that found compiled code). */
   regionRuns: number;
+  /** Region entries chained in WebAssembly through the jump cache (its hits). */
+  jumpCacheHits: number;
   /** Instructions run by the interpreter inside this engine (cold code, slow paths excluded). */
   interpretedInsns: number;
   invalidations: number;
@@ -104,7 +107,7 @@ export class JitEngine implements Engine {
   private seenTlbGen = -1;
   readonly stats: JitStats = {
     regionsCompiled: 0, blocksTranslated: 0, insnsTranslated: 0, wasmBytes: 0, translateMs: 0, compileMs: 0,
-    regionRuns: 0, interpretedInsns: 0, invalidations: 0, pending: 0,
+    regionRuns: 0, jumpCacheHits: 0, interpretedInsns: 0, invalidations: 0, pending: 0,
   };
 
   constructor(o: JitOptions) {
@@ -177,6 +180,7 @@ export class JitEngine implements Engine {
             this.jc[k + 2] = (h.s[S_JCGEN]! << 2) | h.s[S_PRIV]!;
             this.jc[k + 3] = (region.slot << 12) | idx;
             const st = this.enter(h.base, this.jcBase, region.slot, idx, left);
+            this.stats.jumpCacheHits = h.s[S_JCHITS]! >>> 0;
             done = (this.instretLo() - start) >>> 0;
             if (st === Exit.Continue) continue;
             if (st === Exit.Stop) return done;

@@ -17,6 +17,7 @@ import { Code, encodeModule, I32, I64, Op } from './wasm.ts';
 const MINSTRET = slotOffset('minstret');
 const PRIV = slotOffset('priv');
 const JCGEN = slotOffset('jcGen');
+const JCHITS = slotOffset('jcHits');
 
 /** (h, jumpCache, slot, block, budget) -> exit code. */
 export type EnterFn = (h: number, jc: number, slot: number, block: number, budget: number) => number;
@@ -64,6 +65,7 @@ export function trampolineModule(memory: { shared: boolean; maxPages: number }):
   c.get(P_H).mem(Op.i32_load, 2, JCGEN).i32(2).op(Op.i32_shl).get(P_H).mem(Op.i32_load, 2, PRIV).op(Op.i32_or);
   c.op(Op.i32_eq).op(Op.i32_and);
   c.if();
+  c.get(P_H).get(P_H).mem(Op.i64_load, 3, JCHITS).i64(1).op(Op.i64_add).mem(Op.i64_store, 3, JCHITS);
   c.get(e).mem(Op.i32_load, 2, 12).tee(v).i32(12).op(Op.i32_shr_u).set(P_SLOT);
   c.get(v).i32(0xfff).op(Op.i32_and).set(P_BLOCK);
   c.br(1);

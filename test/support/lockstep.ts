@@ -31,7 +31,7 @@ export function stateDiff(a: Machine, b: Machine, compareRam: boolean): string[]
   }
   for (let r = 0; r < 64; r++) if (ha.f[r] !== hb.f[r]) out.push(`f${r >> 1}: differs`);
   SLOTS.forEach((name, i) => {
-    if (name === 'tlbGen' || name === 'dtlb' || name === 'jcGen') return; // engine bookkeeping, not architectural
+    if (name === 'tlbGen' || name === 'dtlb' || name === 'jcGen' || name === 'jcHits') return; // engine bookkeeping, not architectural
     if (ha.s[2 * i] !== hb.s[2 * i] || ha.s[2 * i + 1] !== hb.s[2 * i + 1]) {
       out.push(`${name}: jit ${hex(ha.s[2 * i]!, ha.s[2 * i + 1]!)} interp ${hex(hb.s[2 * i]!, hb.s[2 * i + 1]!)}`);
     }
