@@ -7,12 +7,19 @@
  * left in build/artifacts/. Every wait polls a condition in the page; none sleeps a fixed time.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { isaExtensions } from '../../src/cpu/isa-string.ts';
+import { VirtioBlk } from '../../src/devices/virtio/blk/blk.ts';
+import { VirtioConsole } from '../../src/devices/virtio/console/console.ts';
+import { VirtioRng } from '../../src/devices/virtio/rng/rng.ts';
+import { encodeSnapshot } from '../../src/machine/snapshot.ts';
 import { VirtBoard } from '../../src/machine/virt.ts';
+import { MemoryHostFile } from '../../src/storage/host-file.ts';
+import { RawBackend } from '../../src/storage/raw.ts';
 import { BUILD } from '../support/toolchain.ts';
 import { launchChromium, startServer, type WebServer } from './browser.ts';
 import { waitInPage } from './wait.ts';
@@ -162,16 +169,17 @@ describe('virtus web in Chromium', { timeout: BOOT_MS + 5 * 60_000 }, () => {
 
   it('refuses a corrupt snapshot with a message, and the guest runs on', { todo: SHELL_TODO }, async () => {
     assert.ok(shell, 'no shell to type into (see the failure above)');
-    const refused = await page.evaluate(async () => {
+    const refused = await page.evaluate(async (withDisk) => {
       const snap = (window as unknown as { snap: Uint8Array }).snap;
       const answers: string[] = [];
-      for (const bytes of [snap.subarray(0, snap.length >> 1), new TextEncoder().encode('#!/bin/sh\necho not a snapshot\n')]) {
+      for (const bytes of [snap.subarray(0, snap.length >> 1), new TextEncoder().encode('#!/bin/sh\necho not a snapshot\n'), new Uint8Array(withDisk)]) {
         answers.push(await window.virtus.loadSnapshot(bytes).then(() => 'loaded', (e: Error) => e.message));
       }
-      return { truncated: answers[0]!, other: answers[1]! };
-    });
+      return { truncated: answers[0]!, other: answers[1]!, disk: answers[2]! };
+    }, [...snapshotWithDisk('data.img', new Uint8Array(1 << 20))]);
     assert.match(refused.truncated, /snapshot \(bytes\) is truncated/);
     assert.match(refused.other, /is not a virtus snapshot/);
+    assert.match(refused.disk, /has a disk \(file=data\.img\) and this one has none/);
     const screen = await page.evaluate(() => window.virtus.screenText());
     assert.match(screen, /\[virtus\] cannot load the snapshot: snapshot \(bytes\) is truncated/);
     assert.equal(await page.evaluate(() => window.virtus.state()), 'running');
@@ -212,6 +220,57 @@ describe('virtus web without cross-origin isolation', { timeout: 5 * 60_000 }, (
     } finally {
       await browser.close();
       await server.stop();
+    }
+  });
+});
+
+/**
+ * A snapshot of a machine with a disk, made by the core in Node as `virtus run` makes them
+ * (the devices of --drive file=NAME --console virtio); the disk holds `disk`.
+ */
+function snapshotWithDisk(name: string, disk: Uint8Array): Uint8Array {
+  const board = new VirtBoard({ ramSize: 16 << 20, console: () => {} });
+  board.attachVirtio(new VirtioBlk(new RawBackend(new MemoryHostFile(name, disk.slice())), { name: 'virtio-blk0', serial: 'virtus-root' }));
+  board.attachVirtio(new VirtioConsole({ output: () => {} }));
+  board.attachVirtio(new VirtioRng());
+  const parts = encodeSnapshot(board, { boot: 'builtin', htif: null, devices: { drive: [`file=${name}`], share: [], console: 'virtio' } });
+  return Buffer.concat(parts);
+}
+
+describe('virtus web snapshots of a machine with a disk', { timeout: 5 * 60_000 }, () => {
+  it("loads its own snapshot, and refuses one whose disk is not the tab's", async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'virtus-web-snap-'));
+    const disk = new Uint8Array(2 << 20).map((_, i) => (i * 7) & 0xff);
+    writeFileSync(join(dir, 'data.img'), disk);
+    const server = await startServer(['--disk', join(dir, 'data.img')]);
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      await page.goto(server.url);
+      await waitInPage(page, 'the machine running', () => window.virtus?.info().diskAttached && window.virtus.state() === 'running', null, 120_000);
+      // The guest does not mount /dev/vda: the disk stays as the snapshot saw it.
+      const own = await page.evaluate(async () => {
+        const bytes = await window.virtus.saveSnapshot();
+        await window.virtus.loadSnapshot(bytes);
+        return { size: bytes.length, disk: window.virtus.info().diskAttached };
+      });
+      assert.equal(own.disk, true);
+      const other = disk.slice();
+      other[512] ^= 0xff;
+      const answers = await page.evaluate(async (files) => {
+        const out: string[] = [];
+        for (const f of files) out.push(await window.virtus.loadSnapshot(new Uint8Array(f)).then(() => 'loaded', (e: Error) => e.message));
+        return out;
+      }, [[...snapshotWithDisk('data.img', other)], [...snapshotWithDisk('data.img', disk.subarray(0, 1 << 20))]]);
+      t.diagnostic(`own snapshot (early in boot, with a 2 MiB disk): ${(own.size / 2 ** 20).toFixed(1)} MiB; refusals: ${answers.join(' | ')}`);
+      assert.match(answers[0]!, /disk data\.img is not the disk the snapshot was taken with/);
+      assert.match(answers[1]!, /disk data\.img is \d+ bytes, but the snapshot's .* was \d+: not the same disk/);
+      const n = await page.evaluate(() => window.virtus.stats()?.instructions ?? 0);
+      await waitInPage(page, 'the machine running on', (a) => window.virtus.state() === 'running' && (window.virtus.stats()?.instructions ?? 0) > a, n);
+    } finally {
+      await browser.close();
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
