@@ -2,8 +2,9 @@
  * The page's terminal and buttons with a guest that boots in an instant (test/web/guest/echo.S,
  * an echo loop on the UART): keys typed reach the guest and its answer reaches the screen,
  * long lines read back whole, the terminal follows the window, the counters count, and the
- * user's own files boot from the file chooser and from a drop; a disk gets a working copy in
- * OPFS; bad flags are one line.
+ * user's own files boot from the file chooser and from a drop; a snapshot saved with the
+ * button loads from the file chooser and from a drop; a disk gets a working copy in OPFS;
+ * bad flags are one line.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -111,6 +112,41 @@ describe('the web console with a small guest', { timeout: 5 * 60_000 }, () => {
       const name = document.querySelector('#files .slot[data-role="kernel"] .name')?.textContent ?? '';
       return name.startsWith('dropped.elf') && window.virtus.info().sources.kernel === 'user' && /echo\$ $/m.test(window.virtus.screenText());
     }, null);
+    assert.deepEqual(errors, []);
+  });
+
+  it('saves a snapshot as a download, and loads it from the file chooser and from a drop', async () => {
+    // Half a line typed before the save: the guest's line buffer is in the snapshot.
+    await page.evaluate(() => window.virtus.type('half'));
+    await waitInPage(page, 'the echo of "half"', () => /echo\$ half$/m.test(window.virtus.screenText()), null);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#snapshot-save')]);
+    assert.match(download.suggestedFilename(), /^virtus-\d{4}-\d\d-\d\dT[\d-]+\.snap$/);
+    const dir = mkdtempSync(join(tmpdir(), 'virtus-web-snap-'));
+    try {
+      const file = join(dir, download.suggestedFilename());
+      await download.saveAs(file);
+      assert.equal(readFileSync(file).subarray(0, 8).toString('latin1'), 'VIRTSNAP');
+      await page.evaluate(() => window.virtus.type(' more\n'));
+      await waitInPage(page, 'the line', () => window.virtus.screenText().includes('you typed: half more'), null);
+
+      await page.setInputFiles('#snapshot-file', file);
+      await waitInPage(page, 'the snapshot loaded', () => window.virtus.info().snapshot !== null && window.virtus.state() === 'running', null);
+      await page.evaluate(() => window.virtus.type(' again\n'));
+      await waitInPage(page, 'the restored line', () => window.virtus.screenText().includes('you typed: half again'), null);
+
+      const dt = await page.evaluateHandle((b) => {
+        const t = new DataTransfer();
+        t.items.add(new File([new Uint8Array(b)], 'dropped.snap'));
+        return t;
+      }, [...readFileSync(file)]);
+      await page.dispatchEvent('#terminal', 'drop', { dataTransfer: dt });
+      await waitInPage(page, 'the dropped snapshot loaded', () => window.virtus.info().snapshot === 'dropped.snap', null);
+      await page.evaluate(() => window.virtus.type(' dropped\n'));
+      await waitInPage(page, 'the line once more', () => window.virtus.screenText().includes('you typed: half dropped'), null);
+      assert.equal(await page.evaluate(() => window.virtus.info().sources.kernel), 'user', 'a dropped snapshot boots nothing');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     assert.deepEqual(errors, []);
   });
 });
