@@ -44,6 +44,8 @@ export interface Frame {
   flags: number;
   raw: number;
   crc: number;
+  /** The record's first 16 header bytes (covered by the checksum). */
+  head: Uint8Array;
   data: Uint8Array;
 }
 
@@ -58,8 +60,8 @@ export interface Codec {
   deflate(raw: Uint8Array): Uint8Array;
   /** Inflates raw-deflate `data` into `out`; returns the part of `out` written (throws on bad data). */
   inflate(data: Uint8Array, out: Uint8Array): Uint8Array;
-  /** CRC-32 (ISO-HDLC, as zlib's crc32). */
-  crc32(data: Uint8Array): number;
+  /** CRC-32 (ISO-HDLC, as zlib's crc32), continuing from `value` (the CRC of what came before). */
+  crc32(data: Uint8Array, value?: number): number;
 }
 
 const CRC_TABLE = (() => {
@@ -76,8 +78,8 @@ const CRC_TABLE = (() => {
 export const jsCodec: Codec = {
   deflate: (raw) => deflateSync(raw, { level: 1 }),
   inflate: (data, out) => inflateSync(data, { out }),
-  crc32(d) {
-    let c = -1;
+  crc32(d, value = 0) {
+    let c = ~value;
     for (let i = 0; i < d.length; i++) c = CRC_TABLE[(c ^ d[i]!) & 0xff]! ^ (c >>> 8);
     return (c ^ -1) >>> 0;
   },
@@ -128,9 +130,14 @@ export function encodeRecord(type: number, arg: number, raw: Uint8Array, deflate
   v.setUint32(4, arg >>> 0, true);
   v.setUint32(8, raw.length, true);
   v.setUint32(12, stored.length, true);
-  v.setUint32(16, codec.crc32(raw), true);
+  v.setUint32(16, recordCrc(out, raw), true);
   out.set(stored, RECORD_HEADER);
   return out;
+}
+
+/** The checksum of a record: its header's first 16 bytes (type, flags, arg, lengths), then the raw payload. */
+function recordCrc(header: Uint8Array, raw: Uint8Array): number {
+  return codec.crc32(raw, codec.crc32(header.subarray(0, 16))) >>> 0;
 }
 
 /** A record holding a JSON value. */
@@ -216,9 +223,12 @@ export class RecordParser {
     if (raw > MAX_RAW) bad(`${at} (${NAMES[type]}) claims ${raw} bytes, more than any record holds: the ${this.what} is corrupt`);
     if (flags & F_DEFLATE ? stored >= raw : stored !== raw) bad(`${at} (${NAMES[type]}) has inconsistent lengths: the ${this.what} is corrupt`);
     if (this.len < RECORD_HEADER + stored) return null;
-    const data = this.take(RECORD_HEADER + stored)!.subarray(RECORD_HEADER);
+    const rec = this.take(RECORD_HEADER + stored)!;
     this.count++;
-    return { type, arg, flags, raw, crc, data };
+    const head = rec.subarray(0, 16);
+    // Records without a payload are never unpacked: check them here (payloads are checked by unpack).
+    if (raw === 0 && recordCrc(head, rec.subarray(RECORD_HEADER)) !== crc) bad(`${at} (${NAMES[type]}) is corrupt: checksum mismatch`);
+    return { type, arg, flags, raw, crc, head, data: rec.subarray(RECORD_HEADER) };
   }
 }
 
@@ -247,7 +257,7 @@ export function unpack(f: Frame, what: string, out?: Uint8Array): Uint8Array {
       raw = out;
     }
   }
-  if (codec.crc32(raw) !== f.crc) bad(`${what} is corrupt: checksum mismatch`);
+  if (recordCrc(f.head, raw) !== f.crc) bad(`${what} is corrupt: checksum mismatch`);
   return raw;
 }
 

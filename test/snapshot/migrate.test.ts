@@ -69,6 +69,7 @@ function monitor(path: string, ...lines: string[]): Promise<Array<Record<string,
     let buf = '';
     s.setEncoding('utf8');
     s.on('error', reject);
+    s.on('close', () => reject(new Error(`monitor ${path} closed after ${buf}`)));
     s.on('data', (d: string) => {
       buf += d;
       const got = buf.split('\n').filter(Boolean);
@@ -91,16 +92,20 @@ function freePort(): Promise<number> {
 }
 
 /** Every counter 0..COUNT-1 exactly once, in order, across the consoles. */
-function assertCounters(console: string): void {
+function assertCounters(console: string, count = COUNT): void {
   const seen = [...console.matchAll(/^counter (\d+)$/gm)].map((m) => Number(m[1]));
-  assert.equal(seen.length, COUNT, 'no counter lost or repeated');
+  assert.equal(seen.length, count, 'no counter lost or repeated');
   seen.forEach((n, i) => assert.equal(n, i, `counter ${i} in its place`));
   assert.match(console, /^checksum ok sweeps=\d+$/m);
 }
 
-function source(sock: string, engine: string, extra: string[] = []): Proc {
-  return start(['run', '--bios', 'none', '--kernel', prog(), '--engine', engine, '--monitor', `unix:${sock}`, ...extra]);
+function source(sock: string, engine: string, extra: string[] = [], elf = prog()): Proc {
+  return start(['run', '--bios', 'none', '--kernel', elf, '--engine', engine, '--monitor', `unix:${sock}`, ...extra]);
 }
+
+/** The same guest running three times as long (a source that must outlive several refusals). */
+const LONG = 3 * COUNT;
+const longProg = () => buildGuest('snapshot-counter-8m-long', ['common/crt.S', 'snapshot/counter.c'], { cflags: [`-DCOUNT=${LONG}`, '-DWORDS=(1u<<20)'] });
 
 /** A fake target: records what the source sends, then answers `answer`. */
 function fakeTarget(answer: string): Promise<{ port: number; stream: Promise<Buffer> }> {
@@ -109,6 +114,7 @@ function fakeTarget(answer: string): Promise<{ port: number; stream: Promise<Buf
     let done!: (b: Buffer) => void;
     const stream = new Promise<Buffer>((r) => (done = r));
     const srv = createServer((s) => {
+      s.on('close', () => (srv.close(), done(Buffer.concat(chunks))));
       s.on('data', (d: Buffer) => {
         chunks.push(d);
         const all = Buffer.concat(chunks);
@@ -153,8 +159,19 @@ describe('live migration', () => {
     const port = await freePort();
     const small = start(['run', '--incoming', `tcp:127.0.0.1:${port}`, '--memory', '256M']);
     await small.waitFor(/waiting for a machine/, 'stderr');
-    const src = source(sock, 'jit', ['--migrate-max-rounds', '2']);
+    const src = source(sock, 'jit', ['--migrate-max-rounds', '2'], longProg());
     await src.waitFor(/^counter 100$/m, 'stdout');
+    // stop and cont: nothing runs in between.
+    const [stopped, status1] = await monitor(sock, 'stop', 'info status');
+    assert.deepEqual(stopped, { ok: true, status: 'paused' });
+    assert.equal(status1!.status, 'paused');
+    await new Promise((r) => setTimeout(r, 100));
+    const before = src.stdout().length;
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(src.stdout().length, before, 'a stopped guest prints nothing');
+    const saved = join(dir, 'savevm.snap');
+    const [sv] = await monitor(sock, `savevm ${saved}`, 'cont');
+    assert.equal(sv!.ok, true, JSON.stringify(sv));
     // An incompatible target: it says why, exits non-zero; the source runs on.
     await monitor(sock, `migrate tcp:127.0.0.1:${port}`);
     assert.equal(await small.exit, 1);
@@ -172,7 +189,19 @@ describe('live migration', () => {
     const [status] = await monitor(sock, 'info status');
     assert.equal(status!.status, 'running');
     assert.equal(await src.exit, 0, src.stderr());
-    assertCounters(src.stdout());
+    assertCounters(src.stdout(), LONG);
+    // The machine saved while stopped continues from there (in real time: the same counters follow).
+    const sock2 = join(dir, 'restored.sock');
+    const restored = start(['run', '--restore', saved, '--monitor', `unix:${sock2}`]);
+    await restored.waitFor(/^counter \d+$/m, 'stdout');
+    const first = Number(/^counter (\d+)$/m.exec(restored.stdout())![1]);
+    assert.ok(first >= 100 && first < 200, restored.stdout().slice(0, 200));
+    await restored.waitFor(new RegExp(`^counter ${first + 50}$`, 'm'), 'stdout');
+    await monitor(sock2, 'quit');
+    assert.equal(await restored.exit, 0, restored.stderr());
+    const seen = [...restored.stdout().matchAll(/^counter (\d+)$/gm)].map((m) => Number(m[1]));
+    seen.forEach((n, i) => assert.equal(n, first + i));
+    assert.ok(src.stdout().includes(`counter ${first - 1}\n`), 'the source printed what came before');
   });
 
   it('the target refuses truncated, corrupt and newer streams with one line', async () => {

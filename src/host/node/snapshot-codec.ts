@@ -5,7 +5,7 @@
 import * as zlib from 'node:zlib';
 import { jsCodec, type Codec } from '../../machine/snapshot-format.ts';
 
-const nativeCrc = (zlib as { crc32?: (d: Uint8Array) => number }).crc32;
+const nativeCrc = (zlib as { crc32?: (d: Uint8Array, value?: number) => number }).crc32;
 
 export const nodeCodec: Codec = {
   deflate: (raw) => zlib.deflateRawSync(raw, { level: 1 }),
@@ -15,5 +15,5 @@ export const nodeCodec: Codec = {
     return out.subarray(0, b.length);
   },
   // zlib.crc32 arrived in Node 20.15.
-  crc32: nativeCrc ? (d) => nativeCrc(d) >>> 0 : jsCodec.crc32,
+  crc32: nativeCrc ? (d, value = 0) => nativeCrc(d, value) >>> 0 : jsCodec.crc32,
 };
