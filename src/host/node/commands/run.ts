@@ -70,9 +70,10 @@ ${VIRTIO_HELP}
                        dirtying more (default 30)
   -h, --help           show this help
 
-Keys: Ctrl-A X quits, Ctrl-A C opens the monitor prompt, Ctrl-A H lists the keys. The guest's 'poweroff' ends
-virtus with exit code 0; 'reboot' restarts the machine. Every machine has a
-virtio-rng (entropy from the host; seeded with --deterministic).
+Keys: Ctrl-A X quits, Ctrl-A C opens the monitor prompt, Ctrl-A H lists the
+keys. The guest's 'poweroff' ends virtus with exit code 0; 'reboot' restarts the
+machine. Every machine has a virtio-rng (entropy from the host; seeded with
+--deterministic).
 With --bios none and an ELF that has a "tohost" symbol, the HTIF protocol of
 RISC-V test programs is served: the guest's exit code becomes virtus's.`;
 
