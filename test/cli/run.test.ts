@@ -3,6 +3,7 @@
  * --trace, and one clear line (never a stack trace) for every kind of bad input.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +38,17 @@ describe('virtus run --bios none', () => {
     // Exactly N: the trace of a run limited to 7 instructions shows 7 instructions.
     const t = runVirtus(['run', '--bios', 'none', '--kernel', asm('spin'), '--max-insns', '7', '--trace']);
     assert.equal(t.stderr.split('\n').filter((l) => /^[0-9a-f]{16}: /.test(l)).length, 7);
+  });
+
+  it("a write of 0x7777 to the syscon reboots the machine (RAM kept, as QEMU's virt); 0x5555 powers off with exit code 0", () => {
+    const elf = buildGuest('cli-reboot', ['cli/reboot.S']);
+    const r = runVirtus(['run', '--bios', 'none', '--kernel', elf, '--max-insns', '1000000']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'boot 1\nboot 2\n');
+    // The reference: QEMU's virt board runs the same program the same way.
+    const q = spawnSync('qemu-system-riscv64', ['-M', 'virt', '-bios', 'none', '-kernel', elf, '-nographic', '-monitor', 'none', '-serial', 'stdio'], { encoding: 'utf8', timeout: 60_000, input: '' });
+    assert.equal(q.status, 0, q.stderr);
+    assert.equal(q.stdout, r.stdout);
   });
 
   it('--signature writes the words between begin_signature and end_signature', () => {
