@@ -2,7 +2,7 @@
  * The byte format shared by snapshot files and migration streams (docs/snapshots.md): a
  * 16-byte header (an 8-byte magic, the format version, reserved flags), then records. A record
  * is a 20-byte header (type, flags, an argument, raw and stored lengths, the CRC-32 of the
- * raw payload) and its payload, raw-deflated (RFC 1951) when that makes it smaller. The
+ * header and the payload as stored) and its payload, raw-deflated (RFC 1951) when that makes it smaller. The
  * compressor and checksum come from a Codec: pure JavaScript by default (fflate), the host's
  * native zlib where there is one (useCodec), byte-compatible either way. Everything read here is
  * untrusted: lengths are bounded before anything is allocated, every payload's checksum is
@@ -130,14 +130,18 @@ export function encodeRecord(type: number, arg: number, raw: Uint8Array, deflate
   v.setUint32(4, arg >>> 0, true);
   v.setUint32(8, raw.length, true);
   v.setUint32(12, stored.length, true);
-  v.setUint32(16, recordCrc(out, raw), true);
+  v.setUint32(16, recordCrc(out, stored), true);
   out.set(stored, RECORD_HEADER);
   return out;
 }
 
-/** The checksum of a record: its header's first 16 bytes (type, flags, arg, lengths), then the raw payload. */
-function recordCrc(header: Uint8Array, raw: Uint8Array): number {
-  return codec.crc32(raw, codec.crc32(header.subarray(0, 16))) >>> 0;
+/**
+ * The checksum of a record: its header's first 16 bytes (type, flags, arg, lengths), then the
+ * payload as stored. Over the stored bytes, not the inflated ones: a damaged bit that DEFLATE
+ * ignores (the padding after the final block) would otherwise pass.
+ */
+function recordCrc(header: Uint8Array, stored: Uint8Array): number {
+  return codec.crc32(stored, codec.crc32(header.subarray(0, 16))) >>> 0;
 }
 
 /** A record holding a JSON value. */
@@ -226,8 +230,7 @@ export class RecordParser {
     const rec = this.take(RECORD_HEADER + stored)!;
     this.count++;
     const head = rec.subarray(0, 16);
-    // Records without a payload are never unpacked: check them here (payloads are checked by unpack).
-    if (raw === 0 && recordCrc(head, rec.subarray(RECORD_HEADER)) !== crc) bad(`${at} (${NAMES[type]}) is corrupt: checksum mismatch`);
+    if (recordCrc(head, rec.subarray(RECORD_HEADER)) !== crc) bad(`${at} (${NAMES[type]}) is corrupt: checksum mismatch`);
     return { type, arg, flags, raw, crc, head, data: rec.subarray(RECORD_HEADER) };
   }
 }
@@ -238,8 +241,8 @@ export function recordName(type: number): string {
 }
 
 /**
- * The raw payload of `f`, inflated into `out` when given (a RAM window: no copy), with its
- * checksum verified. `what` names the record in errors.
+ * The raw payload of `f` (whose checksum the parser verified), inflated into `out` when given
+ * (a RAM window: no copy). `what` names the record in errors.
  */
 export function unpack(f: Frame, what: string, out?: Uint8Array): Uint8Array {
   let raw: Uint8Array;
@@ -257,7 +260,6 @@ export function unpack(f: Frame, what: string, out?: Uint8Array): Uint8Array {
       raw = out;
     }
   }
-  if (recordCrc(f.head, raw) !== f.crc) bad(`${what} is corrupt: checksum mismatch`);
   return raw;
 }
 

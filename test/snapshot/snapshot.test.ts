@@ -78,7 +78,7 @@ describe('snapshot and restore', () => {
       [variant('truncated.snap', (b) => b.subarray(0, Math.floor(b.length / 2))), /is truncated/],
       [variant('short.snap', (b) => b.subarray(0, 10)), /is truncated: it ends inside its 16-byte header/],
       [variant('flipped.snap', (b) => ((b[b.length - 200] ^= 0x40), b)), /is corrupt/],
-      [variant('config.snap', (b) => ((b[40] ^= 0x55), b)), /configuration is corrupt/],
+      [variant('config.snap', (b) => ((b[40] ^= 0x55), b)), /record 1 \(config\) is corrupt: checksum mismatch/],
       [variant('newer.snap', (b) => ((b[8] = 2), b)), /format version 2, newer than this virtus reads \(1\)/],
       [variant('foreign.snap', () => Buffer.from('#!/bin/sh\necho not a snapshot\n')), /is not a virtus snapshot/],
       [variant('trailing.snap', (b) => Buffer.concat([b, Buffer.from('xx')])), /bytes follow its end record/],
