@@ -3,14 +3,17 @@
  *
  * Guest state stays in the machine's memory at the offsets of src/cpu/layout.ts (registers are
  * i64 loads and stores off the hart base `h`), so any instruction can fall back to the
- * reference interpreter's handler through the imported `exec` helper with the state exact:
- * the generated code writes the pc and minstret first. That is how slow paths (TLB misses,
- * devices, page-crossing accesses), atomics and floating point run, and why faults are precise.
+ * reference interpreter's handler through the imported `slow` helper with the state exact.
+ * That is how slow paths (TLB misses, devices, page-crossing accesses), atomics and floating
+ * point run, and why faults are precise. A slow path is out of line: the generated code passes
+ * only the index of the instruction's entry in the region's SlowPaths table (its pc, how many
+ * instructions of its block precede it, its handler and operands), and the helper sets the pc
+ * and minstret around the handler. Inline, the same bookkeeping cost about 100 bytes of
+ * WebAssembly per load or store, most of what V8 had to compile.
  */
 import type { Decoded } from '../isa/decode.ts';
 import { Kind } from '../isa/table.ts';
 import { packOperands } from '../cpu/interp.ts';
-import { St } from '../cpu/status.ts';
 import { MSTATUS_FS } from '../cpu/csr-numbers.ts';
 import { F_OFF, PC_OFF, TLB_ENTRIES, X_OFF, slotOffset } from '../cpu/layout.ts';
 import { Code, F64, I32, I64, Op } from './wasm.ts';
@@ -36,8 +39,38 @@ export const enum Exit {
   Interp = 3,
 }
 
-/** The status `exec` returns when a store hit a page holding translated code. */
-export const EXEC_CODE_WRITTEN = 5;
+/** What the `slow` helper returns when the instruction completed normally: go on inline. */
+export const SLOW_NEXT = -1;
+
+/**
+ * A region's slow paths, by index: what the `slow(k)` helper needs to run instruction k
+ * through the interpreter with the state exact.
+ */
+export class SlowPaths {
+  /** Virtual pc (a signed Number). */
+  readonly pc: number[] = [];
+  /** Instructions of the block before this one that minstret does not count yet. */
+  readonly pre: number[] = [];
+  /** Length in bytes (2 or 4). */
+  readonly len: number[] = [];
+  /** Handler id and packed operands for interpreterHelper.exec. */
+  readonly id: number[] = [];
+  readonly a: number[] = [];
+  readonly imm: number[] = [];
+  readonly raw: number[] = [];
+
+  add(x: Insn, pre: number): number {
+    const [a, imm] = packOperands(x.d);
+    this.pc.push(x.pc);
+    this.pre.push(pre);
+    this.len.push(x.d.len);
+    this.id.push(x.d.def.id);
+    this.a.push(a);
+    this.imm.push(imm);
+    this.raw.push(x.d.raw | 0);
+    return this.pc.length - 1;
+  }
+}
 
 const MINSTRET = slotOffset('minstret');
 const MSTATUS = slotOffset('mstatus');
@@ -57,7 +90,7 @@ export const P_ENTRY = 1;
 export const P_BUDGET = 2;
 
 /** Function indices in a region module: imported helpers first, then defined functions. */
-export const F_EXEC = 0;
+export const F_SLOW = 0;
 export const F_MULHU = 2; // after the one import (0) and the region function (1)
 export const F_FMA = 3;
 
@@ -85,6 +118,7 @@ export class BlockEmitter {
     /** Block index for a virtual pc in this region, or -1. */
     private readonly blockAt: (pc: number) => number,
     private readonly len: number,
+    private readonly slow: SlowPaths,
   ) {}
 
   // ---- state access ----
@@ -148,32 +182,18 @@ export class BlockEmitter {
   }
 
   /**
-   * Runs instruction `j` through the interpreter's handler, with the state exact: the pc, and
-   * minstret counting the j instructions before it. This code may sit on one arm of a branch
-   * (the slow path of a load), so when the handler completes normally it takes back what it
-   * added: both arms then leave minstret as the block's own bookkeeping expects.
+   * Runs instruction `j` through the interpreter's handler, out of line (see SlowPaths). The
+   * helper counts the j instructions before it in minstret only for as long as the handler
+   * runs, so when it completes normally minstret is as the block's own bookkeeping expects (this
+   * code may sit on one arm of a branch: the slow path of a load). Otherwise (a trap, a device
+   * access, a store into translated code) it leaves the state exact and names the exit.
    */
   private viaInterpreter(j: number, x: Insn): void {
     const c = this.c;
-    const [a, imm] = packOperands(x.d);
-    const pre = j - this.counted;
-    this.setPc(x.pc);
-    this.addInstret(pre);
-    c.i32(x.d.def.id).i32(a).i32(imm).i32(x.d.raw | 0).call(F_EXEC).tee(this.locals.st);
-    c.if();
-    // Trap: the hart took it (pc at the vector, this instruction not retired).
-    c.get(this.locals.st).i32(St.Trap).op(Op.i32_eq).if();
-    this.ret(Exit.Stop);
+    c.i32(this.slow.add(x, j - this.counted)).call(F_SLOW).tee(this.locals.st);
+    c.i32(SLOW_NEXT).op(Op.i32_ne).if();
+    c.get(this.locals.st).op(Op.return);
     c.end();
-    // Device access (end the slice) or a store into translated code (leave this code): this
-    // instruction retired.
-    this.addInstret(1);
-    this.setPc(x.pc + x.d.len);
-    // select(a, b, cond) is a when cond holds: Continue after a code write, Stop after a device.
-    c.i32(Exit.Continue).i32(Exit.Stop).get(this.locals.st).i32(EXEC_CODE_WRITTEN).op(Op.i32_eq).op(Op.select);
-    c.op(Op.return);
-    c.end();
-    this.addInstret(-pre);
   }
 
   // ---- memory access with the inline TLB probe ----

@@ -16,7 +16,7 @@ import { PAGE_CODE, S, type Hart } from '../cpu/hart.ts';
 import { memFlags } from '../cpu/memory.ts';
 import { JUMP_CACHE_ENTRIES, jumpCacheBase, MMU_COUNT, RAM_BASE, RAM_HOST, TLB_ENTRIES, TLB_INVALID } from '../cpu/layout.ts';
 import { St } from '../cpu/status.ts';
-import { EXEC_CODE_WRITTEN, Exit } from './emit.ts';
+import { Exit, SLOW_NEXT, type SlowPaths } from './emit.ts';
 import { translateRegion } from './translate.ts';
 import { jumpCacheIndex, trampolineModule, type EnterFn } from './trampoline.ts';
 
@@ -96,7 +96,7 @@ export class JitEngine implements Engine {
   private readonly threshold: number;
   private readonly syncCompile: boolean;
   private pending = 0;
-  private readonly imports: WebAssembly.Imports;
+  private readonly memory: WebAssembly.Memory;
   /** Region functions by slot; only the trampoline imports it. */
   private readonly table: WebAssembly.Table;
   private nextSlot = 0;
@@ -120,11 +120,7 @@ export class JitEngine implements Engine {
     this.invalidationsPerPage = new Uint8Array(pages);
     this.threshold = o.threshold ?? HOT_THRESHOLD;
     this.syncCompile = o.syncCompile ?? false;
-    const exec = (id: number, a: number, imm: number, raw: number): number => {
-      const st = interpreterHelper.exec(id, a, imm, raw);
-      return st === St.Next && memFlags.codeWrite ? EXEC_CODE_WRITTEN : st;
-    };
-    this.imports = { env: { mem: o.memory, exec } };
+    this.memory = o.memory;
     this.table = new WebAssembly.Table({ element: 'anyfunc', initial: 1024 });
     const tramp = new WebAssembly.Instance(new WebAssembly.Module(trampolineModule({ shared: this.shared, maxPages: 65536 })), {
       env: { mem: o.memory, table: this.table },
@@ -142,6 +138,46 @@ export class JitEngine implements Engine {
     // Entries carry their generation; an old one can only match again after 2^30 clears,
     // so wipe the table when the counter wraps.
     if (s[S_JCGEN] === 0) for (let i = 0; i < this.jc.length; i += 4) this.jc[i] = 1;
+  }
+
+  /**
+   * The `slow(k)` import of a region module: runs its instruction k through the interpreter's
+   * handler with the pc and minstret exact (see SlowPaths). Returns SLOW_NEXT when the
+   * instruction completed normally (minstret back as the block expects), else the region's
+   * exit: Stop after a trap (the instruction not retired) or a device access, Continue after a
+   * store into translated code (the region must not run on: its code may be gone).
+   */
+  private slowPath(t: SlowPaths): (k: number) => number {
+    const PC = this.h.pc;
+    const s = this.h.s;
+    const addInstret = (n: number): void => {
+      const lo = (s[S_MINSTRET]! >>> 0) + n;
+      s[S_MINSTRET] = lo | 0;
+      if (lo >= 0x1_0000_0000) s[S_MINSTRET + 1] = (s[S_MINSTRET + 1]! + 1) | 0;
+      else if (lo < 0) s[S_MINSTRET + 1] = (s[S_MINSTRET + 1]! - 1) | 0;
+    };
+    const setPc = (pc: number): void => {
+      PC[0] = pc | 0;
+      PC[1] = Math.floor(pc / 0x1_0000_0000) | 0;
+    };
+    return (k) => {
+      const pc = t.pc[k]!;
+      const pre = t.pre[k]!;
+      setPc(pc);
+      addInstret(pre);
+      const st = interpreterHelper.exec(t.id[k]!, t.a[k]!, t.imm[k]!, t.raw[k]!);
+      if (st === St.Next) {
+        if (!memFlags.codeWrite) {
+          addInstret(-pre);
+          return SLOW_NEXT;
+        }
+      } else if (st === St.Trap) {
+        return Exit.Stop;
+      }
+      addInstret(1);
+      setPc(pc + t.len[k]!);
+      return st === St.Next ? Exit.Continue : Exit.Stop;
+    };
   }
 
   /** The low 32 bits of minstret (differences of these count instructions within a run). */
@@ -265,7 +301,7 @@ export class JitEngine implements Engine {
     this.stats.pending = this.pending;
     const install = (mod: WebAssembly.Module): void => {
       this.stats.compileMs += performance.now() - t1;
-      const inst = new WebAssembly.Instance(mod, this.imports);
+      const inst = new WebAssembly.Instance(mod, { env: { mem: this.memory, slow: this.slowPath(out.slow) } });
       this.finish(r);
       if (r.version !== version) return;
       r.fn = inst.exports.run as RegionFn;

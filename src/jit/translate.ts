@@ -8,7 +8,7 @@
 import { decode } from '../isa/decode.ts';
 import { Kind } from '../isa/table.ts';
 import { slotOffset } from '../cpu/layout.ts';
-import { BlockEmitter, Exit, fmaFunction, mulhuFunction, P_BUDGET, P_ENTRY, P_H, type Insn } from './emit.ts';
+import { BlockEmitter, Exit, fmaFunction, mulhuFunction, P_BUDGET, P_ENTRY, P_H, SlowPaths, type Insn } from './emit.ts';
 import { Code, encodeModule, F32, F64, I32, I64, Op } from './wasm.ts';
 
 /** Most instructions in one block (bounds compile size and the time between budget checks). */
@@ -32,6 +32,8 @@ export interface TranslatedRegion {
   blockOffsets: number[];
   /** Guest instructions translated. */
   insns: number;
+  /** What the module's `slow(k)` import needs (bind it per instance). */
+  slow: SlowPaths;
 }
 
 interface Block {
@@ -100,13 +102,13 @@ export function discover(src: RegionSource): Block[] {
 
 /** The region function's signature: (h, entry, budget) -> exit code. */
 const T_REGION = 0;
-const T_EXEC = 1;
+const T_SLOW = 1;
 const T_MULHU = 2;
 const T_FMA = 3;
 
 /**
  * Translates a region into a module exporting `run(h, entry, budget)`. `entry` is a block index;
- * the module imports the machine's memory and the interpreter helper `exec(id, a, imm, raw)`.
+ * the module imports the machine's memory and the slow-path helper `slow(k)` (see SlowPaths).
  */
 export function translateRegion(src: RegionSource, memory: { shared: boolean; maxPages: number }): TranslatedRegion | null {
   const blocks = discover(src);
@@ -120,6 +122,7 @@ export function translateRegion(src: RegionSource, memory: { shared: boolean; ma
   };
 
   const c = new Code(3);
+  const slow = new SlowPaths();
   const locals = {
     dtlb: c.local(I32), e: c.local(I32), st: c.local(I32), va: c.local(I64), t: c.local(I64),
     fa: c.local(F64), fb: c.local(F64), fr: c.local(F64), sr: c.local(F32),
@@ -145,7 +148,7 @@ export function translateRegion(src: RegionSource, memory: { shared: boolean; ma
     const b = blocks[i]!;
     const len = b.insns.length;
     insns += len;
-    const em = new BlockEmitter(c, locals, loopDepth, blockAt, len);
+    const em = new BlockEmitter(c, locals, loopDepth, blockAt, len, slow);
     // Enter the block only with budget for all of it, so slices end exactly where the
     // interpreter's would.
     c.get(P_BUDGET).i32(len).op(Op.i32_lt_s).if();
@@ -166,11 +169,11 @@ export function translateRegion(src: RegionSource, memory: { shared: boolean; ma
   const bytes = encodeModule({
     types: [
       { params: [I32, I32, I32], results: [I32] },
-      { params: [I32, I32, I32, I32], results: [I32] },
+      { params: [I32], results: [I32] },
       { params: [I64, I64], results: [I64] },
       { params: [F64, F64, F64], results: [F64] },
     ],
-    imports: [{ name: 'exec', type: T_EXEC }],
+    imports: [{ name: 'slow', type: T_SLOW }],
     memory,
     funcs: [
       { type: T_REGION, code: c, export: 'run' },
@@ -178,5 +181,5 @@ export function translateRegion(src: RegionSource, memory: { shared: boolean; ma
       { type: T_FMA, code: fmaFunction() },
     ],
   });
-  return { bytes, blockOffsets: blocks.map((b) => b.off), insns };
+  return { bytes, blockOffsets: blocks.map((b) => b.off), insns, slow };
 }
