@@ -4,7 +4,11 @@
  */
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tuneV8ForTranslator } from '../src/host/node/v8-tuning.ts';
 import { table, type Benchmark, type Row } from './harness.ts';
+
+// The cpu benchmark runs machines in this process: the same V8 settings as `virtus run`.
+tuneV8ForTranslator();
 
 const dir = new URL('.', import.meta.url).pathname;
 const filters = process.argv.slice(2);

@@ -8,6 +8,7 @@ import { runCommand } from './commands/run.ts';
 import { guestCommand } from './commands/guest.ts';
 import { imageCommand } from './commands/image.ts';
 import { webCommand } from './commands/web.ts';
+import { tuneV8ForTranslator } from './v8-tuning.ts';
 
 const COMMANDS: Command[] = [runCommand, guestCommand, imageCommand, webCommand];
 
@@ -41,6 +42,7 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`virtus: unknown command '${name}' (try 'virtus --help')`);
     return 2;
   }
+  tuneV8ForTranslator();
   try {
     return await cmd.run(rest);
   } catch (e) {
