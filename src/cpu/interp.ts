@@ -291,6 +291,10 @@ function amoAddr(size: number, misalignedCause: Cause, access: Access): number {
     h.trap(misalignedCause, false, vaLo, vaHi);
     return -1;
   }
+  // The TLB first, as plain loads and stores do: a write entry exists only for a RAM page that
+  // is already dirty and watched by no one (see fillTlb), so an AMO hitting it needs nothing else.
+  const fast = access === Access.Load ? hostR() : hostW();
+  if (fast >= 0) return fast;
   sync();
   if (access === Access.Load) {
     const c = translate(h, vaLo, vaHi, Access.Load, dMmu, size);
@@ -313,7 +317,7 @@ function lr(size: number): Handler {
     const lo = M32[o >>> 2]!;
     setRd(a & 0xff, lo, size === 8 ? M32[(o >>> 2) + 1]! : lo >> 31);
     SS[S.resValid] = 1;
-    h.setNum('resAddr', mmuOut.pa);
+    h.setNum('resAddr', h.ramPa(o));
     return St.Next;
   };
 }
