@@ -2,11 +2,12 @@
  * The byte format shared by snapshot files and migration streams (docs/snapshots.md): a
  * 16-byte header (an 8-byte magic, the format version, reserved flags), then records. A record
  * is a 20-byte header (type, flags, an argument, raw and stored lengths, the CRC-32 of the
- * header and the payload as stored) and its payload, raw-deflated (RFC 1951) when that makes it smaller. The
- * compressor and checksum come from a Codec: pure JavaScript by default (fflate), the host's
- * native zlib where there is one (useCodec), byte-compatible either way. Everything read here is
- * untrusted: lengths are bounded before anything is allocated, every payload's checksum is
- * verified, and every failure is one VirtusError('BAD_SNAPSHOT') naming what is wrong.
+ * header and the payload as stored) and its payload, raw-deflated (RFC 1951) when that makes
+ * it smaller. The compressor and checksum come from a Codec: pure JavaScript by default
+ * (fflate), the host's native zlib where there is one (useCodec), byte-compatible either way.
+ * Everything read here is untrusted: lengths are bounded before anything is allocated, every
+ * record's checksum is verified, and every failure is one VirtusError('BAD_SNAPSHOT') naming
+ * what is wrong.
  */
 import { deflateSync, inflateSync } from 'fflate';
 import { VirtusError } from '../util/errors.ts';
