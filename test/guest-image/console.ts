@@ -4,6 +4,7 @@
  * with the console's tail so the boot log explains why.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { matchEnd } from '../support/guest.ts';
 
 // Escape sequences (busybox's line editor asks the terminal for the cursor position).
 const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
@@ -71,14 +72,7 @@ export class SerialConsole {
   waitFor(pattern: string | RegExp, timeoutMs = 240_000): Promise<string> {
     return this.until(() => {
       const rest = this.text.slice(this.cursor);
-      let end = -1;
-      if (typeof pattern === 'string') {
-        const i = rest.indexOf(pattern);
-        if (i >= 0) end = i + pattern.length;
-      } else {
-        const m = new RegExp(pattern.source, pattern.flags.replace('g', '')).exec(rest);
-        if (m) end = m.index + m[0].length;
-      }
+      const end = matchEnd(rest, pattern);
       if (end < 0) return undefined;
       const got = rest.slice(0, end);
       this.cursor += end;

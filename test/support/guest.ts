@@ -32,6 +32,16 @@ export const COMMAND_TIMEOUT = 120_000 * SCALE;
 
 const running = new Set<Guest>();
 
+/** Where the first match of `pattern` in `text` ends, or -1 (a global regexp's state is ignored). */
+export function matchEnd(text: string, pattern: string | RegExp): number {
+  if (typeof pattern === 'string') {
+    const i = text.indexOf(pattern);
+    return i < 0 ? -1 : i + pattern.length;
+  }
+  const m = new RegExp(pattern.source, pattern.flags.replace('g', '')).exec(text);
+  return m ? m.index + m[0].length : -1;
+}
+
 export class Guest {
   private text = '';
   private errText = '';
@@ -128,14 +138,7 @@ export class Guest {
   waitFor(pattern: string | RegExp, timeoutMs = BOOT_TIMEOUT): Promise<string> {
     return this.until(() => {
       const rest = this.text.slice(this.cursor);
-      let end = -1;
-      if (typeof pattern === 'string') {
-        const i = rest.indexOf(pattern);
-        if (i >= 0) end = i + pattern.length;
-      } else {
-        const m = new RegExp(pattern.source, pattern.flags.replace('g', '')).exec(rest);
-        if (m) end = m.index + m[0].length;
-      }
+      const end = matchEnd(rest, pattern);
       if (end < 0) return undefined;
       this.cursor += end;
       return rest.slice(0, end);
