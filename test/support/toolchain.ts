@@ -4,7 +4,7 @@
  * A missing tool fails the test with the package to install; it never skips silently.
  */
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,16 +67,20 @@ export function buildGuest(name: string, sources: string[], o: BuildOptions = {}
   const deps = [...srcs, ld, ...['test.h', 'crt.S'].map((f) => join(common, f)).filter(existsSync)];
   if (newer(out, deps)) return out;
   const bare = o.bare ?? true;
+  const tmp = `${out}.${process.pid}.tmp`;
   const args = [
     `-march=${o.march ?? 'rv64gc'}`, '-mabi=lp64d', '-mcmodel=medany', '-O2', '-g',
     '-I', common,
     ...(bare ? ['-nostdlib', '-nostartfiles', '-ffreestanding', '-static', `-T${ld}`] : []),
     ...(o.cflags ?? []),
-    ...srcs, '-o', out,
+    ...srcs, '-o', tmp,
   ];
   if (bare) args.push('-lgcc');
   const r = spawnSync(cc, args, { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`building ${basename(out)} failed:\n${r.stderr}`);
+  // Test files run in parallel and may build the same program: each writes its own file and
+  // renames it into place, so none runs another's half-written ELF.
+  renameSync(tmp, out);
   return out;
 }
 
