@@ -63,6 +63,9 @@ export const PAGE_WATCH = 1;
 /** A RAM page holding translated code (stores must invalidate translations). */
 export const PAGE_CODE = 2;
 
+/** Size of Hart.jcPages (a power of two). */
+export const JC_PAGES = 4096;
+
 export class Hart {
   readonly id: number;
   /** Host byte offset of this hart's block in the memory. */
@@ -94,6 +97,14 @@ export class Hart {
    */
   private readonly tlbSpan = new Float64Array(MMU_COUNT * TLB_ENTRIES);
   private readonly tlbSpanBase = new Float64Array(MMU_COUNT * TLB_ENTRIES);
+  /** Bounds of every superpage behind a TLB entry since the last full flush. */
+  private superLo = Infinity;
+  private superHi = -Infinity;
+  /**
+   * Virtual pages (by their low bits) the translator's jump cache may hold entry points in; it
+   * marks them as it fills the cache. A one-page flush elsewhere leaves the cache valid.
+   */
+  readonly jcPages = new Uint8Array(JC_PAGES);
   private superEntries = 0;
   /** Decoded PMP entries (derived from the pmpcfg/pmpaddr slots; see pmp.ts). */
   readonly pmp: PmpTable = emptyPmp();
@@ -217,7 +228,15 @@ export class Hart {
     this.tlb.fill(TLB_INVALID);
     if (this.superEntries) this.tlbSpan.fill(0);
     this.superEntries = 0;
+    this.superLo = Infinity;
+    this.superHi = -Infinity;
+    this.codeGone();
+  }
+
+  /** Translations may have changed under code the translator chains to: it must look again. */
+  private codeGone(): void {
     this.s[S.tlbGen] = (this.s[S.tlbGen]! + 1) | 0;
+    this.jcPages.fill(0);
   }
 
   /** Records the mapping size behind TLB entry `i` (see fillTlb). */
@@ -232,8 +251,11 @@ export class Hart {
     }
     if (!was) this.superEntries++;
     const va = vaHi * 0x1_0000_0000 + (vaLo >>> 0);
+    const base = va - (((va % span) + span) % span);
     this.tlbSpan[i] = span;
-    this.tlbSpanBase[i] = va - (((va % span) + span) % span);
+    this.tlbSpanBase[i] = base;
+    if (base < this.superLo) this.superLo = base;
+    if (base + span > this.superHi) this.superHi = base + span;
   }
 
   /**
@@ -243,14 +265,22 @@ export class Hart {
   flushTlbPage(vaLo: number, vaHi: number): void {
     const idx = (vaLo >>> 12) & (TLB_ENTRIES - 1);
     for (let m = 0; m < MMU_COUNT; m++) this.dropEntry(m * TLB_ENTRIES + idx);
-    if (this.superEntries) {
-      const va = vaHi * 0x1_0000_0000 + (vaLo >>> 0);
+    // The page the hart executes from, or one the translator may chain to, makes engines look again.
+    let chained = this.jcPages[(vaLo >>> 12) & (JC_PAGES - 1)] !== 0 ||
+      (((vaLo ^ this.pc[0]!) & ~0xfff) === 0 && vaHi === this.pc[1]);
+    const va = vaHi * 0x1_0000_0000 + (vaLo >>> 0);
+    // Linux flushes one page after each PTE change, and its linear map fills the TLB with pieces
+    // of superpages: only an address inside their bounds needs the search.
+    if (this.superEntries && va >= this.superLo && va < this.superHi) {
       for (let i = 0; i < MMU_COUNT * TLB_ENTRIES; i++) {
         const span = this.tlbSpan[i]!;
-        if (span && va >= this.tlbSpanBase[i]! && va < this.tlbSpanBase[i]! + span) this.dropEntry(i);
+        if (span && va >= this.tlbSpanBase[i]! && va < this.tlbSpanBase[i]! + span) {
+          this.dropEntry(i);
+          chained = true;
+        }
       }
     }
-    this.s[S.tlbGen] = (this.s[S.tlbGen]! + 1) | 0;
+    if (chained) this.codeGone();
   }
 
   private dropEntry(i: number): void {

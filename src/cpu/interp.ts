@@ -401,6 +401,14 @@ const sys = (f: (rd: number, rs1: number, rs2: number, imm: number, raw: number)
     return f(a & 0xff, (a >>> 8) & 0xff, (a >>> 16) & 0xff, imm, raw);
   };
 
+/** A CSR instruction. One that lets the slice go on may have changed the data MMU (SUM, MPRV). */
+const csrOp = (op: CsrOp, imm: boolean): Handler =>
+  sys((rd, src, _rs2, csr, raw) => {
+    const st = execCsr(h, op, rd, src, imm, csr, raw);
+    if (st === St.Next) refresh();
+    return st;
+  });
+
 const H: Record<string, Handler> = {
   lui: (a, imm) => (setRd(rd_(a), imm, imm >> 31), St.Next),
   auipc: (a, imm) => (pcPlus(imm), setRd(rd_(a), vaLo, vaHi), St.Next),
@@ -552,19 +560,21 @@ const H: Record<string, Handler> = {
   'sc.w': sc(4),
   'sc.d': sc(8),
 
-  'fence.i': sys(() => St.Exit),
+  // FENCE.I: the decode cache is keyed by instruction bits, and a store into translated code
+  // drops it, so there is nothing left to synchronise.
+  'fence.i': () => St.Next,
   ecall: sys(() => execEcall(h)),
   ebreak: sys(() => execEbreak(h)),
   mret: sys((_rd, _rs1, _rs2, _imm, raw) => execMret(h, raw)),
   sret: sys((_rd, _rs1, _rs2, _imm, raw) => execSret(h, raw)),
   wfi: sys((_rd, _rs1, _rs2, _imm, raw) => execWfi(h, raw)),
   'sfence.vma': sys((_rd, rs1, _rs2, _imm, raw) => execSfenceVma(h, rs1, raw)),
-  csrrw: sys((rd, rs1, _rs2, csr, raw) => execCsr(h, CsrOp.Rw, rd, rs1, false, csr, raw)),
-  csrrs: sys((rd, rs1, _rs2, csr, raw) => execCsr(h, CsrOp.Rs, rd, rs1, false, csr, raw)),
-  csrrc: sys((rd, rs1, _rs2, csr, raw) => execCsr(h, CsrOp.Rc, rd, rs1, false, csr, raw)),
-  csrrwi: sys((rd, z, _rs2, csr, raw) => execCsr(h, CsrOp.Rw, rd, z, true, csr, raw)),
-  csrrsi: sys((rd, z, _rs2, csr, raw) => execCsr(h, CsrOp.Rs, rd, z, true, csr, raw)),
-  csrrci: sys((rd, z, _rs2, csr, raw) => execCsr(h, CsrOp.Rc, rd, z, true, csr, raw)),
+  csrrw: csrOp(CsrOp.Rw, false),
+  csrrs: csrOp(CsrOp.Rs, false),
+  csrrc: csrOp(CsrOp.Rc, false),
+  csrrwi: csrOp(CsrOp.Rw, true),
+  csrrsi: csrOp(CsrOp.Rs, true),
+  csrrci: csrOp(CsrOp.Rc, true),
 };
 for (const [op, f] of Object.entries(amoOps)) {
   H[`amo${op}.w`] = amo(4, f);

@@ -1,11 +1,15 @@
 /**
  * Instructions that change privileged state: CSR access (Zicsr), ECALL, EBREAK, MRET, SRET, WFI,
  * SFENCE.VMA, FENCE.I. They run with the hart's state fully written back (pc and instret exact),
- * so every engine can call them; each returns a status (status.ts) and ends the engine's slice.
+ * so every engine can call them; each returns a status (status.ts). CSR accesses and SFENCE.VMA
+ * end the engine's slice only when they must: an interrupt became deliverable, or the address
+ * space changed under code the translator chains to (the hart's tlbGen moved). Everything else
+ * runs on within the slice, so a kernel's frequent CSR traffic (SUM toggles, interrupt masking,
+ * reading time) costs no trip through the machine loop.
  * The trap-and-emulate hooks of a monitor live here: TVM, TW and TSR (Privileged 3.1.6.5).
  */
 import { csrAccessAllowed, csrOut, csrRead, csrWrite } from './csr.ts';
-import { MSTATUS_TSR, MSTATUS_TVM, MSTATUS_TW } from './csr-numbers.ts';
+import { CSR, MSTATUS_TSR, MSTATUS_TVM, MSTATUS_TW } from './csr-numbers.ts';
 import { PRIV_M, PRIV_S, PRIV_U, S, type Hart } from './hart.ts';
 import { St } from './status.ts';
 import { Cause } from './trap.ts';
@@ -31,6 +35,7 @@ export function execCsr(h: Hart, op: CsrOp, rd: number, src: number, imm: boolea
   const writes = op === CsrOp.Rw || src !== 0;
   const reads = op !== CsrOp.Rw || rd !== 0;
   if (!csrAccessAllowed(h, csr, writes)) return illegal(h, raw);
+  const gen = h.s[S.tlbGen]!;
   let oldLo = 0;
   let oldHi = 0;
   if (reads) {
@@ -56,8 +61,15 @@ export function execCsr(h: Hart, op: CsrOp, rd: number, src: number, imm: boolea
     h.x[2 * rd] = oldLo;
     h.x[2 * rd + 1] = oldHi;
   }
-  return St.Exit;
+  if (!writes) return St.Next;
+  if (h.s[S.tlbGen] !== gen) return St.Exit;
+  return INTERRUPT_CSRS.has(csr) && h.pendingInterrupt() >= 0 ? St.Exit : St.Next;
 }
+
+/** CSRs whose writes can make an interrupt deliverable (enables, pending bits, delegation, the Sstc timer). */
+const INTERRUPT_CSRS = new Set<number>([
+  CSR.sstatus, CSR.sie, CSR.sip, CSR.stimecmp, CSR.mstatus, CSR.mie, CSR.mip, CSR.mideleg, CSR.menvcfg,
+]);
 
 export function execEcall(h: Hart): St {
   const p = h.priv;
@@ -97,7 +109,8 @@ export function execWfi(h: Hart, raw: number): St {
 export function execSfenceVma(h: Hart, rs1: number, raw: number): St {
   const p = h.priv;
   if (p === PRIV_U || (p === PRIV_S && h.s[S.mstatus]! & MSTATUS_TVM)) return illegal(h, raw);
+  const gen = h.s[S.tlbGen]!;
   if (rs1 === 0) h.flushTlb();
   else h.flushTlbPage(h.x[2 * rs1]!, h.x[2 * rs1 + 1]!);
-  return St.Exit;
+  return h.s[S.tlbGen] !== gen ? St.Exit : St.Next;
 }

@@ -75,6 +75,7 @@ export class SlowPaths {
 const MINSTRET = slotOffset('minstret');
 const MSTATUS = slotOffset('mstatus');
 const FCSR = slotOffset('fcsr');
+const DTLB = slotOffset('dtlb');
 const xo = (r: number): number => X_OFF + 8 * r;
 const fo = (r: number): number => F_OFF + 8 * r;
 /** The upper half of a NaN-boxed single (Unprivileged 21.2). */
@@ -93,6 +94,14 @@ export const P_BUDGET = 2;
 export const F_SLOW = 0;
 export const F_MULHU = 2; // after the one import (0) and the region function (1)
 export const F_FMA = 3;
+
+/**
+ * Sets local `dtlb` to h + the hart's current data TLB offset. It holds until a system
+ * instruction changes the data MMU (privilege, SUM, MPRV).
+ */
+export function loadDataTlb(c: Code, dtlb: number): void {
+  c.get(P_H).get(P_H).mem(Op.i32_load, 2, DTLB).op(Op.i32_add).set(dtlb);
+}
 
 /** One instruction to translate. */
 export interface Insn {
@@ -850,7 +859,23 @@ export class BlockEmitter {
       case 'divuw': return this.div(d, false, false, true);
       case 'remw': return this.div(d, true, true, true);
       case 'remuw': return this.div(d, false, true, true);
+      // FENCE: nothing to order on one in-order hart. FENCE.I: a store into translated code
+      // already dropped it (and left the region), so what runs next is the new code.
       case 'fence':
+      case 'fence.i':
+        return;
+      case 'csrrw':
+      case 'csrrs':
+      case 'csrrc':
+      case 'csrrwi':
+      case 'csrrsi':
+      case 'csrrci':
+      case 'sfence.vma':
+        // The interpreter's handler; it exits when the slice must end (an interrupt became
+        // deliverable, the address space changed). A CSR write may change the data MMU (SUM,
+        // MPRV), so the TLB base is read again.
+        this.viaInterpreter(j, x);
+        loadDataTlb(this.c, this.locals.dtlb);
         return;
       default:
         if (d.def.kind === Kind.System) throw new Error(`jit: system instruction ${d.def.name} inside a block`);

@@ -12,7 +12,7 @@
  * store to it on the slow path; such a store (or device DMA) drops the page's regions.
  */
 import { interpreterHelper, type Engine } from '../cpu/interp.ts';
-import { PAGE_CODE, S, type Hart } from '../cpu/hart.ts';
+import { JC_PAGES, PAGE_CODE, S, type Hart } from '../cpu/hart.ts';
 import { memFlags } from '../cpu/memory.ts';
 import { JUMP_CACHE_ENTRIES, jumpCacheBase, MMU_COUNT, RAM_BASE, RAM_HOST, TLB_ENTRIES, TLB_INVALID } from '../cpu/layout.ts';
 import { St } from '../cpu/status.ts';
@@ -215,6 +215,7 @@ export class JitEngine implements Engine {
             this.jc[k + 1] = pcHi;
             this.jc[k + 2] = (h.s[S_JCGEN]! << 2) | h.s[S_PRIV]!;
             this.jc[k + 3] = (region.slot << 12) | idx;
+            h.jcPages[(pcLo >>> 12) & (JC_PAGES - 1)] = 1;
             const st = this.enter(h.base, this.jcBase, region.slot, idx, left);
             this.stats.jumpCacheHits = h.s[S_JCHITS]! >>> 0;
             done = (this.instretLo() - start) >>> 0;

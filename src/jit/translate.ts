@@ -7,15 +7,13 @@
  */
 import { decode } from '../isa/decode.ts';
 import { Kind } from '../isa/table.ts';
-import { slotOffset } from '../cpu/layout.ts';
-import { BlockEmitter, Exit, fmaFunction, mulhuFunction, P_BUDGET, P_ENTRY, P_H, SlowPaths, type Insn } from './emit.ts';
+import { BlockEmitter, Exit, fmaFunction, loadDataTlb, mulhuFunction, P_BUDGET, P_ENTRY, SlowPaths, type Insn } from './emit.ts';
 import { Code, encodeModule, F32, F64, I32, I64, Op } from './wasm.ts';
 
 /** Most instructions in one block (bounds compile size and the time between budget checks). */
 const MAX_BLOCK = 128;
 /** Most blocks in one region. */
 const MAX_BLOCKS = 512;
-const DTLB = slotOffset('dtlb');
 
 export interface RegionSource {
   /** Virtual address of the page (page-aligned), as a signed Number. */
@@ -57,12 +55,18 @@ function fetch(src: RegionSource, off: number): Insn | null {
   return { d, pc: src.vpage + off, off };
 }
 
+/**
+ * System instructions a block may contain: fences, CSR accesses and SFENCE.VMA run in place (the
+ * emitter's comments say how). The rest (ECALL, xRET, WFI, ...) end the block for the dispatcher.
+ */
+const INLINE_SYSTEM = new Set(['fence', 'fence.i', 'csrrw', 'csrrs', 'csrrc', 'csrrwi', 'csrrsi', 'csrrci', 'sfence.vma']);
+
 function scanBlock(src: RegionSource, off: number): Block {
   const insns: Insn[] = [];
   let at = off;
   while (insns.length < MAX_BLOCK) {
     const x = fetch(src, at);
-    if (!x || x.d.def.kind === Kind.System) return { off, insns, end: 'interp' };
+    if (!x || (x.d.def.kind === Kind.System && !INLINE_SYSTEM.has(x.d.def.name))) return { off, insns, end: 'interp' };
     insns.push(x);
     const k = x.d.def.kind;
     if (k === Kind.Branch || k === Kind.Jump) return { off, insns, end: 'control' };
@@ -127,9 +131,7 @@ export function translateRegion(src: RegionSource, memory: { shared: boolean; ma
     dtlb: c.local(I32), e: c.local(I32), st: c.local(I32), va: c.local(I64), t: c.local(I64),
     fa: c.local(F64), fb: c.local(F64), fr: c.local(F64), sr: c.local(F32),
   };
-  // dtlb = h + the hart's current data TLB offset (fixed for the call: changing it takes a
-  // system instruction, which leaves the region).
-  c.get(P_H).get(P_H).mem(Op.i32_load, 2, DTLB).op(Op.i32_add).set(locals.dtlb);
+  loadDataTlb(c, locals.dtlb);
 
   const n = blocks.length;
   // Block n is the target of an unknown entry index: hand back to the dispatcher.

@@ -114,6 +114,15 @@ int main(void) {
   write_csr(mtvec, (uint64_t)m_trap_entry);
   report("vectored", order[0]);
 
+  /* An interrupt that a CSR write makes deliverable is taken before the next instruction. */
+  norder = 0;
+  write_csr(mie, 1 << 3);
+  MSIP = 1;
+  uint64_t next;
+  asm volatile("la %0, 1f\n csrsi mstatus, 8\n1: csrci mstatus, 8" : "=&r"(next) :: "memory");
+  CHECK(norder == 1 && last_m.epc == next, 6);
+  report("csr-enable", order[0]);
+
   /* Delegated supervisor software interrupt, raised by S-mode itself. */
   norder = 0;
   write_csr(mie, 0);
