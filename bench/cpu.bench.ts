@@ -12,7 +12,7 @@ import { parseElf } from '../src/machine/elf.ts';
 import { buildGuest } from '../test/support/toolchain.ts';
 import { medianMs, type Benchmark, type Row } from './harness.ts';
 
-/** Runs an ELF to completion in-process, yielding between slices as `virtus run` does (the translator compiles in the background). */
+/** Runs an ELF to completion in-process, yielding to the event loop between slices as `virtus run` does. */
 async function runVirtus(elf: string, engine: 'jit' | 'interp'): Promise<{ insns: number; seconds: number }> {
   const img = parseElf(new Uint8Array(readFileSync(elf)), elf);
   const m = new Machine({ ramSize: 64 << 20, console: () => {}, engine });

@@ -649,7 +649,7 @@ function decodeInto(slot: number, raw: number): void {
  */
 let lastExit = false;
 
-function run(budget: number, stopAtPageChange = false): number {
+function run(budget: number, stopAtPageChange = false, seen: Uint8Array | null = null): number {
   refresh();
   icount = 0;
   synced = 0;
@@ -693,6 +693,7 @@ function run(budget: number, stopAtPageChange = false): number {
         raw |= M16[off + 1]! << 16;
       }
     }
+    if (seen !== null) seen[(pcLo & 0xfff) >>> 1] = 1;
     const slot = Math.imul(raw, 0x9e3779b1) >>> (32 - CACHE_BITS);
     if (CK[slot] !== raw) decodeInto(slot, raw);
     const st = CF[slot]!(CA[slot]!, CI[slot]!, raw);
@@ -742,9 +743,12 @@ export const interpreterHelper = {
     refresh();
     icount = synced = 0;
   },
-  /** Runs up to `budget` instructions, stopping early at a page change when asked. */
-  run(budget: number, stopAtPageChange: boolean): number {
-    return run(budget, stopAtPageChange);
+  /**
+   * Runs up to `budget` instructions, stopping early at a page change when asked; then, when
+   * `seen` is given, marks in it each instruction run (by halfword offset in the page).
+   */
+  run(budget: number, stopAtPageChange: boolean, seen: Uint8Array | null = null): number {
+    return run(budget, stopAtPageChange, stopAtPageChange ? seen : null);
   },
   /** Whether the last run stopped for a trap, a system instruction or a device access. */
   stoppedAtExit(): boolean {

@@ -1,19 +1,22 @@
 /**
  * The translating engine: runs guest code from WebAssembly regions where they exist and from the
- * reference interpreter elsewhere, counting how hot each page is and compiling hot pages in the
- * background (WebAssembly.compile runs off the main thread in V8; the interpreter carries on
- * meanwhile).
+ * reference interpreter elsewhere, counting how hot each page is and compiling hot pages on the
+ * spot. (Compiling in the background, with WebAssembly.compile, was slower: a page waited tens
+ * of milliseconds for its module, interpreted meanwhile, while V8's baseline compiler takes
+ * about a millisecond for a page's module. The browser runs machines in a worker, where
+ * synchronous compilation is allowed at any size.)
  *
  * Exactness: the engine leaves run() at exactly the instructions where the interpreter would
- * (traps, system instructions, device accesses, the budget), so both engines take interrupts at
- * the same instruction counts and a deterministic run is the same under either.
+ * (traps, device accesses, system instructions that end a slice, the budget), so both engines
+ * take interrupts at the same instruction counts and a deterministic run is the same under
+ * either.
  *
  * Self-modifying code: a page with translated code is flagged PAGE_CODE, which keeps every
  * store to it on the slow path; such a store (or device DMA) drops the page's regions.
  */
 import { interpreterHelper, type Engine } from '../cpu/interp.ts';
 import { JC_PAGES, PAGE_CODE, S, type Hart } from '../cpu/hart.ts';
-import { memFlags } from '../cpu/memory.ts';
+import { fetchFill, memFlags } from '../cpu/memory.ts';
 import { JUMP_CACHE_ENTRIES, jumpCacheBase, MMU_COUNT, RAM_BASE, RAM_HOST, TLB_ENTRIES, TLB_INVALID } from '../cpu/layout.ts';
 import { St } from '../cpu/status.ts';
 import { Exit, SLOW_NEXT, type SlowPaths } from './emit.ts';
@@ -21,9 +24,7 @@ import { translateRegion } from './translate.ts';
 import { jumpCacheIndex, trampolineModule, type EnterFn } from './trampoline.ts';
 
 /** Instructions interpreted in a page before it is compiled (chosen by measurement: bench/). */
-export const HOT_THRESHOLD = 4000;
-/** Compilations in flight at once. */
-const MAX_PENDING = 4;
+export const HOT_THRESHOLD = 64000;
 /** Instructions interpreted before the dispatcher looks for a translation again. */
 const COLD_STEP = 1024;
 /** The same, in a page that has a translation but not for this entry point. */
@@ -48,12 +49,11 @@ interface Region {
   entries: Set<number>;
   /** Block index for each halfword offset of the page, -1 where no block starts. */
   entryIndex: Int16Array;
+  /** Nonzero at each halfword offset where the interpreter has run an instruction. */
+  seen: Uint8Array;
   fn: RegionFn | null;
-  /** Instructions interpreted here since the last compile was scheduled. */
+  /** Instructions interpreted here since the last compile. */
   heat: number;
-  compiling: boolean;
-  /** Bumped on invalidation: a compile that finishes for an older version is discarded. */
-  version: number;
   /** Entries seen since the installed translation was made. */
   newEntries: number;
 }
@@ -63,7 +63,7 @@ export interface JitStats {
   blocksTranslated: number;
   insnsTranslated: number;
   wasmBytes: number;
-  /** Milliseconds spent translating (synchronous) and compiling (wall clock, in the background). */
+  /** Milliseconds spent translating guest code to WebAssembly, and compiling that. */
   translateMs: number;
   compileMs: number;
   /** Region entries from the engine (each one a lookup that found compiled code). */
@@ -73,7 +73,6 @@ export interface JitStats {
   /** Instructions run by the interpreter inside this engine (cold code, slow paths excluded). */
   interpretedInsns: number;
   invalidations: number;
-  pending: number;
 }
 
 export interface JitOptions {
@@ -82,8 +81,6 @@ export interface JitOptions {
   /** Every hart of the machine (their TLBs lose write entries for pages that get code). */
   harts: Hart[];
   threshold?: number;
-  /** Compile on the spot instead of in the background (lockstep tests: deterministic, immediate). */
-  syncCompile?: boolean;
 }
 
 export class JitEngine implements Engine {
@@ -94,12 +91,13 @@ export class JitEngine implements Engine {
   private readonly banned: Uint8Array;
   private readonly invalidationsPerPage: Uint8Array;
   private readonly threshold: number;
-  private readonly syncCompile: boolean;
-  private pending = 0;
   private readonly memory: WebAssembly.Memory;
   /** Region functions by slot; only the trampoline imports it. */
   private readonly table: WebAssembly.Table;
   private nextSlot = 0;
+  /** Slots the jump cache may still name, freed at its next clearing; and slots to reuse. */
+  private retired: number[] = [];
+  private readonly free: number[] = [];
   private readonly enter: EnterFn;
   /** The hart's jump cache (see trampoline.ts), and the TLB generation last seen. */
   private readonly jc: Int32Array;
@@ -107,7 +105,7 @@ export class JitEngine implements Engine {
   private seenTlbGen = -1;
   readonly stats: JitStats = {
     regionsCompiled: 0, blocksTranslated: 0, insnsTranslated: 0, wasmBytes: 0, translateMs: 0, compileMs: 0,
-    regionRuns: 0, jumpCacheHits: 0, interpretedInsns: 0, invalidations: 0, pending: 0,
+    regionRuns: 0, jumpCacheHits: 0, interpretedInsns: 0, invalidations: 0,
   };
 
   constructor(o: JitOptions) {
@@ -119,7 +117,6 @@ export class JitEngine implements Engine {
     this.banned = new Uint8Array(pages);
     this.invalidationsPerPage = new Uint8Array(pages);
     this.threshold = o.threshold ?? HOT_THRESHOLD;
-    this.syncCompile = o.syncCompile ?? false;
     this.memory = o.memory;
     this.table = new WebAssembly.Table({ element: 'anyfunc', initial: 1024 });
     const tramp = new WebAssembly.Instance(new WebAssembly.Module(trampolineModule({ shared: this.shared, maxPages: 65536 })), {
@@ -138,6 +135,12 @@ export class JitEngine implements Engine {
     // Entries carry their generation; an old one can only match again after 2^30 clears,
     // so wipe the table when the counter wraps.
     if (s[S_JCGEN] === 0) for (let i = 0; i < this.jc.length; i += 4) this.jc[i] = 1;
+    // No entry names a retired slot now: let its instance go.
+    for (const slot of this.retired) {
+      this.table.set(slot, null);
+      this.free.push(slot);
+    }
+    this.retired = [];
   }
 
   /**
@@ -200,43 +203,47 @@ export class JitEngine implements Engine {
       }
       const pcLo = PC[0]!;
       const pcHi = PC[1]!;
-      const e = h.fetchMmu() * TLB_ENTRIES * 8 + ((pcLo >>> 12) & (TLB_ENTRIES - 1)) * 8;
-      let region: Region | null = null;
-      if (T[e + 4] === (pcLo & ~0xfff) && T[e + 5] === pcHi) {
-        const ppage = (((pcLo + T[e + 6]!) >>> 0) - RAM_HOST) >>> 12;
-        region = this.region(ppage, pcLo & ~0xfff, pcHi);
-        const off = pcLo & 0xfff;
-        if (region) {
-          const idx = region.fn ? region.entryIndex[off >>> 1]! : -1;
-          if (idx >= 0) {
-            this.stats.regionRuns++;
-            const k = jumpCacheIndex(pcLo) * 4;
-            this.jc[k] = pcLo;
-            this.jc[k + 1] = pcHi;
-            this.jc[k + 2] = (h.s[S_JCGEN]! << 2) | h.s[S_PRIV]!;
-            this.jc[k + 3] = (region.slot << 12) | idx;
-            h.jcPages[(pcLo >>> 12) & (JC_PAGES - 1)] = 1;
-            const st = this.enter(h.base, this.jcBase, region.slot, idx, left);
-            this.stats.jumpCacheHits = h.s[S_JCHITS]! >>> 0;
-            done = (this.instretLo() - start) >>> 0;
-            if (st === Exit.Continue) continue;
-            if (st === Exit.Stop) return done;
-            if (st === Exit.Budget) return done + this.interpret(budget - done, false);
-            // Exit.Interp: one instruction the region does not translate (system, illegal, ...).
-            if (done >= budget) return done;
-            done += this.interpret(1, false);
-            if (interpreterHelper.stoppedAtExit()) return done;
-            continue;
-          }
-          if (!region.entries.has(off)) {
-            region.entries.add(off);
-            region.newEntries++;
-          }
+      const fMmu = h.fetchMmu();
+      const e = fMmu * TLB_ENTRIES * 8 + ((pcLo >>> 12) & (TLB_ENTRIES - 1)) * 8;
+      if (T[e + 4] !== (pcLo & ~0xfff) || T[e + 5] !== pcHi) {
+        // Fill the fetch TLB here, so that the page's translation is found (a fetch fault is
+        // taken as the interpreter would take it, and ends the run there).
+        if (!fetchFill(h, fMmu, pcLo, pcHi)) return done;
+        continue;
+      }
+      const ppage = (((pcLo + T[e + 6]!) >>> 0) - RAM_HOST) >>> 12;
+      const region = this.region(ppage, pcLo & ~0xfff, pcHi);
+      const off = pcLo & 0xfff;
+      if (region) {
+        const idx = region.fn ? region.entryIndex[off >>> 1]! : -1;
+        if (idx >= 0) {
+          this.stats.regionRuns++;
+          const k = jumpCacheIndex(pcLo) * 4;
+          this.jc[k] = pcLo;
+          this.jc[k + 1] = pcHi;
+          this.jc[k + 2] = (h.s[S_JCGEN]! << 2) | h.s[S_PRIV]!;
+          this.jc[k + 3] = (region.slot << 12) | idx;
+          h.jcPages[(pcLo >>> 12) & (JC_PAGES - 1)] = 1;
+          const st = this.enter(h.base, this.jcBase, region.slot, idx, left);
+          this.stats.jumpCacheHits = h.s[S_JCHITS]! >>> 0;
+          done = (this.instretLo() - start) >>> 0;
+          if (st === Exit.Continue) continue;
+          if (st === Exit.Stop) return done;
+          if (st === Exit.Budget) return done + this.interpret(budget - done, false);
+          // Exit.Interp: one instruction the region does not translate (system, illegal, ...).
+          if (done >= budget) return done;
+          done += this.interpret(1, false);
+          if (interpreterHelper.stoppedAtExit()) return done;
+          continue;
+        }
+        if (!region.entries.has(off)) {
+          region.entries.add(off);
+          region.newEntries++;
         }
       }
       // Cold code: interpret until the pc leaves this page, or for a short while, then look
-      // again (a loop that never leaves its page must find its translation when it is ready).
-      const n = this.interpret(Math.min(left, region?.fn ? COLD_STEP_COMPILED : COLD_STEP), true);
+      // again (a loop that never leaves its page must find its translation once it is made).
+      const n = this.interpret(Math.min(left, region?.fn ? COLD_STEP_COMPILED : COLD_STEP), true, region?.seen ?? null);
       done += n;
       if (region) this.heat(region, n);
       if (interpreterHelper.stoppedAtExit()) return done;
@@ -244,8 +251,8 @@ export class JitEngine implements Engine {
     return done;
   }
 
-  private interpret(budget: number, stopAtPageChange: boolean): number {
-    const n = interpreterHelper.run(budget, stopAtPageChange);
+  private interpret(budget: number, stopAtPageChange: boolean, seen: Uint8Array | null = null): number {
+    const n = interpreterHelper.run(budget, stopAtPageChange, seen);
     this.stats.interpretedInsns += n;
     return n;
   }
@@ -260,8 +267,8 @@ export class JitEngine implements Engine {
       list = this.byPage[ppage] = [];
     }
     const r: Region = {
-      slot: -1, vLo, vHi, ppage, entries: new Set(), entryIndex: new Int16Array(2048).fill(-1), fn: null,
-      heat: 0, compiling: false, version: 0, newEntries: 0,
+      slot: -1, vLo, vHi, ppage, entries: new Set(), entryIndex: new Int16Array(2048).fill(-1), seen: new Uint8Array(2048), fn: null,
+      heat: 0, newEntries: 0,
     };
     list.push(r);
     return r;
@@ -269,8 +276,7 @@ export class JitEngine implements Engine {
 
   private heat(r: Region, n: number): void {
     r.heat += n;
-    if (r.compiling || r.heat < this.threshold || this.pending >= MAX_PENDING) return;
-    if (r.fn && r.newEntries === 0) return;
+    if (r.heat < this.threshold || (r.fn && r.newEntries === 0)) return;
     this.compile(r);
   }
 
@@ -286,7 +292,7 @@ export class JitEngine implements Engine {
       return;
     }
     const out = translateRegion(
-      { vpage, half: (off) => m16[(base + off) >>> 1]!, entries: r.entries },
+      { vpage, half: (off) => m16[(base + off) >>> 1]!, entries: r.entries, seen: r.seen },
       { shared: this.shared, maxPages: 65536 },
     );
     r.heat = 0;
@@ -294,54 +300,33 @@ export class JitEngine implements Engine {
     if (!out) return;
     // From now on every store to the page must be seen (its contents were just read).
     this.markCode(r.ppage);
-    const version = r.version;
     const t1 = performance.now();
     this.stats.translateMs += t1 - t0;
-    r.compiling = true;
-    this.pending++;
-    this.stats.pending = this.pending;
-    const install = (mod: WebAssembly.Module): void => {
-      this.stats.compileMs += performance.now() - t1;
-      const inst = new WebAssembly.Instance(mod, { env: { mem: this.memory, slow: this.slowPath(out.slow) } });
-      this.finish(r);
-      if (r.version !== version) return;
-      r.fn = inst.exports.run as RegionFn;
-      if (r.slot < 0) {
-        r.slot = this.nextSlot++;
-        if (r.slot >= this.table.length) this.table.grow(this.table.length);
-      }
-      this.table.set(r.slot, r.fn as unknown as WebAssembly.ExportValue);
-      this.clearJumpCache();
-      r.entryIndex.fill(-1);
-      out.blockOffsets.forEach((off, i) => (r.entryIndex[off >>> 1] = i));
-      this.stats.regionsCompiled++;
-      this.stats.blocksTranslated += out.blockOffsets.length;
-      this.stats.insnsTranslated += out.insns;
-      this.stats.wasmBytes += out.bytes.length;
-    };
-    const fail = (err: unknown): void => {
-      this.finish(r);
+    let inst: WebAssembly.Instance;
+    try {
+      inst = new WebAssembly.Instance(new WebAssembly.Module(out.bytes), {
+        env: { mem: this.memory, slow: this.slowPath(out.slow) },
+      });
+    } catch (err) {
       // A translator bug must not stop the guest: it keeps running on the interpreter.
       this.banned[r.ppage] = 1;
       console.error(`virtus: jit: could not compile the page at 0x${(r.vLo >>> 0).toString(16)}: ${(err as Error).message}`);
-    };
-    if (this.syncCompile) {
-      let mod: WebAssembly.Module;
-      try {
-        mod = new WebAssembly.Module(out.bytes);
-      } catch (err) {
-        return fail(err);
-      }
-      install(mod);
-    } else {
-      WebAssembly.compile(out.bytes).then(install, fail);
+      return;
     }
-  }
-
-  private finish(r: Region): void {
-    r.compiling = false;
-    this.pending--;
-    this.stats.pending = this.pending;
+    this.stats.compileMs += performance.now() - t1;
+    r.fn = inst.exports.run as RegionFn;
+    // A fresh slot each time: jump cache entries into the previous translation stay valid (it
+    // is the same code, with fewer blocks), so the cache need not be cleared.
+    if (r.slot >= 0) this.retired.push(r.slot);
+    r.slot = this.free.pop() ?? this.nextSlot++;
+    if (r.slot >= this.table.length) this.table.grow(this.table.length);
+    this.table.set(r.slot, r.fn as unknown as WebAssembly.ExportValue);
+    r.entryIndex.fill(-1);
+    out.blockOffsets.forEach((off, i) => (r.entryIndex[off >>> 1] = i));
+    this.stats.regionsCompiled++;
+    this.stats.blocksTranslated += out.blockOffsets.length;
+    this.stats.insnsTranslated += out.insns;
+    this.stats.wasmBytes += out.bytes.length;
   }
 
   /** Flags a page as holding code and removes fast write entries for it from every TLB. */
@@ -374,9 +359,11 @@ export class JitEngine implements Engine {
       this.h.pageFlags[p] = this.h.pageFlags[p]! & ~PAGE_CODE;
       this.stats.invalidations++;
       for (const r of this.byPage[p] ?? []) {
-        r.version++;
         r.fn = null;
         r.heat = 0;
+        r.seen.fill(0);
+        if (r.slot >= 0) this.retired.push(r.slot);
+        r.slot = -1;
       }
       this.clearJumpCache();
       if (++this.invalidationsPerPage[p]! >= MAX_INVALIDATIONS) {

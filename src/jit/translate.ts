@@ -22,6 +22,11 @@ export interface RegionSource {
   half(off: number): number;
   /** Page offsets where execution has entered the page. */
   entries: Iterable<number>;
+  /**
+   * Nonzero at each halfword offset where an instruction has run. When given, only code that
+   * has run is translated: a path never taken leaves the region (to be translated if it gets hot).
+   */
+  seen?: Uint8Array;
 }
 
 export interface TranslatedRegion {
@@ -65,6 +70,7 @@ function scanBlock(src: RegionSource, off: number): Block {
   const insns: Insn[] = [];
   let at = off;
   while (insns.length < MAX_BLOCK) {
+    if (insns.length > 0 && src.seen && !src.seen[at >>> 1]) return { off, insns, end: 'fall' };
     const x = fetch(src, at);
     if (!x || (x.d.def.kind === Kind.System && !INLINE_SYSTEM.has(x.d.def.name))) return { off, insns, end: 'interp' };
     insns.push(x);
@@ -78,10 +84,12 @@ function scanBlock(src: RegionSource, off: number): Block {
 /** Finds the region's blocks: from the entries, through direct branches and fall-throughs. */
 export function discover(src: RegionSource): Block[] {
   const blocks = new Map<number, Block>();
-  const work = [...src.entries];
+  const entries = new Set(src.entries);
+  const work = [...entries];
   while (work.length > 0 && blocks.size < MAX_BLOCKS) {
     const off = work.pop()!;
     if (blocks.has(off) || off < 0 || off >= 4096) continue;
+    if (src.seen && !src.seen[off >>> 1] && !entries.has(off)) continue;
     const b = scanBlock(src, off);
     blocks.set(off, b);
     const last = b.insns[b.insns.length - 1];

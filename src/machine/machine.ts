@@ -32,8 +32,8 @@ export interface MachineOptions {
   sharedMemory?: boolean;
   /** How guest code runs: interpreted (default) or translated to WebAssembly. */
   engine?: 'jit' | 'interp';
-  /** Translator settings (tests): hotness threshold, synchronous compilation. */
-  jit?: { threshold?: number; syncCompile?: boolean };
+  /** Translator settings (tests): the hotness threshold. */
+  jit?: { threshold?: number };
 }
 
 /** Why a machine stopped. */

@@ -14,7 +14,7 @@ import { Machine } from '../../src/machine/machine.ts';
 import { lockstep } from '../support/lockstep.ts';
 import { buildGuest, ROOT } from '../support/toolchain.ts';
 
-const JIT = { threshold: 50, syncCompile: true };
+const JIT = { threshold: 50 };
 const TRAP = ['common/crt.S', 'common/trap.S', 'common/trap.c'];
 
 const PROGRAMS = [

@@ -1,8 +1,8 @@
 /**
  * The translator against the reference interpreter, in lockstep: both run the same guest from
  * the same state with the same budgets, and their whole architectural state (registers, pc,
- * CSRs, RAM) must agree at every stop. Compilation is synchronous and the hotness threshold low
- * so that translated code runs from the start.
+ * CSRs, RAM) must agree at every stop. The hotness threshold is low so that translated code runs
+ * from the start.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -15,7 +15,7 @@ import { lockstep } from '../support/lockstep.ts';
 import { buildGuest } from '../support/toolchain.ts';
 import { PROGRAMS } from '../cpu/programs.ts';
 
-const JIT = { threshold: 50, syncCompile: true };
+const JIT = { threshold: 50 };
 
 function bareMetal(elfPath: string, engine: 'jit' | 'interp'): Machine {
   const elf = parseElf(new Uint8Array(readFileSync(elfPath)), elfPath);
