@@ -53,11 +53,27 @@ export class SlowPaths {
   readonly pre: number[] = [];
   /** Length in bytes (2 or 4). */
   readonly len: number[] = [];
-  /** Handler id and packed operands for interpreterHelper.exec. */
+  /** Handler id and packed operands for interpreterHelper.exec (id -1: see addStraddle). */
   readonly id: number[] = [];
   readonly a: number[] = [];
   readonly imm: number[] = [];
   readonly raw: number[] = [];
+
+  /**
+   * An instruction at `pc` that straddles the end of the page, so its bits are not known here:
+   * the helper runs it through the interpreter (id -1) and returns the region's exit, Continue
+   * with the pc moved on or Stop.
+   */
+  addStraddle(pc: number): number {
+    this.pc.push(pc);
+    this.pre.push(0);
+    this.len.push(4);
+    this.id.push(-1);
+    this.a.push(0);
+    this.imm.push(0);
+    this.raw.push(0);
+    return this.pc.length - 1;
+  }
 
   add(x: Insn, pre: number): number {
     const [a, imm] = packOperands(x.d);
@@ -182,6 +198,16 @@ export class BlockEmitter {
     } else {
       this.jumpTo(pc);
     }
+  }
+
+  /**
+   * Ends the block with the instruction at `pc`, whose second half is on the next page: the
+   * interpreter runs it in place (see SlowPaths.addStraddle), then the region returns to the
+   * dispatcher at wherever it went.
+   */
+  straddle(pc: number): void {
+    this.countTo(this.len);
+    this.c.i32(this.slow.addStraddle(pc)).call(F_SLOW).op(Op.return);
   }
 
   /** Adds `n` (possibly negative) to minstret at run time, leaving the compile-time count alone. */

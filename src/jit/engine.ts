@@ -167,6 +167,11 @@ export class JitEngine implements Engine {
       const pc = t.pc[k]!;
       const pre = t.pre[k]!;
       setPc(pc);
+      if (t.id[k]! < 0) {
+        // An instruction straddling two pages: interpreted where it is (minstret is exact).
+        interpreterHelper.run(1, false);
+        return interpreterHelper.stoppedAtExit() ? Exit.Stop : Exit.Continue;
+      }
       addInstret(pre);
       const st = interpreterHelper.exec(t.id[k]!, t.a[k]!, t.imm[k]!, t.raw[k]!);
       if (st === St.Next) {

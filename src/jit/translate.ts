@@ -42,8 +42,17 @@ export interface TranslatedRegion {
 interface Block {
   off: number;
   insns: Insn[];
-  /** How the block ends when its last instruction does not transfer control. */
-  end: 'fall' | 'interp' | 'control';
+  /**
+   * How the block ends when its last instruction does not transfer control: on to the next
+   * instruction, back to the dispatcher to interpret it, or with an instruction whose second
+   * half is on the next page (the interpreter runs it in place, through `slow`).
+   */
+  end: 'fall' | 'interp' | 'control' | 'straddle';
+}
+
+/** Whether the instruction at `off` is a 32-bit one that straddles the end of the page. */
+function straddles(src: RegionSource, off: number): boolean {
+  return off === 4094 && (src.half(off) & 3) === 3;
 }
 
 /** Decodes the instruction at `off`, or null when it does not fit in the page or is illegal. */
@@ -72,6 +81,7 @@ function scanBlock(src: RegionSource, off: number): Block {
   while (insns.length < MAX_BLOCK) {
     if (insns.length > 0 && src.seen && !src.seen[at >>> 1]) return { off, insns, end: 'fall' };
     const x = fetch(src, at);
+    if (!x && straddles(src, at)) return { off, insns, end: 'straddle' };
     if (!x || (x.d.def.kind === Kind.System && !INLINE_SYSTEM.has(x.d.def.name))) return { off, insns, end: 'interp' };
     insns.push(x);
     const k = x.d.def.kind;
@@ -109,7 +119,7 @@ export function discover(src: RegionSource): Block[] {
       }
     }
   }
-  return [...blocks.values()].filter((b) => b.insns.length > 0 || b.end === 'interp');
+  return [...blocks.values()].filter((b) => b.insns.length > 0 || b.end === 'interp' || b.end === 'straddle');
 }
 
 /** The region function's signature: (h, entry, budget) -> exit code. */
@@ -159,18 +169,20 @@ export function translateRegion(src: RegionSource, memory: { shared: boolean; ma
     const len = b.insns.length;
     insns += len;
     const em = new BlockEmitter(c, locals, loopDepth, blockAt, len, slow);
-    // Enter the block only with budget for all of it, so slices end exactly where the
-    // interpreter's would.
-    c.get(P_BUDGET).i32(len).op(Op.i32_lt_s).if();
+    // Enter the block only with budget for all of it (a straddling instruction included), so
+    // slices end exactly where the interpreter's would.
+    const cost = len + (b.end === 'straddle' ? 1 : 0);
+    c.get(P_BUDGET).i32(cost).op(Op.i32_lt_s).if();
     em.setPc(vpage + b.off);
-    c.i32(len === 0 ? Exit.Interp : Exit.Budget).op(Op.return);
+    c.i32(len === 0 && b.end === 'interp' ? Exit.Interp : Exit.Budget).op(Op.return);
     c.end();
-    c.get(P_BUDGET).i32(len).op(Op.i32_sub).set(P_BUDGET);
+    c.get(P_BUDGET).i32(cost).op(Op.i32_sub).set(P_BUDGET);
     b.insns.forEach((x, j) => em.insn(j, x));
     if (b.end !== 'control') {
       const last = b.insns[len - 1];
       const next = last ? last.pc + last.d.len : vpage + b.off;
-      em.fallThrough(next, b.end === 'interp');
+      if (b.end === 'straddle') em.straddle(next);
+      else em.fallThrough(next, b.end === 'interp');
     }
   }
   c.end(); // loop

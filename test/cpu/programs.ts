@@ -14,4 +14,5 @@ export const PROGRAMS: Program[] = [
   { name: 'traps', sources: ['common/crt.S', 'common/trap.S', 'common/trap.c', 'cpu/traps.c'] },
   { name: 'interrupts', sources: ['common/crt.S', 'common/trap.S', 'common/trap.c', 'cpu/interrupts.c'] },
   { name: 'paging', sources: ['common/crt.S', 'common/trap.S', 'common/trap.c', 'cpu/paging.c'] },
+  { name: 'straddle', sources: ['common/crt.S', 'cpu/straddle.c'] },
 ];
