@@ -63,12 +63,17 @@ int main(void) {
   irq_hook = m_irq;
   ecall_hook = clear_stip;
 
-  /* Machine timer: mtimecmp in the near future, WFI until the interrupt is taken. */
+  /* Machine timer: mtimecmp in the near future, WFI until the interrupt is taken. WFI runs
+     with MIE clear (it still wakes on the pending timer) and the interrupt is taken when MIE is
+     set: with MIE set, a timer firing between the check of norder and the WFI would be taken
+     there and the WFI would then wait forever (seen on QEMU under load). */
   MTIMECMP = MTIME + 200;
   write_csr(mie, 1 << 7);
-  set_csr(mstatus, MIE_BIT);
-  while (norder == 0) asm volatile("wfi");
-  clear_csr(mstatus, MIE_BIT);
+  while (norder == 0) {
+    asm volatile("wfi");
+    set_csr(mstatus, MIE_BIT);
+    clear_csr(mstatus, MIE_BIT);
+  }
   report("mti", order[0]);
   CHECK(order[0] == 0x8000000000000007ull && last_m.epc != 0, 2);
 
