@@ -106,10 +106,20 @@ export const P_H = 0;
 export const P_ENTRY = 1;
 export const P_BUDGET = 2;
 
-/** Function indices in a region module: imported helpers first, then defined functions. */
+/**
+ * Function indices in a region module: the imported helper, the two internal helpers, then one
+ * function per group of blocks (see translate.ts).
+ */
 export const F_SLOW = 0;
-export const F_MULHU = 2; // after the one import (0) and the region function (1)
-export const F_FMA = 3;
+export const F_MULHU = 1;
+export const F_FMA = 2;
+export const F_GROUP0 = 3;
+
+/** Where a jump lands inside the region: a block of function `group`, by its index there. */
+export interface BlockRef {
+  group: number;
+  local: number;
+}
 
 /**
  * Sets local `dtlb` to h + the hart's current data TLB offset. It holds until a system
@@ -140,8 +150,11 @@ export class BlockEmitter {
     private readonly locals: { va: number; e: number; st: number; t: number; dtlb: number; fa: number; fb: number; fr: number; sr: number },
     /** Depth of the dispatch loop from the block's own code. */
     private readonly loopDepth: number,
-    /** Block index for a virtual pc in this region, or -1. */
-    private readonly blockAt: (pc: number) => number,
+    /** The block of this region at a virtual pc, or null. */
+    private readonly blockAt: (pc: number) => BlockRef | null,
+    /** The function (group) this block is in, and whether it may tail-call the others. */
+    private readonly group: number,
+    private readonly tailCalls: boolean,
     private readonly len: number,
     private readonly slow: SlowPaths,
   ) {}
@@ -178,11 +191,16 @@ export class BlockEmitter {
     this.c.i32(code).op(Op.return);
   }
 
-  /** Transfers control to `pc`: a branch within the region, or an exit to the dispatcher. */
+  /**
+   * Transfers control to `pc`: a branch within the function, a tail call of the region's
+   * function that has the block, or an exit to the dispatcher.
+   */
   jumpTo(pc: number): void {
     const k = this.blockAt(pc);
-    if (k >= 0) {
-      this.c.i32(k).set(P_ENTRY).br(this.loopDepth + this.depth);
+    if (k && k.group === this.group) {
+      this.c.i32(k.local).set(P_ENTRY).br(this.loopDepth + this.depth);
+    } else if (k && this.tailCalls) {
+      this.c.get(P_H).i32(k.local).get(P_BUDGET).returnCall(F_GROUP0 + k.group);
     } else {
       this.setPc(pc);
       this.ret(Exit.Continue);

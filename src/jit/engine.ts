@@ -21,6 +21,7 @@ import { JUMP_CACHE_ENTRIES, jumpCacheBase, MMU_COUNT, RAM_BASE, RAM_HOST, TLB_E
 import { St } from '../cpu/status.ts';
 import { Exit, SLOW_NEXT, type SlowPaths } from './emit.ts';
 import { translateRegion } from './translate.ts';
+import { tailCallsSupported } from './wasm.ts';
 import { jumpCacheIndex, trampolineModule, type EnterFn } from './trampoline.ts';
 
 /** Instructions interpreted in a page before it is compiled (chosen by measurement: bench/). */
@@ -41,16 +42,17 @@ const S_JCGEN = S.jcGen;
 const S_JCHITS = S.jcHits;
 
 interface Region {
-  /** Index in the trampoline's table once installed, else -1 (reused by recompilations). */
-  slot: number;
+  /** Indices in the trampoline's table of the translation's functions (empty without one). */
+  slots: number[];
   vLo: number;
   vHi: number;
   ppage: number;
   entries: Set<number>;
-  /** Block index for each halfword offset of the page, -1 where no block starts. */
-  entryIndex: Int16Array;
+  /** For each halfword offset of the page where a block starts, group << 12 | block; else -1. */
+  entryIndex: Int32Array;
   /** Nonzero at each halfword offset where the interpreter has run an instruction. */
   seen: Uint8Array;
+  /** The translation's first function (non-null while the region has a translation). */
   fn: RegionFn | null;
   /** Instructions interpreted here since the last compile. */
   heat: number;
@@ -81,6 +83,8 @@ export interface JitOptions {
   /** Every hart of the machine (their TLBs lose write entries for pages that get code). */
   harts: Hart[];
   threshold?: number;
+  /** Whether regions use WebAssembly tail calls (default: when the engine has them; tests turn them off). */
+  tailCalls?: boolean;
 }
 
 export class JitEngine implements Engine {
@@ -91,6 +95,7 @@ export class JitEngine implements Engine {
   private readonly banned: Uint8Array;
   private readonly invalidationsPerPage: Uint8Array;
   private readonly threshold: number;
+  private readonly tailCalls: boolean;
   private readonly memory: WebAssembly.Memory;
   /** Region functions by slot; only the trampoline imports it. */
   private readonly table: WebAssembly.Table;
@@ -117,6 +122,7 @@ export class JitEngine implements Engine {
     this.banned = new Uint8Array(pages);
     this.invalidationsPerPage = new Uint8Array(pages);
     this.threshold = o.threshold ?? HOT_THRESHOLD;
+    this.tailCalls = o.tailCalls ?? tailCallsSupported();
     this.memory = o.memory;
     this.table = new WebAssembly.Table({ element: 'anyfunc', initial: 1024 });
     const tramp = new WebAssembly.Instance(new WebAssembly.Module(trampolineModule({ shared: this.shared, maxPages: 65536 })), {
@@ -223,13 +229,15 @@ export class JitEngine implements Engine {
         const idx = region.fn ? region.entryIndex[off >>> 1]! : -1;
         if (idx >= 0) {
           this.stats.regionRuns++;
+          const slot = region.slots[idx >>> 12]!;
+          const block = idx & 0xfff;
           const k = jumpCacheIndex(pcLo) * 4;
           this.jc[k] = pcLo;
           this.jc[k + 1] = pcHi;
           this.jc[k + 2] = (h.s[S_JCGEN]! << 2) | h.s[S_PRIV]!;
-          this.jc[k + 3] = (region.slot << 12) | idx;
+          this.jc[k + 3] = (slot << 12) | block;
           h.jcPages[(pcLo >>> 12) & (JC_PAGES - 1)] = 1;
-          const st = this.enter(h.base, this.jcBase, region.slot, idx, left);
+          const st = this.enter(h.base, this.jcBase, slot, block, left);
           this.stats.jumpCacheHits = h.s[S_JCHITS]! >>> 0;
           done = (this.instretLo() - start) >>> 0;
           if (st === Exit.Continue) continue;
@@ -272,7 +280,7 @@ export class JitEngine implements Engine {
       list = this.byPage[ppage] = [];
     }
     const r: Region = {
-      slot: -1, vLo, vHi, ppage, entries: new Set(), entryIndex: new Int16Array(2048).fill(-1), seen: new Uint8Array(2048), fn: null,
+      slots: [], vLo, vHi, ppage, entries: new Set(), entryIndex: new Int32Array(2048).fill(-1), seen: new Uint8Array(2048), fn: null,
       heat: 0, newEntries: 0,
     };
     list.push(r);
@@ -299,6 +307,7 @@ export class JitEngine implements Engine {
     const out = translateRegion(
       { vpage, half: (off) => m16[(base + off) >>> 1]!, entries: r.entries, seen: r.seen },
       { shared: this.shared, maxPages: 65536 },
+      this.tailCalls,
     );
     r.heat = 0;
     r.newEntries = 0;
@@ -319,17 +328,21 @@ export class JitEngine implements Engine {
       return;
     }
     this.stats.compileMs += performance.now() - t1;
-    r.fn = inst.exports.run as RegionFn;
-    // A fresh slot each time: jump cache entries into the previous translation stay valid (it
+    r.fn = inst.exports['0'] as RegionFn;
+    // Fresh slots each time: jump cache entries into the previous translation stay valid (it
     // is the same code, with fewer blocks), so the cache need not be cleared.
-    if (r.slot >= 0) this.retired.push(r.slot);
-    r.slot = this.free.pop() ?? this.nextSlot++;
-    if (r.slot >= this.table.length) this.table.grow(this.table.length);
-    this.table.set(r.slot, r.fn as unknown as WebAssembly.ExportValue);
+    this.retired.push(...r.slots);
+    r.slots = [];
+    for (let g = 0; g < out.groups; g++) {
+      const slot = this.free.pop() ?? this.nextSlot++;
+      if (slot >= this.table.length) this.table.grow(this.table.length);
+      this.table.set(slot, inst.exports[String(g)]!);
+      r.slots.push(slot);
+    }
     r.entryIndex.fill(-1);
-    out.blockOffsets.forEach((off, i) => (r.entryIndex[off >>> 1] = i));
+    for (const b of out.blocks) r.entryIndex[b.off >>> 1] = (b.group << 12) | b.local;
     this.stats.regionsCompiled++;
-    this.stats.blocksTranslated += out.blockOffsets.length;
+    this.stats.blocksTranslated += out.blocks.length;
     this.stats.insnsTranslated += out.insns;
     this.stats.wasmBytes += out.bytes.length;
   }
@@ -367,8 +380,8 @@ export class JitEngine implements Engine {
         r.fn = null;
         r.heat = 0;
         r.seen.fill(0);
-        if (r.slot >= 0) this.retired.push(r.slot);
-        r.slot = -1;
+        this.retired.push(...r.slots);
+        r.slots = [];
       }
       this.clearJumpCache();
       if (++this.invalidationsPerPage[p]! >= MAX_INVALIDATIONS) {

@@ -1,14 +1,16 @@
 /**
  * Region translation: the hot code of one guest page (keyed by its virtual and physical page)
- * becomes one WebAssembly function. Blocks are found from the entry points seen so far by
- * following direct branches and fall-throughs within the page; the function dispatches among
- * them with a loop around a br_table, so control that stays in the page never leaves
- * WebAssembly. Anything the region does not cover returns to the dispatcher (engine.ts).
+ * becomes one WebAssembly module. Blocks are found from the entry points seen so far by
+ * following direct branches and fall-throughs within the page, and grouped into functions (a
+ * guest function and its loops, see partition); a function dispatches among its blocks with a
+ * loop around a br_table, and reaches the others of its page with tail calls where the engine
+ * has them, so control that stays in the page never leaves WebAssembly. Anything the region
+ * does not cover returns to the dispatcher (engine.ts).
  */
 import { decode } from '../isa/decode.ts';
 import { Kind } from '../isa/table.ts';
-import { BlockEmitter, Exit, fmaFunction, loadDataTlb, mulhuFunction, P_BUDGET, P_ENTRY, SlowPaths, type Insn } from './emit.ts';
-import { Code, encodeModule, F32, F64, I32, I64, Op } from './wasm.ts';
+import { BlockEmitter, Exit, fmaFunction, loadDataTlb, mulhuFunction, P_BUDGET, P_ENTRY, SlowPaths, type BlockRef, type Insn } from './emit.ts';
+import { Code, encodeModule, F32, F64, I32, I64, Op, tailCallsSupported } from './wasm.ts';
 
 /** Most instructions in one block (bounds compile size and the time between budget checks). */
 const MAX_BLOCK = 128;
@@ -31,15 +33,17 @@ export interface RegionSource {
 
 export interface TranslatedRegion {
   bytes: Uint8Array<ArrayBuffer>;
-  /** Page offset of each block, by block index. */
-  blockOffsets: number[];
+  /** Each block: its page offset, the function (export) it is in, its index there. */
+  blocks: Array<{ off: number; group: number; local: number }>;
+  /** Functions in the module, exported as "0", "1", ... */
+  groups: number;
   /** Guest instructions translated. */
   insns: number;
   /** What the module's `slow(k)` import needs (bind it per instance). */
   slow: SlowPaths;
 }
 
-interface Block {
+export interface Block {
   off: number;
   insns: Insn[];
   /**
@@ -122,71 +126,149 @@ export function discover(src: RegionSource): Block[] {
   return [...blocks.values()].filter((b) => b.insns.length > 0 || b.end === 'interp' || b.end === 'straddle');
 }
 
-/** The region function's signature: (h, entry, budget) -> exit code. */
+/** The signatures in a region module. */
 const T_REGION = 0;
 const T_SLOW = 1;
 const T_MULHU = 2;
 const T_FMA = 3;
 
 /**
- * Translates a region into a module exporting `run(h, entry, budget)`. `entry` is a block index;
- * the module imports the machine's memory and the slow-path helper `slow(k)` (see SlowPaths).
+ * Most guest instructions in one function of a region. V8 optimizes a function on its own once
+ * it is hot, at a cost that grows faster than its size; a page of kernel code as one function
+ * took TurboFan up to 200 ms, so the hottest code ran on the baseline compiler's output for most
+ * of a boot (chosen by measurement: bench/).
  */
-export function translateRegion(src: RegionSource, memory: { shared: boolean; maxPages: number }): TranslatedRegion | null {
+const MAX_GROUP_INSNS = 256;
+
+/**
+ * Splits a region's blocks into the functions of its module: blocks joined by fall-through, a
+ * branch, a jump or a call's return are kept together (a guest function and its loops), calls
+ * are not; a group larger than MAX_GROUP_INSNS is cut in address order. Returns each block's
+ * group, numbered from 0 in address order.
+ */
+export function partition(blocks: Block[]): number[] {
+  const n = blocks.length;
+  const byOff = new Map<number, number>();
+  blocks.forEach((b, i) => byOff.set(b.off, i));
+  const parent = blocks.map((_, i) => i);
+  const find = (i: number): number => {
+    while (parent[i] !== i) i = parent[i] = parent[parent[i]!]!;
+    return i;
+  };
+  const join = (i: number, off: number): void => {
+    const j = byOff.get(off);
+    if (j !== undefined) parent[find(i)] = find(j);
+  };
+  blocks.forEach((b, i) => {
+    const last = b.insns[b.insns.length - 1];
+    const next = last ? last.off + last.d.len : b.off;
+    if (b.end !== 'control') {
+      join(i, next);
+      return;
+    }
+    const d = last!.d;
+    if (d.def.kind === Kind.Branch) {
+      join(i, next);
+      join(i, last!.off + d.imm);
+    } else if (d.def.name === 'jal' && d.rd === 0) {
+      join(i, last!.off + d.imm);
+    } else if (d.rd !== 0) {
+      join(i, next); // a call: the code it returns to belongs with the caller
+    }
+  });
+  // Number the groups in address order, cutting the large ones.
+  const order = blocks.map((_, i) => i).sort((a, b) => blocks[a]!.off - blocks[b]!.off);
+  const group = new Array<number>(n).fill(-1);
+  const current = new Map<number, { id: number; insns: number }>();
+  let groups = 0;
+  for (const i of order) {
+    const root = find(i);
+    const size = blocks[i]!.insns.length;
+    let g = current.get(root);
+    if (!g || (g.insns > 0 && g.insns + size > MAX_GROUP_INSNS)) {
+      g = { id: groups++, insns: 0 };
+      current.set(root, g);
+    }
+    g.insns += size;
+    group[i] = g.id;
+  }
+  return group;
+}
+
+/**
+ * Translates a region into a module exporting one function per group of blocks, named by group
+ * number: `run(h, entry, budget)` with `entry` a block index within the group. The module
+ * imports the machine's memory and the slow-path helper `slow(k)` (see SlowPaths).
+ */
+export function translateRegion(
+  src: RegionSource,
+  memory: { shared: boolean; maxPages: number },
+  tailCalls = tailCallsSupported(),
+): TranslatedRegion | null {
   const blocks = discover(src);
   if (blocks.length === 0) return null;
+  const group = partition(blocks);
+  const groups = Math.max(...group) + 1;
+  const members: number[][] = Array.from({ length: groups }, () => []);
+  const local = blocks.map((_, i) => {
+    const m = members[group[i]!]!;
+    m.push(i);
+    return m.length - 1;
+  });
   const index = new Map<number, number>();
   blocks.forEach((b, i) => index.set(b.off, i));
   const vpage = src.vpage;
-  const blockAt = (pc: number): number => {
+  const blockAt = (pc: number): BlockRef | null => {
     const off = pc - vpage;
-    return off >= 0 && off < 4096 ? (index.get(off) ?? -1) : -1;
+    const i = off >= 0 && off < 4096 ? index.get(off) : undefined;
+    return i === undefined ? null : { group: group[i]!, local: local[i]! };
   };
-
-  const c = new Code(3);
   const slow = new SlowPaths();
-  const locals = {
-    dtlb: c.local(I32), e: c.local(I32), st: c.local(I32), va: c.local(I64), t: c.local(I64),
-    fa: c.local(F64), fb: c.local(F64), fr: c.local(F64), sr: c.local(F32),
-  };
-  loadDataTlb(c, locals.dtlb);
-
-  const n = blocks.length;
-  // Block n is the target of an unknown entry index: hand back to the dispatcher.
-  c.loop();
-  for (let i = n; i >= 0; i--) c.block();
-  c.get(P_ENTRY).brTable(blocks.map((_, i) => i), n);
   let insns = 0;
-  for (let i = 0; i <= n; i++) {
-    c.end();
-    // Here: enclosing blocks i+1..n, then the loop.
-    const loopDepth = n - i;
-    if (i === n) {
-      c.i32(Exit.Interp).op(Op.return);
-      break;
+  const funcs = members.map((list, g) => {
+    const c = new Code(3);
+    const locals = {
+      dtlb: c.local(I32), e: c.local(I32), st: c.local(I32), va: c.local(I64), t: c.local(I64),
+      fa: c.local(F64), fb: c.local(F64), fr: c.local(F64), sr: c.local(F32),
+    };
+    loadDataTlb(c, locals.dtlb);
+    const n = list.length;
+    // Block n is the target of an unknown entry index: hand back to the dispatcher.
+    c.loop();
+    for (let i = n; i >= 0; i--) c.block();
+    c.get(P_ENTRY).brTable(list.map((_, i) => i), n);
+    for (let i = 0; i <= n; i++) {
+      c.end();
+      // Here: enclosing blocks i+1..n, then the loop.
+      const loopDepth = n - i;
+      if (i === n) {
+        c.i32(Exit.Interp).op(Op.return);
+        break;
+      }
+      const b = blocks[list[i]!]!;
+      const len = b.insns.length;
+      insns += len;
+      const em = new BlockEmitter(c, locals, loopDepth, blockAt, g, tailCalls, len, slow);
+      // Enter the block only with budget for all of it (a straddling instruction included), so
+      // slices end exactly where the interpreter's would.
+      const cost = len + (b.end === 'straddle' ? 1 : 0);
+      c.get(P_BUDGET).i32(cost).op(Op.i32_lt_s).if();
+      em.setPc(vpage + b.off);
+      c.i32(len === 0 && b.end === 'interp' ? Exit.Interp : Exit.Budget).op(Op.return);
+      c.end();
+      c.get(P_BUDGET).i32(cost).op(Op.i32_sub).set(P_BUDGET);
+      b.insns.forEach((x, j) => em.insn(j, x));
+      if (b.end !== 'control') {
+        const last = b.insns[len - 1];
+        const next = last ? last.pc + last.d.len : vpage + b.off;
+        if (b.end === 'straddle') em.straddle(next);
+        else em.fallThrough(next, b.end === 'interp');
+      }
     }
-    const b = blocks[i]!;
-    const len = b.insns.length;
-    insns += len;
-    const em = new BlockEmitter(c, locals, loopDepth, blockAt, len, slow);
-    // Enter the block only with budget for all of it (a straddling instruction included), so
-    // slices end exactly where the interpreter's would.
-    const cost = len + (b.end === 'straddle' ? 1 : 0);
-    c.get(P_BUDGET).i32(cost).op(Op.i32_lt_s).if();
-    em.setPc(vpage + b.off);
-    c.i32(len === 0 && b.end === 'interp' ? Exit.Interp : Exit.Budget).op(Op.return);
-    c.end();
-    c.get(P_BUDGET).i32(cost).op(Op.i32_sub).set(P_BUDGET);
-    b.insns.forEach((x, j) => em.insn(j, x));
-    if (b.end !== 'control') {
-      const last = b.insns[len - 1];
-      const next = last ? last.pc + last.d.len : vpage + b.off;
-      if (b.end === 'straddle') em.straddle(next);
-      else em.fallThrough(next, b.end === 'interp');
-    }
-  }
-  c.end(); // loop
-  c.op(Op.unreachable);
+    c.end(); // loop
+    c.op(Op.unreachable);
+    return { type: T_REGION, code: c, export: String(g) };
+  });
 
   const bytes = encodeModule({
     types: [
@@ -197,11 +279,7 @@ export function translateRegion(src: RegionSource, memory: { shared: boolean; ma
     ],
     imports: [{ name: 'slow', type: T_SLOW }],
     memory,
-    funcs: [
-      { type: T_REGION, code: c, export: 'run' },
-      { type: T_MULHU, code: mulhuFunction() },
-      { type: T_FMA, code: fmaFunction() },
-    ],
+    funcs: [{ type: T_MULHU, code: mulhuFunction() }, { type: T_FMA, code: fmaFunction() }, ...funcs],
   });
-  return { bytes, blockOffsets: blocks.map((b) => b.off), insns, slow };
+  return { bytes, blocks: blocks.map((b, i) => ({ off: b.off, group: group[i]!, local: local[i]! })), groups, insns, slow };
 }

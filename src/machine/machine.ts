@@ -32,8 +32,8 @@ export interface MachineOptions {
   sharedMemory?: boolean;
   /** How guest code runs: interpreted (default) or translated to WebAssembly. */
   engine?: 'jit' | 'interp';
-  /** Translator settings (tests): the hotness threshold. */
-  jit?: { threshold?: number };
+  /** Translator settings (tests): the hotness threshold, whether to use tail calls. */
+  jit?: { threshold?: number; tailCalls?: boolean };
 }
 
 /** Why a machine stopped. */

@@ -17,9 +17,9 @@ import { PROGRAMS } from '../cpu/programs.ts';
 
 const JIT = { threshold: 50 };
 
-function bareMetal(elfPath: string, engine: 'jit' | 'interp'): Machine {
+function bareMetal(elfPath: string, engine: 'jit' | 'interp', jit: { threshold: number; tailCalls?: boolean } = JIT): Machine {
   const elf = parseElf(new Uint8Array(readFileSync(elfPath)), elfPath);
-  const m = new Machine({ ramSize: 64 << 20, deterministic: true, engine, jit: JIT, console: () => {} });
+  const m = new Machine({ ramSize: 64 << 20, deterministic: true, engine, jit, console: () => {} });
   for (const s of elf.segments) m.ram.load(s.paddr, s.data);
   m.attachHtif(elf.symbols.get('tohost')!, elf.symbols.get('fromhost') ?? null);
   m.harts[0]!.setPcNum(elf.entry);
@@ -39,6 +39,18 @@ describe('lockstep: translator and interpreter agree', () => {
       assert.ok(r.translated > 0, 'translated code ran');
     });
   }
+
+  it('without WebAssembly tail calls (regions reach their other functions through the dispatcher)', () => {
+    for (const p of PROGRAMS.filter((x) => ['sieve', 'traps', 'paging'].includes(x.name))) {
+      const elf = buildGuest(p.name, p.sources, { cflags: p.cflags });
+      const a = bareMetal(elf, 'jit', { ...JIT, tailCalls: false });
+      const b = bareMetal(elf, 'interp');
+      const r = lockstep(a, b, 50_000_000, { budget: 97 });
+      assert.ok(a.exit && b.exit, `${p.name}: both programs ran to their end`);
+      assert.deepEqual(a.exit, b.exit);
+      assert.ok(r.translated > 0, `${p.name}: translated code ran`);
+    }
+  });
 
   it('on the first 20 million instructions of the default guest booting Linux', async () => {
     const g = await ensureDefaultGuest();
