@@ -3,13 +3,25 @@
  * the server starts: the TypeScript sources are the only form of the page, so `npm install`
  * then `virtus web` works with no build step, and the page always matches the code.
  */
-import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VirtusError } from '../../../util/errors.ts';
 
-/** The browser sources: src/host/browser/. */
-export const BROWSER_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../browser');
+/**
+ * The browser sources: src/host/browser/, found from this module's directory upwards (this code
+ * runs from src/ or from the command's bundle in build/cli/, see bin/virtus.mjs).
+ */
+export const BROWSER_DIR = ((): string => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = join(dir, 'src/host/browser');
+    if (existsSync(candidate)) return candidate;
+    const up = dirname(dir);
+    if (up === dir) return join(dirname(fileURLToPath(import.meta.url)), '../../browser');
+    dir = up;
+  }
+})();
 
 /** A file the server sends as it is. */
 export interface Asset {
