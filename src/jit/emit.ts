@@ -15,7 +15,7 @@ import type { Decoded } from '../isa/decode.ts';
 import { Kind } from '../isa/table.ts';
 import { packOperands } from '../cpu/interp.ts';
 import { MSTATUS_FS } from '../cpu/csr-numbers.ts';
-import { F_OFF, PC_OFF, TLB_ENTRIES, X_OFF, slotOffset } from '../cpu/layout.ts';
+import { F_OFF, PC_OFF, RAM_BASE, RAM_HOST, TLB_ENTRIES, X_OFF, slotOffset } from '../cpu/layout.ts';
 import { Code, F64, I32, I64, Op } from './wasm.ts';
 
 /** What an FP instruction needs of mstatus.FS for its fast path. */
@@ -92,6 +92,8 @@ const MINSTRET = slotOffset('minstret');
 const MSTATUS = slotOffset('mstatus');
 const FCSR = slotOffset('fcsr');
 const DTLB = slotOffset('dtlb');
+const RES_VALID = slotOffset('resValid');
+const RES_ADDR = slotOffset('resAddr');
 const xo = (r: number): number => X_OFF + 8 * r;
 const fo = (r: number): number => F_OFF + 8 * r;
 /** The upper half of a NaN-boxed single (Unprivileged 21.2). */
@@ -334,6 +336,122 @@ export class BlockEmitter {
       if (size === 8) c.mem(Op.i64_load, 3, fo(d.rs2)).mem(Op.i64_store, 0, 0);
       else c.mem(Op.i32_load, 2, fo(d.rs2)).mem(Op.i32_store, 0, 0);
     });
+  }
+
+  // ---- atomics (Unprivileged ch. 14) ----
+  //
+  // Inline only where the interpreter's handler would do nothing more: the address naturally
+  // aligned and its TLB entry hit (a write entry exists only for a dirty RAM page nobody
+  // watches, so no store there needs noticing). Everything else goes to the handler.
+
+  /** Pushes 1 when the atomic access of `size` at x[rs1] is aligned and its TLB probe hits. */
+  private atomicProbe(rs1: number, size: number, tagOffset: number): void {
+    const c = this.c;
+    this.ea(rs1, 0);
+    this.probe(size, tagOffset);
+    c.get(this.locals.va).op(Op.i32_wrap_i64).i32(size - 1).op(Op.i32_and).op(Op.i32_eqz).op(Op.i32_and);
+  }
+
+  /** Pushes the physical address of the access (the reservation's key), from its host address. */
+  private physAddr(): void {
+    this.hostAddr();
+    this.c.op(Op.i64_extend_i32_u).i64(RAM_BASE - RAM_HOST).op(Op.i64_add);
+  }
+
+  /** Pushes x[rs2] as an AMO operand: sign-extended from 32 bits for a word, and for an unsigned
+   * compare of words, zero-extended instead. */
+  private amoOperand(rs2: number, size: number, unsigned: boolean): void {
+    this.getX(rs2);
+    if (size === 4) this.c.op(Op.i32_wrap_i64).op(unsigned ? Op.i64_extend_i32_u : Op.i64_extend_i32_s);
+  }
+
+  /** LR.W/D: load (a word sign-extended) and hold a reservation on its physical address. */
+  private lr(j: number, x: Insn, size: number): void {
+    const c = this.c;
+    const d = x.d;
+    this.atomicProbe(d.rs1, size, 0);
+    c.if();
+    this.pushXAddr(d.rd);
+    this.hostAddr();
+    c.mem(size === 8 ? Op.i64_load : Op.i64_load32_s, 0, 0);
+    this.storeX(d.rd);
+    c.get(P_H).i32(1).mem(Op.i32_store, 2, RES_VALID);
+    c.get(P_H);
+    this.physAddr();
+    c.mem(Op.i64_store, 3, RES_ADDR);
+    c.else();
+    this.viaInterpreter(j, x);
+    c.end();
+  }
+
+  /** SC.W/D: store only while the reservation holds this address; rd = 0 on success, else 1. */
+  private sc(j: number, x: Insn, size: number): void {
+    const c = this.c;
+    const d = x.d;
+    const ok = this.locals.st;
+    this.atomicProbe(d.rs1, size, 8);
+    c.if();
+    c.get(P_H).mem(Op.i32_load, 2, RES_VALID).i32(1).op(Op.i32_eq);
+    c.get(P_H).mem(Op.i64_load, 3, RES_ADDR);
+    this.physAddr();
+    c.op(Op.i64_eq).op(Op.i32_and).set(ok);
+    c.get(P_H).i32(0).mem(Op.i32_store, 2, RES_VALID);
+    // Store before writing rd: rd may be rs2.
+    c.get(ok).if();
+    this.hostAddr();
+    this.getX(d.rs2);
+    c.mem(size === 8 ? Op.i64_store : Op.i64_store32, 0, 0);
+    c.end();
+    this.pushXAddr(d.rd);
+    c.get(ok).op(Op.i32_eqz).op(Op.i64_extend_i32_u);
+    this.storeX(d.rd);
+    c.else();
+    this.viaInterpreter(j, x);
+    c.end();
+  }
+
+  /** AMO<op>.W/D: rd = the old value (a word sign-extended), memory = old <op> x[rs2]. */
+  private amo(j: number, x: Insn, size: number, op: string): void {
+    const c = this.c;
+    const d = x.d;
+    const old = this.locals.t;
+    this.atomicProbe(d.rs1, size, 8);
+    c.if();
+    this.hostAddr();
+    c.mem(size === 8 ? Op.i64_load : Op.i64_load32_s, 0, 0).set(old);
+    this.hostAddr();
+    const lowWord = (): void => {
+      if (size === 4) c.i64(0xffff_ffff).op(Op.i64_and);
+    };
+    switch (op) {
+      case 'swap': this.getX(d.rs2); break;
+      case 'add': c.get(old); this.getX(d.rs2); c.op(Op.i64_add); break;
+      case 'xor': c.get(old); this.getX(d.rs2); c.op(Op.i64_xor); break;
+      case 'and': c.get(old); this.getX(d.rs2); c.op(Op.i64_and); break;
+      case 'or': c.get(old); this.getX(d.rs2); c.op(Op.i64_or); break;
+      default: {
+        // min, max (signed: a word: a word is compared sign-extended) and minu/maxu (a word zero-extended).
+        const unsigned = op === 'minu' || op === 'maxu';
+        const isMin = op === 'min' || op === 'minu';
+        // select(a, b, old < rs2): min keeps old when it is smaller, max keeps rs2.
+        if (isMin) c.get(old);
+        else this.amoOperand(d.rs2, size, false);
+        if (isMin) this.amoOperand(d.rs2, size, false);
+        else c.get(old);
+        c.get(old);
+        if (unsigned) lowWord();
+        this.amoOperand(d.rs2, size, unsigned);
+        c.op(unsigned ? Op.i64_lt_u : Op.i64_lt_s);
+        c.op(Op.select);
+      }
+    }
+    c.mem(size === 8 ? Op.i64_store : Op.i64_store32, 0, 0);
+    this.pushXAddr(d.rd);
+    c.get(old);
+    this.storeX(d.rd);
+    c.else();
+    this.viaInterpreter(j, x);
+    c.end();
   }
 
   // ---- ALU helpers ----
@@ -921,7 +1039,15 @@ export class BlockEmitter {
         this.viaInterpreter(j, x);
         loadDataTlb(this.c, this.locals.dtlb);
         return;
+      case 'lr.w': return this.lr(j, x, 4);
+      case 'lr.d': return this.lr(j, x, 8);
+      case 'sc.w': return this.sc(j, x, 4);
+      case 'sc.d': return this.sc(j, x, 8);
       default:
+        if (d.def.kind === Kind.Amo) {
+          const m = /^amo(swap|add|xor|and|or|min|max|minu|maxu)\.([wd])$/.exec(d.def.name);
+          if (m) return this.amo(j, x, m[2] === 'd' ? 8 : 4, m[1]!);
+        }
         if (d.def.kind === Kind.System) throw new Error(`jit: system instruction ${d.def.name} inside a block`);
         if (this.fp(j, x)) return;
         // Atomics and floating point: the interpreter's handler, with exact state.

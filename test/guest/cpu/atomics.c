@@ -59,6 +59,23 @@ int main(void) {
   asm volatile("sc.d %0, %2, (%1)" : "=r"(fail) : "r"(&cell[1]), "r"(13ull) : "memory");
   report("sc-after-trap", fail != 0);
 
+  /* LR/SC hot enough to be translated: a counter bumped through an LR/SC retry loop, a word
+     pair, and an SC to another address than the reserved one, which fails. */
+  h = 0xcbf29ce484222325ull;
+  for (unsigned i = 0; i < 300; i++) {
+    uint64_t old, f;
+    asm volatile("1: lr.d %0, (%2)\n addi %0, %0, 3\n sc.d %1, %0, (%2)\n bnez %1, 1b"
+                 : "=&r"(old), "=&r"(f) : "r"(&cell[1]) : "memory");
+    mix(old);
+    asm volatile("lr.w %0, (%2)\n sc.w %1, %3, (%2)" : "=&r"(old), "=&r"(f) : "r"(&cell[2]), "r"(vals[i % NV]) : "memory");
+    mix(old);
+    mix(f);
+    asm volatile("lr.d %0, (%2)\n sc.d %1, %3, (%4)" : "=&r"(old), "=&r"(f) : "r"(&cell[1]), "r"(7ull), "r"(&cell[0]) : "memory");
+    mix(f);
+    mix(cell[0]);
+  }
+  report("lrsc-loop", h);
+
   /* Misaligned AMO: store/AMO address misaligned (6); misaligned LR: load address misaligned (4). */
   volatile uint8_t *p = (volatile uint8_t *)&cell[3] + 1;
   asm volatile("amoadd.w %0, %1, (%2)" : "=r"(v) : "r"(1ull), "r"(p) : "memory");
