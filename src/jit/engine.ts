@@ -35,6 +35,9 @@ const MAX_INVALIDATIONS = 16;
 
 type RegionFn = (h: number, entry: number, budget: number) => number;
 
+/** In Region.entryIndex: an entry point without translated code, already in `entries`. */
+const ENTRY_SEEN = -2;
+
 const S_MINSTRET = S.minstret;
 const S_TLBGEN = S.tlbGen;
 const S_PRIV = S.priv;
@@ -48,7 +51,10 @@ interface Region {
   vHi: number;
   ppage: number;
   entries: Set<number>;
-  /** For each halfword offset of the page where a block starts, group << 12 | block; else -1. */
+  /**
+   * For each halfword offset of the page: group << 12 | block where a block of the translation
+   * starts, ENTRY_SEEN where the dispatcher has already noted an entry in `entries`, else -1.
+   */
   entryIndex: Int32Array;
   /** Nonzero at each halfword offset where the interpreter has run an instruction. */
   seen: Uint8Array;
@@ -92,6 +98,8 @@ export class JitEngine implements Engine {
   private readonly harts: Hart[];
   private readonly shared: boolean;
   private readonly byPage: Array<Region[] | undefined>;
+  /** The region last looked up through each fetch TLB entry (checked before use). */
+  private readonly byTlb: Array<Region | null>;
   private readonly banned: Uint8Array;
   private readonly invalidationsPerPage: Uint8Array;
   private readonly threshold: number;
@@ -119,6 +127,7 @@ export class JitEngine implements Engine {
     this.shared = typeof SharedArrayBuffer !== 'undefined' && o.memory.buffer instanceof SharedArrayBuffer;
     const pages = o.hart.ramSize / 4096;
     this.byPage = new Array<Region[] | undefined>(pages);
+    this.byTlb = new Array<Region | null>(MMU_COUNT * TLB_ENTRIES).fill(null);
     this.banned = new Uint8Array(pages);
     this.invalidationsPerPage = new Uint8Array(pages);
     this.threshold = o.threshold ?? HOT_THRESHOLD;
@@ -223,11 +232,16 @@ export class JitEngine implements Engine {
         continue;
       }
       const ppage = (((pcLo + T[e + 6]!) >>> 0) - RAM_HOST) >>> 12;
-      const region = this.region(ppage, pcLo & ~0xfff, pcHi);
+      // The region last found through this TLB entry, if it is still the page's.
+      let region = this.byTlb[e >>> 3];
+      if (!region || region.vLo !== (pcLo & ~0xfff) || region.vHi !== pcHi || region.ppage !== ppage) {
+        region = this.region(ppage, pcLo & ~0xfff, pcHi);
+        this.byTlb[e >>> 3] = region;
+      }
       const off = pcLo & 0xfff;
       if (region) {
-        const idx = region.fn ? region.entryIndex[off >>> 1]! : -1;
-        if (idx >= 0) {
+        const idx = region.entryIndex[off >>> 1]!;
+        if (idx >= 0 && region.fn) {
           this.stats.regionRuns++;
           const slot = region.slots[idx >>> 12]!;
           const block = idx & 0xfff;
@@ -249,9 +263,12 @@ export class JitEngine implements Engine {
           if (interpreterHelper.stoppedAtExit()) return done;
           continue;
         }
-        if (!region.entries.has(off)) {
-          region.entries.add(off);
-          region.newEntries++;
+        if (idx === -1) {
+          region.entryIndex[off >>> 1] = ENTRY_SEEN;
+          if (!region.entries.has(off)) {
+            region.entries.add(off);
+            region.newEntries++;
+          }
         }
       }
       // Cold code: interpret until the pc leaves this page, or for a short while, then look
@@ -301,7 +318,7 @@ export class JitEngine implements Engine {
     // and for RAM without translation.
     const vpage = r.vHi * 0x1_0000_0000 + (r.vLo >>> 0);
     if (!Number.isSafeInteger(vpage)) {
-      this.banned[r.ppage] = 1;
+      this.ban(r.ppage);
       return;
     }
     const out = translateRegion(
@@ -323,7 +340,7 @@ export class JitEngine implements Engine {
       });
     } catch (err) {
       // A translator bug must not stop the guest: it keeps running on the interpreter.
-      this.banned[r.ppage] = 1;
+      this.ban(r.ppage);
       console.error(`virtus: jit: could not compile the page at 0x${(r.vLo >>> 0).toString(16)}: ${(err as Error).message}`);
       return;
     }
@@ -345,6 +362,12 @@ export class JitEngine implements Engine {
     this.stats.blocksTranslated += out.blocks.length;
     this.stats.insnsTranslated += out.insns;
     this.stats.wasmBytes += out.bytes.length;
+  }
+
+  /** Never translates the page again (its regions are no longer looked up). */
+  private ban(ppage: number): void {
+    this.banned[ppage] = 1;
+    this.byTlb.fill(null);
   }
 
   /** Flags a page as holding code and removes fast write entries for it from every TLB. */
@@ -380,12 +403,13 @@ export class JitEngine implements Engine {
         r.fn = null;
         r.heat = 0;
         r.seen.fill(0);
+        r.entryIndex.fill(-1);
         this.retired.push(...r.slots);
         r.slots = [];
       }
       this.clearJumpCache();
       if (++this.invalidationsPerPage[p]! >= MAX_INVALIDATIONS) {
-        this.banned[p] = 1;
+        this.ban(p);
         this.byPage[p] = undefined;
       }
     }
