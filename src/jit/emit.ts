@@ -6,10 +6,10 @@
  * reference interpreter's handler through the imported `slow` helper with the state exact.
  * That is how slow paths (TLB misses, devices, page-crossing accesses), atomics and floating
  * point run, and why faults are precise. A slow path is out of line: the generated code passes
- * only the index of the instruction's entry in the region's SlowPaths table (its pc, how many
- * instructions of its block precede it, its handler and operands), and the helper sets the pc
- * and minstret around the handler. Inline, the same bookkeeping cost about 100 bytes of
- * WebAssembly per load or store, most of what V8 had to compile.
+ * the index of the instruction's entry in the region's SlowPaths table (its pc, where it is in
+ * its block, its handler and operands) and the budget left, and the helper sets the pc and
+ * minstret for the handler. Inline, the same bookkeeping cost about 100 bytes of WebAssembly per
+ * load or store, most of what V8 had to compile.
  */
 import type { Decoded } from '../isa/decode.ts';
 import { Kind } from '../isa/table.ts';
@@ -43,14 +43,17 @@ export const enum Exit {
 export const SLOW_NEXT = -1;
 
 /**
- * A region's slow paths, by index: what the `slow(k)` helper needs to run instruction k
- * through the interpreter with the state exact.
+ * A region's slow paths, by index: what the `slow(k, budget)` helper needs to run instruction
+ * k through the interpreter with the state exact.
  */
 export class SlowPaths {
   /** Virtual pc (a signed Number). */
   readonly pc: number[] = [];
-  /** Instructions of the block before this one that minstret does not count yet. */
-  readonly pre: number[] = [];
+  /**
+   * How far back from the end of the block's budget charge this instruction is: minstret
+   * before it is `end - budget - back` (see BlockEmitter).
+   */
+  readonly back: number[] = [];
   /** Length in bytes (2 or 4). */
   readonly len: number[] = [];
   /** Handler id and packed operands for interpreterHelper.exec (id -1: see addStraddle). */
@@ -66,7 +69,7 @@ export class SlowPaths {
    */
   addStraddle(pc: number): number {
     this.pc.push(pc);
-    this.pre.push(0);
+    this.back.push(1);
     this.len.push(4);
     this.id.push(-1);
     this.a.push(0);
@@ -75,10 +78,10 @@ export class SlowPaths {
     return this.pc.length - 1;
   }
 
-  add(x: Insn, pre: number): number {
+  add(x: Insn, back: number): number {
     const [a, imm] = packOperands(x.d);
     this.pc.push(x.pc);
-    this.pre.push(pre);
+    this.back.push(back);
     this.len.push(x.d.len);
     this.id.push(x.d.def.id);
     this.a.push(a);
@@ -107,6 +110,8 @@ const MIN_NORMAL_S = 2 ** -126;
 export const P_H = 0;
 export const P_ENTRY = 1;
 export const P_BUDGET = 2;
+/** minstret + budget at the trampoline's entry: minstret is `end - budget` between blocks. */
+export const P_END = 3;
 
 /**
  * Function indices in a region module: the imported helper, the two internal helpers, then one
@@ -115,7 +120,8 @@ export const P_BUDGET = 2;
 export const F_SLOW = 0;
 export const F_MULHU = 1;
 export const F_FMA = 2;
-export const F_GROUP0 = 3;
+export const F_LEAVE = 3;
+export const F_GROUP0 = 4;
 
 /** Where a jump lands inside the region: a block of function `group`, by its index there. */
 export interface BlockRef {
@@ -140,10 +146,16 @@ export interface Insn {
   off: number;
 }
 
-/** Emission state for one block inside a region function. */
+/**
+ * Emission state for one block inside a region function.
+ *
+ * Blocks do not count instructions in minstret: the budget parameter, charged with each block's
+ * cost at its start, already does (minstret = end - budget once a block has run), and minstret
+ * is written only where control leaves WebAssembly: on an exit to the dispatcher, and in the
+ * slow-path helper, which is passed the budget (an instruction `back` from the end of its
+ * block's charge has end - budget - back instructions before it).
+ */
 export class BlockEmitter {
-  /** Instructions of this block already added to minstret. */
-  private counted = 0;
   /** Control structures opened inside the block's code around a jumpTo (for branch depths). */
   depth = 0;
 
@@ -157,7 +169,10 @@ export class BlockEmitter {
     /** The function (group) this block is in, and whether it may tail-call the others. */
     private readonly group: number,
     private readonly tailCalls: boolean,
-    private readonly len: number,
+    /** Instructions the block charges to the budget (a straddling instruction included). */
+    private readonly cost: number,
+    /** The region's virtual page (a signed Number). */
+    private readonly vpage: number,
     private readonly slow: SlowPaths,
   ) {}
 
@@ -177,19 +192,17 @@ export class BlockEmitter {
     else this.c.mem(Op.i64_store, 3, xo(r));
   }
 
-  setPc(pc: number): void {
-    this.c.get(P_H).i64(pc).mem(Op.i64_store, 3, PC_OFF);
+  /**
+   * Leaves for the dispatcher at `pc` through the module's `leave` helper, which sets the pc
+   * and minstret (every instruction charged to the budget so far has retired).
+   */
+  exitAt(pc: number, code: Exit): void {
+    this.c.get(P_H).get(P_BUDGET).get(P_END).i32(pc - this.vpage).i32(code).call(F_LEAVE).op(Op.return);
   }
 
-  /** Adds the instructions up to (not including) index `upTo` of the block to minstret. */
-  countTo(upTo: number): void {
-    const n = upTo - this.counted;
-    if (n <= 0) return;
-    this.counted = upTo;
-    this.addInstret(n);
-  }
-
+  /** Leaves for the dispatcher with the pc already set. */
   private ret(code: Exit): void {
+    this.c.get(P_H).get(P_END).get(P_BUDGET).op(Op.i64_extend_i32_s).op(Op.i64_sub).mem(Op.i64_store, 3, MINSTRET);
     this.c.i32(code).op(Op.return);
   }
 
@@ -202,19 +215,16 @@ export class BlockEmitter {
     if (k && k.group === this.group) {
       this.c.i32(k.local).set(P_ENTRY).br(this.loopDepth + this.depth);
     } else if (k && this.tailCalls) {
-      this.c.get(P_H).i32(k.local).get(P_BUDGET).returnCall(F_GROUP0 + k.group);
+      this.c.get(P_H).i32(k.local).get(P_BUDGET).get(P_END).returnCall(F_GROUP0 + k.group);
     } else {
-      this.setPc(pc);
-      this.ret(Exit.Continue);
+      this.exitAt(pc, Exit.Continue);
     }
   }
 
   /** Ends the block without a control instruction: on to `pc`, or stop there to interpret it. */
   fallThrough(pc: number, interpret: boolean): void {
-    this.countTo(this.len);
     if (interpret) {
-      this.setPc(pc);
-      this.ret(Exit.Interp);
+      this.exitAt(pc, Exit.Interp);
     } else {
       this.jumpTo(pc);
     }
@@ -226,26 +236,18 @@ export class BlockEmitter {
    * dispatcher at wherever it went.
    */
   straddle(pc: number): void {
-    this.countTo(this.len);
-    this.c.i32(this.slow.addStraddle(pc)).call(F_SLOW).op(Op.return);
-  }
-
-  /** Adds `n` (possibly negative) to minstret at run time, leaving the compile-time count alone. */
-  private addInstret(n: number): void {
-    if (n === 0) return;
-    this.c.get(P_H).get(P_H).mem(Op.i64_load, 3, MINSTRET).i64(n).op(Op.i64_add).mem(Op.i64_store, 3, MINSTRET);
+    this.c.i32(this.slow.addStraddle(pc)).get(P_BUDGET).call(F_SLOW).op(Op.return);
   }
 
   /**
-   * Runs instruction `j` through the interpreter's handler, out of line (see SlowPaths). The
-   * helper counts the j instructions before it in minstret only for as long as the handler
-   * runs, so when it completes normally minstret is as the block's own bookkeeping expects (this
+   * Runs instruction `j` through the interpreter's handler, out of line (see SlowPaths), with
+   * the pc and minstret set for it. When it completes normally the block goes on inline (this
    * code may sit on one arm of a branch: the slow path of a load). Otherwise (a trap, a device
-   * access, a store into translated code) it leaves the state exact and names the exit.
+   * access, a store into translated code) the helper leaves the state exact and names the exit.
    */
   private viaInterpreter(j: number, x: Insn): void {
     const c = this.c;
-    c.i32(this.slow.add(x, j - this.counted)).call(F_SLOW).tee(this.locals.st);
+    c.i32(this.slow.add(x, this.cost - j)).get(P_BUDGET).call(F_SLOW).tee(this.locals.st);
     c.i32(SLOW_NEXT).op(Op.i32_ne).if();
     c.get(this.locals.st).op(Op.return);
     c.end();
@@ -952,7 +954,6 @@ export class BlockEmitter {
         this.pushXAddr(d.rd);
         c.i64(next);
         this.storeX(d.rd);
-        this.countTo(this.len);
         return this.jumpTo(x.pc + imm);
       case 'jalr':
         this.getX(d.rs1);
@@ -960,7 +961,6 @@ export class BlockEmitter {
         this.pushXAddr(d.rd);
         c.i64(next);
         this.storeX(d.rd);
-        this.countTo(this.len);
         c.get(P_H).get(this.locals.t).mem(Op.i64_store, 3, PC_OFF);
         return this.ret(Exit.Continue);
       case 'beq': return this.branch(x, Op.i64_eq);
@@ -1057,7 +1057,6 @@ export class BlockEmitter {
 
   private branch(x: Insn, op: Op): void {
     const d = x.d;
-    this.countTo(this.len);
     this.getX(d.rs1);
     this.getX(d.rs2);
     this.c.op(op).if();
@@ -1067,6 +1066,20 @@ export class BlockEmitter {
     this.c.end();
     this.jumpTo(x.pc + d.len);
   }
+}
+
+/**
+ * The module-internal helper `leave(h, budget, end, off, code)`: an exit to the dispatcher at
+ * vpage + off with minstret = end - budget; returns `code`. (Inline, each exit cost about 25
+ * bytes of WebAssembly; most blocks have one.)
+ */
+export function leaveFunction(vpage: number): Code {
+  const c = new Code(5);
+  const [h, budget, end, off, code] = [0, 1, 2, 3, 4];
+  c.get(h).i64(vpage).get(off).op(Op.i64_extend_i32_s).op(Op.i64_add).mem(Op.i64_store, 3, PC_OFF);
+  c.get(h).get(end).get(budget).op(Op.i64_extend_i32_s).op(Op.i64_sub).mem(Op.i64_store, 3, MINSTRET);
+  c.get(code);
+  return c;
 }
 
 /** The module-internal helper: the high 64 bits of an unsigned 64 x 64 product. */

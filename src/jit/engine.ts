@@ -33,7 +33,7 @@ const COLD_STEP_COMPILED = 64;
 /** A page rewritten this often is data next to code: stop translating it. */
 const MAX_INVALIDATIONS = 16;
 
-type RegionFn = (h: number, entry: number, budget: number) => number;
+type RegionFn = (h: number, entry: number, budget: number, end: bigint) => number;
 
 /** In Region.entryIndex: an entry point without translated code, already in `entries`. */
 const ENTRY_SEEN = -2;
@@ -116,6 +116,8 @@ export class JitEngine implements Engine {
   private readonly jc: Int32Array;
   private readonly jcBase: number;
   private seenTlbGen = -1;
+  /** minstret + budget when the trampoline was last entered (the slow-path helper's `end`). */
+  private sliceEnd = 0;
   readonly stats: JitStats = {
     regionsCompiled: 0, blocksTranslated: 0, insnsTranslated: 0, wasmBytes: 0, translateMs: 0, compileMs: 0,
     regionRuns: 0, jumpCacheHits: 0, interpretedInsns: 0, invalidations: 0,
@@ -165,7 +167,7 @@ export class JitEngine implements Engine {
    * exit: Stop after a trap (the instruction not retired) or a device access, Continue after a
    * store into translated code (the region must not run on: its code may be gone).
    */
-  private slowPath(t: SlowPaths): (k: number) => number {
+  private slowPath(t: SlowPaths): (k: number, budget: number) => number {
     const PC = this.h.pc;
     const s = this.h.s;
     const addInstret = (n: number): void => {
@@ -178,22 +180,21 @@ export class JitEngine implements Engine {
       PC[0] = pc | 0;
       PC[1] = Math.floor(pc / 0x1_0000_0000) | 0;
     };
-    return (k) => {
+    return (k, budget) => {
       const pc = t.pc[k]!;
-      const pre = t.pre[k]!;
       setPc(pc);
+      // minstret before this instruction (see BlockEmitter): end - budget - back.
+      const n = this.sliceEnd - budget - t.back[k]!;
+      s[S_MINSTRET] = n | 0;
+      s[S_MINSTRET + 1] = Math.floor(n / 0x1_0000_0000) | 0;
       if (t.id[k]! < 0) {
-        // An instruction straddling two pages: interpreted where it is (minstret is exact).
+        // An instruction straddling two pages: interpreted where it is.
         interpreterHelper.run(1, false);
         return interpreterHelper.stoppedAtExit() ? Exit.Stop : Exit.Continue;
       }
-      addInstret(pre);
       const st = interpreterHelper.exec(t.id[k]!, t.a[k]!, t.imm[k]!, t.raw[k]!);
       if (st === St.Next) {
-        if (!memFlags.codeWrite) {
-          addInstret(-pre);
-          return SLOW_NEXT;
-        }
+        if (!memFlags.codeWrite) return SLOW_NEXT;
       } else if (st === St.Trap) {
         return Exit.Stop;
       }
@@ -251,6 +252,7 @@ export class JitEngine implements Engine {
           this.jc[k + 2] = (h.s[S_JCGEN]! << 2) | h.s[S_PRIV]!;
           this.jc[k + 3] = (slot << 12) | block;
           h.jcPages[(pcLo >>> 12) & (JC_PAGES - 1)] = 1;
+          this.sliceEnd = h.s[S_MINSTRET + 1]! * 0x1_0000_0000 + (h.s[S_MINSTRET]! >>> 0) + left;
           const st = this.enter(h.base, this.jcBase, slot, block, left);
           this.stats.jumpCacheHits = h.s[S_JCHITS]! >>> 0;
           done = (this.instretLo() - start) >>> 0;

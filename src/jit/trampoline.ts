@@ -34,24 +34,22 @@ export function trampolineModule(memory: { shared: boolean; maxPages: number }):
   const P_BLOCK = 3;
   const P_BUDGET = 4;
   const c = new Code(5);
-  const start = c.local(I64);
+  const end = c.local(I64);
   const st = c.local(I32);
   const pc = c.local(I64);
   const e = c.local(I32);
   const left = c.local(I32);
   const v = c.local(I32);
-  c.get(P_H).mem(Op.i64_load, 3, MINSTRET).set(start);
+  c.get(P_H).mem(Op.i64_load, 3, MINSTRET).get(P_BUDGET).op(Op.i64_extend_i32_s).op(Op.i64_add).set(end);
   c.get(P_BUDGET).set(left);
   c.loop();
-  // Call the region: run(h, block, budget left).
-  c.get(P_H).get(P_BLOCK).get(left).get(P_SLOT).callIndirect(0).tee(st);
+  // Call the region: run(h, block, budget left, end).
+  c.get(P_H).get(P_BLOCK).get(left).get(end).get(P_SLOT).callIndirect(0).tee(st);
   c.i32(Exit.Continue).op(Op.i32_ne).if();
   c.get(st).op(Op.return);
   c.end();
-  // Budget left = budget - (minstret - start); stop when it is used up.
-  c.get(P_BUDGET);
-  c.get(P_H).mem(Op.i64_load, 3, MINSTRET).get(start).op(Op.i64_sub).op(Op.i32_wrap_i64);
-  c.op(Op.i32_sub).tee(left);
+  // Budget left = end - minstret (the region wrote minstret); stop when it is used up.
+  c.get(end).get(P_H).mem(Op.i64_load, 3, MINSTRET).op(Op.i64_sub).op(Op.i32_wrap_i64).tee(left);
   c.i32(0).op(Op.i32_le_s).if();
   c.i32(Exit.Continue).op(Op.return);
   c.end();
@@ -75,7 +73,7 @@ export function trampolineModule(memory: { shared: boolean; maxPages: number }):
   c.op(Op.unreachable);
   return encodeModule({
     types: [
-      { params: [I32, I32, I32], results: [I32] }, // a region's run
+      { params: [I32, I32, I32, I64], results: [I32] }, // a region's run
       { params: [I32, I32, I32, I32, I32], results: [I32] },
     ],
     imports: [],

@@ -9,7 +9,8 @@
  */
 import { decode } from '../isa/decode.ts';
 import { Kind } from '../isa/table.ts';
-import { BlockEmitter, Exit, fmaFunction, loadDataTlb, mulhuFunction, P_BUDGET, P_ENTRY, SlowPaths, type BlockRef, type Insn } from './emit.ts';
+import { BlockEmitter, Exit, fmaFunction, leaveFunction, loadDataTlb, mulhuFunction, P_BUDGET, P_END, P_ENTRY, P_H, SlowPaths, type BlockRef, type Insn } from './emit.ts';
+import { slotOffset } from '../cpu/layout.ts';
 import { Code, encodeModule, F32, F64, I32, I64, Op, tailCallsSupported } from './wasm.ts';
 
 /** Most instructions in one block (bounds compile size and the time between budget checks). */
@@ -126,11 +127,14 @@ export function discover(src: RegionSource): Block[] {
   return [...blocks.values()].filter((b) => b.insns.length > 0 || b.end === 'interp' || b.end === 'straddle');
 }
 
+const MINSTRET = slotOffset('minstret');
+
 /** The signatures in a region module. */
 const T_REGION = 0;
 const T_SLOW = 1;
 const T_MULHU = 2;
 const T_FMA = 3;
+const T_LEAVE = 4;
 
 /**
  * Most guest instructions in one function of a region. V8 optimizes a function on its own once
@@ -197,8 +201,9 @@ export function partition(blocks: Block[]): number[] {
 
 /**
  * Translates a region into a module exporting one function per group of blocks, named by group
- * number: `run(h, entry, budget)` with `entry` a block index within the group. The module
- * imports the machine's memory and the slow-path helper `slow(k)` (see SlowPaths).
+ * number: `run(h, entry, budget, end)` with `entry` a block index within the group and `end`
+ * minstret + budget at the trampoline's entry (see BlockEmitter). The module imports the
+ * machine's memory and the slow-path helper `slow(k, budget)` (see SlowPaths).
  */
 export function translateRegion(
   src: RegionSource,
@@ -226,7 +231,7 @@ export function translateRegion(
   const slow = new SlowPaths();
   let insns = 0;
   const funcs = members.map((list, g) => {
-    const c = new Code(3);
+    const c = new Code(4);
     const locals = {
       dtlb: c.local(I32), e: c.local(I32), st: c.local(I32), va: c.local(I64), t: c.local(I64),
       fa: c.local(F64), fb: c.local(F64), fr: c.local(F64), sr: c.local(F32),
@@ -242,19 +247,20 @@ export function translateRegion(
       // Here: enclosing blocks i+1..n, then the loop.
       const loopDepth = n - i;
       if (i === n) {
+        // Only the dispatcher enters by index (the pc is set): nothing has run here.
+        c.get(P_H).get(P_END).get(P_BUDGET).op(Op.i64_extend_i32_s).op(Op.i64_sub).mem(Op.i64_store, 3, MINSTRET);
         c.i32(Exit.Interp).op(Op.return);
         break;
       }
       const b = blocks[list[i]!]!;
       const len = b.insns.length;
       insns += len;
-      const em = new BlockEmitter(c, locals, loopDepth, blockAt, g, tailCalls, len, slow);
       // Enter the block only with budget for all of it (a straddling instruction included), so
       // slices end exactly where the interpreter's would.
       const cost = len + (b.end === 'straddle' ? 1 : 0);
+      const em = new BlockEmitter(c, locals, loopDepth, blockAt, g, tailCalls, cost, vpage, slow);
       c.get(P_BUDGET).i32(cost).op(Op.i32_lt_s).if();
-      em.setPc(vpage + b.off);
-      c.i32(len === 0 && b.end === 'interp' ? Exit.Interp : Exit.Budget).op(Op.return);
+      em.exitAt(vpage + b.off, len === 0 && b.end === 'interp' ? Exit.Interp : Exit.Budget);
       c.end();
       c.get(P_BUDGET).i32(cost).op(Op.i32_sub).set(P_BUDGET);
       b.insns.forEach((x, j) => em.insn(j, x));
@@ -272,14 +278,20 @@ export function translateRegion(
 
   const bytes = encodeModule({
     types: [
-      { params: [I32, I32, I32], results: [I32] },
-      { params: [I32], results: [I32] },
+      { params: [I32, I32, I32, I64], results: [I32] },
+      { params: [I32, I32], results: [I32] },
       { params: [I64, I64], results: [I64] },
       { params: [F64, F64, F64], results: [F64] },
+      { params: [I32, I32, I64, I32, I32], results: [I32] },
     ],
     imports: [{ name: 'slow', type: T_SLOW }],
     memory,
-    funcs: [{ type: T_MULHU, code: mulhuFunction() }, { type: T_FMA, code: fmaFunction() }, ...funcs],
+    funcs: [
+      { type: T_MULHU, code: mulhuFunction() },
+      { type: T_FMA, code: fmaFunction() },
+      { type: T_LEAVE, code: leaveFunction(vpage) },
+      ...funcs,
+    ],
   });
   return { bytes, blocks: blocks.map((b, i) => ({ off: b.off, group: group[i]!, local: local[i]! })), groups, insns, slow };
 }
