@@ -4,8 +4,8 @@
  * Guest state stays in the machine's memory at the offsets of src/cpu/layout.ts (registers are
  * i64 loads and stores off the hart base `h`), so any instruction can fall back to the
  * reference interpreter's handler through the imported `slow` helper with the state exact.
- * That is how slow paths (TLB misses, devices, page-crossing accesses), atomics and floating
- * point run, and why faults are precise. A slow path is out of line: the generated code passes
+ * That is how slow paths (TLB misses, devices, page-crossing accesses) and the floating point
+ * and atomics that have no fast path run, and why faults are precise. A slow path is out of line: the generated code passes
  * the index of the instruction's entry in the region's SlowPaths table (its pc, where it is in
  * its block, its handler and operands) and the budget left, and the helper sets the pc and
  * minstret for the handler. Inline, the same bookkeeping cost about 100 bytes of WebAssembly per
@@ -114,7 +114,7 @@ export const P_BUDGET = 2;
 export const P_END = 3;
 
 /**
- * Function indices in a region module: the imported helper, the two internal helpers, then one
+ * Function indices in a region module: the imported helper, the internal helpers, then one
  * function per group of blocks (see translate.ts).
  */
 export const F_SLOW = 0;
@@ -127,6 +127,11 @@ export const F_GROUP0 = 4;
 export interface BlockRef {
   group: number;
   local: number;
+}
+
+/** Writes minstret = end - budget (locals h, end, budget: see BlockEmitter). */
+export function storeInstret(c: Code, h: number, end: number, budget: number): void {
+  c.get(h).get(end).get(budget).op(Op.i64_extend_i32_s).op(Op.i64_sub).mem(Op.i64_store, 3, MINSTRET);
 }
 
 /**
@@ -202,7 +207,7 @@ export class BlockEmitter {
 
   /** Leaves for the dispatcher with the pc already set. */
   private ret(code: Exit): void {
-    this.c.get(P_H).get(P_END).get(P_BUDGET).op(Op.i64_extend_i32_s).op(Op.i64_sub).mem(Op.i64_store, 3, MINSTRET);
+    storeInstret(this.c, P_H, P_END, P_BUDGET);
     this.c.i32(code).op(Op.return);
   }
 
@@ -360,8 +365,10 @@ export class BlockEmitter {
     this.c.op(Op.i64_extend_i32_u).i64(RAM_BASE - RAM_HOST).op(Op.i64_add);
   }
 
-  /** Pushes x[rs2] as an AMO operand: sign-extended from 32 bits for a word, and for an unsigned
-   * compare of words, zero-extended instead. */
+  /**
+   * Pushes x[rs2] as an AMO operand: a word sign-extended from 32 bits, or zero-extended for an
+   * unsigned compare.
+   */
   private amoOperand(rs2: number, size: number, unsigned: boolean): void {
     this.getX(rs2);
     if (size === 4) this.c.op(Op.i32_wrap_i64).op(unsigned ? Op.i64_extend_i32_u : Op.i64_extend_i32_s);
@@ -432,7 +439,8 @@ export class BlockEmitter {
       case 'and': c.get(old); this.getX(d.rs2); c.op(Op.i64_and); break;
       case 'or': c.get(old); this.getX(d.rs2); c.op(Op.i64_or); break;
       default: {
-        // min, max (signed: a word: a word is compared sign-extended) and minu/maxu (a word zero-extended).
+        // min and max compare signed (a word sign-extended), minu and maxu unsigned (a word
+        // zero-extended).
         const unsigned = op === 'minu' || op === 'maxu';
         const isMin = op === 'min' || op === 'minu';
         // select(a, b, old < rs2): min keeps old when it is smaller, max keeps rs2.
@@ -1077,7 +1085,7 @@ export function leaveFunction(vpage: number): Code {
   const c = new Code(5);
   const [h, budget, end, off, code] = [0, 1, 2, 3, 4];
   c.get(h).i64(vpage).get(off).op(Op.i64_extend_i32_s).op(Op.i64_add).mem(Op.i64_store, 3, PC_OFF);
-  c.get(h).get(end).get(budget).op(Op.i64_extend_i32_s).op(Op.i64_sub).mem(Op.i64_store, 3, MINSTRET);
+  storeInstret(c, h, end, budget);
   c.get(code);
   return c;
 }

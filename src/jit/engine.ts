@@ -161,11 +161,12 @@ export class JitEngine implements Engine {
   }
 
   /**
-   * The `slow(k)` import of a region module: runs its instruction k through the interpreter's
-   * handler with the pc and minstret exact (see SlowPaths). Returns SLOW_NEXT when the
-   * instruction completed normally (minstret back as the block expects), else the region's
-   * exit: Stop after a trap (the instruction not retired) or a device access, Continue after a
-   * store into translated code (the region must not run on: its code may be gone).
+   * The `slow(k, budget)` import of a region module: runs its instruction k through the
+   * interpreter's handler with the pc and minstret exact (see SlowPaths; minstret from the
+   * budget left, see BlockEmitter). Returns SLOW_NEXT when the instruction completed normally,
+   * else the region's exit: Stop after a trap (the instruction not retired) or a device access,
+   * Continue after a store into translated code (the region must not run on: its code may be
+   * gone).
    */
   private slowPath(t: SlowPaths): (k: number, budget: number) => number {
     const PC = this.h.pc;

@@ -9,8 +9,10 @@
  */
 import { decode } from '../isa/decode.ts';
 import { Kind } from '../isa/table.ts';
-import { BlockEmitter, Exit, fmaFunction, leaveFunction, loadDataTlb, mulhuFunction, P_BUDGET, P_END, P_ENTRY, P_H, SlowPaths, type BlockRef, type Insn } from './emit.ts';
-import { slotOffset } from '../cpu/layout.ts';
+import {
+  BlockEmitter, Exit, fmaFunction, leaveFunction, loadDataTlb, mulhuFunction, P_BUDGET, P_END, P_ENTRY, P_H, SlowPaths,
+  storeInstret, type BlockRef, type Insn,
+} from './emit.ts';
 import { Code, encodeModule, F32, F64, I32, I64, Op, tailCallsSupported } from './wasm.ts';
 
 /** Most instructions in one block (bounds compile size and the time between budget checks). */
@@ -40,7 +42,7 @@ export interface TranslatedRegion {
   groups: number;
   /** Guest instructions translated. */
   insns: number;
-  /** What the module's `slow(k)` import needs (bind it per instance). */
+  /** What the module's `slow(k, budget)` import needs (bind it per instance). */
   slow: SlowPaths;
 }
 
@@ -127,8 +129,6 @@ export function discover(src: RegionSource): Block[] {
   return [...blocks.values()].filter((b) => b.insns.length > 0 || b.end === 'interp' || b.end === 'straddle');
 }
 
-const MINSTRET = slotOffset('minstret');
-
 /** The signatures in a region module. */
 const T_REGION = 0;
 const T_SLOW = 1;
@@ -138,9 +138,9 @@ const T_LEAVE = 4;
 
 /**
  * Most guest instructions in one function of a region. V8 optimizes a function on its own once
- * it is hot, at a cost that grows faster than its size; a page of kernel code as one function
- * took TurboFan up to 200 ms, so the hottest code ran on the baseline compiler's output for most
- * of a boot (chosen by measurement: bench/).
+ * it is hot, at a cost that grows faster than its size: a page of kernel code as one function
+ * took TurboFan up to 230 ms, so the hottest code ran on the baseline compiler's output for
+ * most of a boot. (A round number; other limits were not measured.)
  */
 const MAX_GROUP_INSNS = 256;
 
@@ -248,7 +248,7 @@ export function translateRegion(
       const loopDepth = n - i;
       if (i === n) {
         // Only the dispatcher enters by index (the pc is set): nothing has run here.
-        c.get(P_H).get(P_END).get(P_BUDGET).op(Op.i64_extend_i32_s).op(Op.i64_sub).mem(Op.i64_store, 3, MINSTRET);
+        storeInstret(c, P_H, P_END, P_BUDGET);
         c.i32(Exit.Interp).op(Op.return);
         break;
       }

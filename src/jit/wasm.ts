@@ -371,7 +371,7 @@ let tailCalls: boolean | null = null;
 
 /**
  * Whether this engine accepts `return_call` (WebAssembly tail calls: Chrome 112, Firefox 121,
- * Safari 18.2, Node 20). Checked once by validating a one-function module that uses it.
+ * Node 20). Checked once by validating a one-function module that uses it.
  */
 export function tailCallsSupported(): boolean {
   if (tailCalls === null) {
