@@ -167,6 +167,8 @@ export class BlockEmitter {
   constructor(
     readonly c: Code,
     private readonly locals: { va: number; e: number; st: number; t: number; dtlb: number; fa: number; fb: number; fr: number; sr: number },
+    /** The block's index in its function (blocks there are in address order). */
+    private readonly index: number,
     /** Depth of the dispatch loop from the block's own code. */
     private readonly loopDepth: number,
     /** The block of this region at a virtual pc, or null. */
@@ -213,11 +215,16 @@ export class BlockEmitter {
 
   /**
    * Transfers control to `pc`: a branch within the function, a tail call of the region's
-   * function that has the block, or an exit to the dispatcher.
+   * function that has the block, or an exit to the dispatcher. A block later in the function
+   * is reached by a plain `br` (the code of block k follows the end of the wasm block that is
+   * k - index - 1 levels out); an earlier one through the dispatch loop's `br_table`, which
+   * V8's baseline compiler turns into a binary search.
    */
   jumpTo(pc: number): void {
     const k = this.blockAt(pc);
-    if (k && k.group === this.group) {
+    if (k && k.group === this.group && k.local > this.index) {
+      this.c.br(k.local - this.index - 1 + this.depth);
+    } else if (k && k.group === this.group) {
       this.c.i32(k.local).set(P_ENTRY).br(this.loopDepth + this.depth);
     } else if (k && this.tailCalls) {
       this.c.get(P_H).i32(k.local).get(P_BUDGET).get(P_END).returnCall(F_GROUP0 + k.group);

@@ -214,12 +214,14 @@ export function translateRegion(
   if (blocks.length === 0) return null;
   const group = partition(blocks);
   const groups = Math.max(...group) + 1;
+  // Each function's blocks in address order, so that most jumps between them go forward.
   const members: number[][] = Array.from({ length: groups }, () => []);
-  const local = blocks.map((_, i) => {
-    const m = members[group[i]!]!;
-    m.push(i);
-    return m.length - 1;
-  });
+  blocks.forEach((_, i) => members[group[i]!]!.push(i));
+  const local = new Array<number>(blocks.length);
+  for (const m of members) {
+    m.sort((a, b) => blocks[a]!.off - blocks[b]!.off);
+    m.forEach((b, k) => (local[b] = k));
+  }
   const index = new Map<number, number>();
   blocks.forEach((b, i) => index.set(b.off, i));
   const vpage = src.vpage;
@@ -258,7 +260,7 @@ export function translateRegion(
       // Enter the block only with budget for all of it (a straddling instruction included), so
       // slices end exactly where the interpreter's would.
       const cost = len + (b.end === 'straddle' ? 1 : 0);
-      const em = new BlockEmitter(c, locals, loopDepth, blockAt, g, tailCalls, cost, vpage, slow);
+      const em = new BlockEmitter(c, locals, i, loopDepth, blockAt, g, tailCalls, cost, vpage, slow);
       c.get(P_BUDGET).i32(cost).op(Op.i32_lt_s).if();
       em.exitAt(vpage + b.off, len === 0 && b.end === 'interp' ? Exit.Interp : Exit.Budget);
       c.end();
