@@ -129,17 +129,17 @@ export interface BlockRef {
   local: number;
 }
 
-/** Writes minstret = end - budget (locals h, end, budget: see BlockEmitter). */
-export function storeInstret(c: Code, h: number, end: number, budget: number): void {
-  c.get(h).get(end).get(budget).op(Op.i64_extend_i32_s).op(Op.i64_sub).mem(Op.i64_store, 3, MINSTRET);
+/** Writes minstret = end - budget (locals end and budget; see BlockEmitter) in the hart block at hb. */
+export function storeInstret(c: Code, hb: number, end: number, budget: number): void {
+  c.i32(hb).get(end).get(budget).op(Op.i64_extend_i32_s).op(Op.i64_sub).mem(Op.i64_store, 3, MINSTRET);
 }
 
 /**
  * Sets local `dtlb` to h + the hart's current data TLB offset. It holds until a system
  * instruction changes the data MMU (privilege, SUM, MPRV).
  */
-export function loadDataTlb(c: Code, dtlb: number): void {
-  c.get(P_H).get(P_H).mem(Op.i32_load, 2, DTLB).op(Op.i32_add).set(dtlb);
+export function loadDataTlb(c: Code, hb: number, dtlb: number): void {
+  c.i32(hb).i32(hb).mem(Op.i32_load, 2, DTLB).op(Op.i32_add).set(dtlb);
 }
 
 /** One instruction to translate. */
@@ -180,6 +180,11 @@ export class BlockEmitter {
     private readonly cost: number,
     /** The region's virtual page (a signed Number). */
     private readonly vpage: number,
+    /**
+     * The hart block's address: a constant in the code rather than the `h` parameter, which
+     * V8's baseline compiler would reload from its stack frame before nearly every access.
+     */
+    private readonly hb: number,
     private readonly slow: SlowPaths,
   ) {}
 
@@ -187,12 +192,12 @@ export class BlockEmitter {
 
   getX(r: number): void {
     if (r === 0) this.c.i64(0n);
-    else this.c.get(P_H).mem(Op.i64_load, 3, xo(r));
+    else this.c.i32(this.hb).mem(Op.i64_load, 3, xo(r));
   }
 
   /** Stores the i64 on the stack into x[r] (dropped for x0). Needs `h` pushed first unless r = 0. */
   private pushXAddr(r: number): void {
-    if (r !== 0) this.c.get(P_H);
+    if (r !== 0) this.c.i32(this.hb);
   }
   private storeX(r: number): void {
     if (r === 0) this.c.op(Op.drop);
@@ -204,12 +209,12 @@ export class BlockEmitter {
    * and minstret (every instruction charged to the budget so far has retired).
    */
   exitAt(pc: number, code: Exit): void {
-    this.c.get(P_H).get(P_BUDGET).get(P_END).i32(pc - this.vpage).i32(code).call(F_LEAVE).op(Op.return);
+    this.c.i32(this.hb).get(P_BUDGET).get(P_END).i32(pc - this.vpage).i32(code).call(F_LEAVE).op(Op.return);
   }
 
   /** Leaves for the dispatcher with the pc already set. */
   private ret(code: Exit): void {
-    storeInstret(this.c, P_H, P_END, P_BUDGET);
+    storeInstret(this.c, this.hb, P_END, P_BUDGET);
     this.c.i32(code).op(Op.return);
   }
 
@@ -227,7 +232,7 @@ export class BlockEmitter {
     } else if (k && k.group === this.group) {
       this.c.i32(k.local).set(P_ENTRY).br(this.loopDepth + this.depth);
     } else if (k && this.tailCalls) {
-      this.c.get(P_H).i32(k.local).get(P_BUDGET).get(P_END).returnCall(F_GROUP0 + k.group);
+      this.c.i32(this.hb).i32(k.local).get(P_BUDGET).get(P_END).returnCall(F_GROUP0 + k.group);
     } else {
       this.exitAt(pc, Exit.Continue);
     }
@@ -332,7 +337,7 @@ export class BlockEmitter {
     const c = this.c;
     const d = x.d;
     this.access(j, x, size, 0, FsGuard.Dirty, () => {
-      c.get(P_H);
+      c.i32(this.hb);
       this.hostAddr();
       if (size === 8) c.mem(Op.i64_load, 0, 0);
       else c.mem(Op.i64_load32_u, 0, 0).i64(BOX).op(Op.i64_or);
@@ -346,7 +351,7 @@ export class BlockEmitter {
     const d = x.d;
     this.access(j, x, size, 8, FsGuard.On, () => {
       this.hostAddr();
-      c.get(P_H);
+      c.i32(this.hb);
       if (size === 8) c.mem(Op.i64_load, 3, fo(d.rs2)).mem(Op.i64_store, 0, 0);
       else c.mem(Op.i32_load, 2, fo(d.rs2)).mem(Op.i32_store, 0, 0);
     });
@@ -391,8 +396,8 @@ export class BlockEmitter {
     this.hostAddr();
     c.mem(size === 8 ? Op.i64_load : Op.i64_load32_s, 0, 0);
     this.storeX(d.rd);
-    c.get(P_H).i32(1).mem(Op.i32_store, 2, RES_VALID);
-    c.get(P_H);
+    c.i32(this.hb).i32(1).mem(Op.i32_store, 2, RES_VALID);
+    c.i32(this.hb);
     this.physAddr();
     c.mem(Op.i64_store, 3, RES_ADDR);
     c.else();
@@ -407,11 +412,11 @@ export class BlockEmitter {
     const ok = this.locals.st;
     this.atomicProbe(d.rs1, size, 8);
     c.if();
-    c.get(P_H).mem(Op.i32_load, 2, RES_VALID).i32(1).op(Op.i32_eq);
-    c.get(P_H).mem(Op.i64_load, 3, RES_ADDR);
+    c.i32(this.hb).mem(Op.i32_load, 2, RES_VALID).i32(1).op(Op.i32_eq);
+    c.i32(this.hb).mem(Op.i64_load, 3, RES_ADDR);
     this.physAddr();
     c.op(Op.i64_eq).op(Op.i32_and).set(ok);
-    c.get(P_H).i32(0).mem(Op.i32_store, 2, RES_VALID);
+    c.i32(this.hb).i32(0).mem(Op.i32_store, 2, RES_VALID);
     // Store before writing rd: rd may be rs2.
     c.get(ok).if();
     this.hostAddr();
@@ -580,7 +585,7 @@ export class BlockEmitter {
    */
   private fsState(g: FsGuard): void {
     const c = this.c;
-    c.get(P_H).mem(Op.i32_load, 2, MSTATUS).i32(MSTATUS_FS).op(Op.i32_and);
+    c.i32(this.hb).mem(Op.i32_load, 2, MSTATUS).i32(MSTATUS_FS).op(Op.i32_and);
     if (g === FsGuard.Dirty) c.i32(MSTATUS_FS).op(Op.i32_eq);
   }
 
@@ -603,7 +608,7 @@ export class BlockEmitter {
   /** Pushes 1 when the effective rounding mode of `rm` is RNE and NX has accrued (rm is 0 or 7). */
   private rneInexact(rm: number): void {
     const c = this.c;
-    c.get(P_H).mem(Op.i32_load, 2, FCSR);
+    c.i32(this.hb).mem(Op.i32_load, 2, FCSR);
     // fflags.NX is bit 0, frm bits 5-7 (Unprivileged 20.2).
     if (rm === 0) c.i32(1).op(Op.i32_and);
     else c.i32(0xe1).op(Op.i32_and).i32(1).op(Op.i32_eq);
@@ -613,25 +618,25 @@ export class BlockEmitter {
   private rmLegal(rm: number): void {
     const c = this.c;
     if (rm !== 7) c.i32(1);
-    else c.get(P_H).mem(Op.i32_load, 2, FCSR).i32(5).op(Op.i32_shr_u).i32(7).op(Op.i32_and).i32(5).op(Op.i32_lt_u);
+    else c.i32(this.hb).mem(Op.i32_load, 2, FCSR).i32(5).op(Op.i32_shr_u).i32(7).op(Op.i32_and).i32(5).op(Op.i32_lt_u);
   }
 
   /** Pushes 1 when f[r] holds a NaN-boxed single, for each register of `rs`. */
   private boxed(rs: number[]): void {
     const c = this.c;
     rs.forEach((r, i) => {
-      c.get(P_H).mem(Op.i32_load, 2, fo(r) + 4);
+      c.i32(this.hb).mem(Op.i32_load, 2, fo(r) + 4);
       if (i > 0) c.op(Op.i32_and);
     });
     c.i32(-1).op(Op.i32_eq);
   }
 
   private loadD(r: number, neg = false): void {
-    this.c.get(P_H).mem(Op.f64_load, 3, fo(r));
+    this.c.i32(this.hb).mem(Op.f64_load, 3, fo(r));
     if (neg) this.c.op(Op.f64_neg);
   }
   private loadS(r: number): void {
-    this.c.get(P_H).mem(Op.f32_load, 2, fo(r));
+    this.c.i32(this.hb).mem(Op.f32_load, 2, fo(r));
   }
 
   /** Pushes 1 when local `l` (f64, or f32 when `single`) is finite and above the smallest normal in magnitude. */
@@ -648,7 +653,7 @@ export class BlockEmitter {
 
   /** Stores the single in local `l` to f[rd], NaN-boxed. */
   private storeBoxed(rd: number, l: number): void {
-    this.c.get(P_H).get(l).op(Op.i32_reinterpret_f32).op(Op.i64_extend_i32_u).i64(BOX).op(Op.i64_or).mem(Op.i64_store, 3, fo(rd));
+    this.c.i32(this.hb).get(l).op(Op.i32_reinterpret_f32).op(Op.i64_extend_i32_u).i64(BOX).op(Op.i64_or).mem(Op.i64_store, 3, fo(rd));
   }
 
   /**
@@ -674,7 +679,7 @@ export class BlockEmitter {
       this.normal(r, single);
       unless();
       if (single) this.storeBoxed(d.rd, r);
-      else c.get(P_H).get(r).mem(Op.f64_store, 3, fo(d.rd));
+      else c.i32(this.hb).get(r).mem(Op.f64_store, 3, fo(d.rd));
     });
   }
 
@@ -747,19 +752,19 @@ export class BlockEmitter {
         this.boxed([d.rs1, d.rs2]);
         unless();
       }
-      c.get(P_H);
+      c.i32(this.hb);
       if (single) {
         const sign = 0x8000_0000 | 0;
-        c.get(P_H).mem(Op.i32_load, 2, fo(d.rs1));
+        c.i32(this.hb).mem(Op.i32_load, 2, fo(d.rs1));
         if (kind !== 2) c.i32(~sign).op(Op.i32_and);
-        c.get(P_H).mem(Op.i32_load, 2, fo(d.rs2)).i32(sign).op(Op.i32_and);
+        c.i32(this.hb).mem(Op.i32_load, 2, fo(d.rs2)).i32(sign).op(Op.i32_and);
         if (kind === 1) c.i32(sign).op(Op.i32_xor);
         c.op(kind === 2 ? Op.i32_xor : Op.i32_or);
         c.op(Op.i64_extend_i32_u).i64(BOX).op(Op.i64_or);
       } else {
-        c.get(P_H).mem(Op.i64_load, 3, fo(d.rs1));
+        c.i32(this.hb).mem(Op.i64_load, 3, fo(d.rs1));
         if (kind !== 2) c.i64(~SIGN64).op(Op.i64_and);
-        c.get(P_H).mem(Op.i64_load, 3, fo(d.rs2)).i64(SIGN64).op(Op.i64_and);
+        c.i32(this.hb).mem(Op.i64_load, 3, fo(d.rs2)).i64(SIGN64).op(Op.i64_and);
         if (kind === 1) c.i64(SIGN64).op(Op.i64_xor);
         c.op(kind === 2 ? Op.i64_xor : Op.i64_or);
       }
@@ -826,7 +831,7 @@ export class BlockEmitter {
         this.storeBoxed(d.rd, this.locals.sr);
         return;
       }
-      c.get(P_H);
+      c.i32(this.hb);
       this.getX(d.rs1);
       if (kind === 'w') c.op(Op.i32_wrap_i64).op(Op.f64_convert_i32_s);
       else if (kind === 'wu') c.op(Op.i32_wrap_i64).op(Op.f64_convert_i32_u);
@@ -857,7 +862,7 @@ export class BlockEmitter {
       // Exact, or NX already set with FS Dirty (the interpreter would write fflags).
       c.get(fa).op(Op.f64_trunc).get(fa).op(Op.f64_eq);
       this.fsState(FsGuard.Dirty);
-      c.get(P_H).mem(Op.i32_load, 2, FCSR).i32(1).op(Op.i32_and).op(Op.i32_and).op(Op.i32_or);
+      c.i32(this.hb).mem(Op.i32_load, 2, FCSR).i32(1).op(Op.i32_and).op(Op.i32_and).op(Op.i32_or);
       unless();
       this.pushXAddr(d.rd);
       c.get(fa);
@@ -876,10 +881,10 @@ export class BlockEmitter {
       unless();
       if (toX) {
         this.pushXAddr(d.rd);
-        c.get(P_H).mem(single ? Op.i64_load32_s : Op.i64_load, single ? 2 : 3, fo(d.rs1));
+        c.i32(this.hb).mem(single ? Op.i64_load32_s : Op.i64_load, single ? 2 : 3, fo(d.rs1));
         this.storeX(d.rd);
       } else {
-        c.get(P_H);
+        c.i32(this.hb);
         this.getX(d.rs1);
         if (single) c.i64(BOX).op(Op.i64_or);
         c.mem(Op.i64_store, 3, fo(d.rd));
@@ -976,7 +981,7 @@ export class BlockEmitter {
         this.pushXAddr(d.rd);
         c.i64(next);
         this.storeX(d.rd);
-        c.get(P_H).get(this.locals.t).mem(Op.i64_store, 3, PC_OFF);
+        c.i32(this.hb).get(this.locals.t).mem(Op.i64_store, 3, PC_OFF);
         return this.ret(Exit.Continue);
       case 'beq': return this.branch(x, Op.i64_eq);
       case 'bne': return this.branch(x, Op.i64_ne);
@@ -1052,7 +1057,7 @@ export class BlockEmitter {
         // deliverable, the address space changed). A CSR write may change the data MMU (SUM,
         // MPRV), so the TLB base is read again.
         this.viaInterpreter(j, x);
-        loadDataTlb(this.c, this.locals.dtlb);
+        loadDataTlb(this.c, this.hb, this.locals.dtlb);
         return;
       case 'lr.w': return this.lr(j, x, 4);
       case 'lr.d': return this.lr(j, x, 8);
@@ -1092,7 +1097,7 @@ export function leaveFunction(vpage: number): Code {
   const c = new Code(5);
   const [h, budget, end, off, code] = [0, 1, 2, 3, 4];
   c.get(h).i64(vpage).get(off).op(Op.i64_extend_i32_s).op(Op.i64_add).mem(Op.i64_store, 3, PC_OFF);
-  storeInstret(c, h, end, budget);
+  c.get(h).get(end).get(budget).op(Op.i64_extend_i32_s).op(Op.i64_sub).mem(Op.i64_store, 3, MINSTRET);
   c.get(code);
   return c;
 }

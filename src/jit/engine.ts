@@ -327,6 +327,7 @@ export class JitEngine implements Engine {
     const out = translateRegion(
       { vpage, half: (off) => m16[(base + off) >>> 1]!, entries: r.entries, seen: r.seen },
       { shared: this.shared, maxPages: 65536 },
+      this.h.base,
       this.tailCalls,
     );
     r.heat = 0;

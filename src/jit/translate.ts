@@ -10,7 +10,7 @@
 import { decode } from '../isa/decode.ts';
 import { Kind } from '../isa/table.ts';
 import {
-  BlockEmitter, Exit, fmaFunction, leaveFunction, loadDataTlb, mulhuFunction, P_BUDGET, P_END, P_ENTRY, P_H, SlowPaths,
+  BlockEmitter, Exit, fmaFunction, leaveFunction, loadDataTlb, mulhuFunction, P_BUDGET, P_END, P_ENTRY, SlowPaths,
   storeInstret, type BlockRef, type Insn,
 } from './emit.ts';
 import { Code, encodeModule, F32, F64, I32, I64, Op, tailCallsSupported } from './wasm.ts';
@@ -208,6 +208,8 @@ export function partition(blocks: Block[]): number[] {
 export function translateRegion(
   src: RegionSource,
   memory: { shared: boolean; maxPages: number },
+  /** The address of the hart block the code runs on (the `h` the trampoline passes). */
+  hb: number,
   tailCalls = tailCallsSupported(),
 ): TranslatedRegion | null {
   const blocks = discover(src);
@@ -238,7 +240,7 @@ export function translateRegion(
       dtlb: c.local(I32), e: c.local(I32), st: c.local(I32), va: c.local(I64), t: c.local(I64),
       fa: c.local(F64), fb: c.local(F64), fr: c.local(F64), sr: c.local(F32),
     };
-    loadDataTlb(c, locals.dtlb);
+    loadDataTlb(c, hb, locals.dtlb);
     const n = list.length;
     // Block n is the target of an unknown entry index: hand back to the dispatcher.
     c.loop();
@@ -250,7 +252,7 @@ export function translateRegion(
       const loopDepth = n - i;
       if (i === n) {
         // Only the dispatcher enters by index (the pc is set): nothing has run here.
-        storeInstret(c, P_H, P_END, P_BUDGET);
+        storeInstret(c, hb, P_END, P_BUDGET);
         c.i32(Exit.Interp).op(Op.return);
         break;
       }
@@ -260,7 +262,7 @@ export function translateRegion(
       // Enter the block only with budget for all of it (a straddling instruction included), so
       // slices end exactly where the interpreter's would.
       const cost = len + (b.end === 'straddle' ? 1 : 0);
-      const em = new BlockEmitter(c, locals, i, loopDepth, blockAt, g, tailCalls, cost, vpage, slow);
+      const em = new BlockEmitter(c, locals, i, loopDepth, blockAt, g, tailCalls, cost, vpage, hb, slow);
       c.get(P_BUDGET).i32(cost).op(Op.i32_lt_s).if();
       em.exitAt(vpage + b.off, len === 0 && b.end === 'interp' ? Exit.Interp : Exit.Budget);
       c.end();
