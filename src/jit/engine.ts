@@ -33,8 +33,6 @@ const COLD_STEP_COMPILED = 64;
 /** A page rewritten this often is data next to code: stop translating it. */
 const MAX_INVALIDATIONS = 16;
 
-type RegionFn = (h: number, entry: number, budget: number, end: bigint) => number;
-
 /** In Region.entryIndex: an entry point without translated code, already in `entries`. */
 const ENTRY_SEEN = -2;
 
@@ -58,8 +56,6 @@ interface Region {
   entryIndex: Int32Array;
   /** Nonzero at each halfword offset where the interpreter has run an instruction. */
   seen: Uint8Array;
-  /** The translation's first function (non-null while the region has a translation). */
-  fn: RegionFn | null;
   /** Instructions interpreted here since the last compile. */
   heat: number;
   /** Entries seen since the installed translation was made. */
@@ -243,7 +239,7 @@ export class JitEngine implements Engine {
       const off = pcLo & 0xfff;
       if (region) {
         const idx = region.entryIndex[off >>> 1]!;
-        if (idx >= 0 && region.fn) {
+        if (idx >= 0 && region.slots.length !== 0) {
           this.stats.regionRuns++;
           const slot = region.slots[idx >>> 12]!;
           const block = idx & 0xfff;
@@ -276,7 +272,7 @@ export class JitEngine implements Engine {
       }
       // Cold code: interpret until the pc leaves this page, or for a short while, then look
       // again (a loop that never leaves its page must find its translation once it is made).
-      const n = this.interpret(Math.min(left, region?.fn ? COLD_STEP_COMPILED : COLD_STEP), true, region?.seen ?? null);
+      const n = this.interpret(Math.min(left, region?.slots.length ? COLD_STEP_COMPILED : COLD_STEP), true, region?.seen ?? null);
       done += n;
       if (region) this.heat(region, n);
       if (interpreterHelper.stoppedAtExit()) return done;
@@ -300,7 +296,7 @@ export class JitEngine implements Engine {
       list = this.byPage[ppage] = [];
     }
     const r: Region = {
-      slots: [], vLo, vHi, ppage, entries: new Set(), entryIndex: new Int32Array(2048).fill(-1), seen: new Uint8Array(2048), fn: null,
+      slots: [], vLo, vHi, ppage, entries: new Set(), entryIndex: new Int32Array(2048).fill(-1), seen: new Uint8Array(2048),
       heat: 0, newEntries: 0,
     };
     list.push(r);
@@ -309,7 +305,7 @@ export class JitEngine implements Engine {
 
   private heat(r: Region, n: number): void {
     r.heat += n;
-    if (r.heat < this.threshold || (r.fn && r.newEntries === 0)) return;
+    if (r.heat < this.threshold || (r.slots.length !== 0 && r.newEntries === 0)) return;
     this.compile(r);
   }
 
@@ -349,7 +345,6 @@ export class JitEngine implements Engine {
       return;
     }
     this.stats.compileMs += performance.now() - t1;
-    r.fn = inst.exports['0'] as RegionFn;
     // Fresh slots each time: jump cache entries into the previous translation stay valid (it
     // is the same code, with fewer blocks), so the cache need not be cleared.
     this.retired.push(...r.slots);
@@ -404,7 +399,6 @@ export class JitEngine implements Engine {
       this.h.pageFlags[p] = this.h.pageFlags[p]! & ~PAGE_CODE;
       this.stats.invalidations++;
       for (const r of this.byPage[p] ?? []) {
-        r.fn = null;
         r.heat = 0;
         r.seen.fill(0);
         r.entryIndex.fill(-1);
