@@ -56,6 +56,20 @@ export interface HartOptions {
   hooks: HartHooks;
   /** Per-RAM-page flags shared by all harts of a machine (PAGE_WATCH, PAGE_CODE). */
   pageFlags: Uint8Array;
+  /** The interpreter's decoded instructions by RAM page, shared by the harts of a machine. */
+  decoded?: DecodedPages;
+}
+
+/**
+ * The interpreter's decode cache, laid out by RAM page so that consecutive instructions sit
+ * next to each other: per page, four words per halfword offset (the instruction bits, the
+ * handler's index, and its operands `a` and `imm`). Entries are checked against the bits
+ * fetched, so a page is never invalidated; the whole cache is dropped when `count` reaches
+ * its bound (32 KiB a page).
+ */
+export interface DecodedPages {
+  pages: (Int32Array | undefined)[];
+  count: number;
 }
 
 /** A RAM page whose stores the machine must see (HTIF tohost). */
@@ -76,6 +90,7 @@ export class Hart {
   readonly hooks: HartHooks;
   /** Flags per 4 KiB page of RAM; a page with any flag never gets a fast-path write TLB entry. */
   readonly pageFlags: Uint8Array;
+  readonly decoded: DecodedPages;
   /** x0..x31 and the sink x32 as 32-bit halves: x[2r] low, x[2r+1] high. */
   readonly x: Int32Array;
   /** f0..f31 as 32-bit halves. */
@@ -120,6 +135,7 @@ export class Hart {
     this.bus = o.bus;
     this.hooks = o.hooks;
     this.pageFlags = o.pageFlags;
+    this.decoded = o.decoded ?? { pages: [], count: 0 };
     const buf = o.memory.buffer;
     this.x = new Int32Array(buf, this.base + X_OFF, 66);
     this.f = new Int32Array(buf, this.base + F_OFF, 64);

@@ -3,13 +3,14 @@
  * hart state in the shared memory. It is the semantic oracle later engines are tested against.
  *
  * Speed comes from three choices, each measured (bench/): 64-bit registers as pairs of 32-bit
- * halves (2-3x faster than BigInt in V8), a decode cache keyed by the instruction bits (so
- * self-modifying code needs no invalidation), and a software TLB probed inline by loads,
+ * halves (2-3x faster than BigInt in V8), a decode cache laid out by RAM page whose entries
+ * are checked against the instruction bits fetched (so self-modifying code needs no
+ * invalidation), and a software TLB probed inline by loads,
  * stores and fetches. Everything else (misses, devices, faults, CSRs) leaves the fast path.
  */
 import { decode, type Decoded } from '../isa/decode.ts';
 import { INSNS, Kind } from '../isa/table.ts';
-import { S, type Hart } from './hart.ts';
+import { S, type DecodedPages, type Hart } from './hart.ts';
 import { div, divu, mul, mulh, mulhsu, mulhu, r64 } from './int64.ts';
 import { RAM_HOST, TLB_ENTRIES, TLB_INVALID, TLB_OFF } from './layout.ts';
 import { amoHost, fetchFill, fetchHigh, loadSlow, memFlags, memOut, noteWrite, storeSlow } from './memory.ts';
@@ -51,8 +52,8 @@ export interface HandlerContext {
   store(rs1: number, imm: number, size: 4 | 8, lo: number, hi: number): St;
 }
 
-const CACHE_BITS = 16;
-const CACHE_SIZE = 1 << CACHE_BITS;
+/** Pages the decode cache holds before it starts over (32 KiB each). */
+const DECODED_PAGES_MAX = 1024;
 const SINK = 64;
 const P32 = 0x1_0000_0000;
 
@@ -69,6 +70,7 @@ let M16: Uint16Array = new Uint16Array(0);
 let M32: Int32Array = new Int32Array(0);
 let PC: Int32Array = new Int32Array(2);
 let SS: Int32Array = new Int32Array(0);
+let PD: DecodedPages = { pages: [], count: 0 };
 const MINSTRET = S.minstret;
 
 /** Data and fetch TLB bases (in 32-bit words) for the current privilege and mstatus. */
@@ -94,6 +96,7 @@ function bind(hart: Hart): void {
   M32 = hart.m32;
   PC = hart.pc;
   SS = hart.s;
+  PD = hart.decoded;
 }
 
 function refresh(): void {
@@ -560,8 +563,8 @@ const H: Record<string, Handler> = {
   'sc.w': sc(4),
   'sc.d': sc(8),
 
-  // FENCE.I: the decode cache is keyed by instruction bits, and a store into translated code
-  // drops it, so there is nothing left to synchronise.
+  // FENCE.I: decode cache entries are checked against the bits fetched, and a store into
+  // translated code drops the translation, so there is nothing left to synchronise.
   'fence.i': () => St.Next,
   ecall: sys(() => execEcall(h)),
   ebreak: sys(() => execEbreak(h)),
@@ -609,11 +612,24 @@ const byId: Handler[] = INSNS.map((d) => {
   return f;
 });
 
-// ---- decode cache: key = instruction bits (16-bit forms zero-extended), direct-mapped ----
-const CK = new Int32Array(CACHE_SIZE); // key 0 (an illegal instruction) starts every slot
-const CA = new Int32Array(CACHE_SIZE);
-const CI = new Int32Array(CACHE_SIZE);
-const CF: Handler[] = new Array<Handler>(CACHE_SIZE).fill(illegalH);
+// ---- decode cache (see DecodedPages) ----
+
+/** Handlers by the index a decode cache entry holds: 0 is an illegal instruction, k + 1 table id k. */
+const byIndex: Handler[] = [illegalH, ...byId];
+
+/** The decode cache page of a RAM page, made on first use. */
+function decodedPage(ramPage: number): Int32Array {
+  let d = PD.pages[ramPage];
+  if (d === undefined) {
+    if (PD.count >= DECODED_PAGES_MAX) {
+      PD.pages = [];
+      PD.count = 0;
+    }
+    d = PD.pages[ramPage] = new Int32Array(8192);
+    PD.count++;
+  }
+  return d;
+}
 
 /** The handler operands of a decoded instruction: `a` and `imm` as the Handler type describes. */
 export function packOperands(d: Decoded): [a: number, imm: number] {
@@ -626,19 +642,20 @@ export function packOperands(d: Decoded): [a: number, imm: number] {
   return [rd | (d.rs1 * 2) << 8 | (d.rs2 * 2) << 16 | (d.rm | (d.rs3 << 3)) << 24, d.imm];
 }
 
-function decodeInto(slot: number, raw: number): void {
-  CK[slot] = raw;
-  const d = decode(raw);
-  if (!d) {
-    CF[slot] = illegalH;
-    CA[slot] = 0;
-    CI[slot] = 0;
+/** Fills the entry at word i of decode cache page d with the instruction `raw`. */
+function decodeInto(d: Int32Array, i: number, raw: number): void {
+  d[i] = raw;
+  const x = decode(raw);
+  if (!x) {
+    d[i + 1] = 0;
+    d[i + 2] = 0;
+    d[i + 3] = 0;
     return;
   }
-  CF[slot] = byId[d.def.id]!;
-  const [a, imm] = packOperands(d);
-  CA[slot] = a;
-  CI[slot] = imm;
+  d[i + 1] = x.def.id + 1;
+  const [a, imm] = packOperands(x);
+  d[i + 2] = a;
+  d[i + 3] = imm;
 }
 
 /**
@@ -649,6 +666,8 @@ function decodeInto(slot: number, raw: number): void {
  */
 let lastExit = false;
 
+const NO_PAGE = new Int32Array(0);
+
 function run(budget: number, stopAtPageChange = false, seen: Uint8Array | null = null): number {
   refresh();
   icount = 0;
@@ -657,6 +676,7 @@ function run(budget: number, stopAtPageChange = false, seen: Uint8Array | null =
   let fTagLo = TLB_INVALID;
   let fTagHi = 0;
   let fAdd = 0;
+  let D: Int32Array = NO_PAGE;
   const pageLo = PC[0]! & ~0xfff;
   const pageHi = PC[1]!;
   while (icount < budget) {
@@ -669,6 +689,7 @@ function run(budget: number, stopAtPageChange = false, seen: Uint8Array | null =
         fTagLo = pcLo & ~0xfff;
         fTagHi = pcHi;
         fAdd = T[e + 6]!;
+        D = decodedPage(((((pcLo & ~0xfff) + fAdd) >>> 0) - RAM_HOST) >>> 12);
       } else {
         sync();
         if (!fetchFill(h, fMmu, pcLo, pcHi)) {
@@ -694,9 +715,10 @@ function run(budget: number, stopAtPageChange = false, seen: Uint8Array | null =
       }
     }
     if (seen !== null) seen[(pcLo & 0xfff) >>> 1] = 1;
-    const slot = Math.imul(raw, 0x9e3779b1) >>> (32 - CACHE_BITS);
-    if (CK[slot] !== raw) decodeInto(slot, raw);
-    const st = CF[slot]!(CA[slot]!, CI[slot]!, raw);
+    // An empty entry (index 0) is decoded again each time: only an illegal instruction keeps it.
+    const i = (pcLo & 0xffe) << 1;
+    if (D[i] !== raw || D[i + 1] === 0) decodeInto(D, i, raw);
+    const st = byIndex[D[i + 1]!]!(D[i + 2]!, D[i + 3]!, raw);
     if (st === St.Next) {
       const n = (pcLo + ((raw & 3) === 3 ? 4 : 2)) | 0;
       PC[0] = n;

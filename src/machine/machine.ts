@@ -84,7 +84,7 @@ export class Machine {
       },
       machineTrap: (h, cause, irq) => this.machineTrap?.(h, cause, irq) ?? false,
     };
-    const hart = new Hart({ id: 0, memory: this.memory, ramSize: o.ramSize, bus: this.bus, hooks, pageFlags: this.pageFlags });
+    const hart = new Hart({ id: 0, memory: this.memory, ramSize: o.ramSize, bus: this.bus, hooks, pageFlags: this.pageFlags, decoded: { pages: [], count: 0 } });
     this.harts.push(hart);
     if ((o.engine ?? 'interp') === 'jit') {
       this.jit = new JitEngine({ hart, memory: this.memory, harts: this.harts, ...o.jit });
