@@ -16,7 +16,7 @@ import { Kind } from '../isa/table.ts';
 import { packOperands } from '../cpu/interp.ts';
 import { MSTATUS_FS } from '../cpu/csr-numbers.ts';
 import { F_OFF, PC_OFF, RAM_BASE, RAM_HOST, TLB_ENTRIES, X_OFF, slotOffset } from '../cpu/layout.ts';
-import { Code, F64, I32, I64, Op } from './wasm.ts';
+import { Code, F32, F64, I32, I64, Op, type ValType } from './wasm.ts';
 
 /** What an FP instruction needs of mstatus.FS for its fast path. */
 const enum FsGuard {
@@ -142,6 +142,35 @@ export function loadDataTlb(c: Code, hb: number, dtlb: number): void {
   c.i32(hb).i32(hb).mem(Op.i32_load, 2, DTLB).op(Op.i32_add).set(dtlb);
 }
 
+/**
+ * A region function's temporaries, each declared on first use. V8's baseline compiler zeroes
+ * every local at function entry, with `rep stos` once they take more than 24 bytes: that was
+ * the first thing every entry into a region did (about 40 million times per boot).
+ */
+export class Locals {
+  private readonly ids = new Map<string, number>();
+  constructor(private readonly c: Code) {}
+  private get(name: string, t: ValType): number {
+    let id = this.ids.get(name);
+    if (id === undefined) this.ids.set(name, (id = this.c.local(t)));
+    return id;
+  }
+  /** h + the current data TLB offset (see loadDataTlb). */
+  get dtlb(): number { return this.get('dtlb', I32); }
+  /** A TLB entry's address. */
+  get e(): number { return this.get('e', I32); }
+  /** The slow-path helper's result; an SC's outcome. */
+  get st(): number { return this.get('st', I32); }
+  /** A virtual address; an i64 temporary. */
+  get va(): number { return this.get('va', I64); }
+  /** A second i64 temporary. */
+  get t(): number { return this.get('t', I64); }
+  get fa(): number { return this.get('fa', F64); }
+  get fb(): number { return this.get('fb', F64); }
+  get fr(): number { return this.get('fr', F64); }
+  get sr(): number { return this.get('sr', F32); }
+}
+
 /** One instruction to translate. */
 export interface Insn {
   d: Decoded;
@@ -166,7 +195,7 @@ export class BlockEmitter {
 
   constructor(
     readonly c: Code,
-    private readonly locals: { va: number; e: number; st: number; t: number; dtlb: number; fa: number; fb: number; fr: number; sr: number },
+    private readonly locals: Locals,
     /** The block's index in its function (blocks there are in address order). */
     private readonly index: number,
     /** Depth of the dispatch loop from the block's own code. */
@@ -977,11 +1006,11 @@ export class BlockEmitter {
         return this.jumpTo(x.pc + imm);
       case 'jalr':
         this.getX(d.rs1);
-        c.i64(imm).op(Op.i64_add).i64(-2).op(Op.i64_and).set(this.locals.t);
+        c.i64(imm).op(Op.i64_add).i64(-2).op(Op.i64_and).set(this.locals.va);
         this.pushXAddr(d.rd);
         c.i64(next);
         this.storeX(d.rd);
-        c.i32(this.hb).get(this.locals.t).mem(Op.i64_store, 3, PC_OFF);
+        c.i32(this.hb).get(this.locals.va).mem(Op.i64_store, 3, PC_OFF);
         return this.ret(Exit.Continue);
       case 'beq': return this.branch(x, Op.i64_eq);
       case 'bne': return this.branch(x, Op.i64_ne);

@@ -10,10 +10,10 @@
 import { decode } from '../isa/decode.ts';
 import { Kind } from '../isa/table.ts';
 import {
-  BlockEmitter, Exit, fmaFunction, leaveFunction, loadDataTlb, mulhuFunction, P_BUDGET, P_END, P_ENTRY, SlowPaths,
+  BlockEmitter, Locals, Exit, fmaFunction, leaveFunction, loadDataTlb, mulhuFunction, P_BUDGET, P_END, P_ENTRY, SlowPaths,
   storeInstret, type BlockRef, type Insn,
 } from './emit.ts';
-import { Code, encodeModule, F32, F64, I32, I64, Op, tailCallsSupported } from './wasm.ts';
+import { Code, encodeModule, F64, I32, I64, Op, tailCallsSupported } from './wasm.ts';
 
 /** Most instructions in one block (bounds compile size and the time between budget checks). */
 const MAX_BLOCK = 128;
@@ -236,10 +236,7 @@ export function translateRegion(
   let insns = 0;
   const funcs = members.map((list, g) => {
     const c = new Code(4);
-    const locals = {
-      dtlb: c.local(I32), e: c.local(I32), st: c.local(I32), va: c.local(I64), t: c.local(I64),
-      fa: c.local(F64), fb: c.local(F64), fr: c.local(F64), sr: c.local(F32),
-    };
+    const locals = new Locals(c);
     loadDataTlb(c, hb, locals.dtlb);
     const n = list.length;
     // Block n is the target of an unknown entry index: hand back to the dispatcher.
