@@ -72,6 +72,11 @@ export interface DecodedPages {
   count: number;
 }
 
+/** An empty decode cache for `ramSize` bytes of RAM (a dense array: lookups stay fast). */
+export function decodedPages(ramSize: number): DecodedPages {
+  return { pages: new Array<Int32Array | undefined>(Math.ceil(ramSize / 4096)).fill(undefined), count: 0 };
+}
+
 /** A RAM page whose stores the machine must see (HTIF tohost). */
 export const PAGE_WATCH = 1;
 /** A RAM page holding translated code (stores must invalidate translations). */
@@ -135,7 +140,7 @@ export class Hart {
     this.bus = o.bus;
     this.hooks = o.hooks;
     this.pageFlags = o.pageFlags;
-    this.decoded = o.decoded ?? { pages: [], count: 0 };
+    this.decoded = o.decoded ?? decodedPages(o.ramSize);
     const buf = o.memory.buffer;
     this.x = new Int32Array(buf, this.base + X_OFF, 66);
     this.f = new Int32Array(buf, this.base + F_OFF, 64);

@@ -10,7 +10,7 @@
  */
 import { decode, type Decoded } from '../isa/decode.ts';
 import { INSNS, Kind } from '../isa/table.ts';
-import { S, type DecodedPages, type Hart } from './hart.ts';
+import { decodedPages, S, type DecodedPages, type Hart } from './hart.ts';
 import { div, divu, mul, mulh, mulhsu, mulhu, r64 } from './int64.ts';
 import { RAM_HOST, TLB_ENTRIES, TLB_INVALID, TLB_OFF } from './layout.ts';
 import { amoHost, fetchFill, fetchHigh, loadSlow, memFlags, memOut, noteWrite, storeSlow } from './memory.ts';
@@ -70,7 +70,7 @@ let M16: Uint16Array = new Uint16Array(0);
 let M32: Int32Array = new Int32Array(0);
 let PC: Int32Array = new Int32Array(2);
 let SS: Int32Array = new Int32Array(0);
-let PD: DecodedPages = { pages: [], count: 0 };
+let PD: DecodedPages = decodedPages(0);
 const MINSTRET = S.minstret;
 
 /** Data and fetch TLB bases (in 32-bit words) for the current privilege and mstatus. */
@@ -622,7 +622,7 @@ function decodedPage(ramPage: number): Int32Array {
   let d = PD.pages[ramPage];
   if (d === undefined) {
     if (PD.count >= DECODED_PAGES_MAX) {
-      PD.pages = [];
+      PD.pages.fill(undefined);
       PD.count = 0;
     }
     d = PD.pages[ramPage] = new Int32Array(8192);
