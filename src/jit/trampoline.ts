@@ -39,20 +39,18 @@ export function trampolineModule(memory: { shared: boolean; maxPages: number }):
   const pc = c.local(I64);
   const e = c.local(I32);
   const left = c.local(I32);
-  const v = c.local(I32);
+  const hits = c.local(I32);
   c.get(P_H).mem(Op.i64_load, 3, MINSTRET).get(P_BUDGET).op(Op.i64_extend_i32_s).op(Op.i64_add).set(end);
   c.get(P_BUDGET).set(left);
+  // Every way out sets st and leaves this block; the hits are counted once, at the end.
+  c.block();
   c.loop();
   // Call the region: run(h, block, budget left, end).
   c.get(P_H).get(P_BLOCK).get(left).get(end).get(P_SLOT).callIndirect(0).tee(st);
-  c.i32(Exit.Continue).op(Op.i32_ne).if();
-  c.get(st).op(Op.return);
-  c.end();
+  c.i32(Exit.Continue).op(Op.i32_ne).brIf(1);
   // Budget left = end - minstret (the region wrote minstret); stop when it is used up.
   c.get(end).get(P_H).mem(Op.i64_load, 3, MINSTRET).op(Op.i64_sub).op(Op.i32_wrap_i64).tee(left);
-  c.i32(0).op(Op.i32_le_s).if();
-  c.i32(Exit.Continue).op(Op.return);
-  c.end();
+  c.i32(0).op(Op.i32_le_s).brIf(1);
   // Look the new pc up in the jump cache.
   c.get(P_H).mem(Op.i64_load, 3, PC_OFF).set(pc);
   c.get(pc).op(Op.i32_wrap_i64).tee(e).i32(1).op(Op.i32_shr_u);
@@ -62,15 +60,15 @@ export function trampolineModule(memory: { shared: boolean; maxPages: number }):
   c.get(e).mem(Op.i32_load, 2, 8);
   c.get(P_H).mem(Op.i32_load, 2, JCGEN).i32(2).op(Op.i32_shl).get(P_H).mem(Op.i32_load, 2, PRIV).op(Op.i32_or);
   c.op(Op.i32_eq).op(Op.i32_and);
-  c.if();
-  c.get(P_H).get(P_H).mem(Op.i64_load, 3, JCHITS).i64(1).op(Op.i64_add).mem(Op.i64_store, 3, JCHITS);
-  c.get(e).mem(Op.i32_load, 2, 12).tee(v).i32(12).op(Op.i32_shr_u).set(P_SLOT);
-  c.get(v).i32(0xfff).op(Op.i32_and).set(P_BLOCK);
-  c.br(1);
-  c.end();
-  c.i32(Exit.Continue).op(Op.return);
+  c.op(Op.i32_eqz).brIf(1);
+  c.get(hits).i32(1).op(Op.i32_add).set(hits);
+  c.get(e).mem(Op.i32_load, 2, 12).tee(P_SLOT).i32(0xfff).op(Op.i32_and).set(P_BLOCK);
+  c.get(P_SLOT).i32(12).op(Op.i32_shr_u).set(P_SLOT);
+  c.br(0);
   c.end(); // loop
-  c.op(Op.unreachable);
+  c.end(); // block
+  c.get(P_H).get(P_H).mem(Op.i64_load, 3, JCHITS).get(hits).op(Op.i64_extend_i32_u).op(Op.i64_add).mem(Op.i64_store, 3, JCHITS);
+  c.get(st);
   return encodeModule({
     types: [
       { params: [I32, I32, I32, I64], results: [I32] }, // a region's run
