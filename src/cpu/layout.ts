@@ -33,7 +33,7 @@ export const JIT_AREA_END = RAM_HOST;
  * entries of 16 bytes (virtual pc i64, generation << 2 | privilege i32, region slot << 12 |
  * block index i32).
  */
-export const JUMP_CACHE_ENTRIES = 4096;
+export const JUMP_CACHE_ENTRIES = 16384;
 export const JUMP_CACHE_BYTES = JUMP_CACHE_ENTRIES * 16;
 export function jumpCacheBase(hart: number): number {
   return JIT_AREA + hart * JUMP_CACHE_BYTES;
