@@ -95,6 +95,7 @@ export class Hart {
   readonly hooks: HartHooks;
   /** Flags per 4 KiB page of RAM; a page with any flag never gets a fast-path write TLB entry. */
   readonly pageFlags: Uint8Array;
+  /** The interpreter's decode cache (shared by the harts of a machine). */
   readonly decoded: DecodedPages;
   /** x0..x31 and the sink x32 as 32-bit halves: x[2r] low, x[2r+1] high. */
   readonly x: Int32Array;

@@ -5,8 +5,8 @@
  * Speed comes from three choices, each measured (bench/): 64-bit registers as pairs of 32-bit
  * halves (2-3x faster than BigInt in V8), a decode cache laid out by RAM page whose entries
  * are checked against the instruction bits fetched (so self-modifying code needs no
- * invalidation), and a software TLB probed inline by loads,
- * stores and fetches. Everything else (misses, devices, faults, CSRs) leaves the fast path.
+ * invalidation), and a software TLB probed inline by loads, stores and fetches. Everything
+ * else (misses, devices, faults, CSRs) leaves the fast path.
  */
 import { decode, type Decoded } from '../isa/decode.ts';
 import { INSNS, Kind } from '../isa/table.ts';

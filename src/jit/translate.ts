@@ -10,7 +10,7 @@
 import { decode } from '../isa/decode.ts';
 import { Kind } from '../isa/table.ts';
 import {
-  BlockEmitter, Locals, Exit, fmaFunction, leaveFunction, loadDataTlb, mulhuFunction, P_BUDGET, P_END, P_ENTRY, SlowPaths,
+  BlockEmitter, Exit, fmaFunction, leaveFunction, loadDataTlb, Locals, mulhuFunction, P_BUDGET, P_END, P_ENTRY, SlowPaths,
   storeInstret, type BlockRef, type Insn,
 } from './emit.ts';
 import { Code, encodeModule, F64, I32, I64, Op, tailCallsSupported } from './wasm.ts';
