@@ -30,6 +30,14 @@ export const HOT_THRESHOLD = 64000;
 const COLD_STEP = 1024;
 /** The same, in a page that has a translation but not for this entry point. */
 const COLD_STEP_COMPILED = 64;
+/**
+ * A page with a translation compiles the code at its new entry points on its own, as an
+ * extension, once they have run this fraction of the threshold (a whole page again cost more
+ * than its first translation); after MAX_EXTENSIONS of them the page is translated whole
+ * again, so that jumps between the pieces stay inside WebAssembly.
+ */
+const EXTENSION_DIVISOR = 8;
+const MAX_EXTENSIONS = 4;
 /** A page rewritten this often is data next to code: stop translating it. */
 const MAX_INVALIDATIONS = 16;
 
@@ -43,7 +51,7 @@ const S_JCGEN = S.jcGen;
 const S_JCHITS = S.jcHits;
 
 interface Region {
-  /** Indices in the trampoline's table of the translation's functions (empty without one). */
+  /** Indices in the trampoline's table of the translation's functions, then its extensions' (empty without one). */
   slots: number[];
   vLo: number;
   vHi: number;
@@ -60,10 +68,16 @@ interface Region {
   heat: number;
   /** Entries seen since the installed translation was made. */
   newEntries: number;
+  /** Those entries' page offsets. */
+  pending: Set<number>;
+  /** Extensions installed since the page was last translated whole. */
+  extensions: number;
 }
 
 export interface JitStats {
+  /** Modules compiled: whole pages, and extensions (code at a translated page's new entries). */
   regionsCompiled: number;
+  extensions: number;
   blocksTranslated: number;
   insnsTranslated: number;
   wasmBytes: number;
@@ -115,7 +129,7 @@ export class JitEngine implements Engine {
   /** minstret + budget when the trampoline was last entered (the slow-path helper's `end`). */
   private sliceEnd = 0;
   readonly stats: JitStats = {
-    regionsCompiled: 0, blocksTranslated: 0, insnsTranslated: 0, wasmBytes: 0, translateMs: 0, compileMs: 0,
+    regionsCompiled: 0, extensions: 0, blocksTranslated: 0, insnsTranslated: 0, wasmBytes: 0, translateMs: 0, compileMs: 0,
     regionRuns: 0, jumpCacheHits: 0, interpretedInsns: 0, invalidations: 0,
   };
 
@@ -266,6 +280,7 @@ export class JitEngine implements Engine {
           region.entryIndex[off >>> 1] = ENTRY_SEEN;
           if (!region.entries.has(off)) {
             region.entries.add(off);
+            region.pending.add(off);
             region.newEntries++;
           }
         }
@@ -297,7 +312,7 @@ export class JitEngine implements Engine {
     }
     const r: Region = {
       slots: [], vLo, vHi, ppage, entries: new Set(), entryIndex: new Int32Array(2048).fill(-1), seen: new Uint8Array(2048),
-      heat: 0, newEntries: 0,
+      heat: 0, newEntries: 0, pending: new Set(), extensions: 0,
     };
     list.push(r);
     return r;
@@ -305,8 +320,11 @@ export class JitEngine implements Engine {
 
   private heat(r: Region, n: number): void {
     r.heat += n;
-    if (r.heat < this.threshold || (r.slots.length !== 0 && r.newEntries === 0)) return;
-    this.compile(r);
+    if (r.slots.length === 0) {
+      if (r.heat >= this.threshold) this.compile(r);
+    } else if (r.newEntries !== 0) {
+      if (r.heat >= (r.extensions < MAX_EXTENSIONS ? this.threshold / EXTENSION_DIVISOR : this.threshold)) this.compile(r);
+    }
   }
 
   private compile(r: Region): void {
@@ -320,14 +338,22 @@ export class JitEngine implements Engine {
       this.ban(r.ppage);
       return;
     }
+    // An extension translates from the new entry points only, up to the blocks already there.
+    const extend = r.slots.length !== 0 && r.extensions < MAX_EXTENSIONS;
+    let stop: Set<number> | undefined;
+    if (extend) {
+      stop = new Set();
+      for (let i = 0; i < 2048; i++) if (r.entryIndex[i]! >= 0) stop.add(i * 2);
+    }
     const out = translateRegion(
-      { vpage, half: (off) => m16[(base + off) >>> 1]!, entries: r.entries, seen: r.seen },
+      { vpage, half: (off) => m16[(base + off) >>> 1]!, entries: extend ? r.pending : r.entries, seen: r.seen, stop },
       { shared: this.shared, maxPages: 65536 },
       this.h.base,
       this.tailCalls,
     );
     r.heat = 0;
     r.newEntries = 0;
+    r.pending.clear();
     if (!out) return;
     // From now on every store to the page must be seen (its contents were just read).
     this.markCode(r.ppage);
@@ -345,22 +371,39 @@ export class JitEngine implements Engine {
       return;
     }
     this.stats.compileMs += performance.now() - t1;
-    // Fresh slots each time: jump cache entries into the previous translation stay valid (it
-    // is the same code, with fewer blocks), so the cache need not be cleared.
-    this.retired.push(...r.slots);
-    r.slots = [];
-    for (let g = 0; g < out.groups; g++) {
+    if (extend) {
+      // The extension's functions follow the page's others in its slots.
+      const first = r.slots.length;
+      this.install(r, inst, out.groups);
+      for (const b of out.blocks) {
+        if (r.entryIndex[b.off >>> 1]! < 0) r.entryIndex[b.off >>> 1] = ((first + b.group) << 12) | b.local;
+      }
+      r.extensions++;
+      this.stats.extensions++;
+    } else {
+      // Fresh slots each time: jump cache entries into the previous translation stay valid (it
+      // is the same code, with fewer blocks), so the cache need not be cleared.
+      this.retired.push(...r.slots);
+      r.slots = [];
+      this.install(r, inst, out.groups);
+      r.entryIndex.fill(-1);
+      for (const b of out.blocks) r.entryIndex[b.off >>> 1] = (b.group << 12) | b.local;
+      r.extensions = 0;
+    }
+    this.stats.regionsCompiled++;
+    this.stats.blocksTranslated += out.blocks.length;
+    this.stats.insnsTranslated += out.insns;
+    this.stats.wasmBytes += out.bytes.length;
+  }
+
+  /** Puts a module's functions (exports "0" .. groups - 1) in fresh table slots, appended to the region's. */
+  private install(r: Region, inst: WebAssembly.Instance, groups: number): void {
+    for (let g = 0; g < groups; g++) {
       const slot = this.free.pop() ?? this.nextSlot++;
       if (slot >= this.table.length) this.table.grow(this.table.length);
       this.table.set(slot, inst.exports[String(g)]!);
       r.slots.push(slot);
     }
-    r.entryIndex.fill(-1);
-    for (const b of out.blocks) r.entryIndex[b.off >>> 1] = (b.group << 12) | b.local;
-    this.stats.regionsCompiled++;
-    this.stats.blocksTranslated += out.blocks.length;
-    this.stats.insnsTranslated += out.insns;
-    this.stats.wasmBytes += out.bytes.length;
   }
 
   /** Never translates the page again (its regions are no longer looked up). */

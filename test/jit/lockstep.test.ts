@@ -62,7 +62,10 @@ describe('lockstep: translator and interpreter agree', () => {
       });
       return board.machine;
     };
-    const r = lockstep(mk('jit'), mk('interp'), 20_000_000, { budget: 500, ramEvery: 5000 });
+    const jit = mk('jit');
+    const r = lockstep(jit, mk('interp'), 20_000_000, { budget: 500, ramEvery: 5000 });
     assert.ok(r.translated > r.instructions * 0.8, `most instructions ran translated (${r.translated} of ${r.instructions})`);
+    // New entry points into translated pages were compiled on their own, up to the old code.
+    assert.ok(jit.jit!.stats.extensions > 0, 'extensions were compiled');
   });
 });
