@@ -25,7 +25,7 @@ import { tailCallsSupported } from './wasm.ts';
 import { jumpCacheIndex, trampolineModule, type EnterFn } from './trampoline.ts';
 
 /** Instructions interpreted in a page before it is compiled (chosen by measurement: bench/). */
-export const HOT_THRESHOLD = 64000;
+export const HOT_THRESHOLD = 48000;
 /** Instructions interpreted before the dispatcher looks for a translation again. */
 const COLD_STEP = 1024;
 /** The same, in a page that has a translation but not for this entry point. */
