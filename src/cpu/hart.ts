@@ -56,8 +56,6 @@ export interface HartOptions {
   hooks: HartHooks;
   /** Per-RAM-page flags shared by all harts of a machine (PAGE_WATCH, PAGE_CODE). */
   pageFlags: Uint8Array;
-  /** The interpreter's decoded instructions by RAM page, shared by the harts of a machine. */
-  decoded?: DecodedPages;
 }
 
 /**
@@ -95,7 +93,7 @@ export class Hart {
   readonly hooks: HartHooks;
   /** Flags per 4 KiB page of RAM; a page with any flag never gets a fast-path write TLB entry. */
   readonly pageFlags: Uint8Array;
-  /** The interpreter's decode cache (shared by the harts of a machine). */
+  /** The interpreter's decode cache. */
   readonly decoded: DecodedPages;
   /** x0..x31 and the sink x32 as 32-bit halves: x[2r] low, x[2r+1] high. */
   readonly x: Int32Array;
@@ -141,7 +139,7 @@ export class Hart {
     this.bus = o.bus;
     this.hooks = o.hooks;
     this.pageFlags = o.pageFlags;
-    this.decoded = o.decoded ?? decodedPages(o.ramSize);
+    this.decoded = decodedPages(o.ramSize);
     const buf = o.memory.buffer;
     this.x = new Int32Array(buf, this.base + X_OFF, 66);
     this.f = new Int32Array(buf, this.base + F_OFF, 64);

@@ -66,9 +66,7 @@ interface Region {
   seen: Uint8Array;
   /** Instructions interpreted here since the last compile. */
   heat: number;
-  /** Entries seen since the installed translation was made. */
-  newEntries: number;
-  /** Those entries' page offsets. */
+  /** Entries (page offsets) seen since the installed translation was made. */
   pending: Set<number>;
   /** Extensions installed since the page was last translated whole. */
   extensions: number;
@@ -253,7 +251,7 @@ export class JitEngine implements Engine {
       const off = pcLo & 0xfff;
       if (region) {
         const idx = region.entryIndex[off >>> 1]!;
-        if (idx >= 0 && region.slots.length !== 0) {
+        if (idx >= 0) {
           this.stats.regionRuns++;
           const slot = region.slots[idx >>> 12]!;
           const block = idx & 0xfff;
@@ -281,7 +279,6 @@ export class JitEngine implements Engine {
           if (!region.entries.has(off)) {
             region.entries.add(off);
             region.pending.add(off);
-            region.newEntries++;
           }
         }
       }
@@ -312,7 +309,7 @@ export class JitEngine implements Engine {
     }
     const r: Region = {
       slots: [], vLo, vHi, ppage, entries: new Set(), entryIndex: new Int32Array(2048).fill(-1), seen: new Uint8Array(2048),
-      heat: 0, newEntries: 0, pending: new Set(), extensions: 0,
+      heat: 0, pending: new Set(), extensions: 0,
     };
     list.push(r);
     return r;
@@ -322,7 +319,7 @@ export class JitEngine implements Engine {
     r.heat += n;
     if (r.slots.length === 0) {
       if (r.heat >= this.threshold) this.compile(r);
-    } else if (r.newEntries !== 0) {
+    } else if (r.pending.size !== 0) {
       if (r.heat >= (r.extensions < MAX_EXTENSIONS ? this.threshold / EXTENSION_DIVISOR : this.threshold)) this.compile(r);
     }
   }
@@ -352,7 +349,6 @@ export class JitEngine implements Engine {
       this.tailCalls,
     );
     r.heat = 0;
-    r.newEntries = 0;
     r.pending.clear();
     if (!out) return;
     // From now on every store to the page must be seen (its contents were just read).

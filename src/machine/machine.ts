@@ -5,7 +5,7 @@
  */
 import { createInterpreter, type Engine } from '../cpu/interp.ts';
 import { JitEngine } from '../jit/engine.ts';
-import { decodedPages, Hart, PAGE_WATCH, S, type HartHooks } from '../cpu/hart.ts';
+import { Hart, PAGE_WATCH, S, type HartHooks } from '../cpu/hart.ts';
 import { MIP_MSIP, MIP_MTIP } from '../cpu/csr-numbers.ts';
 import { memoryBytes, PAGE_SIZE, RAM_MAX } from '../cpu/layout.ts';
 import { Clint } from '../devices/clint/clint.ts';
@@ -84,7 +84,7 @@ export class Machine {
       },
       machineTrap: (h, cause, irq) => this.machineTrap?.(h, cause, irq) ?? false,
     };
-    const hart = new Hart({ id: 0, memory: this.memory, ramSize: o.ramSize, bus: this.bus, hooks, pageFlags: this.pageFlags, decoded: decodedPages(o.ramSize) });
+    const hart = new Hart({ id: 0, memory: this.memory, ramSize: o.ramSize, bus: this.bus, hooks, pageFlags: this.pageFlags });
     this.harts.push(hart);
     if ((o.engine ?? 'interp') === 'jit') {
       this.jit = new JitEngine({ hart, memory: this.memory, harts: this.harts, ...o.jit });
