@@ -3,9 +3,10 @@
  * access by guest physical address, bounds-checked.
  */
 import { DIRTY_BITMAP, PAGE_SHIFT, RAM_BASE, RAM_HOST } from '../cpu/layout.ts';
+import type { GuestMemory } from '../devices/memory.ts';
 import { VirtusError } from '../util/errors.ts';
 
-export class GuestRam {
+export class GuestRam implements GuestMemory {
   readonly base = RAM_BASE;
   readonly size: number;
   /** The RAM bytes (a view into the machine's memory). */

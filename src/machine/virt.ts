@@ -28,7 +28,7 @@ import { VirtioMmio } from '../devices/virtio/mmio.ts';
 import type { VirtioDevice } from '../devices/virtio/types.ts';
 import { dtbAddress, fwDynamicInfo, initrdAddress, kernelAddress, loadFirmware, loadKernel } from './boot.ts';
 import { TIMEBASE_HZ } from './clock.ts';
-import { encodeFdt, FdtTree, regCells, u64Cells } from './fdt.ts';
+import { encodeFdt, FdtTree, regCells, u64Cells } from '../fdt/fdt.ts';
 import { CLINT_BASE, Machine, mipLine, type MachineOptions } from './machine.ts';
 import { SbiFirmware } from './sbi/sbi.ts';
 import { parseElf } from './elf.ts';

@@ -21,8 +21,8 @@ import { Syscon } from '../../src/devices/syscon/syscon.ts';
 import { addUartNode } from '../../src/devices/uart/fdt.ts';
 import { Uart } from '../../src/devices/uart/uart.ts';
 import { Clock, TIMEBASE_HZ } from '../../src/machine/clock.ts';
-import { decodeFdt } from '../../src/machine/fdt-decode.ts';
-import { encodeFdt, FdtTree, regCells, type FdtNode } from '../../src/machine/fdt.ts';
+import { decodeFdt } from '../../src/fdt/decode.ts';
+import { encodeFdt, FdtTree, regCells, type FdtNode } from '../../src/fdt/fdt.ts';
 import { requireTool } from '../support/toolchain.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'virtus-fdt-'));

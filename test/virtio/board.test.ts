@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { decodeFdt } from '../../src/machine/fdt-decode.ts';
+import { decodeFdt } from '../../src/fdt/decode.ts';
 import { buildGuest, requireTool, runVirtus } from '../support/toolchain.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'virtus-virtio-'));

@@ -3,11 +3,14 @@
  * src/repo/, the host's image store) imports Node's modules or uses Node's globals. The
  * check reads each module's syntax tree, so comments and strings that mention `process` do
  * not count, and a failure names the file and line.
+ *
+ * Dependencies point down only: each folder of src/ has a layer (LAYERS, the table of
+ * docs/architecture.md), and a module imports only from its own folder or from a lower layer.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { builtinModules } from 'node:module';
-import { join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import ts from 'typescript';
 import { ROOT } from '../support/toolchain.ts';
@@ -67,6 +70,70 @@ export function scanSource(file: string, text: string): Finding[] {
   return out;
 }
 
+/**
+ * The layers, lowest first: a module may import from its own folder and from folders of lower
+ * layers. Folders on one line are peers and may not import each other.
+ */
+export const LAYERS: readonly string[][] = [
+  ['util'],
+  ['storage', 'fdt'],
+  ['isa', 'fpu'],
+  ['cpu'],
+  ['jit'],
+  ['devices', 'net'],
+  ['machine'],
+  ['vmm'],
+  ['repo'],
+  ['host'],
+];
+
+function layerOf(folder: string): number {
+  return LAYERS.findIndex((l) => l.includes(folder));
+}
+
+/** The imports of a module in src/<folder>/ that go to a folder that is not below it. */
+export function scanLayers(file: string, text: string): Finding[] {
+  const rel = relative(join(ROOT, 'src'), file);
+  const from = rel.split('/')[0]!;
+  const sf = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
+  const out: Finding[] = [];
+  const check = (n: ts.Node, spec: string): void => {
+    if (!spec.startsWith('.')) return;
+    const target = relative(join(ROOT, 'src'), resolve(dirname(file), spec));
+    const to = target.split('/')[0]!;
+    if (to === from || target.startsWith('..')) return;
+    const [a, b] = [layerOf(from), layerOf(to)];
+    if (a < 0 || b < 0 || b >= a) {
+      const line = sf.getLineAndCharacterOfPosition(n.getStart(sf)).line + 1;
+      const why = a < 0 || b < 0 ? 'a folder with no layer' : b === a ? 'a peer layer' : 'a higher layer';
+      out.push({ file: relative(ROOT, file), line, what: `${from}/ imports ${to}/ (${why}): '${spec}'` });
+    }
+  };
+  const visit = (n: ts.Node): void => {
+    if ((ts.isImportDeclaration(n) || ts.isExportDeclaration(n)) && n.moduleSpecifier && ts.isStringLiteral(n.moduleSpecifier)) {
+      check(n, n.moduleSpecifier.text);
+    } else if (ts.isCallExpression(n) && n.expression.kind === ts.SyntaxKind.ImportKeyword) {
+      const a = n.arguments[0];
+      if (a && ts.isStringLiteralLike(a)) check(n, a.text);
+    } else if (ts.isImportTypeNode(n) && ts.isLiteralTypeNode(n.argument) && ts.isStringLiteral(n.argument.literal)) {
+      check(n, n.argument.literal.text);
+    }
+    ts.forEachChild(n, visit);
+  };
+  visit(sf);
+  return out;
+}
+
+/** Every module of src/ (tests beside the code excluded: a test may build on anything). */
+function allModules(dir = join(ROOT, 'src'), out: string[] = []): string[] {
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) allModules(p, out);
+    else if (name.endsWith('.ts') && !name.endsWith('.test.ts')) out.push(p);
+  }
+  return out;
+}
+
 /** The core's modules: src/**\/*.ts outside the host folders, tests beside the code excluded. */
 function coreModules(dir = join(ROOT, 'src'), out: string[] = []): string[] {
   for (const name of readdirSync(dir)) {
@@ -115,5 +182,36 @@ describe('core modules import nothing from Node', () => {
     const findings = files.flatMap((f) => scanSource(relative(ROOT, f), readFileSync(f, 'utf8')));
     const report = findings.map((f) => `${f.file}:${f.line}: ${f.what}`).join('\n');
     assert.equal(findings.length, 0, `core modules must run in a browser, but:\n${report}`);
+  });
+});
+
+describe('dependencies point down the layers', () => {
+  it('finds an upward import planted in a device, and a peer import, by line', () => {
+    const planted = [
+      "import { Machine } from '../../machine/machine.ts';", // 1: devices -> machine (up)
+      "import type { Hart } from '../../cpu/hart.ts';", // 2: devices -> cpu (down: fine)
+      "import { VirtioBlk } from '../virtio/blk/blk.ts';", // 3: same folder: fine
+      "export { JitEngine } from '../../jit/engine.ts';", // 4: devices -> jit (down: fine)
+      "const v = await import('../../vmm/vm.ts');", // 5: devices -> vmm (up)
+      "import type { X } from '../../net/x.ts';", // 6: devices -> net (peer)
+    ].join('\n');
+    const got = scanLayers(join(ROOT, 'src/devices/uart/planted.ts'), planted).map((f) => `${f.line}: ${f.what}`);
+    assert.deepEqual(got, [
+      "1: devices/ imports machine/ (a higher layer): '../../machine/machine.ts'",
+      "5: devices/ imports vmm/ (a higher layer): '../../vmm/vm.ts'",
+      "6: devices/ imports net/ (a peer layer): '../../net/x.ts'",
+    ]);
+  });
+
+  it('every folder of src/ has a layer', () => {
+    const folders = readdirSync(join(ROOT, 'src')).filter((n) => statSync(join(ROOT, 'src', n)).isDirectory());
+    const missing = folders.filter((f) => layerOf(f) < 0);
+    assert.deepEqual(missing, [], 'add the folder to LAYERS (and to the table in docs/architecture.md)');
+  });
+
+  it('holds for every module of src/', () => {
+    const findings = allModules().flatMap((f) => scanLayers(f, readFileSync(f, 'utf8')));
+    const report = findings.map((f) => `${f.file}:${f.line}: ${f.what}`).join('\n');
+    assert.equal(findings.length, 0, `imports must point down the layers, but:\n${report}`);
   });
 });

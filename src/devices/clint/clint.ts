@@ -5,7 +5,13 @@
  */
 import type { Device, IrqLine } from '../device.ts';
 import { StateReader, u64State, type Stateful } from '../state.ts';
-import type { Clock } from '../../machine/clock.ts';
+
+/** The machine's time as the CLINT's mtime shows it, in timer ticks (the machine's Clock implements it). */
+export interface MachineTime {
+  now(): number;
+  /** Makes now() return `ticks` (a write to mtime). */
+  set(ticks: number): void;
+}
 
 export const CLINT_SIZE = 0x10000;
 const MTIMECMP = 0x4000;
@@ -30,7 +36,7 @@ export class Clint implements Device, Stateful<ClintState> {
   private readonly cmpHi: number[];
 
   constructor(
-    private readonly clock: Clock,
+    private readonly clock: MachineTime,
     private readonly softLines: IrqLine[],
     private readonly timerLines: IrqLine[],
   ) {

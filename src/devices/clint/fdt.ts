@@ -3,7 +3,7 @@
  * per hart, the machine software (3) and machine timer (7) interrupts of its interrupt
  * controller (Priv. spec 3.1.9).
  */
-import { regCells, type FdtNode } from '../../machine/fdt.ts';
+import { regCells, type FdtNode } from '../../fdt/fdt.ts';
 import { VirtusError } from '../../util/errors.ts';
 import type { Clint } from './clint.ts';
 

@@ -8,7 +8,7 @@
  * A 32-bit guest writes tohost as two halves; like QEMU, the command is taken when the high
  * half is written (a 64-bit store writes both).
  */
-import type { GuestRam } from '../../machine/ram.ts';
+import type { GuestMemory } from '../memory.ts';
 
 const SYS_WRITE = 64n;
 const ENOSYS = 38n;
@@ -22,7 +22,7 @@ export interface HtifHost {
 
 export class Htif {
   constructor(
-    private readonly ram: GuestRam,
+    private readonly ram: GuestMemory,
     readonly tohost: number,
     readonly fromhost: number | null,
     private readonly host: HtifHost,

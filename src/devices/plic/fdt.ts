@@ -3,7 +3,7 @@
  * sifive,plic-1.0.0): one `interrupts-extended` pair per context, pointing at the hart's
  * interrupt-controller node with the machine (11) or supervisor (9) external interrupt.
  */
-import { regCells, type FdtNode } from '../../machine/fdt.ts';
+import { regCells, type FdtNode } from '../../fdt/fdt.ts';
 import { VirtusError } from '../../util/errors.ts';
 import { IRQ_M_EXT, IRQ_S_EXT, type Plic } from './plic.ts';
 

@@ -1,5 +1,5 @@
 /** The goldfish RTC's device tree node, as QEMU 7.2's virt board writes it. */
-import { regCells, type FdtNode } from '../../machine/fdt.ts';
+import { regCells, type FdtNode } from '../../fdt/fdt.ts';
 import type { GoldfishRtc } from './rtc.ts';
 
 export interface RtcFdtOptions {

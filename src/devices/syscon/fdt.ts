@@ -3,7 +3,7 @@
  * soc node, compatible with sifive,test1/test0 and syscon, plus `poweroff` and `reboot` nodes
  * at the root that point at it through `regmap` (bindings syscon-poweroff, syscon-reboot).
  */
-import { regCells, type FdtNode } from '../../machine/fdt.ts';
+import { regCells, type FdtNode } from '../../fdt/fdt.ts';
 import { FINISHER_PASS, FINISHER_RESET, type Syscon } from './syscon.ts';
 
 export interface SysconFdtOptions {

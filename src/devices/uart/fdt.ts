@@ -2,7 +2,7 @@
  * The UART's device tree node, as QEMU 7.2's virt board writes it: `ns16550a` with its input
  * clock, one PLIC interrupt, and the default reg-shift 0 / reg-io-width 1 left implicit.
  */
-import { regCells, type FdtNode } from '../../machine/fdt.ts';
+import { regCells, type FdtNode } from '../../fdt/fdt.ts';
 import { UART_CLOCK_HZ, type Uart } from './uart.ts';
 
 export interface UartFdtOptions {

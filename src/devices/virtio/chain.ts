@@ -2,10 +2,10 @@
  * Moving bytes between a descriptor chain's buffers and the device: copies out of the
  * device-readable part, sequential writes into the device-writable part, and zero-copy
  * windows over guest RAM for bulk transfers (disk reads land directly in guest memory).
- * Every write into guest memory goes through GuestRam.commit so the dirty log sees DMA.
+ * Every write into guest memory goes through GuestMemory.commit so the dirty log sees DMA.
  * The segments were checked against RAM when the chain was walked (queue.ts).
  */
-import type { GuestRam } from '../../machine/ram.ts';
+import type { GuestMemory } from '../memory.ts';
 import type { Segment } from './queue.ts';
 
 /** The segments covering bytes [from, from + n) of a segment list (n clipped to what exists). */
@@ -35,7 +35,7 @@ export function totalLength(segments: readonly Segment[]): number {
 }
 
 /** A copy of bytes [from, from + n) of the segments' contents (fewer if they hold less). */
-export function readSegments(ram: GuestRam, segments: readonly Segment[], from = 0, n = Infinity): Uint8Array {
+export function readSegments(ram: GuestMemory, segments: readonly Segment[], from = 0, n = Infinity): Uint8Array {
   const parts = slice(segments, from, n);
   const out = new Uint8Array(totalLength(parts));
   let at = 0;
@@ -52,7 +52,7 @@ export function readSegments(ram: GuestRam, segments: readonly Segment[], from =
  * committed to the dirty log after `f` filled it.
  */
 export function eachWindow(
-  ram: GuestRam,
+  ram: GuestMemory,
   segments: readonly Segment[],
   o: { from?: number; n?: number; write: boolean },
   f: (view: Uint8Array, pos: number) => void,
@@ -73,7 +73,7 @@ export class ChainWriter {
   readonly capacity: number;
 
   constructor(
-    private readonly ram: GuestRam,
+    private readonly ram: GuestMemory,
     private readonly segments: readonly Segment[],
   ) {
     this.capacity = totalLength(segments);

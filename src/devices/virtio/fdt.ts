@@ -3,7 +3,7 @@
  * 1.2 §4.2.1 suggests): `virtio,mmio`, the slot's window and one PLIC interrupt. Every slot
  * gets a node whether or not a device sits in it; an empty slot reads DeviceID 0.
  */
-import { regCells, type FdtNode } from '../../machine/fdt.ts';
+import { regCells, type FdtNode } from '../../fdt/fdt.ts';
 
 export interface VirtioFdtOptions {
   /** Guest physical base address of the slot. */

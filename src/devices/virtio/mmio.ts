@@ -15,7 +15,7 @@
  * poll() at slice boundaries. A driver that breaks the protocol gets DEVICE_NEEDS_RESET and a
  * configuration change interrupt (§2.1.2); the monitor carries on.
  */
-import type { GuestRam } from '../../machine/ram.ts';
+import type { GuestMemory } from '../memory.ts';
 import type { Device, IrqLine } from '../device.ts';
 import { StateReader, type Stateful } from '../state.ts';
 import { Virtqueue, type QueueHost, type QueueState } from './queue.ts';
@@ -87,7 +87,7 @@ export class VirtioMmio implements Device, Stateful<MmioState> {
   private readonly ctx: VirtioContext & QueueHost;
 
   constructor(
-    ram: GuestRam,
+    ram: GuestMemory,
     private readonly irq: IrqLine,
     private readonly o: MmioOptions = {},
   ) {

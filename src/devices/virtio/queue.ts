@@ -9,7 +9,7 @@
  * A violation calls `host.fail()` (the transport then sets DEVICE_NEEDS_RESET, §2.1.2) and the
  * queue hands out nothing more; nothing here throws into the CPU loop.
  */
-import type { GuestRam } from '../../machine/ram.ts';
+import type { GuestMemory } from '../memory.ts';
 import { StateReader, u64State } from '../state.ts';
 import { F_EVENT_IDX, F_INDIRECT_DESC } from './types.ts';
 
@@ -42,7 +42,7 @@ export interface Chain {
 
 /** What a queue needs from its transport. */
 export interface QueueHost {
-  readonly ram: GuestRam;
+  readonly ram: GuestMemory;
   features(): bigint;
   /** True while the driver is live and the device is not broken. */
   usable(): boolean;

@@ -5,7 +5,7 @@
  * live in their own folders (blk/, console/, rng/, 9p/) and reach guest memory only through
  * the chains their queues hand them (queue.ts, chain.ts).
  */
-import type { GuestRam } from '../../machine/ram.ts';
+import type { GuestMemory } from '../memory.ts';
 import type { Virtqueue } from './queue.ts';
 
 /** virtio 1.2 §2.1: device status bits. */
@@ -32,7 +32,7 @@ export type VirtioCounters = Record<string, number>;
  * the ways to signal the driver.
  */
 export interface VirtioContext {
-  readonly ram: GuestRam;
+  readonly ram: GuestMemory;
   /** Queue `index` (as the device declared it in `queueMax`). */
   queue(index: number): Virtqueue;
   /** Features the driver accepted (valid once FEATURES_OK is set). */

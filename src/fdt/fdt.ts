@@ -1,7 +1,7 @@
 /**
  * Flattened device tree (DTB) builder and encoder: a small tree of nodes and properties,
  * serialized as format version 17 (last compatible version 16) of the Devicetree
- * Specification v0.4, chapter 5. Boards build the tree from what is on the bus; fdt-decode.ts
+ * Specification v0.4, chapter 5. Boards build the tree from what is on the bus; decode.ts
  * reads a blob back (for tests and for inspecting DTBs written by others).
  */
 import { VirtusError } from '../util/errors.ts';

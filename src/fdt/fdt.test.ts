@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isVirtusError } from '../util/errors.ts';
-import { decodeFdt, readFdtHeader } from './fdt-decode.ts';
+import { decodeFdt, readFdtHeader } from './decode.ts';
 import { encodeFdt, FDT_BEGIN_NODE, FDT_END, FDT_END_NODE, FDT_PROP, FdtTree, regCells, u64Cells } from './fdt.ts';
 
 function sample(): FdtTree {
