@@ -135,14 +135,25 @@ export class Machine {
 
   /** Serves HTIF at the `tohost` (and `fromhost`) RAM locations. */
   attachHtif(tohost: number, fromhost: number | null): void {
-    if (!this.ram.contains(tohost, 8)) {
-      throw new VirtusError('HTIF_RANGE', `tohost at 0x${tohost.toString(16)} is outside RAM`);
+    for (const [name, at] of [['tohost', tohost], ['fromhost', fromhost]] as const) {
+      if (at !== null && (!this.ram.contains(at, 8) || at % 8)) {
+        throw new VirtusError('HTIF_RANGE', `the program's ${name} symbol (0x${at.toString(16)}) is not an aligned 8-byte location in RAM`);
+      }
     }
     this.htif = new Htif(this.ram, tohost, fromhost, {
       output: (b) => this.console(b),
       exit: (code) => this.stop({ code, reason: 'exit' }),
     });
     this.pageFlags[(tohost - this.ram.base) / PAGE_SIZE] |= PAGE_WATCH;
+    for (const h of this.harts) h.flushTlb();
+  }
+
+  /**
+   * Returns every engine to its power-on state (a reboot or reset): translations, jump caches
+   * and decode caches made for the old contents of RAM are dropped.
+   */
+  resetEngines(): void {
+    for (const e of this.engines) (e as { reset?(): void }).reset?.();
     for (const h of this.harts) h.flushTlb();
   }
 

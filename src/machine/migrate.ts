@@ -3,7 +3,7 @@
  * carries bytes one way and a line of text back). The stream is the snapshot's records
  * (snapshot-format.ts) under its own magic:
  *
- *   header, config, RAM of every page ever written (the guest runs),
+ *   header, config, boot images, RAM of every page ever written (the guest runs),
  *   { round, RAM of the pages dirtied during the previous round }   (the guest runs)
  *   RAM dirtied since (the guest is stopped), state, end
  *
@@ -15,11 +15,10 @@
  * Dirty tracking is the RAM dirty log (ram.ts takeDirty): clearing it and flushing the harts'
  * TLBs makes every later store (interpreter, translated code, device DMA) log its page again.
  */
-import { VirtioBlk } from '../devices/virtio/blk/blk.ts';
 import { VirtusError } from '../util/errors.ts';
 import {
-  applyRam, countPages, describeMachine, checkConfig, checkDisks, ramRecords, restoreBoard, saveBoard,
-  type HostConfig, type SnapshotConfig,
+  applyRam, BootCollector, bootRecords, countPages, describeBoard, checkConfig, checkDisks, ramRecords, restoreBoard, saveBoard,
+  type SnapshotConfig,
 } from './snapshot.ts';
 import {
   bad, checkFileHeader, encodeRecord, FILE_HEADER, fileHeader, jsonRecord, Rec, RecordParser, recordName, unpackJson,
@@ -88,8 +87,11 @@ function or(a: Uint8Array, b: Uint8Array): Uint8Array {
   return o;
 }
 
-/** Migrates `board` over `link`; resolves once the target has taken over (the source must then stop for good). */
-export async function migrateOut(board: VirtBoard, hostConfig: HostConfig, link: OutgoingLink, host: MigrationHost, o: MigrationOptions = {}): Promise<MigrationReport> {
+/**
+ * Migrates `board` over `link` (`machine` is the VMM's description of it); resolves once the
+ * target has taken over (the source must then stop for good).
+ */
+export async function migrateOut(board: VirtBoard, machine: unknown, link: OutgoingLink, host: MigrationHost, o: MigrationOptions = {}): Promise<MigrationReport> {
   const maxDirty = o.maxDirtyPages ?? 512;
   const maxRounds = o.maxRounds ?? 30;
   const start = performance.now();
@@ -108,7 +110,8 @@ export async function migrateOut(board: VirtBoard, hostConfig: HostConfig, link:
   };
   try {
     await send(fileHeader(STREAM_MAGIC));
-    await send(jsonRecord(Rec.Config, describeMachine(board, hostConfig)));
+    await send(jsonRecord(Rec.Config, describeBoard(board, machine)));
+    if (board.lastBoot) for (const rec of bootRecords(board.lastBoot)) await send(rec);
     // Round 1: every page ever written. What the guest writes meanwhile is logged for the next round.
     takeDirty(board);
     let dirty = ram.written();
@@ -127,12 +130,12 @@ export async function migrateOut(board: VirtBoard, hostConfig: HostConfig, link:
     await host.pause();
     paused = true;
     const down = performance.now();
-    for (const t of board.virtio) if (t.device instanceof VirtioBlk) t.device.backend.flush();
+    for (const { device } of board.virtioDevices()) device.storage?.flush();
     dirty = or(dirty, takeDirty(board));
     const finalPages = countPages(dirty);
     for (const rec of ramRecords(ram, dirty)) await send(rec);
     // The configuration again: the disks' identities as they are now that the guest is stopped.
-    await send(jsonRecord(Rec.Config, describeMachine(board, hostConfig)));
+    await send(jsonRecord(Rec.Config, describeBoard(board, machine)));
     await send(jsonRecord(Rec.State, saveBoard(board)));
     await send(encodeRecord(Rec.End, 0, new Uint8Array(0)));
     const answer = await link.answer();
@@ -159,7 +162,10 @@ export interface IncomingLink {
 }
 
 export interface IncomingHooks {
-  /** Builds a board (without devices) for the configuration, or throws when it cannot. */
+  /**
+   * Builds the board the first configuration describes (without devices that open host
+   * storage), or throws when this host cannot: an incompatible or unacceptable machine.
+   */
   build(config: SnapshotConfig): Promise<VirtBoard> | VirtBoard;
   /** Attaches the devices (opens the shared disks) once the source has stopped. */
   devices(board: VirtBoard, config: SnapshotConfig): Promise<void> | void;
@@ -175,6 +181,7 @@ export async function migrateIn(link: IncomingLink, hooks: IncomingHooks): Promi
   let headerSeen = false;
   let board: VirtBoard | null = null;
   let config: SnapshotConfig | null = null;
+  let images: BootCollector | null = null;
   let rounds = 0;
   let stateDone = false;
   try {
@@ -189,18 +196,26 @@ export async function migrateIn(link: IncomingLink, hooks: IncomingHooks): Promi
       for (let f = parser.next(); f; f = parser.next()) {
         const at = `${what}: record ${parser.count} (${recordName(f.type)})`;
         if (stateDone && f.type !== Rec.End) bad(`${at} follows the state: the stream is corrupt`);
+        if (images && !images.complete && f.type !== Rec.Boot) bad(`${at} comes before the boot images are complete: the stream is corrupt`);
         switch (f.type) {
           case Rec.Config: {
             const c = checkConfig(unpackJson(f, at), what);
             if (!board) {
               config = c;
               board = await hooks.build(c);
+              if (c.boot) images = new BootCollector(c.boot, what);
             } else {
-              if (c.ramSize !== config!.ramSize || c.deterministic !== config!.deterministic || c.boot !== config!.boot) bad(`${at} changes the machine's configuration`);
+              if (JSON.stringify(c.machine) !== JSON.stringify(config!.machine) || JSON.stringify(c.boot) !== JSON.stringify(config!.boot)) {
+                bad(`${at} changes the machine's configuration`);
+              }
               config = c;
             }
             break;
           }
+          case Rec.Boot:
+            if (!images || images.complete) bad(`${at} is out of place: the stream is corrupt`);
+            images.add(f, at);
+            break;
           case Rec.Ram:
           case Rec.Zero:
             if (!board) bad(`${at} comes before the configuration: the stream is corrupt`);
@@ -213,7 +228,8 @@ export async function migrateIn(link: IncomingLink, hooks: IncomingHooks): Promi
             if (!board || !config) bad(`${at} comes before the configuration: the stream is corrupt`);
             await hooks.devices(board, config);
             checkDisks(board, config);
-            restoreBoard(board, config, unpackJson(f, at));
+            restoreBoard(board, unpackJson(f, at));
+            board.lastBoot = images ? images.options() : null;
             stateDone = true;
             break;
           case Rec.End:
@@ -221,6 +237,8 @@ export async function migrateIn(link: IncomingLink, hooks: IncomingHooks): Promi
             if (parser.pending) bad(`${what} is corrupt: bytes follow its end record`);
             link.answer('OK');
             return { board, config, rounds };
+          default:
+            bad(`${at} has no place in a migration stream`);
         }
       }
     }

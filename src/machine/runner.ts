@@ -12,6 +12,8 @@ export interface RunnerHost {
   yield(): Promise<void>;
   /** Sleeps up to `ms` milliseconds, or until wake() is called. */
   sleep(ms: number): Promise<void>;
+  /** Ends a sleep now: host input arrived, or the machine must stop idling (a pause, a quit). */
+  wake(): void;
 }
 
 export interface RunOptions {

@@ -13,7 +13,7 @@ import { deflateSync, inflateSync } from 'fflate';
 import { VirtusError } from '../util/errors.ts';
 
 /** The format version this virtus writes and the newest it reads. */
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 export const FILE_HEADER = 16;
 export const RECORD_HEADER = 20;
 
@@ -29,11 +29,13 @@ export const Rec = {
   Zero: 4,
   /** A migration round begins (arg = round number); no payload. */
   Round: 5,
+  /** A piece of a boot image (arg = 0 kernel, 1 initrd, 2 firmware), in order. */
+  Boot: 6,
   /** The last record. */
   End: 15,
 } as const;
 
-const NAMES: Record<number, string> = { 1: 'config', 2: 'state', 3: 'RAM', 4: 'zero-page', 5: 'round', 15: 'end' };
+const NAMES: Record<number, string> = { 1: 'config', 2: 'state', 3: 'RAM', 4: 'zero-page', 5: 'round', 6: 'boot', 15: 'end' };
 const F_DEFLATE = 1;
 /** Largest raw payload accepted (a RAM record holds at most 1 MiB; JSON state is far smaller). */
 const MAX_RAW = 64 << 20;
@@ -110,6 +112,9 @@ export function checkFileHeader(h: Uint8Array, magic: string, what: string): voi
   const version = v.getUint32(8, true);
   if (version > FORMAT_VERSION) bad(`${what} has format version ${version}, newer than this virtus reads (${FORMAT_VERSION}): use a newer virtus`);
   if (version === 0) bad(`${what} is corrupt: format version 0`);
+  if (version < FORMAT_VERSION) {
+    bad(`${what} has format version ${version}, from an older virtus whose snapshots name host files; this virtus reads version ${FORMAT_VERSION} only: continue it with the virtus that saved it`);
+  }
   if (v.getUint32(12, true) !== 0) bad(`${what} is corrupt: reserved header flags are set`);
 }
 

@@ -1,87 +1,117 @@
 /**
  * The `virt` board: QEMU's virt memory map, so the same firmware and kernels run on both.
  *
- *   0x0000_1000  MROM (fw_dynamic information)     0x0c00_0000  PLIC
- *   0x0010_0000  sifive,test finisher / syscon     0x1000_0000  NS16550A UART (PLIC source 10)
- *   0x0010_1000  goldfish RTC (PLIC source 11)     0x1000_1000  virtio-mmio slots (sources 1-8)
- *   0x0200_0000  CLINT                             0x8000_0000  RAM
+ * The board is one table (VIRT_TABLE): each row is a device window — its id, base address,
+ * size, interrupt, how to make the device and its device-tree node. The bus, the device tree
+ * and a snapshot's device sections are all derived from the rows, so they cannot disagree.
+ * Rows are listed in the order QEMU 7.2's device tree lists the devices (the virtio slots from
+ * the highest address down, which is also the order Linux probes them in).
  *
- * The device tree is generated from the devices on the bus and the hart's misa, so it cannot
- * disagree with the machine. The board boots a kernel in one of three ways: under the built-in
- * SBI (virtus is the M-mode firmware), under real firmware (e.g. OpenSBI fw_dynamic, exactly as
- * QEMU starts it), or bare (--bios none: the kernel itself starts in M-mode).
+ * The board boots a kernel in one of three ways: under the built-in SBI (virtus is the M-mode
+ * firmware), under real firmware (e.g. OpenSBI fw_dynamic, exactly as QEMU starts it), or bare
+ * (the kernel itself starts in M-mode; a `tohost` symbol gets HTIF).
  */
 import { MIP_MEIP, MIP_SEIP } from '../cpu/csr-numbers.ts';
 import { isaExtensions, isaString } from '../cpu/isa-string.ts';
 import { addClintNode } from '../devices/clint/fdt.ts';
+import { CLINT_SIZE } from '../devices/clint/clint.ts';
+import type { Device } from '../devices/device.ts';
 import { addPlicNode } from '../devices/plic/fdt.ts';
-import { Plic } from '../devices/plic/plic.ts';
+import { Plic, PLIC_SIZE } from '../devices/plic/plic.ts';
 import { Rom } from '../devices/rom/rom.ts';
 import { addRtcNode } from '../devices/rtc/fdt.ts';
-import { GoldfishRtc } from '../devices/rtc/rtc.ts';
+import { GoldfishRtc, RTC_SIZE } from '../devices/rtc/rtc.ts';
 import { addSysconNodes } from '../devices/syscon/fdt.ts';
-import { Syscon } from '../devices/syscon/syscon.ts';
+import { Syscon, SYSCON_SIZE } from '../devices/syscon/syscon.ts';
 import { addUartNode } from '../devices/uart/fdt.ts';
-import { Uart } from '../devices/uart/uart.ts';
+import { Uart, UART_SIZE } from '../devices/uart/uart.ts';
 import { addVirtioMmioNode } from '../devices/virtio/fdt.ts';
-import { VirtioMmio } from '../devices/virtio/mmio.ts';
+import { MMIO_SIZE, VirtioMmio } from '../devices/virtio/mmio.ts';
 import type { VirtioDevice } from '../devices/virtio/types.ts';
-import { dtbAddress, fwDynamicInfo, initrdAddress, kernelAddress, loadFirmware, loadKernel } from './boot.ts';
+import { encodeFdt, FdtTree, regCells, u64Cells, type FdtNode } from '../fdt/fdt.ts';
+import { VirtusError } from '../util/errors.ts';
+import { bootBoard, type BootInfo, type BootOptions } from './virt-boot.ts';
 import { TIMEBASE_HZ } from './clock.ts';
-import { encodeFdt, FdtTree, regCells, u64Cells } from '../fdt/fdt.ts';
 import { CLINT_BASE, Machine, mipLine, type MachineOptions } from './machine.ts';
 import { SbiFirmware } from './sbi/sbi.ts';
-import { parseElf } from './elf.ts';
-import { VirtusError } from '../util/errors.ts';
 
-export const VIRT = {
-  MROM: 0x1000,
-  MROM_SIZE: 0xf000,
-  TEST: 0x10_0000,
-  RTC: 0x10_1000,
-  CLINT: CLINT_BASE,
-  PLIC: 0x0c00_0000,
-  UART0: 0x1000_0000,
-  VIRTIO: 0x1000_1000,
-  VIRTIO_STRIDE: 0x1000,
-  VIRTIO_SLOTS: 8,
-  UART0_IRQ: 10,
-  RTC_IRQ: 11,
-  VIRTIO_IRQ: 1,
-} as const;
+export type { BootInfo, BootOptions } from './virt-boot.ts';
 
-/** Where fw_dynamic_info sits in the MROM (after QEMU's reset vector code). */
-const FW_DYNAMIC_INFO = VIRT.MROM + 0x28;
-/** Free space left in the DTB for firmware fixups (OpenSBI edits the tree in place). */
-const DTB_PADDING = 64 * 1024;
+/** Virtio-mmio slots on the board. */
+export const VIRTIO_SLOTS = 8;
+const VIRTIO_BASE = 0x1000_1000;
+
+/** What a row's device-tree node is written with. */
+interface NodeContext {
+  soc: FdtNode;
+  /** The PLIC's phandle (the interrupt parent of every row with an irq). */
+  plic: number;
+  /** Each hart's interrupt-controller phandle. */
+  intc: number[];
+}
+
+/** One window of the board's memory map. */
+export interface BoardRow {
+  /** Stable name: the device's section in a snapshot. */
+  readonly id: string;
+  readonly base: number;
+  readonly size: number;
+  /** The PLIC source the device's interrupt line is wired to. */
+  readonly irq?: number;
+  /** The device in this window, from the board's parts. */
+  device(b: VirtBoard): Device;
+  /** Adds the device's node (none: the firmware ROM has no node). */
+  node?(b: VirtBoard, c: NodeContext): FdtNode | void;
+}
+
+const virtioRow = (slot: number): BoardRow => ({
+  id: `virtio${slot}`,
+  base: VIRTIO_BASE + slot * MMIO_SIZE,
+  size: MMIO_SIZE,
+  irq: 1 + slot,
+  device: (b) => b.virtio[slot]!,
+  node(_b, c) {
+    addVirtioMmioNode(c.soc, { base: this.base, size: this.size, irq: this.irq!, interruptParent: c.plic });
+  },
+});
+
+/** The virt board, as QEMU 7.2's device tree lists it. */
+export const VIRT_TABLE: readonly BoardRow[] = [
+  {
+    id: 'plic', base: 0x0c00_0000, size: PLIC_SIZE, device: (b) => b.plic,
+    node: (b, c) => addPlicNode(c.soc, { base: 0x0c00_0000, plic: b.plic, intc: c.intc }),
+  },
+  {
+    id: 'clint', base: CLINT_BASE, size: CLINT_SIZE, device: (b) => b.machine.clint,
+    node: (b, c) => addClintNode(c.soc, { base: CLINT_BASE, clint: b.machine.clint, intc: c.intc }),
+  },
+  {
+    id: 'uart0', base: 0x1000_0000, size: UART_SIZE, irq: 10, device: (b) => b.uart,
+    node: (b, c) => addUartNode(c.soc, { base: 0x1000_0000, uart: b.uart, irq: 10, interruptParent: c.plic }),
+  },
+  {
+    id: 'rtc', base: 0x0010_1000, size: RTC_SIZE, irq: 11, device: (b) => b.rtc,
+    node: (b, c) => addRtcNode(c.soc, { base: 0x0010_1000, rtc: b.rtc, irq: 11, interruptParent: c.plic }),
+  },
+  {
+    id: 'test', base: 0x0010_0000, size: SYSCON_SIZE, device: (b) => b.syscon,
+    node: (b, c) => addSysconNodes(c.soc, { base: 0x0010_0000, syscon: b.syscon }).test,
+  },
+  ...Array.from({ length: VIRTIO_SLOTS }, (_, i) => virtioRow(VIRTIO_SLOTS - 1 - i)),
+  { id: 'mrom', base: 0x0000_1000, size: 0xf000, device: (b) => b.mrom },
+];
+
+/** The row named `id`. */
+export function row(id: string): BoardRow {
+  const r = VIRT_TABLE.find((x) => x.id === id);
+  if (!r) throw new Error(`the virt board has no ${id}`);
+  return r;
+}
+
 /** A fixed wall-clock epoch for deterministic runs: 2026-01-01T00:00:00Z. */
 const DETERMINISTIC_EPOCH_MS = 1_767_225_600_000;
-
-export interface BootOptions {
-  kernel: Uint8Array;
-  kernelName: string;
-  initrd?: Uint8Array;
-  /** Kernel command line (/chosen/bootargs). */
-  append?: string;
-  /**
-   * 'builtin': virtus is the SBI firmware; 'none': start the kernel in M-mode (bare metal);
-   * otherwise a firmware image started in M-mode with the fw_dynamic protocol.
-   */
-  firmware: 'builtin' | 'none' | { bytes: Uint8Array; name: string };
-}
-
-/** Where everything went, for messages and tests. */
-export interface BootInfo {
-  mode: 'builtin' | 'none' | 'firmware';
-  entry: number;
-  kernelAddr: number;
-  kernelEntry: number;
-  initrd: [number, number] | null;
-  dtbAddr: number;
-  dtbSize: number;
-  /** Symbols of an ELF kernel (tohost, signature markers). */
-  symbols: Map<string, number>;
-}
+/** Free space left in the DTB for firmware fixups (OpenSBI edits the tree in place). */
+const DTB_PADDING = 64 * 1024;
 
 export class VirtBoard {
   readonly machine: Machine;
@@ -92,41 +122,44 @@ export class VirtBoard {
   readonly mrom: Rom;
   /** The built-in SBI firmware (also present when real firmware boots; then unused). */
   readonly sbi: SbiFirmware;
-  /** The virtio-mmio transports, slot 0 at VIRT.VIRTIO (PLIC source 1 + slot). */
+  /** The virtio-mmio transports by slot (slot i at VIRTIO_BASE + i * 0x1000, PLIC source 1 + i). */
   readonly virtio: VirtioMmio[];
   /** Told when a driver breaks the virtio protocol and a device needs a reset (host log). */
   onVirtioError: ((device: string, reason: string) => void) | null = null;
   /** Console input waiting for room in the UART's FIFO (saved in snapshots). */
   readonly inputQueue: number[] = [];
-  private lastBoot: BootOptions | null = null;
   /** Wall-clock time at power-on, in ms since 1970 (a restore carries it over). */
   epochMs: number;
+  /** What the last boot loaded, for a reboot (null: never booted, or restored without them). */
+  lastBoot: BootOptions | null = null;
+  /** How the machine started: who serves M-mode traps, and HTIF (saved in snapshots). */
+  started: Pick<BootInfo, 'mode' | 'htif'> | null = null;
 
   constructor(o: MachineOptions) {
     const m = (this.machine = new Machine(o));
-    const harts = m.harts;
     this.epochMs = m.clock.deterministic ? DETERMINISTIC_EPOCH_MS : Date.now();
-    this.plic = new Plic(harts.flatMap((h) => [mipLine(h, MIP_MEIP), mipLine(h, MIP_SEIP)]));
-    this.uart = new Uart(this.plic.input(VIRT.UART0_IRQ), { output: (b) => m.console(b) });
-    this.rtc = new GoldfishRtc(this.plic.input(VIRT.RTC_IRQ), () => this.wallClockNs());
+    this.plic = new Plic(m.harts.flatMap((h) => [mipLine(h, MIP_MEIP), mipLine(h, MIP_SEIP)]));
+    this.uart = new Uart(this.plic.input(row('uart0').irq!), { output: (b) => m.console(b) });
+    this.rtc = new GoldfishRtc(this.plic.input(row('rtc').irq!), () => this.wallClockNs());
     this.syscon = new Syscon({
       poweroff: (code, failed) => m.stop({ code: failed ? code || 1 : 0, reason: 'poweroff' }),
       reboot: () => m.stop({ code: 0, reason: 'reboot' }),
     });
-    this.mrom = new Rom('mrom', VIRT.MROM_SIZE);
-    m.bus.map(VIRT.MROM, this.mrom);
-    m.bus.map(VIRT.TEST, this.syscon);
-    m.bus.map(VIRT.RTC, this.rtc);
-    m.bus.map(VIRT.PLIC, this.plic);
-    m.bus.map(VIRT.UART0, this.uart);
-    this.virtio = Array.from({ length: VIRT.VIRTIO_SLOTS }, (_, i) => {
-      const t = new VirtioMmio(m.ram, this.plic.input(VIRT.VIRTIO_IRQ + i), { onError: (d, r) => this.onVirtioError?.(d, r) });
-      m.bus.map(VIRT.VIRTIO + i * VIRT.VIRTIO_STRIDE, t);
-      return t;
+    this.mrom = new Rom('mrom', row('mrom').size);
+    this.virtio = Array.from({ length: VIRTIO_SLOTS }, (_, i) => {
+      return new VirtioMmio(m.ram, this.plic.input(row(`virtio${i}`).irq!), { onError: (d, r) => this.onVirtioError?.(d, r) });
     });
+    for (const r of VIRT_TABLE) {
+      const d = r.device(this);
+      if (d.size !== r.size) throw new Error(`the virt table gives ${r.id} 0x${r.size.toString(16)} bytes, the device has 0x${d.size.toString(16)}`);
+      // The machine maps its own CLINT (a machine without a board has one too).
+      if (r.id === 'clint') {
+        if (r.base !== CLINT_BASE) throw new Error('the virt table moves the CLINT');
+      } else m.bus.map(r.base, d);
+    }
 
     this.sbi = new SbiFirmware({
-      harts,
+      harts: m.harts,
       now: () => m.clock.now(),
       readRam: (pa, len) => (m.ram.contains(pa, len) ? m.ram.read(pa, len) : null),
       writeRam: (pa, data) => {
@@ -153,19 +186,29 @@ export class VirtBoard {
     });
   }
 
+  /** Every row of the table with the device in its window. */
+  devices(): Array<{ row: BoardRow; device: Device }> {
+    return VIRT_TABLE.map((r) => ({ row: r, device: r.device(this) }));
+  }
+
   /**
    * Plugs a virtio device into the highest free slot, as QEMU fills them: the device tree
    * lists slots from the highest down, so the first device attached is the first the guest
    * probes (the first disk is /dev/vda). Returns the slot.
    */
   attachVirtio(device: VirtioDevice): number {
-    for (let i = VIRT.VIRTIO_SLOTS - 1; i >= 0; i--) {
+    for (let i = VIRTIO_SLOTS - 1; i >= 0; i--) {
       if (!this.virtio[i]!.device) {
         this.virtio[i]!.attach(device);
         return i;
       }
     }
-    throw new VirtusError('VIRTIO_SLOTS', `no free virtio slot for ${device.name}: the virt board has ${VIRT.VIRTIO_SLOTS}`, { exitCode: 2 });
+    throw new VirtusError('VIRTIO_SLOTS', `no free virtio slot for ${device.name}: the virt board has ${VIRTIO_SLOTS}`, { exitCode: 2 });
+  }
+
+  /** The virtio devices plugged in, by slot. */
+  virtioDevices(): Array<{ slot: number; device: VirtioDevice }> {
+    return this.virtio.flatMap((t, slot) => (t.device ? [{ slot, device: t.device }] : []));
   }
 
   /** Wall-clock time for the RTC: the epoch at power-on plus the machine's virtual time. */
@@ -185,70 +228,38 @@ export class VirtBoard {
     this.inputQueue.splice(0, n);
   }
 
-  /** Loads the images, builds the device tree and points hart 0 at the entry. */
+  /** Loads the images, builds the device tree and points hart 0 at the entry (virt-boot.ts). */
   boot(o: BootOptions): BootInfo {
     this.lastBoot = o;
-    const m = this.machine;
-    const ram = m.ram;
-    const h = m.harts[0]!;
-    let kernelAddr = ram.base;
-    let fwEntry = -1;
-    if (typeof o.firmware === 'object') {
-      const fw = loadFirmware(ram, o.firmware.bytes, o.firmware.name);
-      fwEntry = fw.entry;
-      kernelAddr = kernelAddress(fw.end);
-    } else if (o.firmware === 'builtin') {
-      // Where the kernel sits behind OpenSBI, so both boot paths see the same memory map.
-      kernelAddr = kernelAddress(ram.base + 1);
-    }
-    const kernel = loadKernel(ram, o.kernel, o.kernelName, kernelAddr);
-    const symbols = kernel.format === 'elf' ? parseElf(o.kernel, o.kernelName).symbols : new Map<string, number>();
-    let initrd: [number, number] | null = null;
-    if (o.initrd) {
-      const at = initrdAddress(ram, kernel.end, o.initrd.length);
-      ram.load(at, o.initrd);
-      initrd = [at, at + o.initrd.length];
-    }
-    const dtb = this.deviceTree(o.append ?? '', initrd);
-    const dtbAddr = dtbAddress(ram, dtb.length);
-    if (initrd && initrd[1] > dtbAddr) {
-      throw new VirtusError('BOOT_RANGE', 'the initrd overlaps the device tree at the end of RAM (try a larger --memory)');
-    }
-    ram.load(dtbAddr, dtb);
-
-    h.reset();
-    let mode: BootInfo['mode'];
-    let entry: number;
-    if (o.firmware === 'builtin') {
-      mode = 'builtin';
-      entry = kernel.entry;
-      m.machineTrap = (hart, cause, irq) => this.sbi.handleTrap(hart, cause, irq);
-      this.sbi.enterKernel(h, entry, dtbAddr);
-    } else {
-      // As QEMU's reset vector leaves it: M-mode, a0 = hartid, a1 = DTB, a2 = fw_dynamic_info.
-      mode = o.firmware === 'none' ? 'none' : 'firmware';
-      entry = o.firmware === 'none' ? kernel.entry : fwEntry;
-      m.machineTrap = undefined;
-      this.mrom.program(FW_DYNAMIC_INFO - VIRT.MROM, fwDynamicInfo(kernel.entry, 'S'));
-      h.setPcNum(entry);
-      h.setX(10, 0n);
-      h.setX(11, BigInt(dtbAddr));
-      h.setX(12, BigInt(FW_DYNAMIC_INFO));
-    }
-    return { mode, entry, kernelAddr, kernelEntry: kernel.entry, initrd, dtbAddr, dtbSize: dtb.length, symbols };
+    const info = bootBoard(this, o);
+    this.started = { mode: info.mode, htif: info.htif };
+    return info;
   }
 
-  /** Restarts the machine after a guest reboot: devices reset, images reloaded, hart at its entry. */
+  /** Takes up a restored machine as it had started: M-mode traps to the built-in SBI, HTIF. */
+  resume(mode: BootInfo['mode'], htif: BootInfo['htif']): void {
+    const m = this.machine;
+    m.machineTrap = mode === 'builtin' ? (h, cause, irq) => this.sbi.handleTrap(h, cause, irq) : undefined;
+    if (htif) m.attachHtif(htif.tohost, htif.fromhost);
+    this.started = { mode, htif };
+  }
+
+  /**
+   * Restarts the machine after a guest reboot or a system reset: every device and hart back
+   * to power-on state, translations dropped, the boot images loaded again. RAM is not cleared
+   * (a real reset leaves it too), but everything the boot loads is written again.
+   */
   reboot(): BootInfo {
-    if (!this.lastBoot) throw new VirtusError('NOT_BOOTED', 'the machine was never booted');
+    if (!this.lastBoot) throw new VirtusError('NOT_BOOTED', 'the machine has no boot images to reboot from');
     const m = this.machine;
     m.exit = null;
-    for (const { device } of m.bus.mappings()) device.reset?.();
+    m.resetEngines();
+    for (const { device } of this.devices()) device.reset?.();
     this.inputQueue.length = 0;
     return this.boot(this.lastBoot);
   }
 
-  /** The flattened device tree describing this machine, as QEMU 7.2's virt board lays it out. */
+  /** The flattened device tree describing this machine, derived from the table. */
   deviceTree(bootargs: string, initrd: [number, number] | null): Uint8Array {
     const m = this.machine;
     const t = new FdtTree();
@@ -275,18 +286,17 @@ export class VirtBoard {
 
     const soc = root.addNode('soc');
     soc.setCells('#address-cells', [2]).setCells('#size-cells', [2]).setString('compatible', 'simple-bus').setEmpty('ranges');
-    const plicNode = addPlicNode(soc, { base: VIRT.PLIC, plic: this.plic, intc });
-    addClintNode(soc, { base: VIRT.CLINT, clint: m.clint, intc });
-    const serial = addUartNode(soc, { base: VIRT.UART0, uart: this.uart, irq: VIRT.UART0_IRQ, interruptParent: plicNode.phandle() });
-    addRtcNode(soc, { base: VIRT.RTC, rtc: this.rtc, irq: VIRT.RTC_IRQ, interruptParent: plicNode.phandle() });
-    addSysconNodes(soc, { base: VIRT.TEST, syscon: this.syscon });
-    for (let i = VIRT.VIRTIO_SLOTS - 1; i >= 0; i--) {
-      const base = VIRT.VIRTIO + i * VIRT.VIRTIO_STRIDE;
-      addVirtioMmioNode(soc, { base, size: VIRT.VIRTIO_STRIDE, irq: VIRT.VIRTIO_IRQ + i, interruptParent: plicNode.phandle() });
+    // The interrupt controller first: every other node names it as its parent.
+    const c: NodeContext = { soc, plic: 0, intc };
+    const nodes = new Map<string, FdtNode>();
+    for (const r of VIRT_TABLE) {
+      const n = r.node?.(this, c);
+      if (n) nodes.set(r.id, n);
+      if (r.id === 'plic') c.plic = (n as FdtNode).phandle();
     }
 
     const chosen = root.addNode('chosen');
-    chosen.setString('stdout-path', serial.path());
+    chosen.setString('stdout-path', nodes.get('uart0')!.path());
     if (bootargs) chosen.setString('bootargs', bootargs);
     if (initrd) {
       chosen.setCells('linux,initrd-start', u64Cells(initrd[0]));

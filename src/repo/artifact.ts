@@ -79,6 +79,8 @@ export interface MachineConfig {
   memory?: number;
   /** The kernel command line. */
   cmdline?: string;
+  /** Which disk (counting disk layers from 0) holds the root file system: the guest gets root=/dev/vda for disk 0. */
+  rootDisk?: number;
   /** One entry per manifest layer, in the same order: which layer is which. */
   layers: LayerInfo[];
 }
@@ -181,6 +183,7 @@ export function parseMachineConfig(bytes: Uint8Array, m: Manifest, what: string)
   if (x.board !== 'virt') throw bad(what, `board ${JSON.stringify(x.board)} is not virt`);
   if (x.memory !== undefined && (!isSize(x.memory) || x.memory === 0)) throw bad(what, 'memory must be a positive byte count');
   if (x.cmdline !== undefined && typeof x.cmdline !== 'string') throw bad(what, 'cmdline must be a string');
+  if (x.rootDisk !== undefined && (!Number.isInteger(x.rootDisk) || (x.rootDisk as number) < 0 || (x.rootDisk as number) > 7)) throw bad(what, 'rootDisk must be a disk number from 0 to 7');
   if (!Array.isArray(x.layers) || x.layers.length !== m.layers.length) throw bad(what, 'the config must describe each manifest layer, in order');
   const layers = x.layers.map((l: unknown, i: number): LayerInfo => {
     const w = `${what} (layer ${i})`;
@@ -204,14 +207,17 @@ export function parseMachineConfig(bytes: Uint8Array, m: Manifest, what: string)
   for (const role of ['kernel', 'initrd'] as const) {
     if (layers.filter((l) => l.role === role).length > 1) throw bad(what, `more than one ${role} layer`);
   }
-  return {
+  const config: MachineConfig = {
     schemaVersion: 1,
     architecture: 'riscv64',
     board: 'virt',
     ...(x.memory !== undefined ? { memory: x.memory as number } : {}),
     ...(x.cmdline !== undefined ? { cmdline: x.cmdline as string } : {}),
+    ...(x.rootDisk !== undefined ? { rootDisk: x.rootDisk as number } : {}),
     layers,
   };
+  if (config.rootDisk !== undefined && config.rootDisk >= layers.filter((l) => l.role === 'disk').length) throw bad(what, `rootDisk ${config.rootDisk} names a disk the image does not have`);
+  return config;
 }
 
 /** Canonical bytes for a JSON document we write (manifest, config): stable key order as built. */

@@ -43,7 +43,9 @@ export function releaseTag(release: string): string {
 export async function storeDefaultGuest(guest: BuiltGuest, progress: (message: string) => void, store?: ImageStore): Promise<string | null> {
   try {
     const s = store ?? ImageStore.open();
-    const key = basename(guest.dir);
+    // The image's layout version follows the guest's key: an image packed before the config
+    // named its root disk is packed again.
+    const key = `${basename(guest.dir)}/2`;
     const tag = releaseTag(guest.release);
     const latest = { name: DEFAULT_GUEST_IMAGE, tag: DEFAULT_TAG };
     const mine = { name: DEFAULT_GUEST_IMAGE, tag };
@@ -56,7 +58,7 @@ export async function storeDefaultGuest(guest: BuiltGuest, progress: (message: s
     }
     if (!digest) {
       progress(`keeping the guest in the image store as ${DEFAULT_GUEST_IMAGE}:${tag}`);
-      const packed = await packMachine(s, { kernel: guest.kernel, initrd: guest.initrd, disk: guest.rootfs, cmdline: CMDLINE, annotations: { [GUEST_KEY_ANNOTATION]: key, [ANNOTATION.title]: `virtus default guest, Linux ${guest.release}` } }, silentProgress);
+      const packed = await packMachine(s, { kernel: guest.kernel, initrd: guest.initrd, disk: guest.rootfs, rootDisk: true, cmdline: CMDLINE, annotations: { [GUEST_KEY_ANNOTATION]: key, [ANNOTATION.title]: `virtus default guest, Linux ${guest.release}` } }, silentProgress);
       try {
         await s.tag(mine, packed.digest);
       } finally {

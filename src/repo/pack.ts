@@ -27,6 +27,8 @@ export interface MachineFiles {
   cmdline?: string;
   /** Guest RAM in bytes. */
   memory?: number;
+  /** The disk holds the root file system (machines get root=/dev/vda). */
+  rootDisk?: boolean;
   /** Layer compression (default gzip). */
   compression?: 'gzip' | 'none';
   /** More manifest annotations. */
@@ -123,6 +125,7 @@ export async function packMachine(store: ImageStore, files: MachineFiles, progre
       board: 'virt',
       ...(files.memory !== undefined ? { memory: files.memory } : {}),
       ...(files.cmdline !== undefined ? { cmdline: files.cmdline } : {}),
+      ...(files.rootDisk && files.disk ? { rootDisk: 0 } : {}),
       layers: infos,
     };
     const configBytes = jsonBytes(config);

@@ -13,6 +13,7 @@ import { createServer, connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { fileHeader, jsonRecord, Rec, RecordParser, unpackJson } from '../../src/machine/snapshot-format.ts';
 import { buildGuest, VIRTUS } from '../support/toolchain.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'virtus-migrate-'));
@@ -30,8 +31,8 @@ interface Proc {
   exit: Promise<number | null>;
 }
 
-function start(args: string[]): Proc {
-  const child = spawn(process.execPath, [VIRTUS, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+function start(args: string[], env: Record<string, string> = {}): Proc {
+  const child = spawn(process.execPath, [VIRTUS, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const out = { stdout: '', stderr: '' };
   const waiters: Array<() => void> = [];
   for (const s of ['stdout', 'stderr'] as const) {
@@ -172,13 +173,14 @@ describe('live migration', () => {
     const saved = join(dir, 'savevm.snap');
     const [sv] = await monitor(sock, `savevm ${saved}`, 'cont');
     assert.equal(sv!.ok, true, JSON.stringify(sv));
-    // An incompatible target: it says why, exits non-zero; the source runs on.
+    // An incompatible target: it says why and waits on; the source runs on.
     await monitor(sock, `migrate tcp:127.0.0.1:${port}`);
-    assert.equal(await small.exit, 1);
+    await small.waitFor(/failed/, 'stderr');
     const lines = small.stderr().trim().split('\n');
     assert.equal(lines.length, 2, small.stderr());
-    assert.match(lines[1]!, /^virtus: the machine has 536870912 bytes of RAM, not the 268435456 of --memory$/);
+    assert.match(lines[1]!, /^virtus: incoming migration from 127\.0\.0\.1:\d+ failed: the machine has 536870912 bytes of RAM, not the 268435456 of --memory; waiting for another$/);
     await src.waitFor(/migration to .* failed: the target refused the machine: the machine has 536870912 bytes/, 'stderr');
+    small.child.kill();
     const [info] = await monitor(sock, 'info migrate');
     assert.equal(info!.status, 'failed');
     // A target that takes the whole stream and then says no.
@@ -204,7 +206,7 @@ describe('live migration', () => {
     assert.ok(src.stdout().includes(`counter ${first - 1}\n`), 'the source printed what came before');
   });
 
-  it('the target refuses truncated, corrupt and newer streams with one line', async () => {
+  it('the target refuses truncated, corrupt, newer and path-naming streams with one line each, and waits on', async () => {
     assert.ok(recorded, 'the previous test recorded a stream');
     const whole = recorded;
     const flip = (at: number) => {
@@ -212,18 +214,26 @@ describe('live migration', () => {
       b[at]! ^= 0x20;
       return b;
     };
+    // The stream's configuration with host paths where an older format kept them.
+    const p = new RecordParser('t');
+    p.push(whole.subarray(16));
+    const first = p.next()!;
+    const config = unpackJson(first, 't') as { machine: { devices: { shares: unknown[] } } };
+    config.machine.devices.shares.push({ path: '/etc', tag: 'host0', readonly: false });
+    const naming = Buffer.concat([fileHeader('VIRTMIGR'), jsonRecord(Rec.Config, config), whole.subarray(16 + 20 + first.data.length)]);
     const cases: Array<[Buffer, RegExp]> = [
       [whole.subarray(0, 10), /migration stream is truncated: the source closed it inside its header/],
       [whole.subarray(0, Math.floor(whole.length / 2)), /migration stream is truncated/],
       [whole.subarray(0, whole.length - 20), /ends before|truncated/],
       [flip(Math.floor(whole.length / 3)), /is corrupt/],
-      [flip(8).fill(2, 8, 9), /format version 2, newer than this virtus reads \(1\)/],
+      [flip(8).fill(3, 8, 9), /format version 3, newer than this virtus reads \(2\)/],
       [Buffer.from('GET / HTTP/1.1\r\n\r\n'), /not a virtus migration stream/],
+      [naming, /machine\.devices\.shares\[0\]\.path: unknown field/],
     ];
-    for (const [bytes, pattern] of cases) {
-      const port = await freePort();
-      const target = start(['run', '--incoming', `tcp:127.0.0.1:${port}`]);
-      await target.waitFor(/waiting for a machine/, 'stderr');
+    const port = await freePort();
+    const target = start(['run', '--incoming', `tcp:127.0.0.1:${port}`]);
+    await target.waitFor(/waiting for a machine/, 'stderr');
+    for (const [i, [bytes, pattern]] of cases.entries()) {
       const answer = await new Promise<string>((resolve) => {
         const s = connect(port, '127.0.0.1', () => s.end(bytes));
         let text = '';
@@ -233,11 +243,46 @@ describe('live migration', () => {
         s.on('close', () => resolve(text));
       });
       assert.match(answer, /^ERR /, 'the source hears why');
-      assert.equal(await target.exit, 1, target.stderr());
+      await target.waitFor(new RegExp(`(failed: [^\\n]*\\n[^]*){${i + 1}}`), 'stderr');
       const lines = target.stderr().trim().split('\n');
-      assert.equal(lines.length, 2, target.stderr());
-      assert.match(lines[1]!, /^virtus: /);
-      assert.match(lines[1]!, pattern);
+      assert.equal(lines.length, i + 2, target.stderr());
+      assert.match(lines[i + 1]!, /^virtus: incoming migration from 127\.0\.0\.1:\d+ failed: /);
+      assert.match(lines[i + 1]!, pattern);
     }
+    target.child.kill();
+  });
+
+  it('a source that stalls is dropped after the timeout, and a real machine arrives after it', async () => {
+    const port = await freePort();
+    const target = start(['run', '--incoming', `tcp:127.0.0.1:${port}`], { VIRTUS_MIGRATION_TIMEOUT: '2' });
+    await target.waitFor(/waiting for a machine/, 'stderr');
+    // One peer sends a header's worth and stalls; another connects meanwhile and is turned away.
+    const stalled = connect(port, '127.0.0.1', () => stalled.write(fileHeader('VIRTMIGR')));
+    stalled.on('error', () => {});
+    const heard = new Promise<string>((resolve) => {
+      let text = '';
+      stalled.setEncoding('utf8');
+      stalled.on('data', (d: string) => (text += d));
+      stalled.on('close', () => resolve(text));
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    const second = await new Promise<string>((resolve) => {
+      const s = connect(port, '127.0.0.1');
+      let text = '';
+      s.setEncoding('utf8');
+      s.on('data', (d: string) => (text += d));
+      s.on('error', () => {});
+      s.on('close', () => resolve(text));
+    });
+    assert.match(second, /^ERR the target is receiving another machine/);
+    assert.match(await heard, /^ERR the source sent nothing for 2 s/);
+    await target.waitFor(/failed: the source sent nothing for 2 s; waiting for another/, 'stderr');
+    const sock = join(dir, 'after-stall.sock');
+    const src = source(sock, 'jit', ['--migrate-max-rounds', '4']);
+    await src.waitFor(/^counter 100$/m, 'stdout');
+    await monitor(sock, `migrate tcp:127.0.0.1:${port}`);
+    assert.equal(await src.exit, 0, src.stderr());
+    assert.equal(await target.exit, 0, target.stderr());
+    assertCounters(src.stdout() + target.stdout());
   });
 });

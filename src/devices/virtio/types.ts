@@ -53,6 +53,21 @@ export interface VirtioContext {
   flush(): void;
 }
 
+/**
+ * A device backed by host storage (a disk): what snapshots and migrations need of it, so they
+ * find disks by what they can do, not by their class.
+ */
+export interface StorageCapability {
+  /** The host's name for the storage (its file), for messages. */
+  readonly name: string;
+  /** Size in bytes of what the guest sees. */
+  readonly size: number;
+  /** Makes every write completed so far durable (before the disk changes hands). */
+  flush(): void;
+  /** A hash of the size and first MiB (storage/identity.ts), to check a restore has the same disk. */
+  identity(): string;
+}
+
 /** A virtio device as the transport drives it (virtio 1.2 §2: status, features, config, queues). */
 export interface VirtioDevice {
   /** virtio 1.2 §5 device ID. */
@@ -79,6 +94,8 @@ export interface VirtioDevice {
   poll?(): void;
   /** Counters for `--stats`. */
   counters(): VirtioCounters;
+  /** Present when the device holds host storage (virtio-blk). */
+  readonly storage?: StorageCapability;
   /** Device state as plain data (see devices/state.ts); optional for stateless devices. */
   save?(): unknown;
   restore?(state: unknown): void;

@@ -6,6 +6,8 @@
  * the page can still boot what it has.
  */
 
+import type { MachineSpec } from '../../vmm/spec.ts';
+
 /** A file the server offers (see host/node/commands/web.ts, GuestManifest). */
 export interface ManifestFile {
   url: string;
@@ -16,14 +18,8 @@ export interface ManifestFile {
 
 export interface Manifest {
   title: string;
-  append: string;
-  ramSize: number;
-  /** How guest code runs (a page URL's ?engine= overrides it). */
-  engine: 'jit' | 'interp';
-  /** The default guest's console device. */
-  console: 'serial' | 'virtio';
-  /** The root device when the disk is the root file system (root=...). */
-  root?: string;
+  /** The machine the server describes; its files name entries of `files` by their names. */
+  spec: MachineSpec;
   files: Partial<Record<'kernel' | 'initrd' | 'disk', ManifestFile>>;
 }
 

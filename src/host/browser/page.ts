@@ -9,6 +9,7 @@ import './static/style.css';
 import type { MachineStats } from '../../machine/stats.ts';
 import { loadFile, loadManifest, pruneCache, type Manifest } from './images.ts';
 import { MachineWorker, type SavedSnapshot } from './machine-worker.ts';
+import type { MachineSpec } from '../../vmm/spec.ts';
 import type { Capabilities, GuestImage, RunState } from './protocol.ts';
 import { compact, StatsPanel } from './stats-panel.ts';
 import { GuestConsole } from './terminal.ts';
@@ -59,12 +60,17 @@ declare global {
   }
 }
 
-const DEFAULT_RAM = 512 * 1024 * 1024;
+/** The machine when the server describes none (its files are the user's). */
+const DEFAULT_SPEC: MachineSpec = {
+  memory: 512 * 1024 * 1024, harts: 1, deterministic: false, engine: 'jit',
+  boot: { mode: 'builtin', append: 'console=ttyS0' },
+  devices: { disks: [], shares: [], nics: [], console: 'serial' },
+};
 
 /** The engine: the page's ?engine=jit|interp (as v86 and JSLinux take settings in the URL), else the server's. */
 function engine(m: Manifest | null): 'jit' | 'interp' {
   const q = new URLSearchParams(location.search).get('engine');
-  return q === 'jit' || q === 'interp' ? q : (m?.engine ?? 'jit');
+  return q === 'jit' || q === 'interp' ? q : (m?.spec.engine ?? 'jit');
 }
 /** Bytes as MiB with one decimal (download progress, file sizes). */
 const mib = (n: number): string => `${Number((n / 2 ** 20).toFixed(1))} MiB`;
@@ -166,20 +172,9 @@ class Page {
       const files = await this.files(caps);
       if (this.machine !== m) return;
       if (!files.kernel) throw new Error('no kernel to boot: drop one on the page');
-      const image = (f: UserFile | undefined): GuestImage | undefined => (f ? { name: f.name, bytes: f.bytes } : undefined);
-      m.boot({
-        kernel: image(files.kernel)!,
-        ...(files.initrd ? { initrd: image(files.initrd)! } : {}),
-        ...(files.disk && caps.disk ? { disk: image(files.disk)! } : {}),
-        engine: engine(this.manifest),
-        // The user's own kernel gets the UART, which every RISC-V Linux configuration has.
-        console: this.user.kernel ? 'serial' : (this.manifest?.console ?? 'serial'),
-        ...(files.disk && caps.disk && !this.user.disk && this.manifest?.root ? { root: this.manifest.root } : {}),
-        append: $<HTMLInputElement>('append').value || this.manifest?.append || 'console=ttyS0',
-        ramSize: this.manifest?.ramSize ?? DEFAULT_RAM,
-        cols: this.console.term.cols,
-        rows: this.console.term.rows,
-      });
+      const used = [files.kernel, files.initrd, caps.disk ? files.disk : undefined].filter((f): f is UserFile => f !== undefined);
+      const images: GuestImage[] = used.map((f) => ({ name: f.name, bytes: f.bytes }));
+      m.boot({ spec: this.spec(files, caps), files: images, cols: this.console.term.cols, rows: this.console.term.rows });
       this.showInfo();
       this.console.focus();
     } catch (e) {
@@ -189,6 +184,20 @@ class Page {
     } finally {
       $('progress').hidden = true;
     }
+  }
+
+  /** The machine to boot: the server's, with the files the page has and the settings the page chose. */
+  private spec(files: Partial<Record<Role, UserFile>>, caps: Capabilities): MachineSpec {
+    const base = this.manifest?.spec ?? DEFAULT_SPEC;
+    const spec: MachineSpec = structuredClone(base);
+    spec.engine = engine(this.manifest);
+    spec.boot = { mode: 'builtin', kernel: files.kernel!.name, append: $<HTMLInputElement>('append').value || base.boot.append || 'console=ttyS0' };
+    if (files.initrd) spec.boot.initrd = files.initrd.name;
+    // The user's own kernel gets the UART, which every RISC-V Linux configuration has.
+    if (this.user.kernel) spec.devices.console = 'serial';
+    const disk = base.devices.disks[0];
+    spec.devices.disks = files.disk && caps.disk ? [{ file: files.disk.name, readonly: false, serial: disk?.serial ?? 'virtus-root', locking: true }] : [];
+    return spec;
   }
 
   /** The files to boot: the user's where given, else the default guest's (fetched once). */
@@ -213,7 +222,7 @@ class Page {
       $('title').textContent = this.manifest.title;
       document.title = `virtus: ${this.manifest.title}`;
       const append = $<HTMLInputElement>('append');
-      if (!append.value) append.value = this.manifest.append;
+      if (!append.value) append.value = this.manifest.spec.boot.append;
       void pruneCache(this.manifest);
     }
     return this.manifest;
@@ -271,7 +280,7 @@ class Page {
 
   private showInfo(): void {
     const c = this.caps;
-    const ram = mib(this.manifest?.ramSize ?? DEFAULT_RAM);
+    const ram = mib((this.manifest?.spec ?? DEFAULT_SPEC).memory);
     const mem = c?.sharedMemory
       ? 'shared WebAssembly.Memory (the page is cross-origin isolated)'
       : 'ordinary WebAssembly.Memory (the page is not cross-origin isolated)';

@@ -8,6 +8,7 @@
  *                  answer to a save or restore, by its id)
  */
 import type { MachineStats } from '../../machine/stats.ts';
+import type { MachineSpec } from '../../vmm/spec.ts';
 
 /** A guest file handed to the worker. */
 export interface GuestImage {
@@ -19,20 +20,9 @@ export interface GuestImage {
 /** What the worker needs to power the machine on. */
 export interface BootRequest {
   type: 'boot';
-  kernel: GuestImage;
-  initrd?: GuestImage;
-  /** A disk image, attached as a virtio-blk (the guest's /dev/vda). */
-  disk?: GuestImage;
-  /** The root device to add to the command line with the disk (e.g. /dev/vda), if any. */
-  root?: string;
-  /** The guest's console: the UART (ttyS0) or virtio-console (hvc0, which can be resized). */
-  console: 'serial' | 'virtio';
-  /** Kernel command line. */
-  append: string;
-  /** Guest RAM in bytes. */
-  ramSize: number;
-  /** How guest code runs: translated to WebAssembly when hot, or interpreted. */
-  engine: 'jit' | 'interp';
+  /** The machine; its files (kernel, initrd, disks) name entries of `files`. */
+  spec: MachineSpec;
+  files: GuestImage[];
   /** The terminal's size at boot, for a console device that can report it. */
   cols: number;
   rows: number;

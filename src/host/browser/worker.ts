@@ -1,26 +1,25 @@
 /**
- * The machine's Web Worker: builds a virt board from the images the page sends, runs it with
- * the core's Runner (the same run loop `virtus run` uses), and streams console output and the
- * monitor's counters back. The page stays responsive however long a slice of guest code runs.
+ * The machine's Web Worker: runs a Vm (vmm/vm.ts) for the page, the same machine, run loop and
+ * devices `virtus run` has, built from the MachineSpec the page sends and the files it hands
+ * over. Page messages become VmmActions; the machine's events become messages (console output,
+ * state, counters every 250 ms). The page stays responsive however long a slice runs.
  *
  * Guest RAM is a shared WebAssembly.Memory when the page is cross-origin isolated (COOP/COEP),
  * and an ordinary one otherwise: browsers only allow shared memory in isolated pages.
  *
- * Snapshots follow `virtus run` (--snapshot-on-exit, --restore): a save encodes the board
- * between slices with the core's encodeSnapshot; a restore opens the file, builds a fresh
- * board from its configuration with the same devices (the disk is the open working copy in
- * OPFS, which must be the disk the snapshot was taken with), applies it, and only then
- * replaces the running machine. A snapshot that fails anywhere leaves the old machine as it
- * was. Compression is the core's portable codec (fflate): a browser has no synchronous zlib.
+ * Snapshots are the CLI's files: a save is the savevm action; a load builds the snapshot's
+ * machine beside the running one, with the tab's disk (which must be the disk the snapshot was
+ * taken with), and only then replaces it. A snapshot that fails anywhere leaves the running
+ * machine as it was. Compression is the core's portable codec (fflate): a browser has no
+ * synchronous zlib.
  */
-import { Runner } from '../../machine/runner.ts';
-import { encodeSnapshot, openSnapshot, type HostConfig } from '../../machine/snapshot.ts';
-import { collectStats } from '../../machine/stats.ts';
-import { VirtBoard } from '../../machine/virt.ts';
 import { isVirtusError, VirtusError } from '../../util/errors.ts';
-import { attachDevices, checkDeviceConfig, deviceConfig, plugDevices, type BrowserDevices } from './devices.ts';
+import type { VmEvent, VmState } from '../../vmm/actions.ts';
+import { createVm, restoreVm } from '../../vmm/create.ts';
+import type { Vm } from '../../vmm/vm.ts';
 import type { BootRequest, Capabilities, PageMessage, RunState, WorkerMessage } from './protocol.ts';
 import { BrowserRunnerHost, OutputBatcher } from './runner-host.ts';
+import { BrowserVmHost } from './vm-host.ts';
 
 /** The part of DedicatedWorkerGlobalScope used here (the project compiles against the DOM library). */
 interface WorkerScope {
@@ -36,46 +35,30 @@ const STATS_MS = 250;
 const post = (m: WorkerMessage, transfer: Transferable[] = []): void => scope.postMessage(m, transfer);
 
 const output = new OutputBatcher((bytes) => post({ type: 'output', bytes }, [bytes.buffer]));
-const host = new BrowserRunnerHost(() => output.flush());
-let board: VirtBoard | null = null;
-let runner: Runner | null = null;
-let state: RunState = 'booting';
-/** The run loop while it runs; resolves when it has left its slice. */
-let looping: Promise<void> | null = null;
-/** The page's Pause and Resume. */
-let pausedByPage = false;
-/** True while a snapshot is being taken or applied: the machine stays between slices. */
-let held = false;
+const encoder = new TextEncoder();
+const host = new BrowserVmHost({
+  runner: new BrowserRunnerHost(() => output.flush()),
+  sharedMemory: scope.crossOriginIsolated === true,
+  warn: (line) => output.write(encoder.encode(`\r\n[${line.replace(/^virtus: /, 'virtus] ')}\r\n`)),
+});
+let vm: Vm | null = null;
 /** Snapshot operations, one at a time. */
 let busy: Promise<void> = Promise.resolve();
-let devices: BrowserDevices | null = null;
-/** How to rebuild this machine (a snapshot's configuration); null before boot. */
-let hostConfig: HostConfig | null = null;
-/** The terminal's size, for a restored virtio-console. */
-let term = { cols: 80, rows: 24 };
-/** False for a machine restored from a snapshot: it has no boot images to reboot from. */
-let canReboot = true;
-/** The engine the page asked for (a restored machine runs on it too). */
-let engine: BootRequest['engine'] = 'jit';
 
 function capabilities(): Capabilities {
   return {
     sharedMemory: scope.crossOriginIsolated === true,
     // Before boot: what the board can offer; after: what this machine has.
-    consoleResize: devices ? devices.console !== null : true,
+    consoleResize: vm ? vm.spec.devices.console === 'virtio' : true,
     disk: true,
-    persistentDisk: devices?.persistent ?? false,
+    persistentDisk: host.persistentDisk,
     snapshots: true,
   };
 }
 
-function setState(s: RunState, reason?: string): void {
-  state = s;
-  post({ type: 'state', state: s, ...(reason ? { reason } : {}) });
-}
-
-function sendStats(): void {
-  if (board) post({ type: 'stats', time: performance.now(), stats: collectStats(board) });
+/** The page's four states. */
+function runState(s: VmState): RunState {
+  return s === 'created' || s === 'incoming' ? 'booting' : s === 'migrating-out' ? 'running' : s;
 }
 
 /** One line for the user about `e`: a VirtusError's own message, anything else as internal. */
@@ -87,134 +70,93 @@ function fail(e: unknown): void {
   output.flush();
   const message = describe(e);
   post({ type: 'error', message });
-  setState('stopped', message);
+  post({ type: 'state', state: 'stopped', reason: message });
 }
 
-function newBoard(ramSize: number, engine: BootRequest['engine'], deterministic = false): VirtBoard {
-  const b = new VirtBoard({
-    ramSize,
-    engine,
-    deterministic,
-    // With virtio-console the UART stays on: the kernel's first messages and /init's own
-    // output come there before hvc0 exists. From then on the kernel writes its messages to
-    // both consoles, so they show twice; hiding either console would lose output.
-    console: (bytes) => output.write(bytes),
-    sharedMemory: scope.crossOriginIsolated === true,
-  });
-  b.onVirtioError = (device, reason) => output.write(new TextEncoder().encode(`\r\n[virtus] ${device}: ${reason} (the device needs a reset)\r\n`));
-  return b;
+/** The events of machine `m`, while it is the tab's machine. */
+function listener(self: () => Vm | null): (e: VmEvent) => void {
+  return (e) => {
+    const m = self();
+    if (m !== vm) return;
+    if (e.type === 'output') output.write(e.bytes);
+    else if (e.type === 'state' && e.state !== 'stopped') post({ type: 'state', state: runState(e.state) });
+    else if (e.type === 'stop') {
+      output.flush();
+      sendStats();
+      const r = e.info;
+      post({ type: 'state', state: 'stopped', reason: r.message ?? `the guest stopped the machine (${r.reason}, code ${r.code})` });
+    }
+  };
+}
+
+function sendStats(): void {
+  const time = performance.now();
+  void vm?.handle({ type: 'query-stats' }).then((stats) => post({ type: 'stats', time, stats }));
 }
 
 async function boot(req: BootRequest): Promise<void> {
-  engine = req.engine;
-  term = { cols: req.cols, rows: req.rows };
-  const b = newBoard(req.ramSize, req.engine);
-  devices = await attachDevices(b, req, (bytes) => output.write(bytes));
-  b.boot({
-    kernel: req.kernel.bytes,
-    kernelName: req.kernel.name,
-    ...(req.initrd ? { initrd: req.initrd.bytes } : {}),
-    append: [req.append, ...devices.append].filter(Boolean).join(' '),
-    firmware: 'builtin',
-  });
-  hostConfig = { boot: 'builtin', htif: null, devices: deviceConfig(req) };
-  board = b;
-  runner = new Runner(b.machine, host);
+  host.term = { cols: req.cols, rows: req.rows };
+  for (const f of req.files) host.files.set(f.name, f.bytes);
+  let m: Vm | null = null;
+  m = await createVm(req.spec, host, { on: listener(() => m) });
+  vm = m;
   const caps = capabilities();
-  post({ type: 'started', capabilities: caps, memory: caps.sharedMemory ? b.machine.memory : null, diskAttached: devices.disk !== null });
+  post({ type: 'started', capabilities: caps, memory: caps.sharedMemory ? m.board.machine.memory : null, diskAttached: m.spec.devices.disks.length > 0 });
   setInterval(sendStats, STATS_MS);
-  start();
+  await m.handle({ type: 'start' });
 }
 
-/** Starts the run loop if the machine should run and is not already running. */
-function start(): void {
-  if (!board || !runner || looping || pausedByPage || held || state === 'stopped') return;
-  looping = loop(board, runner).finally(() => (looping = null));
-}
-
-/** Runs until the guest stops the machine or it is asked to pause; a guest reboot restarts it. */
-async function loop(b: VirtBoard, r: Runner): Promise<void> {
-  setState('running');
-  try {
-    for (;;) {
-      const exit = await r.run();
-      output.flush();
-      if (exit?.reason === 'reboot' && canReboot) {
-        b.reboot();
-        if (!pausedByPage && !held) continue;
-        setState('paused');
-        break;
-      }
-      sendStats();
-      if (exit?.reason === 'reboot') setState('stopped', 'the guest rebooted, and a machine loaded from a snapshot has no boot images to reboot from');
-      else if (exit) setState('stopped', exit.message ?? `the guest stopped the machine (${exit.reason}, code ${exit.code})`);
-      else setState('paused');
-      break;
-    }
-  } catch (e) {
-    fail(e);
-  }
-}
-
-/** Stops the run loop and waits until the machine is between slices. */
-async function halt(): Promise<void> {
-  if (!looping) return;
-  runner?.requestStop();
-  host.wake();
-  await looping;
-}
-
-/**
- * Runs a snapshot operation with the machine stopped between slices, one at a time; then the
- * machine runs again unless the page paused it. The answer goes to the page by `id`.
- */
-function withMachineStopped(id: number, op: () => WorkerMessage | Promise<WorkerMessage>, transfer: (m: WorkerMessage) => Transferable[] = () => []): void {
+/** Runs a snapshot operation, one at a time; the answer goes to the page by `id`. */
+function serially(id: number, op: () => Promise<WorkerMessage>, transfer: (m: WorkerMessage) => Transferable[] = () => []): void {
   busy = busy.then(async () => {
-    held = true;
     let answer: WorkerMessage;
     try {
-      await halt();
       answer = await op();
     } catch (e) {
       answer = { type: 'refused', id, message: describe(e) };
     }
-    held = false;
-    // Running again before the answer: the page sees the machine's state settled when it gets it.
-    start();
     post(answer, transfer(answer));
   });
 }
 
-function save(id: number): WorkerMessage {
-  if (!board || !hostConfig) throw new VirtusError('NO_SNAPSHOT', 'the machine has not booted yet: nothing to save');
-  if (board.machine.exit) throw new VirtusError('NO_SNAPSHOT', 'the machine has stopped: nothing to save');
-  const t = performance.now();
-  const parts = encodeSnapshot(board, hostConfig);
-  return { type: 'saved', id, parts, ms: performance.now() - t };
+async function save(id: number): Promise<WorkerMessage> {
+  if (!vm) throw new VirtusError('NO_SNAPSHOT', 'the machine has not booted yet: nothing to save');
+  if (vm.state === 'stopped') throw new VirtusError('NO_SNAPSHOT', 'the machine has stopped: nothing to save');
+  const s = await vm.handle({ type: 'savevm' });
+  return { type: 'saved', id, parts: s.parts, ms: s.ms };
 }
 
 /** Builds the snapshot's machine beside the current one and, once it is whole, puts it in its place. */
-function restore(id: number, name: string, bytes: Uint8Array): WorkerMessage {
-  if (!board) throw new VirtusError('NOT_BOOTED', 'the machine is still starting: load the snapshot once it runs');
+async function restore(id: number, name: string, bytes: Uint8Array): Promise<WorkerMessage> {
+  const old = vm;
+  if (!old) throw new VirtusError('NOT_BOOTED', 'the machine is still starting: load the snapshot once it runs');
   const t = performance.now();
-  const reader = openSnapshot(bytes, name);
-  const c = reader.config;
-  if (c.boot !== 'builtin' || c.htif) throw new VirtusError('INCOMPATIBLE', `snapshot ${name}: its machine ${c.htif ? 'uses HTIF' : `boots with firmware "${c.boot}"`}, which the web console does not run`);
-  const config = checkDeviceConfig(c.devices);
-  const b = newBoard(c.ramSize, engine, c.deterministic);
-  const d = plugDevices(b, config, { disk: devices?.disk ?? null, persistent: devices?.persistent ?? false, ...term, output: (x) => output.write(x) });
-  reader.restore(b);
+  const wasRunning = old.state === 'running';
+  if (wasRunning) await old.handle({ type: 'pause' });
+  let m: Vm | null = null;
+  try {
+    m = await restoreVm(
+      bytes,
+      name,
+      { disks: old.spec.devices.disks, shares: [], nics: [], engine: old.spec.engine },
+      { disk: 'the tab', share: 'the tab', nic: 'the tab', memory: 'the tab' },
+      host,
+      { on: listener(() => m) },
+    );
+  } catch (e) {
+    if (wasRunning && (old.state as VmState) === 'paused') await old.handle({ type: 'resume' });
+    throw e;
+  }
+  vm = m;
+  await old.handle({ type: 'quit' });
   // The guest learns the terminal's size now, not the one saved with the snapshot.
-  d.console?.resize(term.cols, term.rows);
-  board = b;
-  runner = new Runner(b.machine, host);
-  devices = d;
-  hostConfig = { boot: c.boot, htif: null, devices: config };
-  canReboot = false;
+  await m.handle({ type: 'console-resize', ...host.term });
   output.flush();
-  if (state !== 'paused') setState('paused');
+  // It runs on as the old one did (the page's Pause stands).
+  if (wasRunning) await m.handle({ type: 'resume' });
+  else post({ type: 'state', state: 'paused' });
   const caps = capabilities();
-  return { type: 'restored', id, ms: performance.now() - t, capabilities: caps, memory: caps.sharedMemory ? b.machine.memory : null, diskAttached: d.disk !== null };
+  return { type: 'restored', id, ms: performance.now() - t, capabilities: caps, memory: caps.sharedMemory ? m.board.machine.memory : null, diskAttached: m.spec.devices.disks.length > 0 };
 }
 
 scope.onmessage = (e) => {
@@ -222,30 +164,26 @@ scope.onmessage = (e) => {
   try {
     switch (m.type) {
       case 'boot':
-        if (!board) boot(m).catch(fail);
+        if (!vm) boot(m).catch(fail);
         break;
       case 'input':
-        if (devices?.console) devices.console.write(m.bytes);
-        else board?.consoleInput(m.bytes);
-        host.wake();
+        void vm?.handle({ type: 'console-input', bytes: m.bytes });
         break;
       case 'resize':
-        term = { cols: m.cols, rows: m.rows };
-        devices?.console?.resize(m.cols, m.rows);
+        host.term = { cols: m.cols, rows: m.rows };
+        void vm?.handle({ type: 'console-resize', cols: m.cols, rows: m.rows });
         break;
       case 'pause':
-        pausedByPage = true;
-        void halt();
+        void vm?.handle({ type: 'pause' }).catch(() => {});
         break;
       case 'resume':
-        pausedByPage = false;
-        start();
+        void vm?.handle({ type: 'resume' }).catch(() => {});
         break;
       case 'save':
-        withMachineStopped(m.id, () => save(m.id), (a) => (a.type === 'saved' ? [...new Set(a.parts.map((p) => p.buffer))] : []));
+        serially(m.id, () => save(m.id), (a) => (a.type === 'saved' ? [...new Set(a.parts.map((p) => p.buffer))] : []));
         break;
       case 'restore':
-        withMachineStopped(m.id, () => restore(m.id, m.name, m.bytes));
+        serially(m.id, () => restore(m.id, m.name, m.bytes));
         break;
     }
   } catch (err) {

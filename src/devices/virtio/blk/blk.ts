@@ -10,9 +10,10 @@
  * protocol violation (DEVICE_NEEDS_RESET, as QEMU does).
  */
 import type { BlockBackend } from '../../../storage/backend.ts';
+import { diskIdentity } from '../../../storage/identity.ts';
 import { eachWindow, readSegments, slice } from '../chain.ts';
 import type { Chain } from '../queue.ts';
-import { DEVICE_ID, type VirtioContext, type VirtioCounters, type VirtioDevice } from '../types.ts';
+import { DEVICE_ID, type StorageCapability, type VirtioContext, type VirtioCounters, type VirtioDevice } from '../types.ts';
 
 // §5.2.3 feature bits
 export const BLK_F_SEG_MAX = 1n << 2n;
@@ -73,11 +74,14 @@ export class VirtioBlk implements VirtioDevice {
     'bytes read': 0, 'bytes written': 0, 'I/O errors': 0, 'unsupported requests': 0,
   };
 
+  readonly storage: StorageCapability;
+
   constructor(
     readonly backend: BlockBackend,
     private readonly o: BlkOptions,
   ) {
     this.name = o.name;
+    this.storage = { name: backend.name, size: backend.size, flush: () => backend.flush(), identity: () => diskIdentity(backend) };
     this.capacity = Math.floor(backend.size / SECTOR);
     this.features = BLK_F_SEG_MAX | BLK_F_BLK_SIZE | BLK_F_FLUSH | BLK_F_DISCARD | BLK_F_WRITE_ZEROES | (backend.readOnly ? BLK_F_RO : 0n);
     this.id = new Uint8Array(ID_BYTES);

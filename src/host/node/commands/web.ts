@@ -12,8 +12,11 @@ import { createReadStream, realpathSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { basename } from 'node:path';
 import { VirtusError } from '../../../util/errors.ts';
-import { parseSize } from '../../../util/size.ts';
+import type { MachineSpec } from '../../../vmm/spec.ts';
 import { parseCount, parseFlags, type Command } from '../command.ts';
+import { MACHINE_OPTIONS, specFromFlags, type MachineFlags } from '../machine-flags.ts';
+import { toVirtusArgs } from '../qemu-args.ts';
+import { nodeSpecSources } from '../spec-sources.ts';
 import { ensureDefaultGuest } from '../guest/fetch.ts';
 import { stderrProgress } from '../guest/progress.ts';
 import { bundleBrowser, type Asset } from './web-bundle.ts';
@@ -25,23 +28,15 @@ browser tab, with a terminal for its console and a panel of the monitor's
 counters. Without --kernel it serves the default guest (see 'virtus guest').
 The browser caches the guest's files, so a second visit downloads nothing.
 
+The machine takes run's flags (see 'virtus run --help'), as far as a browser tab
+can have them: a kernel and initrd, one disk (--drive file=FILE or --root disk:
+the guest sees it as /dev/vda, and its writes are kept in the browser's OPFS, not
+in FILE), the console (virtio-console by default for the default guest, the UART
+with --kernel and for kernels dropped on the page), --append, --memory,
+--engine (a page URL's ?engine=jit or ?engine=interp overrides it) and
+--deterministic.
+
   --port N, -p N       TCP port on localhost (default 8080; 0 picks a free one)
-  --kernel FILE        kernel to serve instead of the default guest's
-  --initrd FILE        initial ramdisk to serve
-  --disk FILE          disk image (raw or qcow2 without a backing file) to serve;
-                       the guest sees it as /dev/vda, and its writes are kept in
-                       the browser (OPFS), not in FILE
-  --root disk          serve the default guest's root disk as /dev/vda with
-                       root=/dev/vda (its first visit downloads about 130 MB)
-  --console virtio|serial
-                       the guest's console: virtio-console (hvc0, which follows
-                       the terminal's size; the default guest's default) or the
-                       UART (ttyS0; the default with --kernel, and for kernels
-                       dropped on the page: every RISC-V Linux has a UART driver)
-  --append STRING      kernel command line (default: console=ttyS0)
-  --memory SIZE, -m    guest RAM (default 512M)
-  --engine jit|interp  translate hot code to WebAssembly (default), or interpret;
-                       a page URL's ?engine=jit or ?engine=interp overrides it
   --no-isolation       leave out the COOP/COEP headers: the page is not
                        cross-origin isolated and guest RAM is ordinary memory
   -h, --help           show this help
@@ -49,21 +44,13 @@ The browser caches the guest's files, so a second visit downloads nothing.
 Stop the server with Ctrl-C.`;
 
 const OPTIONS = {
+  ...MACHINE_OPTIONS,
   port: { type: 'string', short: 'p' },
-  kernel: { type: 'string' },
-  initrd: { type: 'string' },
-  disk: { type: 'string' },
-  root: { type: 'string' },
-  console: { type: 'string' },
-  append: { type: 'string' },
-  memory: { type: 'string', short: 'm' },
-  engine: { type: 'string' },
   'no-isolation': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 const DEFAULT_PORT = 8080;
-const DEFAULT_APPEND = 'console=ttyS0';
 
 /** A guest file the server offers, as the page's manifest describes it. */
 interface ServedFile {
@@ -78,12 +65,8 @@ interface ServedFile {
 /** What /guest/manifest.json answers: everything the page needs to boot. */
 export interface GuestManifest {
   title: string;
-  append: string;
-  ramSize: number;
-  engine: 'jit' | 'interp';
-  console: 'serial' | 'virtio';
-  /** The root device, when the disk is the root file system. */
-  root?: string;
+  /** The machine; its files name the served files by their names. */
+  spec: MachineSpec;
   files: Record<string, { url: string; name: string; size: number; version: string }>;
 }
 
@@ -101,30 +84,38 @@ function servedFile(role: ServedFile['role'], path: string): ServedFile {
   return { role, path: real, name: basename(path), size: st.size, version };
 }
 
-interface GuestFlags {
-  kernel?: string;
-  initrd?: string;
-  disk?: string;
-  root?: string;
-}
-
-async function guestFiles(v: GuestFlags): Promise<{ title: string; files: ServedFile[]; root?: string }> {
-  if (v.root !== undefined && v.root !== 'disk') throw new VirtusError('BAD_FLAG', `web: --root takes "disk" (the default guest's root disk), not "${v.root}"`, { exitCode: 2 });
-  if (v.root && v.disk) throw new VirtusError('BAD_FLAG', 'web: --root disk and --disk FILE both name the disk; give one', { exitCode: 2 });
-  if (v.kernel) {
-    if (v.root) throw new VirtusError('BAD_FLAG', "web: --root disk is the default guest's disk; with --kernel, pass --disk FILE", { exitCode: 2 });
-    const files = [servedFile('kernel', v.kernel)];
-    if (v.initrd) files.push(servedFile('initrd', v.initrd));
-    if (v.disk) files.push(servedFile('disk', v.disk));
-    return { title: basename(v.kernel), files };
+/**
+ * The machine the flags describe, as a tab can run it: its files become served files, named in
+ * the spec by their names. What a tab cannot have is refused with one line.
+ */
+async function tabMachine(v: MachineFlags & { port?: string }): Promise<{ title: string; spec: MachineSpec; files: ServedFile[] }> {
+  const no = (what: string): VirtusError => new VirtusError('BAD_FLAG', `web: ${what}`, { exitCode: 2 });
+  const sources = nodeSpecSources();
+  // The default guest's shell follows the window's size on virtio-console.
+  const spec = await specFromFlags({ ...v, console: v.console ?? (v.kernel ? 'serial' : 'virtio') }, 'web', {
+    ...sources,
+    // The pristine image: the browser keeps its own working copy (OPFS), as run keeps root.img.
+    rootDisk: async () => (await ensureDefaultGuest({ progress: stderrProgress() })).rootfs,
+    image: undefined,
+  });
+  if (spec.boot.mode !== 'builtin') throw no('a browser tab boots with the built-in SBI: drop --bios');
+  if (spec.devices.shares.length) throw no('a browser tab cannot share host folders (--share)');
+  if (spec.devices.disks.length > 1) throw no(`a browser tab attaches one disk, not ${spec.devices.disks.length}`);
+  const disk = spec.devices.disks[0];
+  if (disk && disk.overlay !== undefined) throw no("the tab keeps a disk's writes in the browser (OPFS): drop overlay= and -snapshot");
+  const files = [servedFile('kernel', spec.boot.kernel!)];
+  if (spec.boot.initrd !== undefined) files.push(servedFile('initrd', spec.boot.initrd));
+  if (disk) files.push(servedFile('disk', disk.file));
+  const named = (role: ServedFile['role']): string => files.find((f) => f.role === role)!.name;
+  spec.boot.kernel = named('kernel');
+  if (spec.boot.initrd !== undefined) spec.boot.initrd = named('initrd');
+  if (disk) disk.file = named('disk');
+  let title = basename(v.kernel ?? '');
+  if (v.kernel === undefined) {
+    const g = await ensureDefaultGuest({ progress: stderrProgress() });
+    title = `Linux ${g.release} (Debian ${g.version})`;
   }
-  if (v.initrd) throw new VirtusError('BAD_FLAG', 'web: --initrd needs --kernel FILE', { exitCode: 2 });
-  const g = await ensureDefaultGuest({ progress: stderrProgress() });
-  const files = [servedFile('kernel', g.kernel), servedFile('initrd', g.initrd)];
-  // The pristine image: the browser keeps its own working copy (OPFS), as run keeps root.img.
-  if (v.root) files.push(servedFile('disk', g.rootfs));
-  else if (v.disk) files.push(servedFile('disk', v.disk));
-  return { title: `Linux ${g.release} (Debian ${g.version})`, files, ...(v.root ? { root: '/dev/vda' } : {}) };
+  return { title, spec, files };
 }
 
 function parsePort(text: string | undefined): number {
@@ -138,26 +129,17 @@ export const webCommand: Command = {
   name: 'web',
   summary: 'serve a page that runs the machine in a browser tab',
   async run(argv) {
-    const { values: v } = parseFlags('web', argv, OPTIONS);
+    const { values: v } = parseFlags('web', toVirtusArgs('web', argv, OPTIONS), OPTIONS);
     if (v.help) {
       console.log(HELP);
       return 0;
     }
     const port = parsePort(v.port);
-    const engine = v.engine ?? 'jit';
-    if (engine !== 'jit' && engine !== 'interp') throw new VirtusError('BAD_FLAG', `web: --engine must be jit or interp, not "${engine}"`, { exitCode: 2 });
-    const con = v.console ?? (v.kernel ? 'serial' : 'virtio');
-    if (con !== 'serial' && con !== 'virtio') throw new VirtusError('BAD_FLAG', `web: --console must be serial or virtio, not "${con}"`, { exitCode: 2 });
-    const ramSize = parseSize(v.memory ?? '512M', '--memory', 'M');
-    const guest = await guestFiles(v);
+    const guest = await tabMachine(v);
     const assets = await bundleBrowser();
     const manifest: GuestManifest = {
       title: guest.title,
-      append: v.append ?? DEFAULT_APPEND,
-      ramSize,
-      console: con,
-      engine,
-      ...(guest.root ? { root: guest.root } : {}),
+      spec: guest.spec,
       files: Object.fromEntries(guest.files.map((f) => [f.role, { url: `/guest/${f.role}`, name: f.name, size: f.size, version: f.version }])),
     };
     const server = createServer((req, res) => serve(req, res, { assets, manifest, files: guest.files, isolate: !v['no-isolation'] }));

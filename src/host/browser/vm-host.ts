@@ -1,0 +1,104 @@
+/**
+ * The browser's services for a Vm (vmm/host.ts), inside the machine's Web Worker: boot files
+ * and disk images are the files the page handed over (by name); a disk is a working copy in
+ * OPFS, opened once and shared by the machines that follow each other in the tab (a snapshot
+ * loaded in place of the running machine gets the same disk: OPFS lets one handle at a time
+ * hold a file). A tab has no host folders, no network and no migration links.
+ */
+import { openImage } from '../../storage/open.ts';
+import type { BlockBackend } from '../../storage/backend.ts';
+import type { HostFile, HostFileSystem } from '../../storage/host-file.ts';
+import { VirtusError } from '../../util/errors.ts';
+import type { OpenedDisk, VmHost } from '../../vmm/host.ts';
+import type { DiskSpec } from '../../vmm/spec.ts';
+import { openWorkingDisk } from './opfs-file.ts';
+import { BrowserRunnerHost } from './runner-host.ts';
+
+/**
+ * A file system of one file: a browser has no paths, so a qcow2 image with a backing file
+ * cannot be opened (one clear error names the backing file).
+ */
+function singleFile(file: HostFile): HostFileSystem {
+  const no = (what: string) => new VirtusError('BROWSER_FS', `${file.name}: ${what} is not possible in a browser tab`);
+  return {
+    open(path) {
+      if (path === file.name) return file;
+      throw new VirtusError('BACKING_OPEN', `the browser has no file ${path} (drop a disk image without a backing file)`);
+    },
+    create: () => {
+      throw no('creating files');
+    },
+    resolveBacking: (_image, backing) => backing,
+    exists: (path) => path === file.name,
+    remove: () => {
+      throw no('removing files');
+    },
+  };
+}
+
+interface SharedDisk {
+  backend: BlockBackend;
+  persistent: boolean;
+  users: number;
+}
+
+export class BrowserVmHost implements VmHost {
+  readonly runner: BrowserRunnerHost;
+  readonly sharedMemory: boolean;
+  /** The files the page handed over, by name. */
+  readonly files = new Map<string, Uint8Array>();
+  /** Open working copies, by file name. */
+  private readonly disks = new Map<string, SharedDisk>();
+  /** The terminal's size, kept current by the page. */
+  term = { cols: 80, rows: 24 };
+
+  constructor(o: { runner: BrowserRunnerHost; sharedMemory: boolean; warn: (line: string) => void }) {
+    this.runner = o.runner;
+    this.sharedMemory = o.sharedMemory;
+    this.warn = o.warn;
+  }
+
+  readonly warn: (line: string) => void;
+
+  readFile(ref: string, what: string): Uint8Array {
+    const f = this.files.get(ref);
+    if (!f) throw new VirtusError('FILE_OPEN', `the page gave no ${what} ${ref}`);
+    return f;
+  }
+
+  /** True when some disk keeps the guest's writes across visits (OPFS). */
+  get persistentDisk(): boolean {
+    return [...this.disks.values()].some((d) => d.persistent && d.users > 0);
+  }
+
+  async openDisk(d: DiskSpec): Promise<OpenedDisk> {
+    let shared = this.disks.get(d.file);
+    if (!shared) {
+      const bytes = this.readFile(d.file, 'disk');
+      // The working copy is keyed by the image's name and size: a different image starts afresh.
+      const w = await openWorkingDisk(d.file, bytes, `${d.file}:${bytes.length}`);
+      shared = { backend: openImage(singleFile(w.file), w.file.name, d.format ? { format: d.format } : {}), persistent: w.persistent, users: 0 };
+      this.disks.set(d.file, shared);
+    }
+    shared.users++;
+    const s = shared;
+    let closed = false;
+    return {
+      backend: s.backend,
+      close: () => {
+        if (closed) return;
+        closed = true;
+        if (--s.users > 0) {
+          s.backend.flush();
+          return;
+        }
+        this.disks.delete(d.file);
+        s.backend.close();
+      },
+    };
+  }
+
+  consoleSize(): { cols: number; rows: number } {
+    return this.term;
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * QEMU's spellings on virtus's command line: `-kernel Image -m 1G -drive file=d.img` runs as
+ * it does under qemu-system-riscv64 -M virt. QEMU writes long options with one dash (and
+ * accepts two); virtus writes them with two. toVirtusArgs() rewrites the one-dash spellings of
+ * the options virtus shares with QEMU, and names precisely the QEMU options it does not have.
+ */
+import { VirtusError } from '../../util/errors.ts';
+
+/** QEMU options virtus has, by QEMU's name: the virtus option each one becomes. */
+const SHARED: Record<string, string> = {
+  kernel: 'kernel', initrd: 'initrd', append: 'append', bios: 'bios', smp: 'smp', drive: 'drive',
+  machine: 'machine', nographic: 'nographic', serial: 'serial', display: 'display', snapshot: 'snapshot',
+  'no-reboot': 'no-reboot', device: 'device', netdev: 'netdev', nic: 'nic', virtfs: 'virtfs', fsdev: 'fsdev',
+  cpu: 'cpu', name: 'name', qmp: 'qmp', incoming: 'incoming', loadvm: 'loadvm',
+};
+
+/** QEMU options virtus does not have, with what to do instead. */
+const MISSING: Record<string, string> = {
+  'enable-kvm': 'virtus emulates the hart in software; there is no KVM for a RISC-V guest on this host',
+  accel: 'virtus has one accelerator, its translator (--engine jit|interp)',
+  dtb: 'virtus generates the device tree from its devices (--dtb-dump FILE writes it out)',
+  monitor: "the human monitor is Ctrl-A C and --monitor unix:PATH; QMP is --qmp unix:PATH",
+  chardev: 'the console is the terminal (--console serial|virtio); QMP takes --qmp unix:PATH',
+  vga: 'the virt board has no display; the console is the terminal',
+  usb: 'the virt board has no USB',
+  gdb: 'virtus has no gdb stub yet',
+  object: 'virtus has no QOM objects',
+  global: 'virtus has no QOM properties',
+  rtc: 'the RTC follows the host clock, or the instruction count with --deterministic',
+  icount: 'use --deterministic: time from the instruction count',
+  L: 'virtus needs no firmware directory (--bios opensbi is the default guest\'s OpenSBI)',
+};
+
+/** One-letter QEMU options: those virtus shares, and what the others would have done. */
+const SHORT_SHARED = new Set(['m', 'M', 'S']);
+const SHORT_MISSING: Record<string, string> = {
+  s: 'virtus has no gdb stub yet',
+  d: 'virtus has --trace (every instruction) and --stats (every exit) instead of QEMU\'s -d log items',
+  D: 'virtus logs to stderr',
+  k: 'the console is the terminal; there is no keyboard map',
+};
+
+/** A command's options, as node:util's parseArgs takes them. */
+export type OptionTable = Readonly<Record<string, { type: 'string' | 'boolean'; short?: string }>>;
+
+function missing(cmd: string, opt: string, why: string): VirtusError {
+  return new VirtusError('BAD_FLAG', `${cmd}: virtus does not have QEMU's ${opt}: ${why}`, { exitCode: 2 });
+}
+
+/**
+ * Rewrites QEMU's one-dash long options into virtus's two-dash ones, for a command with
+ * `options` (the value of an option that takes one is never rewritten).
+ */
+export function toVirtusArgs(cmd: string, argv: string[], options: OptionTable): string[] {
+  const takesValue = (name: string): boolean => options[name]?.type === 'string';
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const m = /^-{1,2}([A-Za-z][\w.-]*)$/.exec(a);
+    if (!m) {
+      out.push(a);
+      continue;
+    }
+    const name = m[1]!;
+    const single = !a.startsWith('--');
+    if (single && name.length === 1) {
+      if (SHORT_MISSING[name]) throw missing(cmd, a, SHORT_MISSING[name]!);
+      out.push(a);
+      const long = Object.entries(options).find(([, o]) => o.short === name);
+      if ((SHORT_SHARED.has(name) || long) && long?.[1].type === 'string' && i + 1 < argv.length) out.push(argv[++i]!);
+      continue;
+    }
+    let long = name;
+    if (single) {
+      if (MISSING[name]) throw missing(cmd, a, MISSING[name]!);
+      const to = SHARED[name];
+      if (!to || !options[to]) throw new VirtusError('BAD_FLAG', `${cmd}: unknown option ${a} (try 'virtus ${cmd} --help')`, { exitCode: 2 });
+      long = to;
+    } else if (MISSING[name] && !options[name]) throw missing(cmd, a, MISSING[name]!);
+    out.push(`--${long}`);
+    if (takesValue(long) && i + 1 < argv.length) out.push(argv[++i]!);
+  }
+  return out;
+}
+
+/** Splits QEMU's `key=value,key=value` (",," is a literal comma); a first item without "=" is `first`. */
+export function splitOptions(text: string, first?: string): Array<[string, string]> {
+  const items = text.replace(/,,/g, '\0').split(',').map((p) => p.replace(/\0/g, ','));
+  return items.map((item, i): [string, string] => {
+    const eq = item.indexOf('=');
+    if (eq < 0) return i === 0 && first ? [first, item] : [item, ''];
+    return [item.slice(0, eq), item.slice(eq + 1)];
+  });
+}
+
+/** QEMU's on/off (also yes/no, true/false); `what` names it in errors. */
+export function onOff(value: string, what: string): boolean {
+  if (['on', 'yes', 'true', ''].includes(value)) return true;
+  if (['off', 'no', 'false'].includes(value)) return false;
+  throw new VirtusError('BAD_FLAG', `${what}: expected on or off, got '${value}'`, { exitCode: 2 });
+}

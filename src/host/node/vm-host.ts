@@ -1,0 +1,72 @@
+/**
+ * The Node host's services for a Vm (vmm/host.ts): boot files from disk (or from memory, for
+ * a machine image's layers), disks through the storage layer's drives on Node's files, shared
+ * folders confined by NodeHostFs, migration links over TCP, the terminal's size, and the
+ * event-loop side of the run loop.
+ */
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { openDrive } from '../../storage/drive.ts';
+import { VirtusError } from '../../util/errors.ts';
+import type { MigrationLink, OpenedDisk, OpenedShare, VmHost } from '../../vmm/host.ts';
+import type { DiskSpec, ShareSpec } from '../../vmm/spec.ts';
+import { readHostFile } from './files.ts';
+import { NodeHostFs } from './host-fs.ts';
+import { nodeFileSystem } from './host-file.ts';
+import { connectMigration } from './migration-link.ts';
+import { NodeRunnerHost } from './runner-host.ts';
+
+let overlays = 0;
+
+export interface NodeVmHostOptions {
+  /** Boot files held in memory (a machine image's kernel and initrd), by the name the spec uses. */
+  files?: Map<string, Uint8Array>;
+  /** Where warnings go (default: stderr). */
+  warn?: (line: string) => void;
+  /** The terminal's size for virtio-console (default: stdout's when it is a terminal). */
+  consoleSize?: () => { cols: number; rows: number };
+}
+
+export class NodeVmHost implements VmHost {
+  readonly runner = new NodeRunnerHost();
+
+  constructor(private readonly o: NodeVmHostOptions = {}) {}
+
+  readFile(ref: string, what: string): Uint8Array {
+    return this.o.files?.get(ref) ?? readHostFile(ref, what);
+  }
+
+  openDisk(d: DiskSpec): OpenedDisk {
+    const other = new Map<string, string>();
+    if (!d.locking) other.set('locking', 'off');
+    try {
+      return openDrive(
+        nodeFileSystem,
+        { file: d.file, readOnly: d.readonly, other, ...(d.format ? { format: d.format } : {}), ...(d.overlay !== undefined ? { overlay: d.overlay } : {}) },
+        { absolute: (p) => resolve(p), temporaryPath: () => join(tmpdir(), `virtus-overlay-${process.pid}-${overlays++}.qcow2`) },
+      );
+    } catch (e) {
+      if (e instanceof VirtusError) throw new VirtusError(e.code, `--drive ${d.file}: ${e.message}`, { exitCode: 2, cause: e });
+      throw e;
+    }
+  }
+
+  openShare(s: ShareSpec): OpenedShare {
+    const fs = new NodeHostFs(s.path, { readOnly: s.readonly });
+    return { fs, close: () => fs.closeAll() };
+  }
+
+  connect(uri: string): Promise<MigrationLink> {
+    return connectMigration(uri);
+  }
+
+  consoleSize(): { cols: number; rows: number } {
+    if (this.o.consoleSize) return this.o.consoleSize();
+    return process.stdout.isTTY ? { cols: process.stdout.columns, rows: process.stdout.rows } : { cols: 80, rows: 24 };
+  }
+
+  warn(line: string): void {
+    if (this.o.warn) this.o.warn(line);
+    else process.stderr.write(line + '\n');
+  }
+}

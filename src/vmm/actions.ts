@@ -1,0 +1,128 @@
+/**
+ * VmmAction: the one command type every front end speaks. The CLI's keys and human monitor,
+ * QMP, the browser worker and the daemon's HTTP API each translate their input into these and
+ * hand them to Vm.handle(); results are typed per action, failures are VirtusErrors with a
+ * stable code (VMM_STATE when the machine is in the wrong state for the action).
+ */
+import type { MachineStats } from '../machine/stats.ts';
+import type { MachineSpec } from './spec.ts';
+
+/** The machine's life: created → running ⇄ paused → stopped, and the two ends of a migration. */
+export type VmState = 'created' | 'running' | 'paused' | 'migrating-out' | 'incoming' | 'stopped';
+
+/** Why a machine stopped. */
+export type StopReason =
+  /** The guest powered the machine off (syscon, SBI SRST). */
+  | 'poweroff'
+  /** A bare-metal program ended through HTIF. */
+  | 'exit'
+  /** The guest rebooted and the machine was told not to restart (or cannot). */
+  | 'reboot'
+  /** The instruction limit was reached. */
+  | 'max-insns'
+  /** The guest did something the monitor cannot go on from. */
+  | 'fatal'
+  /** The user ended it (quit, Ctrl-A X). */
+  | 'quit'
+  /** It went to another host. */
+  | 'migrated'
+  /** A failure of the host (a bug, or a resource that broke). */
+  | 'error';
+
+export interface StopInfo {
+  reason: StopReason;
+  /** The exit code a process running only this machine should end with. */
+  code: number;
+  message?: string;
+}
+
+export type VmmAction =
+  /** Runs a created machine. */
+  | { type: 'start' }
+  | { type: 'pause' }
+  | { type: 'resume' }
+  /** Ends the machine now, as quitting QEMU does. */
+  | { type: 'quit' }
+  /** Restarts the machine from its boot images, as a hardware reset (QMP system_reset). */
+  | { type: 'reset' }
+  /** Asks the guest to power itself off (QMP system_powerdown): an event the guest may act on. */
+  | { type: 'powerdown' }
+  /** Takes a snapshot (the parts of a .snap file); the machine runs on. */
+  | { type: 'savevm' }
+  /** Starts a live migration to `uri` (the host's syntax, e.g. tcp:HOST:PORT); it goes on in the background. */
+  | { type: 'migrate'; uri: string }
+  | { type: 'query-status' }
+  | { type: 'query-stats' }
+  | { type: 'query-migrate' }
+  | { type: 'query-spec' }
+  /** Keyboard input for the guest's console. */
+  | { type: 'console-input'; bytes: Uint8Array }
+  /** The terminal's size changed (virtio-console tells the guest). */
+  | { type: 'console-resize'; cols: number; rows: number };
+
+export type MigrationStatus = 'none' | 'active' | 'stop-and-copy' | 'completed' | 'failed';
+
+export interface MigrationInfo {
+  status: MigrationStatus;
+  target?: string;
+  rounds?: number;
+  bytes?: number;
+  dirtyPages?: number;
+  totalMs?: number;
+  downtimeMs?: number;
+  error?: string;
+}
+
+export interface VmStatus {
+  state: VmState;
+  /** True while guest code runs (QMP's `running`). */
+  running: boolean;
+  /** Instructions retired since power-on. */
+  instret: number;
+  /** Why it stopped, once it has. */
+  stop?: StopInfo;
+}
+
+export interface SavedVm {
+  /** The snapshot file's parts, in order. */
+  parts: Uint8Array[];
+  bytes: number;
+  /** Time to encode it, with the guest held. */
+  ms: number;
+}
+
+type Empty = Record<string, never>;
+
+/** The result of each action, by its type. */
+export interface VmmResults {
+  start: Empty;
+  pause: Empty;
+  resume: Empty;
+  quit: Empty;
+  reset: Empty;
+  powerdown: Empty;
+  savevm: SavedVm;
+  migrate: Empty;
+  'query-status': VmStatus;
+  'query-stats': MachineStats;
+  'query-migrate': MigrationInfo;
+  'query-spec': MachineSpec;
+  'console-input': Empty;
+  'console-resize': Empty;
+}
+
+export type VmmResult<A extends VmmAction> = VmmResults[A['type']];
+
+/** What a Vm tells its listeners. */
+export type VmEvent =
+  | { type: 'state'; state: VmState }
+  /** Console output from the guest (UART or virtio-console). */
+  | { type: 'output'; bytes: Uint8Array }
+  /** The machine restarted: the guest rebooted it, or a reset action did. */
+  | { type: 'reset'; guest: boolean }
+  /** A powerdown was requested (the guest decides what to do with it). */
+  | { type: 'powerdown' }
+  | { type: 'stop'; info: StopInfo }
+  | { type: 'migration'; info: MigrationInfo }
+  /** A host-side warning: a disk I/O error, a driver that broke a device. */
+  | { type: 'warning'; message: string };

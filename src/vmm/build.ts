@@ -1,0 +1,135 @@
+/**
+ * buildBoard: the one place a MachineSpec becomes a machine. The board's table (machine/virt.ts)
+ * fixes every address and interrupt; this fills its virtio slots from the spec, in one order
+ * for every host (disks — the first is /dev/vda —, shared folders, NICs, the console, and the
+ * virtio-rng every machine has), so a snapshot taken by one host lines up slot for slot with
+ * the machine another host builds from the same spec.
+ */
+import { VirtioP9 } from '../devices/virtio/9p/9p.ts';
+import { VirtioBlk } from '../devices/virtio/blk/blk.ts';
+import { VirtioConsole } from '../devices/virtio/console/console.ts';
+import { VirtioRng } from '../devices/virtio/rng/rng.ts';
+import type { BootOptions } from '../machine/virt.ts';
+import { VirtBoard } from '../machine/virt.ts';
+import { VirtusError } from '../util/errors.ts';
+import type { VmHost } from './host.ts';
+import type { MachineSpec } from './spec.ts';
+
+/** The seed of the virtio-rng in deterministic mode (any fixed value: the same on every host). */
+const DETERMINISTIC_RNG_SEED = 0x5eed;
+/** Host log lines a machine may cause before they are suppressed (a guest must not flood it). */
+const MAX_WARNINGS = 20;
+
+/** A machine built from a spec, with what it holds on the host. */
+export interface BuiltMachine {
+  readonly board: VirtBoard;
+  /** The virtio console, when it is the guest's console (input and resizes go to it). */
+  readonly console: VirtioConsole | null;
+  /** Flushes and closes what the machine opened on the host; safe to call twice. */
+  close(): void;
+}
+
+/** Where a machine's console output and host warnings go. */
+export interface MachineIo {
+  output(bytes: Uint8Array): void;
+  /** One line for the host's log. */
+  warn(line: string): void;
+}
+
+/** The host log, limited to MAX_WARNINGS lines per machine. */
+function warner(io: MachineIo): (what: string, message: string) => void {
+  let left = MAX_WARNINGS;
+  return (what, message) => {
+    if (left-- > 0) io.warn(`virtus: warning: ${what}: ${message}${left === 0 ? ' (further warnings suppressed)' : ''}`);
+  };
+}
+
+/** An empty board for `spec` (no virtio devices yet); console output goes to `output`. */
+export function newBoard(spec: MachineSpec, host: VmHost, io: MachineIo): VirtBoard {
+  return new VirtBoard({
+    ramSize: spec.memory,
+    deterministic: spec.deterministic,
+    engine: spec.engine,
+    console: (b) => io.output(b),
+    ...(host.sharedMemory !== undefined ? { sharedMemory: host.sharedMemory } : {}),
+  });
+}
+
+/**
+ * Opens what the spec's devices name on the host and plugs them into `board`'s virtio slots.
+ * On any failure, whatever was opened is closed again.
+ */
+export async function attachDevices(board: VirtBoard, spec: MachineSpec, host: VmHost, io: MachineIo): Promise<BuiltMachine> {
+  const closers: Array<() => void> = [];
+  let console: VirtioConsole | null = null;
+  const warn = warner(io);
+  board.onVirtioError = (device, reason) => warn(device, `${reason} (the device needs a reset)`);
+  const close = (): void => {
+    for (const c of closers.splice(0).reverse()) {
+      try {
+        c();
+      } catch (e) {
+        io.warn(`virtus: warning: closing a device: ${(e as Error).message}`);
+      }
+    }
+  };
+  try {
+    const d = spec.devices;
+    for (const [i, disk] of d.disks.entries()) {
+      const opened = await host.openDisk(disk, i);
+      closers.push(() => opened.close());
+      board.attachVirtio(new VirtioBlk(opened.backend, { name: `virtio-blk${i}`, serial: disk.serial, onIoError: (dev, m) => warn(dev, `I/O error: ${m}`) }));
+    }
+    for (const [i, share] of d.shares.entries()) {
+      if (!host.openShare) throw new VirtusError('NO_SHARES', `this host cannot share folders (devices.shares[${i}]: ${share.path})`);
+      const opened = host.openShare(share, i);
+      closers.push(() => opened.close());
+      const clock = spec.deterministic ? { clock: () => board.wallClockNs() } : {};
+      board.attachVirtio(new VirtioP9({ name: `virtio-9p${i}`, tag: share.tag, fs: opened.fs, ...clock }));
+    }
+    if (d.nics.length) throw new VirtusError('NO_NETWORK', 'this virtus has no network devices yet (devices.nics)');
+    if (d.console === 'virtio') {
+      const size = host.consoleSize?.() ?? { cols: 80, rows: 24 };
+      console = new VirtioConsole({ output: (b) => io.output(b), ...size });
+      board.attachVirtio(console);
+    }
+    board.attachVirtio(new VirtioRng(spec.deterministic ? { seed: DETERMINISTIC_RNG_SEED } : {}));
+  } catch (e) {
+    close();
+    throw e;
+  }
+  return { board, console, close };
+}
+
+/** Builds the machine `spec` describes: the board and its devices (not yet booted). */
+export async function buildBoard(spec: MachineSpec, host: VmHost, io: MachineIo): Promise<BuiltMachine> {
+  return attachDevices(newBoard(spec, host, io), spec, host, io);
+}
+
+/**
+ * The kernel command line the guest gets: the spec's, and what the devices need. With
+ * virtio-console the UART stays the first console (the kernel's first messages and /init come
+ * there before hvc0 exists); the last console= named becomes /dev/console, where the shell runs.
+ */
+export function kernelCommandLine(spec: MachineSpec): string {
+  const words = [spec.boot.append];
+  if (spec.devices.console === 'virtio') words.push('console=hvc0');
+  return words.filter(Boolean).join(' ');
+}
+
+/** Reads the boot files the spec names, through the host. */
+export async function bootOptions(spec: MachineSpec, host: VmHost): Promise<BootOptions> {
+  const b = spec.boot;
+  let firmware: BootOptions['firmware'];
+  if (b.mode === 'builtin') firmware = 'builtin';
+  else if (b.mode === 'bare') firmware = 'none';
+  else firmware = { bytes: await host.readFile(b.firmware!, 'firmware'), name: b.firmware! };
+  if (b.kernel === undefined) throw new VirtusError('NO_KERNEL', 'the machine has no kernel: name one (--kernel)', { exitCode: 2 });
+  return {
+    kernel: await host.readFile(b.kernel, 'kernel'),
+    kernelName: b.kernel,
+    ...(b.initrd !== undefined ? { initrd: await host.readFile(b.initrd, 'initrd') } : {}),
+    append: kernelCommandLine(spec),
+    firmware,
+  };
+}

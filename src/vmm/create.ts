@@ -1,0 +1,107 @@
+/**
+ * The three ways a Vm comes to be: booted from a spec, restored from a snapshot, or received
+ * from another host by live migration. A restored or received machine is built from the shape
+ * its snapshot or stream carries, bound to host resources the caller names (shape.ts): nothing
+ * the file or the stream says is opened.
+ */
+import { migrateIn, type IncomingLink } from '../machine/migrate.ts';
+import { openSnapshot, type SnapshotConfig } from '../machine/snapshot.ts';
+import type { VirtBoard } from '../machine/virt.ts';
+import { VirtusError } from '../util/errors.ts';
+import { attachDevices, bootOptions, buildBoard, newBoard, type BuiltMachine, type MachineIo } from './build.ts';
+import type { VmHost } from './host.ts';
+import { bindResources, parseShape, type Resources } from './shape.ts';
+import type { MachineSpec } from './spec.ts';
+import { Emitter, Vm, type VmOptions } from './vm.ts';
+
+/** The flags that name each kind of host resource, for the messages of a restore. */
+export interface ResourceFlags {
+  disk: string;
+  share: string;
+  nic: string;
+  memory: string;
+}
+
+function emitter(o: VmOptions): Emitter {
+  const e = new Emitter();
+  if (o.on) e.on(o.on);
+  return e;
+}
+
+/** Console output and warnings as the machine's events (warnings also to the host's log). */
+function io(host: VmHost, e: Emitter): MachineIo {
+  return {
+    output: (bytes) => e.emit({ type: 'output', bytes }),
+    warn: (line) => {
+      host.warn(line);
+      e.emit({ type: 'warning', message: line });
+    },
+  };
+}
+
+/** Builds and boots the machine `spec` describes; it waits in `created` for a start action. */
+export async function createVm(spec: MachineSpec, host: VmHost, o: VmOptions = {}): Promise<Vm> {
+  const events = emitter(o);
+  const boot = await bootOptions(spec, host);
+  const built = await buildBoard(spec, host, io(host, events));
+  try {
+    const bootInfo = built.board.boot(boot);
+    return new Vm({ spec, built, host, bootInfo, state: 'created', emit: events }, o);
+  } catch (e) {
+    built.close();
+    throw e;
+  }
+}
+
+/** The spec of the machine a snapshot or stream describes, bound to the caller's resources. */
+function specOf(config: SnapshotConfig, what: string, given: Resources, flags: ResourceFlags): MachineSpec {
+  return bindResources(parseShape(config.machine, `${what}: machine`), given, flags);
+}
+
+/**
+ * Restores the machine in snapshot `bytes` (`name` names the file in messages) with the disks,
+ * folders and NICs `given`; it waits in `paused` for a resume action. A snapshot that cannot
+ * be restored leaves nothing open.
+ */
+export async function restoreVm(bytes: Uint8Array, name: string, given: Resources, flags: ResourceFlags, host: VmHost, o: VmOptions = {}): Promise<Vm> {
+  const reader = openSnapshot(bytes, name);
+  const spec = specOf(reader.config, `snapshot ${name}`, given, flags);
+  const events = emitter(o);
+  const built = await buildBoard(spec, host, io(host, events));
+  try {
+    reader.restore(built.board);
+    return new Vm({ spec, built, host, bootInfo: null, state: 'paused', emit: events }, o);
+  } catch (e) {
+    built.close();
+    throw e;
+  }
+}
+
+/**
+ * Receives a machine over `link` and runs it. The board is built when the stream's
+ * configuration arrives; its disks are opened only once the source has stopped and flushed
+ * them. A stream that fails leaves nothing open (and the source's guest runs on).
+ */
+export async function receiveVm(link: IncomingLink, given: Resources, flags: ResourceFlags, host: VmHost, o: VmOptions = {}): Promise<{ vm: Vm; rounds: number }> {
+  const events = emitter(o);
+  const mio = io(host, events);
+  let spec: MachineSpec | null = null;
+  let built: BuiltMachine | null = null;
+  try {
+    const got = await migrateIn(link, {
+      build: (config): VirtBoard => {
+        spec = specOf(config, 'migration stream', given, flags);
+        return newBoard(spec, host, mio);
+      },
+      devices: async (board) => {
+        built = await attachDevices(board, spec!, host, mio);
+      },
+    });
+    if (!built || !spec) throw new VirtusError('BAD_SNAPSHOT', 'the migration stream ended without a machine');
+    const vm = new Vm({ spec, built, host, bootInfo: null, state: 'running', emit: events }, o);
+    return { vm, rounds: got.rounds };
+  } catch (e) {
+    (built as BuiltMachine | null)?.close();
+    throw e;
+  }
+}

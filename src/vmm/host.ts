@@ -1,0 +1,47 @@
+/**
+ * What a Vm needs from the host it runs on. The VMM layer is core code (no Node, no DOM): the
+ * Node CLI, the daemon's workers and the browser's worker each implement this once, and every
+ * file, folder, socket and clock the machine uses comes through it.
+ */
+import type { HostFs } from '../devices/virtio/9p/fs.ts';
+import type { RunnerHost } from '../machine/runner.ts';
+import type { OutgoingLink } from '../machine/migrate.ts';
+import type { BlockBackend } from '../storage/backend.ts';
+import type { DiskSpec, NicSpec, ShareSpec } from './spec.ts';
+
+/** A disk the host opened for a machine. */
+export interface OpenedDisk {
+  readonly backend: BlockBackend;
+  /** Flushes and closes it (deleting a temporary overlay). */
+  close(): void;
+}
+
+/** A folder the host shares with a machine. */
+export interface OpenedShare {
+  readonly fs: HostFs;
+  close(): void;
+}
+
+/** A migration link the host connected. */
+export type MigrationLink = OutgoingLink & { close(): void };
+
+export interface VmHost {
+  /** Sleeping, yielding to the host's event loop, and waking the run loop early. */
+  readonly runner: RunnerHost;
+  /** Create guest memory shared (so harts can later run in workers); a browser page that is not cross-origin isolated cannot. */
+  readonly sharedMemory?: boolean;
+  /** The bytes of a boot file the spec names (kernel, initrd, firmware); `what` names it in errors. */
+  readFile(ref: string, what: string): Uint8Array | Promise<Uint8Array>;
+  /** Opens a disk the spec names; `index` counts disks from 0 (the first is /dev/vda). */
+  openDisk(d: DiskSpec, index: number): OpenedDisk | Promise<OpenedDisk>;
+  /** Opens a folder the spec shares (absent: this host has no folders to share). */
+  openShare?(s: ShareSpec, index: number): OpenedShare;
+  /** Plugs a NIC into the network the spec names (absent: this host has no network). */
+  openNic?(n: NicSpec, index: number): unknown;
+  /** Connects a migration link to `uri` (absent: this host cannot migrate machines out). */
+  connect?(uri: string): Promise<MigrationLink>;
+  /** The terminal's size, for virtio-console. */
+  consoleSize?(): { cols: number; rows: number };
+  /** One line for the host's log (an I/O error, a driver that broke a device). */
+  warn(line: string): void;
+}
