@@ -75,7 +75,8 @@ function outsideState(b: Box): string {
 function remove(p: string): void {
   try {
     rmSync(p, { recursive: true, force: true });
-  } catch {
+  } catch (e) {
+    if (!lstatSync(p).isDirectory()) throw e;
     const open = (d: string): void => {
       chmodSync(d, 0o700);
       for (const n of readdirSync(d)) if (lstatSync(join(d, n)).isDirectory()) open(join(d, n));
