@@ -12,164 +12,19 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { VirtioP9 } from '../../src/devices/virtio/9p/9p.ts';
 import { E } from '../../src/devices/virtio/9p/fs.ts';
-import { T, WireReader, WireWriter, type Qid } from '../../src/devices/virtio/9p/wire.ts';
+import { T } from '../../src/devices/virtio/9p/wire.ts';
 import { REG } from '../../src/devices/virtio/mmio.ts';
 import { STATUS_DEVICE_NEEDS_RESET } from '../../src/devices/virtio/types.ts';
 import { NodeHostFs } from '../../src/host/node/host-fs.ts';
 import { isVirtusError } from '../../src/util/errors.ts';
 import { Driver } from './driver.ts';
+import { Client, errno, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, share as shareIn } from './p9-client.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'virtus-9p-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 let n = 0;
 
-const MSIZE = 65536;
-const O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0o100, O_TRUNC = 0o1000;
-
-class Lerror extends Error {
-  constructor(readonly errno: number) {
-    super(`Rlerror ${errno}`);
-  }
-}
-
-/** A 9P2000.L client speaking through the virtio driver. */
-class Client {
-  tag = 1;
-  constructor(readonly d: Driver) {}
-
-  rpc(type: number, body: (w: WireWriter) => void, room = MSIZE): WireReader {
-    const w = new WireWriter();
-    body(w);
-    const msg = w.finish(type, this.tag++);
-    const r = this.d.submit(0, [{ data: msg }, { room }]);
-    const used = this.d.used(0);
-    assert.equal(used.length, 1);
-    const reply = this.d.read(r.bufs[1]!.addr, used[0]!.len);
-    const rd = new WireReader(reply);
-    const size = rd.u32();
-    assert.equal(size, used[0]!.len, 'used length is the reply size');
-    const rtype = rd.u8();
-    rd.u16();
-    if (rtype === 7) throw new Lerror(rd.u32());
-    assert.equal(rtype, type + 1);
-    return rd;
-  }
-  qid(r: WireReader): Qid {
-    return { type: r.u8(), version: r.u32(), path: r.u64() };
-  }
-  version(msize = MSIZE): { msize: number; version: string } {
-    const r = this.rpc(T.version, (w) => w.u32(msize).str('9P2000.L'));
-    return { msize: r.u32(), version: r.str() };
-  }
-  attach(fid: number): Qid {
-    return this.qid(this.rpc(T.attach, (w) => w.u32(fid).u32(0xffff_ffff).str('root').str('').u32(0)));
-  }
-  walk(fid: number, newfid: number, ...names: string[]): Qid[] {
-    const r = this.rpc(T.walk, (w) => {
-      w.u32(fid).u32(newfid).u16(names.length);
-      for (const s of names) w.str(s);
-    });
-    return Array.from({ length: r.u16() }, () => this.qid(r));
-  }
-  lopen(fid: number, flags: number): Qid {
-    return this.qid(this.rpc(T.lopen, (w) => w.u32(fid).u32(flags)));
-  }
-  lcreate(fid: number, name: string, flags = O_RDWR | O_CREAT, mode = 0o644): Qid {
-    return this.qid(this.rpc(T.lcreate, (w) => w.u32(fid).str(name).u32(flags).u32(mode).u32(0)));
-  }
-  write(fid: number, offset: number, data: Uint8Array): number {
-    return this.rpc(T.write, (w) => w.u32(fid).u64(offset).u32(data.length).bytes(data)).u32();
-  }
-  read(fid: number, offset: number, count: number): Uint8Array {
-    const r = this.rpc(T.read, (w) => w.u32(fid).u64(offset).u32(count));
-    return r.bytes(r.u32()).slice();
-  }
-  clunk(fid: number): void {
-    this.rpc(T.clunk, (w) => w.u32(fid));
-  }
-  getattr(fid: number) {
-    const r = this.rpc(T.getattr, (w) => w.u32(fid).u64(0x7ff));
-    const valid = r.u64();
-    const qid = this.qid(r);
-    const mode = r.u32();
-    r.u32();
-    r.u32();
-    r.u64();
-    r.u64();
-    const size = r.u64();
-    r.u64();
-    r.u64();
-    const atime = r.u64();
-    r.u64();
-    const mtime = r.u64();
-    r.u64();
-    const ctime = r.u64();
-    return { valid, qid, mode, size, atime, mtime, ctime };
-  }
-  readdir(fid: number): string[] {
-    const names: string[] = [];
-    let offset = 0n;
-    for (;;) {
-      const r = this.rpc(T.readdir, (w) => w.u32(fid).u64(offset).u32(200));
-      const count = r.u32();
-      if (count === 0) return names;
-      const body = new WireReader(r.bytes(count));
-      let used = 0;
-      while (used < count) {
-        this.qid(body);
-        offset = body.u64();
-        body.u8();
-        const name = body.str();
-        names.push(name);
-        used += 24 + new TextEncoder().encode(name).length;
-      }
-    }
-  }
-  mkdir(dfid: number, name: string): Qid {
-    return this.qid(this.rpc(T.mkdir, (w) => w.u32(dfid).str(name).u32(0o755).u32(0)));
-  }
-  symlink(dfid: number, name: string, target: string): Qid {
-    return this.qid(this.rpc(T.symlink, (w) => w.u32(dfid).str(name).str(target).u32(0)));
-  }
-  readlink(fid: number): string {
-    return this.rpc(T.readlink, (w) => w.u32(fid)).str();
-  }
-  renameat(od: number, on: string, nd: number, nn: string): void {
-    this.rpc(T.renameat, (w) => w.u32(od).str(on).u32(nd).str(nn));
-  }
-  unlinkat(d: number, name: string, flags = 0): void {
-    this.rpc(T.unlinkat, (w) => w.u32(d).str(name).u32(flags));
-  }
-  link(dfid: number, fid: number, name: string): void {
-    this.rpc(T.link, (w) => w.u32(dfid).u32(fid).str(name));
-  }
-  setattr(fid: number, valid: number, o: { mode?: number; size?: number; mtime?: bigint } = {}): void {
-    this.rpc(T.setattr, (w) => w.u32(fid).u32(valid).u32(o.mode ?? 0).u32(0).u32(0).u64(o.size ?? 0).u64(0).u64(0).u64(o.mtime ?? 0n).u64(0));
-  }
-}
-
-function errno(f: () => unknown): number {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof Lerror) return e.errno;
-    throw e;
-  }
-  assert.fail('expected Rlerror');
-}
-
-function share(o: { readOnly?: boolean; clock?: () => bigint } = {}) {
-  const root = join(scratch, `share${n++}`);
-  mkdirSync(root);
-  const fs = new NodeHostFs(root, { readOnly: o.readOnly ?? false });
-  const dev = new VirtioP9({ tag: 'host0', fs, ...(o.clock ? { clock: o.clock } : {}) });
-  const d = new Driver(dev, 4 << 20);
-  d.init();
-  const c = new Client(d);
-  assert.deepEqual(c.version(), { msize: MSIZE, version: '9P2000.L' });
-  const rootQid = c.attach(0);
-  return { root, fs, dev, d, c, rootQid };
-}
+const share = (o: { readOnly?: boolean; clock?: () => bigint } = {}) => shareIn(scratch, o);
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);

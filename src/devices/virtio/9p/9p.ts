@@ -24,6 +24,8 @@ export interface P9DeviceOptions {
   fs: HostFs;
   /** Deterministic mode: the guest's wall clock, in ns since the epoch (see server.ts). */
   clock?: () => bigint;
+  /** Told of a request that failed by a bug in the server (the guest gets EIO; see server.ts). */
+  onInternalError?: (e: unknown) => void;
 }
 
 export class VirtioP9 implements VirtioDevice {
@@ -47,7 +49,7 @@ export class VirtioP9 implements VirtioDevice {
     new DataView(this.config.buffer).setUint16(0, tag.length, true);
     this.config.set(tag, 2);
     this.configSize = this.config.length;
-    this.server = new P9Server({ fs: o.fs, ...(o.clock ? { clock: o.clock } : {}) });
+    this.server = new P9Server({ fs: o.fs, ...(o.clock ? { clock: o.clock } : {}), ...(o.onInternalError ? { onInternalError: o.onInternalError } : {}) });
   }
 
   attach(ctx: VirtioContext): void {

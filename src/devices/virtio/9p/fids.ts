@@ -1,31 +1,24 @@
 /**
  * The 9P server's fids: each names a file by its path from the shared root (the server is
- * path-based, as QEMU's local backend is), and may hold an open host handle, a directory
- * listing being read, or an extended-attribute buffer. Renames rewrite the paths of every
+ * path-based, as QEMU's local backend is), and may hold an open host handle (a file's, or a
+ * directory's being listed) or an extended-attribute buffer. An open handle keeps naming
+ * what was opened, whatever happens to the path later. Renames rewrite the paths of every
  * fid below the renamed entry. Saved state keeps paths and open modes; handles are opened
- * again on first use after a restore.
+ * again by path on first use after a restore.
  */
 import { VirtusError } from '../../../util/errors.ts';
 import { StateReader } from '../../state.ts';
 import { E, FsError, type FsOpenFlags, type HostFs } from './fs.ts';
-import type { Qid } from './wire.ts';
 
-/** A directory entry as Treaddir returns it. */
-export interface DirEntry {
-  name: string;
-  qid: Qid;
-  /** d_type (DT_DIR, DT_REG, ...). */
-  type: number;
-}
+/** How a fid is open: a directory for Treaddir, or a file with its open mode; null handles are opened on use. */
+export type Open = { kind: 'dir'; handle: number | null } | { kind: 'file'; flags: FsOpenFlags; handle: number | null };
 
+/** One fid of the session. */
 export interface Fid {
   path: string[];
   /** The file is a directory (as it was when walked to). */
   dir: boolean;
-  /** Open state: 'dir' for a directory opened for Treaddir, or a file's open mode and handle. */
-  open: 'dir' | { flags: FsOpenFlags; handle: number | null } | null;
-  /** The listing a Treaddir at offset 0 took (later offsets index into it). */
-  listing: DirEntry[] | null;
+  open: Open | null;
   /** An xattr fid's contents (from Txattrwalk). */
   xattr: Uint8Array | null;
 }
@@ -43,8 +36,9 @@ export const MAX_FIDS = 65536;
 
 const MODES = ['dir', 'read', 'write', 'rdwr', 'append', 'rdwr-append'] as const;
 
-function modeName(f: Fid['open']): FidState['open'] {
-  if (f === null || f === 'dir') return f;
+function modeName(f: Open | null): FidState['open'] {
+  if (f === null) return null;
+  if (f.kind === 'dir') return 'dir';
   const { read, write, append } = f.flags;
   if (append) return read ? 'rdwr-append' : 'append';
   return read && write ? 'rdwr' : write ? 'write' : 'read';
@@ -54,6 +48,7 @@ function modeFlags(m: Exclude<FidState['open'], null | 'dir'>): FsOpenFlags {
   return { read: m === 'read' || m.startsWith('rdwr'), write: m !== 'read', truncate: false, append: m.endsWith('append') };
 }
 
+/** The fids of one session, and the host handles they hold. */
 export class FidTable {
   private readonly fids = new Map<number, Fid>();
 
@@ -95,7 +90,7 @@ export class FidTable {
   }
 
   private closeHandle(f: Fid): void {
-    if (f.open && f.open !== 'dir' && f.open.handle !== null) {
+    if (f.open && f.open.handle !== null) {
       try {
         this.fs.close(f.open.handle);
       } catch {
@@ -107,8 +102,15 @@ export class FidTable {
 
   /** The open handle of a file fid, opened again if it was restored from a snapshot. */
   handle(f: Fid): number {
-    if (!f.open || f.open === 'dir') throw new FsError(E.BADF, 'fid is not open');
-    if (f.open.handle === null) f.open.handle = this.fs.open(f.path, f.open.flags);
+    if (!f.open || f.open.kind !== 'file') throw new FsError(E.BADF, 'fid is not an open file');
+    f.open.handle ??= this.fs.open(f.path, f.open.flags);
+    return f.open.handle;
+  }
+
+  /** The open handle of a directory fid, opened again if it was restored from a snapshot. */
+  dirHandle(f: Fid): number {
+    if (!f.open || f.open.kind !== 'dir') throw new FsError(E.BADF, 'fid is not an open directory');
+    f.open.handle ??= this.fs.openDir(f.path);
     return f.open.handle;
   }
 
@@ -143,8 +145,8 @@ export class FidTable {
       if (fresh.has(fid)) r.fail(`fid ${fid} appears twice`);
       if (open === 'dir' && !dir) r.fail('a file fid cannot be open as a directory');
       fresh.set(fid, {
-        path: [...path], dir, listing: null, xattr: null,
-        open: open === null || open === 'dir' ? open : { flags: modeFlags(open), handle: null },
+        path: [...path], dir, xattr: null,
+        open: open === null ? null : open === 'dir' ? { kind: 'dir', handle: null } : { kind: 'file', flags: modeFlags(open), handle: null },
       });
     });
     this.clear();

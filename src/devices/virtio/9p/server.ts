@@ -6,8 +6,14 @@
  * Confinement: the guest only ever names files by walking from the root one name at a
  * time; ".." is resolved here, lexically, and never goes above the root; names with "/" or
  * NUL are refused; symbolic links are never followed on the host (the guest's kernel reads
- * them with Treadlink and resolves them in its own namespace). A read-only share refuses
- * every change with EROFS.
+ * them with Treadlink and resolves them in its own namespace); only regular files and
+ * directories are opened; setuid, setgid and sticky bits the guest asks for are dropped (the
+ * host's files belong to the user running the monitor). A read-only share refuses every
+ * change with EROFS.
+ *
+ * Memory: what one request makes the server hold is bounded by msize (a read's buffer, a
+ * reply), whatever counts the guest sends; a directory is listed from the host a batch at a
+ * time, never whole.
  *
  * Deterministic mode (a `clock` is given): files the guest changes get their access and
  * modification times set from the guest's clock, and the change time reads as the
@@ -16,8 +22,8 @@
  */
 import { StateReader } from '../../state.ts';
 import { E, FsError, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type FsOpenFlags, type FsStat, type HostFs } from './fs.ts';
-import { FidTable, type DirEntry, type Fid, type FidState } from './fids.ts';
-import { HEADER, R_LERROR, strSize, T, WireError, WireReader, WireWriter, type Qid } from './wire.ts';
+import { FidTable, type Fid, type FidState } from './fids.ts';
+import { HEADER, R_LERROR, T, WireError, WireReader, WireWriter, type Qid } from './wire.ts';
 
 export const VERSION_9P2000L = '9P2000.L';
 /** The largest msize the server agrees to (Linux asks for 512 KiB by default on virtio). */
@@ -33,6 +39,7 @@ const O_ACCMODE = 3;
 const O_WRONLY = 1;
 const O_RDWR = 2;
 const O_EXCL = 0o200;
+const O_DIRECTORY = 0o200000;
 const O_TRUNC = 0o1000;
 const O_APPEND = 0o2000;
 const AT_REMOVEDIR = 0x200;
@@ -47,6 +54,13 @@ const SET_ATIME_SET = 0x80;
 const SET_MTIME_SET = 0x100;
 /** Rgetattr: the fields up to st_blocks are valid. */
 const GETATTR_BASIC = 0x7ffn;
+/** Permission bits the guest may set: never setuid, setgid or sticky on the host. */
+const PERMS = 0o777;
+/** Directory entries asked of the host at a time. */
+const DIR_BATCH = 64;
+/** Treaddir entry: qid[13] offset[8] type[1] name[s]. */
+const DIRENT_FIXED = 13 + 8 + 1 + 2;
+const DT_DIR = S_IFDIR >> 12;
 const QT_DIR = 0x80;
 const QT_SYMLINK = 0x02;
 const V9FS_MAGIC = 0x0102_1997;
@@ -55,6 +69,12 @@ export interface P9ServerOptions {
   fs: HostFs;
   /** Deterministic mode: the guest's wall clock in ns since the epoch (see above). */
   clock?: () => bigint;
+  /**
+   * Called with anything a request threw that is neither a host failure nor a malformed
+   * message: a bug in the server. The guest gets Rlerror(EIO) either way; tests and the
+   * fuzzer make it fail loudly.
+   */
+  onInternalError?: (e: unknown) => void;
 }
 
 /** Saved server state. */
@@ -84,6 +104,7 @@ function openFlags(flags: number): FsOpenFlags {
   return { read: acc !== O_WRONLY, write: acc === O_WRONLY || acc === O_RDWR, truncate: (flags & O_TRUNC) !== 0, append: (flags & O_APPEND) !== 0 };
 }
 
+const encoder = new TextEncoder();
 const timePair = (w: WireWriter, ns: bigint) => w.u64(ns / 1_000_000_000n).u64(ns % 1_000_000_000n);
 
 export class P9Server {
@@ -131,6 +152,7 @@ export class P9Server {
       if (reply.length > room) throw new FsError(E.MSGSIZE, 'reply larger than the buffer');
     } catch (e) {
       this.stats.errors++;
+      if (!(e instanceof FsError || e instanceof WireError)) this.o.onInternalError?.(e);
       const errno = e instanceof FsError ? e.errno : e instanceof WireError ? E.PROTO : E.IO;
       reply = new WireWriter(HEADER + 4).u32(errno).finish(R_LERROR, tag);
     }
@@ -219,7 +241,7 @@ export class P9Server {
     r.str(); // aname: there is one tree
     if (afid !== NOFID) throw new FsError(E.OPNOTSUPP, 'no authentication');
     const st = this.fs.lstat([]);
-    this.fids.add(fid, { path: [], dir: true, open: null, listing: null, xattr: null });
+    this.fids.add(fid, { path: [], dir: true, open: null, xattr: null });
     return w.qid(qidOf(st));
   }
 
@@ -251,7 +273,7 @@ export class P9Server {
     w.u16(qids.length);
     for (const q of qids) w.qid(q);
     if (qids.length === names.length) {
-      const f: Fid = { path, dir, open: null, listing: null, xattr: null };
+      const f: Fid = { path, dir, open: null, xattr: null };
       if (newfid === fid) {
         if (from.open) throw new FsError(E.BADF, 'cannot walk an open fid onto itself');
         this.fids.set(fid, f);
@@ -264,20 +286,21 @@ export class P9Server {
     const f = this.fids.get(r.u32());
     const flags = r.u32();
     if (f.open) throw new FsError(E.BADF, 'fid is already open');
-    const st = this.fs.lstat(f.path);
-    const t = st.mode & S_IFMT;
+    const t = this.fs.lstat(f.path).mode & S_IFMT;
     const how = openFlags(flags);
     if (t === S_IFDIR) {
       if (how.write) throw new FsError(E.ISDIR, 'is a directory');
-      f.open = 'dir';
-      f.listing = null;
-    } else {
-      if (t === S_IFLNK) throw new FsError(E.LOOP, 'is a symbolic link');
-      if (how.write || how.truncate) this.writable();
-      f.open = { flags: { ...how, truncate: false }, handle: this.fs.open(f.path, how) };
-      if (how.truncate) this.stamp(f.path);
+      const handle = this.fs.openDir(f.path);
+      f.open = { kind: 'dir', handle };
+      return w.qid(qidOf(this.fs.fstat(handle))).u32(0);
     }
-    return w.qid(qidOf(st)).u32(0);
+    if (flags & O_DIRECTORY) throw new FsError(E.NOTDIR, 'not a directory');
+    if (how.write || how.truncate) this.writable();
+    // The host refuses links (ELOOP) and FIFOs, sockets and devices (ENXIO) without opening them.
+    const handle = this.fs.open(f.path, how);
+    f.open = { kind: 'file', flags: { ...how, truncate: false }, handle };
+    if (how.truncate) this.stamp(f.path);
+    return w.qid(qidOf(this.fs.fstat(handle))).u32(0);
   }
 
   private lcreate(r: WireReader, w: WireWriter): WireWriter {
@@ -290,12 +313,12 @@ export class P9Server {
     this.writable();
     const path = [...f.path, name];
     const how = openFlags(flags);
-    const handle = this.fs.create(path, mode & 0o7777, { ...how, exclusive: (flags & O_EXCL) !== 0 });
+    const handle = this.fs.create(path, mode & PERMS, { ...how, exclusive: (flags & O_EXCL) !== 0 });
     this.stamp(path, f.path);
     f.path = path;
     f.dir = false;
-    f.open = { flags: { ...how, truncate: false }, handle };
-    return w.qid(this.qid(path)).u32(0);
+    f.open = { kind: 'file', flags: { ...how, truncate: false }, handle };
+    return w.qid(qidOf(this.fs.fstat(handle))).u32(0);
   }
 
   private read(r: WireReader, w: WireWriter, room: number): WireWriter {
@@ -306,7 +329,7 @@ export class P9Server {
       const part = offset < BigInt(f.xattr.length) ? f.xattr.subarray(Number(offset), Number(offset) + count) : new Uint8Array(0);
       return w.u32(part.length).bytes(part);
     }
-    if (f.open === 'dir') throw new FsError(E.ISDIR, 'use Treaddir on a directory');
+    if (f.open?.kind === 'dir') throw new FsError(E.ISDIR, 'use Treaddir on a directory');
     if (offset > BigInt(Number.MAX_SAFE_INTEGER)) throw new FsError(E.INVAL, 'offset too large');
     const buf = new Uint8Array(Math.max(0, count));
     const n = this.fs.read(this.fids.handle(f), Number(offset), buf);
@@ -318,7 +341,7 @@ export class P9Server {
     const f = this.fids.get(r.u32());
     const offset = r.u64();
     const data = r.bytes(r.u32());
-    if (f.open === null || f.open === 'dir' || !f.open.flags.write) throw new FsError(E.BADF, 'fid is not open for writing');
+    if (f.open?.kind !== 'file' || !f.open.flags.write) throw new FsError(E.BADF, 'fid is not open for writing');
     this.writable();
     if (offset > BigInt(Number.MAX_SAFE_INTEGER)) throw new FsError(E.FBIG, 'offset too large');
     const n = this.fs.write(this.fids.handle(f), Number(offset), data);
@@ -366,7 +389,7 @@ export class P9Server {
     const atime = r.u64() * 1_000_000_000n + r.u64();
     const mtime = r.u64() * 1_000_000_000n + r.u64();
     if (valid & (SET_MODE | SET_UID | SET_GID | SET_SIZE | SET_ATIME | SET_MTIME)) this.writable();
-    if (valid & SET_MODE) this.fs.chmod(f.path, mode & 0o7777);
+    if (valid & SET_MODE) this.fs.chmod(f.path, mode & PERMS);
     if (valid & (SET_UID | SET_GID)) this.fs.chown(f.path, valid & SET_UID ? uid : null, valid & SET_GID ? gid : null);
     if (valid & SET_SIZE) {
       if (size > BigInt(Number.MAX_SAFE_INTEGER)) throw new FsError(E.FBIG, 'size too large');
@@ -383,39 +406,52 @@ export class P9Server {
     return w;
   }
 
-  private listing(f: Fid): DirEntry[] {
-    const self = this.fs.lstat(f.path);
-    const parent = f.path.length ? this.fs.lstat(f.path.slice(0, -1)) : self;
-    const out: DirEntry[] = [
-      { name: '.', qid: qidOf(self), type: S_IFDIR >> 12 },
-      { name: '..', qid: qidOf(parent), type: S_IFDIR >> 12 },
-    ];
-    for (const e of this.fs.readdir(f.path)) {
-      const t = e.type & S_IFMT;
-      out.push({ name: e.name, qid: { type: t === S_IFDIR ? QT_DIR : t === S_IFLNK ? QT_SYMLINK : 0, version: 0, path: e.ino }, type: t >> 12 });
-    }
-    return out;
-  }
-
-  /** Treaddir: entries from `offset` (an index into the listing taken at offset 0) that fit. */
+  /**
+   * Treaddir: entries from `offset` that fit `count`. Offsets 0 and 1 are "." and "..";
+   * offset k + 2 is the host's entry k of the open directory (fs.ts), so a listing goes on
+   * where the last reply ended without the server holding it.
+   */
   private readdir(r: WireReader, w: WireWriter, room: number): WireWriter {
     const f = this.fids.get(r.u32());
     const offset = r.u64();
     const count = Math.min(r.u32(), room - IO_HEADER);
-    if (f.open !== 'dir') throw new FsError(E.BADF, 'fid is not an open directory');
-    if (offset === 0n || !f.listing) f.listing = this.listing(f);
-    const list = f.listing;
-    const body = new WireWriter(Math.max(0, count));
+    const handle = this.fids.dirHandle(f);
+    const body = new WireWriter(Math.min(count, 4096));
     let used = 0;
-    for (let i = offset > BigInt(list.length) ? list.length : Number(offset); i < list.length; i++) {
-      const e = list[i]!;
-      const len = 13 + 8 + 1 + strSize(e.name);
-      if (used + len > count) break;
-      body.qid(e.qid).u64(i + 1).u8(e.type).str(e.name);
-      used += len;
+    const put = (qid: Qid, next: number, type: number, name: string): boolean => {
+      const bytes = encoder.encode(name);
+      if (used + DIRENT_FIXED + bytes.length > count) return false;
+      body.qid(qid).u64(next).u8(type).u16Bytes(bytes);
+      used += DIRENT_FIXED + bytes.length;
+      return true;
+    };
+    if (offset === 0n && !put(qidOf(this.fs.fstat(handle)), 1, DT_DIR, '.')) return w.u32(0);
+    if (offset <= 1n && !put(this.parentQid(f, handle), 2, DT_DIR, '..')) return w.u32(0);
+    if (offset <= BigInt(Number.MAX_SAFE_INTEGER)) {
+      let index = offset <= 2n ? 0 : Number(offset) - 2;
+      fill: for (;;) {
+        const batch = this.fs.readdir(handle, index, DIR_BATCH);
+        for (const e of batch) {
+          const t = e.type & S_IFMT;
+          const qid = { type: t === S_IFDIR ? QT_DIR : t === S_IFLNK ? QT_SYMLINK : 0, version: 0, path: e.ino };
+          if (!put(qid, e.next + 2, t >> 12, e.name)) break fill;
+        }
+        if (batch.length < DIR_BATCH) break;
+        index = batch[batch.length - 1]!.next;
+      }
     }
     const entries = body.finish(0, 0).subarray(HEADER);
     return w.u32(entries.length).bytes(entries);
+  }
+
+  /** The qid of a directory's parent ("..": the root is its own parent). */
+  private parentQid(f: Fid, handle: number): Qid {
+    try {
+      if (f.path.length) return this.qid(f.path.slice(0, -1));
+    } catch {
+      // the path is gone (the directory was moved or removed): name the directory itself
+    }
+    return qidOf(this.fs.fstat(handle));
   }
 
   private statfs(r: WireReader, w: WireWriter): WireWriter {
@@ -430,7 +466,7 @@ export class P9Server {
     const mode = r.u32();
     r.u32(); // gid
     this.writable();
-    this.fs.mkdir(path, mode & 0o7777);
+    this.fs.mkdir(path, mode & PERMS);
     this.stamp(path, d.path);
     return w.qid(this.qid(path));
   }
@@ -458,7 +494,7 @@ export class P9Server {
     this.writable();
     const t = mode & S_IFMT;
     if (t !== 0 && t !== S_IFREG) throw new FsError(E.PERM, 'only regular files can be made');
-    this.fs.close(this.fs.create(path, mode & 0o7777, { read: false, write: true, truncate: false, append: false, exclusive: true }));
+    this.fs.close(this.fs.create(path, mode & PERMS, { read: false, write: true, truncate: false, append: false, exclusive: true }));
     this.stamp(path, d.path);
     return w.qid(this.qid(path));
   }
@@ -513,7 +549,7 @@ export class P9Server {
   private fsync(r: WireReader, w: WireWriter): WireWriter {
     const f = this.fids.get(r.u32());
     const datasync = r.u32();
-    if (f.open && f.open !== 'dir') this.fs.fsync(this.fids.handle(f), datasync !== 0);
+    if (f.open?.kind === 'file') this.fs.fsync(this.fids.handle(f), datasync !== 0);
     return w;
   }
 
@@ -523,7 +559,7 @@ export class P9Server {
     const newfid = r.u32();
     const name = r.str();
     if (name !== '') throw new FsError(E.NODATA, 'no such attribute');
-    this.fids.add(newfid, { path: [...f.path], dir: f.dir, open: null, listing: null, xattr: new Uint8Array(0) });
+    this.fids.add(newfid, { path: [...f.path], dir: f.dir, open: null, xattr: new Uint8Array(0) });
     return w.u64(0);
   }
 

@@ -30,6 +30,7 @@ export class WireError extends Error {}
 const decoder = new TextDecoder('utf-8', { fatal: false });
 const encoder = new TextEncoder();
 
+/** Reads one message's fields in order, never past its end. */
 export class WireReader {
   private at = 0;
   private readonly v: DataView;
@@ -70,6 +71,10 @@ export class WireReader {
   }
 }
 
+/**
+ * Builds one message. The buffer grows as fields are added; every field is written after
+ * its room is made, into the buffer as it is then.
+ */
 export class WireWriter {
   private buf: Uint8Array;
   private v: DataView;
@@ -80,6 +85,7 @@ export class WireWriter {
     this.v = new DataView(this.buf.buffer);
   }
 
+  /** Makes room for `n` more bytes; returns where they go. */
   private room(n: number): number {
     if (this.at + n > this.buf.length) {
       const next = new Uint8Array(Math.max(this.buf.length * 2, this.at + n));
@@ -98,33 +104,39 @@ export class WireWriter {
   }
 
   u8(x: number): this {
-    this.v.setUint8(this.room(1), x);
+    const p = this.room(1);
+    this.v.setUint8(p, x);
     return this;
   }
   u16(x: number): this {
-    this.v.setUint16(this.room(2), x, true);
+    const p = this.room(2);
+    this.v.setUint16(p, x, true);
     return this;
   }
   u32(x: number): this {
-    this.v.setUint32(this.room(4), x >>> 0, true);
+    const p = this.room(4);
+    this.v.setUint32(p, x >>> 0, true);
     return this;
   }
   u64(x: bigint | number): this {
-    this.v.setBigUint64(this.room(8), BigInt.asUintN(64, BigInt(x)), true);
+    const p = this.room(8);
+    this.v.setBigUint64(p, BigInt.asUintN(64, BigInt(x)), true);
     return this;
   }
   str(s: string): this {
-    const b = encoder.encode(s);
-    this.u16(b.length);
-    this.buf.set(b, this.room(b.length));
-    return this;
+    return this.u16Bytes(encoder.encode(s));
   }
   qid(q: Qid): this {
     return this.u8(q.type).u32(q.version).u64(q.path);
   }
   bytes(b: Uint8Array): this {
-    this.buf.set(b, this.room(b.length));
+    const p = this.room(b.length);
+    this.buf.set(b, p);
     return this;
+  }
+  /** A string already encoded: its 16-bit length, then its bytes. */
+  u16Bytes(b: Uint8Array): this {
+    return this.u16(b.length).bytes(b);
   }
 
   /** The finished message with its header. */
