@@ -25,6 +25,11 @@ export interface FuzzTarget {
   run(input: Uint8Array): unknown;
   /** Largest input to make (default: twice the largest seed, at least 4 KiB). */
   readonly maxLength?: number;
+  /**
+   * Mutated inputs this target gets in the seeded run of `npm test`, for a target much slower
+   * per input than a parser (default: an equal share of the run's total).
+   */
+  readonly iterations?: number;
   /** Milliseconds one input may take before it counts as a hang (default 2000). */
   readonly timeLimitMs?: number;
   /** Releases what the target holds (temporary files), after a run. */

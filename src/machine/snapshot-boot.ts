@@ -3,6 +3,9 @@
  * kernel, initrd and firmware as they were given, not as the guest has since changed them in
  * RAM). The configuration record describes them (names, sizes, command line, firmware kind);
  * boot records carry their bytes in pieces of at most 4 MiB, image by image, right after it.
+ * They are stored, not deflated: a kernel Image deflates at about 25 MB/s even with native
+ * zlib at level 1 (1.4 s for Debian's 36 MB kernel, 4.5 s with fflate), while writing the
+ * bytes as they are costs a checksum.
  */
 import { RAM_MAX } from '../cpu/layout.ts';
 import { StateReader } from '../devices/state.ts';
@@ -39,7 +42,7 @@ export function* bootRecords(o: BootOptions): Generator<Uint8Array> {
   for (let i = 0; i < images.length; i++) {
     const img = images[i];
     if (!img) continue;
-    for (let at = 0; at < img.length; at += PIECE) yield encodeRecord(Rec.Boot, i, img.subarray(at, at + PIECE));
+    for (let at = 0; at < img.length; at += PIECE) yield encodeRecord(Rec.Boot, i, img.subarray(at, at + PIECE), false);
   }
 }
 

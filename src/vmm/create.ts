@@ -10,17 +10,12 @@ import type { VirtBoard } from '../machine/virt.ts';
 import { VirtusError } from '../util/errors.ts';
 import { attachDevices, bootOptions, buildBoard, newBoard, type BuiltMachine, type MachineIo } from './build.ts';
 import type { VmHost } from './host.ts';
-import { bindResources, parseShape, type Resources } from './shape.ts';
+import { bindResources, parseShape, type ResourceNames, type Resources } from './shape.ts';
 import type { MachineSpec } from './spec.ts';
 import { Emitter, Vm, type VmOptions } from './vm.ts';
 
-/** The flags that name each kind of host resource, for the messages of a restore. */
-export interface ResourceFlags {
-  disk: string;
-  share: string;
-  nic: string;
-  memory: string;
-}
+/** How the host names each kind of resource, for the messages of a restore. */
+export type ResourceFlags = ResourceNames;
 
 function emitter(o: VmOptions): Emitter {
   const e = new Emitter();

@@ -83,6 +83,16 @@ export function parseShape(json: unknown, what: string): MachineShape {
   };
 }
 
+/** How the host names each kind of resource, for the messages of a restore. */
+export interface ResourceNames {
+  disk: string;
+  share: string;
+  nic: string;
+  memory: string;
+  /** The whole message when the numbers of devices differ (default: in terms of the flags). */
+  mismatch?: (want: number, got: number, what: string) => string;
+}
+
 /** What a restored machine's spec names as its boot files: they come with the snapshot, not from the host. */
 export const FROM_SNAPSHOT = '<the snapshot>';
 
@@ -98,13 +108,14 @@ const plural = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' 
  * must what the guest sees of each (a read-only disk stays read-only); serials, tags and MAC
  * addresses come from the shape. `flag` names the option that gives each kind, for messages.
  */
-export function bindResources(shape: MachineShape, given: Resources, flag: { disk: string; share: string; nic: string; memory: string }): MachineSpec {
+export function bindResources(shape: MachineShape, given: Resources, flag: ResourceNames): MachineSpec {
   const want = shape.devices;
   if (given.memory !== undefined && given.memory !== shape.memory) {
     refuse(`the machine has ${shape.memory} bytes of RAM, not the ${given.memory} of ${flag.memory}`);
   }
   const check = (n: number, got: number, what: string, opt: string): void => {
-    if (n !== got) refuse(`the machine has ${plural(n, what)}, but ${got === 0 ? `no ${opt} was given` : `${opt} was given ${plural(got, 'time')}`}: name ${n === 0 ? 'none' : `each in order with ${opt}`}`);
+    if (n === got) return;
+    refuse(flag.mismatch?.(n, got, what) ?? `the machine has ${plural(n, what)}, but ${got === 0 ? `no ${opt} was given` : `${opt} was given ${plural(got, 'time')}`}: name ${n === 0 ? 'none' : `each in order with ${opt}`}`);
   };
   check(want.disks.length, given.disks.length, 'disk', flag.disk);
   check(want.shares.length, given.shares.length, 'shared folder', flag.share);

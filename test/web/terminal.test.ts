@@ -156,7 +156,7 @@ describe('the web console with a disk and virtio-console', { timeout: 5 * 60_000
     const dir = mkdtempSync(join(tmpdir(), 'virtus-web-'));
     const disk = join(dir, 'small.img');
     writeFileSync(disk, new Uint8Array(1 << 20).fill(0xa5));
-    const server = await startServer(['--kernel', ECHO, '--disk', disk, '--console', 'virtio']);
+    const server = await startServer(['--kernel', ECHO, '--drive', `file=${disk}`, '--console', 'virtio']);
     const browser = await launchChromium();
     try {
       const page = await browser.newPage();

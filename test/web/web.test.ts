@@ -13,13 +13,13 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { isaExtensions } from '../../src/cpu/isa-string.ts';
-import { VirtioBlk } from '../../src/devices/virtio/blk/blk.ts';
-import { VirtioConsole } from '../../src/devices/virtio/console/console.ts';
-import { VirtioRng } from '../../src/devices/virtio/rng/rng.ts';
 import { encodeSnapshot } from '../../src/machine/snapshot.ts';
 import { VirtBoard } from '../../src/machine/virt.ts';
 import { MemoryHostFile } from '../../src/storage/host-file.ts';
 import { RawBackend } from '../../src/storage/raw.ts';
+import { buildBoard } from '../../src/vmm/build.ts';
+import { shapeOf } from '../../src/vmm/shape.ts';
+import { parseMachineSpec } from '../../src/vmm/spec.ts';
 import { BUILD } from '../support/toolchain.ts';
 import { launchChromium, startServer, type WebServer } from './browser.ts';
 import { waitInPage } from './wait.ts';
@@ -176,10 +176,10 @@ describe('virtus web in Chromium', { timeout: BOOT_MS + 5 * 60_000 }, () => {
         answers.push(await window.virtus.loadSnapshot(bytes).then(() => 'loaded', (e: Error) => e.message));
       }
       return { truncated: answers[0]!, other: answers[1]!, disk: answers[2]! };
-    }, [...snapshotWithDisk('data.img', new Uint8Array(1 << 20))]);
+    }, [...(await snapshotWithDisk('data.img', new Uint8Array(1 << 20)))]);
     assert.match(refused.truncated, /snapshot \(bytes\) is truncated/);
     assert.match(refused.other, /is not a virtus snapshot/);
-    assert.match(refused.disk, /has a disk \(file=data\.img\) and this one has none/);
+    assert.match(refused.disk, /the snapshot's machine has 1 disk and this one has none: boot with them, then load the snapshot/);
     const screen = await page.evaluate(() => window.virtus.screenText());
     assert.match(screen, /\[virtus\] cannot load the snapshot: snapshot \(bytes\) is truncated/);
     assert.equal(await page.evaluate(() => window.virtus.state()), 'running');
@@ -225,16 +225,20 @@ describe('virtus web without cross-origin isolation', { timeout: 5 * 60_000 }, (
 });
 
 /**
- * A snapshot of a machine with a disk, made by the core in Node as `virtus run` makes them
+ * A snapshot of a machine with a disk, made by the VMM in Node as `virtus run` makes them
  * (the devices of --drive file=NAME --console virtio); the disk holds `disk`.
  */
-function snapshotWithDisk(name: string, disk: Uint8Array): Uint8Array {
-  const board = new VirtBoard({ ramSize: 16 << 20, console: () => {} });
-  board.attachVirtio(new VirtioBlk(new RawBackend(new MemoryHostFile(name, disk.slice())), { name: 'virtio-blk0', serial: 'virtus-root' }));
-  board.attachVirtio(new VirtioConsole({ output: () => {} }));
-  board.attachVirtio(new VirtioRng());
-  const parts = encodeSnapshot(board, { boot: 'builtin', htif: null, devices: { drive: [`file=${name}`], share: [], console: 'virtio' } });
-  return Buffer.concat(parts);
+async function snapshotWithDisk(name: string, disk: Uint8Array): Promise<Uint8Array> {
+  const spec = parseMachineSpec({ memory: 16 << 20, boot: { kernel: 'none' }, devices: { disks: [{ file: name, serial: 'virtus-root' }], console: 'virtio' } });
+  const backend = new RawBackend(new MemoryHostFile(name, disk.slice()));
+  const host = {
+    runner: { yield: async () => {}, sleep: async () => {}, wake() {} },
+    readFile: () => new Uint8Array(0),
+    openDisk: () => ({ backend, close() {} }),
+    warn() {},
+  };
+  const built = await buildBoard(spec, host, { output() {}, warn() {} });
+  return Buffer.concat(encodeSnapshot(built.board, shapeOf(spec, [])));
 }
 
 describe('virtus web snapshots of a machine with a disk', { timeout: 5 * 60_000 }, () => {
@@ -242,7 +246,7 @@ describe('virtus web snapshots of a machine with a disk', { timeout: 5 * 60_000 
     const dir = mkdtempSync(join(tmpdir(), 'virtus-web-snap-'));
     const disk = new Uint8Array(2 << 20).map((_, i) => (i * 7) & 0xff);
     writeFileSync(join(dir, 'data.img'), disk);
-    const server = await startServer(['--disk', join(dir, 'data.img')]);
+    const server = await startServer(['--drive', `file=${join(dir, 'data.img')}`]);
     const browser = await launchChromium();
     try {
       const page = await browser.newPage();
@@ -261,7 +265,7 @@ describe('virtus web snapshots of a machine with a disk', { timeout: 5 * 60_000 
         const out: string[] = [];
         for (const f of files) out.push(await window.virtus.loadSnapshot(new Uint8Array(f)).then(() => 'loaded', (e: Error) => e.message));
         return out;
-      }, [[...snapshotWithDisk('data.img', other)], [...snapshotWithDisk('data.img', disk.subarray(0, 1 << 20))]]);
+      }, [[...(await snapshotWithDisk('data.img', other))], [...(await snapshotWithDisk('data.img', disk.subarray(0, 1 << 20)))]]);
       t.diagnostic(`own snapshot (early in boot, with a 2 MiB disk): ${(own.size / 2 ** 20).toFixed(1)} MiB; refusals: ${answers.join(' | ')}`);
       assert.match(answers[0]!, /disk data\.img is not the disk the snapshot was taken with/);
       assert.match(answers[1]!, /disk data\.img is \d+ bytes, but the snapshot's .* was \d+: not the same disk/);
