@@ -127,7 +127,8 @@ describe('virtio flags: bad input is one clear line', () => {
   });
   it('an unknown drive key, a bad format, a long serial', () => {
     const img = disk('k.img');
-    assertOneLineError(runVirtus([...kernel(), '--drive', `file=${img},if=virtio`]), /unknown key 'if'/);
+    assertOneLineError(runVirtus([...kernel(), '--drive', `file=${img},bogus=1`]), /unknown key 'bogus'/);
+    assertOneLineError(runVirtus([...kernel(), '--drive', `file=${img},if=scsi`]), /if=scsi: the virt board's disks are virtio/);
     assertOneLineError(runVirtus([...kernel(), '--drive', `file=${img},format=vmdk`]), /unknown image format 'vmdk'/);
     assertOneLineError(runVirtus([...kernel(), '--drive', `file=${img},serial=${'x'.repeat(21)}`]), /at most 20/);
     assertOneLineError(runVirtus([...kernel(), '--drive', `file=${img},format=qcow2`]), /not a qcow2 image/);

@@ -7,6 +7,7 @@
  * `-nographic`, `-serial mon:stdio`, `-snapshot`, `-no-reboot`.
  */
 import { resolve } from 'node:path';
+import { parseFormat } from '../../storage/open.ts';
 import { VirtusError } from '../../util/errors.ts';
 import { parseSize } from '../../util/size.ts';
 import type { Resources } from '../../vmm/shape.ts';
@@ -117,6 +118,16 @@ function usage(cmd: string, message: string): VirtusError {
   return new VirtusError('BAD_FLAG', `${cmd}: ${message}`, { exitCode: 2 });
 }
 
+/** Runs a parser whose errors are usage errors (exit code 2). */
+function usageOf<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof VirtusError && e.exitCode !== 2) throw new VirtusError(e.code, e.message, { exitCode: 2, cause: e });
+    throw e;
+  }
+}
+
 /** -m 512 (MiB), -m 1G, -m size=1G. */
 export function parseMemory(text: string, cmd: string): number {
   const v = text.startsWith('size=') ? text.slice(5).split(',')[0]! : text;
@@ -156,8 +167,7 @@ function parseDrive(text: string, cmd: string, snapshotAll: boolean): { disk: Di
     switch (k) {
       case 'file': disk.file = val; break;
       case 'format':
-        if (val !== 'raw' && val !== 'qcow2') throw bad(`format=${val}: virtus reads raw and qcow2 images`);
-        disk.format = val;
+        disk.format = usageOf(() => parseFormat(val, `${cmd}: --drive format`));
         break;
       case 'readonly': disk.readonly = onOff(val, `${cmd}: --drive readonly`); break;
       case 'serial': disk.serial = val; break;
