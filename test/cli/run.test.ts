@@ -51,6 +51,29 @@ describe('virtus run --bios none', () => {
     assert.equal(q.stdout, r.stdout);
   });
 
+  it('a restored machine reboots from the boot images its snapshot kept; -no-reboot ends the run as QEMU does', () => {
+    const elf = buildGuest('cli-reboot', ['cli/reboot.S']);
+    const dir = mkdtempSync(join(tmpdir(), 'virtus-reboot-'));
+    try {
+      for (const engine of ['interp', 'jit']) {
+        const snap = join(dir, `${engine}.snap`);
+        const a = runVirtus(['run', '--bios', 'none', '--kernel', elf, '--engine', engine, '--max-insns', '30', '--snapshot-on-exit', snap]);
+        assert.equal(a.status, 124, a.stderr);
+        const b = runVirtus(['run', '--restore', snap, '--engine', engine]);
+        assert.equal(b.status, 0, b.stderr);
+        assert.equal(a.stdout + b.stdout, 'boot 1\nboot 2\n', `${engine}: the restored machine rebooted once, then powered off`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const r = runVirtus(['run', '-bios', 'none', '-kernel', elf, '-no-reboot']);
+    const q = spawnSync('qemu-system-riscv64', ['-M', 'virt', '-bios', 'none', '-kernel', elf, '-nographic', '-monitor', 'none', '-serial', 'stdio', '-no-reboot'], { encoding: 'utf8', timeout: 60_000, input: '' });
+    assert.equal(q.status, 0, q.stderr);
+    assert.equal(r.status, q.status, r.stderr);
+    assert.equal(r.stdout, q.stdout);
+    assert.equal(r.stdout, 'boot 1\n');
+  });
+
   it('--signature writes the words between begin_signature and end_signature', () => {
     const out = join(dir, 'sig.txt');
     const r = runVirtus(['run', '--bios', 'none', '--kernel', asm('signature'), '--signature', out]);
