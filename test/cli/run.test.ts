@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { buildGuest, runVirtus } from '../support/toolchain.ts';
+import { buildGuest, runVirtus, VIRTUS } from '../support/toolchain.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'virtus-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -23,12 +23,18 @@ function assertOneLineError(stderr: string, pattern: RegExp): void {
 }
 
 const asm = (name: string, extra: string[] = []): string =>
-  buildGuest(`cli-${name}`, [`cli/${name}.S`], { cflags: extra });
+  buildGuest(`cli-${name}${extra.map((f) => f.replace(/\W+/g, '-').toLowerCase()).join('')}`, [`cli/${name}.S`], { cflags: extra });
 
 describe('virtus run --bios none', () => {
   it('exits with the code the guest passes to tohost', () => {
     const r = runVirtus(['run', '--bios', 'none', '--kernel', asm('exitcode')]);
     assert.equal(r.status, 42, r.stderr);
+  });
+
+  it('refuses a program whose fromhost lies outside RAM, in one line', () => {
+    const r = runVirtus(['run', '--bios', 'none', '--kernel', asm('exitcode', ['-DFROMHOST_OUTSIDE'])]);
+    assert.equal(r.status, 1);
+    assertOneLineError(r.stderr, /the program's fromhost symbol \(0x1000\) is not an aligned 8-byte location in RAM/);
   });
 
   it('--max-insns stops a runaway guest after exactly N instructions with exit code 124', () => {
@@ -72,6 +78,17 @@ describe('virtus run --bios none', () => {
     assert.equal(r.status, q.status, r.stderr);
     assert.equal(r.stdout, q.stdout);
     assert.equal(r.stdout, 'boot 1\n');
+  });
+
+  it('--trace into a pipe shared with stdout waits for a slow reader (EAGAIN), and ends quietly when it goes', () => {
+    const elf = asm('spin');
+    // 2>&1 makes stderr the pipe Node sets non-blocking for stdout; the reader sleeps first, so it fills.
+    const cmd = (reader: string) => `"${process.execPath}" "${VIRTUS}" run --bios none --kernel "${elf}" --max-insns 100000 --trace 2>&1 | ${reader}; echo "status \${PIPESTATUS[0]}"`;
+    const slow = spawnSync('bash', ['-c', cmd('(sleep 1; wc -l)')], { encoding: 'utf8', timeout: 60_000 });
+    assert.match(slow.stdout, /^\s*100001\n/, slow.stdout + slow.stderr);
+    assert.match(slow.stdout, /status 124\n$/);
+    const gone = spawnSync('bash', ['-c', cmd('head -3 >/dev/null')], { encoding: 'utf8', timeout: 60_000 });
+    assert.doesNotMatch(gone.stdout, /internal error/);
   });
 
   it('--signature writes the words between begin_signature and end_signature', () => {

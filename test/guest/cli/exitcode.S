@@ -11,3 +11,8 @@ _start:
   .globl tohost
 tohost: .dword 0
   .size tohost, 8
+#ifdef FROMHOST_OUTSIDE
+# A fromhost that is not in RAM (a hostile or broken program): virtus must refuse it at load.
+  .globl fromhost
+  .set fromhost, 0x1000
+#endif
