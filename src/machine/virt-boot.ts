@@ -69,6 +69,9 @@ export function bootBoard(b: VirtBoard, o: BootOptions): BootInfo {
   if (initrd && initrd[1] > dtbAddr) {
     throw new VirtusError('BOOT_RANGE', 'the initrd overlaps the device tree at the end of RAM (try a larger --memory)');
   }
+  if (kernel.end > dtbAddr) {
+    throw new VirtusError('BOOT_RANGE', `the kernel ${o.kernelName} overlaps the device tree at the end of RAM (try a larger --memory)`);
+  }
   ram.load(dtbAddr, dtb);
 
   h.reset();

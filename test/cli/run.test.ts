@@ -31,6 +31,13 @@ describe('virtus run --bios none', () => {
     assert.equal(r.status, 42, r.stderr);
   });
 
+  it('refuses a machine too small for its program and its device tree, in one line', () => {
+    // With 1 MiB of RAM the device tree's place (the last 2 MiB boundary that fits) is the program's.
+    const r = runVirtus(['run', '--bios', 'none', '--kernel', asm('exitcode'), '-m', '1M']);
+    assert.equal(r.status, 1);
+    assertOneLineError(r.stderr, /the kernel .*exitcode.*\.elf overlaps the device tree at the end of RAM \(try a larger --memory\)/);
+  });
+
   it('refuses a program whose fromhost lies outside RAM, in one line', () => {
     const r = runVirtus(['run', '--bios', 'none', '--kernel', asm('exitcode', ['-DFROMHOST_OUTSIDE'])]);
     assert.equal(r.status, 1);
