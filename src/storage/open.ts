@@ -6,7 +6,8 @@ import { VirtusError } from '../util/errors.ts';
 import type { BlockBackend, ImageFormat } from './backend.ts';
 import type { HostFile, HostFileSystem } from './host-file.ts';
 import { createQcow2, type Qcow2CreateOptions } from './qcow2/create.ts';
-import { isQcow2, readHeader } from './qcow2/header.ts';
+import { readHeader } from './qcow2/header.ts';
+import { probeFile } from './probe.ts';
 import { Qcow2Backend } from './qcow2/qcow2.ts';
 import { RawBackend } from './raw.ts';
 
@@ -21,11 +22,14 @@ export function parseFormat(name: string, what: string): ImageFormat {
   throw new VirtusError('BAD_FORMAT', `${what}: unknown image format '${name}' (virtus knows ${FORMATS.join(', ')})`);
 }
 
-/** Guesses the format from the first bytes: qcow2 has a magic number, anything else is raw. */
+/**
+ * Guesses the format from the first bytes: qcow2 by its magic number; a format qemu-img
+ * knows by another magic is refused by name; anything else is raw.
+ */
 export function probeFormat(file: HostFile): ImageFormat {
-  const head = new Uint8Array(4);
-  file.read(0, head);
-  return isQcow2(head) ? 'qcow2' : 'raw';
+  const p = probeFile(file);
+  if ('format' in p) return p.format;
+  throw new VirtusError('FOREIGN_FORMAT', `${file.name} is a ${p.foreign} image, which virtus does not read; convert it (qemu-img convert -O qcow2 ${file.name} OUT.qcow2), or give the format as raw (format=raw, -f raw) to use its bytes as they are`);
 }
 
 export interface OpenImageOptions {
@@ -51,9 +55,9 @@ function openLayer(fs: HostFileSystem, path: string, format: ImageFormat | undef
   }
   const file = fs.open(path, { writable: !readOnly });
   try {
+    if (format === 'raw') return new RawBackend(file, { readOnly });
     const detected = probeFormat(file);
-    const fmt = format ?? detected;
-    if (fmt === 'raw') return new RawBackend(file, { readOnly });
+    if ((format ?? detected) === 'raw') return new RawBackend(file, { readOnly });
     if (detected !== 'qcow2') throw new VirtusError('NOT_QCOW2', `${path}: not a qcow2 image`);
     const header = readHeader(file);
     let backing: BlockBackend | null = null;
