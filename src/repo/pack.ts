@@ -12,6 +12,7 @@ import { basename } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { PROBE_BYTES, probeBytes } from '../storage/probe.ts';
+import { fileReferences } from '../storage/qcow2/header.ts';
 import { VirtusError } from '../util/errors.ts';
 import { ANNOTATION, jsonBytes, layerMediaType, MACHINE_ARTIFACT, MACHINE_CONFIG, OCI_MANIFEST, type Descriptor, type DiskFormat, type LayerInfo, type MachineConfig, type Manifest, type Role } from './artifact.ts';
 import { BlobWriter } from './blob-writer.ts';
@@ -51,8 +52,9 @@ export function probeDisk(path: string): { format: DiskFormat; virtualSize: numb
     }
     if (n >= 32 && probed.format === 'qcow2') {
       // qcow2 header: backing_file_offset at 8, size at 24 (QEMU's qcow2 spec).
-      if (head.readBigUInt64BE(8) !== 0n) {
-        throw new VirtusError('DISK_HAS_BACKING', `${path} is a qcow2 overlay with a backing file; make it self-contained first (virtus image convert ${path} FLAT.qcow2)`);
+      const ref = fileReferences(head.subarray(0, n));
+      if (ref !== null) {
+        throw new VirtusError('DISK_HAS_BACKING', `${path} is a qcow2 image that names ${ref}; make it self-contained first (virtus image convert ${path} FLAT.qcow2)`);
       }
       return { format: 'qcow2', virtualSize: Number(head.readBigUInt64BE(24)) };
     }

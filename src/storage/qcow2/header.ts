@@ -347,3 +347,23 @@ export function encodeHeader(n: NewHeader): Uint8Array {
   }
   return out;
 }
+
+/**
+ * What, in the image whose first bytes are `head`, names another file: a backing file
+ * (header bytes 8-19) or an external data file (incompatible bit 2); null when the image is
+ * self-contained (or not qcow2 at all). Used on machine images, whose disks must never
+ * make virtus open a host file that the image chose.
+ */
+export function fileReferences(head: Uint8Array): string | null {
+  if (head.length < 72 || !isQcow2(head)) return null;
+  const dv = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  const offset = dv.getBigUint64(8);
+  if (offset !== 0n) {
+    const length = Math.min(dv.getUint32(16), 1023);
+    const at = Number(offset);
+    const name = at + length <= head.length ? new TextDecoder().decode(head.subarray(at, at + length)) : null;
+    return name !== null ? `a backing file (${JSON.stringify(name)})` : 'a backing file';
+  }
+  if (dv.getUint32(4) >= 3 && head.length >= 80 && hasBit(dv.getBigUint64(72), INCOMPAT.dataFile)) return 'an external data file';
+  return null;
+}
