@@ -6,12 +6,13 @@
  * The image is held while the process runs, so `virtus image rm` refuses it and no
  * garbage collection takes its blobs.
  */
-import { createReadStream, existsSync, mkdirSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { Decompress } from 'fzstd';
 import { VirtusError } from '../util/errors.ts';
-import { checkMachineManifest, parseLayerMediaType, parseMachineConfig, type Compression, type Descriptor, type DiskFormat, type LayerInfo, type MachineConfig } from './artifact.ts';
+import { fileReferences } from '../storage/qcow2/header.ts';
+import { checkMachineManifest, parseLayerMediaType, parseMachineConfig, type Compression, type Descriptor, type DiskFormat, type LayerInfo, type MachineConfig, type Manifest } from './artifact.ts';
 import { BlobWriter } from './blob-writer.ts';
 import { digestMismatch, Hasher, hexOf } from './digest.ts';
 import { type Hold, type ImageStore } from './store.ts';
@@ -100,6 +101,54 @@ async function diskFile(store: ImageStore, d: Descriptor, info: LayerInfo, what:
   return path;
 }
 
+/** How much of a disk layer is read to find references to other files (qcow2 keeps them in its first cluster). */
+const HEAD_BYTES = 64 << 10;
+
+/** The first `n` bytes (or fewer) of a layer's decompressed content. */
+async function layerHead(store: ImageStore, d: Descriptor, n: number): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let got = 0;
+  const src = content(store.blobPath(d.digest), parseLayerMediaType(d.mediaType)!.compression);
+  try {
+    for await (const c of src) {
+      parts.push(c);
+      got += c.length;
+      if (got >= n) break;
+    }
+  } catch (e) {
+    throw new VirtusError('BAD_LAYER', `cannot decompress the disk layer ${d.digest}: ${(e as Error).message}`);
+  }
+  return Buffer.concat(parts).subarray(0, n);
+}
+
+/** The first bytes of a file. */
+function fileHead(path: string, n: number): Uint8Array {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(n);
+    return buf.subarray(0, readSync(fd, buf, 0, n, 0));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function refuseReferences(head: Uint8Array, what: string, i: number): void {
+  const ref = fileReferences(head);
+  if (ref === null) return;
+  throw new VirtusError('DISK_HAS_BACKING', `${what}: the disk of layer ${i} names ${ref}; a machine image's disks must be self-contained, and virtus opens no host file an image names`);
+}
+
+/**
+ * Refuses an image whose qcow2 disk layers name other files (a backing file or an external
+ * data file), by what the layers' content says: checked when an image is pulled, before it is
+ * tagged, and again when it boots (the store's files may have changed since).
+ */
+export async function checkDiskLayers(store: ImageStore, m: Manifest, config: MachineConfig, what: string): Promise<void> {
+  for (const [i, d] of m.layers.entries()) {
+    if (config.layers[i]!.role === 'disk' && config.layers[i]!.format === 'qcow2') refuseReferences(await layerHead(store, d, HEAD_BYTES), what, i);
+  }
+}
+
 /**
  * Opens the image `text` (NAME[:TAG], a digest) of the store for booting; with
  * `disks: false` disk layers are listed in the config but not unpacked.
@@ -116,7 +165,12 @@ export async function openStoredMachine(store: ImageStore, text: string, o: { di
     for (const [i, d] of m.layers.entries()) {
       const info = config.layers[i]!;
       if (info.role === 'disk') {
-        if (o.disks !== false) machine.disks.push({ path: await diskFile(store, d, info, text), format: info.format!, virtualSize: info.virtualSize! });
+        if (o.disks !== false) {
+          const path = await diskFile(store, d, info, text);
+          // The file the drive opens is checked, not the blob it came from.
+          if (info.format === 'qcow2') refuseReferences(fileHead(path, HEAD_BYTES), text, i);
+          machine.disks.push({ path, format: info.format!, virtualSize: info.virtualSize! });
+        }
       } else machine[info.role] = await readLayer(store, d, info, text);
     }
     return machine;

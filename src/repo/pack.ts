@@ -11,6 +11,8 @@ import { closeSync, createReadStream, openSync, readSync, statSync } from 'node:
 import { basename } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
+import { PROBE_BYTES, probeBytes } from '../storage/probe.ts';
+import { fileReferences } from '../storage/qcow2/header.ts';
 import { VirtusError } from '../util/errors.ts';
 import { ANNOTATION, jsonBytes, layerMediaType, MACHINE_ARTIFACT, MACHINE_CONFIG, OCI_MANIFEST, type Descriptor, type DiskFormat, type LayerInfo, type MachineConfig, type Manifest, type Role } from './artifact.ts';
 import { BlobWriter } from './blob-writer.ts';
@@ -35,7 +37,7 @@ export interface MachineFiles {
   annotations?: Record<string, string>;
 }
 
-/** A disk file's format and guest-visible size: qcow2 by its magic (QFI\xfb), else raw. */
+/** A disk file's format and guest-visible size: qcow2 by its magic (QFI\xfb), else raw; other formats with a magic are refused. */
 export function probeDisk(path: string): { format: DiskFormat; virtualSize: number } {
   let fd: number;
   try {
@@ -44,12 +46,17 @@ export function probeDisk(path: string): { format: DiskFormat; virtualSize: numb
     throw new VirtusError('NO_FILE', `cannot read ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
   }
   try {
-    const head = Buffer.alloc(32);
-    const n = readSync(fd, head, 0, 32, 0);
-    if (n >= 32 && head.readUInt32BE(0) === 0x514649fb) {
+    const head = Buffer.alloc(PROBE_BYTES);
+    const n = readSync(fd, head, 0, PROBE_BYTES, 0);
+    const probed = probeBytes(head.subarray(0, n));
+    if ('foreign' in probed) {
+      throw new VirtusError('FOREIGN_FORMAT', `${path} is a ${probed.foreign} image; a machine image's disk is raw or qcow2 (convert it: qemu-img convert -O qcow2 ${path} OUT.qcow2)`);
+    }
+    if (n >= 32 && probed.format === 'qcow2') {
       // qcow2 header: backing_file_offset at 8, size at 24 (QEMU's qcow2 spec).
-      if (head.readBigUInt64BE(8) !== 0n) {
-        throw new VirtusError('DISK_HAS_BACKING', `${path} is a qcow2 overlay with a backing file; make it self-contained first (virtus image convert ${path} FLAT.qcow2)`);
+      const ref = fileReferences(head.subarray(0, n));
+      if (ref !== null) {
+        throw new VirtusError('DISK_HAS_BACKING', `${path} is a qcow2 image that names ${ref}; make it self-contained first (virtus image convert ${path} FLAT.qcow2)`);
       }
       return { format: 'qcow2', virtualSize: Number(head.readBigUInt64BE(24)) };
     }

@@ -68,7 +68,8 @@ export interface Resolved {
   byDigest: boolean;
 }
 
-interface IndexEntry extends Descriptor {
+/** An entry of the store's index.json. */
+export interface IndexEntry extends Descriptor {
   annotations: Record<string, string>;
 }
 
@@ -83,6 +84,29 @@ export function writeFileAtomic(path: string, data: Uint8Array | string): void {
     closeSync(fd);
   }
   renameSync(tmp, path);
+}
+
+/**
+ * The entries of the store's index.json (image-spec image-index.md) that name an image: a
+ * sha256 digest and a ref name annotation; others are skipped. The file is untrusted (it may
+ * have been edited): anything that is not an index is refused.
+ */
+export function parseStoreIndex(text: string, what: string): IndexEntry[] {
+  let x: unknown;
+  try {
+    x = JSON.parse(text);
+  } catch (e) {
+    throw storeError(`cannot read ${what}`, e);
+  }
+  const manifests = typeof x === 'object' && x !== null ? (x as { manifests?: unknown }).manifests : undefined;
+  if (!Array.isArray(manifests)) throw new VirtusError('STORE', `${what} is not an image index`);
+  return manifests.filter((m): m is IndexEntry => {
+    if (typeof m !== 'object' || m === null) return false;
+    const e = m as { digest?: unknown; annotations?: unknown };
+    if (typeof e.digest !== 'string' || !DIGEST_RE.test(e.digest)) return false;
+    const a = e.annotations;
+    return typeof a === 'object' && a !== null && typeof (a as Record<string, unknown>)[ANNOTATION.refName] === 'string';
+  });
 }
 
 function storeError(what: string, e: unknown): VirtusError {
@@ -157,18 +181,14 @@ export class ImageStore {
   }
 
   private readIndex(): IndexEntry[] {
-    let x: { manifests?: unknown };
+    const path = join(this.root, 'index.json');
+    let text: string;
     try {
-      x = JSON.parse(readFileSync(join(this.root, 'index.json'), 'utf8')) as { manifests?: unknown };
+      text = readFileSync(path, 'utf8');
     } catch (e) {
-      throw storeError(`cannot read ${join(this.root, 'index.json')}`, e);
+      throw storeError(`cannot read ${path}`, e);
     }
-    if (!Array.isArray(x.manifests)) throw new VirtusError('STORE', `${join(this.root, 'index.json')} is not an image index`);
-    return x.manifests.filter(
-      (m): m is IndexEntry =>
-        typeof m === 'object' && m !== null && typeof m.digest === 'string' && DIGEST_RE.test(m.digest) &&
-        typeof m.annotations?.[ANNOTATION.refName] === 'string',
-    );
+    return parseStoreIndex(text, path);
   }
 
   private writeIndex(entries: IndexEntry[]): void {

@@ -8,10 +8,11 @@
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { VirtusError } from '../util/errors.ts';
-import { ANNOTATION, checkMachineManifest, OCI_INDEX, OCI_MANIFEST, parseLayerMediaType, parseMachineConfig, parseManifest, type Descriptor } from './artifact.ts';
+import { ANNOTATION, checkMachineManifest, OCI_INDEX, OCI_MANIFEST, parseLayerMediaType, parseMachineConfig, parseManifest, type Descriptor, type MachineConfig } from './artifact.ts';
 import { BlobWriter } from './blob-writer.ts';
 import { RegistryClient, type ClientOptions } from './client.ts';
 import { isTransient } from './http.ts';
+import { checkDiskLayers } from './machine.ts';
 import type { Progress } from './progress.ts';
 import { formatRemoteRef, localRefOf, type RemoteRef } from './reference.ts';
 import { StoreMissingBlobs, type ImageStore } from './store.ts';
@@ -143,6 +144,7 @@ export async function pullImage(store: ImageStore, ref: RemoteRef, o: TransferOp
   try {
     hold.add([fetched.digest, m.config.digest, ...m.layers.map((l) => l.digest)]);
     const result: TransferResult = { digest: fetched.digest, transferred: 0, bytes: 0, skipped: 0, requests: 0 };
+    let config: MachineConfig | undefined;
     for (let round = 0; ; round++) {
       for (const [i, d] of [m.config, ...m.layers].entries()) {
         const name = label(d, i === 0 ? 'config' : `layer ${i - 1}`);
@@ -153,8 +155,9 @@ export async function pullImage(store: ImageStore, ref: RemoteRef, o: TransferOp
           o.progress.note(`${name}: already in the store`);
           result.skipped++;
         }
-        if (i === 0) parseMachineConfig(store.readBlob(d.digest, `${what} config`), m, `${what} config`);
+        if (i === 0) config = parseMachineConfig(store.readBlob(d.digest, `${what} config`), m, `${what} config`);
       }
+      await checkDiskLayers(store, m, config!, what);
       store.putBlob(fetched.bytes);
       try {
         await store.tag(localRefOf(ref, fetched.digest), fetched.digest);

@@ -1,6 +1,6 @@
 /**
  * Drives as the command line names them: `--drive file=disk.qcow2[,format=qcow2]
- * [,readonly=on][,overlay=auto|PATH]`, in QEMU's -drive syntax (comma-separated key=value,
+ * [,readonly=on][,overlay=auto|PATH][,locking=off]`, in QEMU's -drive syntax (comma-separated key=value,
  * ",," for a literal comma), and opening them.
  *
  * overlay= gives a machine its own thin qcow2 overlay over a base image that stays
@@ -11,7 +11,7 @@
 import { VirtusError } from '../util/errors.ts';
 import type { BlockBackend, ImageFormat } from './backend.ts';
 import type { HostFileSystem } from './host-file.ts';
-import { createOverlay, openImage, parseFormat } from './open.ts';
+import { createOverlay, openImage, parseFormat, parseLocking, type Locking } from './open.ts';
 
 /** A parsed --drive value. */
 export interface DriveSpec {
@@ -20,6 +20,8 @@ export interface DriveSpec {
   readOnly: boolean;
   /** 'auto' for a temporary overlay, or the path of a persistent one. */
   overlay?: string;
+  /** Image locking (QEMU's locking=, also spelled file.locking=); on by default. */
+  locking: Locking;
   /** Keys this module does not know (e.g. if=, id=), left for the caller to judge. */
   other: Map<string, string>;
 }
@@ -27,7 +29,7 @@ export interface DriveSpec {
 /** Parses `file=...,format=...,readonly=on,overlay=auto`; a first item without "=" is the file. */
 export function parseDriveSpec(text: string): DriveSpec {
   const items = text.replace(/,,/g, '\0').split(',').map((p) => p.replace(/\0/g, ','));
-  const spec: Partial<DriveSpec> & { other: Map<string, string> } = { readOnly: false, other: new Map() };
+  const spec: Partial<DriveSpec> & { other: Map<string, string> } = { readOnly: false, locking: 'on', other: new Map() };
   items.forEach((item, i) => {
     const eq = item.indexOf('=');
     if (eq < 0 && i === 0 && item !== '') {
@@ -44,6 +46,7 @@ export function parseDriveSpec(text: string): DriveSpec {
         if (!['on', 'off', 'true', 'false'].includes(value)) throw new VirtusError('BAD_DRIVE', `--drive readonly: expected on or off, got '${value}'`, { exitCode: 2 });
         spec.readOnly = value === 'on' || value === 'true';
         break;
+      case 'locking': case 'file.locking': spec.locking = parseLocking(value, '--drive locking'); break;
       case 'overlay':
         if (value === '') throw new VirtusError('BAD_DRIVE', '--drive overlay: expected auto or a path', { exitCode: 2 });
         spec.overlay = value;
@@ -77,17 +80,17 @@ export interface Drive {
 /** Opens the drive a spec describes, creating its overlay if it asks for one. */
 export function openDrive(fs: HostFileSystem, spec: DriveSpec, options: OpenDriveOptions): Drive {
   if (spec.overlay === undefined) {
-    const backend = openImage(fs, spec.file, { readOnly: spec.readOnly, ...(spec.format ? { format: spec.format } : {}) });
+    const backend = openImage(fs, spec.file, { readOnly: spec.readOnly, locking: spec.locking, ...(spec.format ? { format: spec.format } : {}) });
     return { backend, overlayPath: null, close: () => backend.close() };
   }
   const temporary = spec.overlay === 'auto';
   const path = temporary ? options.temporaryPath() : spec.overlay;
   if (temporary || !fs.exists(path)) {
-    createOverlay(fs, path, options.absolute(spec.file), spec.format ? { backingFormat: spec.format } : {});
+    createOverlay(fs, path, options.absolute(spec.file), { locking: spec.locking, ...(spec.format ? { backingFormat: spec.format } : {}) });
   }
   let backend: BlockBackend;
   try {
-    backend = openImage(fs, path, { format: 'qcow2' });
+    backend = openImage(fs, path, { format: 'qcow2', locking: spec.locking });
   } catch (e) {
     if (temporary) fs.remove(path);
     throw e;

@@ -9,6 +9,14 @@
  */
 import { VirtusError } from '../util/errors.ts';
 
+/**
+ * How an image file is locked while it is open, in QEMU's terms (its permissions "consistent
+ * read", "write", "resize"): 'write' reads and writes it and lets nobody else write it;
+ * 'read' reads it and lets nobody write it; 'shared' reads it and lets others write it
+ * (qemu-img -U, --force-share). A host without locks ignores this.
+ */
+export type LockMode = 'write' | 'read' | 'shared';
+
 /** A random-access host file. Positions and sizes are byte counts below 2^53. */
 export interface HostFile {
   /** Path or name, for messages. */
@@ -34,14 +42,23 @@ export interface HostFile {
   close(): void;
   /** Bytes the file occupies on the host (sparse files use less than size()); optional. */
   allocatedSize?(): number;
+  /**
+   * Takes the image lock `mode` for as long as the file is open, or throws a VirtusError
+   * (code IMAGE_LOCKED) saying who holds a conflicting one. Optional: hosts without locks
+   * (a browser's OPFS handles are exclusive anyway) leave it out.
+   */
+  lock?(mode: LockMode): void;
 }
 
 /** Opens host files by path; relative backing-file names are resolved through it. */
 export interface HostFileSystem {
   /** Opens an existing file. Throws a VirtusError naming `path` when it cannot. */
   open(path: string, options: { writable: boolean }): HostFile;
-  /** Creates (or truncates) a file for writing. */
-  create(path: string): HostFile;
+  /**
+   * Creates (or empties) a file for writing. With `lock`, the file's write lock is taken
+   * before an existing file is emptied, so an image in use is never cut.
+   */
+  create(path: string, options?: { lock?: boolean }): HostFile;
   /**
    * The path of `backing` as stored in the image at `imagePath`: QEMU resolves a relative
    * backing file name against the directory of the image that names it.

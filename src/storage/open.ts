@@ -4,9 +4,10 @@
  */
 import { VirtusError } from '../util/errors.ts';
 import type { BlockBackend, ImageFormat } from './backend.ts';
-import type { HostFile, HostFileSystem } from './host-file.ts';
+import type { HostFile, HostFileSystem, LockMode } from './host-file.ts';
 import { createQcow2, type Qcow2CreateOptions } from './qcow2/create.ts';
-import { isQcow2, readHeader } from './qcow2/header.ts';
+import { readHeader } from './qcow2/header.ts';
+import { probeFile } from './probe.ts';
 import { Qcow2Backend } from './qcow2/qcow2.ts';
 import { RawBackend } from './raw.ts';
 
@@ -21,11 +22,14 @@ export function parseFormat(name: string, what: string): ImageFormat {
   throw new VirtusError('BAD_FORMAT', `${what}: unknown image format '${name}' (virtus knows ${FORMATS.join(', ')})`);
 }
 
-/** Guesses the format from the first bytes: qcow2 has a magic number, anything else is raw. */
+/**
+ * Guesses the format from the first bytes: qcow2 by its magic number; a format qemu-img
+ * knows by another magic is refused by name; anything else is raw.
+ */
 export function probeFormat(file: HostFile): ImageFormat {
-  const head = new Uint8Array(4);
-  file.read(0, head);
-  return isQcow2(head) ? 'qcow2' : 'raw';
+  const p = probeFile(file);
+  if ('format' in p) return p.format;
+  throw new VirtusError('FOREIGN_FORMAT', `${file.name} is a ${p.foreign} image, which virtus does not read; convert it (qemu-img convert -O qcow2 ${file.name} OUT.qcow2), or give the format as raw (format=raw, -f raw) to use its bytes as they are`);
 }
 
 export interface OpenImageOptions {
@@ -35,14 +39,49 @@ export interface OpenImageOptions {
   readOnly?: boolean;
   /** Open only this image, not its backing chain (reads of unallocated ranges give zeros). */
   noBacking?: boolean;
+  /**
+   * Image locking (QEMU's, see LockMode): 'on' (the default) locks every image of the chain,
+   * the top one for writing unless read-only, backing images for reading; 'off' takes and
+   * checks no locks (QEMU's file.locking=off).
+   */
+  locking?: Locking;
+  /** Let other processes write the images meanwhile (qemu-img -U, --force-share); read-only only. */
+  forceShare?: boolean;
+  /**
+   * Lock the backing images letting others write them: for commit, which writes a backing
+   * image through a second, writable open of it.
+   */
+  shareBacking?: boolean;
+}
+
+/** Image locking on or off (QEMU's `locking=` option; its "auto" is "on" here). */
+export type Locking = 'on' | 'off';
+
+/** Parses a `locking=` value as QEMU spells it. */
+export function parseLocking(value: string, what: string): Locking {
+  if (value === 'on' || value === 'auto' || value === 'true') return 'on';
+  if (value === 'off' || value === 'false') return 'off';
+  throw new VirtusError('BAD_OPTION', `${what}: expected on, off or auto, got '${value}'`, { exitCode: 2 });
+}
+
+interface LayerLocks {
+  top: LockMode | null;
+  backing: LockMode | null;
 }
 
 /** Opens the image at `path` and its whole backing chain. */
 export function openImage(fs: HostFileSystem, path: string, options: OpenImageOptions = {}): BlockBackend {
-  return openLayer(fs, path, options.format, options.readOnly ?? false, [], options.noBacking ?? false);
+  const readOnly = options.readOnly ?? false;
+  if (options.forceShare && !readOnly) throw new VirtusError('BAD_OPTION', `${path}: --force-share needs the image opened read-only`, { exitCode: 2 });
+  const off = options.locking === 'off';
+  const locks: LayerLocks = {
+    top: off ? null : readOnly ? (options.forceShare ? 'shared' : 'read') : 'write',
+    backing: off ? null : options.forceShare || options.shareBacking ? 'shared' : 'read',
+  };
+  return openLayer(fs, path, options.format, readOnly, [], options.noBacking ?? false, locks);
 }
 
-function openLayer(fs: HostFileSystem, path: string, format: ImageFormat | undefined, readOnly: boolean, above: string[], noBacking = false): BlockBackend {
+function openLayer(fs: HostFileSystem, path: string, format: ImageFormat | undefined, readOnly: boolean, above: string[], noBacking: boolean, locks: LayerLocks): BlockBackend {
   if (above.includes(path)) {
     throw new VirtusError('BACKING_LOOP', `${above[0]}: backing chain loops back to ${path}`);
   }
@@ -51,9 +90,11 @@ function openLayer(fs: HostFileSystem, path: string, format: ImageFormat | undef
   }
   const file = fs.open(path, { writable: !readOnly });
   try {
+    const mode = above.length === 0 ? locks.top : locks.backing;
+    if (mode) file.lock?.(mode);
+    if (format === 'raw') return new RawBackend(file, { readOnly });
     const detected = probeFormat(file);
-    const fmt = format ?? detected;
-    if (fmt === 'raw') return new RawBackend(file, { readOnly });
+    if ((format ?? detected) === 'raw') return new RawBackend(file, { readOnly });
     if (detected !== 'qcow2') throw new VirtusError('NOT_QCOW2', `${path}: not a qcow2 image`);
     const header = readHeader(file);
     let backing: BlockBackend | null = null;
@@ -61,9 +102,9 @@ function openLayer(fs: HostFileSystem, path: string, format: ImageFormat | undef
       const bpath = fs.resolveBacking(path, header.backingFile);
       const bfmt = header.backingFormat !== null ? parseFormat(header.backingFormat, `${path}: backing file format`) : undefined;
       try {
-        backing = openLayer(fs, bpath, bfmt, true, [...above, path]);
+        backing = openLayer(fs, bpath, bfmt, true, [...above, path], false, locks);
       } catch (e) {
-        if (e instanceof VirtusError && (e.code === 'BACKING_LOOP' || e.code === 'BACKING_DEPTH' || e.code === 'BACKING_OPEN')) throw e;
+        if (e instanceof VirtusError && (e.code === 'BACKING_LOOP' || e.code === 'BACKING_DEPTH' || e.code === 'BACKING_OPEN' || e.code === 'IMAGE_LOCKED')) throw e;
         throw new VirtusError('BACKING_OPEN', `${path}: cannot open backing file ${header.backingFile}: ${(e as Error).message}`, { cause: e });
       }
     }
@@ -83,6 +124,8 @@ export interface CreateImageOptions extends Partial<Qcow2CreateOptions> {
   format: ImageFormat;
   /** Virtual size; with a backing file it defaults to the backing image's size. */
   size?: number;
+  /** Image locking for the new image and the backing file read (default on). */
+  locking?: Locking;
 }
 
 /**
@@ -98,8 +141,9 @@ export function createImage(fs: HostFileSystem, path: string, options: CreateIma
     const insisted = options.backingFormat ? parseFormat(options.backingFormat, 'backing format') : undefined;
     let b: BlockBackend;
     try {
-      b = openImage(fs, bpath, { readOnly: true, ...(insisted ? { format: insisted } : {}) });
+      b = openImage(fs, bpath, { readOnly: true, ...(insisted ? { format: insisted } : {}), ...(options.locking ? { locking: options.locking } : {}) });
     } catch (e) {
+      if (e instanceof VirtusError && e.code === 'IMAGE_LOCKED') throw e;
       throw new VirtusError('BACKING_OPEN', `cannot open backing file ${options.backingFile}: ${(e as Error).message}`, { cause: e });
     }
     backingFormat = b.format;
@@ -109,7 +153,7 @@ export function createImage(fs: HostFileSystem, path: string, options: CreateIma
   if (size === undefined) throw new VirtusError('BAD_OPTION', 'an image size is required (or a backing file to take it from)', { exitCode: 2 });
   // qemu-img rounds sizes up to whole 512-byte sectors.
   size = Math.ceil(size / 512) * 512;
-  const file = fs.create(path);
+  const file = fs.create(path, { lock: options.locking !== 'off' });
   try {
     if (options.format === 'raw') {
       file.truncate(size);
@@ -131,6 +175,6 @@ export function createImage(fs: HostFileSystem, path: string, options: CreateIma
  * read-only base: each gets its own overlay). The backing name is stored as given; pass an
  * absolute path when the overlay lives in another directory than the base.
  */
-export function createOverlay(fs: HostFileSystem, path: string, backing: string, options: { backingFormat?: ImageFormat; clusterSize?: number } = {}): void {
+export function createOverlay(fs: HostFileSystem, path: string, backing: string, options: { backingFormat?: ImageFormat; clusterSize?: number; locking?: Locking } = {}): void {
   createImage(fs, path, { format: 'qcow2', backingFile: backing, ...options });
 }

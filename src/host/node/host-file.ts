@@ -2,10 +2,11 @@
  * Node's HostFile and HostFileSystem for block storage: synchronous positional I/O on a file
  * descriptor (fs.readSync/writeSync), fdatasync/fsync as the write barrier.
  */
-import { closeSync, existsSync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { VirtusError } from '../../util/errors.ts';
-import type { HostFile, HostFileSystem } from '../../storage/host-file.ts';
+import type { HostFile, HostFileSystem, LockMode } from '../../storage/host-file.ts';
+import { lockImage } from './image-lock.ts';
 
 function why(e: unknown): string {
   switch ((e as NodeJS.ErrnoException).code) {
@@ -87,6 +88,11 @@ export class NodeHostFile implements HostFile {
   allocatedSize(): number {
     return fstatSync(this.handle).blocks * 512;
   }
+
+  /** QEMU-compatible image locks on this open file (image-lock.ts), dropped when it closes. */
+  lock(mode: LockMode): void {
+    lockImage(this.handle, this.name, mode);
+  }
 }
 
 /** The host's file system, for openImage/createImage. */
@@ -99,12 +105,22 @@ export const nodeFileSystem: HostFileSystem = {
       throw new VirtusError('FILE_OPEN', `cannot open ${path}: ${why(e)}`, { cause: e });
     }
   },
-  create(path) {
+  create(path, options = {}) {
+    let file: NodeHostFile;
     try {
-      return new NodeHostFile(path, openSync(path, 'w+'), false);
+      // Not O_TRUNC: an existing image is only emptied once its write lock is ours.
+      file = new NodeHostFile(path, openSync(path, constants.O_RDWR | constants.O_CREAT, 0o666), false);
     } catch (e) {
       throw new VirtusError('FILE_OPEN', `cannot create ${path}: ${why(e)}`, { cause: e });
     }
+    try {
+      if (options.lock) file.lock('write');
+      file.truncate(0);
+    } catch (e) {
+      file.close();
+      throw e;
+    }
+    return file;
   },
   resolveBacking(imagePath, backing) {
     // As QEMU does: the image's directory prefix and the name, not normalized (so that

@@ -46,6 +46,11 @@ export class TableCache {
     return e;
   }
 
+  /** True when the table at `offset` is cached (possibly new, not yet on disk). */
+  has(offset: number): boolean {
+    return this.map.has(offset);
+  }
+
   /** A new all-zero table at `offset` (a freshly allocated cluster), dirty. */
   create(offset: number): CachedTable {
     if (this.map.has(offset)) throw new VirtusError('QCOW2_CORRUPT', `${this.file.name}: ${this.what} at 0x${offset.toString(16)} allocated twice`);

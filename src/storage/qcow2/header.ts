@@ -5,6 +5,7 @@
  */
 import { VirtusError } from '../../util/errors.ts';
 import { readExact, type HostFile } from '../host-file.ts';
+import { checkSnapshots } from './snapshots.ts';
 
 export const QCOW2_MAGIC = 0x514649fb; // "QFI\xfb"
 
@@ -88,9 +89,27 @@ export function isQcow2(head: Uint8Array): boolean {
   return head.length >= 4 && new DataView(head.buffer, head.byteOffset, 4).getUint32(0) === QCOW2_MAGIC;
 }
 
-/** Reads and validates the header of the qcow2 image in `file`. */
+/**
+ * Implementation limits, as QEMU's (block/qcow2.h): larger tables are refused before anything
+ * is allocated for them.
+ */
+export const LIMITS = {
+  /** Bytes of the active L1 table (QCOW_MAX_L1_SIZE). */
+  l1Bytes: 32 << 20,
+  /** Bytes of the refcount table (QCOW_MAX_REFTABLE_SIZE). */
+  refcountTableBytes: 8 << 20,
+  /** Internal snapshots (QCOW_MAX_SNAPSHOTS). */
+  snapshots: 65536,
+  /** A backing file name (qcow2.txt: "Must not be longer than 1023 bytes"). */
+  backingName: 1023,
+  /** The backing format extension (QEMU keeps the name in 16 bytes). */
+  backingFormat: 15,
+} as const;
+
+/** Reads and validates the header of the qcow2 image in `file` against the file's size. */
 export function readHeader(file: HostFile): Qcow2Header {
   const name = file.name;
+  const fileSize = file.size();
   const first = new Uint8Array(512);
   const got = file.read(0, first);
   if (got < 72 || !isQcow2(first)) throw corrupt(name, 'no qcow2 header');
@@ -110,7 +129,7 @@ export function readHeader(file: HostFile): Qcow2Header {
   const h: Qcow2Header = {
     version,
     clusterBits,
-    size: num(name, 'virtual size', u64(dv, 24)),
+    size: num(name, 'size', u64(dv, 24)),
     l1Size: dv.getUint32(36),
     l1TableOffset: num(name, 'l1_table_offset', u64(dv, 40)),
     refcountTableOffset: num(name, 'refcount_table_offset', u64(dv, 48)),
@@ -148,26 +167,58 @@ export function readHeader(file: HostFile): Qcow2Header {
     }
     h.compressionType = rawType === 1 ? 'zstd' : 'zlib';
   }
-  for (const [field, off] of [['l1_table_offset', h.l1TableOffset], ['refcount_table_offset', h.refcountTableOffset]] as const) {
-    if (off % clusterSize !== 0) throw corrupt(name, `${field} ${off} is not cluster-aligned`);
-  }
-  if (h.refcountTableClusters === 0) throw corrupt(name, 'the refcount table is empty');
-  readExtensions(file, h, clusterSize);
-  checkFeatures(name, h);
+  checkTables(name, h, fileSize);
 
+  // QEMU: the name lies in the first cluster, and header extensions end where it starts.
   const backingOffset = num(name, 'backing_file_offset', u64(dv, 8));
+  const nameLength = dv.getUint32(16);
+  if (backingOffset > clusterSize) throw corrupt(name, `backing_file_offset ${backingOffset} lies outside the first cluster`);
+  if (backingOffset !== 0 && backingOffset < h.headerLength) throw corrupt(name, `backing_file_offset ${backingOffset} lies inside the header`);
+  if (backingOffset !== 0 && (nameLength > LIMITS.backingName || backingOffset + nameLength > clusterSize)) {
+    throw corrupt(name, `backing_file_size ${nameLength} is too long (at most ${LIMITS.backingName} bytes, within the first cluster)`);
+  }
+  readExtensions(file, h, backingOffset !== 0 ? backingOffset : clusterSize);
+  checkFeatures(name, h);
   if (backingOffset !== 0) {
-    const len = dv.getUint32(16);
-    if (len > 1023) throw corrupt(name, `backing file name is ${len} bytes long (at most 1023)`);
-    const buf = new Uint8Array(len);
+    const buf = new Uint8Array(nameLength);
     readExact(file, backingOffset, buf, 'backing file name');
     h.backingFile = new TextDecoder().decode(buf);
   }
+  if (h.nbSnapshots > 0) checkSnapshots(file, h);
   return h;
 }
 
-function readExtensions(file: HostFile, h: Qcow2Header, clusterSize: number): void {
-  const area = new Uint8Array(clusterSize - h.headerLength);
+/**
+ * The L1 table, the refcount table and the snapshot table must be cluster-aligned, within
+ * QEMU's size limits and inside the file, all before anything is allocated for them.
+ */
+function checkTables(name: string, h: Qcow2Header, fileSize: number): void {
+  const cs = 2 ** h.clusterBits;
+  const inFile = (field: string, offset: number, bytes: number, what: string): void => {
+    if (offset % cs !== 0) throw corrupt(name, `${field} ${offset} is not cluster-aligned`);
+    if (bytes > 0 && offset + bytes > fileSize) {
+      throw corrupt(name, `${field} ${offset}: the ${what} (${bytes} bytes) lies beyond the end of the file (${fileSize} bytes)`);
+    }
+  };
+  // The L1 table covers the virtual size (qcow2.txt: l1_size); QEMU's limit is 32 MiB.
+  const l2Entries = cs / (hasBit(h.incompatible, INCOMPAT.extendedL2) ? 16 : 8);
+  const needL1 = Math.ceil(h.size / (cs * l2Entries));
+  if (h.l1Size * 8 > LIMITS.l1Bytes) throw corrupt(name, `l1_size ${h.l1Size}: the L1 table would be larger than 32 MiB`);
+  if (needL1 * 8 > LIMITS.l1Bytes) throw corrupt(name, `size ${h.size} is too large for ${cs}-byte clusters (its L1 table would exceed 32 MiB)`);
+  if (h.l1Size < needL1) throw corrupt(name, `l1_size ${h.l1Size} is too small for the virtual size (${needL1} entries needed)`);
+  inFile('l1_table_offset', h.l1TableOffset, h.l1Size * 8, 'L1 table');
+  if (h.refcountTableClusters === 0) throw corrupt(name, 'refcount_table_clusters is 0 (the refcount table is empty)');
+  if (h.refcountTableClusters * cs > LIMITS.refcountTableBytes) {
+    throw corrupt(name, `refcount_table_clusters ${h.refcountTableClusters}: the refcount table would be larger than 8 MiB`);
+  }
+  inFile('refcount_table_offset', h.refcountTableOffset, h.refcountTableClusters * cs, 'refcount table');
+  if (h.nbSnapshots > LIMITS.snapshots) throw corrupt(name, `nb_snapshots ${h.nbSnapshots} is above ${LIMITS.snapshots}`);
+  // Each snapshot header is at least 40 bytes (qcow2.txt "Snapshot table").
+  inFile('snapshots_offset', h.snapshotsOffset, h.nbSnapshots * 40, 'snapshot table');
+}
+
+function readExtensions(file: HostFile, h: Qcow2Header, end: number): void {
+  const area = new Uint8Array(Math.max(0, end - h.headerLength));
   file.read(h.headerLength, area);
   const dv = new DataView(area.buffer);
   let at = 0;
@@ -175,10 +226,13 @@ function readExtensions(file: HostFile, h: Qcow2Header, clusterSize: number): vo
     const type = dv.getUint32(at);
     const len = dv.getUint32(at + 4);
     if (type === EXT.end) return;
-    if (at + 8 + len > area.length) throw corrupt(file.name, `header extension 0x${type.toString(16)} overruns the first cluster`);
+    if (at + 8 + len > area.length) throw corrupt(file.name, `header extension 0x${type.toString(16)} at offset ${h.headerLength + at} is ${len} bytes long and overruns the header area`);
     const data = area.slice(at + 8, at + 8 + len);
     h.extensions.push({ type, data });
-    if (type === EXT.backingFormat) h.backingFormat = new TextDecoder().decode(data);
+    if (type === EXT.backingFormat) {
+      if (len > LIMITS.backingFormat) throw corrupt(file.name, `the backing format extension is ${len} bytes long (at most ${LIMITS.backingFormat})`);
+      h.backingFormat = new TextDecoder().decode(data);
+    }
     if (type === EXT.featureNames) {
       for (let i = 0; i + 48 <= data.length; i += 48) {
         const raw = data.subarray(i + 2, i + 48);
@@ -292,4 +346,24 @@ export function encodeHeader(n: NewHeader): Uint8Array {
     out.set(name, at);
   }
   return out;
+}
+
+/**
+ * What, in the image whose first bytes are `head`, names another file: a backing file
+ * (header bytes 8-19) or an external data file (incompatible bit 2); null when the image is
+ * self-contained (or not qcow2 at all). Used on machine images, whose disks must never
+ * make virtus open a host file that the image chose.
+ */
+export function fileReferences(head: Uint8Array): string | null {
+  if (head.length < 72 || !isQcow2(head)) return null;
+  const dv = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  const offset = dv.getBigUint64(8);
+  if (offset !== 0n) {
+    const length = Math.min(dv.getUint32(16), 1023);
+    const at = Number(offset);
+    const name = at + length <= head.length ? new TextDecoder().decode(head.subarray(at, at + length)) : null;
+    return name !== null ? `a backing file (${JSON.stringify(name)})` : 'a backing file';
+  }
+  if (dv.getUint32(4) >= 3 && head.length >= 80 && hasBit(dv.getBigUint64(72), INCOMPAT.dataFile)) return 'an external data file';
+  return null;
 }

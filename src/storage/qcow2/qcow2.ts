@@ -30,6 +30,7 @@ import { compressCluster, decompressCluster } from './compress.ts';
 import { COPIED, decodeL2, entryOffset, makeEntry, Table, type ClusterKind, type L2Entry } from './entries.ts';
 import { COMPAT, HDR, hasBit, INCOMPAT, type Qcow2Header } from './header.ts';
 import { Refcounts } from './refcount.ts';
+import { TrackedFile } from './tracked-file.ts';
 import { repairRefcounts } from './repair.ts';
 
 /** A run of the virtual disk stored the same way. */
@@ -71,8 +72,11 @@ export class Qcow2Backend implements BlockBackend {
   private closed = false;
   private readonly inflated = new Map<number, Uint8Array>();
 
-  constructor(private readonly file: HostFile, header: Qcow2Header, options: Qcow2OpenOptions) {
-    const name = file.name;
+  private readonly file: TrackedFile;
+
+  /** Opens the image in `file` with its validated header (header.ts `readHeader`). */
+  constructor(file: HostFile, header: Qcow2Header, options: Qcow2OpenOptions) {
+    this.file = new TrackedFile(file);
     this.header = header;
     this.size = header.size;
     this.readOnly = options.readOnly;
@@ -81,13 +85,11 @@ export class Qcow2Backend implements BlockBackend {
     this.extL2 = hasBit(header.incompatible, INCOMPAT.extendedL2);
     this.zeroBit = header.version === 3 && !this.extL2;
     this.l2Entries = this.cs / (this.extL2 ? 16 : 8);
-    const needL1 = Math.ceil(header.size / (this.cs * this.l2Entries));
-    if (header.l1Size < needL1) throw new VirtusError('QCOW2_CORRUPT', `${name}: L1 table is too small for the virtual size`);
-    if (header.l1Size > 32 * 1024 * 1024 / 8) throw new VirtusError('QCOW2_CORRUPT', `${name}: L1 table is larger than 32 MiB`);
+    // readHeader checked the L1 table's size against the virtual size, QEMU's limit and the file.
     const l1 = new Uint8Array(header.l1Size * 8);
-    readExact(file, header.l1TableOffset, l1, 'L1 table');
+    readExact(this.file, header.l1TableOffset, l1, 'L1 table');
     this.l1 = new Table(l1);
-    this.l2Cache = new TableCache(file, this.cs, Math.max(8, Math.floor((8 << 20) / this.cs)), 'L2 table', () => this.flush());
+    this.l2Cache = new TableCache(this.file, this.cs, Math.max(8, Math.floor((8 << 20) / this.cs)), 'L2 table', () => this.flush());
     if (!this.readOnly) this.openForWriting();
   }
 
@@ -192,17 +194,28 @@ export class Qcow2Backend implements BlockBackend {
     if ((alloc >>> s) & 1) {
       const host = entryOffset(t.hi(i), t.lo(i));
       if (host === 0) throw new VirtusError('QCOW2_CORRUPT', `${this.name}: allocated subcluster without a host cluster`);
+      if (host >= this.file.size()) throw this.beyondEnd('data cluster', host);
       return { kind: 'data', host: host + inC, length, compressedLength: 0 };
     }
     return { kind: (zero >>> s) & 1 ? 'zero' : 'unallocated', host: 0, length, compressedLength: 0 };
   }
 
   private decode(hi: number, lo: number): L2Entry {
+    let e: L2Entry;
     try {
-      return decodeL2(hi, lo, this.header.clusterBits, this.zeroBit);
-    } catch (e) {
-      throw new VirtusError('QCOW2_CORRUPT', `${this.name}: ${(e as Error).message}`);
+      e = decodeL2(hi, lo, this.header.clusterBits, this.zeroBit);
+    } catch (err) {
+      throw new VirtusError('QCOW2_CORRUPT', `${this.name}: ${(err as Error).message}`);
     }
+    // qemu-img check counts a cluster that starts at or past the end of the file as an error
+    // (the last cluster may be partly written); reading it would give zeros and writing it
+    // would grow the file to wherever the entry points.
+    if (e.host !== 0 && e.host >= this.file.size()) throw this.beyondEnd(`${e.kind === 'compressed' ? 'compressed' : e.kind === 'zero' ? 'preallocated zero' : 'data'} cluster`, e.host);
+    return e;
+  }
+
+  private beyondEnd(what: string, host: number): VirtusError {
+    return new VirtusError('QCOW2_CORRUPT', `${this.name}: an L2 entry points to a ${what} at host offset 0x${host.toString(16)}, beyond the end of the file (${this.file.size()} bytes); run qemu-img check`);
   }
 
   /** The L2 table and index for guest cluster `gc`; with `allocate`, creates the table. */
@@ -221,6 +234,9 @@ export class Qcow2Backend implements BlockBackend {
       return { e, i };
     }
     if (off % this.cs !== 0) throw new VirtusError('QCOW2_CORRUPT', `${this.name}: L1 entry ${l1i} is not cluster-aligned`);
+    if (off >= this.file.size() && !this.l2Cache.has(off)) {
+      throw new VirtusError('QCOW2_CORRUPT', `${this.name}: L1 entry ${l1i} points to an L2 table at 0x${off.toString(16)}, beyond the end of the file (${this.file.size()} bytes); run qemu-img check`);
+    }
     if (allocate && !(hi & COPIED)) {
       // Bit 63 clear: the table may be shared with a snapshot; it is ours only if its refcount is 1.
       if (this.refs().get(off / this.cs) !== 1) {

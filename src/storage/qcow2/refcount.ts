@@ -54,6 +54,9 @@ export class Refcounts {
       if (off % this.clusterSize !== 0 || t.hi(i) >>> 24 !== 0) {
         throw new VirtusError('QCOW2_CORRUPT', `${file.name}: refcount table entry ${i} is invalid`);
       }
+      if (off >= file.size()) {
+        throw new VirtusError('QCOW2_CORRUPT', `${file.name}: refcount table entry ${i} points to a refcount block at 0x${off.toString(16)}, beyond the end of the file (${file.size()} bytes); run qemu-img check`);
+      }
       this.table.push(off);
     }
     this.endCluster = Math.ceil(file.size() / this.clusterSize);

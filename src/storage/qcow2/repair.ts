@@ -31,6 +31,8 @@ export function repairRefcounts(file: HostFile, h: Qcow2Header, l1: Table): void
 
   const cs = 2 ** h.clusterBits;
   const fileClusters = Math.ceil(file.size() / cs);
+  // One 32-bit count per host cluster: refuse a (sparse) file that would need more than 256 MiB.
+  if (fileClusters > 2 ** 26) refuse(`is ${file.size()} bytes long, too many clusters (${fileClusters}) to count in memory`);
   const counts = new Uint32Array(fileClusters);
   const refRange = (off: number, len: number, what: string): void => {
     const first = Math.floor(off / cs);

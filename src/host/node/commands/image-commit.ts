@@ -42,7 +42,8 @@ export const imageCommitCommand: Command = {
     const path = positionals[0]!;
     const format = v.format !== undefined ? parseFormat(v.format, 'image commit -f') : undefined;
     const empty = !v['no-empty'] && v.base === undefined;
-    const top = openImage(nodeFileSystem, path, { readOnly: !empty, ...(format ? { format } : {}) });
+    // The chain below is locked letting others write it: the base is written through a second, writable open.
+    const top = openImage(nodeFileSystem, path, { readOnly: !empty, shareBacking: true, ...(format ? { format } : {}) });
     let baseWritable: BlockBackend | null = null;
     try {
       if (!top.backing) throw new VirtusError('COMMIT_NO_BACKING', `${path}: image has no backing file to commit into`);

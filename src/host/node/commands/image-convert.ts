@@ -8,7 +8,7 @@ import { parseFlags, type Command } from '../command.ts';
 import { nodeFileSystem } from '../host-file.ts';
 import { formatFor, parseOptionList, progressPrinter, qcow2Options, wantProgress } from './image-util.ts';
 
-const HELP = `usage: virtus image convert [-f FMT] [-O OUTPUT_FMT] [-o OPTIONS] [-p] [-q] SOURCE OUTPUT
+const HELP = `usage: virtus image convert [-f FMT] [-O OUTPUT_FMT] [-o OPTIONS] [-U] [-p] [-q] SOURCE OUTPUT
 
 Copies the virtual disk SOURCE (with everything its backing chain supplies) into a new
 image OUTPUT. Zero blocks are not written, so the output is sparse.
@@ -17,6 +17,7 @@ image OUTPUT. Zero blocks are not written, so the output is sparse.
   -O OUTPUT_FMT   raw or qcow2 (default: from OUTPUT's name, .qcow2 -> qcow2, else raw)
   -o OPTIONS      qcow2 options for the output (see 'virtus image create --help')
   -c              store the output's clusters compressed (qcow2, zlib)
+  -U, --force-share  read SOURCE even while another process writes it
   -p              show progress (the default on a terminal)
   -q              print nothing
   -h, --help      show this help`;
@@ -26,6 +27,7 @@ const OPTIONS = {
   'output-format': { type: 'string', short: 'O' },
   options: { type: 'string', short: 'o' },
   compress: { type: 'boolean', short: 'c' },
+  'force-share': { type: 'boolean', short: 'U' },
   progress: { type: 'boolean', short: 'p' },
   quiet: { type: 'boolean', short: 'q' },
   help: { type: 'boolean', short: 'h' },
@@ -51,7 +53,7 @@ export const imageConvertCommand: Command = {
     if (v.compress && q.compressionType === 'zstd') throw new VirtusError('NOT_SUPPORTED', 'image convert: virtus compresses with zlib only (compression_type=zstd is read, not written)');
     if (dstFormat === 'raw' && opts.size > 0) throw new VirtusError('BAD_OPTION', '-o: raw output takes no options', { exitCode: 2 });
 
-    const src = openImage(nodeFileSystem, srcPath, { readOnly: true, ...(srcFormat ? { format: srcFormat } : {}) });
+    const src = openImage(nodeFileSystem, srcPath, { readOnly: true, forceShare: v['force-share'] ?? false, ...(srcFormat ? { format: srcFormat } : {}) });
     let dst: BlockBackend | null = null;
     try {
       createImage(nodeFileSystem, dstPath, { format: dstFormat, size: src.size, ...q });

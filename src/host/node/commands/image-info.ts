@@ -6,19 +6,22 @@ import { parseFlags, type Command } from '../command.ts';
 import { nodeFileSystem } from '../host-file.ts';
 import { humanSize } from './image-util.ts';
 
-const HELP = `usage: virtus image info [-f FMT] [--backing-chain] [--output human|json] FILE
+const HELP = `usage: virtus image info [-f FMT] [-U] [--backing-chain] [--output human|json] FILE
 
 Shows an image's format, virtual size, size on disk, backing file and format details.
 
   -f FMT            insist on a format (qcow2 or raw) instead of detecting it
   --backing-chain   show every image of the backing chain, top first
   --output FORMAT   human (default) or json (qemu-img's JSON field names)
+  -U, --force-share read the image even while another process writes it (its lock
+                    lets others write; what is read may be changing)
   -h, --help        show this help`;
 
 const OPTIONS = {
   format: { type: 'string', short: 'f' },
   'backing-chain': { type: 'boolean' },
   output: { type: 'string' },
+  'force-share': { type: 'boolean', short: 'U' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -88,7 +91,7 @@ export const imageInfoCommand: Command = {
     const output = v.output ?? 'human';
     if (output !== 'human' && output !== 'json') throw new VirtusError('BAD_FLAG', `image info: --output must be human or json, not '${output}'`, { exitCode: 2 });
     const format = v.format !== undefined ? parseFormat(v.format, 'image info -f') : undefined;
-    const top = openImage(nodeFileSystem, positionals[0]!, { readOnly: true, noBacking: !v['backing-chain'], ...(format ? { format } : {}) });
+    const top = openImage(nodeFileSystem, positionals[0]!, { readOnly: true, noBacking: !v['backing-chain'], forceShare: v['force-share'] ?? false, ...(format ? { format } : {}) });
     try {
       const layers: BlockBackend[] = [];
       for (let b: BlockBackend | null = top; b; b = v['backing-chain'] ? b.backing : null) layers.push(b);
