@@ -37,12 +37,10 @@ export class NodeVmHost implements VmHost {
   }
 
   openDisk(d: DiskSpec): OpenedDisk {
-    const other = new Map<string, string>();
-    if (!d.locking) other.set('locking', 'off');
     try {
       return openDrive(
         nodeFileSystem,
-        { file: d.file, readOnly: d.readonly, other, ...(d.format ? { format: d.format } : {}), ...(d.overlay !== undefined ? { overlay: d.overlay } : {}) },
+        { file: d.file, readOnly: d.readonly, locking: d.locking ? 'on' : 'off', other: new Map(), ...(d.format ? { format: d.format } : {}), ...(d.overlay !== undefined ? { overlay: d.overlay } : {}) },
         { absolute: (p) => resolve(p), temporaryPath: () => join(tmpdir(), `virtus-overlay-${process.pid}-${overlays++}.qcow2`) },
       );
     } catch (e) {
