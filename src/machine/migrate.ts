@@ -43,6 +43,13 @@ export interface MigrationHost {
   pause(): Promise<void>;
   /** Lets a paused guest run again (the migration failed). */
   resume(): void;
+  /**
+   * The guest is stopped and its disks flushed: lets go of their image locks, so the target
+   * can open them (shared storage on one host). Called before the last records go out.
+   */
+  handover?(): void;
+  /** Takes the disks back after a handover, when the migration failed. */
+  takeBack?(): void;
 }
 
 export interface MigrationOptions {
@@ -98,6 +105,7 @@ export async function migrateOut(board: VirtBoard, machine: unknown, link: Outgo
   const p: MigrationProgress = { status: 'active', rounds: 0, bytes: 0, dirtyPages: 0 };
   const ram = board.machine.ram;
   let paused = false;
+  let handedOver = false;
   let sliceStart = performance.now();
   const send = async (b: Uint8Array): Promise<void> => {
     p.bytes += b.length;
@@ -131,6 +139,8 @@ export async function migrateOut(board: VirtBoard, machine: unknown, link: Outgo
     paused = true;
     const down = performance.now();
     for (const { device } of board.virtioDevices()) device.storage?.flush();
+    host.handover?.();
+    handedOver = true;
     dirty = or(dirty, takeDirty(board));
     const finalPages = countPages(dirty);
     for (const rec of ramRecords(ram, dirty)) await send(rec);
@@ -148,6 +158,7 @@ export async function migrateOut(board: VirtBoard, machine: unknown, link: Outgo
     p.status = 'failed';
     o.progress?.({ ...p });
     // The source keeps the machine: its dirty log is already complete again (every page stays logged).
+    if (handedOver) host.takeBack?.();
     if (paused) host.resume();
     throw e;
   }
@@ -169,6 +180,8 @@ export interface IncomingHooks {
   build(config: SnapshotConfig): Promise<VirtBoard> | VirtBoard;
   /** Attaches the devices (opens the shared disks) once the source has stopped. */
   devices(board: VirtBoard, config: SnapshotConfig): Promise<void> | void;
+  /** The stream failed: let go of what `devices` opened, before the source hears of it (it takes its disks back). */
+  abandon?(): void;
 }
 
 /**
@@ -244,6 +257,7 @@ export async function migrateIn(link: IncomingLink, hooks: IncomingHooks): Promi
     }
     bad(`${what} is truncated: the source closed it ${headerSeen ? `after ${parser.count} records` : 'inside its header'}${parser.pending ? ', inside a record' : ''}`);
   } catch (e) {
+    hooks.abandon?.();
     link.answer(`ERR ${e instanceof Error ? e.message : String(e)}`);
     throw e;
   }

@@ -48,6 +48,8 @@ export interface HostFile {
    * (a browser's OPFS handles are exclusive anyway) leave it out.
    */
   lock?(mode: LockMode): void;
+  /** Drops the file's image locks while it stays open (a live migration hands the image over). */
+  unlock?(): void;
 }
 
 /** Opens host files by path; relative backing-file names are resolved through it. */

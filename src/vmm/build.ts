@@ -12,7 +12,7 @@ import { VirtioRng } from '../devices/virtio/rng/rng.ts';
 import type { BootOptions } from '../machine/virt.ts';
 import { VirtBoard } from '../machine/virt.ts';
 import { VirtusError } from '../util/errors.ts';
-import type { VmHost } from './host.ts';
+import type { OpenedDisk, VmHost } from './host.ts';
 import type { MachineSpec } from './spec.ts';
 
 /** The seed of the virtio-rng in deterministic mode (any fixed value: the same on every host). */
@@ -27,6 +27,10 @@ export interface BuiltMachine {
   readonly console: VirtioConsole | null;
   /** Flushes and closes what the machine opened on the host; safe to call twice. */
   close(): void;
+  /** Lets go of the disks' image locks for a migration's target (they stay open and flushed). */
+  handover(): void;
+  /** Takes the disks' locks back after a migration that failed. */
+  takeBack(): void;
 }
 
 /** Where a machine's console output and host warnings go. */
@@ -61,6 +65,7 @@ export function newBoard(spec: MachineSpec, host: VmHost, io: MachineIo): VirtBo
  */
 export async function attachDevices(board: VirtBoard, spec: MachineSpec, host: VmHost, io: MachineIo): Promise<BuiltMachine> {
   const closers: Array<() => void> = [];
+  const disks: OpenedDisk[] = [];
   let console: VirtioConsole | null = null;
   const warn = warner(io);
   board.onVirtioError = (device, reason) => warn(device, `${reason} (the device needs a reset)`);
@@ -78,6 +83,7 @@ export async function attachDevices(board: VirtBoard, spec: MachineSpec, host: V
     for (const [i, disk] of d.disks.entries()) {
       const opened = await host.openDisk(disk, i);
       closers.push(() => opened.close());
+      disks.push(opened);
       board.attachVirtio(new VirtioBlk(opened.backend, { name: `virtio-blk${i}`, serial: disk.serial, onIoError: (dev, m) => warn(dev, `I/O error: ${m}`) }));
     }
     for (const [i, share] of d.shares.entries()) {
@@ -98,7 +104,13 @@ export async function attachDevices(board: VirtBoard, spec: MachineSpec, host: V
     close();
     throw e;
   }
-  return { board, console, close };
+  return {
+    board,
+    console,
+    close,
+    handover: () => disks.forEach((d) => d.inactivate?.()),
+    takeBack: () => disks.forEach((d) => d.activate?.()),
+  };
 }
 
 /** Builds the machine `spec` describes: the board and its devices (not yet booted). */

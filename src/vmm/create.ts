@@ -91,6 +91,10 @@ export async function receiveVm(link: IncomingLink, given: Resources, flags: Res
       devices: async (board) => {
         built = await attachDevices(board, spec!, host, mio);
       },
+      abandon: () => {
+        (built as BuiltMachine | null)?.close();
+        built = null;
+      },
     });
     if (!built || !spec) throw new VirtusError('BAD_SNAPSHOT', 'the migration stream ended without a machine');
     const vm = new Vm({ spec, built, host, bootInfo: null, state: 'running', emit: events }, o);

@@ -14,6 +14,13 @@ export interface OpenedDisk {
   readonly backend: BlockBackend;
   /** Flushes and closes it (deleting a temporary overlay). */
   close(): void;
+  /**
+   * Lets go of the image's locks, the disk staying open and flushed: a live migration hands it
+   * to its target, which takes the locks. `activate` takes them back (the migration failed).
+   * Absent on hosts without image locks.
+   */
+  inactivate?(): void;
+  activate?(): void;
 }
 
 /** A folder the host shares with a machine. */

@@ -344,7 +344,17 @@ export class Vm {
           resume: () => {
             if (wasRunning) this.run();
           },
-        }, { ...this.o.migration, progress: (p) => (Object.assign(m, p), report()) });
+          handover: () => this.built.handover(),
+          takeBack: () => this.built.takeBack(),
+        }, {
+          ...this.o.migration,
+          // A failure is reported once, with its reason, below.
+          progress: (p) => {
+            if (p.status === 'failed') return;
+            Object.assign(m, p);
+            report();
+          },
+        });
         link.close();
         Object.assign(m, { status: 'completed', totalMs: round(r.totalMs), downtimeMs: round(r.downtimeMs), rounds: r.rounds, bytes: r.bytes });
         report();

@@ -7,7 +7,7 @@
  * are refused by the target with one line.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -250,6 +250,40 @@ describe('live migration', () => {
       assert.match(lines[i + 1]!, pattern);
     }
     target.child.kill();
+  });
+
+  it('a machine with a disk on shared storage moves between processes that lock images as QEMU does', async () => {
+    const disk = join(dir, 'shared.qcow2');
+    const other = join(dir, 'other.qcow2');
+    for (const [f, size] of [[disk, '8M'], [other, '4M']] as const) {
+      const r = spawnSync('qemu-img', ['create', '-q', '-f', 'qcow2', f, size], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+    }
+    const qemuWrite = () => spawnSync('qemu-io', ['-c', 'write 0 4k', disk], { encoding: 'utf8' });
+    const sock = join(dir, 'disk-src.sock');
+    const src = start(['run', '--bios', 'none', '--kernel', longProg(), '--drive', `file=${disk}`, '--monitor', `unix:${sock}`, '--migrate-max-rounds', '3']);
+    await src.waitFor(/^counter 100$/m, 'stdout');
+    assert.match(qemuWrite().stderr, /Failed to get "write" lock/, 'the source holds the image');
+    // A target given another disk refuses at the handover; the source takes its locks back.
+    const p1 = await freePort();
+    const wrong = start(['run', '--incoming', `tcp:127.0.0.1:${p1}`, '--drive', `file=${other}`]);
+    await wrong.waitFor(/waiting for a machine/, 'stderr');
+    await monitor(sock, `migrate tcp:127.0.0.1:${p1}`);
+    await src.waitFor(/migration to .* failed: the target refused the machine: disk .*other\.qcow2 is \d+ bytes, but the snapshot's virtio-blk0 was \d+/, 'stderr');
+    wrong.child.kill();
+    assert.match(qemuWrite().stderr, /Failed to get "write" lock/, 'the source took the image back');
+    // The right disk: the target takes the image once the source has let go of it.
+    const p2 = await freePort();
+    const target = start(['run', '--incoming', `tcp:127.0.0.1:${p2}`, '--drive', `file=${disk}`]);
+    await target.waitFor(/waiting for a machine/, 'stderr');
+    await monitor(sock, `migrate tcp:127.0.0.1:${p2}`);
+    assert.equal(await src.exit, 0, src.stderr());
+    await target.waitFor(/machine received/, 'stderr');
+    assert.match(qemuWrite().stderr, /Failed to get "write" lock/, 'the target holds the image');
+    assert.equal(await target.exit, 0, target.stderr());
+    assertCounters(src.stdout() + target.stdout(), LONG);
+    const check = spawnSync('qemu-img', ['check', disk], { encoding: 'utf8' });
+    assert.equal(check.status, 0, check.stdout + check.stderr);
   });
 
   it('a source that stalls is dropped after the timeout, and a real machine arrives after it', async () => {

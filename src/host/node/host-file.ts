@@ -6,7 +6,7 @@ import { closeSync, constants, existsSync, fdatasyncSync, fstatSync, fsyncSync, 
 import { isAbsolute } from 'node:path';
 import { VirtusError } from '../../util/errors.ts';
 import type { HostFile, HostFileSystem, LockMode } from '../../storage/host-file.ts';
-import { lockImage } from './image-lock.ts';
+import { lockImage, unlockImage } from './image-lock.ts';
 
 function why(e: unknown): string {
   switch ((e as NodeJS.ErrnoException).code) {
@@ -92,6 +92,11 @@ export class NodeHostFile implements HostFile {
   /** QEMU-compatible image locks on this open file (image-lock.ts), dropped when it closes. */
   lock(mode: LockMode): void {
     lockImage(this.handle, this.name, mode);
+  }
+
+  /** Drops this file's image locks (it stays open). */
+  unlock(): void {
+    unlockImage(this.handle);
   }
 }
 

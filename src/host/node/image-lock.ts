@@ -87,6 +87,17 @@ export function lockImage(fd: number, name: string, mode: LockMode): void {
   }
 }
 
+/**
+ * Drops every lock byte on the open file `fd` (a migration hands the image over: the target
+ * takes it once the source has stopped writing). lockImage takes them again.
+ */
+export function unlockImage(fd: number): void {
+  const ofd = load();
+  if (!ofd) return;
+  ofd.setLock(fd, ofd.UNLCK, PERM_BASE, 4);
+  ofd.setLock(fd, ofd.UNLCK, SHARED_BASE, 4);
+}
+
 function conflict(fd: number, name: string, byte: number, what: string): VirtusError {
   const holders = lockHolders(fd, byte);
   const who = holders.length ? ` ${holders.join(' and ')} ${holders.length > 1 ? 'have' : 'has'} it open.` : '';

@@ -7,6 +7,7 @@
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { openDrive } from '../../storage/drive.ts';
+import type { HostFile, HostFileSystem, LockMode } from '../../storage/host-file.ts';
 import { VirtusError } from '../../util/errors.ts';
 import type { MigrationLink, OpenedDisk, OpenedShare, VmHost } from '../../vmm/host.ts';
 import type { DiskSpec, ShareSpec } from '../../vmm/spec.ts';
@@ -37,12 +38,35 @@ export class NodeVmHost implements VmHost {
   }
 
   openDisk(d: DiskSpec): OpenedDisk {
+    // The files of the disk's chain and the locks each took, to hand them over in a migration.
+    const locked: Array<{ file: HostFile; mode: LockMode; lock: (mode: LockMode) => void }> = [];
+    const fs: HostFileSystem = {
+      ...nodeFileSystem,
+      open: (path, o) => recorded(nodeFileSystem.open(path, o)),
+      create: (path, o) => recorded(nodeFileSystem.create(path, o)),
+    };
+    const recorded = (file: HostFile): HostFile => {
+      const lock = file.lock?.bind(file);
+      if (lock) {
+        file.lock = (mode) => {
+          lock(mode);
+          locked.push({ file, mode, lock });
+        };
+      }
+      return file;
+    };
     try {
-      return openDrive(
-        nodeFileSystem,
+      const drive = openDrive(
+        fs,
         { file: d.file, readOnly: d.readonly, locking: d.locking ? 'on' : 'off', other: new Map(), ...(d.format ? { format: d.format } : {}), ...(d.overlay !== undefined ? { overlay: d.overlay } : {}) },
         { absolute: (p) => resolve(p), temporaryPath: () => join(tmpdir(), `virtus-overlay-${process.pid}-${overlays++}.qcow2`) },
       );
+      return {
+        backend: drive.backend,
+        close: () => drive.close(),
+        inactivate: () => locked.forEach((l) => l.file.unlock?.()),
+        activate: () => locked.forEach((l) => l.lock(l.mode)),
+      };
     } catch (e) {
       if (e instanceof VirtusError) throw new VirtusError(e.code, `--drive ${d.file}: ${e.message}`, { exitCode: 2, cause: e });
       throw e;
