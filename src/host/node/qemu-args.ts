@@ -69,22 +69,71 @@ export function toVirtusArgs(cmd: string, argv: string[], options: OptionTable):
     const single = !a.startsWith('--');
     if (single && name.length === 1) {
       if (SHORT_MISSING[name]) throw missing(cmd, a, SHORT_MISSING[name]!);
+      if (name === 'M' && options.machine && i + 1 < argv.length) {
+        out.push(...machineArgs(cmd, argv[++i]!, options));
+        continue;
+      }
       out.push(a);
       const long = Object.entries(options).find(([, o]) => o.short === name);
       if ((SHORT_SHARED.has(name) || long) && long?.[1].type === 'string' && i + 1 < argv.length) out.push(argv[++i]!);
       continue;
     }
     let long = name;
+    if (name === 'accel' && !options.accel) {
+      // virtus's translator is its TCG: -accel tcg[,thread=...] asks for what it does.
+      const value = argv[++i] ?? '';
+      if (splitOptions(value, 'accel')[0]![1] !== 'tcg') throw missing(cmd, `${a} ${value}`, MISSING.accel!);
+      continue;
+    }
     if (single) {
       if (MISSING[name]) throw missing(cmd, a, MISSING[name]!);
       const to = SHARED[name];
       if (!to || !options[to]) throw new VirtusError('BAD_FLAG', `${cmd}: unknown option ${a} (try 'virtus ${cmd} --help')`, { exitCode: 2 });
       long = to;
     } else if (MISSING[name] && !options[name]) throw missing(cmd, a, MISSING[name]!);
+    if (long === 'machine' && i + 1 < argv.length) {
+      out.push(...machineArgs(cmd, argv[++i]!, options));
+      continue;
+    }
     out.push(`--${long}`);
     if (takesValue(long) && i + 1 < argv.length) out.push(argv[++i]!);
   }
   return out;
+}
+
+/**
+ * `-M virt[,KEY=VALUE...]` as virtus's flags: the board type for --machine, `dumpdtb=FILE` as
+ * --dtb-dump FILE, and the board options that only confirm what virtus does (QEMU 7.2's
+ * defaults); any other board option is refused by name rather than ignored.
+ */
+function machineArgs(cmd: string, value: string, options: OptionTable): string[] {
+  let type = '';
+  const out: string[] = [];
+  const refuse = (why: string): VirtusError => new VirtusError('BAD_FLAG', `${cmd}: -M ${value}: ${why}`, { exitCode: 2 });
+  for (const [k, v] of splitOptions(value, 'type')) {
+    switch (k) {
+      case 'type':
+        type = v;
+        break;
+      case 'accel':
+        if (v !== 'tcg') throw refuse(`virtus has one accelerator, its translator (accel=tcg)`);
+        break;
+      case 'dumpdtb':
+        if (!options['dtb-dump']) throw refuse(`virtus ${cmd} does not write the device tree out`);
+        if (!v) throw refuse('dumpdtb= needs a file name');
+        out.push('--dtb-dump', v);
+        break;
+      case 'aclint':
+        if (onOff(v, `${cmd}: -M virt,aclint`)) throw refuse('virtus has the CLINT, not the ACLINT (aclint=off)');
+        break;
+      case 'aia':
+        if (v !== 'none') throw refuse('virtus has the PLIC, not the AIA (aia=none)');
+        break;
+      default:
+        throw refuse(`virtus's virt board has no option '${k}'`);
+    }
+  }
+  return type ? ['--machine', type, ...out] : out;
 }
 
 /** Splits QEMU's `key=value,key=value` (",," is a literal comma); a first item without "=" is `first`. */
