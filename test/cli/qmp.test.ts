@@ -130,6 +130,7 @@ const REFUSALS: Step[] = [
   { name: 'an unexpected member', write: '{"execute":"query-status","foo":1}' },
   { name: 'arguments not an object', write: '{"execute":"query-status","arguments":[]}' },
   { name: 'an unexpected argument', write: cmd('stop', { force: true }) },
+  { name: "an argument named like an object's own property", write: cmd('migrate', { uri: 'tcp:127.0.0.1:1', constructor: 1 }) },
   { name: 'a missing argument', write: cmd('migrate', {}) },
   { name: 'an argument of the wrong type', write: cmd('migrate', { uri: 5 }) },
   { name: 'exec-oob without the oob capability', write: '{"exec-oob":"query-status","id":"x"}' },

@@ -8,21 +8,10 @@ import { isVirtusError } from '../../util/errors.ts';
 import type { MigrationInfo, VmState } from '../../vmm/actions.ts';
 import type { Vm } from '../../vmm/vm.ts';
 import { saveVm } from './monitor.ts';
-
-export type Json = Record<string, unknown>;
+import { QmpError, type Json, type QmpParams } from './qmp-request.ts';
 
 /** The QEMU version whose QMP this follows. */
 export const VERSION = { qemu: { micro: 0, minor: 2, major: 7 }, package: 'virtus' };
-
-/** A failed command, with QEMU's error class. */
-export class QmpError extends Error {
-  constructor(
-    readonly cls: 'GenericError' | 'CommandNotFound' | 'DeviceNotActive',
-    desc: string,
-  ) {
-    super(desc);
-  }
-}
 
 /** QEMU's RunState for a virtus machine state. */
 export function runState(s: VmState, running: boolean, stop?: string): string {
@@ -50,7 +39,7 @@ function migrationInfo(m: MigrationInfo): Json {
 
 /** A command: its parameters (`name?` is optional; the type is a JSON type or `int`), and its action. */
 export interface QmpCommand {
-  params: Record<string, 'string' | 'boolean' | 'int' | 'array'>;
+  params: QmpParams;
   run(vm: Vm, args: Json): Promise<unknown> | unknown;
 }
 

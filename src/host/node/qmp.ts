@@ -17,8 +17,9 @@ import { isVirtusError, VirtusError } from '../../util/errors.ts';
 import type { VmEvent, VmState } from '../../vmm/actions.ts';
 import type { Vm } from '../../vmm/vm.ts';
 import { serveUnix } from './monitor.ts';
-import { JsonSplitter } from './json-stream.ts';
-import { COMMANDS, hmp, QmpError, VERSION, type Json } from './qmp-commands.ts';
+import { JsonSplitter, type JsonPiece } from './json-stream.ts';
+import { COMMANDS, hmp, VERSION } from './qmp-commands.ts';
+import { checkArguments, parseRequest, QmpError, type Json } from './qmp-request.ts';
 
 function timestamp(): { seconds: number; microseconds: number } {
   const us = Math.round((performance.timeOrigin + performance.now()) * 1000);
@@ -35,22 +36,6 @@ export function parseQmpSpec(spec: string): string {
     }
   }
   return m[1]!;
-}
-
-/** The members a request may have (qapi/control.json, "QMP input"). */
-const MEMBERS = new Set(['execute', 'exec-oob', 'arguments', 'id']);
-
-/** Checks `args` against a command's parameters, with QEMU's messages. */
-function checkArguments(params: Record<string, string>, args: Json): void {
-  for (const [k, v] of Object.entries(args)) {
-    const want = params[k] ?? params[`${k}?`];
-    if (want === undefined) throw new QmpError('GenericError', `Parameter '${k}' is unexpected`);
-    const ok = want === 'array' ? Array.isArray(v) : want === 'int' ? Number.isInteger(v) : typeof v === want;
-    if (!ok) throw new QmpError('GenericError', `Invalid parameter type for '${k}', expected: ${want === 'int' ? 'integer' : want}`);
-  }
-  for (const k of Object.keys(params)) {
-    if (!k.endsWith('?') && !(k in args)) throw new QmpError('GenericError', `Parameter '${k}' is missing`);
-  }
 }
 
 /** One QMP connection: the commands it may send, and its answers. */
@@ -71,43 +56,18 @@ class QmpSession {
   }
 
   /** Answers one request (the text of one JSON value, or why the splitter refused one). */
-  async request(piece: { text: string } | { refused: string }): Promise<void> {
+  async request(piece: JsonPiece): Promise<void> {
     let id: unknown;
     try {
-      if ('refused' in piece) throw new QmpError('GenericError', piece.refused);
-      let msg: unknown;
-      try {
-        msg = JSON.parse(piece.text);
-      } catch (e) {
-        throw new QmpError('GenericError', `JSON parse error, ${(e as Error).message}`);
-      }
-      if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) throw new QmpError('GenericError', 'QMP input must be a JSON object');
-      const o = msg as Json;
-      id = o.id;
-      const cmd = this.command(o);
-      const args = (o.arguments ?? {}) as Json;
-      const ret = await this.execute(cmd, args, 'exec-oob' in o);
+      const r = parseRequest(piece, this.oob);
+      id = r.id;
+      const ret = await this.execute(r.command, r.args, r.oob);
       this.send({ return: ret, ...(id !== undefined ? { id } : {}) });
     } catch (e) {
+      if (e instanceof QmpError && e.id !== undefined) id = e.id;
       const err = e instanceof QmpError ? { class: e.cls, desc: e.message } : { class: 'GenericError', desc: isVirtusError(e) ? e.message : `internal error: ${(e as Error).message}` };
       this.send({ ...(id !== undefined ? { id } : {}), error: err });
     }
-  }
-
-  /** The command a request names, its members checked as QEMU checks them. */
-  private command(o: Json): string {
-    for (const [k, v] of Object.entries(o)) {
-      if (!MEMBERS.has(k)) throw new QmpError('GenericError', `QMP input member '${k}' is unexpected`);
-      if ((k === 'execute' || k === 'exec-oob') && typeof v !== 'string') throw new QmpError('GenericError', `QMP input member '${k}' must be a string`);
-      if (k === 'arguments' && (typeof v !== 'object' || v === null || Array.isArray(v))) throw new QmpError('GenericError', "QMP input member 'arguments' must be an object");
-    }
-    if ('exec-oob' in o) {
-      if ('execute' in o) throw new QmpError('GenericError', "QMP input member 'execute' clashes with 'exec-oob'");
-      if (!this.oob) throw new QmpError('GenericError', "QMP input member 'exec-oob' is unexpected");
-      return o['exec-oob'] as string;
-    }
-    if (!('execute' in o)) throw new QmpError('GenericError', "QMP input lacks member 'execute'");
-    return o.execute as string;
   }
 
   private async execute(cmd: string, args: Json, oob: boolean): Promise<unknown> {
@@ -122,7 +82,7 @@ class QmpSession {
       for (const cap of (args.enable as unknown[] | undefined) ?? []) {
         if (cap !== 'oob') throw new QmpError('GenericError', `Parameter 'enable' does not accept value '${String(cap)}'`);
       }
-      this.oob = args.enable !== undefined;
+      this.oob = ((args.enable as unknown[] | undefined) ?? []).includes('oob');
       this.negotiated = true;
       return {};
     }
