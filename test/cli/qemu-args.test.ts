@@ -101,8 +101,8 @@ describe('QEMU command lines run on virtus as on qemu-system-riscv64', () => {
     assert.equal(harts(v), 1);
   });
 
-  it('-accel tcg and -M virt,accel=tcg are what virtus does', () => {
-    for (const extra of [['-accel', 'tcg,thread=single'], ['-M', 'virt,accel=tcg']]) {
+  it('-accel tcg, -M virt,accel=tcg, -monitor none and -cpu properties the hart has are what virtus does', () => {
+    for (const extra of [['-accel', 'tcg,thread=single'], ['-M', 'virt,accel=tcg'], ['-monitor', 'none'], ['-cpu', 'rv64,c=true,sstc=on,v=false']]) {
       assert.equal(both(() => [...BASE, '-kernel', CMDLINE, ...extra]).status, 42);
     }
   });
@@ -115,6 +115,10 @@ describe('QEMU options virtus lacks: one line naming the option, exit 2', () => 
     [['-vga', 'std'], /^virtus: run: virtus does not have QEMU's -vga: the virt board has no display/],
     [['-device', 'virtio-blk-pci,drive=d0'], /^virtus: run: -device virtio-blk-pci: the virt board has no PCI here/],
     [['-cpu', 'sifive-u54'], /^virtus: run: -cpu sifive-u54: virtus's hart is rv64 \(RV64GC\)$/],
+    [['-cpu', 'rv64,h=true'], /^virtus: run: -cpu rv64,h=true: virtus's hart has no h$/],
+    [['-cpu', 'rv64,c=off'], /^virtus: run: -cpu rv64,c=off: virtus's hart always has c$/],
+    [['-no-shutdown'], /^virtus: run: virtus does not have QEMU's -no-shutdown: /],
+    [['-monitor', 'stdio'], /^virtus: run: virtus does not have QEMU's -monitor: /],
     [['-M', 'spike'], /^virtus: run: -M spike: virtus has QEMU's virt board only$/],
     [['-machine', 'virt,aia=aplic-imsic'], /^virtus: run: -M virt,aia=aplic-imsic: virtus has the PLIC, not the AIA/],
     [['-M', 'virt,dumpdtb'], /^virtus: run: -M virt,dumpdtb: dumpdtb= needs a file name$/],

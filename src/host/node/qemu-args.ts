@@ -29,7 +29,12 @@ const MISSING: Record<string, string> = {
   rtc: 'the RTC follows the host clock, or the instruction count with --deterministic',
   icount: 'use --deterministic: time from the instruction count',
   L: 'virtus needs no firmware directory (--bios opensbi is the default guest\'s OpenSBI)',
+  'no-shutdown': 'a guest that powers off ends virtus (its exit code is the guest\'s)',
+  nodefaults: "virtus's virt board always has its UART and a virtio-rng",
 };
+
+/** -cpu properties naming what virtus's hart has (QEMU's rv64 cpu has them too): off is refused. */
+const CPU_HAS = new Set(['i', 'm', 'a', 'f', 'd', 'c', 'g', 's', 'u', 'zicsr', 'zifencei', 'zicntr', 'sstc', 'mmu', 'pmp']);
 
 /** One-letter QEMU options: those virtus shares, and what the others would have done. */
 const SHORT_SHARED = new Set(['m', 'M', 'S']);
@@ -85,6 +90,11 @@ export function toVirtusArgs(cmd: string, argv: string[], options: OptionTable):
       if (splitOptions(value, 'accel')[0]![1] !== 'tcg') throw missing(cmd, `${a} ${value}`, MISSING.accel!);
       continue;
     }
+    if (single && name === 'monitor' && argv[i + 1] === 'none') {
+      // No monitor asked for: the Ctrl-A C prompt on the terminal is all virtus has there.
+      i++;
+      continue;
+    }
     if (single) {
       if (MISSING[name]) throw missing(cmd, a, MISSING[name]!);
       const to = SHARED[name];
@@ -93,6 +103,10 @@ export function toVirtusArgs(cmd: string, argv: string[], options: OptionTable):
     } else if (MISSING[name] && !options[name]) throw missing(cmd, a, MISSING[name]!);
     if (long === 'machine' && i + 1 < argv.length) {
       out.push(...machineArgs(cmd, argv[++i]!, options));
+      continue;
+    }
+    if (long === 'cpu' && i + 1 < argv.length) {
+      out.push('--cpu', cpuModel(cmd, argv[++i]!));
       continue;
     }
     out.push(`--${long}`);
@@ -134,6 +148,22 @@ function machineArgs(cmd: string, value: string, options: OptionTable): string[]
     }
   }
   return type ? ['--machine', type, ...out] : out;
+}
+
+/**
+ * The model of `-cpu MODEL[,PROP=on|off...]`: properties that ask for what the hart is are
+ * accepted, any other is refused by name (the model itself is checked with the other flags).
+ */
+function cpuModel(cmd: string, value: string): string {
+  const [[, model = ''], ...props] = splitOptions(value, 'model');
+  for (const [k, v] of props) {
+    const refuse = (why: string): VirtusError => new VirtusError('BAD_FLAG', `${cmd}: -cpu ${value}: ${why}`, { exitCode: 2 });
+    const on = ['on', 'yes', 'true', ''].includes(v) ? true : ['off', 'no', 'false'].includes(v) ? false : null;
+    if (on === null) throw refuse(`virtus's hart has no property '${k}'`);
+    if (CPU_HAS.has(k) && !on) throw refuse(`virtus's hart always has ${k}`);
+    if (!CPU_HAS.has(k) && on) throw refuse(`virtus's hart has no ${k}`);
+  }
+  return model;
 }
 
 /** Splits QEMU's `key=value,key=value` (",," is a literal comma); a first item without "=" is `first`. */
