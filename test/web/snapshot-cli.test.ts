@@ -97,7 +97,12 @@ describe('deterministic snapshots between the CLI and the web console', { timeou
       try {
         await waitInPage(page, 'the echo guest', () => /echo\$ $/m.test(window.virtus?.screenText() ?? ''), null);
         await page.evaluate((b) => window.virtus.loadSnapshot(new Uint8Array(b)), [...bytes]);
-        const screen = await waitInPage(page, 'the restored machine to power off', () => (window.virtus.state() === 'stopped' ? window.virtus.screenText() : null), null, 5 * 60_000);
+        // The terminal draws what it is given a little later: the note of the machine's end
+        // comes after everything the guest printed.
+        const screen = await waitInPage(page, 'the restored machine to power off', () => {
+          const text = window.virtus.screenText();
+          return window.virtus.state() === 'stopped' && /^\[virtus\] .*Reset powers it on again\.$/m.test(text) ? text : null;
+        }, null, 5 * 60_000);
         const lines = screen.split('\n');
         const loaded = lines.findIndex((l) => l.startsWith('[virtus] snapshot loaded'));
         assert.ok(loaded >= 0, `the load is noted on the screen:\n${screen}`);
@@ -122,7 +127,11 @@ describe('deterministic snapshots between the CLI and the web console', { timeou
       await page.evaluate(() => window.virtus.pause());
       await waitInPage(page, 'the paused machine', () => window.virtus.state() === 'paused', null);
       bytes = new Uint8Array(await page.evaluate(async () => [...(await window.virtus.saveSnapshot())]));
-      shown = await page.evaluate(() => window.virtus.screenText());
+      // Once the save's note is drawn, so is everything the guest printed before it.
+      shown = await waitInPage(page, 'the note of the save', () => {
+        const text = window.virtus.screenText();
+        return /^\[virtus\] snapshot saved/m.test(text) ? text : null;
+      }, null);
     } finally {
       await stop();
     }
