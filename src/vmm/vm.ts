@@ -256,6 +256,9 @@ export class Vm {
   }
 
   private async runLoop(): Promise<void> {
+    // The action that started the guest is answered first, as QEMU's monitor replies before
+    // its vCPUs run: nothing the guest does comes ahead of the answer to `cont`.
+    await this.host.runner.yield();
     while (this.guestRuns && this.st !== 'stopped') {
       const exit = await this.runner.run(this.o.maxInsns !== undefined ? { maxInsns: this.o.maxInsns } : {});
       if (!exit) continue;

@@ -82,7 +82,8 @@ export const MACHINE_HELP = `  --kernel FILE        kernel or program: a Linux I
   --no-reboot          a guest reboot ends virtus instead of restarting the machine
   QEMU's spellings work too: -kernel, -initrd, -append, -bios, -m, -smp, -drive
   (if=virtio, or if=none with -device virtio-blk-device,drive=ID), -virtfs,
-  -fsdev with -device virtio-9p-device, -M virt, -nographic, -serial mon:stdio.`;
+  -fsdev with -device virtio-9p-device, -M virt (and virt,dumpdtb=FILE), -accel tcg,
+  -nographic, -serial mon:stdio.`;
 
 /** What the machine flags parse into (node:util parseArgs values). */
 export interface MachineFlags {

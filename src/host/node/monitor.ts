@@ -5,7 +5,7 @@
  * QMP (qmp.ts) is the same actions with QEMU's names and shapes.
  */
 import { closeSync, existsSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { isVirtusError, VirtusError } from '../../util/errors.ts';
 import type { Vm } from '../../vmm/vm.ts';
 
@@ -112,18 +112,24 @@ export async function execute(vm: Vm, line: string): Promise<Record<string, unkn
 /**
  * Listens on a unix socket at `path` (`flag` names the option in errors). Each connection gets
  * a handler for its text as it arrives, and a way to write back; handlers run one chunk at a
- * time, in order. The socket file is removed at exit.
+ * time, in order. Once `until` resolves (the machine has ended), the server stops listening
+ * and every connection is closed after what was written to it, so no client keeps the
+ * process alive. The socket file is removed at exit.
  */
 export function serveUnix(
   path: string,
   flag: string,
   onConnection: (write: (text: string) => void, closed: Promise<void>) => (chunk: string) => Promise<void>,
+  until?: Promise<unknown>,
 ): Promise<Server> {
   if (existsSync(path)) {
     if (!statSync(path).isSocket()) throw new VirtusError('BAD_FLAG', `run: ${flag} ${path} exists and is not a socket`, { exitCode: 2 });
     rmSync(path);
   }
+  const sockets = new Set<Socket>();
   const server = createServer((sock) => {
+    sockets.add(sock);
+    sock.once('close', () => sockets.delete(sock));
     let chain = Promise.resolve();
     sock.setEncoding('utf8');
     sock.on('error', () => {});
@@ -139,6 +145,11 @@ export function serveUnix(
     server.once('error', (e) => reject(new VirtusError('MONITOR_LISTEN', `run: ${flag} ${path}: ${e.message}`, { exitCode: 2 })));
     server.listen(path, () => {
       server.unref();
+      // After the answers already on their way (the reply to a quit comes after the machine ends).
+      void until?.then(() => setImmediate(() => {
+        server.close();
+        for (const s of sockets) s.end();
+      }));
       process.once('exit', () => rmSync(path, { force: true }));
       resolve(server);
     });
@@ -159,5 +170,5 @@ export function serveMonitor(vm: Vm, spec: string): Promise<Server> {
         write(JSON.stringify(await execute(vm, line)) + '\n');
       }
     };
-  });
+  }, vm.stopped());
 }

@@ -174,7 +174,9 @@ export class SbiFirmware {
   private setTimer(h: Hart, t: number): void {
     // Setting the timer clears the pending timer interrupt (SBI 6.1).
     h.s[S.mip] = h.s[S.mip]! & ~MIP_STIP;
-    this.timers[h.id] = t;
+    // A deadline past 2^53 ticks (28 years at 10 MHz; Linux stops its timer with all ones)
+    // is never reached, and as a double it would not be an exact tick count in a snapshot.
+    this.timers[h.id] = t >= 2 ** 53 ? Infinity : t;
   }
 
   /** Applies `f` to the harts in (mask, base); base = -1 (all ones) means every hart. */
