@@ -46,6 +46,22 @@ describe('repo: virtus run --image', () => {
     assert.ok(readFileSync(dtb).includes('mine') && !readFileSync(dtb).includes('from=image'));
   });
 
+  it('pulls an image it does not have, with progress, then boots it', async () => {
+    const ref = `${reg.host}/run/auto:1`;
+    const push = await virtus(['image', 'push', '-q', '--kernel', elf, ref], env(s.path('auto-a')));
+    assert.equal(push.status, 0, push.stderr);
+    const store = s.path('auto-b');
+    const r = await virtus(['run', '--image', ref, '--bios', 'none'], env(store));
+    assert.equal(r.status, 42, r.stderr);
+    assert.match(r.stderr, /pull/i, 'progress of the pull');
+    const again = await virtus(['run', '--image', ref, '--bios', 'none'], env(store));
+    assert.equal(again.status, 42, again.stderr);
+    assert.doesNotMatch(again.stderr, /pull/i, 'the second run finds it in the store');
+    const missing = await virtus(['run', '--image', 'nothere:1', '--bios', 'none'], env(store));
+    assert.notEqual(missing.status, 0);
+    assert.equal(missing.stderr.trim().split('\n').length, 1, missing.stderr);
+  });
+
   it("attaches the image's disk as /dev/vda over a temporary overlay; the store keeps its copy", async () => {
     const blk = buildGuest('virtio-blk', ['common/crt.S', 'virtio/blk.c']);
     const disk = Buffer.alloc(1 << 20);
@@ -109,5 +125,9 @@ describe('repo: virtus run --image', () => {
     assert.deepEqual(store.list().map((i) => [i.key, i.digest]), [['default:6.2.0-riscv64', second], ['default:latest', second]]);
     const r = await virtus(['run', '--image', 'default', '--bios', 'none'], env(store.root));
     assert.equal(r.status, 42, r.stderr);
+    // The image says its disk is the root file system: the kernel is told so.
+    const dtb = s.path('default.dtb');
+    assert.equal((await virtus(['run', '--image', 'default', '--dtb-dump', dtb], env(store.root))).status, 0);
+    assert.match(readFileSync(dtb).toString('latin1'), /console=ttyS0 root=\/dev\/vda\0/);
   });
 });

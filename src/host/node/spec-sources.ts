@@ -4,6 +4,10 @@
  * in the local store, whose kernel and initrd are held in memory under the names the spec uses.
  */
 import { imageBoot } from '../../repo/boot.ts';
+import { stderrProgress as transferProgress } from '../../repo/progress.ts';
+import { parseRemoteRef } from '../../repo/reference.ts';
+import { ImageStore } from '../../repo/store.ts';
+import { pullImage } from '../../repo/transfer.ts';
 import type { SpecSources } from './machine-flags.ts';
 import { ensureRootDisk } from './guest/disk.ts';
 import { ensureDefaultGuest, type DefaultGuest } from './guest/fetch.ts';
@@ -23,6 +27,7 @@ export function nodeSpecSources(): NodeSpecSources {
     defaultGuest,
     rootDisk: async () => ensureRootDisk(await defaultGuest()),
     async image(name) {
+      await pullIfMissing(name);
       const img = await imageBoot(name);
       const kernel = `${name} (kernel)`;
       files.set(kernel, img.kernel);
@@ -38,4 +43,21 @@ export function nodeSpecSources(): NodeSpecSources {
       };
     },
   };
+}
+
+/**
+ * `run --image REGISTRY/REPO:TAG` of an image the store does not have: pulled first, with
+ * progress, as `virtus image pull` would (a local name without a registry is left to fail).
+ */
+async function pullIfMissing(name: string): Promise<void> {
+  const store = ImageStore.open();
+  try {
+    store.resolve(name);
+    return;
+  } catch (e) {
+    if (!name.includes('/')) throw e;
+  }
+  const ref = parseRemoteRef(name, 'run --image');
+  const progress = transferProgress('pull');
+  await pullImage(store, ref, { progress, onWarning: (w) => progress.note(`registry warning: ${w}`) });
 }
