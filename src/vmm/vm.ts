@@ -91,6 +91,8 @@ export class Vm {
   private migration: MigrationInfo = { status: 'none' };
   /** State changes and snapshots, one at a time. */
   private busy: Promise<unknown> = Promise.resolve();
+  /** The link of a migration under way (closed if the machine ends first). */
+  private migrationLink: { close(): void } | null = null;
 
   constructor(
     p: VmParts,
@@ -318,7 +320,10 @@ export class Vm {
     }
     this.setState('stopped');
     // A migrated machine's disks belong to the target now: nothing here may write them again.
-    if (info.reason !== 'migrated') this.built.close();
+    if (info.reason !== 'migrated') {
+      this.migrationLink?.close();
+      this.built.close();
+    }
     this.events.emit({ type: 'stop', info });
     for (const w of this.stoppedWaiters.splice(0)) w(info);
   }
@@ -338,6 +343,8 @@ export class Vm {
       let link: Awaited<ReturnType<typeof connect>> | null = null;
       try {
         link = await connect(uri);
+        this.migrationLink = link;
+        if (this.st === 'stopped') throw new VirtusError('MIGRATE_ENDED', 'the machine ended before the migration began');
         const r: MigrationReport = await migrateOut(this.board, this.shape(), link, {
           yield: () => new Promise((res) => setTimeout(res, 1)),
           pause: async () => {
@@ -359,6 +366,7 @@ export class Vm {
           },
         });
         link.close();
+        this.migrationLink = null;
         Object.assign(m, { status: 'completed', totalMs: round(r.totalMs), downtimeMs: round(r.downtimeMs), rounds: r.rounds, bytes: r.bytes });
         report();
         this.finish({
@@ -368,8 +376,10 @@ export class Vm {
         });
       } catch (e) {
         link?.close();
+        this.migrationLink = null;
         Object.assign(m, { status: 'failed', error: e instanceof Error ? e.message : String(e) });
         report();
+        if (this.st === 'stopped') return;
         // The machine runs on here; if its guest ended it meanwhile, the loop ends it for that reason.
         const ended = this.board.machine.exit !== null;
         this.setState(wasRunning || ended ? 'running' : 'paused');
