@@ -351,6 +351,30 @@ describe('transport save/restore', () => {
     });
   }
 
+  it('a driver that wrote features never offered can be saved and restored, and is still refused FEATURES_OK', () => {
+    // §2.2.1: the driver must not accept what was not offered, but may write any bits before
+    // FEATURES_OK; §2.2.2: the device then fails FEATURES_OK. Both must survive a snapshot.
+    const { d } = setup();
+    d.w(REG.STATUS, 1);
+    d.w(REG.STATUS, 3);
+    for (const sel of [0, 1]) {
+      d.w(REG.DRIVER_FEATURES_SEL, sel);
+      d.w(REG.DRIVER_FEATURES, 0xffff_ffff);
+    }
+    const saved = JSON.parse(JSON.stringify(d.mmio.save()));
+    const t2 = new VirtioMmio(d.ram, d.line);
+    t2.attach(new Echo());
+    t2.restore(saved);
+    assert.deepEqual(t2.save(), d.mmio.save());
+    for (const t of [d.mmio, t2]) {
+      t.write(REG.STATUS, 4, 3 | STATUS_FEATURES_OK);
+      assert.equal(t.read(REG.STATUS, 4) & STATUS_FEATURES_OK, 0, 'FEATURES_OK refused');
+    }
+    // Once FEATURES_OK is set, features that were not offered cannot be there: restore refuses them.
+    const ok = base().mmio.save();
+    assert.throws(() => t2.restore({ ...ok, driverFeatures: (0xffff_ffff_ffff_ffffn).toString() }), /never offered/);
+  });
+
   it('keeps FEATURES_OK and DRIVER_OK across a round trip', () => {
     const d = base();
     const s = d.mmio.save();

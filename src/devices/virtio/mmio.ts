@@ -94,7 +94,7 @@ export class VirtioMmio implements Device, Stateful<MmioState> {
     this.ctx = {
       ram,
       queue: (i) => this.queues[i]!,
-      features: () => this.driverFeatures,
+      features: () => this.driverFeatures & this.offered(),
       live: () => this.live(),
       usable: () => this.live(),
       configChanged: () => this.configChanged(),
@@ -218,7 +218,8 @@ export class VirtioMmio implements Device, Stateful<MmioState> {
       case REG.DEVICE_FEATURES_SEL: this.deviceFeaturesSel = v; break;
       case REG.DRIVER_FEATURES_SEL: this.driverFeaturesSel = v; break;
       case REG.DRIVER_FEATURES:
-        // §3.1.1: features are fixed once FEATURES_OK is set.
+        // §3.1.1: features are fixed once FEATURES_OK is set. Bits never offered are kept as
+        // written, so that FEATURES_OK is refused (§2.2.2) here and after a restore alike.
         if (this.status & STATUS_FEATURES_OK || this.driverFeaturesSel > 1) break;
         if (this.driverFeaturesSel === 0) this.driverFeatures = (this.driverFeatures & ~0xffff_ffffn) | BigInt(v);
         else this.driverFeatures = (this.driverFeatures & 0xffff_ffffn) | (BigInt(v) << 32n);
@@ -332,7 +333,11 @@ export class VirtioMmio implements Device, Stateful<MmioState> {
       driverFeatures: r.u64('driverFeatures'), queueSel: r.uint('queueSel', 0xffff_ffff), interruptStatus: r.uint('interruptStatus', INT_USED_BUFFER | INT_CONFIG),
       configGeneration: r.uint('configGeneration', 0xffff_ffff), broken: r.bool('broken'),
     };
-    if (s.driverFeatures & ~this.offered()) r.fail(`driverFeatures 0x${s.driverFeatures.toString(16)} were never offered`);
+    // §2.2.2: before FEATURES_OK the driver may have written any bits (they only make FEATURES_OK
+    // fail); once FEATURES_OK is set, every accepted feature was offered.
+    if (s.status & STATUS_FEATURES_OK && s.driverFeatures & ~this.offered()) {
+      r.fail(`driverFeatures 0x${s.driverFeatures.toString(16)} were never offered, yet FEATURES_OK is set`);
+    }
     if (s.broken !== ((s.status & STATUS_DEVICE_NEEDS_RESET) !== 0)) r.fail('broken disagrees with DEVICE_NEEDS_RESET in status');
     const raw = (state as Record<string, unknown>).queues;
     if (!Array.isArray(raw) || raw.length !== this.queues.length) r.fail(`queues must be an array of ${this.queues.length} entries`);
