@@ -257,7 +257,7 @@ export class VirtioMmio implements Device, Stateful<MmioState> {
   private setReady(q: Virtqueue | undefined, on: boolean): void {
     if (!q || q.ready === on) return;
     if (!on) {
-      q.ready = false;
+      q.disable();
       return;
     }
     const err = q.check();

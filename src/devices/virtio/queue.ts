@@ -132,6 +132,14 @@ export class Virtqueue {
     return this.ready && this.host.usable() && this.inflight.includes(chain.head);
   }
 
+  /** The driver disabled the queue (§4.2.2 QueueReady): chains in flight are withdrawn. */
+  disable(): void {
+    this.ready = false;
+    this.inflight = [];
+    this.replay = [];
+    this.batchStart = -1;
+  }
+
   /** The driver enabled the queue (§4.2.3.2): fresh rings, nothing in flight. */
   enable(): void {
     this.lastAvail = this.usedIdx = 0;
@@ -311,7 +319,8 @@ export class Virtqueue {
   /** Restores from untrusted state; a ready queue must describe rings inside RAM. */
   restore(state: unknown, component: string): void {
     const r = new StateReader(`${component} queue ${this.index}`, state, ['size', 'ready', 'desc', 'driver', 'device', 'lastAvail', 'usedIdx', 'inflight']);
-    const size = r.uint('size', this.max);
+    // QueueNum is any 32-bit value until the queue is enabled (§4.2.2); check() vets a ready queue's.
+    const size = r.uint('size', 0xffff_ffff);
     const ready = r.bool('ready');
     const desc = r.u64('desc');
     const driver = r.u64('driver');
@@ -319,7 +328,7 @@ export class Virtqueue {
     const lastAvail = r.uint('lastAvail', 0xffff);
     const usedIdx = r.uint('usedIdx', 0xffff);
     const inflight = r.uintArray('inflight', this.max, 0xffff, { upTo: true });
-    if (!isPow2(size)) r.fail(`size ${size} is not a power of 2`);
+    if (!ready && inflight.length > 0) r.fail('a queue that is not ready has no chains in flight');
     inflight.forEach((h, i) => {
       if (h >= size) r.fail(`inflight[${i}] = ${h} is beyond the queue size ${size}`);
     });
