@@ -79,6 +79,8 @@ export const FUZZ_RAM = 64 << 20;
 export const SLICE_MS = 5000;
 /** The monitor's counters (per device, per SBI function) must not grow with what the guest invents. */
 const COUNTERS_MAX = 64;
+/** Instructions between two bursts of console input (random bytes to the UART and virtio-console). */
+const INPUT_EVERY = 500_000;
 /** A guest that makes no access for this long has broken itself. */
 const STUCK_MS = 10_000;
 /** Instructions per run() call between checks of the budget, or milliseconds. */
@@ -143,10 +145,19 @@ export async function runGuestFuzzer(f: GuestFuzzer, o: GuestFuzzOptions): Promi
   const m = board.machine;
   let last = performance.now();
   let longest = 0;
+  // Console input for the UART and virtio-console, at instruction counts (so a run repeats).
+  let inputAt = INPUT_EVERY;
+  let x = o.seed >>> 0 || 1;
+  const con = board.virtio.map((t) => t.device).find((d): d is VirtioConsole => d instanceof VirtioConsole)!;
   m.addSliceHook(() => {
     const now = performance.now();
     longest = Math.max(longest, now - last);
     last = now;
+    if (m.instret() < inputAt) return;
+    inputAt += INPUT_EVERY;
+    const bytes = Uint8Array.from({ length: 1 + (x % 64) }, () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 16) & 0xff);
+    board.consoleInput(bytes);
+    con.write(bytes);
   });
   const info = board.boot({ kernel: elf, kernelName: f.name, firmware: f.firmware });
   const sym = (name: string): number => {
@@ -263,7 +274,7 @@ export async function fuzzGuests(c: GuestCampaign): Promise<number> {
   for (const f of chosen) {
     buildFuzzer(f);
     // A run is stopped by its budget; the limit only catches a monitor that stopped answering.
-    const limitMs = (share ?? c.accesses / 20) + 120_000;
+    const limitMs = (share ?? c.accesses / 5) + 120_000;
     const r = await runIsolated(f, { seed: c.seed, accesses: c.accesses, engine: c.engine, limitMs, ...(share !== undefined ? { timeMs: share } : {}) });
     const rate = r.ms > 0 ? Math.round((r.accesses / r.ms) * 1000) : 0;
     c.log(`${f.name.padEnd(12)} seed ${r.seed} ${r.engine.padEnd(6)} ${String(r.accesses).padStart(10)} accesses (${r.mmio} MMIO, ${r.sbiCalls} SBI) ${(r.ms / 1000).toFixed(1).padStart(6)} s ${String(rate).padStart(7)}/s  peak RSS ${Math.round((r.peakRssKiB ?? 0) / 1024)} MiB  ${r.findings.length ? `${r.findings.length} FINDINGS` : 'ok'}`);

@@ -106,6 +106,8 @@ static void call(void) {
   uint64_t a[6];
   for (int i = 0; i < 6; i++) a[i] = arg();
   if ((uint32_t)eid == EID_DBCN && !one_in(4)) a[2] = 0; /* base_addr_hi: mostly zero on RV64 */
+  /* console_read writes host input there: never over this program (its first MiB) */
+  if ((uint32_t)eid == EID_DBCN && (uint32_t)fid == 1 && a[1] >= RAM_BASE && a[1] < RAM_BASE + (1ul << 20)) a[1] += 1ul << 20;
   if ((uint32_t)eid == EID_HSM && (uint32_t)fid == 3) return timed_wait();
   if (resets(eid, fid, a[0], a[1])) a[0] = 3 + below(100);
   if (eid == 8) eid = 9;
