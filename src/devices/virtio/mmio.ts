@@ -14,8 +14,9 @@
  * the next slice boundary). What a device does between two slice boundaries is bounded
  * (types.ts, TURN_BYTES): a device that ran out of credit is notified again on every ready
  * queue at the next boundary (poll()) and carries on there, and `busy` tells the machine not
- * to idle meanwhile. Input from the host (console) is delivered by poll() as well. A driver that breaks the protocol gets DEVICE_NEEDS_RESET and a
- * configuration change interrupt (§2.1.2); the monitor carries on.
+ * to idle meanwhile. Input from the host (console) is delivered by poll() as well. A driver
+ * that breaks the protocol gets DEVICE_NEEDS_RESET and a configuration change interrupt
+ * (§2.1.2); the monitor carries on.
  */
 import type { GuestRam } from '../../machine/ram.ts';
 import type { Device, IrqLine } from '../device.ts';

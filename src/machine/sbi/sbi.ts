@@ -52,7 +52,8 @@ export class SbiFirmware {
   /**
    * Puts a hart in the state firmware leaves it in before jumping to the kernel: delegations
    * as OpenSBI sets them (every exception S-mode can handle, all S interrupts), counters and
-   * Sstc enabled (no timer set), full-access PMP, and S-mode at `entry` with a0 = hartid, a1 = `dtb`.
+   * Sstc enabled (no timer set), full-access PMP, and S-mode at `entry` with a0 = hartid,
+   * a1 = `dtb`.
    */
   enterKernel(h: Hart, entry: number, dtb: number): void {
     // Every delegable exception except ecall from S (the SBI itself), 3.1.8.

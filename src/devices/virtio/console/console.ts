@@ -7,9 +7,9 @@
  * (VIRTIO_CONSOLE_F_EMERG_WRITE) reach the host even before the driver has set up queues.
  *
  * Output goes to the host straight from guest memory in pieces of at most PIECE_BYTES, a
- * turn's credit at a time (types.ts) and no faster than the host takes it (`room`): a transmit
- * chain of gigabytes streams out over many slices and never needs a buffer of its size. A snapshot taken while a chain is half sent sends it again, whole,
- * after the restore.
+ * turn's credit at a time (types.ts) and no faster than the host takes it (`room`): a
+ * transmit chain of gigabytes streams out over many slices and never needs a buffer of its
+ * size. A snapshot taken while a chain is half sent sends it again, whole, after the restore.
  */
 import { StateReader } from '../../state.ts';
 import { ChainWriter, eachWindow } from '../chain.ts';
