@@ -3,6 +3,10 @@
  * in fuzz/targets/ (or those whose name contains NAME). Each crash is written to
  * build/fuzz/<target>/<sha256-prefix> with its error; copy it into fuzz/corpus/<target>/ once
  * the bug is fixed, so it runs in every `npm test`. Exit code 1 when anything crashed.
+ *
+ * `npm run fuzz -- --guest [NAME ...] [--seed S] [--accesses N] [--minutes M] [--engine E]`
+ * runs the guest fuzzers instead (fuzz/guest.ts): programs attacking the monitor from inside
+ * a machine, each in its own process; a finding prints the command that repeats it.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -16,6 +20,9 @@ const { values: v, positionals } = parseArgs({
     iterations: { type: 'string', default: '200000' },
     seed: { type: 'string' },
     minutes: { type: 'string' },
+    guest: { type: 'boolean' },
+    accesses: { type: 'string', default: '5000000' },
+    engine: { type: 'string', default: 'jit' },
   },
 });
 const iterations = Number(v.iterations);
@@ -24,6 +31,19 @@ const timeMs = v.minutes !== undefined ? Number(v.minutes) * 60_000 : undefined;
 if (!Number.isInteger(iterations) || iterations < 0 || !Number.isFinite(seed) || (timeMs !== undefined && !(timeMs > 0))) {
   console.error('fuzz: --iterations and --seed take integers, --minutes a positive number');
   process.exit(2);
+}
+
+if (v.guest) {
+  const accesses = Number(v.accesses);
+  if (!Number.isInteger(accesses) || accesses <= 0 || (v.engine !== 'jit' && v.engine !== 'interp')) {
+    console.error('fuzz: --accesses takes a positive integer, --engine jit or interp');
+    process.exit(2);
+  }
+  const { fuzzGuests } = await import('./guest.ts');
+  console.log(`fuzz: guest fuzzers, seed ${seed}`);
+  const found = await fuzzGuests({ names: positionals, seed, accesses, engine: v.engine, log: (l) => console.log(l), ...(timeMs !== undefined ? { timeMs } : {}) });
+  console.log(`fuzz: ${found} findings`);
+  process.exit(found ? 1 : 0);
 }
 
 const targets = (await loadTargets()).filter((t) => positionals.length === 0 || positionals.some((p) => t.name.includes(p)));

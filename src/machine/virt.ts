@@ -178,6 +178,7 @@ export class VirtBoard {
       const ns = this.rtc.nsUntilAlarm();
       return ns === Infinity ? Infinity : m.clock.now() + Math.ceil(ns / 100);
     });
+    m.addDeadlineSource(() => (this.virtio.some((t) => t.busy) ? m.clock.now() : Infinity)); // a device with work left for the next turn
     m.addSliceHook(() => {
       this.sbi.tick();
       this.rtc.poll();

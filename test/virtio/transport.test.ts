@@ -336,10 +336,11 @@ describe('transport save/restore', () => {
     ['broken without NEEDS_RESET', (s) => ({ ...s, broken: true }), /broken disagrees/],
     ['interrupt bits beyond 2', (s) => ({ ...s, interruptStatus: 4 }), /interruptStatus/],
     ['too few queues', (s) => ({ ...s, queues: [] }), /queues must be an array of 1/],
-    ['a queue size above the maximum', (s) => ({ ...s, queues: [{ ...s.queues[0], size: 32 }] }), /size must be an integer from 0 to 16/],
+    ['a queue size above the maximum', (s) => ({ ...s, queues: [{ ...s.queues[0], size: 32 }] }), /size 32 is not a power of 2 up to 16/],
     ['a queue size not a power of 2', (s) => ({ ...s, queues: [{ ...s.queues[0], size: 6 }] }), /power of 2/],
     ['a ready queue outside RAM', (s) => ({ ...s, queues: [{ ...s.queues[0], desc: '4096' }] }), /outside RAM/],
     ['an in-flight head beyond the queue', (s) => ({ ...s, queues: [{ ...s.queues[0], inflight: [20] }] }), /inflight\[0\]/],
+    ['chains in flight on a queue that is not ready', (s) => ({ ...s, queues: [{ ...s.queues[0], ready: false, inflight: [1] }] }), /not ready has no chains in flight/],
     ['device state for a device without state', (s) => ({ ...s, device: {} }), /keeps no state/],
   ];
   for (const [what, corrupt, message] of corruptions) {
@@ -350,6 +351,64 @@ describe('transport save/restore', () => {
       assert.deepEqual(d.mmio.save(), before);
     });
   }
+
+  it('a driver that wrote features never offered can be saved and restored, and is still refused FEATURES_OK', () => {
+    // §2.2.1: the driver must not accept what was not offered, but may write any bits before
+    // FEATURES_OK; §2.2.2: the device then fails FEATURES_OK. Both must survive a snapshot.
+    const { d } = setup();
+    d.w(REG.STATUS, 1);
+    d.w(REG.STATUS, 3);
+    for (const sel of [0, 1]) {
+      d.w(REG.DRIVER_FEATURES_SEL, sel);
+      d.w(REG.DRIVER_FEATURES, 0xffff_ffff);
+    }
+    const saved = JSON.parse(JSON.stringify(d.mmio.save()));
+    const t2 = new VirtioMmio(d.ram, d.line);
+    t2.attach(new Echo());
+    t2.restore(saved);
+    assert.deepEqual(t2.save(), d.mmio.save());
+    for (const t of [d.mmio, t2]) {
+      t.write(REG.STATUS, 4, 3 | STATUS_FEATURES_OK);
+      assert.equal(t.read(REG.STATUS, 4) & STATUS_FEATURES_OK, 0, 'FEATURES_OK refused');
+    }
+    // Once FEATURES_OK is set, features that were not offered cannot be there: restore refuses them.
+    const ok = base().mmio.save();
+    assert.throws(() => t2.restore({ ...ok, driverFeatures: (0xffff_ffff_ffff_ffffn).toString() }), /never offered/);
+  });
+
+  it('a queue size the driver wrote but never enabled can be saved and restored, and enabling it still fails', () => {
+    // §4.2.2: QueueNum is any 32-bit write; only enabling the queue checks it (found by test/guest/fuzz/mmio.c).
+    for (const size of [127, 0, 0xffff_ffff]) {
+      const { d } = setup();
+      assert.ok(d.negotiate(F_VERSION_1));
+      d.w(REG.QUEUE_SEL, 0);
+      d.w(REG.QUEUE_NUM, size);
+      const t2 = new VirtioMmio(d.ram, d.line);
+      t2.attach(new Echo());
+      t2.restore(JSON.parse(JSON.stringify(d.mmio.save())));
+      assert.deepEqual(t2.save(), d.mmio.save());
+      t2.write(REG.QUEUE_READY, 4, 1);
+      assert.equal(t2.read(REG.QUEUE_READY, 4), 0, `size ${size}`);
+      assert.ok(t2.read(REG.STATUS, 4) & STATUS_DEVICE_NEEDS_RESET);
+    }
+  });
+
+  it('disabling a queue withdraws its chains in flight, so a smaller size written afterwards still restores', () => {
+    const { d, dev } = setup();
+    d.init();
+    dev.hold = true;
+    for (let i = 0; i < 3; i++) d.submit(0, [{ data: enc('x') }, { room: 1 }]);
+    assert.deepEqual(d.mmio.save().queues[0]!.inflight, [0, 2, 4]);
+    d.w(REG.QUEUE_SEL, 0);
+    d.w(REG.QUEUE_READY, 0);
+    d.w(REG.QUEUE_NUM, 1);
+    const saved = d.mmio.save();
+    assert.deepEqual(saved.queues[0]!.inflight, []);
+    const t2 = new VirtioMmio(d.ram, d.line);
+    t2.attach(new Echo());
+    t2.restore(JSON.parse(JSON.stringify(saved)));
+    assert.equal(dev.ctx.queue(0).holds(dev.held[0]!), false, 'the device knows the chain was withdrawn');
+  });
 
   it('keeps FEATURES_OK and DRIVER_OK across a round trip', () => {
     const d = base();

@@ -9,9 +9,15 @@
  * half is written (a 64-bit store writes both).
  */
 import type { GuestMemory } from '../memory.ts';
+import { VirtusError } from '../../util/errors.ts';
 
 const SYS_WRITE = 64n;
 const ENOSYS = 38n;
+/**
+ * The most bytes one `write` syscall passes on; it returns how many, as write(2) may, so a
+ * guest cannot make the monitor copy its whole RAM at once.
+ */
+export const HTIF_WRITE_MAX = 64 << 10;
 
 export interface HtifHost {
   /** Guest output for the console (bytes). */
@@ -21,12 +27,17 @@ export interface HtifHost {
 }
 
 export class Htif {
+  /** Throws VirtusError('HTIF_RANGE') when `fromhost` lies outside RAM (the ELF's symbol is bad). */
   constructor(
     private readonly ram: GuestMemory,
     readonly tohost: number,
     readonly fromhost: number | null,
     private readonly host: HtifHost,
-  ) {}
+  ) {
+    if (fromhost !== null && !ram.contains(fromhost, 8)) {
+      throw new VirtusError('HTIF_RANGE', `fromhost at 0x${fromhost.toString(16)} is outside RAM`);
+    }
+  }
 
   /** Called after a store to the watched page; acts when the store reached tohost's high half. */
   onStore(pa: number, size: number): void {
@@ -58,8 +69,9 @@ export class Htif {
     const len = Number(this.ram.readU64(block + 24));
     let ret = -ENOSYS;
     if (which === SYS_WRITE && (fd === 1n || fd === 2n) && this.ram.contains(buf, len)) {
-      this.host.output(this.ram.read(buf, len));
-      ret = BigInt(len);
+      const n = Math.min(len, HTIF_WRITE_MAX);
+      this.host.output(this.ram.read(buf, n));
+      ret = BigInt(n);
     }
     this.ram.writeU64(block, ret);
   }

@@ -9,18 +9,21 @@
  * interrupt line with its InterruptStatus bits (used buffer, configuration change). Devices
  * supply their configuration space and queue handlers (types.ts).
  *
- * I/O is synchronous: a QueueNotify write runs the device's handler, which completes the
- * requests before the write returns; the used buffer interrupt is raised at once (the hart
- * takes it at the next slice boundary). Input from the host (console) is delivered by
- * poll() at slice boundaries. A driver that breaks the protocol gets DEVICE_NEEDS_RESET and a
- * configuration change interrupt (§2.1.2); the monitor carries on.
+ * I/O is synchronous: a QueueNotify write runs the device's handler, which serves requests
+ * before the write returns; the used buffer interrupt is raised at once (the hart takes it at
+ * the next slice boundary). What a device does between two slice boundaries is bounded
+ * (types.ts, TURN_BYTES): a device that ran out of credit is notified again on every ready
+ * queue at the next boundary (poll()) and carries on there, and `busy` tells the machine not
+ * to idle meanwhile. Input from the host (console) is delivered by poll() as well. A driver
+ * that breaks the protocol gets DEVICE_NEEDS_RESET and a configuration change interrupt
+ * (§2.1.2); the monitor carries on.
  */
 import type { GuestMemory } from '../memory.ts';
 import type { Device, IrqLine } from '../device.ts';
 import { StateReader, type Stateful } from '../state.ts';
 import { Virtqueue, type QueueHost, type QueueState } from './queue.ts';
 import {
-  F_EVENT_IDX, F_INDIRECT_DESC, F_VERSION_1, STATUS_DEVICE_NEEDS_RESET, STATUS_DRIVER_OK, STATUS_FEATURES_OK,
+  F_EVENT_IDX, F_INDIRECT_DESC, F_VERSION_1, STATUS_DEVICE_NEEDS_RESET, STATUS_DRIVER_OK, STATUS_FEATURES_OK, TURN_BYTES,
   type VirtioContext, type VirtioCounters, type VirtioDevice,
 } from './types.ts';
 
@@ -81,6 +84,10 @@ export class VirtioMmio implements Device, Stateful<MmioState> {
   private interruptStatus = 0;
   private configGeneration = 0;
   private broken = false;
+  /** Work left in this turn (TURN_BYTES at each slice boundary). */
+  private turnCredit = TURN_BYTES;
+  /** The credit ran out in this turn: there may be work left for the next. */
+  private starved = false;
   private readonly count = { notifications: 0, 'used buffer interrupts': 0, 'config interrupts': 0, 'driver errors': 0 };
   /** The last protocol violation, for tests and messages. */
   lastError: string | null = null;
@@ -94,12 +101,17 @@ export class VirtioMmio implements Device, Stateful<MmioState> {
     this.ctx = {
       ram,
       queue: (i) => this.queues[i]!,
-      features: () => this.driverFeatures,
+      features: () => this.driverFeatures & this.offered(),
       live: () => this.live(),
       usable: () => this.live(),
       configChanged: () => this.configChanged(),
       fail: (reason) => this.fail(reason),
       flush: () => this.flush(),
+      credit: () => this.turnCredit,
+      spend: (bytes) => {
+        this.turnCredit -= bytes;
+        if (this.turnCredit <= 0) this.starved = true;
+      },
     };
   }
 
@@ -218,7 +230,8 @@ export class VirtioMmio implements Device, Stateful<MmioState> {
       case REG.DEVICE_FEATURES_SEL: this.deviceFeaturesSel = v; break;
       case REG.DRIVER_FEATURES_SEL: this.driverFeaturesSel = v; break;
       case REG.DRIVER_FEATURES:
-        // §3.1.1: features are fixed once FEATURES_OK is set.
+        // §3.1.1: features are fixed once FEATURES_OK is set. Bits never offered are kept as
+        // written, so that FEATURES_OK is refused (§2.2.2) here and after a restore alike.
         if (this.status & STATUS_FEATURES_OK || this.driverFeaturesSel > 1) break;
         if (this.driverFeaturesSel === 0) this.driverFeatures = (this.driverFeatures & ~0xffff_ffffn) | BigInt(v);
         else this.driverFeatures = (this.driverFeatures & 0xffff_ffffn) | (BigInt(v) << 32n);
@@ -245,7 +258,7 @@ export class VirtioMmio implements Device, Stateful<MmioState> {
   private setReady(q: Virtqueue | undefined, on: boolean): void {
     if (!q || q.ready === on) return;
     if (!on) {
-      q.ready = false;
+      q.disable();
       return;
     }
     const err = q.check();
@@ -254,8 +267,7 @@ export class VirtioMmio implements Device, Stateful<MmioState> {
       return;
     }
     // §4.2.3.2: the driver hands over freshly zeroed rings, so both indices start at 0.
-    q.lastAvail = q.usedIdx = 0;
-    q.ready = true;
+    q.enable();
   }
 
   private notify(index: number): void {
@@ -288,12 +300,24 @@ export class VirtioMmio implements Device, Stateful<MmioState> {
     }
   }
 
-  /** Host input and other deferred work: called at every slice boundary. */
+  /**
+   * A slice boundary: a new turn's credit, host input, and work left from the last turn
+   * (every ready queue is notified again, so a device carries on with what it started).
+   */
   poll(): void {
-    if (this.dev?.poll && this.live()) {
-      this.dev.poll();
-      this.flush();
-    }
+    const resume = this.starved;
+    this.turnCredit = TURN_BYTES;
+    this.starved = false;
+    const d = this.dev;
+    if (!d || !this.live()) return;
+    d.poll?.();
+    if (resume) for (const q of this.queues) if (q.ready && this.live()) d.notify(q.index);
+    this.flush();
+  }
+
+  /** True when the device has work left for the next turn: the machine must not idle. */
+  get busy(): boolean {
+    return this.starved && this.live();
   }
 
   /** §2.4 device reset (status 0, or the machine's reset). */
@@ -332,7 +356,11 @@ export class VirtioMmio implements Device, Stateful<MmioState> {
       driverFeatures: r.u64('driverFeatures'), queueSel: r.uint('queueSel', 0xffff_ffff), interruptStatus: r.uint('interruptStatus', INT_USED_BUFFER | INT_CONFIG),
       configGeneration: r.uint('configGeneration', 0xffff_ffff), broken: r.bool('broken'),
     };
-    if (s.driverFeatures & ~this.offered()) r.fail(`driverFeatures 0x${s.driverFeatures.toString(16)} were never offered`);
+    // §2.2.2: before FEATURES_OK the driver may have written any bits (they only make FEATURES_OK
+    // fail); once FEATURES_OK is set, every accepted feature was offered.
+    if (s.status & STATUS_FEATURES_OK && s.driverFeatures & ~this.offered()) {
+      r.fail(`driverFeatures 0x${s.driverFeatures.toString(16)} were never offered, yet FEATURES_OK is set`);
+    }
     if (s.broken !== ((s.status & STATUS_DEVICE_NEEDS_RESET) !== 0)) r.fail('broken disagrees with DEVICE_NEEDS_RESET in status');
     const raw = (state as Record<string, unknown>).queues;
     if (!Array.isArray(raw) || raw.length !== this.queues.length) r.fail(`queues must be an array of ${this.queues.length} entries`);
@@ -348,6 +376,8 @@ export class VirtioMmio implements Device, Stateful<MmioState> {
     }
     this.queues = fresh;
     Object.assign(this, s);
+    // Chains that were in flight are handed to the device again at the next slice boundary.
+    this.starved = true;
     this.updateIrq();
   }
 }

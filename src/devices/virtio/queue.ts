@@ -23,6 +23,12 @@ const AVAIL_F_NO_INTERRUPT = 1;
 const INDIRECT_MAX = 1024;
 /** virtio 1.2 §2.7.5: a chain carries at most 2^32 bytes in total. */
 const CHAIN_BYTES_MAX = 2 ** 32;
+/**
+ * What walking one descriptor costs a device's turn, in bytes of work: a queue the driver
+ * refills with the same long chain cannot make a turn walk more than TURN_BYTES / 256
+ * descriptors (32768, a full queue of Linux's largest requests).
+ */
+export const DESC_COST = 256;
 
 /** A guest-physical buffer of a chain, inside RAM (checked). */
 export interface Segment {
@@ -48,6 +54,9 @@ export interface QueueHost {
   usable(): boolean;
   /** Reports a protocol violation (sets DEVICE_NEEDS_RESET). */
   fail(reason: string): void;
+  /** Work left in this turn, and charging it (types.ts, TURN_BYTES). */
+  credit(): number;
+  spend(bytes: number): void;
 }
 
 /** Saved queue state: registers, ring positions, and chains taken but not yet used. */
@@ -115,6 +124,32 @@ export class Virtqueue {
   }
 
   /**
+   * True while `chain` was taken from this queue and not returned, and the queue is still in
+   * use: a device serving a request over several turns checks this before each piece, since
+   * a reset, a restore or the driver disabling the queue withdraws the chain.
+   */
+  holds(chain: Chain): boolean {
+    return this.ready && this.host.usable() && this.inflight.includes(chain.head);
+  }
+
+  /** The driver disabled the queue (§4.2.2 QueueReady): chains in flight are withdrawn. */
+  disable(): void {
+    this.ready = false;
+    this.inflight = [];
+    this.replay = [];
+    this.batchStart = -1;
+  }
+
+  /** The driver enabled the queue (§4.2.3.2): fresh rings, nothing in flight. */
+  enable(): void {
+    this.lastAvail = this.usedIdx = 0;
+    this.inflight = [];
+    this.replay = [];
+    this.batchStart = -1;
+    this.ready = true;
+  }
+
+  /**
    * Checks the queue's configuration when the driver enables it (§2.7: sizes, alignment;
    * the areas must lie in RAM). Returns what is wrong, or null.
    */
@@ -157,10 +192,11 @@ export class Virtqueue {
 
   /**
    * Takes the next available chain, or null when there is none (or the queue is not
-   * usable, or the chain is malformed: then the device is failed).
+   * usable, or this turn's credit is spent: the chain waits for the next turn, or the chain
+   * is malformed: then the device is failed). Walking the chain is charged to the turn.
    */
   pop(): Chain | null {
-    if (!this.ready || !this.host.usable()) return null;
+    if (!this.ready || !this.host.usable() || this.host.credit() <= 0) return null;
     const again = this.replay.shift();
     if (again !== undefined) {
       const c = this.walk(again);
@@ -200,6 +236,7 @@ export class Virtqueue {
     let i = head;
     let seen = 0;
     for (;;) {
+      this.host.spend(DESC_COST);
       if (++seen > entries) return this.broken(`${q}: chain at head ${head} is longer than its table (${entries} entries): a loop?`);
       const at = table + 16 * i;
       const lo = this.view.getUint32(at, true);
@@ -282,7 +319,8 @@ export class Virtqueue {
   /** Restores from untrusted state; a ready queue must describe rings inside RAM. */
   restore(state: unknown, component: string): void {
     const r = new StateReader(`${component} queue ${this.index}`, state, ['size', 'ready', 'desc', 'driver', 'device', 'lastAvail', 'usedIdx', 'inflight']);
-    const size = r.uint('size', this.max);
+    // QueueNum is any 32-bit value until the queue is enabled (§4.2.2); check() vets a ready queue's.
+    const size = r.uint('size', 0xffff_ffff);
     const ready = r.bool('ready');
     const desc = r.u64('desc');
     const driver = r.u64('driver');
@@ -290,7 +328,7 @@ export class Virtqueue {
     const lastAvail = r.uint('lastAvail', 0xffff);
     const usedIdx = r.uint('usedIdx', 0xffff);
     const inflight = r.uintArray('inflight', this.max, 0xffff, { upTo: true });
-    if (!isPow2(size)) r.fail(`size ${size} is not a power of 2`);
+    if (!ready && inflight.length > 0) r.fail('a queue that is not ready has no chains in flight');
     inflight.forEach((h, i) => {
       if (h >= size) r.fail(`inflight[${i}] = ${h} is beyond the queue size ${size}`);
     });

@@ -24,6 +24,17 @@ export const F_VERSION_1 = 1n << 32n;
 /** virtio 1.2 §5: device IDs. */
 export const DEVICE_ID = { none: 0, blk: 2, console: 3, rng: 4, p9: 9 } as const;
 
+/**
+ * What a device may do between two slice boundaries (a *turn*): move this many bytes between
+ * guest RAM and its backend or the host, walking descriptors included (queue.ts charges each).
+ * A request larger than what is left waits for the next turn, where the device carries on;
+ * so one guest request, however large, never makes the monitor stall or allocate in
+ * proportion to it.
+ */
+export const TURN_BYTES = 8 << 20;
+/** The most a device moves in one call into a backend or one piece of host output. */
+export const PIECE_BYTES = 1 << 20;
+
 /** Counters a device keeps for `--stats`: name → count (requests, bytes, errors). */
 export type VirtioCounters = Record<string, number>;
 
@@ -51,6 +62,13 @@ export interface VirtioContext {
   fail(reason: string): void;
   /** Sends the used buffer notifications that queue updates call for (EVENT_IDX aware). */
   flush(): void;
+  /**
+   * Bytes of work left in this turn (see TURN_BYTES); at 0 or below the device stops and is
+   * notified again on every ready queue at the next slice boundary, where it carries on.
+   */
+  credit(): number;
+  /** Charges `bytes` of work to this turn. */
+  spend(bytes: number): void;
 }
 
 /**
@@ -86,7 +104,10 @@ export interface VirtioDevice {
   readConfig(offset: number, width: 1 | 2 | 4): number;
   /** Writes configuration space (most fields are read-only: ignore those). */
   writeConfig(offset: number, width: 1 | 2 | 4, value: number): void;
-  /** The driver made buffers available on `queue` (or the device became live: check all). */
+  /**
+   * The driver made buffers available on `queue` (or the device became live, or a turn
+   * began after one ran out of credit: check all, and carry on with a request in progress).
+   */
   notify(queue: number): void;
   /** Device reset by the driver (status 0) or by the machine: drop all device state tied to the driver. */
   reset(): void;

@@ -52,7 +52,8 @@ export function extensionName(eid: number): string {
   return EXT_NAMES[eid] ?? `0x${eid.toString(16)}`;
 }
 
-export function functionName(eid: number, fid: number): string {
+/** The function's name, or undefined for one the extension does not define. */
+export function functionName(eid: number, fid: number): string | undefined {
   if (eid <= 8) return LEGACY[eid]!;
-  return FN_NAMES[eid]?.[fid] ?? `${fid}`;
+  return FN_NAMES[eid]?.[fid];
 }

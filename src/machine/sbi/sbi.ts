@@ -30,9 +30,17 @@ export interface SbiPlatform {
 }
 
 const SUPPORTED: ReadonlySet<number> = new Set([EID.BASE, EID.TIME, EID.IPI, EID.RFENCE, EID.HSM, EID.SRST, EID.DBCN]);
+/**
+ * The most bytes one DBCN console_write passes on (SBI 12.1: it returns how many it wrote,
+ * and the caller writes the rest again), so a call never copies more than this of guest RAM.
+ */
+export const DBCN_WRITE_MAX = 64 << 10;
 
 export class SbiFirmware {
-  /** Calls by "extension.function". */
+  /**
+   * Calls by "extension.function". Extensions and functions that do not exist count under
+   * one name each, so the guest cannot make the map grow with the IDs it invents.
+   */
   readonly calls = new Map<string, number>();
   /** Per-hart supervisor timer deadline (ticks), Infinity when none is set. */
   private readonly timers: number[];
@@ -44,7 +52,8 @@ export class SbiFirmware {
   /**
    * Puts a hart in the state firmware leaves it in before jumping to the kernel: delegations
    * as OpenSBI sets them (every exception S-mode can handle, all S interrupts), counters and
-   * Sstc enabled, full-access PMP, and S-mode at `entry` with a0 = hartid, a1 = `dtb`.
+   * Sstc enabled (no timer set), full-access PMP, and S-mode at `entry` with a0 = hartid,
+   * a1 = `dtb`.
    */
   enterKernel(h: Hart, entry: number, dtb: number): void {
     // Every delegable exception except ecall from S (the SBI itself), 3.1.8.
@@ -52,6 +61,7 @@ export class SbiFirmware {
     h.set('mideleg', MIP_SSIP | MIP_STIP | (1 << 9), 0);
     h.set('mcounteren', -1, 0);
     h.set('menvcfg', 1, 0x8000_0000 | 0); // FIOM, and STCE: Sstc is available to S-mode
+    h.set('stimecmp', -1, -1); // no timer until the kernel sets one (as OpenSBI leaves it)
     h.set('pmpaddr0', -1, 0x3fffff);
     h.set('pmpcfg0', 0x1f, 0);
     h.set('mstatus', (h.get('mstatus') & ~MSTATUS_MPP) | (PRIV_S << 11), h.getHi('mstatus'));
@@ -116,7 +126,8 @@ export class SbiFirmware {
   }
 
   private count(eid: number, fid: number): void {
-    const key = `${extensionName(eid)}.${functionName(eid, fid)}`;
+    const known = eid <= 8 || SUPPORTED.has(eid);
+    const key = known ? `${extensionName(eid)}.${functionName(eid, fid) ?? 'other'}` : 'unknown extension';
     this.calls.set(key, (this.calls.get(key) ?? 0) + 1);
   }
 
@@ -137,7 +148,7 @@ export class SbiFirmware {
         return ret(ERR.SUCCESS, this.base(fid, arg(0)));
       case EID.TIME:
         if (fid !== 0) return ret(ERR.NOT_SUPPORTED);
-        this.setTimer(h, arg(0));
+        this.setTimer(h);
         return ret(ERR.SUCCESS);
       case EID.IPI:
         if (fid !== 0) return ret(ERR.NOT_SUPPORTED);
@@ -171,11 +182,23 @@ export class SbiFirmware {
     }
   }
 
-  private setTimer(h: Hart, t: number): void {
-    // Setting the timer clears the pending timer interrupt (SBI 6.1).
+  /**
+   * set_timer with the time in a0 (SBI 6.1): it also clears the pending timer interrupt. With
+   * Sstc enabled for S-mode (menvcfg.STCE), STIP follows stimecmp alone, so the timer is
+   * stimecmp, as OpenSBI does it; otherwise the firmware keeps it and raises STIP in tick().
+   */
+  private setTimer(h: Hart): void {
+    const lo = h.x[20]!;
+    const hi = h.x[21]!;
+    if (h.s[S.menvcfg + 1]! < 0) {
+      h.set('stimecmp', lo, hi);
+      this.timers[h.id] = Infinity;
+      return;
+    }
     h.s[S.mip] = h.s[S.mip]! & ~MIP_STIP;
     // A deadline past 2^53 ticks (28 years at 10 MHz; Linux stops its timer with all ones)
     // is never reached, and as a double it would not be an exact tick count in a snapshot.
+    const t = (hi >>> 0) * 0x1_0000_0000 + (lo >>> 0);
     this.timers[h.id] = t >= 2 ** 53 ? Infinity : t;
   }
 
@@ -212,17 +235,25 @@ export class SbiFirmware {
     }
   }
 
+  /**
+   * The debug console (SBI 12): num_bytes, base_addr_lo, base_addr_hi. On RV64 the address is
+   * base_addr_lo and base_addr_hi holds bits beyond 64, which no RAM has.
+   */
   private dbcn(fid: number, arg: (i: number) => number, ret: (e: number, v?: number) => void): void {
-    const addr = arg(1) + arg(2) * 0x1_0000_0000;
+    const len = arg(0);
+    const addr = arg(1);
+    // INVALID_PARAM unless all of [addr, addr + num_bytes) is RAM (probed at both ends: RAM is one range).
+    const inRam = arg(2) === 0 && this.p.readRam(addr, 0) !== null && (len === 0 || this.p.readRam(addr + len - 1, 1) !== null);
     if (fid === 0) {
-      const bytes = this.p.readRam(addr, arg(0));
-      if (!bytes) return ret(ERR.INVALID_PARAM);
+      if (!inRam) return ret(ERR.INVALID_PARAM);
+      const bytes = this.p.readRam(addr, Math.min(len, DBCN_WRITE_MAX))!;
       this.p.consoleWrite(bytes);
       return ret(ERR.SUCCESS, bytes.length);
     }
     if (fid === 1) {
-      const input = this.p.consoleRead(arg(0));
-      if (!this.p.writeRam(addr, input)) return ret(ERR.INVALID_PARAM);
+      if (!inRam) return ret(ERR.INVALID_PARAM);
+      const input = this.p.consoleRead(len);
+      this.p.writeRam(addr, input);
       return ret(ERR.SUCCESS, input.length);
     }
     if (fid === 2) {
@@ -237,7 +268,7 @@ export class SbiFirmware {
     let r = 0;
     switch (eid) {
       case 0x00:
-        this.setTimer(h, arg(0));
+        this.setTimer(h);
         break;
       case 0x01:
         this.p.consoleWrite(new Uint8Array([arg(0) & 0xff]));

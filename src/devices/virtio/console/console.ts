@@ -5,10 +5,16 @@
  * size (VIRTIO_CONSOLE_F_SIZE) follows the host terminal through resize(), which sends a
  * configuration change notification; Linux then resizes hvc0. Emergency writes
  * (VIRTIO_CONSOLE_F_EMERG_WRITE) reach the host even before the driver has set up queues.
+ *
+ * Output goes to the host straight from guest memory in pieces of at most PIECE_BYTES, a
+ * turn's credit at a time (types.ts) and no faster than the host takes it (`room`): a
+ * transmit chain of gigabytes streams out over many slices and never needs a buffer of its
+ * size. A snapshot taken while a chain is half sent sends it again, whole, after the restore.
  */
 import { StateReader } from '../../state.ts';
-import { ChainWriter, readSegments } from '../chain.ts';
-import { DEVICE_ID, type VirtioContext, type VirtioCounters, type VirtioDevice } from '../types.ts';
+import { ChainWriter, eachWindow } from '../chain.ts';
+import type { Chain } from '../queue.ts';
+import { DEVICE_ID, PIECE_BYTES, type VirtioContext, type VirtioCounters, type VirtioDevice } from '../types.ts';
 
 export const CONSOLE_F_SIZE = 1n << 0n;
 export const CONSOLE_F_EMERG_WRITE = 1n << 2n;
@@ -23,8 +29,17 @@ const INPUT_MAX = 1 << 20;
 
 export interface ConsoleOptions {
   name?: string;
-  /** Where the guest's output goes. */
+  /**
+   * Where the guest's output goes. `bytes` may be a view of guest memory, valid during the
+   * call only: a host that keeps output for later copies it.
+   */
   output(bytes: Uint8Array): void;
+  /**
+   * How many bytes the host takes now (default: any number). Transmission stops at 0 and
+   * carries on at a later slice boundary, so a host whose output drains slowly (a pipe, a
+   * terminal) holds a bounded amount however fast the guest writes.
+   */
+  room?(): number;
   cols?: number;
   rows?: number;
 }
@@ -46,6 +61,8 @@ export class VirtioConsole implements VirtioDevice {
   private cols: number;
   private rows: number;
   private input: number[] = [];
+  /** The transmit chain being sent, and how many of its bytes went out. */
+  private tx: { chain: Chain; sent: number } | null = null;
   private readonly stats = { 'bytes out': 0, 'bytes in': 0, 'input dropped': 0 };
 
   constructor(private readonly o: ConsoleOptions) {
@@ -100,7 +117,9 @@ export class VirtioConsole implements VirtioDevice {
     }
   }
 
-  reset(): void {}
+  reset(): void {
+    this.tx = null;
+  }
 
   counters(): VirtioCounters {
     return { ...this.stats };
@@ -108,6 +127,7 @@ export class VirtioConsole implements VirtioDevice {
 
   poll(): void {
     this.deliver();
+    this.transmit();
   }
 
   notify(queue: number): void {
@@ -124,9 +144,23 @@ export class VirtioConsole implements VirtioDevice {
     const ctx = this.ctx;
     if (!ctx) return;
     const q = ctx.queue(TX);
-    for (let c = q.pop(); c; c = q.pop()) {
-      if (c.readLen > 0) this.emit(readSegments(ctx.ram, c.readable));
-      q.push(c, 0);
+    for (;;) {
+      if (this.tx && !q.holds(this.tx.chain)) this.tx = null;
+      if (!this.tx) {
+        const c = q.pop();
+        if (!c) return;
+        this.tx = { chain: c, sent: 0 };
+      }
+      const t = this.tx;
+      while (t.sent < t.chain.readLen) {
+        const n = Math.min(t.chain.readLen - t.sent, PIECE_BYTES, ctx.credit(), this.o.room?.() ?? Infinity);
+        if (n <= 0) return; // the rest goes in a later turn
+        eachWindow(ctx.ram, t.chain.readable, { from: t.sent, n, write: false }, (view) => this.emit(view));
+        t.sent += n;
+        ctx.spend(n);
+      }
+      this.tx = null;
+      q.push(t.chain, 0);
     }
   }
 
@@ -140,6 +174,7 @@ export class VirtioConsole implements VirtioDevice {
       const w = new ChainWriter(ctx.ram, c.writable);
       const n = w.write(new Uint8Array(this.input.slice(0, w.capacity)));
       this.input.splice(0, n);
+      ctx.spend(n);
       this.stats['bytes in'] += n;
       q.push(c, n);
     }

@@ -11,8 +11,12 @@ import { DEVICE_ID, type VirtioContext, type VirtioCounters, type VirtioDevice }
 export const RNG_QUEUE_SIZE = 64;
 /** getRandomValues fills at most 64 KiB per call (Web Crypto's limit). */
 const CRYPTO_CHUNK = 65536;
-/** Bytes served per request at most (§5.4.6.2: the device may use less than the whole buffer). */
-const MAX_PER_REQUEST = 1 << 20;
+/**
+ * Bytes served per request at most (§5.4.6.2: the device may use less than the whole
+ * buffer); each is charged to the turn's credit (types.ts), so a queue of huge buffers is
+ * served over several turns.
+ */
+const MAX_PER_REQUEST = 64 << 10;
 
 export interface RngOptions {
   name?: string;
@@ -30,7 +34,8 @@ export interface RngState {
  * entropy. Not for secrets: only deterministic runs use it.
  */
 class Xoshiro128 {
-  readonly s = new Uint32Array(4);
+  /** The four state words, as signed 32-bit values (V8 keeps them unboxed). */
+  private readonly w = new Int32Array(4);
 
   constructor(seed: number) {
     // splitmix32 spreads the seed over the four words (never all zero).
@@ -40,30 +45,45 @@ class Xoshiro128 {
       let z = x;
       z = Math.imul(z ^ (z >>> 16), 0x85eb_ca6b);
       z = Math.imul(z ^ (z >>> 13), 0xc2b2_ae35);
-      this.s[i] = (z ^ (z >>> 16)) >>> 0;
+      this.w[i] = z ^ (z >>> 16);
     }
-    if (this.s.every((w) => w === 0)) this.s[0] = 1;
+    if (this.w.every((v) => v === 0)) this.w[0] = 1;
   }
 
-  next(): number {
-    const s = this.s;
-    const rotl = (v: number, k: number) => ((v << k) | (v >>> (32 - k))) >>> 0;
-    const result = Math.imul(rotl(Math.imul(s[1]!, 5) >>> 0, 7), 9) >>> 0;
-    const t = (s[1]! << 9) >>> 0;
-    s[2] ^= s[0]!;
-    s[3] ^= s[1]!;
-    s[1] ^= s[2]!;
-    s[0] ^= s[3]!;
-    s[2] ^= t;
-    s[3] = rotl(s[3]!, 11);
-    return result;
+  /** The state as unsigned words (saved state). */
+  get state(): number[] {
+    return Array.from(this.w, (v) => v >>> 0);
+  }
+
+  set state(words: readonly number[]) {
+    this.w.set(words.map((v) => v | 0));
   }
 
   fill(buf: Uint8Array): void {
+    const w = this.w;
+    let s0 = w[0]!;
+    let s1 = w[1]!;
+    let s2 = w[2]!;
+    let s3 = w[3]!;
     for (let i = 0; i < buf.length; i += 4) {
-      const w = this.next();
-      for (let k = 0; k < 4 && i + k < buf.length; k++) buf[i + k] = (w >>> (8 * k)) & 0xff;
+      const m = Math.imul(s1, 5);
+      const r = Math.imul((m << 7) | (m >>> 25), 9);
+      const t = s1 << 9;
+      s2 ^= s0;
+      s3 ^= s1;
+      s1 ^= s2;
+      s0 ^= s3;
+      s2 ^= t;
+      s3 = (s3 << 11) | (s3 >>> 21);
+      buf[i] = r;
+      if (i + 1 < buf.length) buf[i + 1] = r >>> 8;
+      if (i + 2 < buf.length) buf[i + 2] = r >>> 16;
+      if (i + 3 < buf.length) buf[i + 3] = r >>> 24;
     }
+    w[0] = s0;
+    w[1] = s1;
+    w[2] = s2;
+    w[3] = s3;
   }
 }
 
@@ -119,6 +139,7 @@ export class VirtioRng implements VirtioDevice {
       // §5.4.6.1: the driver must not offer device-readable buffers; they are ignored here.
       const n = Math.min(c.writeLen, MAX_PER_REQUEST);
       eachWindow(ctx.ram, c.writable, { n, write: true }, (view) => this.fill(view));
+      ctx.spend(n);
       this.stats.requests++;
       this.stats['bytes served'] += n;
       q.push(c, n);
@@ -126,7 +147,7 @@ export class VirtioRng implements VirtioDevice {
   }
 
   save(): RngState {
-    return { prng: this.prng ? [...this.prng.s] : null };
+    return { prng: this.prng ? this.prng.state : null };
   }
 
   restore(state: unknown): void {
@@ -139,6 +160,6 @@ export class VirtioRng implements VirtioDevice {
     if (!this.prng) r.fail('prng state given but this device uses the host source');
     const words = r.uintArray('prng', 4, 0xffff_ffff);
     if (words.every((w) => w === 0)) r.fail('prng state must not be all zeros');
-    this.prng!.s.set(words);
+    this.prng!.state = words;
   }
 }
