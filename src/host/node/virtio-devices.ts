@@ -16,6 +16,7 @@ import { openDrive, parseDriveSpec, type Drive } from '../../storage/drive.ts';
 import { VirtusError } from '../../util/errors.ts';
 import { NodeHostFs } from './host-fs.ts';
 import { nodeFileSystem } from './host-file.ts';
+import { attachNics, nicDescs, NET_HELP, NET_OPTIONS } from './net/attach.ts';
 
 /** parseArgs options for the virtio flags. */
 export const VIRTIO_OPTIONS = {
@@ -23,6 +24,7 @@ export const VIRTIO_OPTIONS = {
   root: { type: 'string' },
   share: { type: 'string', multiple: true },
   console: { type: 'string' },
+  ...NET_OPTIONS,
 } as const;
 
 /** The --help lines for them. */
@@ -38,7 +40,8 @@ export const VIRTIO_HELP = `  --drive file=PATH[,format=raw|qcow2][,readonly=on]
                        trans=virtio,version=9p2000.L host0 /mnt
   --console serial|virtio
                        the guest's console: the UART (ttyS0, default) or
-                       virtio-console (hvc0, which follows the terminal's size)`;
+                       virtio-console (hvc0, which follows the terminal's size)
+${NET_HELP}`;
 
 /** A parsed --share value. */
 export interface ShareSpec {
@@ -76,6 +79,9 @@ export interface VirtioFlags {
   root?: string;
   share?: string[];
   console?: string;
+  nic?: string[];
+  netdev?: string[];
+  device?: string[];
 }
 
 /** What attachVirtio set up. */
@@ -115,9 +121,10 @@ function warner(write: (line: string) => void): (what: string, message: string) 
 export async function attachVirtio(
   board: VirtBoard,
   v: VirtioFlags,
-  o: { rootDisk: () => Promise<string>; output: (b: Uint8Array) => void; warn: (line: string) => void },
+  o: { rootDisk: () => Promise<string>; output: (b: Uint8Array) => void; warn: (line: string) => void; wake?: () => void },
 ): Promise<VirtioSetup> {
   const drives: Drive[] = [];
+  let nets: { close(): void } | null = null;
   const shares: NodeHostFs[] = [];
   const setup: VirtioSetup = {
     append: [],
@@ -131,6 +138,7 @@ export async function attachVirtio(
         }
       }
       for (const s of shares.splice(0)) s.closeAll();
+      nets?.close();
     },
   };
   const warn = warner(o.warn);
@@ -176,6 +184,7 @@ export async function attachVirtio(
       const clock = deterministic ? () => board.wallClockNs() : undefined;
       board.attachVirtio(new VirtioP9({ name: `virtio-9p${i}`, tag: s.tag ?? `host${i}`, fs, ...(clock ? { clock } : {}) }));
     });
+    nets = await attachNics(usage(() => nicDescs(v)), (d) => board.attachVirtio(d), { wake: o.wake ?? (() => {}), warn: o.warn });
     if (con === 'virtio') {
       const cols = process.stdout.isTTY ? process.stdout.columns : 80;
       const rows = process.stdout.isTTY ? process.stdout.rows : 24;

@@ -125,7 +125,9 @@ export const runCommand: Command = {
     useCodec(nodeCodec);
     const out = new OutputBuffer(process.stdout);
     const warn = (line: string): void => void process.stderr.write(line + '\n');
+    const host = new NodeRunnerHost();
     const virtioHost = {
+      wake: () => host.wake(),
       rootDisk: async () => ensureRootDisk(await defaultGuest()),
       output: (b: Uint8Array) => out.write(b),
       warn,
@@ -201,7 +203,6 @@ export const runCommand: Command = {
     }
     const machine = board.machine;
 
-    const host = new NodeRunnerHost();
     const runner = new Runner(machine, host);
     const booted = info;
     const session = new Session({
