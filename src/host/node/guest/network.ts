@@ -41,7 +41,7 @@ case "$1" in
       [ -n "$domain" ] && echo "search $domain" >> /etc/resolv.conf
       for d in $dns; do echo "nameserver $d" >> /etc/resolv.conf; done
     fi
-    [ "$1" = bound ] && echo "${NET_MARKERS.up}$interface up, address $ip/\${mask:-24}"
+    [ "$1" = bound ] && echo "${NET_MARKERS.up}$interface up, address $ip/\${mask:-24}" > /dev/console
     ;;
 esac
 exit 0
