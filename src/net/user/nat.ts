@@ -18,7 +18,7 @@ import type { NetBackend, NetReceiver } from '../backend.ts';
 import type { HostFwd, UserOptions } from '../nic.ts';
 import {
   BROADCAST_MAC, ETH_HEADER, ETHERTYPE_ARP, ETHERTYPE_IPV4, IP_PROTO_ICMP, IP_PROTO_TCP, IP_PROTO_UDP, MAX_FRAME,
-  checksum, ipString, ipv4Frame, parseIp, parseIpv4, parseMac, rd16, rd32, udpFrame, wr16, wr32, writeEth, type Ipv4,
+  checksum, ipString, ipv4Frame, macString, parseIp, parseIpv4, parseMac, rd16, rd32, udpFrame, wr16, wr32, writeEth, type Ipv4,
 } from '../packet.ts';
 import { dhcpReply } from './dhcp.ts';
 import type { HostTcp, HostUdp, NatHost, TcpEvents } from './host.ts';
@@ -32,6 +32,8 @@ function routerMac(ip: number): Uint8Array {
 const UDP_IDLE_MS = 60_000;
 const MAX_TCP = 1024;
 const MAX_UDP = 256;
+/** Guests the NAT remembers (address → MAC), oldest forgotten first. */
+const MAX_HOSTS = 4096;
 /** Ports the router uses as its side of forwarded connections. */
 const EPHEMERAL = 49152;
 
@@ -43,14 +45,15 @@ interface UdpFlow {
 }
 
 interface UdpFwd {
+  guestIp: number;
   guestPort: number;
   reply: (b: Uint8Array) => void;
   last: number;
 }
 
-/** Saved NAT state. */
+/** Saved NAT state: the DHCP leases and the connections open (to be reset on restore). */
 export interface UserNetState {
-  guestIp: number;
+  leases: Array<{ mac: string; ip: number }>;
   conns: TcpConnState[];
 }
 
@@ -64,11 +67,17 @@ export class UserNet implements NetBackend {
   private readonly dns: number;
   private readonly net: number;
   private readonly mask: number;
-  private guestIp: number;
-  private readonly guestMac: Uint8Array;
+  /** The first DHCP address: where hostfwd goes unless a rule names another. */
+  private readonly firstIp: number;
+  /** The NIC's MAC when the NAT serves one NIC; null on a switch (MACs are learned). */
+  private readonly nicMac: Uint8Array | null;
   private readonly gwMac: Uint8Array;
+  /** Guests' addresses and MACs, learned from what they send and from DHCP. */
+  private readonly hosts = new Map<number, Uint8Array>();
+  /** DHCP leases: MAC → address. */
+  private readonly leases = new Map<string, number>();
   private readonly tcp = new Map<string, TcpConn>();
-  private readonly udp = new Map<number, UdpFlow>();
+  private readonly udp = new Map<string, UdpFlow>();
   private readonly udpFwd = new Map<number, UdpFwd>();
   private readonly udpFwdKeys = new Map<string, number>();
   private nextPort = EPHEMERAL;
@@ -77,18 +86,42 @@ export class UserNet implements NetBackend {
     'nat icmp echo': 0, 'nat dropped': 0, 'nat restricted': 0,
   };
 
+  /** `mac` is the NIC's when the NAT serves one NIC directly, null when it is a switch's port. */
   constructor(
     readonly options: UserOptions,
-    mac: string,
+    mac: string | null,
     private readonly host: NatHost,
   ) {
     this.gw = parseIp(options.host)!;
     this.dns = parseIp(options.dns)!;
     this.mask = options.prefix === 0 ? 0 : (0xffffffff << (32 - options.prefix)) >>> 0;
     this.net = (parseIp(options.net)! & this.mask) >>> 0;
-    this.guestIp = parseIp(options.dhcpStart)!;
-    this.guestMac = parseMac(mac)!;
+    this.firstIp = parseIp(options.dhcpStart)!;
+    this.nicMac = mac === null ? null : parseMac(mac);
     this.gwMac = routerMac(this.gw);
+  }
+
+  private inNet(ip: number): boolean {
+    return ((ip & this.mask) >>> 0) === this.net;
+  }
+
+  /** The MAC frames to `ip` go to, or null when no guest has it. */
+  private macFor(ip: number): Uint8Array | null {
+    return this.hosts.get(ip) ?? this.nicMac;
+  }
+
+  /** The address DHCP gives `mac`: its lease, else the next free one from dhcpstart. */
+  private lease(mac: string): number | null {
+    const have = this.leases.get(mac);
+    if (have !== undefined) return have;
+    const taken = new Set(this.leases.values());
+    for (let ip = this.firstIp; this.inNet(ip) && ip !== ((this.net | ~this.mask) >>> 0); ip = (ip + 1) >>> 0) {
+      if (!taken.has(ip) && ip !== this.gw && ip !== this.dns) {
+        this.leases.set(mac, ip);
+        return ip;
+      }
+    }
+    return null;
   }
 
   attach(rx: NetReceiver, o: { guestLargeFrames: () => boolean }): void {
@@ -117,7 +150,11 @@ export class UserNet implements NetBackend {
     if (type !== ETHERTYPE_IPV4) return this.drop();
     const ip = parseIpv4(f);
     if (!ip || ip.fragment) return this.drop();
-    if (ip.src !== 0 && ip.src !== this.guestIp && ((ip.src & this.mask) >>> 0) === this.net) this.guestIp = ip.src;
+    if (ip.src !== 0 && this.inNet(ip.src) && !(f[6]! & 1)) {
+      const known = this.hosts.get(ip.src);
+      if (!known && this.hosts.size >= MAX_HOSTS) this.hosts.delete(this.hosts.keys().next().value!);
+      if (!known || known.some((b, i) => b !== f[6 + i])) this.hosts.set(ip.src, f.slice(6, 12));
+    }
     if (ip.proto === IP_PROTO_UDP) this.udpIn(f, ip);
     else if (ip.proto === IP_PROTO_TCP) this.tcpIn(f, ip);
     else if (ip.proto === IP_PROTO_ICMP) this.icmpIn(f, ip);
@@ -149,7 +186,7 @@ export class UserNet implements NetBackend {
     body[0] = 0;
     wr16(body, 2, 0);
     wr16(body, 2, checksum(body, 0, body.length));
-    this.deliver(ipv4Frame({ dstMac: this.guestMac, srcMac: this.gwMac, src: ip.dst, dst: ip.src, proto: IP_PROTO_ICMP, l4Len: body.length, csumAt: -1, fill: (o, l4) => o.set(body, l4) }));
+    this.deliver(ipv4Frame({ dstMac: f.subarray(6, 12), srcMac: this.gwMac, src: ip.dst, dst: ip.src, proto: IP_PROTO_ICMP, l4Len: body.length, csumAt: -1, fill: (o, l4) => o.set(body, l4) }));
   }
 
   /** The host address a guest destination stands for, or null when it must not leave. */
@@ -173,8 +210,9 @@ export class UserNet implements NetBackend {
     if (len < 8 || at + len > ip.end) return this.drop();
     const data = f.slice(at + 8, at + len);
     if (dport === 67) return this.dhcp(data);
+    if (!this.inNet(ip.src)) return this.drop();
     const fwd = ip.dst === this.gw ? this.udpFwd.get(dport) : undefined;
-    if (fwd && fwd.guestPort === sport) {
+    if (fwd && fwd.guestPort === sport && fwd.guestIp === ip.src) {
       fwd.last = this.host.now();
       fwd.reply(data);
       return;
@@ -182,13 +220,15 @@ export class UserNet implements NetBackend {
     const to = this.hostAddr(ip.dst, dport);
     if (!to) return this.drop();
     if (ip.dst === this.dns) this.stats['nat dns queries']++;
-    let flow = this.udp.get(sport);
+    const gip = ip.src;
+    const key = `${gip}:${sport}`;
+    let flow = this.udp.get(key);
     if (!flow) {
       if (this.udp.size >= MAX_UDP) return this.drop();
       const back = new Map<string, [number, number]>();
-      const sock = this.host.openUdp((b, addr, port) => this.udpBack(sport, b, addr, port));
+      const sock = this.host.openUdp((b, addr, port) => this.udpBack(gip, sport, b, addr, port));
       flow = { sock, last: 0, back };
-      this.udp.set(sport, flow);
+      this.udp.set(key, flow);
       this.stats['nat udp flows']++;
     }
     flow.last = this.host.now();
@@ -196,24 +236,27 @@ export class UserNet implements NetBackend {
     flow.sock.send(data, to.addr, to.port);
   }
 
-  /** A datagram from the host for the guest's port `gport`. */
-  private udpBack(gport: number, b: Uint8Array, addr: string, port: number): void {
-    const flow = this.udp.get(gport);
-    if (!flow) return;
+  /** A datagram from the host for the guest's port `gip:gport`. */
+  private udpBack(gip: number, gport: number, b: Uint8Array, addr: string, port: number): void {
+    const flow = this.udp.get(`${gip}:${gport}`);
+    const mac = this.macFor(gip);
+    if (!flow || !mac) return;
     flow.last = this.host.now();
     const from = flow.back.get(`${addr}:${port}`) ?? (parseIp(addr) !== null ? [parseIp(addr)!, port] : null);
     if (!from || b.length > MAX_FRAME - 42) return;
-    this.deliver(udpFrame({ dstMac: this.guestMac, srcMac: this.gwMac, src: from[0], dst: this.guestIp, sport: from[1], dport: gport, data: b }));
+    this.deliver(udpFrame({ dstMac: mac, srcMac: this.gwMac, src: from[0], dst: gip, sport: from[1], dport: gport, data: b }));
   }
 
   private dhcp(data: Uint8Array): void {
-    const mask = this.mask;
-    const reply = dhcpReply(data, { server: this.gw, client: parseIp(this.options.dhcpStart)!, mask, router: this.gw, dns: this.dns, hostname: this.options.hostname });
+    if (data.length < 34) return this.drop();
+    const client = this.lease(macString(data, 28));
+    if (client === null) return this.drop();
+    const reply = dhcpReply(data, { server: this.gw, client, mask: this.mask, router: this.gw, dns: this.dns, hostname: this.options.hostname });
     if (!reply) return;
     this.stats['nat dhcp replies']++;
     // To the client's MAC and the broadcast address: it has no address yet (RFC 2131 §4.1).
     const chaddr = data.subarray(28, 34);
-    this.deliver(udpFrame({ dstMac: chaddr.length === 6 ? chaddr : BROADCAST_MAC, srcMac: this.gwMac, src: this.gw, dst: 0xffffffff, sport: 67, dport: 68, data: reply }));
+    this.deliver(udpFrame({ dstMac: data[10]! & 0x80 ? BROADCAST_MAC : chaddr, srcMac: this.gwMac, src: this.gw, dst: 0xffffffff, sport: 67, dport: 68, data: reply }));
   }
 
   /** RFC 9293 §3.1: the header and the options the NAT reads (MSS, window scale). */
@@ -245,40 +288,43 @@ export class UserNet implements NetBackend {
 
   private tcpIn(f: Uint8Array, ip: Ipv4): void {
     const s = this.parseTcp(f, ip);
-    if (!s || ip.src !== this.guestIp) return this.drop();
-    const key = `${s.sport}:${ip.dst}:${s.dport}`;
+    if (!s || !this.inNet(ip.src)) return this.drop();
+    const key = `${ip.src}:${s.sport}:${ip.dst}:${s.dport}`;
     const c = this.tcp.get(key);
     if (c) return c.segment(s);
     if ((s.flags & (SYN | ACK | RST)) !== SYN) {
       // RFC 9293 §3.10.7.1: a segment for no connection gets a reset (unless it is one).
-      if (!(s.flags & RST)) this.rstFor(ip.dst, s);
+      if (!(s.flags & RST)) this.rstFor(ip.src, ip.dst, s);
       return;
     }
     const to = this.hostAddr(ip.dst, s.dport);
     if (!to || this.tcp.size >= MAX_TCP) {
       this.stats['nat tcp refused']++;
-      this.rstFor(ip.dst, s);
+      this.rstFor(ip.src, ip.dst, s);
       return;
     }
     this.stats['nat tcp connections']++;
-    const conn = TcpConn.fromGuest(this.owner, s, ip.dst, (ev) => this.host.connectTcp(to.addr, to.port, ev));
+    const conn = TcpConn.fromGuest(this.owner, s, ip.src, ip.dst, (ev) => this.host.connectTcp(to.addr, to.port, ev));
     this.tcp.set(key, conn);
   }
 
-  private rstFor(from: number, s: TcpSeg): void {
+  private rstFor(guest: number, from: number, s: TcpSeg): void {
     const ack = s.flags & ACK;
     const seg: OutSeg = {
       seq: ack ? s.ack : 0, ack: (s.seq + s.data.length + (s.flags & SYN ? 1 : 0) + (s.flags & 1 ? 1 : 0)) >>> 0,
       flags: ack ? RST : RST | ACK, window: 0, options: [], len: 0,
     };
-    this.deliver(this.tcpFrame(from, s.dport, s.sport, seg));
+    const f = this.tcpFrame(guest, from, s.dport, s.sport, seg);
+    if (f) this.deliver(f);
   }
 
-  private tcpFrame(src: number, sport: number, dport: number, s: OutSeg): Uint8Array {
+  private tcpFrame(dst: number, src: number, sport: number, dport: number, s: OutSeg): Uint8Array | null {
     const opts = s.options.length;
     const hl = 20 + ((opts + 3) & ~3);
+    const mac = this.macFor(dst);
+    if (!mac) return null;
     return ipv4Frame({
-      dstMac: this.guestMac, srcMac: this.gwMac, src, dst: this.guestIp, proto: IP_PROTO_TCP, l4Len: hl + s.len, csumAt: 16,
+      dstMac: mac, srcMac: this.gwMac, src, dst, proto: IP_PROTO_TCP, l4Len: hl + s.len, csumAt: 16,
       fill: (o, l4) => {
         wr16(o, l4, sport);
         wr16(o, l4 + 2, dport);
@@ -296,11 +342,11 @@ export class UserNet implements NetBackend {
 
   private readonly owner = {
     emit: (c: TcpConn, s: OutSeg) => {
-      const f = this.tcpFrame(c.raddr, c.rport, c.gport, s);
-      this.deliver(f, s.len > c.mss ? c.mss : 0);
+      const f = this.tcpFrame(c.gaddr, c.raddr, c.rport, c.gport, s);
+      if (f) this.deliver(f, s.len > c.mss ? c.mss : 0);
     },
     remove: (c: TcpConn) => {
-      const key = `${c.gport}:${c.raddr}:${c.rport}`;
+      const key = `${c.gaddr}:${c.gport}:${c.raddr}:${c.rport}`;
       if (this.tcp.get(key) === c) this.tcp.delete(key);
     },
     segmentLimit: (mss: number) => (this.largeFrames() ? Math.max(mss, Math.floor(60000 / mss) * mss) : mss),
@@ -318,16 +364,15 @@ export class UserNet implements NetBackend {
 
   /** A host connection accepted on a `hostfwd` TCP listener: connects it to the guest's port. */
   forwardTcp(rule: HostFwd, attach: (ev: TcpEvents) => HostTcp): void {
-    const gip = rule.guestAddr ? parseIp(rule.guestAddr)! : this.guestIp;
-    if (gip !== this.guestIp) this.guestIp = gip;
-    const rport = this.ephemeral((p) => this.tcp.has(`${rule.guestPort}:${this.gw}:${p}`));
-    if (rport < 0 || this.tcp.size >= MAX_TCP) {
+    const gip = rule.guestAddr ? parseIp(rule.guestAddr)! : this.firstIp;
+    const rport = this.ephemeral((p) => this.tcp.has(`${gip}:${rule.guestPort}:${this.gw}:${p}`));
+    if (rport < 0 || this.tcp.size >= MAX_TCP || !this.macFor(gip)) {
       attach({ connected() {}, data() {}, ended() {}, closed() {}, drained() {} }).destroy();
       return;
     }
     this.stats['nat tcp connections']++;
-    const conn = TcpConn.fromHost(this.owner, rule.guestPort, this.gw, rport, attach);
-    this.tcp.set(`${rule.guestPort}:${this.gw}:${rport}`, conn);
+    const conn = TcpConn.fromHost(this.owner, gip, rule.guestPort, this.gw, rport, attach);
+    this.tcp.set(`${gip}:${rule.guestPort}:${this.gw}:${rport}`, conn);
   }
 
   /**
@@ -344,9 +389,11 @@ export class UserNet implements NetBackend {
       if (port < 0) return;
       this.udpFwdKeys.set(key, port);
     }
-    this.udpFwd.set(port, { guestPort: rule.guestPort, reply, last: this.host.now() });
-    if (data.length > MAX_FRAME - 42) return;
-    this.deliver(udpFrame({ dstMac: this.guestMac, srcMac: this.gwMac, src: this.gw, dst: this.guestIp, sport: port, dport: rule.guestPort, data }));
+    const gip = rule.guestAddr ? parseIp(rule.guestAddr)! : this.firstIp;
+    this.udpFwd.set(port, { guestIp: gip, guestPort: rule.guestPort, reply, last: this.host.now() });
+    const mac = this.macFor(gip);
+    if (data.length > MAX_FRAME - 42 || !mac) return;
+    this.deliver(udpFrame({ dstMac: mac, srcMac: this.gwMac, src: this.gw, dst: gip, sport: port, dport: rule.guestPort, data }));
   }
 
   /** Timers: TCP retransmission, idle UDP flows. Call a few times a second. */
@@ -369,7 +416,7 @@ export class UserNet implements NetBackend {
   }
 
   save(): UserNetState {
-    return { guestIp: this.guestIp, conns: [...this.tcp.values()].filter((c) => c.state !== 'connecting').map((c) => c.save()) };
+    return { leases: [...this.leases].map(([mac, ip]) => ({ mac, ip })), conns: [...this.tcp.values()].filter((c) => c.state !== 'connecting').map((c) => c.save()) };
   }
 
   /**
@@ -377,17 +424,33 @@ export class UserNet implements NetBackend {
    * side (its host socket did not move with the machine).
    */
   restore(state: unknown): void {
-    const r = new StateReader('user NAT', state, ['guestIp', 'conns']);
-    const guestIp = r.uint('guestIp', 0xffffffff);
+    const r = new StateReader('user NAT', state, ['leases', 'conns']);
+    const rawLeases = (state as Record<string, unknown>).leases;
+    if (!Array.isArray(rawLeases) || rawLeases.length > 1 << 16) r.fail('leases must be an array of at most 65536 entries');
+    const leases = (rawLeases as unknown[]).map((l, i) => {
+      const lr = new StateReader(`user NAT leases[${i}]`, l, ['mac', 'ip']);
+      const mac = (l as { mac: unknown }).mac;
+      if (typeof mac !== 'string' || !parseMac(mac)) lr.fail(`mac must be a MAC address, got ${JSON.stringify(mac)}`);
+      const ip = lr.uint('ip', 0xffffffff);
+      if (!this.inNet(ip)) lr.fail(`ip ${ipString(ip)} is outside the NAT's network`);
+      return [mac as string, ip] as const;
+    });
     const raw = (state as Record<string, unknown>).conns;
     if (!Array.isArray(raw) || raw.length > MAX_TCP) r.fail(`conns must be an array of at most ${MAX_TCP} entries`);
     const conns = (raw as unknown[]).map((c, i) => {
-      const cr = new StateReader(`user NAT conns[${i}]`, c, ['gport', 'raddr', 'rport', 'seq', 'ack']);
-      return { gport: cr.uint('gport', 0xffff), raddr: cr.uint('raddr', 0xffffffff), rport: cr.uint('rport', 0xffff), seq: cr.uint('seq', 0xffffffff), ack: cr.uint('ack', 0xffffffff) };
+      const cr = new StateReader(`user NAT conns[${i}]`, c, ['gaddr', 'gport', 'raddr', 'rport', 'seq', 'ack']);
+      return { gaddr: cr.uint('gaddr', 0xffffffff), gport: cr.uint('gport', 0xffff), raddr: cr.uint('raddr', 0xffffffff), rport: cr.uint('rport', 0xffff), seq: cr.uint('seq', 0xffffffff), ack: cr.uint('ack', 0xffffffff) };
     });
     for (const c of [...this.tcp.values()]) c.reset();
-    this.guestIp = guestIp;
-    for (const c of conns) this.deliver(this.tcpFrame(c.raddr, c.rport, c.gport, { seq: c.seq, ack: c.ack, flags: RST | ACK, window: 0, options: [], len: 0 }));
+    this.leases.clear();
+    for (const [mac, ip] of leases) {
+      this.leases.set(mac, ip);
+      this.hosts.set(ip, parseMac(mac)!);
+    }
+    for (const c of conns) {
+      const f = this.tcpFrame(c.gaddr, c.raddr, c.rport, c.gport, { seq: c.seq, ack: c.ack, flags: RST | ACK, window: 0, options: [], len: 0 });
+      if (f) this.deliver(f);
+    }
   }
 
   close(): void {

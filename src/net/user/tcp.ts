@@ -68,6 +68,7 @@ const diff = (a: number, b: number) => (a - b) | 0;
 
 /** Saved form of a connection: only what a restore needs to reset it on the guest's side. */
 export interface TcpConnState {
+  gaddr: number;
   gport: number;
   raddr: number;
   rport: number;
@@ -102,6 +103,7 @@ export class TcpConn {
 
   constructor(
     private readonly owner: TcpOwner,
+    readonly gaddr: number,
     readonly gport: number,
     readonly raddr: number,
     readonly rport: number,
@@ -112,8 +114,8 @@ export class TcpConn {
   }
 
   /** The guest's SYN: the host connection is opened first; SYN-ACK once it is up (as slirp). */
-  static fromGuest(owner: TcpOwner, syn: TcpSeg, raddr: number, connect: (ev: TcpEvents) => HostTcp): TcpConn {
-    const c = new TcpConn(owner, syn.sport, raddr, syn.dport);
+  static fromGuest(owner: TcpOwner, syn: TcpSeg, gaddr: number, raddr: number, connect: (ev: TcpEvents) => HostTcp): TcpConn {
+    const c = new TcpConn(owner, gaddr, syn.sport, raddr, syn.dport);
     c.rcvNxt = (syn.seq + 1) >>> 0;
     c.options(syn);
     c.sndWnd = syn.window; // RFC 7323 §2.2: a SYN's window is never scaled
@@ -122,8 +124,8 @@ export class TcpConn {
   }
 
   /** A host connection to a forwarded port: SYN to the guest; the host socket waits (paused). */
-  static fromHost(owner: TcpOwner, gport: number, raddr: number, rport: number, attach: (ev: TcpEvents) => HostTcp): TcpConn {
-    const c = new TcpConn(owner, gport, raddr, rport);
+  static fromHost(owner: TcpOwner, gaddr: number, gport: number, raddr: number, rport: number, attach: (ev: TcpEvents) => HostTcp): TcpConn {
+    const c = new TcpConn(owner, gaddr, gport, raddr, rport);
     c.state = 'syn-sent';
     c.host = attach(c.events());
     c.host.pause();
@@ -380,6 +382,6 @@ export class TcpConn {
   }
 
   save(): TcpConnState {
-    return { gport: this.gport, raddr: this.raddr, rport: this.rport, seq: this.sndNxt, ack: this.rcvNxt };
+    return { gaddr: this.gaddr, gport: this.gport, raddr: this.raddr, rport: this.rport, seq: this.sndNxt, ack: this.rcvNxt };
   }
 }
