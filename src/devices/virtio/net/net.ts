@@ -99,7 +99,7 @@ export class VirtioNet implements VirtioDevice {
   private heldBytes = 0;
   private readonly stats = {
     'rx frames': 0, 'rx bytes': 0, 'rx dropped': 0, 'tx frames': 0, 'tx bytes': 0, 'tx dropped': 0,
-    'tx runt': 0, 'tx oversize': 0, 'tx malformed': 0, 'rx oversize': 0, 'announcements': 0,
+    'tx runt': 0, 'tx oversize': 0, 'tx malformed': 0, 'rx oversize': 0, 'tx tso frames': 0, 'rx tso frames': 0, 'announcements': 0,
   };
 
   constructor(
@@ -220,6 +220,7 @@ export class VirtioNet implements VirtioDevice {
       wr16(f, l4 + 16, pseudoSum(f, ETH_HEADER, IP_PROTO_TCP, f.length - l4));
       b[0] = HDR_F_NEEDS_CSUM;
       b[1] = GSO_TCPV4;
+      this.stats['rx tso frames']++;
       setU16le(b, 2, hdrLen);
       setU16le(b, 4, p.gsoSize);
       setU16le(b, 6, l4);
@@ -310,6 +311,7 @@ export class VirtioNet implements VirtioDevice {
     if (h.gsoType !== GSO_NONE && !tso) return this.drop('tx malformed');
     if (h.flags & HDR_F_NEEDS_CSUM && !this.has(NET_F_CSUM)) return this.drop('tx malformed');
     const frame = readSegments(ctx.ram, c.readable, NET_HDR, len);
+    if (h.gsoType !== GSO_NONE) this.stats['tx tso frames']++;
     if (this.backend.acceptsOffload) {
       // The NAT reads payloads, never TCP/UDP checksums: no need to finish or cut anything,
       // but the fields must still describe the frame.
@@ -362,11 +364,19 @@ export class VirtioNet implements VirtioDevice {
     const status = r.uint('status', NET_S_LINK_UP | NET_S_ANNOUNCE);
     const backend = (state as NetState).backend;
     if (!this.backend.restore && backend !== null) r.fail(`backend ${this.backend.name} keeps no state`);
+    // Frames in the backlog belong to the machine being replaced; the backend's restore may
+    // queue new ones (the NAT's resets), and it checks all its state before changing any.
+    const pending = this.pending;
     this.pending = [];
+    try {
+      if (this.backend.restore && backend !== null) this.backend.restore(backend);
+    } catch (e) {
+      this.pending = pending;
+      throw e;
+    }
     this.held = [];
     this.heldBytes = 0;
     this.status = status;
-    if (this.backend.restore && backend !== null) this.backend.restore(backend);
   }
 }
 
