@@ -54,6 +54,11 @@ export interface NetBackend extends TxCapabilities {
   attach(rx: NetReceiver, o: { guestLargeFrames: () => boolean }): void;
   /** A frame the guest transmitted (the backend may keep `frame`). */
   send(frame: Uint8Array): void;
+  /**
+   * Work deferred to the end of the guest's time slice (the NAT's pure ACKs); the device
+   * calls it at every slice boundary. Optional.
+   */
+  flush?(): void;
   /** Counters for `--stats` (name → count), optional. */
   counters?(): Record<string, number>;
   /** Backend state as plain data (the NAT's), optional. */

@@ -91,6 +91,8 @@ describe('user NAT', () => {
     assert.equal(synAck.ack, 101);
     nat.send(tcp({ seq: 101, ack: synAck.seq + 1, flags: ACK, data: [1, 2, 3] }));
     assert.deepEqual(socks[0]!.written, [1, 2, 3]);
+    assert.equal(got.length, 0, 'a pure ACK waits for the end of the slice');
+    nat.flush();
     assert.equal(seg(got.pop()!).ack, 104);
     socks[0]!.ev.data(new Uint8Array([9, 8]));
     const d = seg(got.pop()!);

@@ -65,6 +65,10 @@ test('user NAT: DHCP, ping, wget, nslookup, hostfwd to httpd, nc both ways', { t
   assert.match(await m.run('ip route'), /default via 10\.0\.2\.2 dev eth0/);
   assert.equal((await m.run('cat /etc/resolv.conf')).trim(), 'nameserver 10.0.2.3');
   assert.match(await m.run('cat /sys/class/net/eth0/address'), /52:54:00:12:34:56/);
+  // The features Debian's driver took: checksum offload and TSO both ways, mergeable buffers,
+  // status, the control queue and GUEST_ANNOUNCE (virtio 1.2 §5.1.3 bit numbers).
+  const features = (await m.run('cat /sys/class/net/eth0/device/features')).trim();
+  for (const bit of [0, 1, 5, 7, 11, 15, 16, 17, 21]) assert.equal(features[bit], '1', `feature bit ${bit} in ${features}`);
 
   // ICMP echo to the router.
   assert.match(await m.run('ping -c 3 10.0.2.2'), /3 packets transmitted, 3 packets received, 0% packet loss/);

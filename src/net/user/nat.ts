@@ -340,11 +340,22 @@ export class UserNet implements NetBackend {
     });
   }
 
+  /** Connections owing the guest an acknowledgement (see TcpConn.flushAck). */
+  private readonly owed = new Set<TcpConn>();
+
+  /** Sends the acknowledgements deferred during the guest's slice: call at slice boundaries. */
+  flush(): void {
+    if (this.owed.size === 0) return;
+    for (const c of this.owed) c.flushAck();
+    this.owed.clear();
+  }
+
   private readonly owner = {
     emit: (c: TcpConn, s: OutSeg) => {
       const f = this.tcpFrame(c.gaddr, c.raddr, c.rport, c.gport, s);
       if (f) this.deliver(f, s.len > c.mss ? c.mss : 0);
     },
+    ackLater: (c: TcpConn) => void this.owed.add(c),
     remove: (c: TcpConn) => {
       const key = `${c.gaddr}:${c.gport}:${c.raddr}:${c.rport}`;
       if (this.tcp.get(key) === c) this.tcp.delete(key);
@@ -398,6 +409,7 @@ export class UserNet implements NetBackend {
 
   /** Timers: TCP retransmission, idle UDP flows. Call a few times a second. */
   tick(): void {
+    this.flush();
     const now = this.host.now();
     for (const c of [...this.tcp.values()]) c.tick(now);
     for (const [port, f] of this.udp) {

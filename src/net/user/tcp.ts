@@ -46,6 +46,8 @@ export interface OutSeg {
 export interface TcpOwner {
   emit(c: TcpConn, s: OutSeg): void;
   remove(c: TcpConn): void;
+  /** Asks for `c.flushAck()` at the next flush (the end of the guest's time slice). */
+  ackLater(c: TcpConn): void;
   /** The most payload one segment to the guest may carry (above the MSS when the guest takes TSO). */
   segmentLimit(mss: number): number;
   now(): number;
@@ -100,6 +102,8 @@ export class TcpConn {
   private lastProgress: number;
   private tries = 0;
   private lastWindow = 0;
+  /** Bytes received that no segment sent since has acknowledged. */
+  private ackOwed = false;
 
   constructor(
     private readonly owner: TcpOwner,
@@ -150,7 +154,7 @@ export class TcpConn {
 
   private sendSyn(): void {
     const ack = this.state === 'syn-rcvd';
-    this.owner.emit(this, { seq: this.iss, ack: ack ? this.rcvNxt : 0, flags: ack ? SYN | ACK : SYN, window: 0xffff, options: this.synOptions(), len: 0 });
+    this.emit({ seq: this.iss, ack: ack ? this.rcvNxt : 0, flags: ack ? SYN | ACK : SYN, window: 0xffff, options: this.synOptions(), len: 0 });
   }
 
   private events(): TcpEvents {
@@ -206,16 +210,31 @@ export class TcpConn {
     return (this.sndUna + this.sent + (this.finSent && !this.finAcked ? 1 : 0)) >>> 0;
   }
 
+  private emit(s: OutSeg): void {
+    if (s.flags & ACK) this.ackOwed = false;
+    this.owner.emit(this, s);
+  }
+
   private ack(): void {
-    this.owner.emit(this, { seq: this.sndNxt, ack: this.rcvNxt, flags: ACK, window: this.windowField(), options: [], len: 0 });
+    this.emit({ seq: this.sndNxt, ack: this.rcvNxt, flags: ACK, window: this.windowField(), options: [], len: 0 });
+  }
+
+  /**
+   * Sends the acknowledgement deferred by `segment` unless a segment since carried it. Pure
+   * ACKs wait for the end of the guest's slice: a guest that writes in small pieces then
+   * finds data unacknowledged and coalesces (Nagle, RFC 9293 §3.7.4), sending large
+   * segments instead of one segment and one interrupt per write.
+   */
+  flushAck(): void {
+    if (this.ackOwed && this.state === 'established') this.ack();
   }
 
   /** Sends RST to the guest and drops the host socket. */
   reset(): void {
     if (this.state !== 'closed' && this.state !== 'connecting') {
-      this.owner.emit(this, { seq: this.sndNxt, ack: this.rcvNxt, flags: RST | ACK, window: 0, options: [], len: 0 });
+      this.emit({ seq: this.sndNxt, ack: this.rcvNxt, flags: RST | ACK, window: 0, options: [], len: 0 });
     } else if (this.state === 'connecting') {
-      this.owner.emit(this, { seq: 0, ack: this.rcvNxt, flags: RST | ACK, window: 0, options: [], len: 0 });
+      this.emit({ seq: 0, ack: this.rcvNxt, flags: RST | ACK, window: 0, options: [], len: 0 });
     }
     this.close();
   }
@@ -241,7 +260,7 @@ export class TcpConn {
       const n = Math.min(unsent, room, limit);
       const from = this.sent;
       const last = n === unsent;
-      this.owner.emit(this, {
+      this.emit({
         seq: (this.sndUna + from) >>> 0, ack: this.rcvNxt, flags: ACK | (last ? PSH : 0), window: this.windowField(), options: [], len: n,
         fill: (out, at) => this.buf.copy(from, n, out, at),
       });
@@ -249,7 +268,7 @@ export class TcpConn {
     }
     if (this.hostEnded && !this.finSent && this.sent === this.buf.length) {
       this.finSent = true;
-      this.owner.emit(this, { seq: (this.sndUna + this.sent) >>> 0, ack: this.rcvNxt, flags: FIN | ACK, window: this.windowField(), options: [], len: 0 });
+      this.emit({ seq: (this.sndUna + this.sent) >>> 0, ack: this.rcvNxt, flags: FIN | ACK, window: this.windowField(), options: [], len: 0 });
     }
     if (this.paused && this.buf.length < SND_BUF / 2 && this.state === 'established') {
       this.paused = false;
@@ -271,7 +290,7 @@ export class TcpConn {
     if (this.state === 'connecting') return; // the guest resent its SYN while the host connects
     if (this.state === 'syn-sent') {
       if ((s.flags & (SYN | ACK)) !== (SYN | ACK) || s.ack !== ((this.iss + 1) >>> 0)) {
-        if (s.flags & ACK) this.owner.emit(this, { seq: s.ack, ack: 0, flags: RST, window: 0, options: [], len: 0 });
+        if (s.flags & ACK) this.emit({ seq: s.ack, ack: 0, flags: RST, window: 0, options: [], len: 0 });
         return;
       }
       this.rcvNxt = (s.seq + 1) >>> 0;
@@ -296,7 +315,7 @@ export class TcpConn {
     if (!(s.flags & ACK)) return;
     if (this.state === 'syn-rcvd') {
       if (s.ack !== ((this.iss + 1) >>> 0)) {
-        this.owner.emit(this, { seq: s.ack, ack: 0, flags: RST, window: 0, options: [], len: 0 });
+        this.emit({ seq: s.ack, ack: 0, flags: RST, window: 0, options: [], len: 0 });
         return;
       }
       this.sndUna = s.ack;
@@ -322,8 +341,11 @@ export class TcpConn {
           this.guestFin = true;
           this.rcvNxt = (this.rcvNxt + 1) >>> 0;
           if (!this.hostGone) this.host!.end();
-        }
-        needAck = true;
+          needAck = true;
+        } else if (fresh.length > 0) {
+          this.ackOwed = true;
+          this.owner.ackLater(this);
+        } else needAck = true;
       }
     }
     if (needAck) this.ack();
@@ -376,7 +398,7 @@ export class TcpConn {
       this.push();
     } else if (this.sndWnd === 0 && this.buf.length > 0) {
       // A zero-window probe: one byte beyond the window makes the guest tell its window.
-      this.owner.emit(this, { seq: this.sndUna, ack: this.rcvNxt, flags: ACK, window: this.windowField(), options: [], len: 1, fill: (o, at) => this.buf.copy(0, 1, o, at) });
+      this.emit({ seq: this.sndUna, ack: this.rcvNxt, flags: ACK, window: this.windowField(), options: [], len: 1, fill: (o, at) => this.buf.copy(0, 1, o, at) });
       this.sent = 1;
     }
   }

@@ -179,6 +179,7 @@ export class VirtioNet implements VirtioDevice {
   }
 
   poll(): void {
+    this.backend.flush?.();
     this.deliver();
   }
 

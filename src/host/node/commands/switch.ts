@@ -118,7 +118,17 @@ export const switchCommand: Command = {
       const desc = parseNic(v.nat, { flag: '--nat' });
       if (desc.kind !== 'user') throw new VirtusError('BAD_FLAG', 'switch: --nat takes the user backend: --nat user[,...]', { exitCode: 2 });
       const n = new UserNet(desc.options, null, nodeNatHost(desc.options, { wake: () => {}, warn: log }));
-      const port = sw.addPort('nat', (f) => n.send(f));
+      // The NAT's deferred ACKs go out once the frames that arrived together are handled.
+      let flushing = false;
+      const port = sw.addPort('nat', (f) => {
+        n.send(f);
+        if (flushing) return;
+        flushing = true;
+        setImmediate(() => {
+          flushing = false;
+          n.flush();
+        });
+      });
       n.attach({ receive: (f) => port.input(f.slice()), backlog: () => 0 }, { guestLargeFrames: () => false });
       const fwd = await openHostFwd(n, desc.options.hostfwd);
       const timer = setInterval(() => n.tick(), 200);
