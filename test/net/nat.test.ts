@@ -133,6 +133,20 @@ describe('user NAT', () => {
     assert.deepEqual(udp.map((u) => [u.addr, u.port]), [['127.0.0.1', 5353]]);
   });
 
+  it('forwards host datagrams to the guest and its answers back (hostfwd=udp)', () => {
+    const { nat, got } = setup('user,hostfwd=udp:127.0.0.1:5353-:53');
+    if (nat.options.hostfwd.length !== 1) throw new Error('rule');
+    const replies: number[][] = [];
+    nat.forwardUdp(nat.options.hostfwd[0]!, '127.0.0.1:40000', new Uint8Array([7, 7]), (b) => replies.push([...b]));
+    const f = got.pop()!;
+    const ip = parseIpv4(f)!;
+    const l4 = ip.at + ip.headerLen;
+    assert.deepEqual([ip.src, ip.dst, rd16(f, l4 + 2)], [GW_IP, GUEST_IP, 53]);
+    const routerPort = rd16(f, l4);
+    nat.send(udpFrame({ dstMac: GW, srcMac: GUEST, src: GUEST_IP, dst: GW_IP, sport: 53, dport: routerPort, data: new Uint8Array([1, 2, 3]) }));
+    assert.deepEqual(replies, [[1, 2, 3]]);
+  });
+
   it('saves open connections and resets them on the guest side after a restore', () => {
     const a = setup();
     a.nat.send(tcp({ seq: 100, flags: SYN }));
