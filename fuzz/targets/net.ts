@@ -28,6 +28,7 @@ function fakeHost(events: TcpEvents[]): NatHost {
     openUdp: () => ({ send() {}, close() {} }),
     resolver: () => ({ addr: '127.0.0.1', port: 53 }),
     now: () => (t += 300),
+    later() {},
     wake() {},
     warn() {},
   };

@@ -6,6 +6,7 @@
  *   user[,id=ID][,net=10.0.2.0/24][,host=10.0.2.2][,dns=10.0.2.3][,dhcpstart=10.0.2.15]
  *       [,restrict=on|off][,hostfwd=tcp|udp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT]...
  *       [,hostname=NAME]  and virtus's own [,resolver=HOST[:PORT]] (where DNS is relayed)
+ *       [,wisp=ws://HOST:PORT/PATH/] (a Wisp relay carries the NAT's TCP and UDP)
  *   stream[,id=ID][,server=on|off],addr.type=inet,addr.host=HOST,addr.port=PORT
  *   stream[,id=ID][,server=on|off],addr.type=unix,addr.path=PATH
  *   dgram[,id=ID],remote.type=inet,remote.host=HOST,remote.port=PORT[,local.type=inet,local.host=H,local.port=P]
@@ -44,6 +45,8 @@ export interface UserOptions {
   hostname: string;
   /** Where DNS queries are relayed: HOST:PORT, or '' for the host's own resolver. */
   resolver: string;
+  /** A Wisp relay (ws://HOST:PORT/PATH/) to carry TCP and UDP instead of host sockets, or ''. */
+  wisp: string;
 }
 
 /** A NIC: the virtio-net device's MAC and its backend. Plain data. */
@@ -178,11 +181,13 @@ export function parseNic(text: string, o: { flag?: string; index?: number; rando
     const restrictText = take('restrict');
     const resolver = take('resolver') ?? '';
     if (resolver !== '' && !/^[^:]+(:[0-9]{1,5})?$/.test(resolver)) bad(`${flag} resolver=${resolver}: expected HOST[:PORT]`);
+    const wisp = take('wisp') ?? '';
+    if (wisp !== '' && !/^wss?:\/\/[^/]+\//.test(wisp)) bad(`${flag} wisp=${wisp}: expected a ws://HOST:PORT/PATH/ URL`);
     desc = {
       kind: 'user', id, mac,
       options: {
         net: nm[1]!, prefix: Number(nm[2] ?? 24), host: ip('host', '10.0.2.2'), dns: ip('dns', '10.0.2.3'), dhcpStart: ip('dhcpstart', '10.0.2.15'),
-        restrict: restrictText === undefined ? false : onOff(flag, 'restrict', restrictText), hostfwd: fwd, hostname: take('hostname') ?? '', resolver,
+        restrict: restrictText === undefined ? false : onOff(flag, 'restrict', restrictText), hostfwd: fwd, hostname: take('hostname') ?? '', resolver, wisp,
       },
     };
   } else if (kind === 'stream' || kind === 'switch') {

@@ -33,6 +33,7 @@ function setup(nic = 'user') {
   if (d.kind !== 'user') throw new Error('user expected');
   const socks: Sock[] = [];
   const udp: Array<{ data: Uint8Array; addr: string; port: number }> = [];
+  const clock = { t: 0, timers: [] as Array<() => void> };
   const host: NatHost = {
     connectTcp(addr, port, ev): HostTcp {
       const s: Sock = { addr, port, ev, written: [], ended: false, destroyed: false };
@@ -41,7 +42,8 @@ function setup(nic = 'user') {
     },
     openUdp: () => ({ send: (data, addr, port) => udp.push({ data, addr, port }), close() {} }),
     resolver: () => ({ addr: '127.0.0.1', port: 5353 }),
-    now: () => 0,
+    now: () => clock.t,
+    later: (_ms, f) => void clock.timers.push(f),
     wake() {},
     warn() {},
   };
@@ -49,7 +51,7 @@ function setup(nic = 'user') {
   const got: Uint8Array[] = [];
   const rx: NetReceiver = { receive: (f) => void got.push(f.slice()), backlog: () => 0 };
   nat.attach(rx, { guestLargeFrames: () => false });
-  return { nat, socks, udp, got };
+  return { nat, socks, udp, got, clock };
 }
 
 function tcp(o: { sport?: number; dst?: number; dport?: number; seq: number; ack?: number; flags: number; data?: number[]; opts?: number[] }): Uint8Array {
@@ -81,7 +83,7 @@ function seg(f: Uint8Array) {
 
 describe('user NAT', () => {
   it('terminates a guest connection: host connect first, SYN-ACK, data both ways, FINs', () => {
-    const { nat, socks, got } = setup();
+    const { nat, socks, got, clock } = setup();
     nat.send(tcp({ seq: 100, flags: SYN, opts: [2, 4, 5, 180] }));
     assert.equal(got.length, 0, 'no SYN-ACK before the host connection is up');
     assert.deepEqual([socks[0]!.addr, socks[0]!.port], ['127.0.0.1', 80], 'the router address is the host loopback');
@@ -91,8 +93,11 @@ describe('user NAT', () => {
     assert.equal(synAck.ack, 101);
     nat.send(tcp({ seq: 101, ack: synAck.seq + 1, flags: ACK, data: [1, 2, 3] }));
     assert.deepEqual(socks[0]!.written, [1, 2, 3]);
-    assert.equal(got.length, 0, 'a pure ACK waits for the end of the slice');
     nat.flush();
+    assert.equal(got.length, 0, 'a pure ACK waits a little');
+    assert.equal(clock.timers.length, 1, 'with a host timer in case the guest idles');
+    clock.t += 20;
+    clock.timers.pop()!();
     assert.equal(seg(got.pop()!).ack, 104);
     socks[0]!.ev.data(new Uint8Array([9, 8]));
     const d = seg(got.pop()!);

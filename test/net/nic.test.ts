@@ -14,7 +14,7 @@ describe('NIC descriptions', () => {
     assert.deepEqual(d, {
       kind: 'user', id: 'net0', mac: '52:54:00:ab:cd:ef',
       options: {
-        net: '10.0.2.0', prefix: 24, host: '10.0.2.2', dns: '10.0.2.3', dhcpStart: '10.0.2.15', restrict: true, hostname: '', resolver: '',
+        net: '10.0.2.0', prefix: 24, host: '10.0.2.2', dns: '10.0.2.3', dhcpStart: '10.0.2.15', restrict: true, hostname: '', resolver: '', wisp: '',
         hostfwd: [
           { proto: 'tcp', hostAddr: '127.0.0.1', hostPort: 8080, guestAddr: '', guestPort: 80 },
           { proto: 'udp', hostAddr: '', hostPort: 5353, guestAddr: '10.0.2.15', guestPort: 53 },

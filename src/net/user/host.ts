@@ -47,6 +47,8 @@ export interface NatHost {
   now(): number;
   /** Wakes the machine's runner: frames for the guest are waiting. */
   wake(): void;
+  /** Calls `f` from the host's event loop after `ms` milliseconds. */
+  later(ms: number, f: () => void): void;
   /** A one-line warning for the host's log. */
   warn(message: string): void;
 }

@@ -340,14 +340,33 @@ export class UserNet implements NetBackend {
     });
   }
 
-  /** Connections owing the guest an acknowledgement (see TcpConn.flushAck). */
-  private readonly owed = new Set<TcpConn>();
+  /** Connections owing the guest an acknowledgement (see TcpConn.flushAck), with when it is due. */
+  private readonly owed = new Map<TcpConn, number>();
+  private timer = false;
 
-  /** Sends the acknowledgements deferred during the guest's slice: call at slice boundaries. */
+  /**
+   * Sends the acknowledgements that are due: call at slice boundaries. Deferring them lets a
+   * guest that writes in small pieces keep writing while its stack coalesces them (Nagle):
+   * acknowledged at once, it sends one small segment per write, each costing a transmit, an
+   * interrupt and a receive. A host timer covers a guest gone idle waiting for them.
+   */
   flush(): void {
     if (this.owed.size === 0) return;
-    for (const c of this.owed) c.flushAck();
-    this.owed.clear();
+    const now = this.host.now();
+    let next = Infinity;
+    for (const [c, due] of this.owed) {
+      if (due <= now) {
+        this.owed.delete(c);
+        c.flushAck();
+      } else next = Math.min(next, due);
+    }
+    if (next !== Infinity && !this.timer) {
+      this.timer = true;
+      this.host.later(next - now, () => {
+        this.timer = false;
+        this.flush();
+      });
+    }
   }
 
   private readonly owner = {
@@ -355,7 +374,10 @@ export class UserNet implements NetBackend {
       const f = this.tcpFrame(c.gaddr, c.raddr, c.rport, c.gport, s);
       if (f) this.deliver(f, s.len > c.mss ? c.mss : 0);
     },
-    ackLater: (c: TcpConn) => void this.owed.add(c),
+    ackLater: (c: TcpConn, delayMs: number) => {
+      const due = this.host.now() + delayMs;
+      this.owed.set(c, Math.min(due, this.owed.get(c) ?? Infinity));
+    },
     remove: (c: TcpConn) => {
       const key = `${c.gaddr}:${c.gport}:${c.raddr}:${c.rport}`;
       if (this.tcp.get(key) === c) this.tcp.delete(key);

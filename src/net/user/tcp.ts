@@ -46,8 +46,11 @@ export interface OutSeg {
 export interface TcpOwner {
   emit(c: TcpConn, s: OutSeg): void;
   remove(c: TcpConn): void;
-  /** Asks for `c.flushAck()` at the next flush (the end of the guest's time slice). */
-  ackLater(c: TcpConn): void;
+  /**
+   * Asks for `c.flushAck()` at a flush after `delayMs` (0: the next one, at the end of the
+   * guest's time slice).
+   */
+  ackLater(c: TcpConn, delayMs: number): void;
   /** The most payload one segment to the guest may carry (above the MSS when the guest takes TSO). */
   segmentLimit(mss: number): number;
   now(): number;
@@ -60,6 +63,8 @@ export const SND_BUF = 1 << 20;
 /** Our window scale (RFC 7323): 1 MiB windows need 5; 7 leaves room. */
 const WSCALE = 7;
 const RTO_MS = 1000;
+/** How long an acknowledgement of less than two full segments may wait. */
+export const ACK_DELAY_MS = 10;
 const SYN_TRIES = 6;
 const DEFAULT_MSS = 536;
 /** Our MSS to the guest: an Ethernet MTU less IP and TCP headers. */
@@ -104,6 +109,7 @@ export class TcpConn {
   private lastWindow = 0;
   /** Bytes received that no segment sent since has acknowledged. */
   private ackOwed = false;
+  private owedBytes = 0;
 
   constructor(
     private readonly owner: TcpOwner,
@@ -211,7 +217,10 @@ export class TcpConn {
   }
 
   private emit(s: OutSeg): void {
-    if (s.flags & ACK) this.ackOwed = false;
+    if (s.flags & ACK) {
+      this.ackOwed = false;
+      this.owedBytes = 0;
+    }
     this.owner.emit(this, s);
   }
 
@@ -343,8 +352,11 @@ export class TcpConn {
           if (!this.hostGone) this.host!.end();
           needAck = true;
         } else if (fresh.length > 0) {
+          // RFC 9293 §3.8.6.3 (delayed ACKs): at once for two full segments; a small one
+          // waits, so a guest writing in small pieces coalesces them meanwhile (Nagle).
           this.ackOwed = true;
-          this.owner.ackLater(this);
+          this.owedBytes += fresh.length;
+          this.owner.ackLater(this, this.owedBytes >= 2 * this.mss && fresh.length >= this.mss ? 0 : ACK_DELAY_MS);
         } else needAck = true;
       }
     }

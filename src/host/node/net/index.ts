@@ -8,6 +8,12 @@ import type { NicDesc } from '../../../net/nic.ts';
 import { UserNet } from '../../../net/user/nat.ts';
 import { nodeNatHost, openHostFwd } from './nat-host.ts';
 import { openDgramLink, openStreamLink } from './link.ts';
+import { wsConnect } from './websocket.ts';
+import { WispClient } from '../../../net/wisp.ts';
+import { wispNatHost } from '../../../net/user/wisp-host.ts';
+import type { NatHost } from '../../../net/user/host.ts';
+import type { UserOptions } from '../../../net/nic.ts';
+import { systemResolver } from './nat-host.ts';
 
 /** What a backend needs from the program running the machine. */
 export interface HostServices {
@@ -27,7 +33,8 @@ export interface NicBackend {
 /** Creates the backend a NIC description names. */
 export async function createNicBackend(desc: NicDesc, services: HostServices): Promise<NicBackend> {
   if (desc.kind === 'user') {
-    const nat = new UserNet(desc.options, desc.mac, nodeNatHost(desc.options, services));
+    const relay = desc.options.wisp ? await wispHost(desc.options, services) : null;
+    const nat = new UserNet(desc.options, desc.mac, relay?.host ?? nodeNatHost(desc.options, services));
     const fwd = await openHostFwd(nat, desc.options.hostfwd);
     const timer = setInterval(() => nat.tick(), 200);
     timer.unref();
@@ -36,9 +43,31 @@ export async function createNicBackend(desc: NicDesc, services: HostServices): P
       clearInterval(timer);
       fwd.close();
       close();
+      relay?.close();
     };
     return { backend: nat, ports: fwd.ports };
   }
   if (desc.kind === 'stream') return { backend: await openStreamLink(desc.options, services), ports: [] };
   return { backend: await openDgramLink(desc.options, services), ports: [] };
+}
+
+/** The NAT's host side over a Wisp relay (what a browser tab has), for `wisp=ws://...`. */
+async function wispHost(o: UserOptions, services: HostServices): Promise<{ host: NatHost; close(): void }> {
+  const ws = await wsConnect(o.wisp);
+  const client = new WispClient({ send: (m) => ws.send(m), close: () => ws.close() });
+  ws.onMessage = (m) => {
+    try {
+      client.receive(m);
+    } catch (e) {
+      services.warn(`virtus: warning: wisp ${o.wisp}: ${(e as Error).message}; relay closed`);
+      ws.close(1002);
+    }
+  };
+  ws.onClose = () => client.down();
+  const [addr, port] = (o.resolver || `${systemResolver() ?? '127.0.0.1'}:53`).split(':');
+  const host = wispNatHost(client, {
+    resolver: { addr: addr!, port: Number(port ?? 53) }, now: () => performance.now(), later: (ms, f) => void setTimeout(f, ms).unref(),
+    wake: services.wake, warn: services.warn,
+  });
+  return { host, close: () => ws.close() };
 }

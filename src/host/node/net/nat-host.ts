@@ -79,6 +79,7 @@ export function nodeNatHost(o: UserOptions, h: { wake: () => void; warn: (line: 
     },
     resolver: () => resolver,
     now: () => performance.now(),
+    later: (ms, f) => void setTimeout(f, ms).unref(),
     wake: h.wake,
     warn: h.warn,
   };
