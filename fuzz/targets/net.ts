@@ -10,6 +10,8 @@ import { parseNic } from '../../src/net/nic.ts';
 import { IP_PROTO_TCP, ipv4Frame, udpFrame, wr16, wr32 } from '../../src/net/packet.ts';
 import type { HostTcp, NatHost, TcpEvents } from '../../src/net/user/host.ts';
 import { UserNet } from '../../src/net/user/nat.ts';
+import { wispNatHost } from '../../src/net/user/wisp-host.ts';
+import { CONTINUE, DATA, STREAM_TCP, WispClient, u32Payload, wispPacket } from '../../src/net/wisp.ts';
 import { Driver } from '../../test/virtio/driver.ts';
 import type { FuzzTarget } from '../harness.ts';
 
@@ -175,4 +177,30 @@ const tx: FuzzTarget = {
   },
 };
 
-export const targets: FuzzTarget[] = [natFrames, natState, stream, tx];
+/** Server messages into a Wisp client with a TCP stream open through the NAT's host interface. */
+const wisp: FuzzTarget = {
+  name: 'net-wisp',
+  seeds: () => {
+    const msg = (m: Uint8Array) => [m.length - 1, ...m];
+    return [
+      new Uint8Array([...msg(wispPacket(CONTINUE, 0, u32Payload(128))), ...msg(wispPacket(DATA, 1, new Uint8Array(20)))]),
+      new Uint8Array([...msg(wispPacket(CONTINUE, 2, u32Payload(1))), ...msg(wispPacket(4, 1, new Uint8Array([2])))]),
+    ];
+  },
+  run(input) {
+    const c = new WispClient({ send() {}, close() {} });
+    const host = wispNatHost(c, { resolver: null, now: () => 0, later() {}, wake() {}, warn() {} });
+    const t = host.connectTcp('127.0.0.1', 80, { connected() {}, data() {}, ended() {}, closed() {}, drained() {} });
+    t.write(new Uint8Array(10));
+    c.open(STREAM_TCP, 'x', 1, { data() {}, closed() {} }).send(new Uint8Array(3));
+    // Each chunk (its first byte gives the length) is one message from the server.
+    for (let i = 0; i < input.length;) {
+      const n = 1 + (input[i]! & 31);
+      c.receive(input.subarray(i + 1, i + 1 + n));
+      i += 1 + n;
+    }
+    c.down();
+  },
+};
+
+export const targets: FuzzTarget[] = [natFrames, natState, stream, tx, wisp];
