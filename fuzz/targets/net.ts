@@ -7,7 +7,7 @@
 import { VirtioNet, NET_F_CSUM, NET_F_HOST_TSO4, NET_F_MAC, NET_F_MRG_RXBUF, NET_HDR } from '../../src/devices/virtio/net/net.ts';
 import { StreamDecoder, encodeStream } from '../../src/net/framing.ts';
 import { parseNic } from '../../src/net/nic.ts';
-import { IP_PROTO_TCP, ipv4Frame, udpFrame, wr16, wr32 } from '../../src/net/packet.ts';
+import { IP_PROTO_TCP, ipv4Frame, udpFrame, wr16, wr32 } from '../../src/util/inet.ts';
 import type { HostTcp, NatHost, TcpEvents } from '../../src/net/user/host.ts';
 import { UserNet } from '../../src/net/user/nat.ts';
 import { wispNatHost } from '../../src/net/user/wisp-host.ts';
@@ -38,8 +38,8 @@ function fakeHost(events: TcpEvents[]): NatHost {
 
 function nat(events: TcpEvents[]): UserNet {
   const d = parseNic('user');
-  if (d.kind !== 'user') throw new Error('unreachable');
-  const n = new UserNet(d.options, d.mac, fakeHost(events));
+  if (d.backend.type !== 'user') throw new Error('unreachable');
+  const n = new UserNet(d.backend, d.mac, fakeHost(events));
   n.attach({ receive() {}, backlog: () => 0 }, { guestLargeFrames: () => true });
   return n;
 }
@@ -153,8 +153,8 @@ function device(): Driver {
   if (!driver || ++uses > 200) {
     const events: TcpEvents[] = [];
     const d = parseNic('user');
-    if (d.kind !== 'user') throw new Error('unreachable');
-    const dev = new VirtioNet(new UserNet(d.options, d.mac, fakeHost(events)), { mac: GUEST });
+    if (d.backend.type !== 'user') throw new Error('unreachable');
+    const dev = new VirtioNet(new UserNet(d.backend, d.mac, fakeHost(events)), { mac: GUEST });
     driver = new Driver(dev, 2 << 20);
     driver.init({ features: NET_F_MAC | NET_F_CSUM | NET_F_HOST_TSO4 | NET_F_MRG_RXBUF });
     for (let i = 0; i < 64; i++) driver.submit(0, [{ room: 1526 }], { kick: false });

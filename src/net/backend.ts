@@ -2,12 +2,12 @@
  * The frame-level interface between a network device (virtio-net) and what is behind it: a
  * user-mode NAT, a socket link to QEMU or another virtus, a switch. Frames are whole Ethernet
  * frames (destination MAC first, no preamble, no FCS). Nothing here imports a host API: the
- * Node and browser hosts implement backends over their own sockets.
+ * Node and browser hosts supply sockets through the backends' own host interfaces.
  *
- * Direction words are the guest's: `send` carries a frame the guest transmitted, `receive`
- * hands the device a frame for the guest. A backend calls `receive` from host events (socket
- * data, timers) between the machine's slices; then it calls `wake` so a machine idling in WFI
- * runs its slice hooks and the device delivers the frame.
+ * This is the network's statement of the contract; the device states it in
+ * devices/virtio/net/backend.ts (devices and net are peers and import nothing from each
+ * other), and the host layer, which plugs one into the other, has the compiler check that the
+ * two agree.
  */
 
 /** The device side of a backend: where frames for the guest go. */

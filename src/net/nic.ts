@@ -17,7 +17,7 @@
  * Bad text is one VirtusError('BAD_NIC') naming the key.
  */
 import { VirtusError } from '../util/errors.ts';
-import { macString, parseIp, parseMac } from './packet.ts';
+import { macString, parseIp, parseMac } from '../util/inet.ts';
 
 /** A socket address as QEMU's `addr.*`, `local.*`, `remote.*` keys give it. */
 export type SocketAddr = { type: 'inet'; host: string; port: number } | { type: 'unix'; path: string };
@@ -49,12 +49,20 @@ export interface UserOptions {
   wisp: string;
 }
 
-/** A NIC: the virtio-net device's MAC and its backend. Plain data. */
-export type NicDesc = { id: string; mac: string } & (
-  | { kind: 'user'; options: UserOptions }
-  | { kind: 'stream'; options: { server: boolean; addr: SocketAddr } }
-  | { kind: 'dgram'; options: { local: SocketAddr | null; remote: SocketAddr | null } }
-);
+/** The backends, as a machine description's `backend` field holds them. */
+export type UserBackend = { type: 'user' } & UserOptions;
+export type StreamBackend = { type: 'stream'; server: boolean; addr: SocketAddr };
+export type DgramBackend = { type: 'dgram'; local: SocketAddr | null; remote: SocketAddr | null };
+export type NicBackendSpec = UserBackend | StreamBackend | DgramBackend;
+
+/**
+ * A NIC: the virtio-net device's MAC and its backend. Plain data, the shape of the machine
+ * description's `devices.nics[i]` (vmm's NicSpec, with the MAC always filled in).
+ */
+export interface NicDesc {
+  mac: string;
+  backend: NicBackendSpec;
+}
 
 function bad(message: string): never {
   throw new VirtusError('BAD_NIC', message, { exitCode: 2 });
@@ -133,6 +141,11 @@ function defaultMac(kind: string, index: number, random: () => number): string {
  * migrated machine has the same address).
  */
 export function parseNic(text: string, o: { flag?: string; index?: number; random?: () => number } = {}): NicDesc {
+  return parseWithId(text, o).desc;
+}
+
+/** parseNic, and the `id=` (QEMU's netdev ID; `net<index>` when absent). */
+function parseWithId(text: string, o: { flag?: string; index?: number; random?: () => number }): { id: string; desc: NicDesc } {
   const flag = o.flag ?? '--nic';
   const list = items(text);
   const [first, firstValue] = list[0]!;
@@ -184,9 +197,9 @@ export function parseNic(text: string, o: { flag?: string; index?: number; rando
     const wisp = take('wisp') ?? '';
     if (wisp !== '' && !/^wss?:\/\/[^/]+\//.test(wisp)) bad(`${flag} wisp=${wisp}: expected a ws://HOST:PORT/PATH/ URL`);
     desc = {
-      kind: 'user', id, mac,
-      options: {
-        net: nm[1]!, prefix: Number(nm[2] ?? 24), host: ip('host', '10.0.2.2'), dns: ip('dns', '10.0.2.3'), dhcpStart: ip('dhcpstart', '10.0.2.15'),
+      mac,
+      backend: {
+        type: 'user', net: nm[1]!, prefix: Number(nm[2] ?? 24), host: ip('host', '10.0.2.2'), dns: ip('dns', '10.0.2.3'), dhcpStart: ip('dhcpstart', '10.0.2.15'),
         restrict: restrictText === undefined ? false : onOff(flag, 'restrict', restrictText), hostfwd: fwd, hostname: take('hostname') ?? '', resolver, wisp,
       },
     };
@@ -200,39 +213,44 @@ export function parseNic(text: string, o: { flag?: string; index?: number; rando
       addr = sockAddr(flag, kv, 'addr');
       if (!addr) bad(`${flag} stream: addr.type=inet|unix is required`);
     }
-    desc = { kind: 'stream', id, mac, options: { server, addr } };
+    desc = { mac, backend: { type: 'stream', server, addr } };
   } else if (kind === 'dgram') {
     const local = sockAddr(flag, kv, 'local');
     const remote = sockAddr(flag, kv, 'remote');
     if (!local && !remote) bad(`${flag} dgram: give remote.* (and optionally local.*), or local.type=unix`);
     if (remote && !local && remote.type === 'unix') bad(`${flag} dgram: a unix remote needs a unix local.path too`);
-    desc = { kind: 'dgram', id, mac, options: { local, remote } };
+    desc = { mac, backend: { type: 'dgram', local, remote } };
   } else {
     return bad(`${flag}: unknown backend '${kind}' (expected user, stream, dgram or switch=unix:PATH|tcp:HOST:PORT)`);
   }
   if (fwd.length && kind !== 'user') bad(`${flag}: hostfwd belongs to the user backend`);
   const left = [...kv.keys()];
   if (left.length) bad(`${flag} ${kind}: unknown key '${left[0]}'`);
-  return desc;
+  return { id, desc };
 }
 
 /**
- * Applies QEMU's `-device virtio-net-device,netdev=ID[,mac=..]` to the NICs made from
- * `--netdev` values (the device's MAC wins).
+ * QEMU's `-netdev TYPE,id=ID,...` values and the `-device virtio-net-device,netdev=ID[,mac=..]`
+ * values that name them (the device's MAC wins). Every netdev becomes a NIC, named by a
+ * -device or not (virtus has one NIC model); `first` is the index of the first (for MACs).
  */
-export function applyDevice(nics: NicDesc[], text: string): void {
-  const list = items(text);
-  const [model, mv] = list[0]!;
-  if (mv !== null || (model !== 'virtio-net-device' && model !== 'virtio-net')) bad(`--device ${text}: virtus knows only virtio-net-device,netdev=ID[,mac=..]`);
-  const kv = new Map(list.slice(1).map(([k, v]) => [k, v ?? '']));
-  const id = kv.get('netdev');
-  const nic = nics.find((n) => n.id === id);
-  if (!nic) bad(`--device ${text}: no --netdev with id=${id ?? ''}`);
-  for (const k of kv.keys()) if (k !== 'netdev' && k !== 'mac' && k !== 'id') bad(`--device ${text}: unknown key '${k}'`);
-  const mac = kv.get('mac');
-  if (mac !== undefined) {
-    const m = parseMac(mac);
-    if (!m || m[0]! & 1) bad(`--device mac=${mac}: expected a unicast MAC such as 52:54:00:12:34:56`);
-    nic.mac = macString(m);
+export function parseNetdevs(netdevs: string[], devices: string[], first = 0): NicDesc[] {
+  const parsed = netdevs.map((t, i) => parseWithId(t, { flag: '--netdev', index: first + i }));
+  for (const text of devices) {
+    const list = items(text);
+    const [model, mv] = list[0]!;
+    if (mv !== null || (model !== 'virtio-net-device' && model !== 'virtio-net')) bad(`--device ${text}: virtus knows only virtio-net-device,netdev=ID[,mac=..]`);
+    const kv = new Map(list.slice(1).map(([k, v]) => [k, v ?? '']));
+    const id = kv.get('netdev');
+    const nic = parsed.find((n) => n.id === id);
+    if (!nic) bad(`--device ${text}: no --netdev with id=${id ?? ''}`);
+    for (const k of kv.keys()) if (k !== 'netdev' && k !== 'mac' && k !== 'id') bad(`--device ${text}: unknown key '${k}'`);
+    const mac = kv.get('mac');
+    if (mac !== undefined) {
+      const m = parseMac(mac);
+      if (!m || m[0]! & 1) bad(`--device mac=${mac}: expected a unicast MAC such as 52:54:00:12:34:56`);
+      nic.desc.mac = macString(m);
+    }
   }
+  return parsed.map((p) => p.desc);
 }

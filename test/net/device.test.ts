@@ -11,8 +11,8 @@ import {
 } from '../../src/devices/virtio/net/net.ts';
 import { INT_CONFIG, REG } from '../../src/devices/virtio/mmio.ts';
 import { STATUS_DEVICE_NEEDS_RESET } from '../../src/devices/virtio/types.ts';
-import type { NetBackend, NetReceiver } from '../../src/net/backend.ts';
-import { IP_PROTO_TCP, IP_PROTO_UDP, ipv4Frame, pseudoSum, rd32, sum16, udpFrame, wr16, wr32 } from '../../src/net/packet.ts';
+import type { NetBackend, NetReceiver } from '../../src/devices/virtio/net/backend.ts';
+import { IP_PROTO_TCP, IP_PROTO_UDP, ipv4Frame, pseudoSum, rd32, sum16, udpFrame, wr16, wr32 } from '../../src/util/inet.ts';
 import { isVirtusError } from '../../src/util/errors.ts';
 import { Driver } from '../virtio/driver.ts';
 

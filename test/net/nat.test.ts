@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { NetReceiver } from '../../src/net/backend.ts';
 import { parseNic } from '../../src/net/nic.ts';
-import { IP_PROTO_TCP, ipv4Frame, parseIpv4, rd16, rd32, udpFrame, wr16, wr32 } from '../../src/net/packet.ts';
+import { IP_PROTO_TCP, ipv4Frame, parseIpv4, rd16, rd32, udpFrame, wr16, wr32 } from '../../src/util/inet.ts';
 import type { HostTcp, NatHost, TcpEvents } from '../../src/net/user/host.ts';
 import { UserNet } from '../../src/net/user/nat.ts';
 import { ACK, FIN, RST, SYN } from '../../src/net/user/tcp.ts';
@@ -30,7 +30,7 @@ interface Sock {
 
 function setup(nic = 'user') {
   const d = parseNic(nic);
-  if (d.kind !== 'user') throw new Error('user expected');
+  if (d.backend.type !== 'user') throw new Error('user expected');
   const socks: Sock[] = [];
   const udp: Array<{ data: Uint8Array; addr: string; port: number }> = [];
   const clock = { t: 0, timers: [] as Array<() => void> };
@@ -47,7 +47,7 @@ function setup(nic = 'user') {
     wake() {},
     warn() {},
   };
-  const nat = new UserNet(d.options, d.mac, host);
+  const nat = new UserNet(d.backend, d.mac, host);
   const got: Uint8Array[] = [];
   const rx: NetReceiver = { receive: (f) => void got.push(f.slice()), backlog: () => 0 };
   nat.attach(rx, { guestLargeFrames: () => false });

@@ -5,16 +5,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { encodeStream, StreamDecoder, STREAM_MAX_FRAME } from '../../src/net/framing.ts';
-import { applyDevice, parseNic } from '../../src/net/nic.ts';
+import { parseNetdevs, parseNic } from '../../src/net/nic.ts';
 import { isVirtusError } from '../../src/util/errors.ts';
 
 describe('NIC descriptions', () => {
   it('parses user with hostfwd, restrict and a MAC, as plain data', () => {
     const d = parseNic('user,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=udp::5353-10.0.2.15:53,restrict=on,mac=52:54:00:ab:cd:ef');
     assert.deepEqual(d, {
-      kind: 'user', id: 'net0', mac: '52:54:00:ab:cd:ef',
-      options: {
-        net: '10.0.2.0', prefix: 24, host: '10.0.2.2', dns: '10.0.2.3', dhcpStart: '10.0.2.15', restrict: true, hostname: '', resolver: '', wisp: '',
+      mac: '52:54:00:ab:cd:ef',
+      backend: {
+        type: 'user', net: '10.0.2.0', prefix: 24, host: '10.0.2.2', dns: '10.0.2.3', dhcpStart: '10.0.2.15', restrict: true, hostname: '', resolver: '', wisp: '',
         hostfwd: [
           { proto: 'tcp', hostAddr: '127.0.0.1', hostPort: 8080, guestAddr: '', guestPort: 80 },
           { proto: 'udp', hostAddr: '', hostPort: 5353, guestAddr: '10.0.2.15', guestPort: 53 },
@@ -27,21 +27,20 @@ describe('NIC descriptions', () => {
 
   it("parses stream and dgram with QEMU's addr.*, local.* and remote.* keys, and switch=", () => {
     assert.deepEqual(parseNic('stream,id=n0,server=on,addr.type=inet,addr.host=127.0.0.1,addr.port=1234', { random: () => 1 }), {
-      kind: 'stream', id: 'n0', mac: '52:54:00:01:01:01', options: { server: true, addr: { type: 'inet', host: '127.0.0.1', port: 1234 } },
+      mac: '52:54:00:01:01:01', backend: { type: 'stream', server: true, addr: { type: 'inet', host: '127.0.0.1', port: 1234 } },
     });
-    assert.deepEqual(parseNic('stream,addr.type=unix,addr.path=/tmp/s').options, { server: false, addr: { type: 'unix', path: '/tmp/s' } });
-    assert.deepEqual(parseNic('dgram,remote.type=inet,remote.host=127.0.0.1,remote.port=5,local.type=inet,local.host=127.0.0.1,local.port=6').options, {
-      local: { type: 'inet', host: '127.0.0.1', port: 6 }, remote: { type: 'inet', host: '127.0.0.1', port: 5 },
+    assert.deepEqual(parseNic('stream,addr.type=unix,addr.path=/tmp/s').backend, { type: 'stream', server: false, addr: { type: 'unix', path: '/tmp/s' } });
+    assert.deepEqual(parseNic('dgram,remote.type=inet,remote.host=127.0.0.1,remote.port=5,local.type=inet,local.host=127.0.0.1,local.port=6').backend, {
+      type: 'dgram', local: { type: 'inet', host: '127.0.0.1', port: 6 }, remote: { type: 'inet', host: '127.0.0.1', port: 5 },
     });
-    assert.deepEqual(parseNic('switch=unix:/run/sw').options, { server: false, addr: { type: 'unix', path: '/run/sw' } });
-    assert.deepEqual(parseNic('switch=tcp:127.0.0.1:99').options, { server: false, addr: { type: 'inet', host: '127.0.0.1', port: 99 } });
+    assert.deepEqual(parseNic('switch=unix:/run/sw').backend, { type: 'stream', server: false, addr: { type: 'unix', path: '/run/sw' } });
+    assert.deepEqual(parseNic('switch=tcp:127.0.0.1:99').backend, { type: 'stream', server: false, addr: { type: 'inet', host: '127.0.0.1', port: 99 } });
   });
 
   it('takes the MAC from -device virtio-net-device,netdev=ID', () => {
-    const nics = [parseNic('stream,id=n0,addr.type=unix,addr.path=/x', { flag: '--netdev' })];
-    applyDevice(nics, 'virtio-net-device,netdev=n0,mac=52:54:00:00:00:02');
+    const nics = parseNetdevs(['stream,id=n0,addr.type=unix,addr.path=/x'], ['virtio-net-device,netdev=n0,mac=52:54:00:00:00:02']);
     assert.equal(nics[0]!.mac, '52:54:00:00:00:02');
-    assert.throws(() => applyDevice(nics, 'virtio-net-device,netdev=n9'), /no --netdev with id=n9/);
+    assert.throws(() => parseNetdevs(['user,id=n0'], ['virtio-net-device,netdev=n9']), /no --netdev with id=n9/);
   });
 
   it('refuses bad text with one line naming the key', () => {

@@ -24,7 +24,8 @@ export interface BrowserNetServices {
 
 /** Opens the relay and returns the NAT behind the NIC `desc` (only `user` exists in a tab). */
 export async function createBrowserNic(desc: NicDesc, s: BrowserNetServices): Promise<UserNet> {
-  if (desc.kind !== 'user') throw new VirtusError('BAD_NIC', `a machine in a browser tab has only the user backend, not ${desc.kind}`);
+  const b = desc.backend;
+  if (b.type !== 'user') throw new VirtusError('BAD_NIC', `a machine in a browser tab has only the user backend, not ${b.type}`);
   const url = s.relay.startsWith('/') ? `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${s.relay}` : s.relay;
   const ws = new WebSocket(url);
   ws.binaryType = 'arraybuffer';
@@ -42,7 +43,7 @@ export async function createBrowserNic(desc: NicDesc, s: BrowserNetServices): Pr
     }
   };
   ws.onclose = () => client.down();
-  const nat = new UserNet(desc.options, desc.mac, wispNatHost(client, {
+  const nat = new UserNet(b, desc.mac, wispNatHost(client, {
     resolver: s.resolver, now: () => performance.now(), later: (ms, f) => void setTimeout(f, ms), wake: s.wake, warn: s.warn,
   }));
   const timer = setInterval(() => nat.tick(), 200);

@@ -4,7 +4,7 @@
  * else a NAK, INFORM an ACK without an address. Messages are untrusted; anything malformed is
  * ignored (null).
  */
-import { rd32, wr32 } from '../packet.ts';
+import { rd32, wr32 } from '../../util/inet.ts';
 
 const OP_REQUEST = 1;
 const OP_REPLY = 2;

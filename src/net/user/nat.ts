@@ -13,13 +13,13 @@
  * sockets cannot move, so restore() resets the guest's side of each connection that was
  * open (the guest sees ECONNRESET at once rather than a connection that hangs).
  */
-import { StateReader } from '../../devices/state.ts';
+import { VirtusError } from '../../util/errors.ts';
 import type { NetBackend, NetReceiver } from '../backend.ts';
 import type { HostFwd, UserOptions } from '../nic.ts';
 import {
   BROADCAST_MAC, ETH_HEADER, ETHERTYPE_ARP, ETHERTYPE_IPV4, IP_PROTO_ICMP, IP_PROTO_TCP, IP_PROTO_UDP, MAX_FRAME,
   checksum, ipString, ipv4Frame, macString, parseIp, parseIpv4, parseMac, rd16, rd32, udpFrame, wr16, wr32, writeEth, type Ipv4,
-} from '../packet.ts';
+} from '../../util/inet.ts';
 import { dhcpReply } from './dhcp.ts';
 import type { HostTcp, HostUdp, NatHost, TcpEvents } from './host.ts';
 import { ACK, RST, SYN, TcpConn, type OutSeg, type TcpConnState, type TcpSeg } from './tcp.ts';
@@ -458,22 +458,37 @@ export class UserNet implements NetBackend {
    * side (its host socket did not move with the machine).
    */
   restore(state: unknown): void {
-    const r = new StateReader('user NAT', state, ['leases', 'conns']);
-    const rawLeases = (state as Record<string, unknown>).leases;
-    if (!Array.isArray(rawLeases) || rawLeases.length > 1 << 16) r.fail('leases must be an array of at most 65536 entries');
-    const leases = (rawLeases as unknown[]).map((l, i) => {
-      const lr = new StateReader(`user NAT leases[${i}]`, l, ['mac', 'ip']);
-      const mac = (l as { mac: unknown }).mac;
-      if (typeof mac !== 'string' || !parseMac(mac)) lr.fail(`mac must be a MAC address, got ${JSON.stringify(mac)}`);
-      const ip = lr.uint('ip', 0xffffffff);
-      if (!this.inNet(ip)) lr.fail(`ip ${ipString(ip)} is outside the NAT's network`);
-      return [mac as string, ip] as const;
+    const fail = (m: string): never => {
+      throw new VirtusError('BAD_STATE', `user NAT: ${m}`);
+    };
+    const obj = (v: unknown, what: string, keys: string[]): Record<string, unknown> => {
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) fail(`${what} must be an object`);
+      const o = v as Record<string, unknown>;
+      const extra = Object.keys(o).find((k) => !keys.includes(k));
+      if (extra !== undefined) fail(`${what} has an unknown field "${extra}"`);
+      return o;
+    };
+    const uint = (o: Record<string, unknown>, k: string, max: number, what: string): number => {
+      const v = o[k];
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) fail(`${what}.${k} must be an integer from 0 to ${max}, got ${JSON.stringify(v)}`);
+      return v as number;
+    };
+    const list = (v: unknown, what: string, max: number): unknown[] => {
+      if (!Array.isArray(v) || v.length > max) fail(`${what} must be an array of at most ${max} entries`);
+      return v as unknown[];
+    };
+    const top = obj(state, 'state', ['leases', 'conns']);
+    const leases = list(top.leases, 'leases', 1 << 16).map((l, i) => {
+      const o = obj(l, `leases[${i}]`, ['mac', 'ip']);
+      if (typeof o.mac !== 'string' || !parseMac(o.mac)) fail(`leases[${i}].mac must be a MAC address, got ${JSON.stringify(o.mac)}`);
+      const ip = uint(o, 'ip', 0xffffffff, `leases[${i}]`);
+      if (!this.inNet(ip)) fail(`leases[${i}].ip ${ipString(ip)} is outside the NAT's network`);
+      return [o.mac as string, ip] as const;
     });
-    const raw = (state as Record<string, unknown>).conns;
-    if (!Array.isArray(raw) || raw.length > MAX_TCP) r.fail(`conns must be an array of at most ${MAX_TCP} entries`);
-    const conns = (raw as unknown[]).map((c, i) => {
-      const cr = new StateReader(`user NAT conns[${i}]`, c, ['gaddr', 'gport', 'raddr', 'rport', 'seq', 'ack']);
-      return { gaddr: cr.uint('gaddr', 0xffffffff), gport: cr.uint('gport', 0xffff), raddr: cr.uint('raddr', 0xffffffff), rport: cr.uint('rport', 0xffff), seq: cr.uint('seq', 0xffffffff), ack: cr.uint('ack', 0xffffffff) };
+    const conns = list(top.conns, 'conns', MAX_TCP).map((c, i) => {
+      const o = obj(c, `conns[${i}]`, ['gaddr', 'gport', 'raddr', 'rport', 'seq', 'ack']);
+      const w = `conns[${i}]`;
+      return { gaddr: uint(o, 'gaddr', 0xffffffff, w), gport: uint(o, 'gport', 0xffff, w), raddr: uint(o, 'raddr', 0xffffffff, w), rport: uint(o, 'rport', 0xffff, w), seq: uint(o, 'seq', 0xffffffff, w), ack: uint(o, 'ack', 0xffffffff, w) };
     });
     for (const c of [...this.tcp.values()]) c.reset();
     this.leases.clear();

@@ -15,9 +15,9 @@
  * never thrown on. Frames for the guest wait in a bounded backlog until the driver has
  * buffers; beyond it they are dropped and counted, as a NIC's ring overflows.
  */
-import { HDR_F_DATA_VALID, HDR_F_NEEDS_CSUM, GSO_NONE, GSO_TCPV4, wireFrames, type TxHeader } from '../../../net/offload.ts';
-import { ETH_HEADER, IP_PROTO_TCP, MAX_FRAME, MIN_FRAME, macString, pseudoSum, wr16 } from '../../../net/packet.ts';
-import type { NetBackend, RxOffload } from '../../../net/backend.ts';
+import { HDR_F_DATA_VALID, HDR_F_NEEDS_CSUM, GSO_NONE, GSO_TCPV4, wireFrames, type TxHeader } from './offload.ts';
+import { ETH_HEADER, IP_PROTO_TCP, MAX_FRAME, MIN_FRAME, macString, pseudoSum, wr16 } from '../../../util/inet.ts';
+import type { NetBackend, RxOffload } from './backend.ts';
 import { StateReader } from '../../state.ts';
 import { ChainWriter, readSegments } from '../chain.ts';
 import type { Chain } from '../queue.ts';

@@ -116,8 +116,9 @@ export const switchCommand: Command = {
     let nat: UserNet | null = null;
     if (v.nat !== undefined) {
       const desc = parseNic(v.nat, { flag: '--nat' });
-      if (desc.kind !== 'user') throw new VirtusError('BAD_FLAG', 'switch: --nat takes the user backend: --nat user[,...]', { exitCode: 2 });
-      const n = new UserNet(desc.options, null, nodeNatHost(desc.options, { wake: () => {}, warn: log }));
+      const b = desc.backend;
+      if (b.type !== 'user') throw new VirtusError('BAD_FLAG', 'switch: --nat takes the user backend: --nat user[,...]', { exitCode: 2 });
+      const n = new UserNet(b, null, nodeNatHost(b, { wake: () => {}, warn: log }));
       // The NAT's deferred ACKs go out once the frames that arrived together are handled.
       let flushing = false;
       const port = sw.addPort('nat', (f) => {
@@ -130,7 +131,7 @@ export const switchCommand: Command = {
         });
       });
       n.attach({ receive: (f) => port.input(f.slice()), backlog: () => 0 }, { guestLargeFrames: () => false });
-      const fwd = await openHostFwd(n, desc.options.hostfwd);
+      const fwd = await openHostFwd(n, b.hostfwd);
       const timer = setInterval(() => n.tick(), 200);
       closers.push(() => clearInterval(timer), () => fwd.close(), () => n.close());
       nat = n;

@@ -4,8 +4,8 @@
  * on the board, each over the backend its description names.
  */
 import { VirtioNet } from '../../../devices/virtio/net/net.ts';
-import { applyDevice, parseNic, type NicDesc } from '../../../net/nic.ts';
-import { parseMac } from '../../../net/packet.ts';
+import { parseNetdevs, parseNic, type NicDesc } from '../../../net/nic.ts';
+import { parseMac } from '../../../util/inet.ts';
 import type { VirtioDevice } from '../../../devices/virtio/types.ts';
 import { createNicBackend, type HostServices } from './index.ts';
 
@@ -30,9 +30,7 @@ export const NET_HELP = `  --nic user[,hostfwd=tcp:127.0.0.1:HPORT-:GPORT][,rest
 /** The NIC descriptions the flags give, in order (--nic first, then --netdev). */
 export function nicDescs(v: { nic?: string[]; netdev?: string[]; device?: string[] }): NicDesc[] {
   const nics = (v.nic ?? []).map((t, i) => parseNic(t, { flag: '--nic', index: i }));
-  const netdevs = (v.netdev ?? []).map((t, i) => parseNic(t, { flag: '--netdev', index: nics.length + i }));
-  for (const d of v.device ?? []) applyDevice(netdevs, d);
-  return [...nics, ...netdevs];
+  return [...nics, ...parseNetdevs(v.netdev ?? [], v.device ?? [], nics.length)];
 }
 
 /** Creates each NIC's backend and device; `attach` plugs a device into the board. */

@@ -32,10 +32,11 @@ export interface NicBackend {
 
 /** Creates the backend a NIC description names. */
 export async function createNicBackend(desc: NicDesc, services: HostServices): Promise<NicBackend> {
-  if (desc.kind === 'user') {
-    const relay = desc.options.wisp ? await wispHost(desc.options, services) : null;
-    const nat = new UserNet(desc.options, desc.mac, relay?.host ?? nodeNatHost(desc.options, services));
-    const fwd = await openHostFwd(nat, desc.options.hostfwd);
+  const b = desc.backend;
+  if (b.type === 'user') {
+    const relay = b.wisp ? await wispHost(b, services) : null;
+    const nat = new UserNet(b, desc.mac, relay?.host ?? nodeNatHost(b, services));
+    const fwd = await openHostFwd(nat, b.hostfwd);
     const timer = setInterval(() => nat.tick(), 200);
     timer.unref();
     const close = nat.close.bind(nat);
@@ -47,8 +48,8 @@ export async function createNicBackend(desc: NicDesc, services: HostServices): P
     };
     return { backend: nat, ports: fwd.ports };
   }
-  if (desc.kind === 'stream') return { backend: await openStreamLink(desc.options, services), ports: [] };
-  return { backend: await openDgramLink(desc.options, services), ports: [] };
+  if (b.type === 'stream') return { backend: await openStreamLink(b, services), ports: [] };
+  return { backend: await openDgramLink(b, services), ports: [] };
 }
 
 /** The NAT's host side over a Wisp relay (what a browser tab has), for `wisp=ws://...`. */

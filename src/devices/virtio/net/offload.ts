@@ -7,7 +7,7 @@
  */
 import {
   ETH_HEADER, ETHERTYPE_IPV4, IP_PROTO_TCP, MAX_FRAME, checksum, pseudoSum, rd16, rd32, sum16, wr16, wr32,
-} from './packet.ts';
+} from '../../../util/inet.ts';
 
 /** virtio 1.2 §5.1.6: struct virtio_net_hdr flags and gso types. */
 export const HDR_F_NEEDS_CSUM = 1;
