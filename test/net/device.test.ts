@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  NET_F_CSUM, NET_F_CTRL_VQ, NET_F_GUEST_ANNOUNCE, NET_F_HOST_TSO4, NET_F_MAC, NET_F_MRG_RXBUF, NET_F_STATUS, NET_HDR, NET_S_ANNOUNCE, VirtioNet,
+  NET_F_CSUM, NET_F_CTRL_VQ, NET_F_GUEST_ANNOUNCE, NET_F_GUEST_CSUM, NET_F_GUEST_TSO4, NET_F_HOST_TSO4, NET_F_MAC, NET_F_MRG_RXBUF, NET_F_STATUS, NET_HDR,
+  NET_S_ANNOUNCE, RX_BACKLOG, RX_BACKLOG_BYTES, VirtioNet,
 } from '../../src/devices/virtio/net/net.ts';
 import { INT_CONFIG, REG } from '../../src/devices/virtio/mmio.ts';
 import { STATUS_DEVICE_NEEDS_RESET } from '../../src/devices/virtio/types.ts';
@@ -154,6 +155,18 @@ describe('virtio-net', () => {
     d.submit(0, [{ room: 500 }]);
     assert.equal(net.counters()['rx dropped'], 1);
     assert.deepEqual(d.used(0), []);
+  });
+
+  it('bounds what waits for the guest by frames and by bytes', () => {
+    const small = setup(NET_F_MAC);
+    for (let i = 0; i < RX_BACKLOG + 3; i++) small.wire.rx.receive(udp(10));
+    assert.equal(small.net.counters()['rx dropped'], 3);
+    const large = setup(NET_F_MAC | NET_F_MRG_RXBUF | NET_F_GUEST_CSUM | NET_F_GUEST_TSO4);
+    const seg = tcp(60000, 1);
+    const fits = Math.floor(RX_BACKLOG_BYTES / seg.length);
+    for (let i = 0; i < fits + 2; i++) large.wire.rx.receive(seg, { checksumValid: true, gsoSize: 1460 });
+    assert.equal(large.net.counters()['rx dropped'], 2);
+    assert.equal(large.wire.rx.backlog(), fits);
   });
 
   it('asks the guest to announce itself, and the control queue acknowledges it', () => {

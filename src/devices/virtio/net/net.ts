@@ -56,8 +56,9 @@ const CTRL_OK = 0;
 const CTRL_ERR = 1;
 /** The largest TSO frame taken from the guest: 64 KiB of IP packet and the Ethernet header. */
 const MAX_TSO_FRAME = ETH_HEADER + 0xffff;
-/** Frames the device holds for the guest before it drops them. */
+/** Frames, and bytes, the device holds for the guest before it drops more. */
 export const RX_BACKLOG = 4096;
+export const RX_BACKLOG_BYTES = 16 << 20;
 
 export interface NetOptions {
   /** Statistics name, e.g. virtio-net0. */
@@ -94,6 +95,7 @@ export class VirtioNet implements VirtioDevice {
   private ctx: VirtioContext | null = null;
   private status: number;
   private pending: Pending[] = [];
+  private pendingBytes = 0;
   /** Receive chains taken from the ring and not yet used (a frame spanning buffers waits for more). */
   private held: Chain[] = [];
   private heldBytes = 0;
@@ -151,7 +153,10 @@ export class VirtioNet implements VirtioDevice {
   setLink(up: boolean): void {
     if (up === this.linkUp) return;
     this.status = up ? this.status | NET_S_LINK_UP : this.status & ~NET_S_LINK_UP;
-    if (!up) this.pending = [];
+    if (!up) {
+      this.pending = [];
+      this.pendingBytes = 0;
+    }
     this.ctx?.configChanged();
   }
 
@@ -171,6 +176,7 @@ export class VirtioNet implements VirtioDevice {
     this.held = [];
     this.heldBytes = 0;
     this.pending = [];
+    this.pendingBytes = 0;
     this.status &= ~NET_S_ANNOUNCE;
   }
 
@@ -192,7 +198,7 @@ export class VirtioNet implements VirtioDevice {
   /** A frame from the backend for the guest. */
   private receive(frame: Uint8Array, off?: RxOffload): void {
     const gsoSize = off?.gsoSize ?? 0;
-    if (!this.linkUp || this.pending.length >= RX_BACKLOG) {
+    if (!this.linkUp || this.pending.length >= RX_BACKLOG || this.pendingBytes + frame.length > RX_BACKLOG_BYTES) {
       this.stats['rx dropped']++;
       return;
     }
@@ -202,6 +208,7 @@ export class VirtioNet implements VirtioDevice {
       return;
     }
     this.pending.push({ frame: frame.slice(), valid: off?.checksumValid ?? false, gsoSize });
+    this.pendingBytes += frame.length;
     if (this.ctx?.live()) {
       this.deliver();
       this.ctx.flush();
@@ -271,7 +278,7 @@ export class VirtioNet implements VirtioDevice {
           // §5.1.6.3.1: without mergeable buffers each buffer must hold a whole frame; this
           // one cannot: the frame is dropped and the buffer kept for the next.
           this.held.unshift(c);
-          this.pending.shift();
+          this.pendingBytes -= this.pending.shift()!.frame.length;
           this.stats['rx dropped']++;
           continue;
         }
@@ -279,7 +286,7 @@ export class VirtioNet implements VirtioDevice {
         b[10] = 1;
         q.push(c, new ChainWriter(ctx.ram, c.writable).write(b));
       }
-      this.pending.shift();
+      this.pendingBytes -= this.pending.shift()!.frame.length;
       this.stats['rx frames']++;
       this.stats['rx bytes'] += p.frame.length;
     }
@@ -367,12 +374,13 @@ export class VirtioNet implements VirtioDevice {
     if (!this.backend.restore && backend !== null) r.fail(`backend ${this.backend.name} keeps no state`);
     // Frames in the backlog belong to the machine being replaced; the backend's restore may
     // queue new ones (the NAT's resets), and it checks all its state before changing any.
-    const pending = this.pending;
+    const [pending, pendingBytes] = [this.pending, this.pendingBytes];
     this.pending = [];
+    this.pendingBytes = 0;
     try {
       if (this.backend.restore && backend !== null) this.backend.restore(backend);
     } catch (e) {
-      this.pending = pending;
+      [this.pending, this.pendingBytes] = [pending, pendingBytes];
       throw e;
     }
     this.held = [];
