@@ -110,6 +110,22 @@ describe('user NAT', () => {
     assert.equal(nat.counters()['nat open tcp'], 0, 'forgotten once both FINs are acknowledged');
   });
 
+  it('ends, not destroys, the host socket when both sides closed (buffered bytes still go out)', () => {
+    const { nat, socks, got } = setup();
+    nat.send(tcp({ seq: 100, flags: SYN }));
+    socks[0]!.ev.connected();
+    const synAck = seg(got.pop()!);
+    nat.send(tcp({ seq: 101, ack: synAck.seq + 1, flags: ACK }));
+    socks[0]!.ev.ended(); // the host finishes first
+    const fin = seg(got.pop()!);
+    assert.equal(fin.flags & FIN, FIN);
+    nat.send(tcp({ seq: 101, ack: fin.seq + 1, flags: ACK | FIN, data: [1, 2, 3] }));
+    assert.deepEqual(socks[0]!.written, [1, 2, 3]);
+    assert.ok(socks[0]!.ended);
+    assert.equal(socks[0]!.destroyed, false, 'destroying would drop bytes still buffered for the host');
+    assert.equal(nat.counters()['nat open tcp'], 0);
+  });
+
   it('resets the guest when the host refuses, and answers segments for no connection with RST', () => {
     const { nat, socks, got } = setup();
     nat.send(tcp({ seq: 5, flags: SYN }));

@@ -248,12 +248,15 @@ export class TcpConn {
     this.close();
   }
 
-  /** Forgets the connection and destroys the host socket. */
-  close(): void {
+  /**
+   * Forgets the connection. An abort destroys the host socket; after both FINs (`graceful`)
+   * the socket was ended and closes by itself once its buffered bytes are out.
+   */
+  close(graceful = false): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.buf.clear();
-    if (!this.hostGone) this.host?.destroy();
+    if (!this.hostGone && !graceful) this.host?.destroy();
     this.hostGone = true;
     this.owner.remove(this);
   }
@@ -287,7 +290,7 @@ export class TcpConn {
   }
 
   private maybeDone(): void {
-    if (this.guestFin && this.finSent && this.finAcked) this.close();
+    if (this.guestFin && this.finSent && this.finAcked) this.close(true);
   }
 
   /** A segment from the guest for this connection. */
