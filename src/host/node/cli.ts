@@ -8,9 +8,10 @@ import { runCommand } from './commands/run.ts';
 import { guestCommand } from './commands/guest.ts';
 import { imageCommand } from './commands/image.ts';
 import { webCommand } from './commands/web.ts';
+import { switchCommand } from './commands/switch.ts';
 import { tuneV8ForTranslator } from './v8-tuning.ts';
 
-const COMMANDS: Command[] = [runCommand, guestCommand, imageCommand, webCommand];
+const COMMANDS: Command[] = [runCommand, guestCommand, imageCommand, webCommand, switchCommand];
 
 function usage(): string {
   const lines = [

@@ -5,9 +5,10 @@
  * NUL-terminated strings that begins with "[" and "[[" (the test applets).
  */
 import { VirtusError } from '../../../util/errors.ts';
+import { NET_APPLETS } from './network.ts';
 
 /** Applets the guest's /init, rcS and inittab rely on; a busybox without them is refused. */
-export const REQUIRED_APPLETS = ['sh', 'init', 'mount', 'umount', 'insmod', 'switch_root', 'poweroff', 'reboot', 'cttyhack', 'usleep', 'cat', 'mkdir', 'grep', 'awk', 'hostname', 'sync', 'echo'];
+export const REQUIRED_APPLETS = ['sh', 'init', 'mount', 'umount', 'insmod', 'switch_root', 'poweroff', 'reboot', 'cttyhack', 'usleep', 'cat', 'mkdir', 'grep', 'awk', 'hostname', 'sync', 'echo', ...NET_APPLETS];
 
 const NAME = /^[a-z0-9][a-z0-9_.+-]*$/;
 
