@@ -8,6 +8,9 @@
 import { VirtioP9 } from '../devices/virtio/9p/9p.ts';
 import { VirtioBlk } from '../devices/virtio/blk/blk.ts';
 import { VirtioConsole } from '../devices/virtio/console/console.ts';
+import { VirtioNet } from '../devices/virtio/net/net.ts';
+import { parseMac } from '../util/inet.ts';
+import { defaultMac } from './nic.ts';
 import { VirtioRng } from '../devices/virtio/rng/rng.ts';
 import type { BootOptions } from '../machine/virt.ts';
 import { VirtBoard } from '../machine/virt.ts';
@@ -25,6 +28,10 @@ export interface BuiltMachine {
   readonly board: VirtBoard;
   /** The virtio console, when it is the guest's console (input and resizes go to it). */
   readonly console: VirtioConsole | null;
+  /** The NICs' MAC addresses, in order (what a snapshot keeps of each). */
+  readonly macs: string[];
+  /** Has every NIC ask its guest to announce itself (after a restore or a migration: switches relearn its port). */
+  announce(): void;
   /** Flushes and closes what the machine opened on the host; safe to call twice. */
   close(): void;
   /** Lets go of the disks' image locks for a migration's target (they stay open and flushed). */
@@ -66,6 +73,8 @@ export function newBoard(spec: MachineSpec, host: VmHost, io: MachineIo): VirtBo
 export async function attachDevices(board: VirtBoard, spec: MachineSpec, host: VmHost, io: MachineIo): Promise<BuiltMachine> {
   const closers: Array<() => void> = [];
   const disks: OpenedDisk[] = [];
+  const nics: VirtioNet[] = [];
+  const macs: string[] = [];
   let console: VirtioConsole | null = null;
   const warn = warner(io);
   board.onVirtioError = (device, reason) => warn(device, `${reason} (the device needs a reset)`);
@@ -93,7 +102,16 @@ export async function attachDevices(board: VirtBoard, spec: MachineSpec, host: V
       const clock = spec.deterministic ? { clock: () => board.wallClockNs() } : {};
       board.attachVirtio(new VirtioP9({ name: `virtio-9p${i}`, tag: share.tag, fs: opened.fs, ...clock }));
     }
-    if (d.nics.length) throw new VirtusError('NO_NETWORK', 'this virtus has no network devices yet (devices.nics)');
+    for (const [i, nic] of d.nics.entries()) {
+      if (!host.openNic) throw new VirtusError('NO_NETWORK', `this host has no network for devices.nics[${i}]`);
+      const mac = nic.mac ?? defaultMac(i);
+      const opened = await host.openNic(nic, i, mac);
+      closers.push(() => opened.close());
+      const dev = new VirtioNet(opened.backend, { name: `virtio-net${i}`, mac: parseMac(mac)! });
+      nics.push(dev);
+      macs.push(mac);
+      board.attachVirtio(dev);
+    }
     if (d.console === 'virtio') {
       const size = host.consoleSize?.() ?? { cols: 80, rows: 24 };
       console = new VirtioConsole({ output: (b) => io.output(b), ...size });
@@ -107,6 +125,8 @@ export async function attachDevices(board: VirtBoard, spec: MachineSpec, host: V
   return {
     board,
     console,
+    macs,
+    announce: () => nics.forEach((n) => n.announce()),
     close,
     handover: () => disks.forEach((d) => d.inactivate?.()),
     takeBack: () => disks.forEach((d) => d.activate?.()),

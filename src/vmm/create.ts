@@ -65,6 +65,8 @@ export async function restoreVm(bytes: Uint8Array, name: string, given: Resource
   const built = await buildBoard(spec, host, io(host, events));
   try {
     reader.restore(built.board);
+    // The network may have moved: the guest tells it where it is now.
+    built.announce();
     return new Vm({ spec, built, host, bootInfo: null, state: 'paused', emit: events }, o);
   } catch (e) {
     built.close();
@@ -97,6 +99,8 @@ export async function receiveVm(link: IncomingLink, given: Resources, flags: Res
       },
     });
     if (!built || !spec) throw new VirtusError('BAD_SNAPSHOT', 'the migration stream ended without a machine');
+    // The guest is on another host now: switches must learn its new port.
+    (built as BuiltMachine).announce();
     const vm = new Vm({ spec, built, host, bootInfo: null, state: 'running', emit: events }, o);
     return { vm, rounds: got.rounds };
   } catch (e) {

@@ -7,6 +7,7 @@ import type { HostFs } from '../devices/virtio/9p/fs.ts';
 import type { RunnerHost } from '../machine/runner.ts';
 import type { OutgoingLink } from '../machine/migrate.ts';
 import type { BlockBackend } from '../storage/backend.ts';
+import type { NetBackend } from '../util/net-backend.ts';
 import type { DiskSpec, NicSpec, ShareSpec } from './spec.ts';
 
 /** A disk the host opened for a machine. */
@@ -29,6 +30,12 @@ export interface OpenedShare {
   close(): void;
 }
 
+/** A NIC's backend the host made (sockets, a NAT, a link). */
+export interface OpenedNic {
+  readonly backend: NetBackend;
+  close(): void;
+}
+
 /** A migration link the host connected. */
 export type MigrationLink = OutgoingLink & { close(): void };
 
@@ -43,8 +50,12 @@ export interface VmHost {
   openDisk(d: DiskSpec, index: number): OpenedDisk | Promise<OpenedDisk>;
   /** Opens a folder the spec shares (absent: this host has no folders to share). */
   openShare?(s: ShareSpec, index: number): OpenedShare;
-  /** Plugs a NIC into the network the spec names (absent: this host has no network). */
-  openNic?(n: NicSpec, index: number): unknown;
+  /**
+   * Makes the backend of a NIC the spec names (absent: this host has no network); `mac` is
+   * the address the device will have. Host resources (listeners, sockets) are ready when it
+   * resolves; failures are one-line VirtusErrors.
+   */
+  openNic?(n: NicSpec, index: number, mac: string): OpenedNic | Promise<OpenedNic>;
   /** Connects a migration link to `uri` (absent: this host cannot migrate machines out). */
   connect?(uri: string): Promise<MigrationLink>;
   /** The terminal's size, for virtio-console. */

@@ -15,7 +15,17 @@ const full: MachineSpec = {
       { file: 'b.img', readonly: true, serial: '', locking: false },
     ],
     shares: [{ path: '/srv/project', tag: 'host0', readonly: true }],
-    nics: [{ mac: '52:54:00:12:34:56', backend: { type: 'user', hostfwd: ['tcp:127.0.0.1:8080-:80'] } }],
+    nics: [
+      {
+        mac: '52:54:00:12:34:56',
+        backend: {
+          type: 'user', net: '10.0.2.0', prefix: 24, host: '10.0.2.2', dns: '10.0.2.3', dhcpStart: '10.0.2.15', restrict: false,
+          hostfwd: [{ proto: 'tcp', hostAddr: '127.0.0.1', hostPort: 8080, guestAddr: '', guestPort: 80 }], hostname: '', resolver: '', wisp: '',
+        },
+      },
+      { backend: { type: 'stream', server: true, addr: { type: 'unix', path: '/tmp/sw.sock' } } },
+      { mac: '52:54:00:00:00:02', backend: { type: 'dgram', local: null, remote: { type: 'inet', host: '127.0.0.1', port: 6000 } } },
+    ],
     console: 'virtio',
   },
 };
@@ -91,7 +101,13 @@ describe('MachineSpec', () => {
     ['devices.nics[0].mac', '52:54:00:12:34', /^machine\.devices\.nics\[0\]\.mac: "52:54:00:12:34" is not a MAC address/],
     ['devices.nics[0].mac', '53:54:00:12:34:56', /^machine\.devices\.nics\[0\]\.mac: must be a unicast address/],
     ['devices.nics[0].backend', undefined, /^machine\.devices\.nics\[0\]\.backend: is missing/],
-    ['devices.nics[0].backend.type', '', /^machine\.devices\.nics\[0\]\.backend\.type: must not be empty/],
+    ['devices.nics[0].backend.type', 'tap', /^machine\.devices\.nics\[0\]\.backend\.type: must be one of user, stream, dgram, got "tap"/],
+    ['devices.nics[0].backend.dns', '10.0.2.300', /^machine\.devices\.nics\[0\]\.backend\.dns: "10\.0\.2\.300" is not an IPv4 address/],
+    ['devices.nics[0].backend.hostfwd[0].guestPort', 0, /^machine\.devices\.nics\[0\]\.backend\.hostfwd\[0\]\.guestPort: must be an integer from 1/],
+    ['devices.nics[0].backend.hostfwd[0].proto', 'sctp', /^machine\.devices\.nics\[0\]\.backend\.hostfwd\[0\]\.proto: must be one of tcp, udp/],
+    ['devices.nics[0].backend.tap', 'tap0', /^machine\.devices\.nics\[0\]\.backend\.tap: unknown field/],
+    ['devices.nics[1].backend.addr.type', 'vsock', /^machine\.devices\.nics\[1\]\.backend\.addr\.type: must be one of inet, unix/],
+    ['devices.nics[2].backend.remote', null, /^machine\.devices\.nics\[2\]\.backend: a dgram backend needs remote/],
     ['devices.console', 'vga', /^machine\.devices\.console: must be one of serial, virtio/],
     ['devices.gpu', {}, /^machine\.devices\.gpu: unknown field/],
     ['cpu', 'rv64', /^machine\.cpu: unknown field/],

@@ -15,7 +15,9 @@
  */
 import { RAM_MAX } from '../cpu/layout.ts';
 import { VirtusError } from '../util/errors.ts';
+import type { NicBackendSpec } from '../net/nic.ts';
 import { Fields } from './fields.ts';
+import { parseNicBackend } from './nic.ts';
 
 /** How the machine starts (QEMU's -bios). */
 export type BootMode = 'builtin' | 'firmware' | 'bare';
@@ -62,10 +64,10 @@ export interface ShareSpec {
 
 /** A virtio-net interface: the guest-visible part, and the host backend it is plugged into. */
 export interface NicSpec {
-  /** The MAC address, `52:54:00:xx:xx:xx` form; generated when absent. */
+  /** The MAC address, `52:54:00:xx:xx:xx` form; QEMU's 52:54:00:12:34:56 (+ the NIC's index) when absent. */
   mac?: string;
-  /** The backend: its kind and its options, as the host's network layer reads them. */
-  backend: { type: string; [option: string]: unknown };
+  /** The backend: the user NAT, a stream or a dgram link, as net/nic.ts describes them. */
+  backend: NicBackendSpec;
 }
 
 export interface DevicesSpec {
@@ -168,16 +170,13 @@ function parseShare(f: Fields): ShareSpec {
 
 function parseNic(f: Fields): NicSpec {
   f.only(['mac', 'backend']);
-  const nic: NicSpec = { backend: { type: '' } };
+  const nic: NicSpec = { backend: parseNicBackend(f.object('backend', true)) };
   const mac = f.optionalString('mac');
   if (mac !== undefined) {
     if (!MAC.test(mac)) f.fail('mac', `"${mac}" is not a MAC address like 52:54:00:12:34:56 (lower-case hex)`);
     if (parseInt(mac.slice(0, 2), 16) & 1) f.fail('mac', 'must be a unicast address (the first byte even)');
     nic.mac = mac;
   }
-  const b = f.object('backend', true);
-  const type = b.string('type', { min: 1, max: 32 });
-  nic.backend = { ...(b.value as Record<string, unknown>), type };
   return nic;
 }
 

@@ -239,7 +239,7 @@ export class Vm {
 
   /** The guest-visible description a snapshot or migration carries. */
   private shape(): unknown {
-    return shapeOf(this.spec, []);
+    return shapeOf(this.spec, this.built.macs);
   }
 
   private setState(s: VmState): void {

@@ -13,6 +13,7 @@ import { parseSize } from '../../util/size.ts';
 import type { Resources } from '../../vmm/shape.ts';
 import { checkSpec, DEFAULT_MEMORY, MAX_HARTS, type DiskSpec, type MachineSpec, type ShareSpec } from '../../vmm/spec.ts';
 import { onOff, splitOptions } from './qemu-args.ts';
+import { NET_HELP, nicDescs } from './net/attach.ts';
 
 /** parseArgs options for the machine flags. */
 export const MACHINE_OPTIONS = {
@@ -75,6 +76,7 @@ export const MACHINE_HELP = `  --kernel FILE        kernel or program: a Linux I
   --console serial|virtio
                        the guest's console: the UART (ttyS0, default) or
                        virtio-console (hvc0, which follows the terminal's size)
+${NET_HELP}
   --deterministic      derive time from the instruction count (reproducible runs)
   --engine jit|interp  translate hot code to WebAssembly (default), or only
                        interpret (the reference engine)
@@ -277,9 +279,11 @@ export function deviceFlags(v: MachineFlags, cmd: string, o: { rootDisk?: string
       }
       case 'virtio-rng-device':
         break; // every machine has one
+      case 'virtio-net-device':
+        break; // a NIC: with its -netdev (net/attach.ts)
       default:
         if (/-pci$/.test(driver)) throw usage(cmd, `-device ${driver}: the virt board has no PCI here; use the -device ...-device (virtio-mmio) form`);
-        throw usage(cmd, `-device ${driver}: virtus has virtio-blk-device, virtio-9p-device and virtio-rng-device`);
+        throw usage(cmd, `-device ${driver}: virtus has virtio-blk-device, virtio-9p-device, virtio-net-device and virtio-rng-device`);
     }
   }
   return { disks, shares };
@@ -304,7 +308,6 @@ export async function specFromFlags(v: MachineFlags, cmd: string, src: SpecSourc
   if (v.root !== undefined && v.root !== 'disk') throw usage(cmd, `--root takes "disk" (the default guest's root disk), not "${v.root}"`);
   const con = v.console ?? 'serial';
   if (con !== 'serial' && con !== 'virtio') throw usage(cmd, `--console must be serial or virtio, not "${con}"`);
-  if (v.netdev?.length || v.nic?.length) throw usage(cmd, 'this virtus has no network devices yet (--nic, --netdev)');
   const words: string[] = [];
   const root = v.root === 'disk' ? await src.rootDisk() : undefined;
   const devices = deviceFlags(v, cmd, root !== undefined ? { rootDisk: root } : {});
@@ -346,7 +349,7 @@ export async function specFromFlags(v: MachineFlags, cmd: string, src: SpecSourc
     deterministic: v.deterministic === true,
     engine,
     boot,
-    devices: { disks: devices.disks, shares: devices.shares, nics: [], console: con },
+    devices: { disks: devices.disks, shares: devices.shares, nics: nicDescs(v), console: con },
   });
 }
 
@@ -367,5 +370,5 @@ export async function resourcesFromFlags(v: MachineFlags, cmd: string, flag: str
     if (d.overlay !== undefined && d.overlay !== 'auto') d.overlay = resolve(d.overlay);
   }
   for (const s of shares) s.path = resolve(s.path);
-  return { disks, shares, nics: [], engine, ...(v.memory !== undefined ? { memory: parseMemory(v.memory, cmd) } : {}) };
+  return { disks, shares, nics: nicDescs(v), engine, ...(v.memory !== undefined ? { memory: parseMemory(v.memory, cmd) } : {}) };
 }

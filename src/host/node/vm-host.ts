@@ -9,8 +9,9 @@ import { join, resolve } from 'node:path';
 import { openDrive } from '../../storage/drive.ts';
 import type { HostFile, HostFileSystem, LockMode } from '../../storage/host-file.ts';
 import { VirtusError } from '../../util/errors.ts';
-import type { MigrationLink, OpenedDisk, OpenedShare, VmHost } from '../../vmm/host.ts';
-import type { DiskSpec, ShareSpec } from '../../vmm/spec.ts';
+import type { MigrationLink, OpenedDisk, OpenedNic, OpenedShare, VmHost } from '../../vmm/host.ts';
+import type { DiskSpec, NicSpec, ShareSpec } from '../../vmm/spec.ts';
+import { createNicBackend } from './net/index.ts';
 import { readHostFile } from './files.ts';
 import { NodeHostFs } from './host-fs.ts';
 import { nodeFileSystem } from './host-file.ts';
@@ -76,6 +77,11 @@ export class NodeVmHost implements VmHost {
   openShare(s: ShareSpec): OpenedShare {
     const fs = new NodeHostFs(s.path, { readOnly: s.readonly });
     return { fs, close: () => fs.closeAll() };
+  }
+
+  async openNic(n: NicSpec, _index: number, mac: string): Promise<OpenedNic> {
+    const { backend } = await createNicBackend({ mac, backend: n.backend }, { wake: () => this.runner.wake(), warn: (l) => this.warn(l) });
+    return { backend, close: () => backend.close() };
   }
 
   connect(uri: string): Promise<MigrationLink> {

@@ -100,6 +100,7 @@ async function tabMachine(v: MachineFlags & { port?: string }): Promise<{ title:
   });
   if (spec.boot.mode !== 'builtin') throw no('a browser tab boots with the built-in SBI: drop --bios');
   if (spec.devices.shares.length) throw no('a browser tab cannot share host folders (--share)');
+  if (spec.devices.nics.length) throw no('a browser tab has no network yet (--nic, --netdev)');
   if (spec.devices.disks.length > 1) throw no(`a browser tab attaches one disk, not ${spec.devices.disks.length}`);
   const disk = spec.devices.disks[0];
   if (disk && disk.overlay !== undefined) throw no("the tab keeps a disk's writes in the browser (OPFS): drop overlay= and -snapshot");
