@@ -34,6 +34,11 @@ export interface BuiltMachine {
   announce(): void;
   /** Flushes and closes what the machine opened on the host; safe to call twice. */
   close(): void;
+  /**
+   * Lets go of everything without writing to the disks again (the machine went to another
+   * host, which owns them now): NICs and folders are closed, disks abandoned.
+   */
+  abandon(): void;
   /** Lets go of the disks' image locks for a migration's target (they stay open and flushed). */
   handover(): void;
   /** Takes the disks' locks back after a migration that failed. */
@@ -71,27 +76,38 @@ export function newBoard(spec: MachineSpec, host: VmHost, io: MachineIo): VirtBo
  * On any failure, whatever was opened is closed again.
  */
 export async function attachDevices(board: VirtBoard, spec: MachineSpec, host: VmHost, io: MachineIo): Promise<BuiltMachine> {
+  /** What closes each opened resource, and what lets it go without a write (disks). */
   const closers: Array<() => void> = [];
+  const abandoners: Array<() => void> = [];
   const disks: OpenedDisk[] = [];
   const nics: VirtioNet[] = [];
   const macs: string[] = [];
   let console: VirtioConsole | null = null;
   const warn = warner(io);
   board.onVirtioError = (device, reason) => warn(device, `${reason} (the device needs a reset)`);
-  const close = (): void => {
-    for (const c of closers.splice(0).reverse()) {
+  const run = (fs: Array<() => void>): void => {
+    for (const f of fs.reverse()) {
       try {
-        c();
+        f();
       } catch (e) {
         io.warn(`virtus: warning: closing a device: ${(e as Error).message}`);
       }
     }
+  };
+  const close = (): void => {
+    abandoners.length = 0;
+    run(closers.splice(0));
+  };
+  const abandon = (): void => {
+    closers.length = 0;
+    run(abandoners.splice(0));
   };
   try {
     const d = spec.devices;
     for (const [i, disk] of d.disks.entries()) {
       const opened = await host.openDisk(disk, i);
       closers.push(() => opened.close());
+      abandoners.push(() => opened.abandon?.());
       disks.push(opened);
       board.attachVirtio(new VirtioBlk(opened.backend, { name: `virtio-blk${i}`, serial: disk.serial, onIoError: (dev, m) => warn(dev, `I/O error: ${m}`) }));
     }
@@ -99,6 +115,7 @@ export async function attachDevices(board: VirtBoard, spec: MachineSpec, host: V
       if (!host.openShare) throw new VirtusError('NO_SHARES', `this host cannot share folders (devices.shares[${i}]: ${share.path})`);
       const opened = host.openShare(share, i);
       closers.push(() => opened.close());
+      abandoners.push(() => opened.close());
       const clock = spec.deterministic ? { clock: () => board.wallClockNs() } : {};
       board.attachVirtio(new VirtioP9({ name: `virtio-9p${i}`, tag: share.tag, fs: opened.fs, ...clock }));
     }
@@ -107,6 +124,7 @@ export async function attachDevices(board: VirtBoard, spec: MachineSpec, host: V
       const mac = nic.mac ?? defaultMac(i);
       const opened = await host.openNic(nic, i, mac);
       closers.push(() => opened.close());
+      abandoners.push(() => opened.close());
       const dev = new VirtioNet(opened.backend, { name: `virtio-net${i}`, mac: parseMac(mac)! });
       nics.push(dev);
       macs.push(mac);
@@ -128,6 +146,7 @@ export async function attachDevices(board: VirtBoard, spec: MachineSpec, host: V
     macs,
     announce: () => nics.forEach((n) => n.announce()),
     close,
+    abandon,
     handover: () => disks.forEach((d) => d.inactivate?.()),
     takeBack: () => disks.forEach((d) => d.activate?.()),
   };

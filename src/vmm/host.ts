@@ -22,6 +22,11 @@ export interface OpenedDisk {
    */
   inactivate?(): void;
   activate?(): void;
+  /**
+   * Closes the disk's host files without writing anything more (after a migration: the target
+   * owns the image now, and even a clean close would write to it).
+   */
+  abandon?(): void;
 }
 
 /** A folder the host shares with a machine. */

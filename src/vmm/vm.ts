@@ -320,7 +320,8 @@ export class Vm {
     }
     this.setState('stopped');
     // A migrated machine's disks belong to the target now: nothing here may write them again.
-    if (info.reason !== 'migrated') {
+    if (info.reason === 'migrated') this.built.abandon();
+    else {
       this.migrationLink?.close();
       this.built.close();
     }

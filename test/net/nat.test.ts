@@ -54,11 +54,11 @@ function setup(nic = 'user') {
   return { nat, socks, udp, got, clock };
 }
 
-function tcp(o: { sport?: number; dst?: number; dport?: number; seq: number; ack?: number; flags: number; data?: number[]; opts?: number[] }): Uint8Array {
+function tcp(o: { sport?: number; dst?: number; dport?: number; seq: number; ack?: number; flags: number; data?: number[]; opts?: number[]; dstMac?: Uint8Array }): Uint8Array {
   const opts = o.opts ?? [];
   const data = o.data ?? [];
   return ipv4Frame({
-    dstMac: GW, srcMac: GUEST, src: GUEST_IP, dst: o.dst ?? GW_IP, proto: IP_PROTO_TCP, l4Len: 20 + opts.length + data.length, csumAt: 16,
+    dstMac: o.dstMac ?? GW, srcMac: GUEST, src: GUEST_IP, dst: o.dst ?? GW_IP, proto: IP_PROTO_TCP, l4Len: 20 + opts.length + data.length, csumAt: 16,
     fill: (f, l4) => {
       wr16(f, l4, o.sport ?? 40000);
       wr16(f, l4 + 2, o.dport ?? 80);
@@ -136,6 +136,20 @@ describe('user NAT', () => {
     nat.send(tcp({ seq: 50, ack: 77, flags: ACK, data: [1] }));
     const r2 = seg(got.pop()!);
     assert.deepEqual([r2.flags, r2.seq], [RST, 77]);
+  });
+
+  it('on a switch, ignores frames for another machine: no reset for a stream between two guests', () => {
+    // A switch floods a frame whose destination it has not learnt (a machine that is moving)
+    // to every port, the NAT's included: a router takes only what is sent to its own MAC.
+    const { nat, socks, got } = setup();
+    const other = new Uint8Array([0x52, 0x54, 0, 0, 0, 0x0b]);
+    nat.send(tcp({ seq: 50, ack: 77, flags: ACK, data: [1], dstMac: other, dst: 0x0a000210, dport: 5000 }));
+    nat.send(tcp({ seq: 51, flags: SYN, dstMac: other, dst: 0x0a000210, dport: 5000 }));
+    assert.equal(got.length, 0, 'no reset, no answer');
+    assert.equal(socks.length, 0, 'no connection made');
+    // Addressed to the router's MAC but to another machine of the segment: not ours either.
+    nat.send(tcp({ seq: 52, ack: 7, flags: ACK, data: [1], dst: 0x0a000210, dport: 5000 }));
+    assert.equal(got.length, 0);
   });
 
   it('with restrict=on lets nothing out but still answers on the segment', () => {

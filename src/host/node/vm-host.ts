@@ -41,12 +41,14 @@ export class NodeVmHost implements VmHost {
   openDisk(d: DiskSpec): OpenedDisk {
     // The files of the disk's chain and the locks each took, to hand them over in a migration.
     const locked: Array<{ file: HostFile; mode: LockMode; lock: (mode: LockMode) => void }> = [];
+    const files: HostFile[] = [];
     const fs: HostFileSystem = {
       ...nodeFileSystem,
       open: (path, o) => recorded(nodeFileSystem.open(path, o)),
       create: (path, o) => recorded(nodeFileSystem.create(path, o)),
     };
     const recorded = (file: HostFile): HostFile => {
+      files.push(file);
       const lock = file.lock?.bind(file);
       if (lock) {
         file.lock = (mode) => {
@@ -67,6 +69,15 @@ export class NodeVmHost implements VmHost {
         close: () => drive.close(),
         inactivate: () => locked.forEach((l) => l.file.unlock?.()),
         activate: () => locked.forEach((l) => l.lock(l.mode)),
+        abandon: () => {
+          for (const f of files.splice(0)) {
+            try {
+              f.close();
+            } catch {
+              // already closed by the drive
+            }
+          }
+        },
       };
     } catch (e) {
       if (e instanceof VirtusError) throw new VirtusError(e.code, `--drive ${d.file}: ${e.message}`, { exitCode: 2, cause: e });

@@ -83,7 +83,7 @@ export class UserNet implements NetBackend {
   private nextPort = EPHEMERAL;
   private readonly stats = {
     'nat tcp connections': 0, 'nat tcp refused': 0, 'nat udp flows': 0, 'nat dns queries': 0, 'nat dhcp replies': 0,
-    'nat icmp echo': 0, 'nat dropped': 0, 'nat restricted': 0,
+    'nat icmp echo': 0, 'nat dropped': 0, 'nat restricted': 0, 'nat not for us': 0,
   };
 
   /** `mac` is the NIC's when the NAT serves one NIC directly, null when it is a switch's port. */
@@ -142,9 +142,18 @@ export class UserNet implements NetBackend {
     this.stats['nat dropped']++;
   }
 
-  /** A frame from the guest. */
+  /**
+   * A frame from the guest. A router takes only frames sent to its own MAC or to a group
+   * address (ARP, DHCP): on a switch it also sees frames flooded for other machines (a
+   * destination the switch has not learnt, as while a machine moves), and those are not its
+   * business — answering them with resets would break the other machines' connections.
+   */
   send(f: Uint8Array): void {
     if (f.length < ETH_HEADER) return this.drop();
+    if (!(f[0]! & 1) && !this.gwMac.every((b, i) => f[i] === b)) {
+      this.stats['nat not for us']++;
+      return;
+    }
     const type = rd16(f, 12);
     if (type === ETHERTYPE_ARP) return this.arp(f);
     if (type !== ETHERTYPE_IPV4) return this.drop();
@@ -289,6 +298,11 @@ export class UserNet implements NetBackend {
   private tcpIn(f: Uint8Array, ip: Ipv4): void {
     const s = this.parseTcp(f, ip);
     if (!s || !this.inNet(ip.src)) return this.drop();
+    // Another machine of the segment: nothing to answer, no connection to make through the NAT.
+    if (this.inNet(ip.dst) && ip.dst !== this.gw && ip.dst !== this.dns) {
+      this.stats['nat not for us']++;
+      return;
+    }
     const key = `${ip.src}:${s.sport}:${ip.dst}:${s.dport}`;
     const c = this.tcp.get(key);
     if (c) return c.segment(s);
