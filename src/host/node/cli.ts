@@ -8,9 +8,13 @@ import { runCommand } from './commands/run.ts';
 import { guestCommand } from './commands/guest.ts';
 import { imageCommand } from './commands/image.ts';
 import { webCommand } from './commands/web.ts';
+import { daemonCommand } from './commands/daemon.ts';
 import { tuneV8ForTranslator } from './v8-tuning.ts';
 
-const COMMANDS: Command[] = [runCommand, guestCommand, imageCommand, webCommand];
+const COMMANDS: Command[] = [runCommand, guestCommand, imageCommand, webCommand, daemonCommand];
+
+/** A daemon machine's worker thread loads this module (the CLI's bundle) and runs this. */
+export { vmWorkerMain } from './daemon/worker.ts';
 
 function usage(): string {
   const lines = [
