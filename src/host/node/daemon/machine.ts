@@ -196,7 +196,9 @@ export class DaemonMachine {
     const w = this.attach(this.init(false, listen));
     this.setState('incoming');
     void w.ready.then(
-      ({ spec }) => {
+      ({ spec, state }) => {
+        this.startedAt = Date.now();
+        this.setState(state === 'running' ? 'running' : 'paused');
         this.record.spec = spec;
         this.record.snapshot = undefined;
         this.persist();

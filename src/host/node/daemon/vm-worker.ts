@@ -6,8 +6,11 @@
  * The thread runs the same code as the daemon: the CLI's bundle when the CLI runs from one
  * (bin/virtus.mjs), the TypeScript sources through tsx otherwise.
  */
+import { copyFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { processAlive } from '../../../repo/lock.ts';
 import { Worker } from 'node:worker_threads';
 import { VirtusError } from '../../../util/errors.ts';
 import type { StopInfo, VmEvent, VmmAction, VmmResult, VmState } from '../../../vmm/actions.ts';
@@ -23,10 +26,37 @@ export interface VmWorkerEvents {
   died(message: string): void;
 }
 
+let bundleCopy: string | null = null;
+
+/**
+ * The daemon's own copy of the CLI's bundle: bin/virtus.mjs replaces the bundle whenever a
+ * source changes, and a daemon runs for long. The copy is named by the daemon's pid, beside the
+ * bundle (so the bundle's packages resolve the same); copies of daemons that are gone are removed.
+ */
+function ownBundle(self: string): string {
+  if (bundleCopy) return bundleCopy;
+  const path = fileURLToPath(self);
+  const dir = join(dirname(path), 'daemon');
+  try {
+    mkdirSync(dir, { recursive: true });
+    for (const f of readdirSync(dir)) {
+      const pid = Number(/^(\d+)\.mjs$/.exec(f)?.[1]);
+      if (pid && pid !== process.pid && !processAlive(pid)) rmSync(join(dir, f), { force: true });
+    }
+    const copy = join(dir, `${process.pid}.mjs`);
+    copyFileSync(path, copy);
+    process.once('exit', () => rmSync(copy, { force: true }));
+    bundleCopy = pathToFileURL(copy).href;
+  } catch {
+    bundleCopy = self;
+  }
+  return bundleCopy;
+}
+
 /** The code a worker thread evaluates: load this module's program and run the worker's main. */
 function workerSource(): string {
   const self = import.meta.url;
-  if (!self.endsWith('.ts')) return `import(${JSON.stringify(self)}).then((m) => m.vmWorkerMain())`;
+  if (!self.endsWith('.ts')) return `import(${JSON.stringify(ownBundle(self))}).then((m) => m.vmWorkerMain())`;
   const tsx = pathToFileURL(createRequire(self).resolve('tsx/esm/api')).href;
   const worker = new URL('./worker.ts', self).href;
   return `import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(worker)}); }).then((m) => m.vmWorkerMain())`;
