@@ -21,7 +21,7 @@ import { describeSchemaErrors, openApiDoc, routes, type SchemaError } from './op
 /** HTTP status for each error code (any other VirtusError: 400; anything else: 500). */
 const STATUS: Record<string, number> = {
   BAD_REQUEST: 400, BAD_SPEC: 400, UNAUTHORIZED: 401, NOT_FOUND: 404, NO_SUCH_VM: 404, NO_SUCH_SNAPSHOT: 404, NO_SUCH_IMAGE: 404,
-  METHOD_NOT_ALLOWED: 405, NAME_TAKEN: 409, VMM_STATE: 409, NO_MEMORY: 409, MIGRATE_LISTEN: 409, UNSUPPORTED_MEDIA: 415, INTERNAL: 500, VM_DIED: 500,
+  METHOD_NOT_ALLOWED: 405, NAME_TAKEN: 409, VMM_STATE: 409, NO_MEMORY: 409, MIGRATE_LISTEN: 409, UNSUPPORTED_MEDIA: 415, MIGRATE_FAILED: 502, INTERNAL: 500, VM_DIED: 500,
 };
 
 export interface ApiOptions {
@@ -62,7 +62,20 @@ export async function buildApi(o: ApiOptions, serverFactory: (handler: (req: Inc
   for (const a of [bodyAjv, textAjv]) a.addKeyword('x-websocket').addFormat('date-time', true);
 
   const app = Fastify({ logger: false, bodyLimit: 1 << 20, serverFactory, return503OnClosing: false });
-  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : textAjv).compile(schema as object));
+  const table = routes(doc);
+  const optionalBodies = new WeakSet<object>(table.flatMap((r) => (r.schema.body && !r.operation.requestBody?.required ? [r.schema.body] : [])));
+  app.setValidatorCompiler(({ schema, httpPart }) => {
+    const v = (httpPart === 'body' ? bodyAjv : textAjv).compile(schema as object);
+    if (!optionalBodies.has(schema)) return v;
+    // A request without a body is a request with the defaults.
+    const optional = (data: unknown): boolean => {
+      const ok = data === undefined || data === null || v(data);
+      optional.errors = v.errors;
+      return ok;
+    };
+    optional.errors = null as typeof v.errors;
+    return optional;
+  });
   await app.register(websocket, { options: { maxPayload: 1 << 20 } });
 
   app.setErrorHandler((err: Error & { validation?: SchemaError[]; validationContext?: string; statusCode?: number; code?: string }, _req, reply) => {
@@ -79,7 +92,7 @@ export async function buildApi(o: ApiOptions, serverFactory: (handler: (req: Inc
     return reply.code(500).send(errorBody('INTERNAL', `internal error: ${err.message}`));
   });
   app.setNotFoundHandler((req, reply) => {
-    const known = routes(doc).some((r) => new RegExp(`^${r.url.replace(/:\w+/g, '[^/]+')}$`).test(req.url.split('?')[0]!));
+    const known = table.some((r) => new RegExp(`^${r.url.replace(/:\w+/g, '[^/]+')}$`).test(req.url.split('?')[0]!));
     if (known) return reply.code(405).send(errorBody('METHOD_NOT_ALLOWED', `${req.method} is not an operation of ${req.url.split('?')[0]} (see /openapi.json)`));
     return reply.code(404).send(errorBody('NOT_FOUND', `no ${req.url.split('?')[0]} in the API (see /openapi.json)`));
   });
@@ -133,7 +146,7 @@ export async function buildApi(o: ApiOptions, serverFactory: (handler: (req: Inc
     snapshotVm: async (req, reply) => reply.code(201).send(await d.snapshot(req.params.id!, (req.body as { name: string }).name)),
     migrateVm: async (req, reply) => {
       const m = d.get(req.params.id!);
-      await m.action({ type: 'migrate', uri: (req.body as { to: string }).to });
+      await m.migrate((req.body as { to: string }).to);
       return reply.code(202).send(info(m));
     },
     getVmStats: async (req) => d.get(req.params.id!).action({ type: 'query-stats' }),
@@ -146,7 +159,7 @@ export async function buildApi(o: ApiOptions, serverFactory: (handler: (req: Inc
     getVmEvents: (req, reply) => streamEvents(d, req.raw, reply, d.get(req.params.id!)),
   };
 
-  for (const r of routes(doc)) {
+  for (const r of table) {
     if (r.websocket) {
       app.route({
         method: 'GET',

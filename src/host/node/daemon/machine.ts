@@ -262,6 +262,7 @@ export class DaemonMachine {
         return this.ctx.publish({ ...who, type: 'reset', guest: e.guest });
       case 'migration':
         this.migration = e.info;
+        for (const f of this.migrationWatchers) f(e.info);
         return this.ctx.publish({ ...who, type: 'migration', info: e.info });
       case 'warning':
         this.ctx.log(`${this.name}: ${e.message}`);
@@ -306,6 +307,38 @@ export class DaemonMachine {
   /** Carries out a VmmAction on the running machine. */
   action<A extends VmmAction>(a: A): Promise<VmmResult<A>> {
     return this.need(a.type).action(a);
+  }
+
+  /**
+   * Starts a live migration to `uri`. Resolves once the stream is under way (the first round
+   * went out, or 2 s passed); a migration that fails before that — a target that refuses the
+   * connection or the machine — is an error here, and the machine runs on as before.
+   */
+  async migrate(uri: string): Promise<void> {
+    const w = this.need('migrate');
+    let off: (() => void) | null = null;
+    const settled = new Promise<void>((resolve, reject) => {
+      const t = setTimeout(resolve, 2000);
+      off = this.onMigration((info) => {
+        if (info.status === 'failed') reject(new VirtusError('MIGRATE_FAILED', `migration to ${uri} failed: ${info.error ?? 'unknown error'}; the machine runs on here`));
+        else if ((info.rounds ?? 0) > 0 || info.status !== 'active') resolve();
+        else return;
+        clearTimeout(t);
+      });
+    });
+    try {
+      await w.action({ type: 'migrate', uri });
+      await settled;
+    } finally {
+      off!();
+    }
+  }
+
+  private readonly migrationWatchers = new Set<(info: MigrationInfo) => void>();
+
+  private onMigration(f: (info: MigrationInfo) => void): () => void {
+    this.migrationWatchers.add(f);
+    return () => this.migrationWatchers.delete(f);
   }
 
   /** Saves the running (or paused) machine to `path`. */
