@@ -216,6 +216,7 @@ export class DaemonMachine {
     try {
       const { state } = await w.ready;
       if (state === 'paused' || state === 'created') this.setState('paused');
+      else if (state === 'running') this.setState('running');
     } catch (e) {
       // A machine that cannot be built is not restarted by the policy: the caller hears why.
       this.userStop = true;
@@ -230,7 +231,8 @@ export class DaemonMachine {
     const w = new VmWorker(init, {
       event: (e) => this.event(e),
       stopped: (info) => this.ended(w, info),
-      died: (message) => this.ended(w, { reason: 'error', code: 70, message: `the machine's worker thread died: ${message}` }),
+      // A thread the daemon ended itself (a hard stop) did not die: it was stopped.
+      died: (message) => this.ended(w, this.userStop ? { reason: 'quit', code: 0 } : { reason: 'error', code: 70, message: `the machine's worker thread died: ${message}` }),
     });
     this.worker = w;
     this.startedAt = Date.now();
@@ -365,7 +367,10 @@ export class DaemonMachine {
     this.userStop = true;
     this.record.running = false;
     this.persist();
+    // A machine still waiting for its migration (or being built) has nothing to flush.
+    const waiting = this.state === 'incoming' || this.state === 'starting';
     this.setState('stopping');
+    if (waiting) return void (await w.terminate());
     const within = (p: Promise<unknown>, ms: number): Promise<boolean> =>
       Promise.race([p.then(() => true, () => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref())]);
     if (!o.force && (o.timeoutMs ?? 0) > 0) {

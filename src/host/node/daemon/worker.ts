@@ -109,7 +109,11 @@ export async function vmWorkerMain(): Promise<void> {
     post({ t: 'failed', error: wireError(e) });
     return;
   }
-  void vm.stopped().then((info) => {
+  let announced!: () => void;
+  const readyPosted = new Promise<void>((r) => (announced = r));
+  // A guest may end before its first slice is over: the daemon hears `ready` first all the same.
+  void vm.stopped().then(async (info) => {
+    await readyPosted;
     out.flush();
     post({ t: 'stopped', info });
   });
@@ -117,6 +121,7 @@ export async function vmWorkerMain(): Promise<void> {
     await vm.handle({ type: vm.state === 'created' ? 'start' : 'resume' }).catch(() => {});
   }
   post({ t: 'ready', state: vm.state, spec: vm.spec });
+  announced();
   ready = true;
   for (const m of queued.splice(0)) void serve(m);
   // Fault injection for the daemon's isolation test: this machine's thread dies of an uncaught error.
