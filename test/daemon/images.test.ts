@@ -13,6 +13,7 @@ import { ensureDefaultGuest } from '../../src/host/node/guest/fetch.ts';
 import { packMachine } from '../../src/repo/pack.ts';
 import { silentProgress } from '../../src/repo/progress.ts';
 import { ImageStore } from '../../src/repo/store.ts';
+import { PROMPT } from '../support/guest.ts';
 import { requireTool } from '../support/toolchain.ts';
 import { attach, curl, readSector, scratch, startDaemon, until, writerElf } from './support.ts';
 
@@ -73,11 +74,14 @@ describe('daemon: machines from one image', () => {
       const base = machines[0]!.spec.devices.disks[0]!.file;
       const before = sha(base);
       const consoles = await Promise.all(machines.map((m) => attach(d.sock, m.name)));
-      await Promise.all(consoles.map((c) => c.waitFor(/virtus-init: ready, root is \/dev\/vda/, 400_000)));
-      await Promise.all(consoles.map((c) => c.waitFor(/# $/, 60_000)));
-      machines.forEach((m, i) => consoles[i]!.send(`echo hello-${m.name} > /root/mark && sync && echo written-$((40+2))-${m.name}\n`));
-      await Promise.all(machines.map((m, i) => consoles[i]!.waitFor(new RegExp(`written-42-${m.name}`), 60_000)));
-      for (const c of consoles) c.close();
+      try {
+        await Promise.all(consoles.map((c) => c.waitFor(/virtus-init: ready, root is \/dev\/vda/, 400_000)));
+        await Promise.all(consoles.map((c) => c.waitFor(new RegExp(PROMPT), 300_000)));
+        machines.forEach((m, i) => consoles[i]!.send(`echo hello-${m.name} > /root/mark && sync && echo written-$((40+2))-${m.name}\n`));
+        await Promise.all(machines.map((m, i) => consoles[i]!.waitFor(new RegExp(`written-42-${m.name}`), 120_000)));
+      } finally {
+        for (const c of consoles) c.close();
+      }
       for (const m of machines) {
         const st = curl(d.sock, 'POST', `/vms/${m.name}/stop`);
         assert.equal(st.body.state, 'stopped', st.text);

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { buildGuest, VIRTUS } from '../support/toolchain.ts';
 import { attach, curl, scratch, startDaemon, until, type Daemon } from './support.ts';
@@ -50,6 +51,9 @@ describe('daemon: live migration between two daemons', () => {
       return m.state === 'running' && m;
     });
     assert.equal(there.spec.memory, 32 << 20);
+    // The boot images came in the stream; the target keeps them, so a later start boots the machine.
+    assert.ok(there.spec.boot.kernel.startsWith(b.state), there.spec.boot.kernel);
+    assert.ok(readFileSync(there.spec.boot.kernel).equals(readFileSync(elf)), 'the kernel arrived whole');
     const conB = await attach(b.sock, 'count');
     await conB.waitFor(/^counter \d*[1-9]\d*$/m);
 

@@ -87,7 +87,11 @@ export class Daemon {
     const m = new DaemonMachine(record, {
       save: (r) => this.save(r),
       publish: (e) => this.publish(e),
-      reserve: (who, memory) => this.reserve(who, memory),
+      reserve: (who, memory) => {
+        this.reserve(who, memory);
+        this.checkDisks(who);
+      },
+      dir: (id) => this.o.state.machineDir(id),
       log: (line) => this.o.log(`virtus daemon: ${line}`),
     });
     this.machines.set(record.id, m);
@@ -127,6 +131,17 @@ export class Daemon {
         'NO_MEMORY',
         `not enough memory: the machine needs ${mib(memory)}, running machines hold ${mib(used)} of the daemon's ${mib(this.o.maxMemory)} (--max-memory); stop a machine or raise the limit`,
       );
+    }
+  }
+
+  /** Refuses to start a machine whose writable disk another running machine writes. */
+  private checkDisks(who: DaemonMachine): void {
+    const writes = (m: DaemonMachine): string[] => (m.record.spec?.devices.disks ?? []).filter((d) => !d.readonly).map((d) => d.overlay ?? d.file);
+    const mine = new Set(writes(who));
+    for (const m of this.machines.values()) {
+      if (m === who || !m.live) continue;
+      const shared = writes(m).find((f) => mine.has(f));
+      if (shared) throw new VirtusError('DISK_IN_USE', `${shared} is written by the running machine '${m.name}': stop it first (or give this machine other disks)`);
     }
   }
 

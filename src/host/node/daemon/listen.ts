@@ -22,6 +22,7 @@ export function parseListen(text: string, flag = '--listen'): ListenSpec {
 export class Listeners {
   private readonly servers: Server[] = [];
   private readonly tcp = new WeakSet<Socket>();
+  private readonly open = new Set<Socket>();
   private handler: ((req: IncomingMessage, res: ServerResponse) => void) | null = null;
   /** Where each listener ended up (tcp:HOST:PORT with the bound port). */
   readonly addresses: string[] = [];
@@ -45,7 +46,11 @@ export class Listeners {
       const server = i === 0 ? this.primary : createServer(this.handler);
       // WebSocket upgrades are served by the primary server's upgrade listener.
       if (i > 0) server.on('upgrade', (req, sock, head) => this.primary.emit('upgrade', req, sock, head));
-      if (spec.kind === 'tcp') server.on('connection', (s: Socket) => this.tcp.add(s));
+      server.on('connection', (s: Socket) => {
+        if (spec.kind === 'tcp') this.tcp.add(s);
+        this.open.add(s);
+        s.once('close', () => this.open.delete(s));
+      });
       server.keepAliveTimeout = 5000;
       await new Promise<void>((resolve, reject) => {
         const fail = (e: Error): void => reject(new VirtusError('LISTEN', `--listen ${spec.kind === 'unix' ? `unix:${spec.path}` : `tcp:${spec.host}:${spec.port}`}: ${e.message}`, { exitCode: 2 }));
@@ -73,17 +78,14 @@ export class Listeners {
     }
   }
 
-  /** Stops listening and drops every connection (event streams and consoles included). */
+  /**
+   * Stops listening and drops every connection: requests, event streams and consoles (an
+   * upgraded WebSocket is no longer the HTTP server's, but the listener still counts it).
+   */
   async close(): Promise<void> {
-    await Promise.all(
-      this.servers.map(
-        (s) =>
-          new Promise<void>((r) => {
-            s.close(() => r());
-            s.closeAllConnections();
-          }),
-      ),
-    );
+    const closed = Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    for (const s of this.open) s.destroy();
+    await closed;
     for (const p of this.sockets) rmSync(p, { force: true });
   }
 }

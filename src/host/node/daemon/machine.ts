@@ -80,6 +80,8 @@ export interface MachineContext {
   publish(e: DaemonEvent): void;
   /** Throws NO_MEMORY when `memory` more bytes of guest RAM would exceed the daemon's limit. */
   reserve(m: DaemonMachine, memory: number): void;
+  /** The machine's directory in the state directory. */
+  dir(id: string): string;
   log(line: string): void;
 }
 
@@ -170,7 +172,7 @@ export class DaemonMachine {
   /** The worker's machine as this record describes it. */
   private init(start: boolean, incoming?: string): WorkerInit {
     const r = this.record;
-    if (incoming !== undefined) return { kind: 'incoming', listen: incoming, resources: r.snapshot!.resources, name: r.name };
+    if (incoming !== undefined) return { kind: 'incoming', listen: incoming, resources: r.snapshot!.resources, name: r.name, dir: this.ctx.dir(r.id) };
     if (r.snapshot) return { kind: 'restore', snapshot: r.snapshot.path, resources: r.snapshot.resources, name: r.name, start };
     return { kind: 'create', spec: r.spec!, name: r.name, start };
   }

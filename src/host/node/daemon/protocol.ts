@@ -24,7 +24,7 @@ export type WorkerInit =
   /** Restore a snapshot file with these host resources (it waits in `paused`). */
   | { kind: 'restore'; snapshot: string; resources: Resources; name: string; start: boolean }
   /** Listen on `listen` (tcp:HOST:PORT, port 0 for any) for a machine migrated from another host. */
-  | { kind: 'incoming'; listen: string; resources: Resources; name: string };
+  | { kind: 'incoming'; listen: string; resources: Resources; name: string; dir: string };
 
 /** A failure as plain data: a VirtusError's stable code and message. */
 export interface WireError {

@@ -5,11 +5,13 @@
  * RAM, translator and open disks; a guest that spins keeps only this thread busy, and a
  * worker that dies takes nothing else with it.
  */
+import { join } from 'node:path';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { useCodec } from '../../../machine/snapshot-format.ts';
 import { isVirtusError } from '../../../util/errors.ts';
 import type { VmEvent } from '../../../vmm/actions.ts';
 import { receiveVm, restoreVm, createVm, type ResourceFlags } from '../../../vmm/create.ts';
+import type { MachineSpec } from '../../../vmm/spec.ts';
 import type { Vm, VmOptions } from '../../../vmm/vm.ts';
 import { readHostFile } from '../files.ts';
 import { receiveMigration } from '../migration-link.ts';
@@ -17,6 +19,7 @@ import { saveVm } from '../monitor.ts';
 import { nodeCodec } from '../snapshot-codec.ts';
 import { NodeVmHost } from '../vm-host.ts';
 import type { FromWorker, ToWorker, WireError, WorkerInit } from './protocol.ts';
+import { writeAtomic } from './state-dir.ts';
 
 /** How each kind of resource is named in the API, for the messages of a restore or migration. */
 export const API_RESOURCES: ResourceFlags = {
@@ -75,6 +78,24 @@ async function build(init: WorkerInit, host: NodeVmHost, o: VmOptions, post: (m:
   }
 }
 
+/**
+ * The spec of a machine that arrived by migration, with its boot images (which came in the
+ * stream) kept in `dir`: a later start (the restart policy, a reboot of the daemon) boots it
+ * from them as any other machine.
+ */
+function keepBootImages(vm: Vm, dir: string): MachineSpec {
+  const boot = vm.board.lastBoot;
+  if (!boot) return vm.spec;
+  const file = (name: string, bytes: Uint8Array): string => {
+    writeAtomic(join(dir, name), bytes);
+    return join(dir, name);
+  };
+  const b: MachineSpec['boot'] = { mode: vm.spec.boot.mode, append: vm.spec.boot.append, kernel: file('kernel', boot.kernel) };
+  if (boot.initrd) b.initrd = file('initrd', boot.initrd);
+  if (typeof boot.firmware === 'object') b.firmware = file('firmware', boot.firmware.bytes);
+  return { ...vm.spec, boot: b };
+}
+
 /** Runs the machine of this worker thread (called once, in the worker). */
 export async function vmWorkerMain(): Promise<void> {
   const port = parentPort as MessagePort;
@@ -120,7 +141,15 @@ export async function vmWorkerMain(): Promise<void> {
   if (init.kind !== 'incoming' && init.start) {
     await vm.handle({ type: vm.state === 'created' ? 'start' : 'resume' }).catch(() => {});
   }
-  post({ t: 'ready', state: vm.state, spec: vm.spec });
+  let spec = vm.spec;
+  if (init.kind === 'incoming') {
+    try {
+      spec = keepBootImages(vm, init.dir);
+    } catch (e) {
+      post({ t: 'event', event: { type: 'warning', message: `cannot keep the boot images: ${wireError(e).message}` } });
+    }
+  }
+  post({ t: 'ready', state: vm.state, spec });
   announced();
   ready = true;
   for (const m of queued.splice(0)) void serve(m);
