@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { buildGuest, VIRTUS } from '../support/toolchain.ts';
 import { attach, curl, scratch, startDaemon, until, type Daemon } from './support.ts';
 
-const COUNT = 4000;
+const COUNT = 15000;
 
 describe('daemon: live migration between two daemons', () => {
   const s = scratch();
@@ -42,14 +42,14 @@ describe('daemon: live migration between two daemons', () => {
     const gone = await until('the source to stop', () => {
       const m = curl(a.sock, 'GET', '/vms/count').body;
       return m.state === 'stopped' && m;
-    });
+    }, 180_000);
     assert.equal(gone.stop.reason, 'migrated');
     assert.equal(gone.migration.status, 'completed');
     assert.ok(gone.migration.downtimeMs >= 0 && gone.migration.rounds >= 1);
     const there = await until('the target to run', () => {
       const m = curl(b.sock, 'GET', '/vms/count').body;
       return m.state === 'running' && m;
-    });
+    }, 60_000);
     assert.equal(there.spec.memory, 32 << 20);
     // The boot images came in the stream; the target keeps them, so a later start boots the machine.
     assert.ok(there.spec.boot.kernel.startsWith(b.state), there.spec.boot.kernel);
