@@ -2,7 +2,8 @@
  * Many machines from one image of the store: each gets its own copy-on-write overlay of the
  * image's disk, sees its own writes there, and the store's copy stays as it was. First with a
  * bare-metal writer image (five machines), then with the default guest: two Linux machines boot
- * to a shell, each writes a file and syncs, and debugfs finds each one's file on its own overlay.
+ * to a shell, each writes a file and syncs; stopped gracefully (SysRq over hvc0) each powers
+ * itself off with a clean file system, and debugfs finds each one's file on its own overlay.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -64,11 +65,12 @@ describe('daemon: machines from one image', () => {
 
   it('two default guests boot from the image to a shell and keep their own files', { timeout: 900_000 }, async () => {
     requireTool('debugfs');
+    requireTool('e2fsck');
     await ensureDefaultGuest({ progress: () => {} });
     const d = await startDaemon(s.path('state-linux'));
     try {
       // The root disk named on the command line: images packed before their config said so do not.
-      const r = curl(d.sock, 'POST', '/vms', { image: 'default', count: 2, name: 'linux', memory: 256 << 20, append: 'console=ttyS0 root=/dev/vda', start: true });
+      const r = curl(d.sock, 'POST', '/vms', { image: 'default', count: 2, name: 'linux', memory: 256 << 20, append: 'console=ttyS0 root=/dev/vda', console: 'virtio', start: true });
       assert.equal(r.status, 201, r.text);
       const machines = r.body.machines as Array<{ name: string; spec: { devices: { disks: Array<{ file: string; overlay: string }> } } }>;
       const base = machines[0]!.spec.devices.disks[0]!.file;
@@ -82,13 +84,18 @@ describe('daemon: machines from one image', () => {
       } finally {
         for (const c of consoles) c.close();
       }
+      // A graceful stop: the guest syncs, remounts read-only and powers itself off (SysRq on hvc0).
       for (const m of machines) {
-        const st = curl(d.sock, 'POST', `/vms/${m.name}/stop`);
+        const st = curl(d.sock, 'POST', `/vms/${m.name}/stop`, { timeout: 300 });
         assert.equal(st.body.state, 'stopped', st.text);
+        assert.equal(st.body.stop.reason, 'poweroff', `${m.name} powered itself off: ${st.text}`);
       }
       for (const m of machines) {
+        assert.equal(spawnSync('qemu-img', ['check', m.spec.devices.disks[0]!.overlay]).status, 0);
         const raw = s.path(`${m.name}.raw`);
         assert.equal(spawnSync('qemu-img', ['convert', '-O', 'raw', m.spec.devices.disks[0]!.overlay, raw]).status, 0);
+        const fsck = spawnSync('e2fsck', ['-fn', raw], { encoding: 'utf8' });
+        assert.equal(fsck.status, 0, `the file system was left clean: ${fsck.stdout}${fsck.stderr}`);
         const cat = spawnSync('debugfs', ['-R', 'cat /root/mark', raw], { encoding: 'utf8' });
         assert.equal(cat.stdout.trim(), `hello-${m.name}`, `${m.name}'s file is on its own overlay: ${cat.stderr}`);
       }

@@ -34,6 +34,7 @@ export interface CreateRequest {
   memory?: number;
   append?: string;
   boot?: ImageOverrides['boot'];
+  console?: ImageOverrides['console'];
   disks?: Resources['disks'];
 }
 
@@ -180,8 +181,8 @@ export class Daemon {
     const count = req.count ?? 1;
     const sources = [req.spec, req.image, req.snapshot].filter((x) => x !== undefined).length;
     if (sources !== 1) throw new VirtusError('BAD_REQUEST', 'give exactly one of spec, image, snapshot');
-    if (req.image === undefined && (req.memory !== undefined || req.append !== undefined || req.boot !== undefined)) {
-      throw new VirtusError('BAD_REQUEST', 'memory, append and boot go with image (a spec says them itself)');
+    if (req.image === undefined && (req.memory !== undefined || req.append !== undefined || req.boot !== undefined || req.console !== undefined)) {
+      throw new VirtusError('BAD_REQUEST', 'memory, append, boot and console go with image (a spec says them itself)');
     }
     if (req.snapshot === undefined && req.disks !== undefined) throw new VirtusError('BAD_REQUEST', 'disks goes with snapshot');
     if (req.snapshot !== undefined && count !== 1) throw new VirtusError('BAD_REQUEST', 'a snapshot makes one machine (count 1): its disks are its own');
@@ -194,7 +195,7 @@ export class Daemon {
       for (const d of spec.devices.disks) if (d.overlay === 'auto') throw new VirtusError('BAD_SPEC', 'spec.devices.disks: overlay "auto" is deleted at each stop; give a path');
       for (const name of names) records.push(this.newRecord(name, { ...base, spec }));
     } else if (req.image !== undefined) {
-      const t = await imageTemplate(this.o.state, req.image, { ...(req.memory !== undefined ? { memory: req.memory } : {}), ...(req.append !== undefined ? { append: req.append } : {}), ...(req.boot ? { boot: req.boot } : {}) });
+      const t = await imageTemplate(this.o.state, req.image, { ...(req.memory !== undefined ? { memory: req.memory } : {}), ...(req.append !== undefined ? { append: req.append } : {}), ...(req.boot ? { boot: req.boot } : {}), ...(req.console ? { console: req.console } : {}) });
       for (const name of names) {
         const r = this.newRecord(name, { ...base, image: req.image });
         const { spec, owned } = t.forMachine(this.o.state.machineDir(r.id));

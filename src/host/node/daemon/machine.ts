@@ -377,10 +377,45 @@ export class DaemonMachine {
       Promise.race([p.then(() => true, () => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref())]);
     if (!o.force && (o.timeoutMs ?? 0) > 0) {
       await w.action({ type: 'powerdown' }).catch(() => {});
+      const deadline = Date.now() + o.timeoutMs!;
+      if (this.record.spec?.devices.console === 'virtio') void this.sysrqPoweroff(w, deadline);
       if (await within(w.exited, o.timeoutMs!)) return;
     }
     await within(w.action({ type: 'quit' }), 5000);
     if (!(await within(w.exited, 2000))) await w.terminate();
+  }
+
+  /**
+   * The powerdown a Linux guest acts on: the virt board has no power button, but Linux's
+   * virtio console (hvc0) takes Ctrl-O as the magic SysRq prefix (drivers/tty/hvc/hvc_console.c),
+   * and Debian's kernels allow sync, remount and power-off from it (kernel.sysrq = 438). So:
+   * SysRq-S (emergency sync), then once the guest says it is done, SysRq-U (remount every file
+   * system read-only), then SysRq-O (power off). Each step waits for the kernel's own message,
+   * so the disks are clean before the power goes; a guest that says nothing gets the hard stop.
+   */
+  private async sysrqPoweroff(w: VmWorker, deadline: number): Promise<void> {
+    const key = (k: string): Promise<unknown> => w.action({ type: 'console-input', bytes: new Uint8Array([0x0f, k.charCodeAt(0)]) }).catch(() => {});
+    const said = (re: RegExp): Promise<boolean> =>
+      new Promise((resolve) => {
+        let seen = '';
+        const off = this.attachConsole((b) => {
+          seen = (seen + Buffer.from(b).toString('latin1')).slice(-512);
+          if (re.test(seen)) done(true);
+        });
+        const t = setTimeout(() => done(false), Math.max(0, deadline - Date.now()));
+        const done = (ok: boolean): void => {
+          clearTimeout(t);
+          off();
+          resolve(ok);
+        };
+      });
+    let step = said(/Emergency Sync complete/);
+    await key('s');
+    if (!(await step)) return;
+    step = said(/Emergency Remount complete/);
+    await key('u');
+    if (!(await step)) return;
+    await key('o');
   }
 
   /** Ends the thread at once (daemon shutdown: disks are flushed by quit first when it answers). */
