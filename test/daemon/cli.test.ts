@@ -5,9 +5,10 @@
  * policy `on-failure` restarts a guest that fails, with growing delays, until it is stopped.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { requireTool as needTool } from '../repo/support.ts';
 import { buildGuest, VIRTUS } from '../support/toolchain.ts';
 import { attach, curl, scratch, startDaemon, until, writerElf, type Daemon } from './support.ts';
 
@@ -58,6 +59,30 @@ describe('daemon: the CLI as a client', () => {
     assert.match(none.stderr, /^virtus: cannot reach the daemon at unix:.*nothing\.sock: .*is `virtus daemon` running\?/);
     const unknown = cli(['start', 'nosuch']);
     assert.equal(unknown.stderr, "virtus: no machine 'nosuch'\n");
+  });
+
+  it('virtus console attaches a terminal (recent output first); Ctrl-A X detaches and the machine runs on', async () => {
+    needTool('script', 'bsdutils');
+    const c = cli(['create', '--name', 'tty', '--bios', 'none', '--kernel', writerElf(), '-m', '16M', '--drive', `file=${s.path('base.img')},format=raw,overlay=${s.path('tty.qcow2')}`, '--start']);
+    assert.equal(c.status, 0, c.stderr);
+    const con = await attach(d.sock, 'tty');
+    await con.waitFor(/writer ready/);
+    // script(1) gives the console command a terminal (raw mode, the Ctrl-A keys).
+    const child = spawn('script', ['-qfec', `${process.execPath} ${VIRTUS} console tty`, '/dev/null'], { env: { ...process.env, VIRTUS_HOST: `unix:${d.sock}` } });
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (x: string) => (out += x));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    await until('the attach', () => out.includes('writer ready'), 30_000);
+    child.stdin.write('W tty 2\r');
+    await until('the guest to answer through the terminal', () => out.includes('done tty'), 30_000);
+    child.stdin.write('\x01x');
+    assert.equal(await exited, 0);
+    assert.match(out, /virtus: detached \(Ctrl-A X\)/);
+    assert.equal(curl(d.sock, 'GET', '/vms/tty').body.state, 'running', 'detaching does not stop the machine');
+    await con.waitFor(/done tty/);
+    con.close();
+    assert.equal(cli(['rm', '-f', 'tty']).status, 0);
   });
 
   it('restart on-failure: a failing guest is started again, with growing delays, until stopped', async () => {
