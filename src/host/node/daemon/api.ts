@@ -16,6 +16,7 @@ import { isVirtusError, VirtusError } from '../../../util/errors.ts';
 import type { Daemon } from './daemon.ts';
 import type { DaemonEvent, DaemonMachine } from './machine.ts';
 import { metricsText } from './metrics.ts';
+import { uiAsset } from './ui.ts';
 import { describeSchemaErrors, openApiDoc, routes, type SchemaError } from './openapi.ts';
 
 /** HTTP status for each error code (any other VirtusError: 400; anything else: 500). */
@@ -98,8 +99,10 @@ export async function buildApi(o: ApiOptions, serverFactory: (handler: (req: Inc
   });
 
   const expected = Buffer.from(`Bearer ${o.token}`);
+  // Operations the document marks `security: []` (this document, the web console's files) are open.
+  const open = new Set(table.filter((r) => Array.isArray(r.operation.security) && r.operation.security.length === 0).map((r) => `${r.method} ${r.url}`));
   app.addHook('onRequest', async (req) => {
-    if (!o.isTcp(req.raw.socket)) return;
+    if (!o.isTcp(req.raw.socket) || open.has(`${req.method} ${req.routeOptions.url}`)) return;
     const q = /[?&]access_token=([0-9a-f]{64})(?:&|$)/.exec(req.url);
     const given = Buffer.from(req.headers.authorization ?? (q ? `Bearer ${q[1]}` : ''));
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
@@ -112,6 +115,8 @@ export async function buildApi(o: ApiOptions, serverFactory: (handler: (req: Inc
     getOpenApi: () => doc,
     getInfo: () => ({ version: o.version, stateDir: d.o.state.root, maxMemory: d.o.maxMemory, usedMemory: d.usedMemory(), machines: d.list().length }),
     getMetrics: async (_req, reply) => reply.header('content-type', 'text/plain; version=0.0.4; charset=utf-8').send(await metricsText(d)),
+    getUi: async (_req, reply) => sendAsset(reply, await uiAsset('index.html')),
+    getUiAsset: async (req, reply) => sendAsset(reply, await uiAsset(req.params.asset!)),
     listVms: () => ({ machines: d.list().map(info) }),
     createVms: async (req, reply) => {
       const made = await d.create(req.body as Parameters<Daemon['create']>[0]);
@@ -187,6 +192,10 @@ export async function buildApi(o: ApiOptions, serverFactory: (handler: (req: Inc
   }
   await app.ready();
   return app;
+}
+
+function sendAsset(reply: Reply, a: { body: Uint8Array; type: string }): unknown {
+  return reply.header('content-type', a.type).header('cache-control', 'no-cache').send(Buffer.from(a.body.buffer, a.body.byteOffset, a.body.length));
 }
 
 async function machineAction(m: DaemonMachine, type: 'pause' | 'resume' | 'reset') {
