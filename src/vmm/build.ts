@@ -27,6 +27,8 @@ export interface BuiltMachine {
   readonly console: VirtioConsole | null;
   /** Flushes and closes what the machine opened on the host; safe to call twice. */
   close(): void;
+  /** Makes every write to the machine's disks durable (each backend's flush), keeping them open. */
+  flush(): void;
 }
 
 /** Where a machine's console output and host warnings go. */
@@ -61,6 +63,7 @@ export function newBoard(spec: MachineSpec, host: VmHost, io: MachineIo): VirtBo
  */
 export async function attachDevices(board: VirtBoard, spec: MachineSpec, host: VmHost, io: MachineIo): Promise<BuiltMachine> {
   const closers: Array<() => void> = [];
+  const flushers: Array<() => void> = [];
   let console: VirtioConsole | null = null;
   const warn = warner(io);
   board.onVirtioError = (device, reason) => warn(device, `${reason} (the device needs a reset)`);
@@ -78,6 +81,7 @@ export async function attachDevices(board: VirtBoard, spec: MachineSpec, host: V
     for (const [i, disk] of d.disks.entries()) {
       const opened = await host.openDisk(disk, i);
       closers.push(() => opened.close());
+      flushers.push(() => opened.backend.flush());
       board.attachVirtio(new VirtioBlk(opened.backend, { name: `virtio-blk${i}`, serial: disk.serial, onIoError: (dev, m) => warn(dev, `I/O error: ${m}`) }));
     }
     for (const [i, share] of d.shares.entries()) {
@@ -98,7 +102,7 @@ export async function attachDevices(board: VirtBoard, spec: MachineSpec, host: V
     close();
     throw e;
   }
-  return { board, console, close };
+  return { board, console, close, flush: () => flushers.forEach((f) => f()) };
 }
 
 /** Builds the machine `spec` describes: the board and its devices (not yet booted). */

@@ -22,7 +22,7 @@ import { describeSchemaErrors, openApiDoc, routes, type SchemaError } from './op
 /** HTTP status for each error code (any other VirtusError: 400; anything else: 500). */
 const STATUS: Record<string, number> = {
   BAD_REQUEST: 400, BAD_SPEC: 400, UNAUTHORIZED: 401, NOT_FOUND: 404, NO_SUCH_VM: 404, NO_SUCH_SNAPSHOT: 404, NO_SUCH_IMAGE: 404,
-  METHOD_NOT_ALLOWED: 405, NAME_TAKEN: 409, VMM_STATE: 409, DISK_IN_USE: 409, NO_MEMORY: 409, MIGRATE_LISTEN: 409, UNSUPPORTED_MEDIA: 415, MIGRATE_FAILED: 502, INTERNAL: 500, VM_DIED: 500,
+  METHOD_NOT_ALLOWED: 405, NAME_TAKEN: 409, VMM_STATE: 409, DISK_IN_USE: 409, NO_CLONE: 409, NO_MEMORY: 409, MIGRATE_LISTEN: 409, UNSUPPORTED_MEDIA: 415, MIGRATE_FAILED: 502, INTERNAL: 500, VM_DIED: 500,
 };
 
 export interface ApiOptions {
@@ -149,6 +149,10 @@ export async function buildApi(o: ApiOptions, serverFactory: (handler: (req: Inc
     resumeVm: async (req) => machineAction(d.get(req.params.id!), 'resume'),
     resetVm: async (req) => machineAction(d.get(req.params.id!), 'reset'),
     snapshotVm: async (req, reply) => reply.code(201).send(await d.snapshot(req.params.id!, (req.body as { name: string }).name)),
+    cloneVm: async (req, reply) => {
+      const made = await d.clone(req.params.id!, (req.body ?? {}) as Parameters<Daemon['clone']>[1]);
+      return reply.code(201).send({ machines: made.map(info) });
+    },
     migrateVm: async (req, reply) => {
       const m = d.get(req.params.id!);
       await m.migrate((req.body as { to: string }).to);

@@ -6,7 +6,7 @@
  * of DaemonMachine, which translate them into VmmActions on the machines' threads.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { VirtusError } from '../../../util/errors.ts';
 import { parseMachineSpec, type MachineSpec } from '../../../vmm/spec.ts';
@@ -276,6 +276,59 @@ export class Daemon {
       JSON.stringify({ machine: m.name, spec, resources: { disks: spec.devices.disks, shares: spec.devices.shares, nics: [], engine: spec.engine } }, null, 2) + '\n',
     );
     return { name, path, bytes: r.bytes, ms: Math.round(r.ms * 10) / 10 };
+  }
+
+  /**
+   * Forks a running (or paused) machine: `count` new machines that go on from its state now —
+   * its RAM and devices (a snapshot) and its disks (a copy of each overlay, made while the
+   * machine is held between two slices with its disks flushed, so every clone has its own
+   * copy-on-write layer over the same base). The source runs on. Writable disks must be
+   * overlays: a clone never copies a whole disk.
+   */
+  async clone(ref: string, o: { count?: number; name?: string; start?: boolean; restart?: RestartPolicy }): Promise<DaemonMachine[]> {
+    const src = this.get(ref);
+    const spec = src.record.spec;
+    if (!spec || (src.state !== 'running' && src.state !== 'paused')) throw new VirtusError('VMM_STATE', `clone: the machine is ${src.state}`);
+    const plain = spec.devices.disks.find((d) => !d.readonly && d.overlay === undefined);
+    if (plain) throw new VirtusError('NO_CLONE', `clone: the disk ${plain.file} is written in place; a clone needs each writable disk to be an overlay`);
+    const count = o.count ?? 1;
+    const names = this.names(o.name !== undefined ? { name: o.name } : {}, count, `${src.name}-clone`);
+    if (o.start !== false) this.reserve(null, spec.memory * count);
+    const stamp = `${src.name}-clone-${Date.now().toString(36)}`;
+    const snapPath = join(this.o.state.snapshots, `${stamp}.snap`);
+    const records = names.map((name) => this.newRecord(name, { restart: o.restart ?? 'no' }));
+    const wasRunning = src.state === 'running';
+    if (wasRunning) await src.action({ type: 'pause' });
+    try {
+      await src.action({ type: 'flush' });
+      await src.savevm(snapPath);
+      for (const r of records) {
+        mkdirSync(this.o.state.machineDir(r.id), { recursive: true });
+        const disks = spec.devices.disks.map((d, i) => {
+          if (d.readonly) return d;
+          const copy = join(this.o.state.machineDir(r.id), `disk${i}.qcow2`);
+          copyFileSync(d.overlay!, copy);
+          r.owned.push(copy);
+          return { ...d, overlay: copy };
+        });
+        r.spec = { ...spec, devices: { ...spec.devices, disks } };
+        r.snapshot = { path: snapPath, resources: { disks, shares: spec.devices.shares, nics: [], engine: spec.engine } };
+      }
+    } finally {
+      if (wasRunning) await src.action({ type: 'resume' }).catch(() => {});
+    }
+    const made = records.map((r) => {
+      this.save(r);
+      const m = this.add(r);
+      this.publish({ id: r.id, name: r.name, type: 'created' });
+      return m;
+    });
+    if (o.start !== false) {
+      const results = await Promise.allSettled(made.map((m) => m.start()));
+      const failed = results.find((x): x is PromiseRejectedResult => x.status === 'rejected');
+      if (failed) throw failed.reason;
+    }
+    return made;
   }
 
   private snapshotInfo(name: string): { path: string; spec: MachineSpec; resources: Resources } {
