@@ -49,6 +49,8 @@ options of 'virtus run' (--kernel, --drive, --memory, ...).
   --start              start it at once
   --bios none          with --image: the kernel is a bare-metal program
   --memory SIZE, --append TEXT  with --image: instead of the image's
+  --console serial|virtio       with --image: the guest's console (virtio lets
+                       'virtus stop --time N' power a Linux guest off cleanly)
 ${HOST_HELP}`;
 
 export const createCommand: Command = {
@@ -74,6 +76,7 @@ export const createCommand: Command = {
       body.image = v.image;
       if (v.memory !== undefined) body.memory = parseMemory(v.memory, 'create');
       if (v.append !== undefined) body.append = v.append;
+      if (v.console !== undefined) body.console = v.console;
       if (v.bios === 'none') body.boot = 'bare';
       else if (v.bios !== undefined && v.bios !== 'default') throw usage('create', '--image boots with the built-in SBI or --bios none');
     } else if (v.spec !== undefined) {
