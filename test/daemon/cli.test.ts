@@ -73,7 +73,9 @@ describe('daemon: the CLI as a client', () => {
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (x: string) => (out += x));
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-    await until('the attach', () => out.includes('writer ready'), 30_000);
+    await until('the attach', () => out.includes('writer ready'), 30_000).catch((e: Error) => {
+      throw new Error(`${e.message}; the terminal showed: ${JSON.stringify(out)}`);
+    });
     child.stdin.write('W tty 2\r');
     await until('the guest to answer through the terminal', () => out.includes('done tty'), 30_000);
     child.stdin.write('\x01x');

@@ -15,10 +15,9 @@ export const consoleCommand: Command = {
       console.log('usage: virtus console [--host unix:PATH|tcp:HOST:PORT] NAME\n\nAttaches the terminal to the machine\'s console. Ctrl-A X detaches (the machine\nruns on); Ctrl-A Ctrl-A sends a Ctrl-A.');
       return v.help ? 0 : 2;
     }
-    const ws = await new DaemonClient(daemonAddress(v.host)).console(positionals[0]!);
+    process.stderr.write(`virtus: attaching to ${positionals[0]} (Ctrl-A X detaches)\r\n`);
+    const ws = await new DaemonClient(daemonAddress(v.host)).console(positionals[0]!, (data) => process.stdout.write(data));
     const closed = new Promise<void>((resolve) => ws.on('close', () => resolve()));
-    ws.on('message', (data: Buffer) => process.stdout.write(data));
-    process.stderr.write(`virtus: attached to ${positionals[0]} (Ctrl-A X detaches)\r\n`);
     const term = new Terminal({
       input: (bytes) => ws.send(bytes, { binary: true }),
       quit: (why) => {

@@ -107,13 +107,17 @@ export class DaemonClient {
     }
   }
 
-  /** Opens a machine's console WebSocket. */
-  async console(ref: string): Promise<import('ws').WebSocket> {
+  /**
+   * Opens a machine's console WebSocket; `output` gets its messages from the first (the daemon
+   * sends the recent output as soon as the socket opens, possibly with the handshake's answer).
+   */
+  async console(ref: string, output: (bytes: Buffer) => void): Promise<import('ws').WebSocket> {
     const { WebSocket } = await import('ws');
     const a = this.address;
     const path = `/vms/${encodeURIComponent(ref)}/console`;
     const url = a.kind === 'unix' ? `ws+unix:${a.path}:${path}` : `ws://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}${path}`;
     const ws = new WebSocket(url, { headers: a.kind === 'tcp' && a.token ? { authorization: `Bearer ${a.token}` } : {} });
+    ws.on('message', (data: Buffer) => output(data));
     return new Promise((resolve, reject) => {
       ws.once('open', () => resolve(ws));
       ws.once('unexpected-response', (_req, res) => {
