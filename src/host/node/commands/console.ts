@@ -6,6 +6,7 @@ import { parseFlags, type Command } from '../command.ts';
 import { DaemonClient, daemonAddress } from '../daemon/client.ts';
 import { Terminal } from '../terminal.ts';
 
+/** `virtus console`. */
 export const consoleCommand: Command = {
   name: 'console',
   summary: "attach the terminal to a daemon machine's console",

@@ -8,6 +8,7 @@ import { Daemon } from '../daemon/daemon.ts';
 import { Listeners, parseListen } from '../daemon/listen.ts';
 import { defaultStateDir, StateDir } from '../daemon/state-dir.ts';
 
+/** The daemon's version (GET /info). */
 export const VERSION = '0.1.0';
 
 const HELP = `usage: virtus daemon [options]
@@ -40,6 +41,7 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+/** `virtus daemon`. */
 export const daemonCommand: Command = {
   name: 'daemon',
   summary: 'run machines in the background behind an HTTP API',

@@ -53,6 +53,7 @@ options of 'virtus run' (--kernel, --drive, --memory, ...).
                        'virtus stop --time N' power a Linux guest off cleanly)
 ${HOST_HELP}`;
 
+/** `virtus create`. */
 export const createCommand: Command = {
   name: 'create',
   summary: 'define machines in the daemon',
@@ -114,6 +115,7 @@ function machineAction(name: string, summary: string, help: string, extra: Recor
   };
 }
 
+/** `virtus start`, `pause`, `resume`, `stop`: one POST on a machine each. */
 export const startCommand = machineAction('start', 'start a machine of the daemon', 'Boots the machine afresh (its disks keep what was written).', { paused: { type: 'boolean' } }, (v) => (v.paused ? { paused: true } : undefined));
 export const pauseCommand = machineAction('pause', 'pause a machine of the daemon', 'Stops the guest between two instructions.', {}, () => undefined);
 export const resumeCommand = machineAction('resume', 'resume a paused machine', 'Runs a paused machine again.', {}, () => undefined);
@@ -128,6 +130,7 @@ machine: its run loop ends and its disks are flushed.
   (v) => ({ ...(v.force ? { force: true } : {}), ...(v.time !== undefined ? { timeout: parseCount(v.time as string, '--time') } : {}) }),
 );
 
+/** `virtus rm`. */
 export const rmCommand: Command = {
   name: 'rm',
   summary: 'delete machines of the daemon',
@@ -144,6 +147,7 @@ export const rmCommand: Command = {
   },
 };
 
+/** `virtus snapshot`. */
 export const snapshotCommand: Command = {
   name: 'snapshot',
   summary: 'save a machine of the daemon to a snapshot',
@@ -159,6 +163,7 @@ export const snapshotCommand: Command = {
   },
 };
 
+/** `virtus logs`. */
 export const logsCommand: Command = {
   name: 'logs',
   summary: "print a machine's recent console output",

@@ -17,6 +17,7 @@ Moves the running machine NAME to the daemon at --to (unix:PATH or tcp:HOST:PORT
 while it runs. Its disks must be reachable there under the same paths (shared
 storage). On TCP the target's token is $VIRTUS_TO_TOKEN, else as for --host.`;
 
+/** `virtus migrate`. */
 export const migrateCommand: Command = {
   name: 'migrate',
   summary: 'live-migrate a machine to another daemon',

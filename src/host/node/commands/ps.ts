@@ -27,6 +27,7 @@ export function psTable(machines: MachineInfo[]): string {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('   ')).join('\n');
 }
 
+/** `virtus ps`. */
 export const psCommand: Command = {
   name: 'ps',
   summary: "list the daemon's machines",

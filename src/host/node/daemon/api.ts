@@ -25,6 +25,7 @@ const STATUS: Record<string, number> = {
   METHOD_NOT_ALLOWED: 405, NAME_TAKEN: 409, VMM_STATE: 409, DISK_IN_USE: 409, NO_CLONE: 409, NO_MEMORY: 409, MIGRATE_LISTEN: 409, UNSUPPORTED_MEDIA: 415, MIGRATE_FAILED: 502, INTERNAL: 500, VM_DIED: 500,
 };
 
+/** What the API is built on. */
 export interface ApiOptions {
   daemon: Daemon;
   version: string;

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { VirtusError } from '../../../util/errors.ts';
 import { defaultSocket, defaultStateDir } from './state-dir.ts';
 
+/** Where a daemon listens, with the token a TCP client presents. */
 export type DaemonAddress = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number; token: string | null };
 
 /** The daemon a command talks to. */
@@ -34,6 +35,7 @@ export function addressText(a: DaemonAddress): string {
   return a.kind === 'unix' ? `unix:${a.path}` : `tcp:${a.host}:${a.port}`;
 }
 
+/** Requests to one daemon. */
 export class DaemonClient {
   constructor(readonly address: DaemonAddress) {}
 

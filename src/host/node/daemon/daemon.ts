@@ -15,6 +15,7 @@ import { imageTemplate, type ImageOverrides } from './images.ts';
 import { DaemonMachine, type DaemonEvent, type MachineRecord, type RestartPolicy } from './machine.ts';
 import { writeAtomic, type StateDir } from './state-dir.ts';
 
+/** How the daemon runs. */
 export interface DaemonOptions {
   state: StateDir;
   /** Guest RAM all running machines may hold together, in bytes. */
@@ -41,6 +42,7 @@ export interface CreateRequest {
 /** A machine name: what `virtus ps` shows and every endpoint accepts in place of the id. */
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
 
+/** The machines of one daemon, and the policies over them. */
 export class Daemon {
   private readonly machines = new Map<string, DaemonMachine>();
   private readonly listeners = new Set<(e: DaemonEvent) => void>();

@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import { VirtusError } from '../../../util/errors.ts';
 
+/** One --listen. */
 export type ListenSpec = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
 
 /** Parses unix:PATH or tcp:HOST:PORT. */
@@ -19,6 +20,7 @@ export function parseListen(text: string, flag = '--listen'): ListenSpec {
   throw new VirtusError('BAD_FLAG', `${flag}: expected unix:PATH or tcp:HOST:PORT, not "${text}"`, { exitCode: 2 });
 }
 
+/** The API's servers, one per --listen. */
 export class Listeners {
   private readonly servers: Server[] = [];
   private readonly tcp = new WeakSet<Socket>();

@@ -20,6 +20,7 @@ import { ByteRing } from './ring.ts';
 import type { WorkerInit } from './protocol.ts';
 import { VmWorker } from './vm-worker.ts';
 
+/** What the daemon does when a machine stops by itself (see the file's comment). */
 export type RestartPolicy = 'always' | 'on-failure' | 'no';
 export type MachineState = 'created' | 'starting' | 'running' | 'paused' | 'migrating' | 'incoming' | 'stopping' | 'stopped';
 
@@ -98,6 +99,7 @@ function stateError(action: string, state: MachineState): VirtusError {
 /** A console client: gets output as it comes. */
 export type ConsoleClient = (bytes: Uint8Array) => void;
 
+/** One machine of the daemon (see the file's comment). */
 export class DaemonMachine {
   state: MachineState;
   private worker: VmWorker | null = null;

@@ -11,12 +11,14 @@ import { VirtusError } from '../../../util/errors.ts';
 
 type Json = Record<string, unknown>;
 
+/** The parts of the document the daemon reads. */
 export interface OpenApiDoc {
   openapi: string;
   paths: Record<string, Record<string, Operation>>;
   components: { schemas: Record<string, Json> };
 }
 
+/** One operation of the document. */
 export interface Operation {
   operationId: string;
   parameters?: Array<{ name: string; in: 'path' | 'query'; required?: boolean; schema: Json }>;

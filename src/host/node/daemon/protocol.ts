@@ -32,11 +32,13 @@ export interface WireError {
   message: string;
 }
 
+/** From the daemon to a worker. */
 export type ToWorker =
   | { t: 'action'; id: number; action: VmmAction }
   /** Takes a snapshot and writes it to `path` (the worker writes it: RAM never crosses threads). */
   | { t: 'savevm'; id: number; path: string };
 
+/** From a worker to the daemon. */
 export type FromWorker =
   | { t: 'listening'; uri: string }
   | { t: 'ready'; state: VmState; spec: MachineSpec }

@@ -56,6 +56,7 @@ export function writeAtomic(path: string, data: string | Uint8Array, mode = 0o64
   }
 }
 
+/** The state directory of one daemon (see the file's comment). */
 export class StateDir {
   private locked = false;
 

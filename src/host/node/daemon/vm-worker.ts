@@ -66,6 +66,7 @@ function fromWire(e: WireError): VirtusError {
   return new VirtusError(e.code, e.message);
 }
 
+/** One machine's worker thread, seen from the daemon. */
 export class VmWorker {
   private readonly worker: Worker;
   private nextId = 1;
