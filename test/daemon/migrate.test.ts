@@ -71,5 +71,9 @@ describe('daemon: live migration between two daemons', () => {
     assert.equal(seen.length, COUNT, 'no counter lost or repeated');
     seen.forEach((n, i) => assert.equal(n, i, `counter ${i} in its place`));
     assert.equal(curl(b.sock, 'GET', '/vms/count').body.stop.reason, 'migrated');
+    // A machine that left does not start again where it was: its disks are the target's.
+    const again = curl(a.sock, 'POST', '/vms/count/start');
+    assert.equal(again.status, 409);
+    assert.match(again.body.error.message, /migrated to tcp:127\.0\.0\.1:\d+/);
   });
 });

@@ -259,7 +259,7 @@ export class Daemon {
     }
     this.machines.delete(m.id);
     // A machine that migrated away handed its disks to the target: those stay.
-    const handedOver = m.info().stop?.reason === 'migrated';
+    const handedOver = m.record.migratedTo !== undefined;
     if (!handedOver) for (const f of m.record.owned) rmSync(f, { force: true });
     rmSync(join(this.o.state.machineDir(m.id), 'machine.json'), { force: true });
     if (!handedOver) rmSync(this.o.state.machineDir(m.id), { recursive: true, force: true });

@@ -40,6 +40,8 @@ export interface MachineRecord {
   created: string;
   /** Files that belong to the machine alone (its overlays): deleted with it. */
   owned: string[];
+  /** It migrated to another host (this URI), which owns its disks now: it never starts here again. */
+  migratedTo?: string;
 }
 
 /** A machine as the API shows it. */
@@ -182,6 +184,7 @@ export class DaemonMachine {
   /** Starts the machine (boots it afresh, or restores its snapshot); resolves once it runs. */
   async start(o: { paused?: boolean } = {}): Promise<void> {
     if (this.worker) throw stateError('start', this.state);
+    if (this.record.migratedTo) throw new VirtusError('VMM_STATE', `start: the machine migrated to ${this.record.migratedTo}, which owns its disks now`);
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.restartTimer = null;
     this.ctx.reserve(this, this.memory);
@@ -285,8 +288,12 @@ export class DaemonMachine {
       this.ctx.publish({ id: this.id, name: this.name, type: 'stop', reason: info.reason, code: info.code, ...(info.message ? { message: info.message } : {}) });
     }
     const ranMs = Date.now() - (this.startedAt ?? Date.now());
+    if (info.reason === 'migrated') this.record.migratedTo = this.migration?.target ?? 'another host';
     this.setState('stopped');
-    if (this.userStop || !this.record.running) return;
+    if (this.userStop || !this.record.running) {
+      if (this.record.migratedTo) this.persist();
+      return;
+    }
     const failed = info.reason === 'error' || info.reason === 'fatal' || info.code !== 0;
     const policy = this.record.restart;
     if (info.reason !== 'migrated' && (policy === 'always' || (policy === 'on-failure' && failed))) {
