@@ -49,6 +49,8 @@ export type VmmAction =
   | { type: 'powerdown' }
   /** Takes a snapshot (the parts of a .snap file); the machine runs on. */
   | { type: 'savevm' }
+  /** Makes every write to the disks durable on the host (their flush), between two slices; the machine runs on. */
+  | { type: 'flush' }
   /** Starts a live migration to `uri` (the host's syntax, e.g. tcp:HOST:PORT); it goes on in the background. */
   | { type: 'migrate'; uri: string }
   | { type: 'query-status' }
@@ -102,6 +104,7 @@ export interface VmmResults {
   reset: Empty;
   powerdown: Empty;
   savevm: SavedVm;
+  flush: Empty;
   migrate: Empty;
   'query-status': VmStatus;
   'query-stats': MachineStats;

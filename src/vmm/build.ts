@@ -43,6 +43,8 @@ export interface BuiltMachine {
   handover(): void;
   /** Takes the disks' locks back after a migration that failed. */
   takeBack(): void;
+  /** Makes every write to the machine's disks durable (each backend's flush), keeping them open. */
+  flush(): void;
 }
 
 /** Where a machine's console output and host warnings go. */
@@ -149,6 +151,7 @@ export async function attachDevices(board: VirtBoard, spec: MachineSpec, host: V
     abandon,
     handover: () => disks.forEach((d) => d.inactivate?.()),
     takeBack: () => disks.forEach((d) => d.activate?.()),
+    flush: () => disks.forEach((d) => d.backend.flush()),
   };
 }
 

@@ -229,6 +229,10 @@ export class Vm {
           return { parts, bytes: parts.reduce((n, p) => n + p.length, 0), ms: performance.now() - t };
         });
       }
+      case 'flush':
+        if (st === 'stopped' || st === 'migrating-out' || st === 'incoming') throw stateError('flush', st);
+        await this.held(() => this.built.flush());
+        return empty;
       case 'migrate':
         this.startMigration(a.uri);
         return empty;

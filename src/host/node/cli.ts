@@ -9,9 +9,20 @@ import { guestCommand } from './commands/guest.ts';
 import { imageCommand } from './commands/image.ts';
 import { webCommand } from './commands/web.ts';
 import { switchCommand } from './commands/switch.ts';
+import { daemonCommand } from './commands/daemon.ts';
+import { consoleCommand } from './commands/console.ts';
+import { createCommand, logsCommand, pauseCommand, resumeCommand, rmCommand, snapshotCommand, startCommand, stopCommand } from './commands/machines.ts';
+import { migrateCommand } from './commands/migrate.ts';
+import { psCommand } from './commands/ps.ts';
 import { tuneV8ForTranslator } from './v8-tuning.ts';
 
-const COMMANDS: Command[] = [runCommand, guestCommand, imageCommand, webCommand, switchCommand];
+const COMMANDS: Command[] = [
+  runCommand, guestCommand, imageCommand, webCommand, switchCommand, daemonCommand,
+  psCommand, createCommand, startCommand, stopCommand, pauseCommand, resumeCommand, rmCommand, consoleCommand, logsCommand, snapshotCommand, migrateCommand,
+];
+
+/** A daemon machine's worker thread loads this module (the CLI's bundle) and runs this. */
+export { vmWorkerMain } from './daemon/worker.ts';
 
 function usage(): string {
   const lines = [

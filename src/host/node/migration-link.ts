@@ -147,12 +147,18 @@ function incomingLink(sock: Socket, t: { headerMs: number; idleMs: number }): In
   };
 }
 
+/** Options of receiveMigration. */
+export interface ReceiveOptions {
+  /** Told the address actually bound (port 0 in the URI lets the system choose one). */
+  listening?: (host: string, port: number) => void;
+}
+
 /**
  * Listens on `uri` (tcp:HOST:PORT) and hands each connection to `receive`, one at a time, until
  * one succeeds; resolves with its result. A failed connection is one line through `log`, and
  * the next is awaited; connections arriving while one is being received are turned away.
  */
-export async function receiveMigration<T>(uri: string, log: (line: string) => void, receive: (link: IncomingLink) => Promise<T>): Promise<T> {
+export async function receiveMigration<T>(uri: string, log: (line: string) => void, receive: (link: IncomingLink) => Promise<T>, o: ReceiveOptions = {}): Promise<T> {
   const { host, port } = parseTcp(uri, '--incoming', '0.0.0.0');
   const t = timeouts();
   // Half-open: a source that sent a truncated stream and hung up still hears why.
@@ -161,7 +167,9 @@ export async function receiveMigration<T>(uri: string, log: (line: string) => vo
     server.once('error', (e) => rej(new VirtusError('MIGRATE_LISTEN', `--incoming ${uri}: ${e.message}`, { exitCode: 2 })));
     server.listen(port, host, () => res());
   });
-  log(`virtus: waiting for a machine on tcp:${host}:${port}`);
+  const bound = (server.address() as { port: number } | null)?.port ?? port;
+  o.listening?.(host, bound);
+  log(`virtus: waiting for a machine on tcp:${host}:${bound}`);
   let busy = false;
   try {
     return await new Promise<T>((resolve) => {

@@ -13,6 +13,8 @@ export interface TerminalHandlers {
   quit(reason: 'user' | 'eof'): void;
   /** A command typed at the Ctrl-A C prompt; resolves with the answer to print. */
   monitor?(line: string): Promise<string>;
+  /** What Ctrl-A X does, for the line it prints and the key help (default: quit, "terminated"). */
+  quitWord?: { key: string; done: string };
 }
 
 export class Terminal {
@@ -57,12 +59,12 @@ export class Terminal {
         const k = String.fromCharCode(b).toLowerCase();
         if (k === 'x') {
           this.flush(out);
-          process.stderr.write('\r\nvirtus: terminated (Ctrl-A X)\r\n');
+          process.stderr.write(`\r\nvirtus: ${this.h.quitWord?.done ?? 'terminated'} (Ctrl-A X)\r\n`);
           this.h.quit('user');
           return;
         }
         if (b === CTRL_A) out.push(CTRL_A);
-        else if (k === 'h') process.stderr.write('\r\nC-a h  this help\r\nC-a x  quit\r\nC-a c  monitor prompt\r\nC-a C-a  send C-a\r\n');
+        else if (k === 'h') process.stderr.write(`\r\nC-a h  this help\r\nC-a x  ${this.h.quitWord?.key ?? 'quit'}\r\n${this.h.monitor ? 'C-a c  monitor prompt\r\n' : ''}C-a C-a  send C-a\r\n`);
         else if (k === 'c') {
           this.flush(out);
           if (this.h.monitor) {

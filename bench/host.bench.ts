@@ -1,0 +1,145 @@
+/**
+ * `virtus daemon` as a host: N machines of the default guest made from its image in one
+ * daemon, for N = 1, 5, 10 (VIRTUS_BENCH_HOST_N overrides, e.g. "1,3"):
+ *
+ * - create + boot: from POST /vms {"image": "default", "count": N, "start": true} until every
+ *   console showed the shell prompt; QEMU: N qemu-system-riscv64 processes of the same guest
+ *   (OpenSBI, the same kernel and initramfs) started at once, until every one showed its prompt;
+ * - memory per idle machine: the daemon's RSS divided by N once all are idle at their prompts
+ *   (QEMU: the processes' RSS summed, divided by N);
+ * - idle CPU per machine: host CPU time over 10 s of idle prompts, as % of one core, per machine;
+ * - API latency: p50 and p99 of GET /vms/{id} with 100 requests in flight (1000 requests).
+ *
+ * Run with `npm run bench -- host`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { cpus } from 'node:os';
+import { ensureDefaultGuest } from '../src/host/node/guest/index.ts';
+import { attach, curl, scratch, startDaemon, type Daemon } from '../test/daemon/support.ts';
+import { PROMPT } from '../test/support/guest.ts';
+import { requireTool } from '../test/support/toolchain.ts';
+import type { Benchmark, Row } from './harness.ts';
+
+const BOOT_MS = 30 * 60_000;
+const TICK = 100; // USER_HZ
+
+/** CPU seconds (user + system) of a process and all its threads. */
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) / TICK;
+}
+
+function rssBytes(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? 0) * 1024;
+}
+
+async function idleCpuPercent(pids: number[], seconds = 10): Promise<number> {
+  const before = pids.map(cpuSeconds);
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const used = pids.map(cpuSeconds).reduce((a, c, i) => a + c - before[i]!, 0);
+  return (used / seconds) * 100;
+}
+
+function get(sock: string, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t = performance.now();
+    request({ socketPath: sock, path }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(performance.now() - t));
+    }).on('error', reject).end();
+  });
+}
+
+async function latency(sock: string, id: string): Promise<{ p50: number; p99: number }> {
+  const times: number[] = [];
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next++ < 1000) times.push(await get(sock, `/vms/${id}`));
+  };
+  await Promise.all(Array.from({ length: 100 }, worker));
+  times.sort((a, b) => a - b);
+  return { p50: times[Math.floor(times.length * 0.5)]!, p99: times[Math.floor(times.length * 0.99)]! };
+}
+
+async function daemonRun(n: number, state: string): Promise<{ bootS: number; rssMiB: number; idlePct: number; p50: number; p99: number }> {
+  const d: Daemon = await startDaemon(state);
+  try {
+    const t = performance.now();
+    const r = curl(d.sock, 'POST', '/vms', { image: 'default', count: n, memory: 256 << 20, start: true });
+    if (r.status !== 201) throw new Error(r.text);
+    const names = (r.body.machines as Array<{ name: string }>).map((m) => m.name);
+    const consoles = await Promise.all(names.map((m) => attach(d.sock, m)));
+    await Promise.all(consoles.map((c) => c.waitFor(new RegExp(PROMPT), BOOT_MS)));
+    const bootS = (performance.now() - t) / 1000;
+    for (const c of consoles) c.close();
+    await new Promise((res) => setTimeout(res, 3000));
+    const rssMiB = rssBytes(d.child.pid!) / n / 1048576;
+    const idlePct = (await idleCpuPercent([d.child.pid!])) / n;
+    const { p50, p99 } = await latency(d.sock, names[0]!);
+    return { bootS, rssMiB, idlePct, p50, p99 };
+  } finally {
+    await d.stop();
+  }
+}
+
+async function qemuRun(n: number): Promise<{ bootS: number; rssMiB: number; idlePct: number }> {
+  requireTool('qemu-system-riscv64');
+  const g = await ensureDefaultGuest({ progress: () => {} });
+  const t = performance.now();
+  const procs: ChildProcess[] = [];
+  try {
+    const prompts = Array.from({ length: n }, () => {
+      const p = spawn('qemu-system-riscv64', ['-M', 'virt', '-m', '256M', '-smp', '1', '-nographic', '-bios', g.opensbi, '-kernel', g.kernel, '-initrd', g.initrd, '-append', 'console=ttyS0'], { stdio: ['pipe', 'pipe', 'ignore'] });
+      procs.push(p);
+      let out = '';
+      return new Promise<void>((resolve, reject) => {
+        p.stdout!.on('data', (b: Buffer) => {
+          out += b.toString('latin1');
+          if (out.includes(PROMPT)) resolve();
+        });
+        p.on('exit', (code) => reject(new Error(`qemu exited (${code})`)));
+      });
+    });
+    await Promise.all(prompts);
+    const bootS = (performance.now() - t) / 1000;
+    await new Promise((res) => setTimeout(res, 3000));
+    const pids = procs.map((p) => p.pid!);
+    const rssMiB = pids.map(rssBytes).reduce((a, b) => a + b, 0) / n / 1048576;
+    const idlePct = (await idleCpuPercent(pids)) / n;
+    return { bootS, rssMiB, idlePct };
+  } finally {
+    for (const p of procs) p.kill('SIGKILL');
+  }
+}
+
+export const bench: Benchmark = {
+  name: 'host',
+  async run() {
+    await ensureDefaultGuest({ progress: (m) => process.stderr.write(`bench: ${m}\n`) });
+    const ns = (process.env.VIRTUS_BENCH_HOST_N ?? '1,5,10').split(',').map(Number);
+    const rows: Row[] = [];
+    const s = scratch('virtus-bench-host-');
+    try {
+      for (const n of ns) {
+        process.stderr.write(`bench: host: ${n} machine(s) in one daemon...\n`);
+        const v = await daemonRun(n, s.path(`state-${n}`));
+        process.stderr.write(`bench: host: ${n} QEMU process(es)...\n`);
+        const q = await qemuRun(n);
+        const note = `${cpus().length} host cores`;
+        rows.push(
+          { name: `create + boot ${n} to the prompt`, unit: 's', better: 'lower', virtus: v.bootS, qemu: q.bootS, note },
+          { name: `RSS per idle machine (N=${n})`, unit: 'MiB', better: 'lower', virtus: v.rssMiB, qemu: q.rssMiB, note: 'daemon RSS / N; QEMU: sum / N' },
+          { name: `idle CPU per machine (N=${n})`, unit: '% core', better: 'lower', virtus: v.idlePct, qemu: q.idlePct, note: 'over 10 s at the prompt' },
+          { name: `GET /vms/{id} p50 (N=${n})`, unit: 'ms', better: 'lower', virtus: v.p50, note: '100 in flight, 1000 requests' },
+          { name: `GET /vms/{id} p99 (N=${n})`, unit: 'ms', better: 'lower', virtus: v.p99, note: '100 in flight, 1000 requests' },
+        );
+      }
+    } finally {
+      s.cleanup();
+    }
+    return rows;
+  },
+};
