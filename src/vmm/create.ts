@@ -24,9 +24,10 @@ function emitter(o: VmOptions): Emitter {
 }
 
 /** Console output and warnings as the machine's events (warnings also to the host's log). */
-function io(host: VmHost, e: Emitter): MachineIo {
+function io(host: VmHost, e: Emitter, o: VmOptions): MachineIo {
   return {
     output: (bytes) => e.emit({ type: 'output', bytes }),
+    ...(o.outputRoom ? { room: o.outputRoom } : {}),
     warn: (line) => {
       host.warn(line);
       e.emit({ type: 'warning', message: line });
@@ -38,7 +39,7 @@ function io(host: VmHost, e: Emitter): MachineIo {
 export async function createVm(spec: MachineSpec, host: VmHost, o: VmOptions = {}): Promise<Vm> {
   const events = emitter(o);
   const boot = await bootOptions(spec, host);
-  const built = await buildBoard(spec, host, io(host, events));
+  const built = await buildBoard(spec, host, io(host, events, o));
   try {
     const bootInfo = built.board.boot(boot);
     return new Vm({ spec, built, host, bootInfo, state: 'created', emit: events }, o);
@@ -62,7 +63,7 @@ export async function restoreVm(bytes: Uint8Array, name: string, given: Resource
   const reader = openSnapshot(bytes, name);
   const spec = specOf(reader.config, `snapshot ${name}`, given, flags);
   const events = emitter(o);
-  const built = await buildBoard(spec, host, io(host, events));
+  const built = await buildBoard(spec, host, io(host, events, o));
   try {
     reader.restore(built.board);
     // The network may have moved: the guest tells it where it is now.
@@ -81,7 +82,7 @@ export async function restoreVm(bytes: Uint8Array, name: string, given: Resource
  */
 export async function receiveVm(link: IncomingLink, given: Resources, flags: ResourceFlags, host: VmHost, o: VmOptions = {}): Promise<{ vm: Vm; rounds: number }> {
   const events = emitter(o);
-  const mio = io(host, events);
+  const mio = io(host, events, o);
   let spec: MachineSpec | null = null;
   let built: BuiltMachine | null = null;
   try {

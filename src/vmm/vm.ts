@@ -30,6 +30,11 @@ import type { MachineSpec } from './spec.ts';
 export interface VmOptions {
   /** Told of every event from the start (before the machine first runs). */
   on?: (e: VmEvent) => void;
+  /**
+   * Bytes of console output the listener can take now (optional): at 0 the guest's consoles
+   * hold output back (the UART's THR stays full, virtio-console waits) until there is room.
+   */
+  outputRoom?: () => number;
   /** Stop after exactly this many instructions (counted from power-on). */
   maxInsns?: number;
   /** A guest reboot ends the machine instead of restarting it (QEMU's -no-reboot). */

@@ -3,7 +3,7 @@
  * --trace, and one clear line (never a stack trace) for every kind of bad input.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -96,6 +96,37 @@ describe('virtus run --bios none', () => {
     assert.match(slow.stdout, /status 124\n$/);
     const gone = spawnSync('bash', ['-c', cmd('head -3 >/dev/null')], { encoding: 'utf8', timeout: 60_000 });
     assert.doesNotMatch(gone.stdout, /internal error/);
+  });
+
+  it('a guest writing faster than its console is read waits for it: bounded memory, nothing lost', async () => {
+    const child = spawn(process.execPath, [VIRTUS, 'run', '--bios', 'none', '--kernel', asm('flood')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let peak = 0;
+    const sample = (): void => {
+      try {
+        const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0);
+        peak = Math.max(peak, kb * 1024);
+      } catch {
+        // exited
+      }
+    };
+    const timer = setInterval(sample, 100);
+    // Nobody reads for 3 s: the pipe fills, then the guest must wait.
+    child.stdout.pause();
+    await new Promise((r) => setTimeout(r, 3000));
+    sample();
+    let got = 0;
+    let bad = 0;
+    child.stdout.on('data', (b: Buffer) => {
+      got += b.length;
+      for (const c of b) if (c !== 0x78) bad++;
+    });
+    child.stdout.resume();
+    const code = await new Promise<number | null>((r) => child.on('exit', r));
+    clearInterval(timer);
+    assert.equal(code, 0);
+    assert.equal(got, 16 << 20, 'every byte came out');
+    assert.equal(bad, 0);
+    assert.ok(peak < 400 << 20, `peak RSS ${(peak / 2 ** 20).toFixed(0)} MiB`);
   });
 
   it('--signature writes the words between begin_signature and end_signature', () => {
