@@ -34,6 +34,12 @@ export type Handler = (a: number, imm: number, raw: number) => St;
 export interface Engine {
   /** Runs up to `budget` instructions; returns how many retired. Stops early at traps, system instructions and device accesses. */
   run(budget: number): number;
+  /**
+   * Returns the engine to its power-on state: every translation and cached decode of guest code
+   * is forgotten. A machine reset (a guest reboot) calls it for each engine, since the reset
+   * rewrites RAM and the harts' state behind the engine's back.
+   */
+  reset(): void;
 }
 
 /** Everything an instruction-family module needs to build its handlers. */
@@ -750,6 +756,10 @@ export function createInterpreter(hart: Hart): Engine {
     run(budget: number): number {
       bind(hart);
       return run(budget);
+    },
+    reset(): void {
+      hart.decoded.pages.fill(undefined);
+      hart.decoded.count = 0;
     },
   };
 }

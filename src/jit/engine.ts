@@ -124,6 +124,13 @@ export class JitEngine implements Engine {
   private readonly jc: Int32Array;
   private readonly jcBase: number;
   private seenTlbGen = -1;
+  /**
+   * The jump cache generation this engine last gave the hart. The hart keeps it in its block
+   * (the trampoline reads it there), where a hart reset or restore rewrites it; entries of an
+   * older generation would then match again and name slots since emptied or reused, so run()
+   * wipes the cache whenever the hart's copy is not this one.
+   */
+  private jcGen = 0;
   /** minstret + budget when the trampoline was last entered (the slow-path helper's `end`). */
   private sliceEnd = 0;
   readonly stats: JitStats = {
@@ -150,16 +157,49 @@ export class JitEngine implements Engine {
     this.enter = tramp.exports.enter as EnterFn;
     this.jcBase = jumpCacheBase(o.hart.id);
     this.jc = new Int32Array(o.memory.buffer, this.jcBase, JUMP_CACHE_ENTRIES * 4);
+    this.wipeJumpCache();
+  }
+
+  /**
+   * Returns the engine to its power-on state (a machine reset, a guest reboot): every region,
+   * table slot, jump-cache entry, ban and PAGE_CODE flag is dropped, and the hart's decode
+   * cache with them. The statistics keep counting. Call it with the harts stopped; the order
+   * relative to reloading RAM and resetting the harts does not matter.
+   */
+  reset(): void {
+    for (let slot = 0; slot < this.nextSlot; slot++) this.table.set(slot, null);
+    this.nextSlot = 0;
+    this.retired = [];
+    this.free.length = 0;
+    this.byPage.fill(undefined);
+    this.byTlb.fill(null);
+    this.banned.fill(0);
+    this.invalidationsPerPage.fill(0);
+    const flags = this.h.pageFlags;
+    for (let p = 0; p < flags.length; p++) if (flags[p]! & PAGE_CODE) flags[p] = flags[p]! & ~PAGE_CODE;
+    this.wipeJumpCache();
+    this.h.jcPages.fill(0);
+    this.seenTlbGen = -1;
+    this.h.decoded.pages.fill(undefined);
+    this.h.decoded.count = 0;
+  }
+
+  /** Empties every jump-cache entry (a pc of 1 matches no instruction) and restarts the generation. */
+  private wipeJumpCache(): void {
     for (let i = 0; i < this.jc.length; i += 4) this.jc[i] = 1;
+    this.jcGen = 0;
+    this.h.s[S_JCGEN] = 0;
   }
 
   /** Forgets every jump: after a TLB flush, and whenever a region is installed or dropped. */
   private clearJumpCache(): void {
     const s = this.h.s;
-    s[S_JCGEN] = (s[S_JCGEN]! + 1) & 0x3fff_ffff;
+    if (s[S_JCGEN] !== this.jcGen) this.wipeJumpCache();
+    this.jcGen = (this.jcGen + 1) & 0x3fff_ffff;
+    s[S_JCGEN] = this.jcGen;
     // Entries carry their generation; an old one can only match again after 2^30 clears,
     // so wipe the table when the counter wraps.
-    if (s[S_JCGEN] === 0) for (let i = 0; i < this.jc.length; i += 4) this.jc[i] = 1;
+    if (this.jcGen === 0) this.wipeJumpCache();
     // No entry names a retired slot now: let its instance go.
     for (const slot of this.retired) {
       this.table.set(slot, null);
@@ -225,6 +265,7 @@ export class JitEngine implements Engine {
     const start = this.instretLo();
     interpreterHelper.prepare(h);
     let done = 0;
+    if (h.s[S_JCGEN] !== this.jcGen) this.wipeJumpCache();
     while (done < budget) {
       const left = budget - done;
       if (h.s[S_TLBGEN] !== this.seenTlbGen) {

@@ -243,6 +243,7 @@ export class VirtBoard {
     if (!this.lastBoot) throw new VirtusError('NOT_BOOTED', 'the machine was never booted');
     const m = this.machine;
     m.exit = null;
+    for (const e of m.engines) e.reset();
     for (const { device } of m.bus.mappings()) device.reset?.();
     this.inputQueue.length = 0;
     return this.boot(this.lastBoot);
