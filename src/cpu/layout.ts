@@ -57,7 +57,10 @@ export const SLOTS = [
   'mstatus', 'misa', 'medeleg', 'mideleg', 'mie', 'mip', 'mtvec', 'mscratch', 'mepc', 'mcause',
   'mtval', 'mcounteren', 'menvcfg', 'mcountinhibit', 'mhartid',
   'stvec', 'sscratch', 'sepc', 'scause', 'stval', 'scounteren', 'senvcfg', 'satp', 'stimecmp',
-  'fcsr', 'minstret', 'mcycle',
+  'fcsr',
+  'minstret', // instructions this hart has retired since reset: the engines count here, the guest never writes it
+  'mcycle', // the mcycle CSR as an offset from minstret, or its frozen value while mcountinhibit.CY is set (csr.ts)
+  'instretOffset', // the minstret CSR likewise, with mcountinhibit.IR
   'pmpcfg0', 'pmpcfg2',
   'pmpaddr0', 'pmpaddr1', 'pmpaddr2', 'pmpaddr3', 'pmpaddr4', 'pmpaddr5', 'pmpaddr6', 'pmpaddr7',
   'pmpaddr8', 'pmpaddr9', 'pmpaddr10', 'pmpaddr11', 'pmpaddr12', 'pmpaddr13', 'pmpaddr14', 'pmpaddr15',
