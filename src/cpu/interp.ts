@@ -736,6 +736,15 @@ function run(budget: number, stopAtPageChange = false, seen: Uint8Array | null =
       icount++;
       continue;
     }
+    if (st === St.Refetch) {
+      // SFENCE.VMA: the cached fetch translation may be gone.
+      const n = (pcLo + ((raw & 3) === 3 ? 4 : 2)) | 0;
+      PC[0] = n;
+      if ((n >>> 0) < (pcLo >>> 0)) PC[1] = (pcHi + 1) | 0;
+      icount++;
+      fTagLo = TLB_INVALID;
+      continue;
+    }
     lastExit = true;
     if (st === St.Trap) break;
     if (st === St.Exit) {

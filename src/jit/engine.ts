@@ -212,9 +212,9 @@ export class JitEngine implements Engine {
    * The `slow(k, budget)` import of a region module: runs its instruction k through the
    * interpreter's handler with the pc and minstret exact (see SlowPaths; minstret from the
    * budget left, see BlockEmitter). Returns SLOW_NEXT when the instruction completed normally,
-   * else the region's exit: Stop after a trap (the instruction not retired) or a device access,
-   * Continue after a store into translated code (the region must not run on: its code may be
-   * gone).
+   * else the region's exit: Stop after a trap (the instruction not retired), a device access or
+   * a CSR write that ends the slice; Continue after a store into translated code (the region
+   * must not run on: its code may be gone) or an SFENCE.VMA that remapped code it may chain to.
    */
   private slowPath(t: SlowPaths): (k: number, budget: number) => number {
     const PC = this.h.pc;
@@ -241,15 +241,22 @@ export class JitEngine implements Engine {
         interpreterHelper.run(1, false);
         return interpreterHelper.stoppedAtExit() ? Exit.Stop : Exit.Continue;
       }
+      const gen = s[S_TLBGEN];
       const st = interpreterHelper.exec(t.id[k]!, t.a[k]!, t.imm[k]!, t.raw[k]!);
       if (st === St.Next) {
         if (!memFlags.codeWrite) return SLOW_NEXT;
+      } else if (st === St.Refetch) {
+        // SFENCE.VMA: when code the region may chain to was remapped, the jump cache is voided
+        // before the trampoline chains again, and the region leaves (the slice goes on).
+        if (s[S_TLBGEN] === gen) return SLOW_NEXT;
+        this.seenTlbGen = s[S_TLBGEN]!;
+        this.clearJumpCache();
       } else if (st === St.Trap) {
         return Exit.Stop;
       }
       addInstret(1);
       setPc(pc + t.len[k]!);
-      return st === St.Next ? Exit.Continue : Exit.Stop;
+      return st === St.Next || st === St.Refetch ? Exit.Continue : Exit.Stop;
     };
   }
 
