@@ -8,11 +8,12 @@
  * invalidation), and a software TLB probed inline by loads, stores and fetches. Everything
  * else (misses, devices, faults, CSRs) leaves the fast path.
  */
-import { decode, type Decoded } from '../isa/decode.ts';
-import { INSNS, Kind } from '../isa/table.ts';
+import { decode } from '../isa/decode.ts';
+import { INSNS } from '../isa/table.ts';
+import { packOperands, type Engine, type Handler, type HandlerContext } from './handler.ts';
 import { decodedPages, S, type DecodedPages, type Hart } from './hart.ts';
 import { div, divu, mul, mulh, mulhsu, mulhu, r64 } from './int64.ts';
-import { RAM_HOST, TLB_ENTRIES, TLB_INVALID, TLB_OFF } from './layout.ts';
+import { RAM_HOST, TLB_ENTRIES, TLB_INVALID, TLB_OFF, TLB_WORDS, TLBW_ADDEND, TLBW_EXEC, TLBW_READ, TLBW_WRITE } from './layout.ts';
 import { amoHost, fetchFill, fetchHigh, loadSlow, memFlags, memOut, noteWrite, storeSlow } from './memory.ts';
 import { mmuOut, translate } from './mmu.ts';
 import { St } from './status.ts';
@@ -22,45 +23,10 @@ import {
 import { Access, Cause } from './trap.ts';
 import { createFpHandlers } from './exec-fp.ts';
 
-/**
- * An instruction handler. `a` packs register operands (each pre-multiplied by two to index
- * 32-bit halves): rd in bits 0-7 (x0 as destination is the sink x32), rs1 in 8-15, rs2 in
- * 16-23, and rm | rs3 << 3 in 24-31. `imm` is the decoded immediate (the CSR number for CSR
- * instructions); `raw` the instruction bits.
- */
-export type Handler = (a: number, imm: number, raw: number) => St;
-
-/** A way to run guest instructions on a hart (this interpreter, or the translator). */
-export interface Engine {
-  /** Runs up to `budget` instructions; returns how many retired. Stops early at traps, system instructions and device accesses. */
-  run(budget: number): number;
-  /**
-   * Returns the engine to its power-on state: every translation and cached decode of guest code
-   * is forgotten. A machine reset (a guest reboot) calls it for each engine, since the reset
-   * rewrites RAM and the harts' state behind the engine's back.
-   */
-  reset(): void;
-}
-
-/** Everything an instruction-family module needs to build its handlers. */
-export interface HandlerContext {
-  readonly h: Hart;
-  /** Current data MMU index (MPRV and SUM applied). */
-  dataMmu(): number;
-  /** Writes back the retired-instruction count to the hart (minstret exact). */
-  sync(): void;
-  /**
-   * Loads `size` bytes (4 or 8) from x[rs1] + imm (rs1 pre-multiplied by two, as in `a`).
-   * Returns St.Next or St.Exit with the raw value in memOut, or St.Trap.
-   */
-  load(rs1: number, imm: number, size: 4 | 8): St;
-  /** Stores the low `size` bytes of (lo, hi) at x[rs1] + imm. Returns St.Next, St.Exit or St.Trap. */
-  store(rs1: number, imm: number, size: 4 | 8, lo: number, hi: number): St;
-}
+export type { Engine } from './handler.ts';
 
 /** Pages the decode cache holds before it starts over (32 KiB each). */
 const DECODED_PAGES_MAX = 1024;
-const SINK = 64;
 const P32 = 0x1_0000_0000;
 
 // ---- The interpreter's state: the hart it is running, bound at the start of each run() ----
@@ -107,10 +73,10 @@ function bind(hart: Hart): void {
 
 function refresh(): void {
   dMmu = h.dataMmu();
-  dBase = dMmu * TLB_ENTRIES * 8;
+  dBase = dMmu * TLB_ENTRIES * TLB_WORDS;
   SS[S.dtlb] = TLB_OFF + dBase * 4;
   fMmu = h.fetchMmu();
-  fBase = fMmu * TLB_ENTRIES * 8;
+  fBase = fMmu * TLB_ENTRIES * TLB_WORDS;
 }
 
 function sync(): void {
@@ -134,14 +100,14 @@ function ea(rs1: number, imm: number): void {
 
 /** Host offset for reading at (vaLo, vaHi) via the TLB, or -1 on a miss. */
 function hostR(): number {
-  const e = dBase + ((vaLo >>> 12) & (TLB_ENTRIES - 1)) * 8;
-  if (T[e] === (vaLo & ~0xfff) && T[e + 1] === vaHi) return (vaLo + T[e + 6]!) >>> 0;
+  const e = dBase + ((vaLo >>> 12) & (TLB_ENTRIES - 1)) * TLB_WORDS;
+  if (T[e + TLBW_READ] === (vaLo & ~0xfff) && T[e + TLBW_READ + 1] === vaHi) return (vaLo + T[e + TLBW_ADDEND]!) >>> 0;
   return -1;
 }
 
 function hostW(): number {
-  const e = dBase + ((vaLo >>> 12) & (TLB_ENTRIES - 1)) * 8;
-  if (T[e + 2] === (vaLo & ~0xfff) && T[e + 3] === vaHi) return (vaLo + T[e + 6]!) >>> 0;
+  const e = dBase + ((vaLo >>> 12) & (TLB_ENTRIES - 1)) * TLB_WORDS;
+  if (T[e + TLBW_WRITE] === (vaLo & ~0xfff) && T[e + TLBW_WRITE + 1] === vaHi) return (vaLo + T[e + TLBW_ADDEND]!) >>> 0;
   return -1;
 }
 
@@ -637,17 +603,6 @@ function decodedPage(ramPage: number): Int32Array {
   return d;
 }
 
-/** The handler operands of a decoded instruction: `a` and `imm` as the Handler type describes. */
-export function packOperands(d: Decoded): [a: number, imm: number] {
-  const def = d.def;
-  if (def.kind === Kind.System) {
-    return [d.rd | (d.rs1 << 8) | (d.rs2 << 16), def.format === 'CSR' || def.format === 'CSRI' ? d.csr : d.imm];
-  }
-  const rdX = def.regs[0] !== 'f';
-  const rd = rdX && d.rd === 0 ? SINK : d.rd * 2;
-  return [rd | (d.rs1 * 2) << 8 | (d.rs2 * 2) << 16 | (d.rm | (d.rs3 << 3)) << 24, d.imm];
-}
-
 /** Fills the entry at word i of decode cache page d with the instruction `raw`. */
 function decodeInto(d: Int32Array, i: number, raw: number): void {
   d[i] = raw;
@@ -690,11 +645,11 @@ function run(budget: number, stopAtPageChange = false, seen: Uint8Array | null =
     const pcHi = PC[1]!;
     if ((pcLo & ~0xfff) !== fTagLo || pcHi !== fTagHi) {
       if (stopAtPageChange && ((pcLo & ~0xfff) !== pageLo || pcHi !== pageHi)) break;
-      const e = fBase + ((pcLo >>> 12) & (TLB_ENTRIES - 1)) * 8;
-      if (T[e + 4] === (pcLo & ~0xfff) && T[e + 5] === pcHi) {
+      const e = fBase + ((pcLo >>> 12) & (TLB_ENTRIES - 1)) * TLB_WORDS;
+      if (T[e + TLBW_EXEC] === (pcLo & ~0xfff) && T[e + TLBW_EXEC + 1] === pcHi) {
         fTagLo = pcLo & ~0xfff;
         fTagHi = pcHi;
-        fAdd = T[e + 6]!;
+        fAdd = T[e + TLBW_ADDEND]!;
         D = decodedPage(((((pcLo & ~0xfff) + fAdd) >>> 0) - RAM_HOST) >>> 12);
       } else {
         sync();

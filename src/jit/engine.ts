@@ -14,12 +14,15 @@
  * Self-modifying code: a page with translated code is flagged PAGE_CODE, which keeps every
  * store to it on the slow path; such a store (or device DMA) drops the page's regions.
  */
-import { interpreterHelper, type Engine } from '../cpu/interp.ts';
+import type { Engine } from '../cpu/handler.ts';
+import { interpreterHelper } from '../cpu/interp.ts';
 import { JC_PAGES, PAGE_CODE, S, type Hart } from '../cpu/hart.ts';
 import { fetchFill, memFlags } from '../cpu/memory.ts';
-import { JUMP_CACHE_ENTRIES, jumpCacheBase, MMU_COUNT, RAM_BASE, RAM_HOST, TLB_ENTRIES, TLB_INVALID } from '../cpu/layout.ts';
+import {
+  JUMP_CACHE_ENTRIES, jumpCacheBase, MMU_COUNT, RAM_BASE, RAM_HOST, TLB_ENTRIES, TLB_INVALID, TLB_WORDS, TLBW_ADDEND, TLBW_EXEC, TLBW_WRITE,
+} from '../cpu/layout.ts';
 import { St } from '../cpu/status.ts';
-import { Exit, SLOW_NEXT, type SlowPaths } from './emit.ts';
+import { Exit, SLOW_NEXT, type SlowPaths } from './region.ts';
 import { translateRegion } from './translate.ts';
 import { tailCallsSupported } from './wasm.ts';
 import { jumpCacheIndex, trampolineModule, type EnterFn } from './trampoline.ts';
@@ -282,19 +285,20 @@ export class JitEngine implements Engine {
       const pcLo = PC[0]!;
       const pcHi = PC[1]!;
       const fMmu = h.fetchMmu();
-      const e = fMmu * TLB_ENTRIES * 8 + ((pcLo >>> 12) & (TLB_ENTRIES - 1)) * 8;
-      if (T[e + 4] !== (pcLo & ~0xfff) || T[e + 5] !== pcHi) {
+      const entry = fMmu * TLB_ENTRIES + ((pcLo >>> 12) & (TLB_ENTRIES - 1));
+      const e = entry * TLB_WORDS;
+      if (T[e + TLBW_EXEC] !== (pcLo & ~0xfff) || T[e + TLBW_EXEC + 1] !== pcHi) {
         // Fill the fetch TLB here, so that the page's translation is found (a fetch fault is
         // taken as the interpreter would take it, and ends the run there).
         if (!fetchFill(h, fMmu, pcLo, pcHi)) return done;
         continue;
       }
-      const ppage = (((pcLo + T[e + 6]!) >>> 0) - RAM_HOST) >>> 12;
+      const ppage = (((pcLo + T[e + TLBW_ADDEND]!) >>> 0) - RAM_HOST) >>> 12;
       // The region last found through this TLB entry, if it is still the page's.
-      let region = this.byTlb[e >>> 3];
+      let region = this.byTlb[entry];
       if (!region || region.vLo !== (pcLo & ~0xfff) || region.vHi !== pcHi || region.ppage !== ppage) {
         region = this.region(ppage, pcLo & ~0xfff, pcHi);
-        this.byTlb[e >>> 3] = region;
+        this.byTlb[entry] = region;
       }
       const off = pcLo & 0xfff;
       if (region) {
@@ -464,11 +468,11 @@ export class JitEngine implements Engine {
     const hostPage = RAM_HOST + ppage * 4096;
     for (const h of this.harts) {
       const t = h.tlb;
-      for (let e = 0; e < MMU_COUNT * TLB_ENTRIES * 8; e += 8) {
-        if (t[e + 2] === TLB_INVALID) continue;
-        if ((((t[e + 2]! + t[e + 6]!) >>> 0) & ~0xfff) === hostPage) {
-          t[e + 2] = TLB_INVALID;
-          t[e + 3] = TLB_INVALID;
+      for (let e = 0; e < MMU_COUNT * TLB_ENTRIES * TLB_WORDS; e += TLB_WORDS) {
+        if (t[e + TLBW_WRITE] === TLB_INVALID) continue;
+        if ((((t[e + TLBW_WRITE]! + t[e + TLBW_ADDEND]!) >>> 0) & ~0xfff) === hostPage) {
+          t[e + TLBW_WRITE] = TLB_INVALID;
+          t[e + TLBW_WRITE + 1] = TLB_INVALID;
         }
       }
     }

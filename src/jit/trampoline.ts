@@ -11,7 +11,7 @@
  * translations or mappings change, by moving the hart's generation on.
  */
 import { JUMP_CACHE_ENTRIES, PC_OFF, slotOffset } from '../cpu/layout.ts';
-import { Exit } from './emit.ts';
+import { Exit } from './region.ts';
 import { Code, encodeModule, I32, I64, Op } from './wasm.ts';
 
 const MINSTRET = slotOffset('minstret');
