@@ -6,6 +6,10 @@
  * the reference the decoder checks them against (every word here is decoded by both engines).
  */
 
+import { CSR as CSR_NUMBERS } from '../../src/cpu/csr-numbers.ts';
+import { CINSNS } from '../../src/isa/rvc.ts';
+import { INSNS } from '../../src/isa/table.ts';
+
 /** Integer register numbers by ABI name. */
 export const R = {
   zero: 0, ra: 1, sp: 2, gp: 3, tp: 4, t0: 5, t1: 6, t2: 7, s0: 8, s1: 9,
@@ -221,4 +225,44 @@ function immCJ(off: number): number {
   const imm = (bit(11) << 10) | (bit(4) << 9) | (bit(9) << 8) | (bit(8) << 7) | (bit(10) << 6) | (bit(6) << 5) |
     (bit(7) << 4) | (bit(3) << 3) | (bit(2) << 2) | (bit(1) << 1) | bit(5);
   return imm << 2;
+}
+
+/**
+ * A stream of valid instructions made from arbitrary bytes (the lockstep target's synthesis
+ * mode): each 4-byte chunk picks a 32-bit table row, or two compressed rows, and fills the
+ * operand bits from a hash of the chunk. Jumps stay within ±1 KiB (the code pages), and half of
+ * the CSR accesses name a CSR that exists, so the stream mostly runs instead of faulting.
+ */
+export function synthesize(bytes: Uint8Array): Uint8Array {
+  const out: number[] = [];
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = 0; i + 4 <= bytes.length; i += 4) {
+    const c = v.getUint32(i, true);
+    let r = mix(c);
+    const next = (): number => (r = mix(r));
+    if (c >>> 28 === 0xf) {
+      for (let k = 0; k < 2; k++) {
+        const d = CINSNS[next() % CINSNS.length]!;
+        const h = ((next() & ~d.mask) | d.match) & 0xffff;
+        out.push(h & 0xff, h >>> 8);
+      }
+      continue;
+    }
+    const d = INSNS[c % INSNS.length]!;
+    let w = ((next() & ~d.mask) | d.match) >>> 0;
+    if (d.format === 'J') w = ((w & 0xfff) | immJ(((next() % 1024) - 512) * 2)) >>> 0;
+    if ((d.format === 'CSR' || d.format === 'CSRI') && next() & 1) {
+      const names = Object.values(CSR_NUMBERS);
+      w = ((w & 0xfffff) | (names[next() % names.length]! << 20)) >>> 0;
+    }
+    out.push(w & 0xff, (w >>> 8) & 0xff, (w >>> 16) & 0xff, w >>> 24);
+  }
+  return Uint8Array.from(out);
+}
+
+/** A 32-bit mixing function (a step of a xorshift-multiply hash). */
+function mix(x: number): number {
+  x = Math.imul(x ^ (x >>> 16), 0x7feb352d);
+  x = Math.imul(x ^ (x >>> 15), 0x846ca68b);
+  return (x ^ (x >>> 16)) >>> 0;
 }

@@ -32,6 +32,8 @@ interface Header {
   insns?: number;
   /** Where the stream starts in the code pages (a multiple of 16 below 4096). */
   offset?: number;
+  /** The body chooses valid instructions (lockstep-asm.ts, synthesize). */
+  synthesize?: boolean;
 }
 
 function header(h: Header): number[] {
@@ -39,7 +41,8 @@ function header(h: Header): number[] {
     (h.noTailCalls ? 0x80 : 0);
   const b1 = (h.frm ?? 0) | ((h.threshold ?? 0) << 3) | ((h.budget ?? 4) << 5);
   const seed = h.seed ?? 1;
-  return [b0, b1, seed & 0xff, seed >> 8, h.timerTicks ?? 0, h.mstatusExtra ?? 0, h.insns ?? 64, (h.offset ?? 0) >> 4];
+  const b5 = (h.mstatusExtra ?? 0) | (h.synthesize ? 0x20 : 0);
+  return [b0, b1, seed & 0xff, seed >> 8, h.timerTicks ?? 0, b5, h.insns ?? 64, (h.offset ?? 0) >> 4];
 }
 
 function seed(h: Header, body: (a: Asm) => void): Uint8Array {
@@ -166,7 +169,23 @@ const calls = seed({ priv: 2, threshold: 1, budget: 4, seed: 31, offset: 0xf80 }
   a.label('end');
 });
 
+/** Bodies for the synthesis mode: any bytes make valid instructions; these are fixed pseudo-random ones. */
+function synthesized(h: Header, n: number, salt: number): Uint8Array {
+  const body: number[] = [];
+  let x = salt;
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    body.push(x >>> 24);
+  }
+  return Uint8Array.from([...header({ ...h, synthesize: true }), ...body]);
+}
+
 /** The seeds. */
 export function lockstepSeeds(): Uint8Array[] {
-  return [alu, memory, csrs, fp, amo, traps, supervisor, selfModifying, timer, straddle, calls];
+  return [
+    alu, memory, csrs, fp, amo, traps, supervisor, selfModifying, timer, straddle, calls,
+    synthesized({ priv: 2, fp: true, threshold: 0, budget: 4, seed: 37 }, 256, 1),
+    synthesized({ priv: 1, paging: true, fp: true, threshold: 1, budget: 3, seed: 41 }, 256, 2),
+    synthesized({ priv: 0, paging: true, delegate: true, fp: true, threshold: 0, budget: 5, seed: 43 }, 256, 3),
+  ];
 }

@@ -6,7 +6,8 @@
  * An input is an 8-byte header and the stream. The header chooses the privilege the stream runs
  * in (U, S or M), Sv39 paging, the FP state and rounding mode, exception delegation to S, a timer
  * interrupt, translation thresholds and tail calls, the budget of each lockstep step, the
- * initial registers and where the stream starts (see Config). The stream sits in two code pages
+ * initial registers, where the stream starts and whether its bytes are instructions or choose
+ * valid ones (see Config, synthesize). The stream sits in two code pages
  * and is run again and again (jumps back to its start precede and follow it), so hot code is
  * translated. Trap handlers (in M-mode, and in S-mode for delegated exceptions) skip the
  * faulting instruction; a fetch fault sends the stream back to its start with the original
@@ -22,7 +23,7 @@ import { PRIV_M, PRIV_S, PRIV_U, type Hart } from '../../src/cpu/hart.ts';
 import { Machine } from '../../src/machine/machine.ts';
 import { lockstep } from '../../test/support/lockstep.ts';
 import type { FuzzTarget } from '../harness.ts';
-import { Asm, CSRS, jalWord, R } from './lockstep-asm.ts';
+import { Asm, CSRS, jalWord, R, synthesize } from './lockstep-asm.ts';
 import { lockstepSeeds } from './lockstep-seeds.ts';
 
 /** Guest memory layout (physical = virtual: paging maps RAM one to one). */
@@ -70,6 +71,8 @@ interface Config {
   maxInsns: number;
   /** Where the stream starts (near the end of the first page, it crosses into the second). */
   start: number;
+  /** The stream's bytes choose valid instructions rather than being them (see synthesize). */
+  synthesize: boolean;
 }
 
 const THRESHOLDS = [4, 50, 400, 50];
@@ -92,6 +95,7 @@ function config(h: Uint8Array): Config {
     timerTicks: 20 + b(4) * 16,
     // SUM 18, MXR 19, TVM 20, TW 21, TSR 22 (Privileged 3.1.6).
     mstatusExtra: (b(5) & 0x1f) << 18,
+    synthesize: (b(5) & 0x20) !== 0,
     maxInsns: 4000 + b(6) * 64,
     start: CODE + b(7) * 16,
   };
@@ -279,7 +283,8 @@ function machine(engine: 'jit' | 'interp', c: Config): Machine {
 export function runStream(input: Uint8Array, budget?: number): void {
   const c = config(input.subarray(0, HEADER_BYTES));
   if (budget !== undefined) c.budget = budget;
-  const code = codePages(input.subarray(HEADER_BYTES), c.start);
+  const body = input.subarray(HEADER_BYTES);
+  const code = codePages(c.synthesize ? synthesize(body) : body, c.start);
   const a = machine('jit', c);
   const b = machine('interp', c);
   prepare(a, c, code);
