@@ -42,29 +42,35 @@ export class Asm {
     return this.base + this.out.length;
   }
 
+  /** Defines a label at the next instruction. */
   label(name: string): this {
     this.labels.set(name, this.pc);
     return this;
   }
 
+  /** Emits a 32-bit word (little-endian). */
   w32(w: number): this {
     for (let i = 0; i < 4; i++) this.out.push((w >>> (8 * i)) & 0xff);
     return this;
   }
 
+  /** Emits a 16-bit halfword. */
   w16(h: number): this {
     this.out.push(h & 0xff, (h >>> 8) & 0xff);
     return this;
   }
 
+  /** An R-type instruction. */
   r(op: number, f3: number, f7: number, rd: number, rs1: number, rs2: number): this {
     return this.w32((f7 << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | op);
   }
 
+  /** An I-type instruction (imm: 12 bits, signed). */
   i(op: number, f3: number, rd: number, rs1: number, imm: number): this {
     return this.w32(((imm & 0xfff) << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | op);
   }
 
+  /** An S-type instruction (imm: 12 bits, signed). */
   s(op: number, f3: number, rs1: number, rs2: number, imm: number): this {
     return this.w32((((imm >> 5) & 0x7f) << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | ((imm & 0x1f) << 7) | op);
   }
@@ -80,18 +86,22 @@ export class Asm {
     return this.w32((immB(this.offset(t, 'b')) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | 0x63) >>> 0);
   }
 
+  /** JAL to a label or byte offset. */
   jal(rd: number, t: Target): this {
     return this.w32(jalWord(rd, this.offset(t, 'j')));
   }
 
+  /** JALR. */
   jalr(rd: number, rs1: number, imm: number): this {
     return this.i(0x67, 0, rd, rs1, imm);
   }
 
+  /** LUI with the upper 20 bits. */
   lui(rd: number, imm20: number): this {
     return this.w32(((imm20 & 0xfffff) << 12) | (rd << 7) | 0x37);
   }
 
+  /** AUIPC with the upper 20 bits. */
   auipc(rd: number, imm20: number): this {
     return this.w32(((imm20 & 0xfffff) << 12) | (rd << 7) | 0x17);
   }
@@ -108,6 +118,7 @@ export class Asm {
     return this.addi(rd, R.zero, v);
   }
 
+  /** ADDI. */
   addi(rd: number, rs1: number, imm: number): this {
     return this.i(0x13, 0, rd, rs1, imm);
   }
@@ -137,6 +148,7 @@ export class Asm {
     return this.i(0x73, 0, 0, 0, funct12);
   }
 
+  /** SFENCE.VMA rs1, rs2. */
   sfenceVma(rs1 = 0, rs2 = 0): this {
     return this.r(0x73, 0, 0x09, 0, rs1, rs2);
   }
@@ -156,11 +168,12 @@ export class Asm {
     return this.w32((rs3 << 27) | (fmt << 25) | (rs2 << 20) | (rs1 << 15) | (rm << 12) | (rd << 7) | op);
   }
 
-  /** FP loads and stores (width 2 flw/fsw, 3 fld/fsd). */
+  /** FLW/FLD (f3 2, 3). */
   fload(f3: number, rd: number, rs1: number, imm: number): this {
     return this.i(0x07, f3, rd, rs1, imm);
   }
 
+  /** FSW/FSD (f3 2, 3). */
   fstore(f3: number, rs2: number, rs1: number, imm: number): this {
     return this.s(0x27, f3, rs1, rs2, imm);
   }
@@ -185,6 +198,7 @@ export class Asm {
     return this.w16((5 << 13) | immCJ(this.offset(t, 'cj')) | 1);
   }
 
+  /** C.NOP. */
   cNop(): this {
     return this.w16(0x0001);
   }

@@ -50,6 +50,7 @@ export const DATA_BYTES = 0x4000;
  * field that ignores writes).
  */
 const SAVE = RAM_BASE + 0x2_0000;
+/** An input's header: its first bytes (see config). */
 export const HEADER_BYTES = 8;
 
 /** What an input's header selects. */
@@ -292,6 +293,7 @@ export function runStream(input: Uint8Array, budget?: number): void {
   lockstep(a, b, c.maxInsns, { budget: c.budget, ramEvery: 1000, maxSteps: 3000 });
 }
 
+/** The fuzz target (fuzz/harness.ts). */
 export const target: FuzzTarget = {
   name: 'lockstep',
   seeds: lockstepSeeds,

@@ -100,6 +100,7 @@ export class SlowPaths {
     return this.pc.length - 1;
   }
 
+  /** Instruction `x`, `back` instructions from the end of its block's charge; returns its index. */
   add(x: Insn, back: number): number {
     const [a, imm] = packOperands(x.d);
     this.pc.push(x.pc);
