@@ -158,7 +158,7 @@ export class Machine {
    * and decode caches made for the old contents of RAM are dropped.
    */
   resetEngines(): void {
-    for (const e of this.engines) (e as { reset?(): void }).reset?.();
+    for (const e of this.engines) e.reset();
     for (const h of this.harts) h.flushTlb();
   }
 
