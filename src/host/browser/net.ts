@@ -2,14 +2,17 @@
  * The network of a machine in a browser tab: the `user` NAT runs in the tab's worker and
  * reaches the outside through the server the page came from, over a Wisp relay on a
  * WebSocket (`attachWisp` in host/node/net/wisp-server.ts serves it; v86-style clients
- * speak the same protocol). Not wired into the page yet: the machine description will name
- * the NIC, and `createBrowserNic` gives its backend.
+ * speak the same protocol). `virtus web --nic user` puts the NIC in the machine description;
+ * the worker's VmHost opens it here.
  */
 import type { NicDesc } from '../../net/nic.ts';
 import { UserNet } from '../../net/user/nat.ts';
 import { wispNatHost } from '../../net/user/wisp-host.ts';
 import { WispClient } from '../../net/wisp.ts';
 import { VirtusError } from '../../util/errors.ts';
+
+/** Where `virtus web` serves the relay (its WISP_PATH), on the server the page came from. */
+export const WISP_RELAY = '/wisp/';
 
 /** What the tab gives the NIC. */
 export interface BrowserNetServices {

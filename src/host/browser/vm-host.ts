@@ -3,14 +3,16 @@
  * and disk images are the files the page handed over (by name); a disk is a working copy in
  * OPFS, opened once and shared by the machines that follow each other in the tab (a snapshot
  * loaded in place of the running machine gets the same disk: OPFS lets one handle at a time
- * hold a file). A tab has no host folders, no network and no migration links.
+ * hold a file). A NIC is the user NAT in the worker, reaching out through the server's relay
+ * (net.ts). A tab has no host folders and no migration links.
  */
 import { openImage } from '../../storage/open.ts';
 import type { BlockBackend } from '../../storage/backend.ts';
 import type { HostFile, HostFileSystem } from '../../storage/host-file.ts';
 import { VirtusError } from '../../util/errors.ts';
-import type { OpenedDisk, VmHost } from '../../vmm/host.ts';
-import type { DiskSpec } from '../../vmm/spec.ts';
+import type { OpenedDisk, OpenedNic, VmHost } from '../../vmm/host.ts';
+import type { DiskSpec, NicSpec } from '../../vmm/spec.ts';
+import { createBrowserNic, WISP_RELAY } from './net.ts';
 import { openWorkingDisk } from './opfs-file.ts';
 import { BrowserRunnerHost } from './runner-host.ts';
 
@@ -96,6 +98,15 @@ export class BrowserVmHost implements VmHost {
         s.backend.close();
       },
     };
+  }
+
+  async openNic(n: NicSpec, _index: number, mac: string): Promise<OpenedNic> {
+    const b = n.backend;
+    const [addr, port] = (b.type === 'user' && b.resolver ? b.resolver : '127.0.0.1:53').split(':');
+    const nat = await createBrowserNic({ mac, backend: b }, {
+      relay: WISP_RELAY, resolver: { addr: addr!, port: Number(port ?? 53) }, wake: () => this.runner.wake(), warn: (l) => this.warn(l),
+    });
+    return { backend: nat, close: () => nat.close() };
   }
 
   consoleSize(): { cols: number; rows: number } {

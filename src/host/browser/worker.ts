@@ -138,7 +138,7 @@ async function restore(id: number, name: string, bytes: Uint8Array): Promise<Wor
     m = await restoreVm(
       bytes,
       name,
-      { disks: old.spec.devices.disks, shares: [], nics: [], engine: old.spec.engine },
+      { disks: old.spec.devices.disks, shares: [], nics: old.spec.devices.nics, engine: old.spec.engine },
       {
         disk: 'the tab', share: 'the tab', nic: 'the tab', memory: 'the tab',
         mismatch: (want, got, what) => `the snapshot's machine has ${want || 'no'} ${what}${want === 1 ? '' : 's'} and this one has ${got || 'none'}: boot with ${want ? 'them' : 'none'}, then load the snapshot`,

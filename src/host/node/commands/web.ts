@@ -20,6 +20,8 @@ import { nodeSpecSources } from '../spec-sources.ts';
 import { ensureDefaultGuest } from '../guest/fetch.ts';
 import { stderrProgress } from '../guest/progress.ts';
 import { bundleBrowser, type Asset } from './web-bundle.ts';
+import { systemResolver } from '../net/nat-host.ts';
+import { attachWisp } from '../net/wisp-server.ts';
 
 const HELP = `usage: virtus web [options]
 
@@ -33,8 +35,10 @@ can have them: a kernel and initrd, one disk (--drive file=FILE or --root disk:
 the guest sees it as /dev/vda, and its writes are kept in the browser's OPFS, not
 in FILE), the console (virtio-console by default for the default guest, the UART
 with --kernel and for kernels dropped on the page), --append, --memory,
---engine (a page URL's ?engine=jit or ?engine=interp overrides it) and
---deterministic.
+--engine (a page URL's ?engine=jit or ?engine=interp overrides it),
+--deterministic, and one NIC with the user NAT (--nic user[,net=...,restrict=on]):
+the NAT runs in the tab and its TCP, UDP and DNS go out through this server (a
+Wisp relay on a WebSocket that only this server's pages may use).
 
   --port N, -p N       TCP port on localhost (default 8080; 0 picks a free one)
   --no-isolation       leave out the COOP/COEP headers: the page is not
@@ -51,6 +55,8 @@ const OPTIONS = {
 } as const;
 
 const DEFAULT_PORT = 8080;
+/** Where the tab's network relay (Wisp over a WebSocket) is served: browser/net.ts connects there. */
+export const WISP_PATH = '/wisp/';
 
 /** A guest file the server offers, as the page's manifest describes it. */
 interface ServedFile {
@@ -100,7 +106,15 @@ async function tabMachine(v: MachineFlags & { port?: string }): Promise<{ title:
   });
   if (spec.boot.mode !== 'builtin') throw no('a browser tab boots with the built-in SBI: drop --bios');
   if (spec.devices.shares.length) throw no('a browser tab cannot share host folders (--share)');
-  if (spec.devices.nics.length) throw no('a browser tab has no network yet (--nic, --netdev)');
+  if (spec.devices.nics.length > 1) throw no(`a browser tab has one NIC, not ${spec.devices.nics.length}`);
+  for (const nic of spec.devices.nics) {
+    const b = nic.backend;
+    if (b.type !== 'user') throw no(`a browser tab reaches the network through this server (--nic user), not a ${b.type} link`);
+    if (b.hostfwd.length) throw no('a browser tab cannot listen on host ports: drop hostfwd=');
+    if (b.wisp) throw no('the tab relays through this server: drop wisp=');
+    // DNS goes through the relay to this host's resolver.
+    if (!b.resolver) b.resolver = `${systemResolver() ?? '127.0.0.1'}:53`;
+  }
   if (spec.devices.disks.length > 1) throw no(`a browser tab attaches one disk, not ${spec.devices.disks.length}`);
   const disk = spec.devices.disks[0];
   if (disk && disk.overlay !== undefined) throw no("the tab keeps a disk's writes in the browser (OPFS): drop overlay= and -snapshot");
@@ -117,6 +131,16 @@ async function tabMachine(v: MachineFlags & { port?: string }): Promise<{ title:
     title = `Linux ${g.release} (Debian ${g.version})`;
   }
   return { title, spec, files };
+}
+
+/** True for a page of this server: its Origin names the host the request was sent to. */
+function sameOrigin(origin: string | undefined, host: string | undefined): boolean {
+  if (origin === undefined || host === undefined || !/^https?:\/\//.test(origin)) return false;
+  try {
+    return new URL(origin).host === host;
+  } catch {
+    return false;
+  }
 }
 
 function parsePort(text: string | undefined): number {
@@ -144,6 +168,14 @@ export const webCommand: Command = {
       files: Object.fromEntries(guest.files.map((f) => [f.role, { url: `/guest/${f.role}`, name: f.name, size: f.size, version: f.version }])),
     };
     const server = createServer((req, res) => serve(req, res, { assets, manifest, files: guest.files, isolate: !v['no-isolation'] }));
+    if (guest.spec.devices.nics.length) {
+      // The tab's NAT reaches out through this server; only this server's own pages may use it.
+      attachWisp(server, {
+        path: WISP_PATH,
+        origin: sameOrigin,
+        log: (line) => process.stderr.write(line + '\n'),
+      });
+    }
     const bound = await listen(server, port);
     console.log(`virtus: serving ${guest.title} on http://localhost:${bound}/ (Ctrl-C stops)`);
     await new Promise<void>((resolve) => {

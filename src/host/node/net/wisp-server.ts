@@ -26,6 +26,12 @@ export interface WispServerOptions {
   /** Whether a stream to `host:port` may be opened (default: any). */
   allow?: (host: string, port: number, kind: 'tcp' | 'udp') => boolean;
   log?: (line: string) => void;
+  /**
+   * Whether a WebSocket handshake from a page of `origin` is accepted (default: any). A relay a
+   * page uses must refuse other sites' pages: a browser lets any site open a WebSocket to
+   * localhost, and the relay would be their way into the host's network.
+   */
+  origin?: (origin: string | undefined, host: string | undefined) => boolean;
 }
 
 interface Stream {
@@ -147,6 +153,10 @@ export function attachWisp(server: Server, o: WispServerOptions = {}): void {
     const key = req.headers['sec-websocket-key'];
     if (new URL(req.url ?? '/', 'http://x').pathname !== path || typeof key !== 'string' || req.headers.upgrade?.toLowerCase() !== 'websocket') {
       socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    if (o.origin && !o.origin(req.headers.origin, req.headers.host)) {
+      socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
       return;
     }
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n\r\n`);
