@@ -134,12 +134,23 @@ export class VirtBoard {
   lastBoot: BootOptions | null = null;
   /** How the machine started: who serves M-mode traps, and HTIF (saved in snapshots). */
   started: Pick<BootInfo, 'mode' | 'htif'> | null = null;
+  /**
+   * True once the UART's output is no longer shown (optional): with virtio-console the UART
+   * is the boot console, and once the guest drives hvc0 its kernel writes every message to
+   * both; one terminal shows one copy, hvc0's. The guest cannot tell (the host takes the bytes).
+   */
+  uartHidden: () => boolean = () => false;
 
   constructor(o: MachineOptions) {
     const m = (this.machine = new Machine(o));
     this.epochMs = m.clock.deterministic ? DETERMINISTIC_EPOCH_MS : Date.now();
     this.plic = new Plic(m.harts.flatMap((h) => [mipLine(h, MIP_MEIP), mipLine(h, MIP_SEIP)]));
-    this.uart = new Uart(this.plic.input(row('uart0').irq!), { output: (b) => m.console(b), room: () => m.consoleRoom() });
+    this.uart = new Uart(this.plic.input(row('uart0').irq!), {
+      output: (b) => {
+        if (!this.uartHidden()) m.console(b);
+      },
+      room: () => (this.uartHidden() ? Infinity : m.consoleRoom()),
+    });
     this.rtc = new GoldfishRtc(this.plic.input(row('rtc').irq!), () => this.wallClockNs());
     this.syscon = new Syscon({
       poweroff: (code, failed) => m.stop({ code: failed ? code || 1 : 0, reason: 'poweroff' }),

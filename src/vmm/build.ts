@@ -139,6 +139,8 @@ export async function attachDevices(board: VirtBoard, spec: MachineSpec, host: V
       const size = host.consoleSize?.() ?? { cols: 80, rows: 24 };
       console = new VirtioConsole({ output: (b) => io.output(b), ...(io.room ? { room: () => io.room!() } : {}), ...size });
       board.attachVirtio(console);
+      const hvc = console;
+      board.uartHidden = () => hvc.inUse;
     }
     board.attachVirtio(new VirtioRng(spec.deterministic ? { seed: DETERMINISTIC_RNG_SEED } : {}));
   } catch (e) {

@@ -22,6 +22,7 @@ import { shapeOf } from '../../src/vmm/shape.ts';
 import { parseMachineSpec } from '../../src/vmm/spec.ts';
 import { BUILD } from '../support/toolchain.ts';
 import { launchChromium, startServer, type WebServer } from './browser.ts';
+import { decodePng } from './png.ts';
 import { waitInPage } from './wait.ts';
 
 const ARTIFACTS = join(BUILD, 'artifacts');
@@ -93,6 +94,45 @@ describe('virtus web in Chromium', { timeout: BOOT_MS + 5 * 60_000 }, () => {
       return window.virtus.screenText().split('\n').find((l) => /^Linux \S+ \S+.* riscv64/.test(l)) ?? null;
     }, null, 120_000);
     assert.match(line, /^Linux \S+ \d+\.\d+\S* .*riscv64/);
+  });
+
+  it('shows each kernel message once: the UART is hidden once the guest drives hvc0', { todo: SHELL_TODO }, async () => {
+    assert.ok(shell, 'no shell to type into (see the failure above)');
+    const lines = (await page.evaluate(() => window.virtus.screenText())).split('\n').filter((l) => /^\[\s*\d+\.\d+\] /.test(l));
+    assert.ok(lines.length > 20, `kernel messages on the screen:\n${lines.join('\n')}`);
+    const twice = lines.filter((l, i) => lines.indexOf(l) !== i);
+    assert.deepEqual(twice, []);
+  });
+
+  it('draws underscores (they sit below the baseline, at the edge of the cell)', { todo: SHELL_TODO }, async () => {
+    assert.ok(shell, 'no shell to type into (see the failure above)');
+    await run(page, "echo '________________' | sed 's/^/u:/'", 'u:________________');
+    // The row's pixels: the underscores are the only ink right of "u:".
+    const box = await page.evaluate(() => {
+      const row = [...document.querySelectorAll<HTMLElement>('.xterm-rows > div')].reverse().find((r) => r.textContent?.trimEnd() === 'u:________________');
+      const r = row?.getBoundingClientRect();
+      return r ? { x: r.x, y: r.y, width: r.width, height: r.height } : null;
+    });
+    assert.ok(box, 'the row of underscores');
+    const px = decodePng(await page.screenshot({ clip: box }));
+    let ink = 0;
+    for (let y = 0; y < px.height; y++) for (let x = Math.floor(px.width / 10); x < px.width / 3; x++) if (px.at(x, y) > 128) ink++;
+    assert.ok(ink > 20, `${ink} bright pixels where the underscores are`);
+  });
+
+  it('fits a 400-pixel-wide window: a usable terminal, and every button inside the window', { todo: SHELL_TODO }, async () => {
+    assert.ok(shell, 'no shell to type into (see the failure above)');
+    await page.setViewportSize({ width: 400, height: 800 });
+    try {
+      const t = await waitInPage(page, 'the terminal refitted', () => (window.virtus.info().terminal.cols < 60 ? window.virtus.info().terminal : null), null);
+      assert.ok(t.cols >= 40 && t.rows >= 10, `terminal ${t.cols}x${t.rows}`);
+      const outside = await page.evaluate(() =>
+        [...document.querySelectorAll<HTMLElement>('header button')].filter((b) => b.getBoundingClientRect().right > window.innerWidth).map((b) => b.textContent),
+      );
+      assert.deepEqual(outside, []);
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 800 });
+    }
   });
 
   it("tells the guest the terminal's new size when the window changes (virtio-console)", { todo: SHELL_TODO }, async () => {

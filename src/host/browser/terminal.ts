@@ -36,6 +36,8 @@ export class GuestConsole {
       convertEol: false,
       fontFamily: 'ui-monospace, "DejaVu Sans Mono", "Liberation Mono", Menlo, Consolas, monospace',
       fontSize: 14,
+      // Room below the baseline: at 1.0 the underscore falls outside the cell and is not drawn.
+      lineHeight: 1.15,
       scrollback: 5000,
       theme: THEME,
     });

@@ -75,6 +75,11 @@ export class VirtioConsole implements VirtioDevice {
     this.ctx = ctx;
   }
 
+  /** True while a driver runs the device (DRIVER_OK, not broken): the guest's hvc0 exists. */
+  get inUse(): boolean {
+    return this.ctx?.live() ?? false;
+  }
+
   readConfig(offset: number, width: 1 | 2 | 4): number {
     const c = new DataView(new ArrayBuffer(CONFIG_SIZE));
     c.setUint16(0, this.cols, true);
