@@ -21,6 +21,8 @@ import { Plic, PLIC_SIZE } from '../devices/plic/plic.ts';
 import { Rom } from '../devices/rom/rom.ts';
 import { addRtcNode } from '../devices/rtc/fdt.ts';
 import { GoldfishRtc, RTC_SIZE } from '../devices/rtc/rtc.ts';
+import { addVmGenIdNode } from '../devices/vmgenid/fdt.ts';
+import { randomGenerationId, VMGENID_SIZE, VmGenId } from '../devices/vmgenid/vmgenid.ts';
 import { addSysconNodes } from '../devices/syscon/fdt.ts';
 import { Syscon, SYSCON_SIZE } from '../devices/syscon/syscon.ts';
 import { addUartNode } from '../devices/uart/fdt.ts';
@@ -98,6 +100,11 @@ export const VIRT_TABLE: readonly BoardRow[] = [
     node: (b, c) => addSysconNodes(c.soc, { base: 0x0010_0000, syscon: b.syscon }).test,
   },
   ...Array.from({ length: VIRTIO_SLOTS }, (_, i) => virtioRow(VIRTIO_SLOTS - 1 - i)),
+  // Not on QEMU's virt (its vmgenid is an x86 ACPI device): where Firecracker has it, always.
+  {
+    id: 'vmgenid', base: 0x0010_2000, size: VMGENID_SIZE, irq: 12, device: (b) => b.vmgenid,
+    node: (_b, c) => addVmGenIdNode(c.soc, { base: 0x0010_2000, irq: 12, interruptParent: c.plic }),
+  },
   { id: 'mrom', base: 0x0000_1000, size: 0xf000, device: (b) => b.mrom },
 ];
 
@@ -110,6 +117,8 @@ export function row(id: string): BoardRow {
 
 /** A fixed wall-clock epoch for deterministic runs: 2026-01-01T00:00:00Z. */
 const DETERMINISTIC_EPOCH_MS = 1_767_225_600_000;
+/** The generation ID of a deterministic machine (never renewed: its runs must repeat). */
+const DETERMINISTIC_GENERATION_ID = '5eed5eed-0000-4000-8000-000000000001';
 /** Free space left in the DTB for firmware fixups (OpenSBI edits the tree in place). */
 const DTB_PADDING = 64 * 1024;
 
@@ -118,6 +127,8 @@ export class VirtBoard {
   readonly plic: Plic;
   readonly uart: Uart;
   readonly rtc: GoldfishRtc;
+  /** The machine's generation ID (renewed when it becomes a copy: vmm/create.ts). */
+  readonly vmgenid: VmGenId;
   readonly syscon: Syscon;
   readonly mrom: Rom;
   /** The built-in SBI firmware (also present when real firmware boots; then unused). */
@@ -151,6 +162,7 @@ export class VirtBoard {
       },
       room: () => (this.uartHidden() ? Infinity : m.consoleRoom()),
     });
+    this.vmgenid = new VmGenId(this.plic.input(row('vmgenid').irq!), m.clock.deterministic ? DETERMINISTIC_GENERATION_ID : randomGenerationId());
     this.rtc = new GoldfishRtc(this.plic.input(row('rtc').irq!), () => this.wallClockNs());
     this.syscon = new Syscon({
       poweroff: (code, failed) => m.stop({ code: failed ? code || 1 : 0, reason: 'poweroff' }),

@@ -57,6 +57,8 @@ export type VmmAction =
   | { type: 'query-stats' }
   | { type: 'query-migrate' }
   | { type: 'query-spec' }
+  /** The machine's generation ID (QMP query-vm-generation-id): it changes when the machine is copied. */
+  | { type: 'query-vm-generation-id' }
   /** Keyboard input for the guest's console. */
   | { type: 'console-input'; bytes: Uint8Array }
   /** The terminal's size changed (virtio-console tells the guest). */
@@ -110,6 +112,7 @@ export interface VmmResults {
   'query-stats': MachineStats;
   'query-migrate': MigrationInfo;
   'query-spec': MachineSpec;
+  'query-vm-generation-id': { guid: string };
   'console-input': Empty;
   'console-resize': Empty;
 }

@@ -4,6 +4,7 @@
  * its snapshot or stream carries, bound to host resources the caller names (shape.ts): nothing
  * the file or the stream says is opened.
  */
+import { randomGenerationId } from '../devices/vmgenid/vmgenid.ts';
 import { migrateIn, type IncomingLink } from '../machine/migrate.ts';
 import { openSnapshot, type SnapshotConfig } from '../machine/snapshot.ts';
 import type { VirtBoard } from '../machine/virt.ts';
@@ -51,6 +52,14 @@ export async function createVm(spec: MachineSpec, host: VmHost, o: VmOptions = {
   }
 }
 
+/**
+ * Gives a restored or received machine a new generation ID, so its kernel reseeds its random
+ * numbers (a deterministic machine keeps its own: its runs must repeat).
+ */
+function renewGeneration(board: VirtBoard, spec: MachineSpec): void {
+  if (!spec.deterministic) board.vmgenid.renew(randomGenerationId());
+}
+
 /** The spec of the machine a snapshot or stream describes, bound to the caller's resources. */
 function specOf(config: SnapshotConfig, what: string, given: Resources, flags: ResourceFlags): MachineSpec {
   return bindResources(parseShape(config.machine, `${what}: machine`), given, flags);
@@ -68,6 +77,8 @@ export async function restoreVm(bytes: Uint8Array, name: string, given: Resource
   const built = await buildBoard(spec, host, io(host, events, o, () => spec.deterministic));
   try {
     reader.restore(built.board);
+    // A snapshot may be restored any number of times: each copy is a new generation.
+    renewGeneration(built.board, spec);
     // The network may have moved: the guest tells it where it is now.
     built.announce();
     return new Vm({ spec, built, host, bootInfo: null, state: 'paused', emit: events }, o);
@@ -102,6 +113,8 @@ export async function receiveVm(link: IncomingLink, given: Resources, flags: Res
       },
     });
     if (!built || !spec) throw new VirtusError('BAD_SNAPSHOT', 'the migration stream ended without a machine');
+    // As QEMU's vmgenid with guid=auto: the target's machine is a new generation.
+    renewGeneration((built as BuiltMachine).board, spec);
     // The guest is on another host now: switches must learn its new port.
     (built as BuiltMachine).announce();
     const vm = new Vm({ spec, built, host, bootInfo: null, state: 'running', emit: events }, o);

@@ -149,6 +149,7 @@ export class Vm {
       case 'query-stats':
       case 'query-migrate':
       case 'query-spec':
+      case 'query-vm-generation-id':
         try {
           return Promise.resolve(this.now(a) as VmmResult<A>);
         } catch (e) {
@@ -179,6 +180,8 @@ export class Vm {
         return { ...this.migration };
       case 'query-spec':
         return this.spec;
+      case 'query-vm-generation-id':
+        return { guid: this.board.vmgenid.guid };
       default:
         throw new Error(`unhandled ${a.type}`);
     }

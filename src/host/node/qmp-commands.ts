@@ -57,6 +57,7 @@ export const COMMANDS: Record<string, QmpCommand> = {
   },
   'query-version': { params: {}, run: () => VERSION },
   'query-name': { params: {}, run: empty },
+  'query-vm-generation-id': { params: {}, run: (vm) => vm.handle({ type: 'query-vm-generation-id' }) },
   'query-commands': { params: {}, run: () => Object.keys(COMMANDS).map((name) => ({ name })) },
   stop: {
     params: {},
