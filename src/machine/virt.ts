@@ -22,6 +22,7 @@ import { Rom } from '../devices/rom/rom.ts';
 import { addRtcNode } from '../devices/rtc/fdt.ts';
 import { GoldfishRtc, RTC_SIZE } from '../devices/rtc/rtc.ts';
 import { addVmGenIdNode } from '../devices/vmgenid/fdt.ts';
+import { PrintkFilter } from './printk-filter.ts';
 import { randomGenerationId, VMGENID_SIZE, VmGenId } from '../devices/vmgenid/vmgenid.ts';
 import { addSysconNodes } from '../devices/syscon/fdt.ts';
 import { Syscon, SYSCON_SIZE } from '../devices/syscon/syscon.ts';
@@ -146,11 +147,13 @@ export class VirtBoard {
   /** How the machine started: who serves M-mode traps, and HTIF (saved in snapshots). */
   started: Pick<BootInfo, 'mode' | 'htif'> | null = null;
   /**
-   * True once the UART's output is no longer shown (optional): with virtio-console the UART
-   * is the boot console, and once the guest drives hvc0 its kernel writes every message to
-   * both; one terminal shows one copy, hvc0's. The guest cannot tell (the host takes the bytes).
+   * True once the kernel's messages on the UART are not shown (optional): with virtio-console
+   * the UART is the boot console, and once the guest drives hvc0 its kernel writes every
+   * message to both; one terminal shows one copy, hvc0's (printk-filter.ts). What else the
+   * guest writes to the UART is shown; the guest cannot tell (the host takes every byte).
    */
   uartHidden: () => boolean = () => false;
+  private readonly printk = new PrintkFilter();
 
   constructor(o: MachineOptions) {
     const m = (this.machine = new Machine(o));
@@ -158,9 +161,10 @@ export class VirtBoard {
     this.plic = new Plic(m.harts.flatMap((h) => [mipLine(h, MIP_MEIP), mipLine(h, MIP_SEIP)]));
     this.uart = new Uart(this.plic.input(row('uart0').irq!), {
       output: (b) => {
-        if (!this.uartHidden()) m.console(b);
+        const shown = this.printk.push(b, this.uartHidden());
+        if (shown.length) m.console(shown);
       },
-      room: () => (this.uartHidden() ? Infinity : m.consoleRoom()),
+      room: () => m.consoleRoom(),
     });
     this.vmgenid = new VmGenId(this.plic.input(row('vmgenid').irq!), m.clock.deterministic ? DETERMINISTIC_GENERATION_ID : randomGenerationId());
     this.rtc = new GoldfishRtc(this.plic.input(row('rtc').irq!), () => this.wallClockNs());
