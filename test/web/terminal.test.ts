@@ -209,8 +209,8 @@ describe('virtus web: bad input', () => {
     // A tab's one NIC is the user NAT relayed through the server: what it cannot have is one line.
     for (const [nic, why] of [
       [['--nic', 'user,hostfwd=tcp::8080-:80'], 'a browser tab cannot listen on host ports: drop hostfwd='],
-      [['--netdev', 'stream,id=n0,server=off,addr.type=inet,addr.host=127.0.0.1,addr.port=9', '--device', 'virtio-net-device,netdev=n0'], 'a browser tab reaches the network through this server (--nic user), not a stream link'],
-      [['--nic', 'user', '--nic', 'user'], 'a browser tab has one NIC, not 2'],
+      [['--netdev', 'stream,id=n0,server=on,addr.type=inet,addr.host=127.0.0.1,addr.port=9', '--device', 'virtio-net-device,netdev=n0'], 'a browser tab reaches the network through this server: --nic user, or a stream link this server connects (switch=, stream with server=off)'],
+      [['--nic', 'user', '--nic', 'user'], 'a browser tab has one user NAT'],
     ] as const) {
       const r = runVirtus(['web', '--kernel', ECHO, ...nic]);
       assert.equal(r.status, 2, r.stderr);

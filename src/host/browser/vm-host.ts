@@ -4,7 +4,8 @@
  * OPFS, opened once and shared by the machines that follow each other in the tab (a snapshot
  * loaded in place of the running machine gets the same disk: OPFS lets one handle at a time
  * hold a file). A NIC is the user NAT in the worker, reaching out through the server's relay
- * (net.ts). A tab has no host folders and no migration links.
+ * (net.ts), or a stream link the server connects. A tab has no host folders and no migration
+ * links.
  */
 import { openImage } from '../../storage/open.ts';
 import type { BlockBackend } from '../../storage/backend.ts';
@@ -12,7 +13,7 @@ import type { HostFile, HostFileSystem } from '../../storage/host-file.ts';
 import { VirtusError } from '../../util/errors.ts';
 import type { OpenedDisk, OpenedNic, VmHost } from '../../vmm/host.ts';
 import type { DiskSpec, NicSpec } from '../../vmm/spec.ts';
-import { createBrowserNic, WISP_RELAY } from './net.ts';
+import { createBrowserLink, createBrowserNic, WISP_RELAY } from './net.ts';
 import { openWorkingDisk } from './opfs-file.ts';
 import { BrowserRunnerHost } from './runner-host.ts';
 
@@ -100,9 +101,13 @@ export class BrowserVmHost implements VmHost {
     };
   }
 
-  async openNic(n: NicSpec, _index: number, mac: string): Promise<OpenedNic> {
+  async openNic(n: NicSpec, index: number, mac: string): Promise<OpenedNic> {
     const b = n.backend;
-    const [addr, port] = (b.type === 'user' && b.resolver ? b.resolver : '127.0.0.1:53').split(':');
+    if (b.type !== 'user') {
+      const link = await createBrowserLink(index, { wake: () => this.runner.wake(), warn: (l) => this.warn(l) });
+      return { backend: link, close: () => link.close() };
+    }
+    const [addr, port] = (b.resolver || '127.0.0.1:53').split(':');
     const nat = await createBrowserNic({ mac, backend: b }, {
       relay: WISP_RELAY, resolver: { addr: addr!, port: Number(port ?? 53) }, wake: () => this.runner.wake(), warn: (l) => this.warn(l),
     });

@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, realpathSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { basename } from 'node:path';
 import { VirtusError } from '../../../util/errors.ts';
 import type { MachineSpec } from '../../../vmm/spec.ts';
@@ -21,7 +22,8 @@ import { ensureDefaultGuest } from '../guest/fetch.ts';
 import { stderrProgress } from '../guest/progress.ts';
 import { bundleBrowser, type Asset } from './web-bundle.ts';
 import { systemResolver } from '../net/nat-host.ts';
-import { attachWisp } from '../net/wisp-server.ts';
+import { acceptWebSocket, serveWisp } from '../net/wisp-server.ts';
+import { relayFrames } from '../net/frame-relay.ts';
 
 const HELP = `usage: virtus web [options]
 
@@ -36,9 +38,11 @@ the guest sees it as /dev/vda, and its writes are kept in the browser's OPFS, no
 in FILE), the console (virtio-console by default for the default guest, the UART
 with --kernel and for kernels dropped on the page), --append, --memory,
 --engine (a page URL's ?engine=jit or ?engine=interp overrides it),
---deterministic, and one NIC with the user NAT (--nic user[,net=...,restrict=on]):
-the NAT runs in the tab and its TCP, UDP and DNS go out through this server (a
-Wisp relay on a WebSocket that only this server's pages may use).
+--deterministic, and NICs: the user NAT (--nic user[,net=...,restrict=on]) runs
+in the tab and its TCP, UDP and DNS go out through this server (a Wisp relay on a
+WebSocket); a stream link (--nic switch=unix:PATH, --netdev stream,server=off,...)
+is connected by this server, which carries the tab's frames to it. Only this
+server's own pages may use either.
 
   --port N, -p N       TCP port on localhost (default 8080; 0 picks a free one)
   --no-isolation       leave out the COOP/COEP headers: the page is not
@@ -57,6 +61,8 @@ const OPTIONS = {
 const DEFAULT_PORT = 8080;
 /** Where the tab's network relay (Wisp over a WebSocket) is served: browser/net.ts connects there. */
 export const WISP_PATH = '/wisp/';
+/** Where NIC N's frames are carried (browser/net.ts): LINK_PATH + N + '/'. */
+export const LINK_PATH = '/link/';
 
 /** A guest file the server offers, as the page's manifest describes it. */
 interface ServedFile {
@@ -106,10 +112,14 @@ async function tabMachine(v: MachineFlags & { port?: string }): Promise<{ title:
   });
   if (spec.boot.mode !== 'builtin') throw no('a browser tab boots with the built-in SBI: drop --bios');
   if (spec.devices.shares.length) throw no('a browser tab cannot share host folders (--share)');
-  if (spec.devices.nics.length > 1) throw no(`a browser tab has one NIC, not ${spec.devices.nics.length}`);
+  if (spec.devices.nics.length > 4) throw no(`a browser tab has up to 4 NICs, not ${spec.devices.nics.length}`);
+  if (spec.devices.nics.filter((n) => n.backend.type === 'user').length > 1) throw no('a browser tab has one user NAT');
   for (const nic of spec.devices.nics) {
     const b = nic.backend;
-    if (b.type !== 'user') throw no(`a browser tab reaches the network through this server (--nic user), not a ${b.type} link`);
+    if (b.type === 'dgram' || (b.type === 'stream' && b.server)) {
+      throw no('a browser tab reaches the network through this server: --nic user, or a stream link this server connects (switch=, stream with server=off)');
+    }
+    if (b.type !== 'user') continue;
     if (b.hostfwd.length) throw no('a browser tab cannot listen on host ports: drop hostfwd=');
     if (b.wisp) throw no('the tab relays through this server: drop wisp=');
     // DNS goes through the relay to this host's resolver.
@@ -131,6 +141,28 @@ async function tabMachine(v: MachineFlags & { port?: string }): Promise<{ title:
     title = `Linux ${g.release} (Debian ${g.version})`;
   }
   return { title, spec, files };
+}
+
+/**
+ * The tab's network, on this server's WebSocket endpoints (only its own pages may open them):
+ * WISP_PATH relays the user NAT's TCP and UDP; LINK_PATH + N + '/' carries NIC N's frames to
+ * the stream peer the command line named (the server connects; the page names nothing).
+ */
+function routeUpgrades(server: Server, spec: MachineSpec): void {
+  const log = (line: string): void => void process.stderr.write(line + '\n');
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const link = new RegExp(`^${LINK_PATH}(\\d)/$`).exec(path);
+    const nic = link ? spec.devices.nics[Number(link[1])] : undefined;
+    if (path !== WISP_PATH && nic?.backend.type !== 'stream') {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    const ws = acceptWebSocket(req, socket, head, sameOrigin);
+    if (!ws) return;
+    if (nic?.backend.type === 'stream') relayFrames(ws, nic.backend.addr, log);
+    else serveWisp(ws, { log });
+  });
 }
 
 /** True for a page of this server: its Origin names the host the request was sent to. */
@@ -168,14 +200,7 @@ export const webCommand: Command = {
       files: Object.fromEntries(guest.files.map((f) => [f.role, { url: `/guest/${f.role}`, name: f.name, size: f.size, version: f.version }])),
     };
     const server = createServer((req, res) => serve(req, res, { assets, manifest, files: guest.files, isolate: !v['no-isolation'] }));
-    if (guest.spec.devices.nics.length) {
-      // The tab's NAT reaches out through this server; only this server's own pages may use it.
-      attachWisp(server, {
-        path: WISP_PATH,
-        origin: sameOrigin,
-        log: (line) => process.stderr.write(line + '\n'),
-      });
-    }
+    if (guest.spec.devices.nics.length) routeUpgrades(server, guest.spec);
     const bound = await listen(server, port);
     console.log(`virtus: serving ${guest.title} on http://localhost:${bound}/ (Ctrl-C stops)`);
     await new Promise<void>((resolve) => {

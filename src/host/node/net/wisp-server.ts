@@ -146,20 +146,38 @@ export function serveWisp(ws: WebSocketConn, o: WispServerOptions): void {
   }
 }
 
-/** Mounts the relay on `server`: WebSocket upgrades to `path` are served as Wisp. */
+/**
+ * Accepts a WebSocket handshake (RFC 6455 §4.2) and returns the connection, or answers 400/403
+ * and returns null. `origin` decides which pages may connect (see WispServerOptions.origin).
+ */
+export function acceptWebSocket(
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  origin?: (origin: string | undefined, host: string | undefined) => boolean,
+): WebSocketConn | null {
+  const key = req.headers['sec-websocket-key'];
+  if (typeof key !== 'string' || req.headers.upgrade?.toLowerCase() !== 'websocket') {
+    socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    return null;
+  }
+  if (origin && !origin(req.headers.origin, req.headers.host)) {
+    socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
+    return null;
+  }
+  socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n\r\n`);
+  return new WebSocketConn(socket as Socket, 'server', head);
+}
+
+/** Mounts the relay on `server`: WebSocket upgrades to `path` are served as Wisp, others refused. */
 export function attachWisp(server: Server, o: WispServerOptions = {}): void {
   const path = o.path ?? '/wisp/';
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const key = req.headers['sec-websocket-key'];
-    if (new URL(req.url ?? '/', 'http://x').pathname !== path || typeof key !== 'string' || req.headers.upgrade?.toLowerCase() !== 'websocket') {
+    if (new URL(req.url ?? '/', 'http://x').pathname !== path) {
       socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
       return;
     }
-    if (o.origin && !o.origin(req.headers.origin, req.headers.host)) {
-      socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');
-      return;
-    }
-    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n\r\n`);
-    serveWisp(new WebSocketConn(socket as Socket, 'server', head), o);
+    const ws = acceptWebSocket(req, socket, head, o.origin);
+    if (ws) serveWisp(ws, o);
   });
 }
