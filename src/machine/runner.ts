@@ -31,6 +31,9 @@ export interface RunOptions {
   outputFull?: () => boolean;
 }
 
+/** The longest idle sleep between two looks at the machine (ms). */
+const MAX_IDLE_MS = 1000;
+
 /** Exit code for a run stopped by --max-insns (as timeout(1) uses for a reached limit). */
 export const EXIT_MAX_INSNS = 124;
 
@@ -79,8 +82,10 @@ export class Runner {
             m.clock.skipTo(d);
             continue;
           }
-          const ms = d === Infinity ? 50 : Math.max(0, ((d - m.clock.now()) * 1000) / TIMEBASE_HZ);
-          await this.host.sleep(Math.min(ms, 50));
+          // Until the next timer: whatever else can wake the guest (input, frames, an action)
+          // calls wake(). The cap only bounds what a source that forgot to costs.
+          const ms = d === Infinity ? MAX_IDLE_MS : Math.max(0, ((d - m.clock.now()) * 1000) / TIMEBASE_HZ);
+          await this.host.sleep(Math.min(ms, MAX_IDLE_MS));
           lastYield = performance.now();
           continue;
         }
