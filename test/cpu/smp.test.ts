@@ -37,6 +37,18 @@ describe('harts sharing memory', () => {
     assert.equal(totals(v.stdout), totals(q.stdout));
   });
 
+  it('a store by one hart into code another hart has translated is seen after its FENCE.I, as on QEMU', () => {
+    const elf = buildGuest('smp-smc', ['smp/crt-smp.S', 'smp/smc.c']);
+    const q = runQemuSpike(elf, ['-smp', '2']);
+    assert.equal(q.status, 0, q.stderr);
+    for (const engine of ['jit', 'interp']) {
+      const v = runVirtus(['run', '--bios', 'none', '--smp', '2', '--engine', engine, '--kernel', elf]);
+      assert.equal(v.status, 0, v.stderr + v.stdout);
+      assert.equal(v.stdout, q.stdout);
+    }
+    assert.match(q.stdout, /^after=0x0000000000000002$/m);
+  });
+
   it('a deterministic --smp 2 run prints the same twice, its per-hart counts too', () => {
     const run = () => runVirtus(['run', '--bios', 'none', '--smp', '2', '--deterministic', '--stats', '--kernel', counter(2)]);
     const [a, b] = [run(), run()];
