@@ -310,7 +310,9 @@ export class SbiFirmware {
       case 0x05:
       case 0x06:
       case 0x07: {
-        // The hart mask is a pointer to a mask in guest memory; with one hart, act on all.
+        // The hart mask is a pointer to a mask in guest memory; these act on every hart, a
+        // superset of any mask (an extra IPI or fence is harmless: SBI 0.1 callers tolerate
+        // spurious ones). SBI v0.2 kernels use IPI and RFENCE, which honour their masks.
         for (const t of this.p.harts) {
           if (eid === 0x04) t.s[S.mip] = t.s[S.mip]! | MIP_SSIP;
           else t.flushTlb();
