@@ -71,7 +71,9 @@ export class Hsm {
       case 0: { // hart_start(hartid, start_addr, opaque)
         const t = harts[arg(0)];
         if (!t) return [ERR.INVALID_PARAM, 0];
-        if (!this.p.parked[t.id]) return [ERR.ALREADY_AVAILABLE, 0];
+        // A started hart is ALREADY_AVAILABLE; a suspended one cannot be started either (as
+        // OpenSBI answers: INVALID_PARAM).
+        if (!this.p.parked[t.id]) return [this.status(t.id) === HART_SUSPENDED ? ERR.INVALID_PARAM : ERR.ALREADY_AVAILABLE, 0];
         if (!this.p.inRam(arg(1))) return [ERR.INVALID_ADDRESS, 0];
         this.p.enterS(t, arg(1), arg(2));
         this.p.parked[t.id] = 0;
