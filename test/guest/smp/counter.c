@@ -8,9 +8,15 @@
 #ifndef HARTS
 #define HARTS 4
 #endif
+#ifndef AMO_ITERS
 #define AMO_ITERS 1000000
+#endif
+#ifndef LRSC_ITERS
 #define LRSC_ITERS 1000000
+#endif
+#ifndef LOCK_ITERS
 #define LOCK_ITERS 2000
+#endif
 
 struct shared {
   volatile uint64_t amo;
@@ -62,6 +68,7 @@ int main(uint64_t hart) {
   uint64_t sense = 0;
   if (hart >= HARTS) return 0;
   barrier(&sense);
+  if (hart == 0) puts_("started\n");
 
   for (int i = 0; i < AMO_ITERS; i++) amoadd(&s.amo, 1);
   barrier(&sense);
