@@ -10,7 +10,7 @@
  * The trap-and-emulate hooks of a monitor live here: TVM, TW and TSR (Privileged 3.1.6.5).
  */
 import { csrAccessAllowed, csrOut, csrRead, csrWrite } from './csr.ts';
-import { CSR, MSTATUS_TSR, MSTATUS_TVM, MSTATUS_TW } from './csr-numbers.ts';
+import { CSR, MIP_SEIP, MSTATUS_TSR, MSTATUS_TVM, MSTATUS_TW } from './csr-numbers.ts';
 import { PRIV_M, PRIV_S, PRIV_U, S, type Hart } from './hart.ts';
 import { St } from './status.ts';
 import { Cause } from './trap.ts';
@@ -49,11 +49,14 @@ export function execCsr(h: Hart, op: CsrOp, rd: number, src: number, imm: boolea
     const vHi = imm ? 0 : h.x[2 * src + 1]!;
     let nLo = vLo;
     let nHi = vHi;
+    // CSRRS/CSRRC on mip modify the software-writable SEIP bit, not the OR with the external
+    // interrupt controller's signal that a read returns (Privileged 3.1.9).
+    const rmwLo = csr === CSR.mip ? (oldLo & ~MIP_SEIP) | (h.s[S.mip]! & MIP_SEIP) : oldLo;
     if (op === CsrOp.Rs) {
-      nLo = oldLo | vLo;
+      nLo = rmwLo | vLo;
       nHi = oldHi | vHi;
     } else if (op === CsrOp.Rc) {
-      nLo = oldLo & ~vLo;
+      nLo = rmwLo & ~vLo;
       nHi = oldHi & ~vHi;
     }
     if (!csrWrite(h, csr, nLo, nHi)) return illegal(h, raw);

@@ -98,6 +98,12 @@ export interface JitOptions {
   memory: WebAssembly.Memory;
   /** Every hart of the machine (their TLBs lose write entries for pages that get code). */
   harts: Hart[];
+  /**
+   * Every hart's engine, this one included (default: this one alone). A store into a page of
+   * translated code drops the page's translations in all of them: the PAGE_CODE flag is one
+   * per page for the machine.
+   */
+  peers?: JitEngine[];
   threshold?: number;
   /** Whether regions use WebAssembly tail calls (default: when the engine has them; tests turn them off). */
   tailCalls?: boolean;
@@ -106,6 +112,7 @@ export interface JitOptions {
 export class JitEngine implements Engine {
   private readonly h: Hart;
   private readonly harts: Hart[];
+  private readonly peers: JitEngine[];
   private readonly shared: boolean;
   private readonly byPage: Array<Region[] | undefined>;
   /** The region last looked up through each fetch TLB entry (checked before use). */
@@ -128,6 +135,7 @@ export class JitEngine implements Engine {
   constructor(o: JitOptions) {
     this.h = o.hart;
     this.harts = o.harts;
+    this.peers = o.peers ?? [this];
     this.shared = typeof SharedArrayBuffer !== 'undefined' && o.memory.buffer instanceof SharedArrayBuffer;
     const pages = o.hart.ramSize / 4096;
     this.byPage = new Array<Region[] | undefined>(pages);
@@ -376,8 +384,8 @@ export class JitEngine implements Engine {
   }
 
   /**
-   * Guest physical [pa, pa + size) was written (a store, or device DMA): drop the translations
-   * of every page it touched.
+   * Guest physical [pa, pa + size) was written (a store by any hart, or device DMA): drop the
+   * translations of every page it touched, in every hart's engine, before the writer goes on.
    */
   codeWritten(pa: number, size: number): void {
     const first = Math.max(0, Math.floor((pa - RAM_BASE) / 4096));
@@ -385,19 +393,26 @@ export class JitEngine implements Engine {
     for (let p = first; p <= last; p++) {
       if (!(this.h.pageFlags[p]! & PAGE_CODE)) continue;
       this.h.pageFlags[p] = this.h.pageFlags[p]! & ~PAGE_CODE;
-      this.stats.invalidations++;
-      for (const r of this.byPage[p] ?? []) {
-        r.heat = 0;
-        r.seen.fill(0);
-        r.entryIndex.fill(-1);
-        this.tramp.retire(r.slots);
-        r.slots = [];
-      }
-      this.tramp.clear();
-      if (++this.invalidationsPerPage[p]! >= MAX_INVALIDATIONS) {
-        this.ban(p);
-        this.byPage[p] = undefined;
-      }
+      for (const e of this.peers) e.dropPage(p);
+    }
+  }
+
+  /** Drops this engine's translations of RAM page `p` (its PAGE_CODE flag is already clear). */
+  private dropPage(p: number): void {
+    const list = this.byPage[p];
+    if (!list) return;
+    this.stats.invalidations++;
+    for (const r of list) {
+      r.heat = 0;
+      r.seen.fill(0);
+      r.entryIndex.fill(-1);
+      this.tramp.retire(r.slots);
+      r.slots = [];
+    }
+    this.tramp.clear();
+    if (++this.invalidationsPerPage[p]! >= MAX_INVALIDATIONS) {
+      this.ban(p);
+      this.byPage[p] = undefined;
     }
   }
 }

@@ -7,7 +7,7 @@ import { createInterpreter, type Engine } from '../cpu/interp.ts';
 import { JitEngine } from '../jit/engine.ts';
 import { Hart, PAGE_WATCH, S, type HartHooks } from '../cpu/hart.ts';
 import { MIP_MSIP, MIP_MTIP } from '../cpu/csr-numbers.ts';
-import { memoryBytes, PAGE_SIZE, RAM_MAX } from '../cpu/layout.ts';
+import { MAX_HARTS, memoryBytes, PAGE_SIZE, RAM_MAX } from '../cpu/layout.ts';
 import { Clint } from '../devices/clint/clint.ts';
 import type { IrqLine } from '../devices/device.ts';
 import { Htif } from '../devices/htif/htif.ts';
@@ -17,10 +17,19 @@ import { Clock } from './clock.ts';
 import { GuestRam } from './ram.ts';
 
 export const CLINT_BASE = 0x0200_0000;
+/**
+ * The most instructions one hart runs before the next hart's turn, with several harts. A hart
+ * spinning on a lock or waiting for another hart's answer wastes its turn; a short turn makes
+ * that cheap, a long one keeps the engines' entry costs low (measured on Linux boots: see
+ * docs/architecture.md).
+ */
+export const SMP_QUANTUM = 100_000;
 
 export interface MachineOptions {
   /** Guest RAM in bytes (a multiple of 4 KiB, at most 3 GiB). */
   ramSize: number;
+  /** Harts (1 to MAX_HARTS, default 1): each has its own block, TLB and engine. */
+  harts?: number;
   /** Time from the instruction count instead of the host clock. */
   deterministic?: boolean;
   /** Where guest console output goes. */
@@ -61,8 +70,20 @@ export class Machine {
   /** Set once the guest has stopped the machine. */
   exit: MachineExit | null = null;
   private htif: Htif | null = null;
-  /** The translator, when this machine uses it. */
+  /** Hart 0's translator, when this machine uses the translator. */
   readonly jit: JitEngine | null = null;
+  /** Each hart's translator (empty when the machine interprets), in hart order. */
+  readonly jits: JitEngine[] = [];
+  /**
+   * Nonzero for a hart the firmware holds stopped (SBI HSM STOPPED): it is not scheduled and
+   * cannot be woken by interrupts, only by another hart's hart_start.
+   */
+  readonly parked: Uint8Array;
+  /** The hart whose turn it is (round-robin, in hart order), and what is left of its quantum. */
+  private turn = 0;
+  private left = SMP_QUANTUM;
+  /** The hart that ran last, or -1: another hart running in between ends its reservation. */
+  private lastRan = -1;
   /** Extra hook for traps into M-mode (the built-in SBI firmware installs one). */
   machineTrap: HartHooks['machineTrap'];
   /** Other sources of timer deadlines (Sstc, SBI timers), in ticks. */
@@ -81,23 +102,32 @@ export class Machine {
     this.console = o.console;
     this.consoleRoom = o.consoleRoom ?? (() => Infinity);
     this.clock = new Clock({ deterministic: o.deterministic ?? false, instret: () => this.instret() });
+    const n = o.harts ?? 1;
+    if (!Number.isInteger(n) || n < 1 || n > MAX_HARTS) {
+      throw new VirtusError('BAD_HARTS', `a machine has 1 to ${MAX_HARTS} harts, not ${n}`);
+    }
     const hooks: HartHooks = {
       time: () => this.clock.now(),
       ramWatch: (pa, size) => {
         this.htif?.onStore(pa, size);
-        this.jit?.codeWritten(pa, size);
+        this.codeWritten(pa, size);
       },
       machineTrap: (h, cause, irq) => this.machineTrap?.(h, cause, irq) ?? false,
     };
-    const hart = new Hart({ id: 0, memory: this.memory, ramSize: o.ramSize, bus: this.bus, hooks, pageFlags: this.pageFlags });
-    this.harts.push(hart);
+    for (let id = 0; id < n; id++) {
+      this.harts.push(new Hart({ id, memory: this.memory, ramSize: o.ramSize, bus: this.bus, hooks, pageFlags: this.pageFlags }));
+    }
+    this.parked = new Uint8Array(n);
     if ((o.engine ?? 'interp') === 'jit') {
-      this.jit = new JitEngine({ hart, memory: this.memory, harts: this.harts, ...o.jit });
-      this.engines.push(this.jit);
+      for (const hart of this.harts) {
+        this.jits.push(new JitEngine({ hart, memory: this.memory, harts: this.harts, peers: this.jits, ...o.jit }));
+      }
+      this.jit = this.jits[0]!;
+      this.engines.push(...this.jits);
       // Device DMA and loaders write RAM behind the harts' backs: translated code there is stale.
-      this.ram.onWrite = (pa, len) => this.jit!.codeWritten(pa, len);
+      this.ram.onWrite = (pa, len) => this.codeWritten(pa, len);
     } else {
-      this.engines.push(createInterpreter(hart));
+      for (const hart of this.harts) this.engines.push(createInterpreter(hart));
     }
     this.clint = new Clint(
       this.clock,
@@ -168,24 +198,94 @@ export class Machine {
   }
 
   /**
-   * Runs hart 0 for up to `budget` instructions: updates timer lines, runs the slice hooks,
-   * takes a pending interrupt, and runs the engine. Returns the instructions retired (0 when
-   * the hart waits in WFI, or when its first instruction trapped).
+   * Guest physical [pa, pa + size) was written (a store by any hart, device DMA, a loader):
+   * every hart's translations of the pages it touched are dropped before the writer goes on.
+   */
+  codeWritten(pa: number, size: number): void {
+    this.jit?.codeWritten(pa, size);
+  }
+
+  /** True when hart `i` cannot run now: stopped by the firmware, or waiting in WFI with nothing to wake it. */
+  idle(i: number): boolean {
+    const h = this.harts[i]!;
+    return this.parked[i] !== 0 || (h.s[S.wfi] !== 0 && !h.wakeable());
+  }
+
+  /** True when no hart can run until time passes or a device or the host acts. */
+  allIdle(): boolean {
+    for (let i = 0; i < this.harts.length; i++) if (!this.idle(i)) return false;
+    return true;
+  }
+
+  /** The hart the next slice runs (the one whose turn it is, or the next in hart order that can run), or -1. */
+  nextHart(): number {
+    const n = this.harts.length;
+    for (let k = 0; k < n; k++) {
+      const i = (this.turn + k) % n;
+      if (!this.idle(i)) return i;
+    }
+    return -1;
+  }
+
+  /**
+   * Runs one hart for up to `budget` instructions: updates timer lines, runs the slice hooks,
+   * picks the hart whose turn it is, takes its pending interrupt, and runs its engine. Returns
+   * the instructions retired (0 when every hart waits, or when the first instruction trapped).
+   *
+   * Harts take turns in hart order, SMP_QUANTUM instructions each; a hart that waits (WFI, or
+   * stopped by the firmware) gives up the rest of its turn. Turns depend on instruction counts
+   * and architectural state only, never on where a slice was cut (a limit, a deadline, a pause
+   * for a snapshot), so a deterministic run repeats, and a restored one goes on as the
+   * uninterrupted run would.
+   *
+   * One hart runs at a time, so every instruction, AMO and LR/SC pair of a slice is atomic
+   * with respect to the other harts. A hart's LR reservation does not survive another hart's
+   * turn: a store by that hart may have written the reserved granule (Unprivileged 14.2 lets
+   * a reservation be lost; turns are long, so a constrained LR/SC loop still succeeds).
    */
   slice(budget: number): number {
-    const h = this.harts[0]!;
     this.clint.update();
     for (const f of this.sliceHooks) f();
-    if (h.s[S.wfi]) {
-      if (!h.wakeable()) return 0;
-      h.s[S.wfi] = 0;
+    const i = this.nextHart();
+    if (i < 0) return 0;
+    const h = this.harts[i]!;
+    if (i !== this.turn) {
+      this.turn = i;
+      this.left = SMP_QUANTUM;
     }
+    if (this.lastRan !== i) {
+      if (this.lastRan >= 0) h.s[S.resValid] = 0;
+      this.lastRan = i;
+    }
+    h.s[S.wfi] = 0;
     h.checkInterrupts();
+    const smp = this.harts.length > 1;
+    if (smp) budget = Math.min(budget, this.left);
     if (this.clock.deterministic) {
       const d = this.nextDeadline();
       if (d !== Infinity) budget = Math.min(budget, this.clock.insnsUntil(d));
     }
-    return this.engines[0]!.run(budget);
+    const n = this.engines[i]!.run(budget);
+    if (smp) {
+      this.left -= n;
+      if (this.left <= 0) {
+        this.turn = (i + 1) % this.harts.length;
+        this.left = SMP_QUANTUM;
+      }
+    }
+    return n;
+  }
+
+  /** Where the harts' turns stand (saved with the harts, so a restored machine goes on in the same order). */
+  schedule(): { turn: number; left: number; lastRan: number } {
+    return { turn: this.turn, left: this.left, lastRan: this.lastRan };
+  }
+
+  /** Sets where the turns stand (a restore; the caller checks the values). */
+  setSchedule(s: { turn: number; left: number; lastRan: number }): void {
+    this.turn = s.turn;
+    this.left = s.left;
+    this.lastRan = s.lastRan;
   }
 }
 

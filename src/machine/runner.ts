@@ -1,5 +1,5 @@
 /**
- * Runs a machine until it stops: slices of guest execution, idling while the hart waits for an
+ * Runs a machine until it stops: slices of guest execution, idling while every hart waits for an
  * interrupt (sleeping on the host clock, or skipping time in deterministic mode), an optional
  * instruction limit, and regular returns to the host event loop so I/O is served.
  * Host specifics (how to sleep and yield) are injected; nothing here imports Node or the DOM.
@@ -102,7 +102,6 @@ export class Runner {
   }
 
   private isIdle(): boolean {
-    const h = this.machine.harts[0]!;
-    return h.get('wfi') !== 0 && !h.wakeable();
+    return this.machine.allIdle();
   }
 }

@@ -8,6 +8,7 @@
 import { S, type Hart } from '../cpu/hart.ts';
 import { SLOTS, TLB_ENTRIES, TLB_ENTRY, TLB_OFF, type Slot } from '../cpu/layout.ts';
 import { StateReader, u64State } from '../devices/state.ts';
+import { SMP_QUANTUM } from './machine.ts';
 import type { VirtBoard } from './virt.ts';
 
 /** Slots that are state (the TLB generation, data TLB pointer and jump cache generation are derived). */
@@ -55,6 +56,8 @@ function restoreHart(h: Hart, state: unknown): void {
 }
 
 const BOARD_KEYS = ['harts', 'time', 'epochMs', 'input', 'sbi', 'boot', 'devices'];
+/** Where the harts' round-robin stands: absent in snapshots made before machines had several harts. */
+const SCHEDULE_KEY = 'schedule';
 
 /** Every hart and device of `board` as plain data (the machine must be between slices). */
 export function saveBoard(board: VirtBoard): unknown {
@@ -67,6 +70,7 @@ export function saveBoard(board: VirtBoard): unknown {
   }
   return {
     harts: m.harts.map(saveHart),
+    schedule: m.schedule(),
     time: m.clock.now(),
     epochMs: board.epochMs,
     input: [...board.inputQueue],
@@ -82,10 +86,22 @@ export function saveBoard(board: VirtBoard): unknown {
  */
 export function restoreBoard(board: VirtBoard, state: unknown): void {
   const m = board.machine;
-  const r = new StateReader('machine', state, BOARD_KEYS);
+  const scheduled = typeof state === 'object' && state !== null && SCHEDULE_KEY in state;
+  const r = new StateReader('machine', state, scheduled ? [...BOARD_KEYS, SCHEDULE_KEY] : BOARD_KEYS);
   const o = state as Record<string, unknown>;
   if (!Array.isArray(o.harts) || o.harts.length !== m.harts.length) r.fail(`harts must be an array of ${m.harts.length}`);
   m.harts.forEach((h, i) => restoreHart(h, (o.harts as unknown[])[i]));
+  if (scheduled) {
+    const sr = new StateReader('machine schedule', o.schedule, ['turn', 'left', 'lastRan']);
+    const last = (o.schedule as Record<string, unknown>).lastRan;
+    m.setSchedule({
+      turn: sr.uint('turn', m.harts.length - 1),
+      left: Math.max(1, sr.uint('left', SMP_QUANTUM)),
+      lastRan: last === -1 ? -1 : sr.uint('lastRan', m.harts.length - 1),
+    });
+  } else {
+    m.setSchedule({ turn: 0, left: SMP_QUANTUM, lastRan: -1 });
+  }
   const time = r.uint('time', Number.MAX_SAFE_INTEGER);
   board.epochMs = r.uint('epochMs', Number.MAX_SAFE_INTEGER);
   const input = r.uintArray('input', 1 << 20, 0xff, { upTo: true });

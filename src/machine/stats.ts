@@ -8,6 +8,8 @@ import type { VirtBoard } from './virt.ts';
 
 export interface MachineStats {
   instructions: number;
+  /** Per hart: instructions retired, traps and interrupts taken ("hart1 instructions"). */
+  harts: Record<string, number>;
   sbi: Record<string, number>;
   devices: Record<string, number>;
   traps: Record<string, number>;
@@ -29,20 +31,37 @@ export function collectStats(board: VirtBoard): MachineStats {
     for (const [c, n] of h.trapCounts) traps.set(causeName(c), (traps.get(causeName(c)) ?? 0) + n);
     for (const [c, n] of h.irqCounts) irqs.set(causeName(c, true), (irqs.get(causeName(c, true)) ?? 0) + n);
   }
+  const harts: Record<string, number> = {};
+  const total = (c: Map<number, number>): number => [...c.values()].reduce((a, n) => a + n, 0);
+  for (const h of m.harts) {
+    harts[`hart${h.id} instructions`] = h.getNum('minstret');
+    harts[`hart${h.id} traps`] = total(h.trapCounts);
+    harts[`hart${h.id} interrupts`] = total(h.irqCounts);
+  }
+  // The translators' counters, summed over the harts' engines.
+  let jit: Record<string, number> | null = null;
+  for (const e of m.jits) {
+    jit ??= {};
+    for (const [k, v] of Object.entries(e.stats)) jit[k] = (jit[k] ?? 0) + v;
+  }
   return {
     instructions: m.instret(),
+    harts,
     sbi: board.sbi.stats(),
     devices: sorted(m.bus.accessCounts),
     traps: sorted(traps),
     interrupts: sorted(irqs),
     virtio: Object.fromEntries(board.virtio.flatMap((t) => Object.entries(t.counters()).map(([k, n]) => [`${t.name} ${k}`, n]))),
-    ...(m.jit ? { jit: { ...m.jit.stats } as unknown as Record<string, number> } : {}),
+    ...(jit ? { jit } : {}),
   };
 }
 
 /** The statistics as a text report (what `--stats` prints at exit). */
 export function formatStats(s: MachineStats): string {
   const lines = [`instructions: ${s.instructions}`];
+  if (Object.keys(s.harts).length > 3) {
+    lines.push('harts:', ...Object.entries(s.harts).map(([k, n]) => `  ${k.padEnd(34)} ${String(n).padStart(12)}`));
+  }
   const section = (title: string, r: Record<string, number>): void => {
     const entries = Object.entries(r);
     const total = entries.reduce((a, [, n]) => a + n, 0);

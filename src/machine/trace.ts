@@ -8,6 +8,7 @@ import { X_NAMES, F_NAMES } from '../isa/formats.ts';
 import { Kind } from '../isa/table.ts';
 import { translate, mmuOut } from '../cpu/mmu.ts';
 import { Access } from '../cpu/trap.ts';
+import type { Hart } from '../cpu/hart.ts';
 import { causeName } from '../cpu/trap.ts';
 import { EXIT_MAX_INSNS } from './runner.ts';
 import type { Machine, MachineExit } from './machine.ts';
@@ -23,17 +24,17 @@ export class Tracer {
   /** Runs to completion (or `maxInsns`), emitting one line per instruction and per trap. */
   run(maxInsns = Infinity): MachineExit | null {
     const m = this.machine;
-    const h = m.harts[0]!;
     while (!m.exit) {
+      const h = m.harts[Math.max(0, m.nextHart())]!;
       if (m.instret() >= maxInsns) {
         m.stop({ code: EXIT_MAX_INSNS, reason: 'max-insns', message: `stopped after ${maxInsns} instructions (--max-insns)` });
         break;
       }
       const pc = h.pcBig;
-      const raw = this.peek(pc);
+      const raw = this.peek(h, pc);
       const trapsBefore = this.count(h.trapCounts) + this.count(h.irqCounts);
       const n = m.slice(1);
-      if (n === 0 && h.get('wfi')) {
+      if (n === 0 && m.allIdle()) {
         const d = m.nextDeadline();
         if (d === Infinity) {
           m.stop({ code: 1, reason: 'fatal', message: 'the guest waits for an interrupt that can never arrive' });
@@ -44,7 +45,7 @@ export class Tracer {
       }
       const d = raw === null ? null : decode(raw);
       const text = d ? disassemble(d, pc) : 'unknown';
-      let line = `${hex64(pc)}: ${text}`;
+      let line = `${m.harts.length > 1 ? `hart${h.id} ` : ''}${hex64(pc)}: ${text}`;
       if (n === 1 && d && d.rd !== 0 && d.def.kind !== Kind.Store && d.def.kind !== Kind.Branch) {
         const f = d.def.regs[0] === 'f';
         if (f || d.def.format !== 'S') {
@@ -69,8 +70,7 @@ export class Tracer {
   }
 
   /** The instruction bits at `pc`, or null when it cannot be fetched. */
-  private peek(pc: bigint): number | null {
-    const h = this.machine.harts[0]!;
+  private peek(h: Hart, pc: bigint): number | null {
     const lo = Number(pc & 0xffffffffn) | 0;
     const hi = Number(pc >> 32n) | 0;
     if (translate(h, lo, hi, Access.Fetch, h.fetchMmu()) >= 0) return null;

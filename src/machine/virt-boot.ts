@@ -1,7 +1,8 @@
 /**
  * Booting the virt board: images where QEMU's virt puts them (boot.ts), the device tree at the
- * top of RAM, and hart 0 started in one of three ways — under the built-in SBI (the kernel in
- * S-mode, its ecalls served by the monitor), under real firmware in M-mode exactly as QEMU's
+ * top of RAM, and the harts started in one of three ways — under the built-in SBI (the kernel in
+ * S-mode, its ecalls served by the monitor; the other harts wait for SBI HSM's hart_start),
+ * under real firmware in M-mode exactly as QEMU's
  * reset vector leaves it (fw_dynamic: a0 = hartid, a1 = DTB, a2 = fw_dynamic_info in the MROM),
  * or bare (the kernel itself in M-mode, with HTIF when it has a `tohost` symbol).
  */
@@ -41,7 +42,7 @@ export interface BootInfo {
   htif: { tohost: number; fromhost: number | null } | null;
 }
 
-/** Loads the images into `b`'s RAM, builds the device tree and points hart 0 at the entry. */
+/** Loads the images into `b`'s RAM, builds the device tree and points the harts at the entry. */
 export function bootBoard(b: VirtBoard, o: BootOptions): BootInfo {
   const m = b.machine;
   const ram = m.ram;
@@ -74,7 +75,7 @@ export function bootBoard(b: VirtBoard, o: BootOptions): BootInfo {
   }
   ram.load(dtbAddr, dtb);
 
-  h.reset();
+  for (const t of m.harts) t.reset();
   let mode: BootInfo['mode'];
   let entry: number;
   let htif: BootInfo['htif'] = null;
@@ -82,16 +83,24 @@ export function bootBoard(b: VirtBoard, o: BootOptions): BootInfo {
     mode = 'builtin';
     entry = kernel.entry;
     m.machineTrap = (hart, cause, irq) => b.sbi.handleTrap(hart, cause, irq);
+    // Hart 0 enters the kernel; the others wait STOPPED for the kernel's SBI hart_start.
+    for (const t of m.harts) b.sbi.prepareHart(t);
+    b.sbi.hsm.boot();
     b.sbi.enterKernel(h, entry, dtbAddr);
   } else {
     mode = o.firmware === 'none' ? 'none' : 'firmware';
     entry = o.firmware === 'none' ? kernel.entry : fwEntry;
     m.machineTrap = undefined;
     b.mrom.program(FW_DYNAMIC_INFO_OFFSET, fwDynamicInfo(kernel.entry, 'S'));
-    h.setPcNum(entry);
-    h.setX(10, 0n);
-    h.setX(11, BigInt(dtbAddr));
-    h.setX(12, BigInt(row('mrom').base + FW_DYNAMIC_INFO_OFFSET));
+    // Every hart starts at the entry, as QEMU's reset vector sends them: a0 = mhartid, a1 =
+    // the DTB, a2 = fw_dynamic_info. The firmware (or program) picks its boot hart itself.
+    b.sbi.hsm.releaseAll();
+    for (const t of m.harts) {
+      t.setPcNum(entry);
+      t.setX(10, BigInt(t.id));
+      t.setX(11, BigInt(dtbAddr));
+      t.setX(12, BigInt(row('mrom').base + FW_DYNAMIC_INFO_OFFSET));
+    }
     const tohost = symbols.get('tohost');
     if (mode === 'none' && tohost !== undefined) {
       htif = { tohost, fromhost: symbols.get('fromhost') ?? null };

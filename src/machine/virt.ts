@@ -187,6 +187,7 @@ export class VirtBoard {
 
     this.sbi = new SbiFirmware({
       harts: m.harts,
+      parked: m.parked,
       now: () => m.clock.now(),
       readRam: (pa, len) => (m.ram.contains(pa, len) ? m.ram.read(pa, len) : null),
       writeRam: (pa, data) => {

@@ -68,6 +68,7 @@ function warner(io: MachineIo): (what: string, message: string) => void {
 export function newBoard(spec: MachineSpec, host: VmHost, io: MachineIo): VirtBoard {
   return new VirtBoard({
     ramSize: spec.memory,
+    harts: spec.harts,
     deterministic: spec.deterministic,
     engine: spec.engine,
     console: (b) => io.output(b),

@@ -54,8 +54,7 @@ export function parseShape(json: unknown, what: string): MachineShape {
   const f = new Fields(what, json, ['memory', 'harts', 'deterministic', 'boot', 'devices']);
   const memory = f.int('memory', { min: 4096, max: RAM_MAX });
   if (memory % 4096) f.fail('memory', 'must be a multiple of 4 KiB');
-  const harts = f.int('harts', { min: 1, max: 8 });
-  if (harts > MAX_HARTS) f.fail('harts', `${harts} harts: this virtus runs machines of ${MAX_HARTS} hart`);
+  const harts = f.int('harts', { min: 1, max: MAX_HARTS });
   const b = f.object('boot', true);
   b.only(['mode', 'append']);
   const d = f.object('devices', true);

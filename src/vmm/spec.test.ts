@@ -73,7 +73,7 @@ describe('MachineSpec', () => {
     ['memory', 4096 * 3 + 1, /^machine\.memory: must be a multiple of 4 KiB/],
     ['memory', '512M', /^machine\.memory: must be an integer/],
     ['harts', 0, /^machine\.harts: must be an integer from 1 to 8/],
-    ['harts', 2, /^machine\.harts: 2 harts/],
+    ['harts', 9, /^machine\.harts: must be an integer from 1 to 8/],
     ['deterministic', 'yes', /^machine\.deterministic: must be true or false/],
     ['engine', 'tcg', /^machine\.engine: must be one of jit, interp, got "tcg"/],
     ['boot', undefined, /^machine\.boot: is missing/],

@@ -80,10 +80,10 @@ describe('QEMU command lines run on virtus as on qemu-system-riscv64', () => {
     assert.equal(r.status, 0);
   });
 
-  it('-M virt,dumpdtb=FILE: the device tree, with the memory -m gives and the harts -smp gives', () => {
+  it('-M virt,dumpdtb=FILE: the device tree, with the memory -m gives and the harts -smp gives, each with its interrupt contexts', () => {
     const dts = (m: string): string => {
       const file = join(dir, `${m}.dtb`);
-      const line = ['-M', `virt,dumpdtb=${file}`, '-m', '256M', '-smp', '1', '-nographic', '-bios', 'none', '-kernel', CMDLINE];
+      const line = ['-M', `virt,dumpdtb=${file}`, '-m', '256M', '-smp', '4', '-nographic', '-bios', 'none', '-kernel', CMDLINE];
       const r = m === 'qemu' ? runQemu(line) : runVirtus(['run', ...line]);
       assert.equal(r.status, 0, r.stderr);
       requireTool('dtc');
@@ -97,7 +97,17 @@ describe('QEMU command lines run on virtus as on qemu-system-riscv64', () => {
     assert.equal(memory(v), memory(q));
     assert.equal(memory(v), '0x00 0x80000000 0x00 0x10000000');
     assert.equal(harts(v), harts(q));
-    assert.equal(harts(v), 1);
+    assert.equal(harts(v), 4);
+    // Per hart, the interrupts each controller takes from it (phandles differ): the PLIC's M
+    // (11) and S (9) external contexts, the CLINT's software (3) and timer (7) interrupts.
+    const irqs = (s: string, node: string) => {
+      const cells = new RegExp(`${node}@[0-9a-f]+ \\{[^}]*interrupts-extended = <([^>]*)>`).exec(s)?.[1]?.split(' ');
+      return cells?.filter((_, i) => i % 2 === 1).map(Number);
+    };
+    for (const node of ['plic', 'clint']) {
+      assert.deepEqual(irqs(v, node), irqs(q, node), node);
+      assert.equal(irqs(v, node)?.length, 8, node);
+    }
   });
 
   it('-accel tcg, -M virt,accel=tcg, -monitor none and -cpu properties the hart has are what virtus does', () => {
@@ -122,7 +132,7 @@ describe('QEMU options virtus lacks: one line naming the option, exit 2', () => 
     [['-machine', 'virt,aia=aplic-imsic'], /^virtus: run: -M virt,aia=aplic-imsic: virtus has the PLIC, not the AIA/],
     [['-M', 'virt,dumpdtb'], /^virtus: run: -M virt,dumpdtb: dumpdtb= needs a file name$/],
     [['-M', 'virt,acpi=on'], /^virtus: run: -M virt,acpi=on: virtus's virt board has no option 'acpi'$/],
-    [['-smp', '2'], /^virtus: run: --smp 2: this virtus runs machines of 1 hart$/],
+    [['-smp', '9'], /^virtus: run: --smp 9: expected a number of harts from 1 to 8$/],
   ];
   for (const [extra, pattern] of cases) {
     it(extra.join(' '), () => {

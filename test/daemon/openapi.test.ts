@@ -40,7 +40,7 @@ describe('daemon: the OpenAPI document', () => {
     const valid: unknown[] = [
       { boot: k },
       { memory: 4096, boot: { mode: 'bare', kernel: 'x.elf' } },
-      { memory: 3 * 1024 ** 3, harts: 1, deterministic: true, engine: 'interp', boot: { ...k, initrd: '/i', append: 'console=ttyS0' } },
+      { memory: 3 * 1024 ** 3, harts: 4, deterministic: true, engine: 'interp', boot: { ...k, initrd: '/i', append: 'console=ttyS0' } },
       { boot: { mode: 'firmware', firmware: '/fw.bin' } },
       { boot: { mode: 'firmware', firmware: '/fw.bin', kernel: '/k' } },
       { boot: { kernel: '' } },
@@ -57,7 +57,7 @@ describe('daemon: the OpenAPI document', () => {
       null, [], 'spec', 42, {},
       { boot: k, extra: 1 },
       { boot: k, memory: 4095 }, { boot: k, memory: 4097 }, { boot: k, memory: 0 }, { boot: k, memory: 3 * 1024 ** 3 + 4096 }, { boot: k, memory: 1.5 },
-      { boot: k, memory: '512M' }, { boot: k, harts: 2 }, { boot: k, harts: 0 }, { boot: k, deterministic: 'yes' }, { boot: k, engine: 'fast' },
+      { boot: k, memory: '512M' }, { boot: k, harts: 9 }, { boot: k, harts: 0 }, { boot: k, deterministic: 'yes' }, { boot: k, engine: 'fast' },
       { boot: {} }, { boot: { mode: 'bare' } }, { boot: { mode: 'firmware' } }, { boot: { ...k, firmware: '/fw' } }, { boot: { ...k, mode: 'uefi' } },
       { boot: { ...k, append: 'a'.repeat(4097) } }, { boot: { ...k, kernel: 'a\0b' } }, { boot: { ...k, cmdline: 'x' } }, { boot: 'Image' },
       { boot: k, devices: [] }, { boot: k, devices: { console: 'vga' } }, { boot: k, devices: { gpus: [] } },

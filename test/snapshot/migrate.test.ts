@@ -4,7 +4,8 @@
  * checksum; migrated mid-run, the two consoles together hold every counter exactly once and
  * the checksum holds on the target. A target that refuses (incompatible, or a fake one that
  * answers ERR) leaves the source running to its end; truncated, corrupt and newer streams
- * are refused by the target with one line.
+ * are refused by the target with one line. A deterministic 2-hart machine migrated mid-run
+ * prints on the target exactly what its uninterrupted run prints.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -257,6 +258,31 @@ describe('live migration', () => {
       assert.match(lines[i + 1]!, pattern);
     }
     target.child.kill();
+  });
+
+  it('moves a deterministic 2-hart machine mid-run: the target prints what the uninterrupted run prints', async () => {
+    // test/guest/smp/counter.c with longer loops: both harts count with amoadd and LR/SC for a few seconds.
+    const elf = buildGuest('smp-counter2-long', ['smp/crt-smp.S', 'smp/counter.c'], { cflags: ['-DHARTS=2', '-DAMO_ITERS=40000000', '-DLRSC_ITERS=40000000'] });
+    const base = ['run', '--bios', 'none', '--smp', '2', '--deterministic', '--kernel', elf];
+    const full = start(base);
+    assert.equal(await full.exit, 0, full.stderr());
+    assert.match(full.stdout(), /^started\nharts=0x0+2\namoadd=0x0+4c4b400\nlrsc=0x0+4c4b400\n(.*\n)*PASS\n$/);
+    const port = await freePort();
+    const sock = join(dir, 'smp-src.sock');
+    const target = start(['run', '--incoming', `tcp:127.0.0.1:${port}`]);
+    await target.waitFor(/waiting for a machine/, 'stderr');
+    const src = start([...base, '--monitor', `unix:${sock}`, '--migrate-max-rounds', '3']);
+    await src.waitFor(/^started$/m, 'stdout');
+    const [answer] = await monitor(sock, `migrate tcp:127.0.0.1:${port}`);
+    assert.deepEqual(answer, { ok: true, status: 'active' });
+    assert.equal(await src.exit, 0, src.stderr());
+    if (!/migrated to/.test(src.stderr())) {
+      target.child.kill();
+      assert.fail(`the migration did not complete: ${src.stderr()}`);
+    }
+    assert.equal(await target.exit, 0, target.stderr());
+    assert.equal(src.stdout(), 'started\n', 'the source stopped before the end');
+    assert.equal(src.stdout() + target.stdout(), full.stdout());
   });
 
   it('a machine with a disk on shared storage moves between processes that lock images as QEMU does', async () => {

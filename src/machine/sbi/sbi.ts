@@ -4,17 +4,22 @@
  * the paravirtual interface between the guest kernel and the monitor; every call is counted by
  * extension and function (see stats()).
  *
- * Implemented: Base, TIME, IPI, RFENCE, HSM, SRST, DBCN and the legacy extensions 0x00-0x08.
+ * Implemented: Base, TIME, IPI, RFENCE, HSM (hsm.ts), SRST, DBCN and the legacy extensions
+ * 0x00-0x08, for every hart of the machine.
  */
 import { MIP_SSIP, MIP_STIP, MSTATUS_MPP } from '../../cpu/csr-numbers.ts';
 import { PRIV_S, S, type Hart } from '../../cpu/hart.ts';
+import { PAGE_SIZE } from '../../cpu/layout.ts';
 import { Cause } from '../../cpu/trap.ts';
 import { StateReader } from '../../devices/state.ts';
+import { Hsm, startInS } from './hsm.ts';
 import { EID, ERR, extensionName, functionName, SPEC_VERSION, IMPL_ID, IMPL_VERSION } from './sbi-ids.ts';
 
 /** What the firmware needs from the machine it runs on. */
 export interface SbiPlatform {
   harts: Hart[];
+  /** The machine's per-hart "stopped" flags (HSM parks harts there). */
+  parked: Uint8Array;
   /** Current machine time in ticks. */
   now(): number;
   /** Guest RAM access for the debug console. */
@@ -27,6 +32,31 @@ export interface SbiPlatform {
   reset(kind: 'shutdown' | 'reboot', reason: number): void;
   /** A guest error the firmware cannot recover from. */
   fatal(message: string): void;
+}
+
+/** The most pages a remote_sfence_vma flushes one by one; a larger range flushes everything. */
+const RFENCE_PAGES = 64;
+
+/**
+ * A remote FENCE.I (SBI 8.1). The target needs nothing: its decode cache checks each
+ * instruction's bits, and every store into translated code has already dropped that code in
+ * every hart's engine (machine.ts codeWritten).
+ */
+function fenceI(_t: Hart): void {}
+
+/**
+ * A remote SFENCE.VMA over [start, start + size) (SBI 8.2; all ASIDs: the TLB has none), done
+ * on the target before the call returns: one hart runs at a time, so it is not running now.
+ * A size of 0 or beyond RFENCE_PAGES pages, or all ones, flushes the whole TLB.
+ */
+function sfenceVma(t: Hart, start: number, size: number): void {
+  if (size === 0 || size > RFENCE_PAGES * PAGE_SIZE) {
+    t.flushTlb();
+    return;
+  }
+  for (let va = start - (start % PAGE_SIZE); va < start + size; va += PAGE_SIZE) {
+    t.flushTlbPage(va % 0x1_0000_0000 | 0, Math.floor(va / 0x1_0000_0000) | 0);
+  }
 }
 
 const SUPPORTED: ReadonlySet<number> = new Set([EID.BASE, EID.TIME, EID.IPI, EID.RFENCE, EID.HSM, EID.SRST, EID.DBCN]);
@@ -44,9 +74,17 @@ export class SbiFirmware {
   readonly calls = new Map<string, number>();
   /** Per-hart supervisor timer deadline (ticks), Infinity when none is set. */
   private readonly timers: number[];
+  /** Hart state management: which harts run. */
+  readonly hsm: Hsm;
 
   constructor(private readonly p: SbiPlatform) {
     this.timers = p.harts.map(() => Infinity);
+    this.hsm = new Hsm({
+      harts: p.harts,
+      parked: p.parked,
+      inRam: (pa) => p.readRam(pa, 4) !== null,
+      enterS: (h, entry, a1) => startInS(h, entry, a1),
+    });
   }
 
   /**
@@ -56,6 +94,12 @@ export class SbiFirmware {
    * a1 = `dtb`.
    */
   enterKernel(h: Hart, entry: number, dtb: number): void {
+    this.prepareHart(h);
+    startInS(h, entry, dtb);
+  }
+
+  /** The firmware's M-mode settings for a hart that will run S-mode code (see enterKernel). */
+  prepareHart(h: Hart): void {
     // Every delegable exception except ecall from S (the SBI itself), 3.1.8.
     h.set('medeleg', 0xb1ff, 0);
     h.set('mideleg', MIP_SSIP | MIP_STIP | (1 << 9), 0);
@@ -65,10 +109,6 @@ export class SbiFirmware {
     h.set('pmpaddr0', -1, 0x3fffff);
     h.set('pmpcfg0', 0x1f, 0);
     h.set('mstatus', (h.get('mstatus') & ~MSTATUS_MPP) | (PRIV_S << 11), h.getHi('mstatus'));
-    h.s[S.priv] = PRIV_S;
-    h.setPcNum(entry);
-    h.setX(10, BigInt(h.id));
-    h.setX(11, BigInt(dtb));
     h.stateChanged();
   }
 
@@ -102,14 +142,15 @@ export class SbiFirmware {
     }
   }
 
-  /** The supervisor timers as plain data (ticks as decimal strings; null: none set). */
-  save(): { timers: Array<string | null> } {
-    return { timers: this.timers.map((t) => (t === Infinity ? null : String(t))) };
+  /** The supervisor timers (ticks as decimal strings; null: none set) and the harts' HSM states as plain data. */
+  save(): { timers: Array<string | null>; hsm: number[] } {
+    return { timers: this.timers.map((t) => (t === Infinity ? null : String(t))), hsm: this.hsm.save() };
   }
 
-  /** Restores the timers from untrusted data. */
+  /** Restores the timers and HSM states from untrusted data (snapshots before SMP have no `hsm`). */
   restore(state: unknown): void {
-    const r: StateReader = new StateReader('sbi', state, ['timers']);
+    const hasHsm = typeof state === 'object' && state !== null && 'hsm' in state;
+    const r: StateReader = new StateReader('sbi', state, hasHsm ? ['timers', 'hsm'] : ['timers']);
     const raw = (state as { timers: unknown }).timers;
     if (!Array.isArray(raw) || raw.length !== this.timers.length) r.fail(`timers must be an array of ${this.timers.length} entries`);
     const t = raw.map((v: unknown, i: number) => {
@@ -117,6 +158,7 @@ export class SbiFirmware {
       if (typeof v !== 'string' || !/^(0|[1-9][0-9]{0,15})$/.test(v) || !Number.isSafeInteger(Number(v))) r.fail(`timers[${i}] must be null or a decimal tick count`);
       return Number(v);
     });
+    this.hsm.restore(r, hasHsm ? (state as { hsm: unknown }).hsm : undefined);
     this.timers.splice(0, t.length, ...t);
   }
 
@@ -157,9 +199,9 @@ export class SbiFirmware {
         // remote_fence_i (0), remote_sfence_vma (1), remote_sfence_vma_asid (2); the hypervisor
         // fences (3-6) need the H extension, which this hart does not have.
         if (fid > 2) return ret(ERR.NOT_SUPPORTED);
-        return ret(this.forHarts(arg(0), arg(1), (t) => t.flushTlb()));
+        return ret(this.forHarts(arg(0), arg(1), (t) => (fid === 0 ? fenceI(t) : sfenceVma(t, arg(2), arg(3)))));
       case EID.HSM:
-        return this.hsm(h, fid, arg, ret);
+        return ret(...this.hsm.call(h, fid, arg));
       case EID.SRST:
         if (fid !== 0) return ret(ERR.NOT_SUPPORTED);
         if (arg(0) > 2 || arg(1) > 1) return ret(ERR.INVALID_PARAM);
@@ -218,23 +260,6 @@ export class SbiFirmware {
     return ERR.SUCCESS;
   }
 
-  private hsm(h: Hart, fid: number, arg: (i: number) => number, ret: (e: number, v?: number) => void): void {
-    switch (fid) {
-      case 0: // hart_start: every hart of this machine is already running
-        return ret(this.p.harts[arg(0)] ? ERR.ALREADY_AVAILABLE : ERR.INVALID_PARAM);
-      case 1: // hart_stop: the last running hart cannot stop
-        return ret(ERR.FAILED);
-      case 2: // hart_get_status: STARTED (0)
-        return this.p.harts[arg(0)] ? ret(ERR.SUCCESS, 0) : ret(ERR.INVALID_PARAM);
-      case 3: // hart_suspend: default retentive suspend behaves like WFI (SBI 9.4)
-        if (arg(0) !== 0) return ret(ERR.NOT_SUPPORTED);
-        h.s[S.wfi] = 1;
-        return ret(ERR.SUCCESS);
-      default:
-        return ret(ERR.NOT_SUPPORTED);
-    }
-  }
-
   /**
    * The debug console (SBI 12): num_bytes, base_addr_lo, base_addr_hi. On RV64 the address is
    * base_addr_lo and base_addr_hi holds bits beyond 64, which no RAM has.
@@ -285,7 +310,9 @@ export class SbiFirmware {
       case 0x05:
       case 0x06:
       case 0x07: {
-        // The hart mask is a pointer to a mask in guest memory; with one hart, act on all.
+        // The hart mask is a pointer to a mask in guest memory; these act on every hart, a
+        // superset of any mask (an extra IPI or fence is harmless: SBI 0.1 callers tolerate
+        // spurious ones). SBI v0.2 kernels use IPI and RFENCE, which honour their masks.
         for (const t of this.p.harts) {
           if (eid === 0x04) t.s[S.mip] = t.s[S.mip]! | MIP_SSIP;
           else t.flushTlb();
