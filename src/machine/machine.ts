@@ -87,7 +87,7 @@ export class Machine {
         this.htif?.onStore(pa, size);
         this.jit?.codeWritten(pa, size);
       },
-      machineTrap: (h, cause, irq) => this.machineTrap?.(h, cause, irq) ?? false,
+      machineTrap: (h, cause, irq, tvalLo, tvalHi) => this.machineTrap?.(h, cause, irq, tvalLo, tvalHi) ?? false,
     };
     const hart = new Hart({ id: 0, memory: this.memory, ramSize: o.ramSize, bus: this.bus, hooks, pageFlags: this.pageFlags });
     this.harts.push(hart);

@@ -5,6 +5,7 @@
 import { isVirtusError } from '../../util/errors.ts';
 import type { Command } from './command.ts';
 import { runCommand } from './commands/run.ts';
+import { execCommand } from './commands/exec.ts';
 import { guestCommand } from './commands/guest.ts';
 import { imageCommand } from './commands/image.ts';
 import { webCommand } from './commands/web.ts';
@@ -17,7 +18,7 @@ import { psCommand } from './commands/ps.ts';
 import { tuneV8ForTranslator } from './v8-tuning.ts';
 
 const COMMANDS: Command[] = [
-  runCommand, guestCommand, imageCommand, webCommand, switchCommand, daemonCommand,
+  runCommand, execCommand, guestCommand, imageCommand, webCommand, switchCommand, daemonCommand,
   psCommand, createCommand, startCommand, stopCommand, pauseCommand, resumeCommand, rmCommand, consoleCommand, logsCommand, snapshotCommand, migrateCommand,
 ];
 

@@ -1,0 +1,96 @@
+/**
+ * What the process VM needs from its host: the files under the guest's root, its standard
+ * streams, time, randomness and sleep. Node implements it over `node:fs`
+ * (src/host/node/exec/); a browser would over an in-memory or OPFS tree. Every call is
+ * synchronous (a guest's system call completes before the guest runs on), and a failure is a
+ * negative Linux errno (abi.ts `E`), never a throw.
+ *
+ * Paths given to the host are guest-absolute paths already resolved by the core (path.ts): no
+ * `.` or `..` component and no symbolic link except, where the call says so, the last
+ * component. The host places them under the guest's root.
+ */
+
+/** File status as the guest's `struct stat` carries it (times in nanoseconds since the epoch). */
+export interface ExecStat {
+  dev: bigint;
+  ino: bigint;
+  mode: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  rdev: bigint;
+  size: bigint;
+  blksize: number;
+  blocks: bigint;
+  atimeNs: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+}
+
+/** One directory entry (getdents64). `type` is the DT_* value (DT_DIR 4, DT_REG 8, DT_LNK 10...). */
+export interface ExecDirent {
+  name: string;
+  ino: bigint;
+  type: number;
+}
+
+/** How to open a file (from the guest's O_* flags; the host maps them to its own). */
+export interface OpenMode {
+  read: boolean;
+  write: boolean;
+  create: boolean;
+  exclusive: boolean;
+  truncate: boolean;
+  append: boolean;
+  directory: boolean;
+  /** Refuse (ELOOP) when the path names a symbolic link. */
+  noFollow: boolean;
+  /** Permission bits for a created file (before the umask, which the host applies). */
+  mode: number;
+}
+
+/** A host file handle (opaque to the core). */
+export type HostHandle = number;
+
+/** The host side of a guest process: files, streams, time. */
+export interface ExecHost {
+  /** Status of a path without following a last symbolic link, or -errno. */
+  lstat(path: string): ExecStat | number;
+  /** A symbolic link's target, or -errno. */
+  readlink(path: string): string | number;
+  /** Opens a path (its last component is not a link when mode.noFollow is set). */
+  open(path: string, mode: OpenMode): HostHandle | number;
+  /** Reads up to buf.length bytes at `pos` (null: the handle's own position, for streams). */
+  read(h: HostHandle, buf: Uint8Array, pos: number | null): number;
+  /** Writes buf at `pos` (null: the handle's own position, for streams). */
+  write(h: HostHandle, buf: Uint8Array, pos: number | null): number;
+  fstat(h: HostHandle): ExecStat | number;
+  close(h: HostHandle): number;
+  ftruncate(h: HostHandle, len: number): number;
+  fsync(h: HostHandle): number;
+  fchmod(h: HostHandle, mode: number): number;
+  /** True when the handle is a terminal. */
+  isatty(h: HostHandle): boolean;
+  /** A directory's entries, without `.` and `..`. */
+  readdir(path: string): ExecDirent[] | number;
+  mkdir(path: string, mode: number): number;
+  unlink(path: string): number;
+  rmdir(path: string): number;
+  rename(from: string, to: string): number;
+  symlink(target: string, path: string): number;
+  chmod(path: string, mode: number): number;
+  /** The guest's standard streams: handles for fds 0, 1 and 2. */
+  readonly stdio: readonly [HostHandle, HostHandle, HostHandle];
+  /** Wall-clock time in nanoseconds since the epoch. */
+  realtimeNs(): bigint;
+  /** A monotonic clock in nanoseconds. */
+  monotonicNs(): bigint;
+  /** Blocks the guest for `ns` nanoseconds. */
+  sleep(ns: number): void;
+  /** Fills `buf` with random bytes. */
+  random(buf: Uint8Array): void;
+  /** Identity the guest sees (getpid, getuid...). */
+  readonly ids: { pid: number; ppid: number; uid: number; gid: number };
+  /** What uname reports (nodename, release, version). */
+  readonly uname: { nodename: string; release: string; version: string };
+}

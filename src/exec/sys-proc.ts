@@ -1,0 +1,147 @@
+/**
+ * Process system calls: exit, identity, uname, time and sleep, resource limits, randomness,
+ * and the thread bookkeeping a single-threaded glibc or musl program makes at start
+ * (set_tid_address, set_robust_list, futex on itself).
+ */
+import { E, SYS } from './abi.ts';
+import { i64At, timespecBytes } from './guest-struct.ts';
+import type { GuestProcess } from './process.ts';
+import { put } from './sys-dir.ts';
+import type { Syscall, SyscallArgs } from './syscalls.ts';
+
+const RLIM_INFINITY = 0xffff_ffff_ffff_ffffn;
+const RLIMIT_STACK = 3;
+const RLIMIT_NOFILE = 7;
+const CLOCK_REALTIME = 0;
+const CLOCK_REALTIME_COARSE = 5;
+const CLOCK_TAI = 11;
+const TIMER_ABSTIME = 1;
+const FUTEX_WAIT = 0;
+const FUTEX_WAKE = 1;
+
+function clockNs(p: GuestProcess, clk: number): bigint | number {
+  if (clk < 0 || clk > CLOCK_TAI || clk === 8 || clk === 9 || clk === 10) return -E.EINVAL;
+  return clk === CLOCK_REALTIME || clk === CLOCK_REALTIME_COARSE || clk === CLOCK_TAI ? p.host.realtimeNs() : p.host.monotonicNs();
+}
+
+/** The 128-bit `struct rlimit` for a resource (the limits a new Linux process has by default). */
+function rlimit(res: number): Uint8Array {
+  const b = new Uint8Array(16);
+  const v = new DataView(b.buffer);
+  const [cur, max] = res === RLIMIT_STACK ? [8n << 20n, RLIM_INFINITY] : res === RLIMIT_NOFILE ? [1024n, 1024n] : [RLIM_INFINITY, RLIM_INFINITY];
+  v.setBigUint64(0, cur, true);
+  v.setBigUint64(8, max, true);
+  return b;
+}
+
+/** Sleeps for the `struct timespec` at `ptr` (relative) or until it (absolute on clock `clk`). */
+function sleep(p: GuestProcess, ptr: number, clk: number, abs: boolean): number {
+  const ts = p.as.read(ptr, 16);
+  if (!ts) return -E.EFAULT;
+  const sec = i64At(ts, 0);
+  const nsec = i64At(ts, 8);
+  if (sec < 0 || nsec < 0 || nsec >= 1e9) return -E.EINVAL;
+  let ns = sec * 1e9 + nsec;
+  if (abs) {
+    const now = clockNs(p, clk);
+    if (typeof now === 'number') return now;
+    ns -= Number(now);
+  }
+  if (ns > 0) p.host.sleep(ns);
+  return 0;
+}
+
+/** `struct new_utsname`: six fields of 65 bytes. */
+function uname(p: GuestProcess, a: SyscallArgs): number {
+  const b = new Uint8Array(65 * 6);
+  const enc = new TextEncoder();
+  const u = p.host.uname;
+  ['Linux', u.nodename, u.release, u.version, 'riscv64', '(none)'].forEach((s, i) => b.set(enc.encode(s).subarray(0, 64), i * 65));
+  return put(p, a.num(0), b);
+}
+
+export const PROC_CALLS: Record<number, Syscall> = {
+  [SYS.exit]: (p, a) => {
+    p.exitWith(a.int(0));
+    return 0;
+  },
+  [SYS.exit_group]: (p, a) => {
+    p.exitWith(a.int(0));
+    return 0;
+  },
+  [SYS.set_tid_address]: (p) => p.host.ids.pid,
+  [SYS.set_robust_list]: (_p, a) => (a.num(1) === 24 ? 0 : -E.EINVAL),
+  [SYS.gettid]: (p) => p.host.ids.pid,
+  [SYS.getpid]: (p) => p.host.ids.pid,
+  [SYS.getppid]: (p) => p.host.ids.ppid,
+  [SYS.getuid]: (p) => p.host.ids.uid,
+  [SYS.geteuid]: (p) => p.host.ids.uid,
+  [SYS.getgid]: (p) => p.host.ids.gid,
+  [SYS.getegid]: (p) => p.host.ids.gid,
+  [SYS.getresuid]: (p, a) => {
+    const id = new Uint8Array(new Uint32Array([p.host.ids.uid]).buffer);
+    return put(p, a.num(0), id) || put(p, a.num(1), id) || put(p, a.num(2), id);
+  },
+  [SYS.getresgid]: (p, a) => {
+    const id = new Uint8Array(new Uint32Array([p.host.ids.gid]).buffer);
+    return put(p, a.num(0), id) || put(p, a.num(1), id) || put(p, a.num(2), id);
+  },
+  [SYS.getpgid]: (p) => p.host.ids.pid,
+  [SYS.getsid]: (p) => p.host.ids.pid,
+  [SYS.setpgid]: () => 0,
+  [SYS.getgroups]: () => 0,
+  [SYS.uname]: uname,
+  [SYS.umask]: (p, a) => {
+    const old = p.umask;
+    p.umask = a.int(0) & 0o777;
+    return old;
+  },
+  [SYS.clock_gettime]: (p, a) => {
+    const ns = clockNs(p, a.int(0));
+    return typeof ns === 'number' ? ns : put(p, a.num(1), timespecBytes(ns));
+  },
+  [SYS.clock_getres]: (p, a) => {
+    const ns = clockNs(p, a.int(0));
+    if (typeof ns === 'number') return ns;
+    return a.num(1) === 0 ? 0 : put(p, a.num(1), timespecBytes(1n));
+  },
+  [SYS.gettimeofday]: (p, a) => {
+    if (a.num(0) === 0) return 0;
+    const ns = p.host.realtimeNs();
+    const b = new Uint8Array(16);
+    const v = new DataView(b.buffer);
+    v.setBigInt64(0, ns / 1_000_000_000n, true);
+    v.setBigInt64(8, (ns % 1_000_000_000n) / 1000n, true);
+    return put(p, a.num(0), b);
+  },
+  [SYS.nanosleep]: (p, a) => sleep(p, a.num(0), 1, false),
+  [SYS.clock_nanosleep]: (p, a) => {
+    // clock_nanosleep returns the error number itself, not -1 and errno.
+    if (typeof clockNs(p, a.int(0)) === 'number') return E.EINVAL;
+    return -sleep(p, a.num(2), a.int(0), (a.int(1) & TIMER_ABSTIME) !== 0);
+  },
+  [SYS.sched_yield]: () => 0,
+  [SYS.getrandom]: (p, a) => {
+    const buf = new Uint8Array(Math.min(a.num(1), 1 << 25));
+    p.host.random(buf);
+    return put(p, a.num(0), buf, buf.length);
+  },
+  [SYS.prlimit64]: (p, a) => {
+    if (a.int(0) !== 0 && a.int(0) !== p.host.ids.pid) return -E.ESRCH;
+    if (a.num(3) !== 0) return put(p, a.num(3), rlimit(a.int(1)));
+    return 0;
+  },
+  [SYS.getrlimit]: (p, a) => put(p, a.num(1), rlimit(a.int(0))),
+  [SYS.setrlimit]: () => 0,
+  [SYS.futex]: (p, a) => {
+    const op = a.int(1) & 127;
+    if (op === FUTEX_WAKE) return 0; // no other thread waits
+    if (op === FUTEX_WAIT) {
+      const w = p.as.read(a.num(0), 4);
+      if (!w) return -E.EFAULT;
+      // The only thread cannot be woken: a wait on an unchanged word would never end.
+      return new DataView(w.buffer).getInt32(0, true) !== a.int(2) ? -E.EAGAIN : -E.EDEADLK;
+    }
+    return -E.ENOSYS;
+  },
+};
