@@ -160,7 +160,9 @@ export class GuestProcess {
     if (use !== null && this.as.fault(tval, use)) return true;
     if (use !== null && this.as.exhausted) throw outOfMemory();
     const sig = cause === Cause.IllegalInsn ? SIGILL : cause === Cause.LoadMisaligned || cause === Cause.StoreMisaligned ? SIGBUS : SIGSEGV;
-    this.signals.deliver(this, sig, tval, `${signalName(sig)} at 0x${tval.toString(16)}, pc 0x${h.pcBig.toString(16)}`);
+    // si_code: SEGV_ACCERR where a mapping refused the access, SEGV_MAPERR where there is none.
+    const code = sig === SIGSEGV && this.as.find(tval) ? 2 : 1;
+    this.signals.deliver(this, sig, tval, `${signalName(sig)} at 0x${tval.toString(16)}, pc 0x${h.pcBig.toString(16)}`, code);
     return true;
   }
 
@@ -184,7 +186,7 @@ export class GuestProcess {
     // A signal the program sent itself arrives as the call returns, unless it is blocked.
     if (sig && !((this.signals.blocked >> BigInt(sig - 1)) & 1n)) {
       this.signals.pending = 0;
-      this.signals.deliver(this, sig, 0, `${signalName(sig)} sent by the program itself`, false);
+      this.signals.deliver(this, sig, 0, `${signalName(sig)} sent by the program itself`, null);
     }
   }
 }

@@ -36,8 +36,6 @@ interface Action {
   mask: bigint;
 }
 
-/** Codes for si_code of fault signals (asm-generic/siginfo.h). */
-const SI_CODE: Record<number, number> = { 4: 1, 7: 1, 11: 1 }; // ILL_ILLOPC, BUS_ADRALN, SEGV_MAPERR
 const SI_TKILL = -6;
 
 export class SignalState {
@@ -55,9 +53,12 @@ export class SignalState {
 
   /**
    * Delivers `sig` now (a fault, or a pending signal at a call's return): to its handler, or by
-   * its default action. `addr` is si_addr for faults; `message` says what happened, for a kill.
+   * its default action. `addr` is si_addr and `code` si_code for a fault (asm-generic/siginfo.h:
+   * ILL_ILLOPC, BUS_ADRALN, SEGV_MAPERR or SEGV_ACCERR); null for a signal sent with kill.
+   * `message` says what happened, should the signal kill the process.
    */
-  deliver(p: GuestProcess, sig: number, addr: number, message: string, fault = true): void {
+  deliver(p: GuestProcess, sig: number, addr: number, message: string, code: number | null): void {
+    const fault = code !== null;
     const act = this.actions[sig]!;
     const blocked = (this.blocked >> BigInt(sig - 1)) & 1n;
     if (act.handler === SIG_IGN && !fault) return;
@@ -75,7 +76,7 @@ export class SignalState {
     const f = new Uint8Array(FRAME_SIZE);
     const v = new DataView(f.buffer);
     v.setInt32(0, sig, true);
-    v.setInt32(8, fault ? SI_CODE[sig] ?? 0 : SI_TKILL, true);
+    v.setInt32(8, code ?? SI_TKILL, true);
     if (fault) v.setBigUint64(16, BigInt(addr), true);
     else v.setInt32(16, p.host.ids.pid, true);
     const uc = SIGINFO_SIZE;
