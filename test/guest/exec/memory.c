@@ -11,11 +11,16 @@
 #define SHOW(what, expr) do { long r_ = (long)(expr); printf("%s = %ld%s%s\n", what, r_, r_ < 0 ? " " : "", r_ < 0 ? strerror(errno) : ""); } while (0)
 
 int main(void) {
+  // The break moves before anything is printed: printf's buffer comes from malloc, whose heap
+  // a shrinking break would take away (Linux unmaps it; qemu-riscv64 happens not to).
   void *b0 = sbrk(0);
-  SHOW("sbrk grows", sbrk(1 << 20) == b0);
+  int grew = sbrk(1 << 20) == b0;
   memset(b0, 0x5a, 1 << 20);
-  SHOW("sbrk top", (char *)sbrk(0) - (char *)b0);
-  SHOW("sbrk shrink", sbrk(-(1 << 19)) != (void *)-1);
+  long top = (char *)sbrk(0) - (char *)b0;
+  int shrank = sbrk(-(1 << 19)) != (void *)-1;
+  SHOW("sbrk grows", grew);
+  SHOW("sbrk top", top);
+  SHOW("sbrk shrink", shrank);
   unsigned long sum = 0;
   for (int round = 0; round < 50; round++) {
     size_t n = 1000 + round * 37000;
