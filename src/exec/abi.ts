@@ -34,7 +34,7 @@ export const E = {
   EAGAIN: 11, ENOMEM: 12, EACCES: 13, EFAULT: 14, EBUSY: 16, EEXIST: 17, EXDEV: 18, ENODEV: 19, ENOTDIR: 20,
   EISDIR: 21, EINVAL: 22, ENFILE: 23, EMFILE: 24, ENOTTY: 25, ETXTBSY: 26, EFBIG: 27, ENOSPC: 28, ESPIPE: 29,
   EROFS: 30, EMLINK: 31, EPIPE: 32, ERANGE: 34, EDEADLK: 35, ENAMETOOLONG: 36, ENOSYS: 38, ENOTEMPTY: 39, ELOOP: 40,
-  EOPNOTSUPP: 95, ENOTSUP: 95,
+  ELIBBAD: 80, EOPNOTSUPP: 95, ENOTSUP: 95,
 } as const;
 export type Errno = keyof typeof E;
 
@@ -81,3 +81,8 @@ export const SIGILL = 4;
 
 /** Lowest address above the Sv39 user half (2^38): user mappings lie below. */
 export const TASK_SIZE = 0x40_0000_0000;
+
+/** A system call result meaning: not now, make the call again once other processes have run. */
+export const BLOCK = -0x1_0000_0000;
+/** A system call result meaning: the call has set the registers and pc itself (rt_sigreturn, execve). */
+export const KEEP = -0x2_0000_0000;

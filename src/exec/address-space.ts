@@ -62,6 +62,8 @@ export class AddressSpace {
   brkEnd = 0;
   /** Largest number of RAM pages in use at once (--stats). */
   peakPages = 0;
+  /** One past the highest RAM page index ever handed out (fork copies up to here). */
+  private highWater = 0;
 
   /**
    * `flush` empties the hart's TLB: it is called after mappings shrink or lose permissions
@@ -78,6 +80,24 @@ export class AddressSpace {
     this.root = r;
   }
 
+  /**
+   * Makes this (fresh) address space a copy of `src` for a forked child: the RAM pages in use,
+   * page tables included, go to the same RAM addresses, so the tables need no rewriting.
+   */
+  copyFrom(src: AddressSpace): void {
+    if (src.free.length !== this.free.length || src.root !== this.root) throw new RangeError('fork: address spaces of different shapes');
+    this.ram.load(RAM_BASE, src.ram.bytes.subarray(0, src.highWater * PAGE));
+    this.free.set(src.free);
+    this.freeTop = src.freeTop;
+    this.highWater = src.highWater;
+    this.peakPages = src.pagesInUse;
+    for (const [k, v] of src.pages) this.pages.set(k, v);
+    this.vmas.splice(0, this.vmas.length, ...src.vmas.map((v) => ({ ...v })));
+    this.brkStart = src.brkStart;
+    this.brkEnd = src.brkEnd;
+    this.flush();
+  }
+
   /** satp for this address space: Sv39 (mode 8) with the root table's physical page number. */
   satp(): [lo: number, hi: number] {
     return [(RAM_BASE / PAGE + this.root) | 0, (8 << 28) | 0];
@@ -91,6 +111,7 @@ export class AddressSpace {
   private alloc(): number {
     if (this.freeTop === 0) return -1;
     const p = this.free[--this.freeTop]!;
+    if (p >= this.highWater) this.highWater = p + 1;
     this.ram.zero(RAM_BASE + p * PAGE, PAGE);
     if (this.pagesInUse > this.peakPages) this.peakPages = this.pagesInUse;
     return p;

@@ -5,6 +5,7 @@
  */
 import { E } from './abi.ts';
 import type { ExecDirent, ExecHost, HostHandle } from './host.ts';
+import type { Pipe } from './pipe.ts';
 
 /** An open file description. */
 export interface OpenFile {
@@ -23,8 +24,10 @@ export interface OpenFile {
   dirents: ExecDirent[] | null;
   /** The host handle is one of the host's own standard streams: never closed. */
   keepOpen: boolean;
-  /** Descriptors naming this description. */
+  /** Descriptors naming this description (in every process). */
   refs: number;
+  /** For a pipe's end: the pipe (the host handle is then unused). */
+  pipe?: Pipe;
 }
 
 interface Slot {
@@ -68,8 +71,20 @@ export class FdTable {
     const s = this.slots.get(fd);
     if (!s) return -E.EBADF;
     this.slots.delete(fd);
-    if (--s.file.refs === 0 && !s.file.keepOpen) this.host.close(s.file.handle);
+    if (--s.file.refs === 0 && !s.file.keepOpen && !s.file.pipe) this.host.close(s.file.handle);
     return 0;
+  }
+
+  /** A copy for a forked child: the same descriptions, each named once more. */
+  clone(): FdTable {
+    const t = new FdTable(this.host);
+    for (const [fd, s] of this.slots) t.place(fd, s.file, s.cloexec);
+    return t;
+  }
+
+  /** Closes the descriptors marked close-on-exec (execve). */
+  closeOnExec(): void {
+    for (const [fd, s] of [...this.slots]) if (s.cloexec) this.close(fd);
   }
 
   cloexec(fd: number): boolean {
@@ -85,6 +100,11 @@ export class FdTable {
   closeAll(): void {
     for (const fd of [...this.slots.keys()]) this.close(fd);
   }
+}
+
+/** A description for one end of a pipe. */
+export function pipeFile(pipe: Pipe, write: boolean, nonBlocking: boolean): OpenFile {
+  return { handle: -1, path: '', flags: (write ? 1 : 0) | (nonBlocking ? 0o4000 : 0), pos: null, isDir: false, dirents: null, keepOpen: false, refs: 0, pipe };
 }
 
 /** A description for one of the host's standard streams. */

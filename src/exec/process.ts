@@ -3,20 +3,21 @@
  * and the system calls between them. The hart delegates nothing, so every trap from the
  * program reaches the machine's trap hook: an `ecall` is a system call (syscalls.ts), a page
  * fault inside a mapping populates the page (address-space.ts), and anything else is a signal
- * to the program. Everything runs on the calling thread; the host's calls are synchronous.
+ * to the program. Processes belong to an ExecKernel, which schedules them.
  */
 import { MSTATUS_FS, MSTATUS_HI_XL } from '../cpu/csr-numbers.ts';
 import { PRIV_U, type Hart } from '../cpu/hart.ts';
 import { Cause } from '../cpu/trap.ts';
 import { Machine } from '../machine/machine.ts';
 import { VirtusError } from '../util/errors.ts';
-import { AT, E, S_IFDIR, S_IFMT, SIGBUS, SIGILL, SIGSEGV, SYS } from './abi.ts';
+import { BLOCK, E, KEEP, SIGBUS, SIGILL, SIGSEGV } from './abi.ts';
 import { AddressSpace, Use } from './address-space.ts';
-import { parseProgram } from './elf.ts';
 import { FdTable, stdioFile } from './files.ts';
 import type { ExecHost } from './host.ts';
-import { buildStack, HWCAP_RV64GC, loadImage, outOfMemory, PIE_BASE } from './loader.ts';
+import type { ExecKernel } from './kernel.ts';
+import { outOfMemory } from './loader.ts';
 import { resolvePath } from './path.ts';
+import { prepareProgram, startProgram } from './program.ts';
 import { SignalState } from './signals.ts';
 import { SYSCALLS, type SyscallArgs } from './syscalls.ts';
 
@@ -28,7 +29,7 @@ export interface ExecOptions {
   envp: string[];
   /** Guest-absolute working directory. */
   cwd: string;
-  /** Guest RAM in bytes (default 1 GiB; pages are used as the program touches them). */
+  /** Guest RAM in bytes for each process (default 1 GiB; pages are used as the program touches them). */
   memory?: number;
   engine?: 'jit' | 'interp';
 }
@@ -49,69 +50,54 @@ export class GuestProcess {
   readonly machine: Machine;
   readonly hart: Hart;
   readonly as: AddressSpace;
-  readonly fds: FdTable;
-  readonly signals = new SignalState();
+  fds: FdTable;
+  signals = new SignalState();
+  readonly host: ExecHost;
   /** Guest-absolute working directory. */
-  cwd: string;
+  cwd = '/';
   /** The file mode creation mask. */
   umask = 0o022;
   /** The program's guest-absolute path (/proc/self/exe). */
-  readonly exe: string;
-  /** System calls made, by number, and those answered ENOSYS. */
-  readonly calls = new Map<number, number>();
-  readonly unimplemented = new Map<number, number>();
+  exe = '';
   exit: ExecExit | null = null;
+  /** Set by a system call that must wait (it runs again at the process's next turn). */
+  blocked = false;
+  /** A vfork child this process waits for until it execs or exits (CLONE_VFORK). */
+  vforkChild: GuestProcess | null = null;
+  /** The process has called execve (its vfork parent may go on). */
+  execed = false;
+  /** A child exited since the last wait4 (it may have a zombie to reap). */
+  private childNews = false;
   private readonly args: SyscallArgs;
 
-  constructor(readonly host: ExecHost, o: ExecOptions) {
-    this.cwd = o.cwd;
-    this.machine = new Machine({ ramSize: o.memory ?? 1 << 30, console: () => {}, engine: o.engine ?? 'jit' });
+  constructor(readonly kernel: ExecKernel, readonly pid: number, public parent: GuestProcess | null) {
+    this.host = kernel.host;
+    this.machine = new Machine({ ramSize: kernel.options.memory ?? 1 << 30, console: () => {}, engine: kernel.options.engine ?? 'jit' });
     const h = (this.hart = this.machine.harts[0]!);
     this.as = new AddressSpace(this.machine.ram, () => h.flushTlb());
-    this.fds = new FdTable(host);
-    host.stdio.forEach((handle, fd) => this.fds.add(stdioFile(handle, fd === 0 ? 0 : 1), false, fd));
+    this.fds = new FdTable(this.host);
     this.args = argsOf(h);
     this.machine.machineTrap = (_h, cause, irq, lo, hi) => this.trap(cause, irq, (hi >>> 0) * 2 ** 32 + (lo >>> 0));
+  }
 
-    const path = this.resolve(this.cwd, o.program, true);
-    if (typeof path === 'number') throw new VirtusError('EXEC_NO_PROGRAM', `${o.program}: ${errnoText(path)}`);
-    this.exe = path;
-    const file = readWhole(host, path, o.program);
-    const elf = parseProgram(file, o.program);
-    const main = loadImage(this.as, elf, file, elf.dyn ? PIE_BASE : null);
-    this.as.brkStart = this.as.brkEnd = main.end;
-    let entry = main.entry;
-    let interpBase = 0;
-    if (elf.interp !== null) {
-      const ipath = this.resolve('/', elf.interp, true);
-      if (typeof ipath === 'number') {
-        throw new VirtusError('EXEC_NO_INTERP', `${o.program}: its interpreter ${elf.interp} is not in the root (${errnoText(ipath)}); give the root with --root`);
-      }
-      const ifile = readWhole(host, ipath, elf.interp);
-      const ielf = parseProgram(ifile, elf.interp);
-      const interp = loadImage(this.as, ielf, ifile, null);
-      entry = interp.entry;
-      interpBase = interp.bias;
-    }
-    SignalState.mapTrampoline(this);
-    const random = new Uint8Array(16);
-    host.random(random);
-    const sp = buildStack(this.as, {
-      argv: o.argv,
-      envp: o.envp,
-      execfn: o.program,
-      random,
-      auxv: [
-        [AT.PHDR, main.phdr], [AT.PHENT, elf.phentsize], [AT.PHNUM, elf.phnum], [AT.PAGESZ, 4096],
-        [AT.BASE, interpBase], [AT.FLAGS, 0], [AT.ENTRY, main.entry], [AT.UID, host.ids.uid], [AT.EUID, host.ids.uid],
-        [AT.GID, host.ids.gid], [AT.EGID, host.ids.gid], [AT.HWCAP, HWCAP_RV64GC], [AT.CLKTCK, 100], [AT.SECURE, 0],
-      ],
-    });
-    this.startHart(entry, sp);
+  /** The first process of a run: the host's standard streams and the program from `o`. */
+  static first(kernel: ExecKernel, o: ExecOptions): GuestProcess {
+    const p = new GuestProcess(kernel, kernel.host.ids.pid, null);
+    p.cwd = o.cwd;
+    kernel.host.stdio.forEach((handle, fd) => p.fds.add(stdioFile(handle, fd === 0 ? 0 : 1), false, fd));
+    const prog = prepareProgram(p, o.program);
+    if ('errno' in prog) throw new VirtusError('EXEC_NO_PROGRAM', prog.message);
+    startProgram(p, prog, o.argv, o.envp, o.program);
+    return p;
+  }
+
+  /** The parent's ppid as Linux reports it: the host's parent for the first process. */
+  get ppid(): number {
+    return this.parent?.pid ?? this.host.ids.ppid;
   }
 
   /** U-mode, Sv39 over this address space, the FPU on, counters readable, PMP open (3.7.1). */
-  private startHart(entry: number, sp: number): void {
+  configureHart(): void {
     const h = this.hart;
     h.set('priv', PRIV_U, 0);
     h.set('mstatus', MSTATUS_FS, MSTATUS_HI_XL);
@@ -122,16 +108,43 @@ export class GuestProcess {
     const [lo, hi] = this.as.satp();
     h.set('satp', lo, hi);
     h.stateChanged();
-    h.setPcNum(entry);
-    h.setX(2, BigInt(sp));
   }
 
-  /** Runs until the program exits or is killed. */
-  run(): ExecExit {
-    const e = this.machine.engines[0]!;
-    while (!this.exit) e.run(SLICE);
-    this.fds.closeAll();
-    return this.exit;
+  /**
+   * fork(2): a child with a copy of this address space, the same open files (shared
+   * descriptions), dispositions and mask, returning 0 from the call this process is making.
+   */
+  fork(): GuestProcess {
+    const c = new GuestProcess(this.kernel, this.kernel.newPid(), this);
+    c.as.copyFrom(this.as);
+    c.fds = this.fds.clone();
+    c.signals = this.signals.forChild();
+    c.cwd = this.cwd;
+    c.umask = this.umask;
+    c.exe = this.exe;
+    c.configureHart();
+    c.hart.x.set(this.hart.x);
+    c.hart.f.set(this.hart.f);
+    c.hart.set('fcsr', this.hart.get('fcsr'), 0);
+    c.hart.setPc(this.hart.pc[0]!, this.hart.pc[1]!);
+    c.hart.x[A0] = 0;
+    c.hart.x[A0 + 1] = 0;
+    advancePc(c.hart);
+    this.kernel.adopt(c);
+    return c;
+  }
+
+  /** Runs one slice; false when the process could not move (it waits on another). */
+  step(): boolean {
+    const v = this.vforkChild;
+    if (v) {
+      if (!v.exit && !v.execed) return false;
+      this.vforkChild = null;
+    }
+    const before = this.hart.getNum('minstret');
+    this.blocked = false;
+    this.machine.engines[0]!.run(SLICE);
+    return !this.blocked || this.hart.getNum('minstret') !== before;
   }
 
   /** Resolves a guest path from a guest-absolute directory (path.ts). */
@@ -141,12 +154,29 @@ export class GuestProcess {
 
   /** Ends the process with an exit status. */
   exitWith(code: number): void {
-    this.exit ??= { code: code & 0xff, signal: null };
+    if (this.exit) return;
+    this.exit = { code: code & 0xff, signal: null };
+    this.kernel.exited(this);
   }
 
   /** Ends the process by a signal (the default action of a fatal signal). */
   killWith(sig: number, message: string): void {
-    this.exit ??= { code: 128 + sig, signal: sig, message };
+    if (this.exit) return;
+    this.exit = { code: 128 + sig, signal: sig, message };
+    this.kernel.exited(this);
+  }
+
+  /** A child has exited: wait4 may find a zombie, and SIGCHLD is sent. */
+  childExited(): void {
+    this.childNews = true;
+    this.signals.send(17);
+  }
+
+  /** Takes the news that a child exited (wait4 looks for zombies only then or when asked to block). */
+  takeChildNews(): boolean {
+    const n = this.childNews;
+    this.childNews = false;
+    return n;
   }
 
   private trap(cause: number, irq: boolean, tval: number): boolean {
@@ -169,26 +199,34 @@ export class GuestProcess {
   private syscall(): void {
     const h = this.hart;
     const n = h.x[A7]!;
-    this.calls.set(n, (this.calls.get(n) ?? 0) + 1);
+    const k = this.kernel;
     const f = SYSCALLS[n];
     let r: number;
     if (f) r = f(this, this.args);
     else {
-      this.unimplemented.set(n, (this.unimplemented.get(n) ?? 0) + 1);
+      k.unimplemented.set(n, (k.unimplemented.get(n) ?? 0) + 1);
       r = -E.ENOSYS;
     }
-    if (this.exit || n === SYS.rt_sigreturn) return;
-    h.x[A0] = r % 2 ** 32 | 0;
-    h.x[A0 + 1] = Math.floor(r / 2 ** 32) | 0;
-    const lo = (h.pc[0]! + 4) | 0;
-    h.setPc(lo, (lo >>> 0) < (h.pc[0]! >>> 0) ? (h.pc[1]! + 1) | 0 : h.pc[1]!);
-    const sig = this.signals.pending;
-    // A signal the program sent itself arrives as the call returns, unless it is blocked.
-    if (sig && !((this.signals.blocked >> BigInt(sig - 1)) & 1n)) {
-      this.signals.pending = 0;
-      this.signals.deliver(this, sig, 0, `${signalName(sig)} sent by the program itself`, null);
+    if (r === BLOCK) {
+      this.blocked = true; // the pc stays on the ecall: the call is made again
+      return;
     }
+    k.calls.set(n, (k.calls.get(n) ?? 0) + 1);
+    if (this.exit) return;
+    if (r !== KEEP) {
+      h.x[A0] = r % 2 ** 32 | 0;
+      h.x[A0 + 1] = Math.floor(r / 2 ** 32) | 0;
+      advancePc(h);
+    }
+    // Signals sent to this process arrive as a call returns, unless blocked.
+    const sig = this.signals.nextPending();
+    if (sig) this.signals.deliver(this, sig, 0, `${signalName(sig)}`, null);
   }
+}
+
+function advancePc(h: Hart): void {
+  const lo = (h.pc[0]! + 4) | 0;
+  h.setPc(lo, (lo >>> 0) < (h.pc[0]! >>> 0) ? (h.pc[1]! + 1) | 0 : h.pc[1]!);
 }
 
 /** The arguments a0-a5 of the current system call, read from the hart. */
@@ -201,35 +239,9 @@ function argsOf(h: Hart): SyscallArgs {
   };
 }
 
-/** Reads a whole file through the host (the program, its interpreter). */
-export function readWhole(host: ExecHost, path: string, name: string): Uint8Array {
-  const fail = (e: number): never => {
-    throw new VirtusError('EXEC_NO_PROGRAM', `${name}: ${errnoText(e)}`);
-  };
-  const fd = host.open(path, { read: true, write: false, create: false, exclusive: false, truncate: false, append: false, directory: false, noFollow: false, mode: 0 });
-  if (fd < 0) fail(fd);
-  try {
-    const st = host.fstat(fd);
-    if (typeof st === 'number') return fail(st);
-    if ((st.mode & S_IFMT) === S_IFDIR) fail(-E.EISDIR);
-    if (st.size > 1n << 30n) throw new VirtusError('EXEC_BAD_ELF', `${name}: larger than 1 GiB`);
-    const buf = new Uint8Array(Number(st.size));
-    let done = 0;
-    while (done < buf.length) {
-      const n = host.read(fd, buf.subarray(done), done);
-      if (n < 0) fail(n);
-      if (n === 0) break;
-      done += n;
-    }
-    return buf.subarray(0, done);
-  } finally {
-    host.close(fd);
-  }
-}
-
 const ERRNO_TEXT: Record<number, string> = {
   [E.ENOENT]: 'no such file or directory', [E.EACCES]: 'permission denied', [E.ENOTDIR]: 'not a directory',
-  [E.ELOOP]: 'too many levels of symbolic links', [E.EISDIR]: 'is a directory',
+  [E.ELOOP]: 'too many levels of symbolic links', [E.EISDIR]: 'is a directory', [E.ENOEXEC]: 'not an executable',
 };
 
 /** A user-facing text for -errno. */
@@ -237,7 +249,10 @@ export function errnoText(e: number): string {
   return ERRNO_TEXT[-e] ?? `error ${-e}`;
 }
 
-const SIGNAL_NAMES: Record<number, string> = { 4: 'SIGILL', 5: 'SIGTRAP', 6: 'SIGABRT', 7: 'SIGBUS', 9: 'SIGKILL', 11: 'SIGSEGV', 13: 'SIGPIPE', 15: 'SIGTERM' };
+const SIGNAL_NAMES: Record<number, string> = {
+  1: 'SIGHUP', 2: 'SIGINT', 3: 'SIGQUIT', 4: 'SIGILL', 5: 'SIGTRAP', 6: 'SIGABRT', 7: 'SIGBUS', 8: 'SIGFPE', 9: 'SIGKILL',
+  10: 'SIGUSR1', 11: 'SIGSEGV', 12: 'SIGUSR2', 13: 'SIGPIPE', 14: 'SIGALRM', 15: 'SIGTERM',
+};
 
 /** A signal's name (SIGSEGV), or its number. */
 export function signalName(sig: number): string {

@@ -8,7 +8,7 @@
  * restores the registers and mask from the ucontext, so a handler may change where the program
  * resumes. A signal without a handler takes its default action (terminate, or ignore).
  */
-import { E, PROT_EXEC, PROT_READ, SIGKILL, SYS, TASK_SIZE } from './abi.ts';
+import { E, KEEP, PROT_EXEC, PROT_READ, SIGKILL, SYS, TASK_SIZE } from './abi.ts';
 import type { GuestProcess } from './process.ts';
 import { put } from './sys-dir.ts';
 import type { Syscall } from './syscalls.ts';
@@ -41,9 +41,49 @@ const SI_TKILL = -6;
 export class SignalState {
   readonly actions: Action[] = Array.from({ length: NSIG + 1 }, () => ({ handler: SIG_DFL, flags: 0, mask: 0n }));
   blocked = 0n;
-  /** A signal sent to itself by a system call, delivered as the call returns. */
-  pending = 0;
+  /** Signals sent to the process, delivered as a system call returns (bit sig - 1). */
+  pending = 0n;
   altStack = { sp: 0, size: 0, flags: 2 }; // SS_DISABLE
+
+  /** A forked child's state: the same dispositions, mask and alternate stack, nothing pending (fork(2)). */
+  forChild(): SignalState {
+    const s = new SignalState();
+    this.actions.forEach((a, i) => (s.actions[i] = { ...a }));
+    s.blocked = this.blocked;
+    s.altStack = { ...this.altStack };
+    return s;
+  }
+
+  /** After execve: handled signals return to their default action; ignored ones stay ignored (execve(2)). */
+  resetForExec(): void {
+    for (const a of this.actions) {
+      if (a.handler !== SIG_IGN) a.handler = SIG_DFL;
+      a.flags = 0;
+      a.mask = 0n;
+    }
+    this.altStack = { sp: 0, size: 0, flags: 2 };
+  }
+
+  /** Marks `sig` pending (ignored signals are dropped at once, as Linux does). */
+  send(sig: number): void {
+    const a = this.actions[sig]!;
+    if (a.handler === SIG_IGN || (a.handler === SIG_DFL && IGNORED_BY_DEFAULT.has(sig))) return;
+    this.pending |= 1n << BigInt(sig - 1);
+  }
+
+  /** The lowest pending signal not blocked (taken off the pending set), or 0. */
+  nextPending(): number {
+    const ready = this.pending & ~this.blocked;
+    if (ready === 0n) return 0;
+    for (let sig = 1; sig <= NSIG; sig++) {
+      const bit = 1n << BigInt(sig - 1);
+      if (ready & bit) {
+        this.pending &= ~bit;
+        return sig;
+      }
+    }
+    return 0;
+  }
 
   /** Maps the sigreturn trampoline (once, at start). */
   static mapTrampoline(p: GuestProcess): void {
@@ -78,7 +118,7 @@ export class SignalState {
     v.setInt32(0, sig, true);
     v.setInt32(8, code ?? SI_TKILL, true);
     if (fault) v.setBigUint64(16, BigInt(addr), true);
-    else v.setInt32(16, p.host.ids.pid, true);
+    else v.setInt32(16, p.pid, true);
     const uc = SIGINFO_SIZE;
     v.setBigUint64(uc + 16, BigInt(this.altStack.sp), true);
     v.setInt32(uc + 24, this.altStack.flags, true);
@@ -114,7 +154,7 @@ export class SignalState {
     const f = p.as.read(frame, FRAME_SIZE);
     if (!f) {
       p.killWith(11, 'SIGSEGV: rt_sigreturn with no signal frame on the stack');
-      return 0;
+      return KEEP;
     }
     const v = new DataView(f.buffer);
     const mc = SIGINFO_SIZE + MCONTEXT;
@@ -124,14 +164,22 @@ export class SignalState {
     h.set('fcsr', v.getUint32(mc + 512, true) & 0xff, 0);
     const pc = v.getBigUint64(mc, true);
     h.setPc(Number(BigInt.asIntN(32, pc)), Number(BigInt.asIntN(32, pc >> 32n)));
-    return 0;
+    return KEEP;
   }
 }
 
 function kill(p: GuestProcess, pid: number, sig: number): number {
   if (sig < 0 || sig > NSIG) return -E.EINVAL;
-  if (pid !== p.host.ids.pid && pid !== 0 && pid !== -1) return -E.ESRCH;
-  if (sig !== 0) p.signals.pending = sig;
+  if (pid === 0 || pid === -1 || pid === p.pid) {
+    if (sig !== 0) p.signals.send(sig);
+    return 0;
+  }
+  const target = p.kernel.procs.get(Math.abs(pid));
+  if (!target || target.exit) return -E.ESRCH;
+  if (sig === 0) return 0;
+  // Another process: a fatal default action ends it now; a handled signal waits for its next call.
+  if (sig === SIGKILL) target.killWith(sig, 'SIGKILL');
+  else target.signals.send(sig);
   return 0;
 }
 

@@ -5,11 +5,13 @@
  */
 import { AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW, E, S_IFDIR, S_IFMT, SYS } from './abi.ts';
 import { direntBytes, statBytes, statxBytes } from './guest-struct.ts';
+import type { OpenFile } from './files.ts';
 import type { ExecStat } from './host.ts';
 import type { GuestProcess } from './process.ts';
 import type { Syscall } from './syscalls.ts';
 
 const DT_DIR = 4;
+const S_IFIFO = 0o010000;
 
 /** The guest-absolute directory a *at call's `dirfd` names, or -errno. */
 export function dirBase(p: GuestProcess, dirfd: number): string | number {
@@ -29,6 +31,16 @@ export function atPath(p: GuestProcess, dirfd: number, ptr: number, follow: bool
   return p.resolve(base, path, follow);
 }
 
+/** Status of an open file; a pipe is a FIFO owned by the process's user (no host file behind it). */
+export function fileStat(p: GuestProcess, f: OpenFile): ExecStat | number {
+  if (!f.pipe) return p.host.fstat(f.handle);
+  const ids = p.host.ids;
+  return {
+    dev: 0n, ino: 0n, mode: S_IFIFO | 0o600, nlink: 1, uid: ids.uid, gid: ids.gid, rdev: 0n, size: 0n, blksize: 4096, blocks: 0n,
+    atimeNs: 0n, mtimeNs: 0n, ctimeNs: 0n,
+  };
+}
+
 /** Status of dirfd/path for the stat family (AT_EMPTY_PATH: of dirfd itself). */
 function statAt(p: GuestProcess, dirfd: number, ptr: number, flags: number): ExecStat | number {
   if (flags & AT_EMPTY_PATH) {
@@ -37,7 +49,7 @@ function statAt(p: GuestProcess, dirfd: number, ptr: number, flags: number): Exe
     if (s === '') {
       if (dirfd === AT_FDCWD) return p.host.lstat(p.cwd);
       const f = p.fds.get(dirfd);
-      return f ? p.host.fstat(f.handle) : -E.EBADF;
+      return f ? fileStat(p, f) : -E.EBADF;
     }
   }
   const path = atPath(p, dirfd, ptr, !(flags & AT_SYMLINK_NOFOLLOW));
@@ -62,7 +74,7 @@ export const DIR_CALLS: Record<number, Syscall> = {
   [SYS.fstat]: (p, a) => {
     const f = p.fds.get(a.int(0));
     if (!f) return -E.EBADF;
-    const st = p.host.fstat(f.handle);
+    const st = fileStat(p, f);
     return typeof st === 'number' ? st : put(p, a.num(1), statBytes(st));
   },
   [SYS.statx]: (p, a) => {

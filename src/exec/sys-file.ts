@@ -2,7 +2,9 @@
  * System calls on open files: openat, close, read/write and their vector and positioned forms,
  * lseek, dup, fcntl, ioctl (terminals), ftruncate, fsync, fchmod.
  */
-import { E, O, S_IFDIR, S_IFMT, S_IFREG, SYS } from './abi.ts';
+import { BLOCK, E, O, S_IFDIR, S_IFMT, S_IFREG, SYS } from './abi.ts';
+
+const SIGPIPE = 13;
 import type { OpenFile } from './files.ts';
 import type { GuestProcess } from './process.ts';
 import { atPath, put } from './sys-dir.ts';
@@ -30,6 +32,12 @@ function fileOf(p: GuestProcess, fd: number): OpenFile | number {
 function readInto(p: GuestProcess, f: OpenFile, ptr: number, count: number, at: number | null): number {
   if ((f.flags & O.ACCMODE) === O.WRONLY) return -E.EBADF;
   if (f.isDir) return -E.EISDIR;
+  if (f.pipe) {
+    if (count === 0) return 0;
+    const got = f.pipe.read(Math.min(count, IO_MAX), (f.flags & O.NONBLOCK) !== 0);
+    if (typeof got === 'number') return got;
+    return got.length === 0 || p.as.write(ptr, got) ? got.length : -E.EFAULT;
+  }
   const buf = new Uint8Array(Math.min(count, IO_MAX));
   const n = p.host.read(f.handle, buf, at ?? f.pos);
   if (n <= 0) return n;
@@ -43,6 +51,12 @@ function writeFrom(p: GuestProcess, f: OpenFile, ptr: number, count: number, at:
   if ((f.flags & O.ACCMODE) === 0) return -E.EBADF;
   const data = p.as.read(ptr, Math.min(count, IO_MAX));
   if (!data) return -E.EFAULT;
+  if (f.pipe) {
+    if (count === 0) return 0;
+    const n = f.pipe.write(data, (f.flags & O.NONBLOCK) !== 0);
+    if (n === -E.EPIPE) p.signals.send(SIGPIPE);
+    return n;
+  }
   let pos = at ?? f.pos;
   if (at === null && f.pos !== null && f.flags & O.APPEND) {
     const st = p.host.fstat(f.handle);
@@ -69,7 +83,7 @@ function vector(p: GuestProcess, a: SyscallArgs, write: boolean, at: number | nu
     if (len === 0) continue;
     const pos = at === null ? null : at + total;
     const n = write ? writeFrom(p, f, base, len, pos) : readInto(p, f, base, len, pos);
-    if (n < 0) return total > 0 ? total : n;
+    if (n < 0) return total > 0 && n !== BLOCK ? total : n;
     total += n;
     if (n < len) break;
   }
@@ -162,7 +176,7 @@ function ioctl(p: GuestProcess, a: SyscallArgs): number {
   const f = fileOf(p, a.int(0));
   if (typeof f === 'number') return f;
   const req = a.num(1) >>> 0;
-  if (!p.host.isatty(f.handle)) return -E.ENOTTY;
+  if (f.pipe || !p.host.isatty(f.handle)) return -E.ENOTTY;
   if (req === TCGETS) {
     // struct termios (asm-generic/termbits.h): a cooked terminal as a shell leaves it.
     const t = new Uint8Array(36);
@@ -175,7 +189,7 @@ function ioctl(p: GuestProcess, a: SyscallArgs): number {
     return put(p, a.num(2), t);
   }
   if (req === TIOCGWINSZ) return put(p, a.num(2), new Uint8Array([24, 0, 80, 0, 0, 0, 0, 0]));
-  if (req === TIOCGPGRP) return put(p, a.num(2), new Uint8Array(new Int32Array([p.host.ids.pid]).buffer));
+  if (req === TIOCGPGRP) return put(p, a.num(2), new Uint8Array(new Int32Array([p.pid]).buffer));
   if (req >= 0x5402 && req <= 0x5404) return 0; // TCSETS*: the host terminal's mode stays as it is
   return -E.EINVAL;
 }

@@ -69,11 +69,11 @@ export const PROC_CALLS: Record<number, Syscall> = {
     p.exitWith(a.int(0));
     return 0;
   },
-  [SYS.set_tid_address]: (p) => p.host.ids.pid,
+  [SYS.set_tid_address]: (p) => p.pid,
   [SYS.set_robust_list]: (_p, a) => (a.num(1) === 24 ? 0 : -E.EINVAL),
-  [SYS.gettid]: (p) => p.host.ids.pid,
-  [SYS.getpid]: (p) => p.host.ids.pid,
-  [SYS.getppid]: (p) => p.host.ids.ppid,
+  [SYS.gettid]: (p) => p.pid,
+  [SYS.getpid]: (p) => p.pid,
+  [SYS.getppid]: (p) => p.ppid,
   [SYS.getuid]: (p) => p.host.ids.uid,
   [SYS.geteuid]: (p) => p.host.ids.uid,
   [SYS.getgid]: (p) => p.host.ids.gid,
@@ -86,8 +86,8 @@ export const PROC_CALLS: Record<number, Syscall> = {
     const id = new Uint8Array(new Uint32Array([p.host.ids.gid]).buffer);
     return put(p, a.num(0), id) || put(p, a.num(1), id) || put(p, a.num(2), id);
   },
-  [SYS.getpgid]: (p) => p.host.ids.pid,
-  [SYS.getsid]: (p) => p.host.ids.pid,
+  [SYS.getpgid]: (p) => p.pid,
+  [SYS.getsid]: (p) => p.pid,
   [SYS.setpgid]: () => 0,
   [SYS.getgroups]: () => 0,
   [SYS.uname]: uname,
@@ -127,7 +127,7 @@ export const PROC_CALLS: Record<number, Syscall> = {
     return put(p, a.num(0), buf, buf.length);
   },
   [SYS.prlimit64]: (p, a) => {
-    if (a.int(0) !== 0 && a.int(0) !== p.host.ids.pid) return -E.ESRCH;
+    if (a.int(0) !== 0 && a.int(0) !== p.pid) return -E.ESRCH;
     if (a.num(3) !== 0) return put(p, a.num(3), rlimit(a.int(1)));
     return 0;
   },

@@ -9,6 +9,7 @@ import { FILE_CALLS } from './sys-file.ts';
 import { MEM_CALLS } from './sys-mem.ts';
 import { PROC_CALLS } from './sys-proc.ts';
 import { SIGNAL_CALLS } from './signals.ts';
+import { TASK_CALLS } from './sys-task.ts';
 
 /** The arguments a0-a5 of a system call. */
 export interface SyscallArgs {
@@ -30,4 +31,5 @@ export const SYSCALLS: Record<number, Syscall> = {
   ...MEM_CALLS,
   ...PROC_CALLS,
   ...SIGNAL_CALLS,
+  ...TASK_CALLS,
 };

@@ -6,7 +6,7 @@
 import { realpathSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { syscallName } from '../../../exec/abi.ts';
-import { GuestProcess } from '../../../exec/process.ts';
+import { ExecKernel } from '../../../exec/kernel.ts';
 import { VirtusError } from '../../../util/errors.ts';
 import { parseSize } from '../../../util/size.ts';
 import { parseFlags, type Command } from '../command.ts';
@@ -91,17 +91,16 @@ export const execCommand: Command = {
     // The guest's umask is applied by the process VM; the host's must not narrow it again.
     process.umask(0);
     const host = new NodeExecHost(root);
-    const p = new GuestProcess(host, {
+    const kernel = new ExecKernel(host, { memory, engine: v.engine as 'jit' | 'interp' | undefined });
+    const t0 = performance.now();
+    const first = kernel.start({
       program: rest[0]!,
       argv: rest,
       envp: [...env].map(([k, val]) => `${k}=${val}`),
       cwd: v.cwd ?? (root === '/' ? process.cwd() : '/'),
-      memory,
-      engine: v.engine as 'jit' | 'interp' | undefined,
     });
-    const t0 = performance.now();
-    const exit = p.run();
-    if (v.stats) printStats(p, performance.now() - t0);
+    const exit = kernel.run();
+    if (v.stats) printStats(kernel, first.machine.instret(), performance.now() - t0);
     if (exit.signal !== null) {
       process.stderr.write(`virtus exec: ${rest[0]} killed by ${exit.message}\n`);
       try {
@@ -114,11 +113,10 @@ export const execCommand: Command = {
   },
 };
 
-function printStats(p: GuestProcess, ms: number): void {
-  const lines = [`instructions: ${p.machine.instret()} in ${ms.toFixed(0)} ms`, `peak guest RAM: ${(p.as.peakPages * 4) >> 10} MiB (${p.as.peakPages} pages)`];
+function printStats(k: ExecKernel, insns: number, ms: number): void {
+  const lines = [`first process: ${insns} instructions; ${ms.toFixed(0)} ms in all; ${k.forks} processes forked`];
   const fmt = (m: Map<number, number>) => [...m].sort((a, b) => b[1] - a[1]).map(([n, c]) => `${syscallName(n)} ${c}`).join(', ') || 'none';
-  lines.push(`system calls: ${fmt(p.calls)}`);
-  lines.push(`ENOSYS (not implemented): ${fmt(p.unimplemented)}`);
-  if (p.machine.jit) lines.push(`translator: ${p.machine.jit.stats.regionsCompiled} regions compiled`);
+  lines.push(`system calls: ${fmt(k.calls)}`);
+  lines.push(`ENOSYS (not implemented): ${fmt(k.unimplemented)}`);
   process.stderr.write(`${lines.join('\n')}\n`);
 }

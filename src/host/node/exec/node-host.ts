@@ -132,19 +132,26 @@ export class NodeExecHost implements ExecHost {
   }
 
   readdir(path: string): ExecDirent[] | number {
+    // fs.opendirSync keeps the directory's own order, as getdents64 returns it (readdirSync sorts).
+    let dir: fs.Dir | undefined;
     try {
-      const dir = this.at(path);
-      return fs.readdirSync(dir, { withFileTypes: true }).map((d) => {
+      const at = this.at(path);
+      dir = fs.opendirSync(at);
+      const out: ExecDirent[] = [];
+      for (let d = dir.readSync(); d !== null; d = dir.readSync()) {
         let ino = 0n;
         try {
-          ino = fs.lstatSync(`${dir}/${d.name}`, { bigint: true }).ino;
+          ino = fs.lstatSync(`${at}/${d.name}`, { bigint: true }).ino;
         } catch {
           // gone meanwhile: listed without an inode number
         }
-        return { name: d.name, ino, type: direntType(d) };
-      });
+        out.push({ name: d.name, ino, type: direntType(d) });
+      }
+      return out;
     } catch (e) {
       return errnoOf(e);
+    } finally {
+      dir?.closeSync();
     }
   }
 

@@ -1,0 +1,123 @@
+/**
+ * System calls between processes: clone as fork and vfork (threads are not offered: CLONE_THREAD
+ * is ENOSYS), execve, wait4 and pipe2. A forked child gets a copy of the address space
+ * (process.ts); a vfork parent waits until its child execs or exits, as CLONE_VFORK says.
+ */
+import { BLOCK, E, KEEP, O, SYS } from './abi.ts';
+import { pipeFile } from './files.ts';
+import { Pipe } from './pipe.ts';
+import type { GuestProcess } from './process.ts';
+import { prepareProgram, startProgram } from './program.ts';
+import { put } from './sys-dir.ts';
+import type { Syscall, SyscallArgs } from './syscalls.ts';
+
+const CLONE_VM = 0x100;
+const CLONE_VFORK = 0x4000;
+const CLONE_THREAD = 0x10000;
+const CLONE_SETTLS = 0x80000;
+const CLONE_PARENT_SETTID = 0x100000;
+const CLONE_CHILD_SETTID = 0x100_0000;
+const WNOHANG = 1;
+const MAX_ARGS = 65536;
+
+function u32(v: number): Uint8Array {
+  return new Uint8Array(new Uint32Array([v >>> 0]).buffer);
+}
+
+/** clone(flags, newsp, parent_tid, tls, child_tid): the riscv64 argument order. */
+function clone(p: GuestProcess, a: SyscallArgs): number {
+  const flags = a.num(0);
+  if (flags & CLONE_THREAD || (flags & CLONE_VM && !(flags & CLONE_VFORK))) {
+    p.kernel.unimplemented.set(SYS.clone, (p.kernel.unimplemented.get(SYS.clone) ?? 0) + 1);
+    return -E.ENOSYS;
+  }
+  const c = p.fork();
+  if (a.num(1) !== 0) c.hart.setX(2, BigInt(a.num(1)));
+  if (flags & CLONE_SETTLS) c.hart.setX(4, BigInt(a.num(3)));
+  if (flags & CLONE_PARENT_SETTID) {
+    put(p, a.num(2), u32(c.pid));
+    c.as.write(a.num(2), u32(c.pid));
+  }
+  if (flags & CLONE_CHILD_SETTID) c.as.write(a.num(4), u32(c.pid));
+  if (flags & CLONE_VFORK) p.vforkChild = c;
+  return c.pid;
+}
+
+/** A NULL-terminated array of string pointers, or -EFAULT / -E2BIG. */
+function stringArray(p: GuestProcess, ptr: number): string[] | number {
+  const out: string[] = [];
+  if (ptr === 0) return out;
+  for (let i = 0; ; i++) {
+    if (i >= MAX_ARGS) return -E.E2BIG;
+    const w = p.as.read(ptr + 8 * i, 8);
+    if (!w) return -E.EFAULT;
+    const at = Number(new DataView(w.buffer).getBigUint64(0, true));
+    if (at === 0) return out;
+    const s = p.as.readString(at, 131072);
+    if (s === null) return -E.EFAULT;
+    out.push(s);
+  }
+}
+
+function execve(p: GuestProcess, a: SyscallArgs): number {
+  const path = p.as.readString(a.num(0));
+  if (path === null) return -E.EFAULT;
+  const argv = stringArray(p, a.num(1));
+  if (typeof argv === 'number') return argv;
+  const envp = stringArray(p, a.num(2));
+  if (typeof envp === 'number') return envp;
+  const prog = prepareProgram(p, path);
+  if ('errno' in prog) return prog.errno;
+  p.fds.closeOnExec();
+  p.signals.resetForExec();
+  startProgram(p, prog, argv, envp, path);
+  p.execed = true;
+  return KEEP;
+}
+
+function wait4(p: GuestProcess, a: SyscallArgs): number {
+  const pid = a.int(0);
+  const kids = [...p.kernel.procs.values()].filter((c) => c.parent === p && (pid <= 0 || c.pid === pid));
+  if (kids.length === 0) return -E.ECHILD;
+  p.takeChildNews();
+  const z = kids.find((c) => c.exit);
+  if (!z) return a.int(2) & WNOHANG ? 0 : BLOCK;
+  const e = z.exit!;
+  // wait(2)'s status word: the exit code in bits 8-15, or the killing signal in bits 0-6.
+  const status = e.signal !== null ? e.signal : (e.code & 0xff) << 8;
+  if (a.num(1) !== 0 && put(p, a.num(1), u32(status)) < 0) return -E.EFAULT;
+  if (a.num(3) !== 0 && put(p, a.num(3), new Uint8Array(144)) < 0) return -E.EFAULT;
+  p.kernel.reap(z);
+  return z.pid;
+}
+
+function pipe2(p: GuestProcess, a: SyscallArgs): number {
+  const flags = a.int(1);
+  if (flags & ~(O.CLOEXEC | O.NONBLOCK)) return -E.EINVAL;
+  const pipe = new Pipe();
+  const nb = (flags & O.NONBLOCK) !== 0;
+  pipe.readEnd = pipeFile(pipe, false, nb);
+  pipe.writeEnd = pipeFile(pipe, true, nb);
+  const cloexec = (flags & O.CLOEXEC) !== 0;
+  const r = p.fds.add(pipe.readEnd, cloexec);
+  if (r < 0) return r;
+  const w = p.fds.add(pipe.writeEnd, cloexec);
+  if (w < 0) {
+    p.fds.close(r);
+    return w;
+  }
+  const fds = new Uint8Array(new Int32Array([r, w]).buffer);
+  if (!p.as.write(a.num(0), fds)) {
+    p.fds.close(r);
+    p.fds.close(w);
+    return -E.EFAULT;
+  }
+  return 0;
+}
+
+export const TASK_CALLS: Record<number, Syscall> = {
+  [SYS.clone]: clone,
+  [SYS.execve]: execve,
+  [SYS.wait4]: wait4,
+  [SYS.pipe2]: pipe2,
+};
