@@ -79,6 +79,11 @@ export interface ExecHost {
   rename(from: string, to: string): number;
   symlink(target: string, path: string): number;
   chmod(path: string, mode: number): number;
+  /**
+   * Sets access and modification times (nanoseconds since the epoch) of a path, or of an
+   * open handle when `path` is a number; a link itself when `noFollow`.
+   */
+  utimes(target: string | HostHandle, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): number;
   /** The guest's standard streams: handles for fds 0, 1 and 2. */
   readonly stdio: readonly [HostHandle, HostHandle, HostHandle];
   /** Wall-clock time in nanoseconds since the epoch. */

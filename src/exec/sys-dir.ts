@@ -4,11 +4,11 @@
  * getcwd and chdir. Every path goes through path.ts, so it stays inside the guest's root.
  */
 import { AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW, E, S_IFDIR, S_IFMT, SYS } from './abi.ts';
-import { direntBytes, statBytes, statxBytes } from './guest-struct.ts';
+import { direntBytes, i64At, statBytes, statxBytes } from './guest-struct.ts';
 import type { OpenFile } from './files.ts';
 import type { ExecStat } from './host.ts';
 import type { GuestProcess } from './process.ts';
-import type { Syscall } from './syscalls.ts';
+import type { Syscall, SyscallArgs } from './syscalls.ts';
 
 const DT_DIR = 4;
 const S_IFIFO = 0o010000;
@@ -136,6 +136,7 @@ export const DIR_CALLS: Record<number, Syscall> = {
   [SYS.fchmodat]: (p, a) => withPath(atPath(p, a.int(0), a.num(1), true), (path) => p.host.chmod(path, a.int(2) & 0o7777)),
   [SYS.faccessat]: (p, a) => access(p, a.int(0), a.num(1), a.int(2), 0),
   [SYS.faccessat2]: (p, a) => access(p, a.int(0), a.num(1), a.int(2), a.int(3)),
+  [SYS.utimensat]: utimensat,
   [SYS.getcwd]: (p, a) => {
     const bytes = new TextEncoder().encode(`${p.cwd}\0`);
     if (a.num(1) < bytes.length) return -E.ERANGE;
@@ -170,4 +171,47 @@ function access(p: GuestProcess, dirfd: number, ptr: number, mode: number, flags
     const bits = st.uid === p.host.ids.uid ? st.mode >> 6 : st.gid === p.host.ids.gid ? st.mode >> 3 : st.mode;
     return (bits & want) === want ? 0 : -E.EACCES;
   });
+}
+
+const UTIME_NOW = (1 << 30) - 1;
+const UTIME_OMIT = (1 << 30) - 2;
+
+/** utimensat(dirfd, path, times[2], flags); a NULL path sets the times of dirfd (futimens). */
+function utimensat(p: GuestProcess, a: SyscallArgs): number {
+  const flags = a.int(3);
+  const now = p.host.realtimeNs();
+  let target: string | number;
+  let st: ExecStat | number;
+  if (a.num(1) === 0) {
+    const f = p.fds.get(a.int(0));
+    if (!f || f.pipe) return -E.EBADF;
+    target = f.handle;
+    st = p.host.fstat(f.handle);
+  } else {
+    const path = atPath(p, a.int(0), a.num(1), !(flags & AT_SYMLINK_NOFOLLOW));
+    if (typeof path === 'number') return path;
+    target = path;
+    st = p.host.lstat(path);
+  }
+  if (typeof st === 'number') return st;
+  let at = now;
+  let mt = now;
+  if (a.num(2) !== 0) {
+    const ts = p.as.read(a.num(2), 32);
+    if (!ts) return -E.EFAULT;
+    const pick = (i: number, old: bigint): bigint | number => {
+      const sec = i64At(ts, 16 * i);
+      const nsec = i64At(ts, 16 * i + 8);
+      if (nsec === UTIME_NOW) return now;
+      if (nsec === UTIME_OMIT) return old;
+      if (nsec < 0 || nsec >= 1e9) return -E.EINVAL;
+      return BigInt(sec) * 1_000_000_000n + BigInt(nsec);
+    };
+    const x = pick(0, st.atimeNs);
+    const y = pick(1, st.mtimeNs);
+    if (typeof x === 'number' || typeof y === 'number') return -E.EINVAL;
+    at = x;
+    mt = y;
+  }
+  return p.host.utimes(target, at, mt, (flags & AT_SYMLINK_NOFOLLOW) !== 0);
 }

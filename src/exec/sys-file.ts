@@ -250,3 +250,51 @@ export const FILE_CALLS: Record<number, Syscall> = {
     return typeof f === 'number' ? f : p.host.fchmod(f.handle, a.int(1) & 0o7777);
   },
 };
+
+const POLLIN = 1;
+const POLLOUT = 4;
+const POLLERR = 8;
+const POLLHUP = 16;
+const POLLNVAL = 32;
+
+/**
+ * ppoll(fds, nfds, timeout, sigmask): a pipe is readable when it holds bytes or has lost its
+ * writers, writable while it has room and readers; host files and streams are always ready
+ * (their reads block the whole run, as the host's calls are synchronous). With nothing ready
+ * the call waits for the other processes, or returns 0 at once for a zero timeout. A finite
+ * timeout is not measured: the call waits as if it had none.
+ */
+function ppoll(p: GuestProcess, a: SyscallArgs): number {
+  const n = a.num(1);
+  if (n > 1024) return -E.EINVAL;
+  const buf = p.as.read(a.num(0), n * 8);
+  if (!buf) return -E.EFAULT;
+  const v = new DataView(buf.buffer);
+  let ready = 0;
+  for (let i = 0; i < n; i++) {
+    const fd = v.getInt32(i * 8, true);
+    const events = v.getInt16(i * 8 + 4, true);
+    let re = 0;
+    if (fd >= 0) {
+      const f = p.fds.get(fd);
+      if (!f) re = POLLNVAL;
+      else if (f.pipe) {
+        const write = (f.flags & O.ACCMODE) !== 0;
+        if (!write) re = (f.pipe.available > 0 ? POLLIN : 0) | (f.pipe.writeEnd.refs === 0 ? POLLHUP : 0);
+        else re = f.pipe.readEnd.refs === 0 ? POLLERR : f.pipe.available < 65536 ? POLLOUT : 0;
+      } else re = POLLIN | POLLOUT;
+      re &= events | POLLERR | POLLHUP | POLLNVAL;
+    }
+    v.setInt16(i * 8 + 6, re, true);
+    if (re) ready++;
+  }
+  if (ready === 0 && a.num(2) !== 0) {
+    const ts = p.as.read(a.num(2), 16);
+    if (!ts) return -E.EFAULT;
+    const zero = ts.every((b) => b === 0);
+    if (!zero) return BLOCK;
+  } else if (ready === 0) return BLOCK;
+  return p.as.write(a.num(0), buf) ? ready : -E.EFAULT;
+}
+
+FILE_CALLS[SYS.ppoll] = ppoll;

@@ -51,5 +51,7 @@ export function runVirtusExec(program: string, args: string[] = [], o: ExecRunOp
 /** Runs `program args` under qemu-riscv64. */
 export function runQemuUser(program: string, args: string[] = [], o: ExecRunOptions = {}): ProcessRun {
   requireTool('qemu-riscv64');
-  return run('qemu-riscv64', [...(o.qemuFlags ?? []), program, ...args], o);
+  // By its full path: a test may give the program a PATH without it.
+  const qemu = spawnSync('sh', ['-c', 'command -v qemu-riscv64'], { encoding: 'utf8' }).stdout.trim();
+  return run(qemu, [...(o.qemuFlags ?? []), program, ...args], o);
 }

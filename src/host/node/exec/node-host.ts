@@ -179,6 +179,13 @@ export class NodeExecHost implements ExecHost {
     return call(() => fs.chmodSync(this.at(path), mode));
   }
 
+  utimes(target: string | HostHandle, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): number {
+    const sec = (ns: bigint) => Number(ns) / 1e9;
+    if (typeof target === 'number') return call(() => fs.futimesSync(target, sec(atimeNs), sec(mtimeNs)));
+    const at = this.at(target);
+    return call(() => (noFollow ? fs.lutimesSync : fs.utimesSync)(at, sec(atimeNs), sec(mtimeNs)));
+  }
+
   realtimeNs(): bigint {
     return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n;
   }
