@@ -228,18 +228,21 @@ export class AddressSpace {
 
   /** Drops the populated pages of [start, end) but keeps the mappings: they read as zeros again. */
   discard(start: number, end: number): void {
-    // A large range (a reservation) is mostly unpopulated: walk the populated pages instead.
-    const vpns = (end - start) / PAGE > this.pages.size
-      ? [...this.pages.keys()].filter((vpn) => vpn * PAGE >= start && vpn * PAGE < end)
-      : Array.from({ length: (end - start) / PAGE }, (_, i) => start / PAGE + i);
-    for (const vpn of vpns) {
-      const p = this.pages.get(vpn);
-      if (p === undefined) continue;
+    for (const vpn of this.populated(start, end)) {
+      const p = this.pages.get(vpn)!;
       this.setPte(vpn * PAGE, -1, 0);
       this.pages.delete(vpn);
       this.free[this.freeTop++] = p;
     }
     this.flush();
+  }
+
+  /** The populated virtual page numbers in [start, end), walking whichever is smaller: the range or the pages. */
+  private populated(start: number, end: number): number[] {
+    if ((end - start) / PAGE > this.pages.size) return [...this.pages.keys()].filter((vpn) => vpn * PAGE >= start && vpn * PAGE < end);
+    const out: number[] = [];
+    for (let vpn = start / PAGE; vpn < end / PAGE; vpn++) if (this.pages.has(vpn)) out.push(vpn);
+    return out;
   }
 
   /** Changes the protection of [start, end); -ENOMEM when part of it is not mapped (mprotect(2)). */
@@ -249,10 +252,7 @@ export class AddressSpace {
     if (covered !== end - start) return -E.ENOMEM;
     this.carve(start, end);
     this.insert(start, end, prot);
-    for (let va = start; va < end; va += PAGE) {
-      const p = this.pages.get(va / PAGE);
-      if (p !== undefined) this.setPte(va, p, prot);
-    }
+    for (const vpn of this.populated(start, end)) this.setPte(vpn * PAGE, this.pages.get(vpn)!, prot);
     this.flush();
     return 0;
   }

@@ -19,6 +19,8 @@ const CLONE_PARENT_SETTID = 0x100000;
 const CLONE_CHILD_SETTID = 0x100_0000;
 const WNOHANG = 1;
 const MAX_ARGS = 65536;
+/** Bytes of argument and environment strings execve takes (Linux: a quarter of an 8 MiB stack). */
+const MAX_ARG_BYTES = 2 << 20;
 
 function u32(v: number): Uint8Array {
   return new Uint8Array(new Uint32Array([v >>> 0]).buffer);
@@ -46,6 +48,7 @@ function clone(p: GuestProcess, a: SyscallArgs): number {
 /** A NULL-terminated array of string pointers, or -EFAULT / -E2BIG. */
 function stringArray(p: GuestProcess, ptr: number): string[] | number {
   const out: string[] = [];
+  let bytes = 0;
   if (ptr === 0) return out;
   for (let i = 0; ; i++) {
     if (i >= MAX_ARGS) return -E.E2BIG;
@@ -55,6 +58,8 @@ function stringArray(p: GuestProcess, ptr: number): string[] | number {
     if (at === 0) return out;
     const s = p.as.readString(at, 131072);
     if (s === null) return -E.EFAULT;
+    bytes += s.length + 1;
+    if (bytes > MAX_ARG_BYTES) return -E.E2BIG;
     out.push(s);
   }
 }
@@ -66,6 +71,7 @@ function execve(p: GuestProcess, a: SyscallArgs): number {
   if (typeof argv === 'number') return argv;
   const envp = stringArray(p, a.num(2));
   if (typeof envp === 'number') return envp;
+  if (argv.concat(envp).reduce((n, s) => n + s.length + 1, 0) > MAX_ARG_BYTES) return -E.E2BIG;
   const prog = prepareProgram(p, path);
   if ('errno' in prog) return prog.errno;
   p.fds.closeOnExec();
