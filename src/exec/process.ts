@@ -1,12 +1,20 @@
 /**
- * A guest process: one hart in U-mode over an Sv39 address space the monitor keeps, its files,
- * and the system calls between them. The hart delegates nothing, so every trap from the
- * program reaches the machine's trap hook: an `ecall` is a system call (syscalls.ts), a page
- * fault inside a mapping populates the page (address-space.ts), and anything else is a signal
- * to the program. Processes belong to an ExecKernel, which schedules them.
+ * A guest process: its threads, each a hart in U-mode over one Sv39 address space the monitor
+ * keeps, its files, and the system calls between them. The harts delegate nothing, so every
+ * trap from the program reaches the machine's trap hook: an `ecall` is a system call
+ * (syscalls.ts), a page fault inside a mapping populates the page (address-space.ts), and
+ * anything else is a signal to the program. Processes belong to an ExecKernel, which schedules
+ * them; a process runs its threads in turn, one slice each, on the calling thread.
+ *
+ * Threads (clone with CLONE_THREAD) are further harts of the process's machine, up to its
+ * MAX_HARTS: the first thread runs on the machine's engine (the translator by default), the
+ * others on the interpreter, since only the machine's own translator hears of code written
+ * behind its back. A thread switched away from loses its LR reservation, as on Linux.
  */
 import { MSTATUS_FS, MSTATUS_HI_XL } from '../cpu/csr-numbers.ts';
-import { PRIV_U, type Hart } from '../cpu/hart.ts';
+import { Hart, PRIV_U, S } from '../cpu/hart.ts';
+import { createInterpreter, type Engine } from '../cpu/interp.ts';
+import { MAX_HARTS } from '../cpu/layout.ts';
 import { Cause } from '../cpu/trap.ts';
 import { Machine } from '../machine/machine.ts';
 import { VirtusError } from '../util/errors.ts';
@@ -43,13 +51,37 @@ export interface ExecExit {
 }
 
 const SLICE = 1 << 22;
+
+/** A thread: a hart of the process's machine and what the kernel keeps for it. */
+export interface Thread {
+  tid: number;
+  hart: Hart;
+  engine: Engine;
+  args: SyscallArgs;
+  exited: boolean;
+  /** The system call it made must wait (it is made again at the thread's next turn). */
+  blocked: boolean;
+  /** CLONE_CHILD_CLEARTID / set_tid_address: zeroed and woken when the thread exits. */
+  clearTid: number;
+  /** The futex word it waits on, and whether a FUTEX_WAKE has released it. */
+  futex: number | null;
+  woken: boolean;
+  /** It waits with a timeout: when nothing else can run, the wait times out. */
+  timed: boolean;
+  timedOut: boolean;
+}
 const A0 = 20;
 const A7 = 34;
 
 export class GuestProcess {
   readonly machine: Machine;
-  readonly hart: Hart;
   readonly as: AddressSpace;
+  /** Live threads; the first is the main thread (tid = pid) until an execve from another. */
+  threads: Thread[] = [];
+  /** The thread running now (whose trap is being served). */
+  current!: Thread;
+  /** Harts of exited threads, for new threads. */
+  private readonly spareHarts: Hart[] = [];
   fds: FdTable;
   signals = new SignalState();
   readonly host: ExecHost;
@@ -60,24 +92,103 @@ export class GuestProcess {
   /** The program's guest-absolute path (/proc/self/exe). */
   exe = '';
   exit: ExecExit | null = null;
-  /** Set by a system call that must wait (it runs again at the process's next turn). */
-  blocked = false;
   /** A vfork child this process waits for until it execs or exits (CLONE_VFORK). */
   vforkChild: GuestProcess | null = null;
   /** The process has called execve (its vfork parent may go on). */
   execed = false;
   /** A child exited since the last wait4 (it may have a zombie to reap). */
   private childNews = false;
-  private readonly args: SyscallArgs;
 
   constructor(readonly kernel: ExecKernel, readonly pid: number, public parent: GuestProcess | null) {
     this.host = kernel.host;
     this.machine = new Machine({ ramSize: kernel.options.memory ?? 1 << 30, console: () => {}, engine: kernel.options.engine ?? 'jit' });
-    const h = (this.hart = this.machine.harts[0]!);
-    this.as = new AddressSpace(this.machine.ram, () => h.flushTlb());
+    const m = this.machine;
+    this.as = new AddressSpace(m.ram, () => {
+      for (const h of m.harts) h.flushTlb();
+    });
     this.fds = new FdTable(this.host);
-    this.args = argsOf(h);
-    this.machine.machineTrap = (_h, cause, irq, lo, hi) => this.trap(cause, irq, (hi >>> 0) * 2 ** 32 + (lo >>> 0));
+    this.current = this.newThread(pid, m.harts[0]!, m.engines[0]!);
+    m.machineTrap = (h, cause, irq, lo, hi) => this.trap(h, cause, irq, (hi >>> 0) * 2 ** 32 + (lo >>> 0));
+  }
+
+  private newThread(tid: number, hart: Hart, engine: Engine): Thread {
+    const t: Thread = {
+      tid, hart, engine, args: argsOf(hart), exited: false, blocked: false, clearTid: 0, futex: null, woken: false, timed: false, timedOut: false,
+    };
+    this.threads.push(t);
+    return t;
+  }
+
+  /** The hart of the thread running now. */
+  get hart(): Hart {
+    return this.current.hart;
+  }
+
+  /**
+   * clone(CLONE_THREAD): a new thread on a further hart, in the current thread's state, returning
+   * 0 from the call on the stack `sp` (when not 0). Null when the machine has no hart left.
+   */
+  spawnThread(sp: number): Thread | null {
+    const m = this.machine;
+    let h = this.spareHarts.pop();
+    if (!h) {
+      if (m.harts.length >= MAX_HARTS) return null;
+      const first = m.harts[0]!;
+      h = new Hart({ id: m.harts.length, memory: m.memory, ramSize: first.ramSize, bus: first.bus, hooks: first.hooks, pageFlags: m.pageFlags });
+      m.harts.push(h);
+    }
+    const t = this.newThread(this.kernel.newPid(), h, createInterpreter(h));
+    this.configureHart(h);
+    copyRegisters(this.hart, h);
+    if (sp !== 0) h.setX(2, BigInt(sp));
+    return t;
+  }
+
+  /** Ends the current thread (exit(2)); the process ends with its last thread. */
+  exitThread(code: number): void {
+    const t = this.current;
+    if (this.threads.length === 1) {
+      this.exitWith(code);
+      return;
+    }
+    t.exited = true;
+    this.threads = this.threads.filter((x) => x !== t);
+    this.spareHarts.push(t.hart);
+    // CLONE_CHILD_CLEARTID: zero the tid word and wake one waiter (how pthread_join learns of it).
+    if (t.clearTid !== 0 && this.as.write(t.clearTid, new Uint8Array(4))) this.futexWake(t.clearTid, 1);
+  }
+
+  /** Wakes up to `n` threads waiting on the futex word at `addr`; returns how many. */
+  futexWake(addr: number, n: number): number {
+    let woken = 0;
+    for (const t of this.threads) {
+      if (woken >= n) break;
+      if (t.futex === addr && !t.woken) {
+        t.woken = true;
+        t.futex = null;
+        woken++;
+      }
+    }
+    return woken;
+  }
+
+  /** Ends every thread but the current one (execve). */
+  dropOtherThreads(): void {
+    for (const t of this.threads) if (t !== this.current) this.spareHarts.push(t.hart);
+    this.threads = [this.current];
+    this.current.tid = this.pid;
+  }
+
+  /** Times out the waits that have a timeout (nothing else can run); true when there was one. */
+  timeOut(): boolean {
+    let any = false;
+    for (const t of this.threads) {
+      if (t.blocked && t.timed) {
+        t.timedOut = true;
+        any = true;
+      }
+    }
+    return any;
   }
 
   /** The first process of a run: the host's standard streams and the program from `o`. */
@@ -97,8 +208,7 @@ export class GuestProcess {
   }
 
   /** U-mode, Sv39 over this address space, the FPU on, counters readable, PMP open (3.7.1). */
-  configureHart(): void {
-    const h = this.hart;
+  configureHart(h: Hart = this.hart): void {
     h.set('priv', PRIV_U, 0);
     h.set('mstatus', MSTATUS_FS, MSTATUS_HI_XL);
     h.set('mcounteren', 7, 0);
@@ -123,28 +233,30 @@ export class GuestProcess {
     c.umask = this.umask;
     c.exe = this.exe;
     c.configureHart();
-    c.hart.x.set(this.hart.x);
-    c.hart.f.set(this.hart.f);
-    c.hart.set('fcsr', this.hart.get('fcsr'), 0);
-    c.hart.setPc(this.hart.pc[0]!, this.hart.pc[1]!);
-    c.hart.x[A0] = 0;
-    c.hart.x[A0 + 1] = 0;
-    advancePc(c.hart);
+    copyRegisters(this.hart, c.hart);
+    c.current.clearTid = this.current.clearTid;
     this.kernel.adopt(c);
     return c;
   }
 
-  /** Runs one slice; false when the process could not move (it waits on another). */
+  /** Runs a slice of each thread; false when none could move (each waits on another). */
   step(): boolean {
     const v = this.vforkChild;
     if (v) {
       if (!v.exit && !v.execed) return false;
       this.vforkChild = null;
     }
-    const before = this.hart.getNum('minstret');
-    this.blocked = false;
-    this.machine.engines[0]!.run(SLICE);
-    return !this.blocked || this.hart.getNum('minstret') !== before;
+    let progress = false;
+    for (const t of [...this.threads]) {
+      if (t.exited || this.exit) continue;
+      this.current = t;
+      const before = t.hart.getNum('minstret');
+      t.blocked = false;
+      t.engine.run(SLICE);
+      t.hart.s[S.resValid] = 0; // a context switch breaks LR/SC
+      if (!t.blocked || t.hart.getNum('minstret') !== before) progress = true;
+    }
+    return progress;
   }
 
   /** Resolves a guest path from a guest-absolute directory (path.ts). */
@@ -179,9 +291,8 @@ export class GuestProcess {
     return n;
   }
 
-  private trap(cause: number, irq: boolean, tval: number): boolean {
+  private trap(h: Hart, cause: number, irq: boolean, tval: number): boolean {
     if (irq) return true; // no interrupt is enabled in U-mode here
-    const h = this.hart;
     if (cause === Cause.EcallU) {
       this.syscall();
       return true;
@@ -197,22 +308,25 @@ export class GuestProcess {
   }
 
   private syscall(): void {
-    const h = this.hart;
+    const t = this.current;
+    const h = t.hart;
     const n = h.x[A7]!;
     const k = this.kernel;
     const f = SYSCALLS[n];
     let r: number;
-    if (f) r = f(this, this.args);
+    if (f) r = f(this, t.args);
     else {
       k.unimplemented.set(n, (k.unimplemented.get(n) ?? 0) + 1);
       r = -E.ENOSYS;
     }
     if (r === BLOCK) {
-      this.blocked = true; // the pc stays on the ecall: the call is made again
+      t.blocked = true; // the pc stays on the ecall: the call is made again
       return;
     }
+    t.timed = false;
+    t.timedOut = false;
     k.calls.set(n, (k.calls.get(n) ?? 0) + 1);
-    if (this.exit) return;
+    if (this.exit || t.exited) return;
     if (r !== KEEP) {
       h.x[A0] = r % 2 ** 32 | 0;
       h.x[A0 + 1] = Math.floor(r / 2 ** 32) | 0;
@@ -222,6 +336,17 @@ export class GuestProcess {
     const sig = this.signals.nextPending();
     if (sig) this.signals.deliver(this, sig, 0, `${signalName(sig)}`, null);
   }
+}
+
+/** Copies a thread's registers to a new hart, which returns 0 from the system call being made. */
+function copyRegisters(from: Hart, to: Hart): void {
+  to.x.set(from.x);
+  to.f.set(from.f);
+  to.set('fcsr', from.get('fcsr'), 0);
+  to.setPc(from.pc[0]!, from.pc[1]!);
+  to.x[A0] = 0;
+  to.x[A0 + 1] = 0;
+  advancePc(to);
 }
 
 function advancePc(h: Hart): void {

@@ -131,6 +131,7 @@ export function startProgram(p: GuestProcess, prog: Prepared, argv: string[], en
     ],
   });
   p.exe = prog.path;
+  p.dropOtherThreads();
   const h = p.hart;
   h.x.fill(0);
   h.f.fill(0);

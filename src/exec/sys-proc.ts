@@ -3,7 +3,7 @@
  * and the thread bookkeeping a single-threaded glibc or musl program makes at start
  * (set_tid_address, set_robust_list, futex on itself).
  */
-import { E, SYS } from './abi.ts';
+import { BLOCK, E, SYS } from './abi.ts';
 import { i64At, timespecBytes } from './guest-struct.ts';
 import type { GuestProcess } from './process.ts';
 import { put } from './sys-dir.ts';
@@ -18,6 +18,8 @@ const CLOCK_TAI = 11;
 const TIMER_ABSTIME = 1;
 const FUTEX_WAIT = 0;
 const FUTEX_WAKE = 1;
+const FUTEX_WAIT_BITSET = 9;
+const FUTEX_WAKE_BITSET = 10;
 
 function clockNs(p: GuestProcess, clk: number): bigint | number {
   if (clk < 0 || clk > CLOCK_TAI || clk === 8 || clk === 9 || clk === 10) return -E.EINVAL;
@@ -60,18 +62,55 @@ function uname(p: GuestProcess, a: SyscallArgs): number {
   return put(p, a.num(0), b);
 }
 
+/**
+ * futex(uaddr, op, val, timeout): WAIT blocks while the word holds `val` until a WAKE on the
+ * same word releases it (or, with a timeout, until nothing else can run: ETIMEDOUT); WAKE
+ * releases up to `val` waiters of this process. The PRIVATE flag changes nothing here.
+ */
+function futex(p: GuestProcess, a: SyscallArgs): number {
+  const op = a.int(1) & 127;
+  const addr = a.num(0);
+  const t = p.current;
+  if (op === FUTEX_WAKE || op === FUTEX_WAKE_BITSET) return p.futexWake(addr, Math.max(0, a.int(2)));
+  if (op !== FUTEX_WAIT && op !== FUTEX_WAIT_BITSET) {
+    p.kernel.unimplemented.set(SYS.futex, (p.kernel.unimplemented.get(SYS.futex) ?? 0) + 1);
+    return -E.ENOSYS;
+  }
+  if (addr % 4 !== 0) return -E.EINVAL;
+  if (t.woken) {
+    t.woken = false;
+    return 0;
+  }
+  if (t.timedOut) {
+    t.futex = null;
+    return -E.ETIMEDOUT;
+  }
+  const w = p.as.read(addr, 4);
+  if (!w) return -E.EFAULT;
+  if (new DataView(w.buffer).getInt32(0, true) !== a.int(2)) {
+    t.futex = null;
+    return -E.EAGAIN;
+  }
+  t.futex = addr;
+  t.timed = a.num(3) !== 0;
+  return BLOCK;
+}
+
 export const PROC_CALLS: Record<number, Syscall> = {
   [SYS.exit]: (p, a) => {
-    p.exitWith(a.int(0));
+    p.exitThread(a.int(0));
     return 0;
   },
   [SYS.exit_group]: (p, a) => {
     p.exitWith(a.int(0));
     return 0;
   },
-  [SYS.set_tid_address]: (p) => p.pid,
+  [SYS.set_tid_address]: (p, a) => {
+    p.current.clearTid = a.num(0);
+    return p.current.tid;
+  },
   [SYS.set_robust_list]: (_p, a) => (a.num(1) === 24 ? 0 : -E.EINVAL),
-  [SYS.gettid]: (p) => p.pid,
+  [SYS.gettid]: (p) => p.current.tid,
   [SYS.getpid]: (p) => p.pid,
   [SYS.getppid]: (p) => p.ppid,
   [SYS.getuid]: (p) => p.host.ids.uid,
@@ -133,15 +172,5 @@ export const PROC_CALLS: Record<number, Syscall> = {
   },
   [SYS.getrlimit]: (p, a) => put(p, a.num(1), rlimit(a.int(0))),
   [SYS.setrlimit]: () => 0,
-  [SYS.futex]: (p, a) => {
-    const op = a.int(1) & 127;
-    if (op === FUTEX_WAKE) return 0; // no other thread waits
-    if (op === FUTEX_WAIT) {
-      const w = p.as.read(a.num(0), 4);
-      if (!w) return -E.EFAULT;
-      // The only thread cannot be woken: a wait on an unchanged word would never end.
-      return new DataView(w.buffer).getInt32(0, true) !== a.int(2) ? -E.EAGAIN : -E.EDEADLK;
-    }
-    return -E.ENOSYS;
-  },
+  [SYS.futex]: futex,
 };

@@ -1,7 +1,8 @@
 /**
- * System calls between processes: clone as fork and vfork (threads are not offered: CLONE_THREAD
- * is ENOSYS), execve, wait4 and pipe2. A forked child gets a copy of the address space
- * (process.ts); a vfork parent waits until its child execs or exits, as CLONE_VFORK says.
+ * System calls between processes and threads: clone as fork, vfork and pthread_create's thread,
+ * execve, wait4 and pipe2. A forked child gets a copy of the address space (process.ts); a
+ * vfork parent waits until its child execs or exits, as CLONE_VFORK says; a thread is a further
+ * hart over the same address space.
  */
 import { BLOCK, E, KEEP, O, SYS } from './abi.ts';
 import { pipeFile } from './files.ts';
@@ -17,6 +18,7 @@ const CLONE_THREAD = 0x10000;
 const CLONE_SETTLS = 0x80000;
 const CLONE_PARENT_SETTID = 0x100000;
 const CLONE_CHILD_SETTID = 0x100_0000;
+const CLONE_CHILD_CLEARTID = 0x20_0000;
 const WNOHANG = 1;
 const MAX_ARGS = 65536;
 /** Bytes of argument and environment strings execve takes (Linux: a quarter of an 8 MiB stack). */
@@ -29,9 +31,20 @@ function u32(v: number): Uint8Array {
 /** clone(flags, newsp, parent_tid, tls, child_tid): the riscv64 argument order. */
 function clone(p: GuestProcess, a: SyscallArgs): number {
   const flags = a.num(0);
-  if (flags & CLONE_THREAD || (flags & CLONE_VM && !(flags & CLONE_VFORK))) {
+  if (flags & CLONE_THREAD) {
+    // A thread shares everything but its registers: CLONE_VM, CLONE_FILES, CLONE_SIGHAND are implied here.
+    if (!(flags & CLONE_VM)) return -E.EINVAL;
+    const t = p.spawnThread(a.num(1));
+    if (!t) return -E.EAGAIN;
+    if (flags & CLONE_SETTLS) t.hart.setX(4, BigInt(a.num(3)));
+    if (flags & CLONE_PARENT_SETTID) put(p, a.num(2), u32(t.tid));
+    if (flags & CLONE_CHILD_SETTID) p.as.write(a.num(4), u32(t.tid));
+    if (flags & CLONE_CHILD_CLEARTID) t.clearTid = a.num(4);
+    return t.tid;
+  }
+  if (flags & CLONE_VM && !(flags & CLONE_VFORK)) {
     p.kernel.unimplemented.set(SYS.clone, (p.kernel.unimplemented.get(SYS.clone) ?? 0) + 1);
-    return -E.ENOSYS;
+    return -E.ENOSYS; // a process sharing memory without being a thread or a vfork child
   }
   const c = p.fork();
   if (a.num(1) !== 0) c.hart.setX(2, BigInt(a.num(1)));
@@ -41,6 +54,7 @@ function clone(p: GuestProcess, a: SyscallArgs): number {
     c.as.write(a.num(2), u32(c.pid));
   }
   if (flags & CLONE_CHILD_SETTID) c.as.write(a.num(4), u32(c.pid));
+  c.current.clearTid = flags & CLONE_CHILD_CLEARTID ? a.num(4) : 0;
   if (flags & CLONE_VFORK) p.vforkChild = c;
   return c.pid;
 }

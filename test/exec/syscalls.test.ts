@@ -8,8 +8,8 @@ import { describe, it } from 'node:test';
 import { runQemuUser, runVirtusExec, type ExecRunOptions } from '../support/exec.ts';
 import { buildLinuxProgram } from '../support/toolchain.ts';
 
-function same(name: string, args: string[] = [], o: ExecRunOptions = {}): void {
-  const elf = buildLinuxProgram(name, [`${name}.c`]);
+function same(name: string, args: string[] = [], o: ExecRunOptions & { cflags?: string[] } = {}): void {
+  const elf = buildLinuxProgram(name, [`${name}.c`], { cflags: o.cflags });
   const want = runQemuUser(elf, args, o);
   const got = runVirtusExec(elf, args, o);
   assert.equal(got.stdout, want.stdout, `${name}: stdout`);
@@ -26,4 +26,6 @@ describe('virtus exec runs static glibc programs as qemu-riscv64 does', () => {
   it('process: argv, envp, auxv, identity, uname, clocks, sleep, limits, random, exit status', () =>
     same('process', ['42', 'two words', ''], { env: { VIRTUS_TEST: 'yes' } }));
   it('signals: SIGSEGV handled with siginfo and ucontext, resumed; raise; mask; abort', () => same('signals'));
+  it('threads: create, join, mutex, condition variable, atomics, TLS, futex, fork of a threaded process', () =>
+    same('threads', [], { cflags: ['-pthread'] }));
 });
