@@ -19,7 +19,7 @@ export const SYS = {
   geteuid: 175, getgid: 176, getegid: 177, gettid: 178, sysinfo: 179, brk: 214, munmap: 215, mremap: 216,
   clone: 220, execve: 221, mmap: 222, fadvise64: 223, mprotect: 226, msync: 227, madvise: 233, wait4: 260,
   prlimit64: 261, renameat2: 276, getrandom: 278, membarrier: 283, statx: 291, rseq: 293, faccessat2: 439,
-  riscv_hwprobe: 258, riscv_flush_icache: 259,
+  riscv_hwprobe: 258, riscv_flush_icache: 259, statfs: 43, fstatfs: 44,
 } as const;
 
 /** The name of a system call number, for --stats. */

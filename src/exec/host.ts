@@ -27,6 +27,17 @@ export interface ExecStat {
   ctimeNs: bigint;
 }
 
+/** What statfs reports about a file system. */
+export interface ExecStatfs {
+  type: number;
+  bsize: number;
+  blocks: bigint;
+  bfree: bigint;
+  bavail: bigint;
+  files: bigint;
+  ffree: bigint;
+}
+
 /** One directory entry (getdents64). `type` is the DT_* value (DT_DIR 4, DT_REG 8, DT_LNK 10...). */
 export interface ExecDirent {
   name: string;
@@ -79,6 +90,13 @@ export interface ExecHost {
   rename(from: string, to: string): number;
   symlink(target: string, path: string): number;
   chmod(path: string, mode: number): number;
+  /** Makes a hard link `to` naming the file `from` (neither followed if a link). */
+  link(from: string, to: string): number;
+  truncate(path: string, len: number): number;
+  /** Changes owner and group (-1 keeps one) of a path (its last link not followed when `noFollow`), or of an open handle. */
+  chown(target: string | HostHandle, uid: number, gid: number, noFollow: boolean): number;
+  /** The file system holding a path: its type (f_type), block size and counts, or -errno. */
+  statfs(path: string): ExecStatfs | number;
   /**
    * Sets access and modification times (nanoseconds since the epoch) of a path, or of an
    * open handle when `path` is a number; a link itself when `noFollow`.

@@ -69,6 +69,8 @@ export interface Thread {
   /** It waits with a timeout: when nothing else can run, the wait times out. */
   timed: boolean;
   timedOut: boolean;
+  /** PR_SET_NAME's name, 16 bytes with the NUL. */
+  name?: Uint8Array;
 }
 const A0 = 20;
 const A7 = 34;

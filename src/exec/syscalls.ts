@@ -7,6 +7,7 @@ import type { GuestProcess } from './process.ts';
 import { DIR_CALLS } from './sys-dir.ts';
 import { FILE_CALLS } from './sys-file.ts';
 import { MEM_CALLS } from './sys-mem.ts';
+import { MORE_CALLS } from './sys-more.ts';
 import { PROC_CALLS } from './sys-proc.ts';
 import { SIGNAL_CALLS } from './signals.ts';
 import { TASK_CALLS } from './sys-task.ts';
@@ -32,4 +33,5 @@ export const SYSCALLS: Record<number, Syscall> = {
   ...PROC_CALLS,
   ...SIGNAL_CALLS,
   ...TASK_CALLS,
+  ...MORE_CALLS,
 };

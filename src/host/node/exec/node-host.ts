@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import { hostname, release, version } from 'node:os';
 import { isatty } from 'node:tty';
 import { E } from '../../../exec/abi.ts';
-import type { ExecDirent, ExecHost, ExecStat, HostHandle, OpenMode } from '../../../exec/host.ts';
+import type { ExecDirent, ExecHost, ExecStat, ExecStatfs, HostHandle, OpenMode } from '../../../exec/host.ts';
 
 const C = fs.constants;
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
@@ -177,6 +177,29 @@ export class NodeExecHost implements ExecHost {
 
   chmod(path: string, mode: number): number {
     return call(() => fs.chmodSync(this.at(path), mode));
+  }
+
+  link(from: string, to: string): number {
+    return call(() => fs.linkSync(this.at(from), this.at(to)));
+  }
+
+  truncate(path: string, len: number): number {
+    return call(() => fs.truncateSync(this.at(path), len));
+  }
+
+  chown(target: string | HostHandle, uid: number, gid: number, noFollow: boolean): number {
+    if (typeof target === 'number') return call(() => fs.fchownSync(target, uid, gid));
+    const at = this.at(target);
+    return call(() => (noFollow ? fs.lchownSync : fs.chownSync)(at, uid, gid));
+  }
+
+  statfs(path: string): ExecStatfs | number {
+    try {
+      const s = fs.statfsSync(this.at(path), { bigint: true });
+      return { type: Number(s.type), bsize: Number(s.bsize), blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree };
+    } catch (e) {
+      return errnoOf(e);
+    }
   }
 
   utimes(target: string | HostHandle, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): number {
