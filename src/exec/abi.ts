@@ -17,7 +17,7 @@ export const SYS = {
   getpgid: 155, getsid: 156, setsid: 157, getgroups: 158, uname: 160, getrlimit: 163, setrlimit: 164,
   getrusage: 165, umask: 166, prctl: 167, gettimeofday: 169, getpid: 172, getppid: 173, getuid: 174,
   geteuid: 175, getgid: 176, getegid: 177, gettid: 178, sysinfo: 179, brk: 214, munmap: 215, mremap: 216,
-  clone: 220, execve: 221, mmap: 222, fadvise64: 223, mprotect: 226, msync: 227, madvise: 233, wait4: 260,
+  clone: 220, waitid: 95, execve: 221, mmap: 222, fadvise64: 223, mprotect: 226, msync: 227, madvise: 233, wait4: 260,
   prlimit64: 261, renameat2: 276, getrandom: 278, membarrier: 283, statx: 291, rseq: 293, faccessat2: 439,
   riscv_hwprobe: 258, riscv_flush_icache: 259, statfs: 43, fstatfs: 44,
 } as const;

@@ -170,14 +170,15 @@ export class SignalState {
 
 function kill(p: GuestProcess, pid: number, sig: number): number {
   if (sig < 0 || sig > NSIG) return -E.EINVAL;
-  if (pid === 0 || pid === -1 || pid === p.pid) {
+  // This process, by its pid, by 0 or -1 (its group, everyone: here, itself), or by a thread's tid.
+  if (pid === 0 || pid === -1 || pid === p.pid || p.threads.some((t) => t.tid === pid)) {
     if (sig !== 0) p.signals.send(sig);
     return 0;
   }
   const target = p.kernel.procs.get(Math.abs(pid));
   if (!target || target.exit) return -E.ESRCH;
   if (sig === 0) return 0;
-  // Another process: a fatal default action ends it now; a handled signal waits for its next call.
+  // Another process: SIGKILL ends it now; any other signal arrives at its next system call.
   if (sig === SIGKILL) target.killWith(sig, 'SIGKILL');
   else target.signals.send(sig);
   return 0;

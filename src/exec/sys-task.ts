@@ -111,6 +111,37 @@ function wait4(p: GuestProcess, a: SyscallArgs): number {
   return z.pid;
 }
 
+const WEXITED = 4;
+const WNOWAIT = 0x0100_0000;
+const P_ALL = 0;
+const P_PID = 1;
+
+/** waitid(idtype, id, infop, options, rusage): wait4 with a siginfo_t for the answer. */
+function waitid(p: GuestProcess, a: SyscallArgs): number {
+  const type = a.int(0);
+  const id = a.int(1);
+  const options = a.int(3);
+  if ((type !== P_ALL && type !== P_PID) || !(options & WEXITED)) return -E.EINVAL;
+  const kids = [...p.kernel.procs.values()].filter((c) => c.parent === p && (type === P_ALL || c.pid === id));
+  if (kids.length === 0) return -E.ECHILD;
+  const z = kids.find((c) => c.exit);
+  const info = new Uint8Array(128);
+  if (!z) {
+    if (!(options & WNOHANG)) return BLOCK;
+    return a.num(2) !== 0 && put(p, a.num(2), info) < 0 ? -E.EFAULT : 0;
+  }
+  const e = z.exit!;
+  const v = new DataView(info.buffer);
+  v.setInt32(0, 17, true); // si_signo: SIGCHLD
+  v.setInt32(8, e.signal !== null ? 2 : 1, true); // si_code: CLD_KILLED or CLD_EXITED
+  v.setInt32(16, z.pid, true);
+  v.setUint32(20, p.host.ids.uid, true);
+  v.setInt32(24, e.signal ?? e.code, true);
+  if (a.num(2) !== 0 && put(p, a.num(2), info) < 0) return -E.EFAULT;
+  if (!(options & WNOWAIT)) p.kernel.reap(z);
+  return 0;
+}
+
 function pipe2(p: GuestProcess, a: SyscallArgs): number {
   const flags = a.int(1);
   if (flags & ~(O.CLOEXEC | O.NONBLOCK)) return -E.EINVAL;
@@ -139,5 +170,6 @@ export const TASK_CALLS: Record<number, Syscall> = {
   [SYS.clone]: clone,
   [SYS.execve]: execve,
   [SYS.wait4]: wait4,
+  [SYS.waitid]: waitid,
   [SYS.pipe2]: pipe2,
 };

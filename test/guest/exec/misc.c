@@ -12,6 +12,7 @@
 #include <sys/statfs.h>
 #include <sys/sysinfo.h>
 #include <sys/times.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define SHOW(what, expr) do { long r_ = (long)(expr); printf("%s = %ld%s%s\n", what, r_, r_ < 0 ? " " : "", r_ < 0 ? strerror(errno) : ""); } while (0)
@@ -58,5 +59,13 @@ int main(void) {
   SHOW("fadvise", posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL));
   void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   SHOW("msync", msync(m, 4096, MS_SYNC));
+  pid_t c = fork();
+  if (c == 0) _exit(5);
+  siginfo_t si2;
+  memset(&si2, 0, sizeof si2);
+  SHOW("waitid nowait", waitid(P_PID, c, &si2, WEXITED | WNOWAIT));
+  SHOW("waitid", waitid(P_ALL, 0, &si2, WEXITED));
+  printf("signo %d code %d status %d pid matches %d\n", si2.si_signo, si2.si_code, si2.si_status, si2.si_pid == c);
+  SHOW("waitid none left", waitid(P_ALL, 0, &si2, WEXITED));
   return 0;
 }
