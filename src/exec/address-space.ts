@@ -25,6 +25,28 @@ export interface Vma {
   start: number;
   end: number;
   prot: number;
+  /** A MAP_SHARED file mapping: the file (guest path) and the file offset of `start`. */
+  shared?: SharedFile;
+}
+
+/** The file behind a MAP_SHARED mapping. */
+export interface SharedFile {
+  path: string;
+  offset: number;
+}
+
+/** A populated page of a shared file mapping, to write back. */
+export interface SharedPage {
+  path: string;
+  offset: number;
+  bytes: Uint8Array;
+}
+
+/** The part of `v` from `start`, with its file offset moved along. */
+function piece(v: Vma, start: number, end: number): Vma {
+  const out: Vma = { start, end, prot: v.prot };
+  if (v.shared) out.shared = { path: v.shared.path, offset: v.shared.offset + (start - v.start) };
+  return out;
 }
 
 /** Where the stack ends (its first byte above) and how large it may be (RLIMIT_STACK's default). */
@@ -52,6 +74,8 @@ export class AddressSpace {
   readonly vmas: Vma[] = [];
   /** Populated pages: virtual page number to RAM page index. */
   private readonly pages = new Map<number, number>();
+  /** Pages of shared file mappings as the file last had them (only changed pages are written back). */
+  private readonly clean = new Map<number, Uint8Array>();
   private readonly free: Int32Array;
   private freeTop: number;
   private readonly view: DataView;
@@ -92,6 +116,7 @@ export class AddressSpace {
     this.highWater = src.highWater;
     this.peakPages = src.pagesInUse;
     for (const [k, v] of src.pages) this.pages.set(k, v);
+    for (const [k, v] of src.clean) this.clean.set(k, v);
     this.vmas.splice(0, this.vmas.length, ...src.vmas.map((v) => ({ ...v })));
     this.brkStart = src.brkStart;
     this.brkEnd = src.brkEnd;
@@ -183,11 +208,15 @@ export class AddressSpace {
   }
 
   /** Adds a mapping over a free range (the caller has checked or cleared it). */
-  insert(start: number, end: number, prot: number): void {
+  insert(start: number, end: number, prot: number, shared?: SharedFile): void {
     let i = 0;
     while (i < this.vmas.length && this.vmas[i]!.start < start) i++;
-    const before = this.vmas[i - 1];
-    const after = this.vmas[i];
+    if (shared) {
+      this.vmas.splice(i, 0, { start, end, prot, shared });
+      return;
+    }
+    const before = this.vmas[i - 1]?.shared ? undefined : this.vmas[i - 1];
+    const after = this.vmas[i]?.shared ? undefined : this.vmas[i];
     // Neighbours with the same protection become one mapping, as Linux merges anonymous VMAs.
     if (before && before.end === start && before.prot === prot) {
       before.end = end;
@@ -211,9 +240,9 @@ export class AddressSpace {
         kept.push(v);
         continue;
       }
-      if (v.start < start) kept.push({ start: v.start, end: start, prot: v.prot });
-      removed.push({ start: Math.max(v.start, start), end: Math.min(v.end, end), prot: v.prot });
-      if (v.end > end) kept.push({ start: end, end: v.end, prot: v.prot });
+      if (v.start < start) kept.push(piece(v, v.start, start));
+      removed.push(piece(v, Math.max(v.start, start), Math.min(v.end, end)));
+      if (v.end > end) kept.push(piece(v, end, v.end));
     }
     this.vmas.splice(0, this.vmas.length, ...kept);
     return removed;
@@ -226,12 +255,41 @@ export class AddressSpace {
     for (const v of removed) this.discard(v.start, v.end);
   }
 
+  /**
+   * The pages of shared file mappings in [start, end) changed since they were read from their
+   * file or last written back, with their file offsets; they count as written back from now on.
+   */
+  sharedPages(start: number, end: number): SharedPage[] {
+    const out: SharedPage[] = [];
+    for (const v of this.vmas) {
+      if (!v.shared || v.end <= start || v.start >= end) continue;
+      for (const vpn of this.populated(Math.max(v.start, start), Math.min(v.end, end))) {
+        const p = this.pages.get(vpn)!;
+        const bytes = this.ram.bytes.subarray(p * PAGE, p * PAGE + PAGE);
+        const was = this.clean.get(vpn);
+        if (was && bytes.every((b, i) => b === was[i])) continue;
+        this.clean.set(vpn, bytes.slice());
+        out.push({ path: v.shared.path, offset: v.shared.offset + (vpn * PAGE - v.start), bytes });
+      }
+    }
+    return out;
+  }
+
+  /** Notes the populated pages of [start, end) as their file has them (a shared mapping just read). */
+  markClean(start: number, end: number): void {
+    for (const vpn of this.populated(start, end)) {
+      const p = this.pages.get(vpn)!;
+      this.clean.set(vpn, this.ram.bytes.slice(p * PAGE, p * PAGE + PAGE));
+    }
+  }
+
   /** Drops the populated pages of [start, end) but keeps the mappings: they read as zeros again. */
   discard(start: number, end: number): void {
     for (const vpn of this.populated(start, end)) {
       const p = this.pages.get(vpn)!;
       this.setPte(vpn * PAGE, -1, 0);
       this.pages.delete(vpn);
+      this.clean.delete(vpn);
       this.free[this.freeTop++] = p;
     }
     this.flush();
@@ -250,8 +308,7 @@ export class AddressSpace {
     let covered = 0;
     for (const v of this.vmas) if (v.start < end && v.end > start) covered += Math.min(v.end, end) - Math.max(v.start, start);
     if (covered !== end - start) return -E.ENOMEM;
-    this.carve(start, end);
-    this.insert(start, end, prot);
+    for (const v of this.carve(start, end)) this.insert(v.start, v.end, prot, v.shared);
     for (const vpn of this.populated(start, end)) this.setPte(vpn * PAGE, this.pages.get(vpn)!, prot);
     this.flush();
     return 0;

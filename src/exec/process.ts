@@ -18,7 +18,7 @@ import { MAX_HARTS } from '../cpu/layout.ts';
 import { Cause } from '../cpu/trap.ts';
 import { Machine } from '../machine/machine.ts';
 import { VirtusError } from '../util/errors.ts';
-import { BLOCK, E, KEEP, SIGBUS, SIGILL, SIGSEGV } from './abi.ts';
+import { BLOCK, E, KEEP, SIGBUS, SIGILL, SIGSEGV, TASK_SIZE } from './abi.ts';
 import { AddressSpace, Use } from './address-space.ts';
 import { FdTable, stdioFile } from './files.ts';
 import type { ExecHost } from './host.ts';
@@ -266,9 +266,33 @@ export class GuestProcess {
     return resolvePath(this.host, base, path, followLast);
   }
 
+  /**
+   * Writes the populated pages of MAP_SHARED file mappings in [start, end) back to their files,
+   * up to each file's end. Returns 0 or the first -errno.
+   */
+  syncShared(start: number, end: number): number {
+    let err = 0;
+    for (const pg of this.as.sharedPages(start, end)) {
+      const h = this.host.open(pg.path, { read: false, write: true, create: false, exclusive: false, truncate: false, append: false, directory: false, noFollow: true, mode: 0 });
+      if (h < 0) {
+        err ||= h;
+        continue;
+      }
+      const st = this.host.fstat(h);
+      const size = typeof st === 'number' ? 0 : Number(st.size);
+      if (pg.offset < size) {
+        const n = this.host.write(h, pg.bytes.subarray(0, Math.min(pg.bytes.length, size - pg.offset)), pg.offset);
+        if (n < 0) err ||= n;
+      }
+      this.host.close(h);
+    }
+    return err;
+  }
+
   /** Ends the process with an exit status. */
   exitWith(code: number): void {
     if (this.exit) return;
+    this.syncShared(0, TASK_SIZE);
     this.exit = { code: code & 0xff, signal: null };
     this.kernel.exited(this);
   }
@@ -276,6 +300,7 @@ export class GuestProcess {
   /** Ends the process by a signal (the default action of a fatal signal). */
   killWith(sig: number, message: string): void {
     if (this.exit) return;
+    this.syncShared(0, TASK_SIZE);
     this.exit = { code: 128 + sig, signal: sig, message };
     this.kernel.exited(this);
   }

@@ -104,6 +104,7 @@ export function prepareProgram(p: GuestProcess, name: string, script = 0): Prepa
  */
 export function startProgram(p: GuestProcess, prog: Prepared, argv: string[], envp: string[], execfn: string): void {
   const as = p.as;
+  p.syncShared(0, TASK_SIZE);
   as.unmap(0, TASK_SIZE);
   const main = loadImage(as, prog.elf, prog.file, prog.elf.dyn ? PIE_BASE : null);
   as.brkStart = as.brkEnd = main.end;

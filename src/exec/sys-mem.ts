@@ -1,7 +1,8 @@
 /**
- * Memory system calls: brk, mmap (anonymous, and private copies of files), munmap, mprotect,
- * madvise. A file mapping is read into its pages when it is made (MAP_SHARED included: the
- * guest's later stores do not reach the file; msync is not offered).
+ * Memory system calls: brk, mmap (anonymous and of files), munmap, mprotect, madvise, msync.
+ * A file mapping is read into its pages when it is made. A MAP_SHARED one is written back to
+ * its file (never past the file's end) at msync, munmap, execve and exit; until then other
+ * processes reading the file, or mapping it too, do not see the stores.
  */
 import {
   E, MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE, SYS, TASK_SIZE,
@@ -30,7 +31,10 @@ function mmap(p: GuestProcess, a: SyscallArgs): number {
   let start: number;
   if (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) {
     if (addr % PAGE !== 0 || addr < MIN_ADDR || addr + len > TASK_SIZE) return -E.EINVAL;
-    if (flags & MAP_FIXED) p.as.unmap(addr, addr + len);
+    if (flags & MAP_FIXED) {
+      p.syncShared(addr, addr + len);
+      p.as.unmap(addr, addr + len);
+    }
     else if (!p.as.isFree(addr, addr + len)) return -E.EEXIST;
     start = addr;
   } else if (addr >= MIN_ADDR && addr % PAGE === 0 && addr + len <= TASK_SIZE && p.as.isFree(addr, addr + len)) {
@@ -39,7 +43,7 @@ function mmap(p: GuestProcess, a: SyscallArgs): number {
     start = p.as.findFree(len);
     if (start < 0) return start;
   }
-  p.as.insert(start, start + len, prot);
+  p.as.insert(start, start + len, prot, f && flags & MAP_SHARED ? { path: f.path, offset: off } : undefined);
   if (f) {
     const buf = new Uint8Array(Math.min(len, 1 << 24));
     for (let done = 0; done < len;) {
@@ -55,6 +59,7 @@ function mmap(p: GuestProcess, a: SyscallArgs): number {
       }
       done += n;
     }
+    if (flags & MAP_SHARED) p.as.markClean(start, start + len);
   }
   return start;
 }
@@ -72,6 +77,7 @@ export const MEM_CALLS: Record<number, Syscall> = {
   [SYS.munmap]: (p, a) => {
     const r = range(a);
     if (typeof r === 'number' || r[0] === r[1]) return typeof r === 'number' ? r : -E.EINVAL;
+    p.syncShared(r[0], r[1]);
     p.as.unmap(r[0], r[1]);
     return 0;
   },
@@ -87,6 +93,11 @@ export const MEM_CALLS: Record<number, Syscall> = {
     // MADV_DONTNEED on private anonymous memory: the next touch sees zeros.
     if (a.int(2) === MADV_DONTNEED) p.as.discard(r[0], r[1]);
     return 0;
+  },
+  [SYS.msync]: (p, a) => {
+    const r = range(a);
+    if (typeof r === 'number') return r;
+    return p.syncShared(r[0], r[1]);
   },
   [SYS.riscv_flush_icache]: () => 0, // decoded and translated code is checked against memory already
 };

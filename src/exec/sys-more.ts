@@ -1,7 +1,7 @@
 /**
  * The rest of the calls coreutils-style programs make: links, truncate, ownership, statfs,
- * sendfile, resource usage and times, sysinfo, a thread's name (prctl), and advice calls that
- * need no action (fadvise64, msync: file mappings are private copies here).
+ * sendfile, resource usage and times, sysinfo, a thread's name (prctl), and fadvise64 (advice
+ * that needs no action).
  */
 import { AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, E, SYS } from './abi.ts';
 import { i64At } from './guest-struct.ts';
@@ -130,5 +130,4 @@ export const MORE_CALLS: Record<number, Syscall> = {
     return put(p, a.num(0), b);
   },
   [SYS.fadvise64]: () => 0,
-  [SYS.msync]: () => 0,
 };
