@@ -64,6 +64,7 @@ function writeFrom(p: GuestProcess, f: OpenFile, ptr: number, count: number, at:
   }
   const n = p.host.write(f.handle, data, pos);
   if (n > 0 && at === null && f.pos !== null) f.pos = pos! + n;
+  if (n === -E.EPIPE) p.signals.send(SIGPIPE); // a host pipe or socket without a reader, as for a guest pipe
   return n;
 }
 

@@ -100,6 +100,16 @@ describe('busybox under virtus exec and qemu-riscv64', () => {
       no-such-command; echo "not found: $?"
       exit 4`));
 
+  it('a writer whose reader went away dies of SIGPIPE, silently, as under qemu-riscv64', () => {
+    const pipeline = (runner: string) =>
+      spawnSync('bash', ['-c', `${runner} ${quote(busybox)} yes | head -n 1; echo "status \${PIPESTATUS[0]}"`], { encoding: 'utf8', timeout: 60_000 });
+    const want = pipeline('qemu-riscv64');
+    const got = pipeline(`${quote(process.execPath)} ${quote(VIRTUS)} exec`);
+    assert.equal(want.stdout, 'y\nstatus 141\n');
+    assert.equal(got.stdout, want.stdout);
+    assert.equal(got.stderr, want.stderr);
+  });
+
   it('files: mkdir, cp, mv, ln, find, ls, rm, stat, du, touch', () =>
     sameApplets([
       ['mkdir', '-p', 'a/b/c'], ['cp', 'fruits', 'a/b/c/f'], ['cp', '-r', 'a', 'z'], ['mv', 'z/b/c/f', 'z/b/c/g'],

@@ -33,6 +33,8 @@ with the same signal.
                        returned ENOSYS
   -h, --help           show this help`;
 
+const SIGPIPE = 13;
+
 const OPTIONS = {
   root: { type: 'string' },
   cwd: { type: 'string' },
@@ -102,12 +104,14 @@ export const execCommand: Command = {
     const exit = kernel.run();
     if (v.stats) printStats(kernel, first.machine.instret(), performance.now() - t0);
     if (exit.signal !== null) {
-      process.stderr.write(`virtus exec: ${rest[0]} killed by ${exit.message}\n`);
+      // Like a shell, say nothing of SIGPIPE: the reader went away, which is how pipelines end.
+      if (exit.signal !== SIGPIPE) process.stderr.write(`virtus exec: ${rest[0]} killed by ${exit.message}\n`);
       try {
         process.kill(process.pid, exit.signal);
       } catch {
-        // a signal this host cannot send itself: the shell's convention, 128 + signal
+        // a signal this host cannot send itself
       }
+      // Still here (Node ignores SIGPIPE, for one): the shell's convention, 128 + signal.
     }
     return exit.code;
   },
