@@ -6,10 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { ExecKernel } from '../../src/exec/kernel.ts';
+import { MemExecHost } from '../../src/exec/mem-host.ts';
 import { cacheRoot, ensureDefaultGuest, stderrProgress } from '../../src/host/node/guest/index.ts';
 import { runQemuUser, runVirtusExec, type ExecRunOptions } from '../support/exec.ts';
 import { requireTool, VIRTUS } from '../support/toolchain.ts';
@@ -51,6 +53,14 @@ function sameScript(script: string): void {
   assert.deepEqual([got.status, got.signal], [want.status, want.signal], 'exit status');
 }
 
+const TEXT_TOUR = [
+  ['grep', '-n', 'apple', 'fruits'], ['grep', '-c', '1', 'fruits'], ['grep', '-v', '-i', 'the', 'poem'], ['grep', 'kiwi', 'fruits'],
+  ['sed', '-e', 's/apple/APPLE/g', '-e', '/fig/d', 'fruits'],
+  ['awk', '{ s[$1] += $2 } END { n = 0; for (k in s) n += s[k]; print n, length(s) }', 'fruits'],
+  ['sort', '-k2,2n', '-k1,1', 'fruits'], ['sort', '-u', '-k1,1', 'fruits'], ['uniq', '-c', 'fruits'], ['cut', '-d', ' ', '-f2', 'fruits'],
+  ['wc', 'poem'], ['wc', '-l', 'poem', 'fruits'], ['tail', '-n', '1', 'poem'], ['od', '-c', 'poem'], ['expand', 'poem'],
+];
+
 const quote = (a: string): string => `'${a.replace(/'/g, `'\\''`)}'`;
 
 /**
@@ -78,6 +88,27 @@ function sameApplets(commands: string[][]): void {
   } finally {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   }
+}
+
+/** Runs `busybox sh -c script` in this process over an in-memory file system holding busybox and the setup files. */
+function runOnMemHost(script: string): { stdout: string; stderr: string; code: number } {
+  const out: Uint8Array[][] = [[], []];
+  const host = new MemExecHost({ read: () => null, write: (fd, b) => out[fd - 1]!.push(b) });
+  host.mkdirp('/bin');
+  host.writeFile('/bin/busybox', new Uint8Array(readFileSync(busybox)), 0o755);
+  host.mkdirp('/work');
+  const dir = mkdtempSync(join(tmpdir(), 'virtus-bb-'));
+  try {
+    setup(dir);
+    for (const f of ['fruits', 'poem']) host.writeFile(`/work/${f}`, new Uint8Array(readFileSync(join(dir, f))));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const kernel = new ExecKernel(host, { memory: 256 << 20 });
+  kernel.start({ program: '/bin/busybox', argv: ['busybox', 'sh', '-c', script], envp: ['PATH=/bin'], cwd: '/work' });
+  const exit = kernel.run();
+  const text = (parts: Uint8Array[]) => Buffer.concat(parts).toString('utf8');
+  return { stdout: text(out[0]!), stderr: text(out[1]!), code: exit.code };
 }
 
 describe('busybox under virtus exec and qemu-riscv64', () => {
@@ -118,14 +149,26 @@ describe('busybox under virtus exec and qemu-riscv64', () => {
       ['rmdir', 'z'], ['touch', 'new'], ['ls', '-a'],
     ]));
 
-  it('text: grep, sed, awk, sort, uniq, cut, wc, tail, od, expand', () =>
-    sameApplets([
-      ['grep', '-n', 'apple', 'fruits'], ['grep', '-c', '1', 'fruits'], ['grep', '-v', '-i', 'the', 'poem'], ['grep', 'kiwi', 'fruits'],
-      ['sed', '-e', 's/apple/APPLE/g', '-e', '/fig/d', 'fruits'],
-      ['awk', '{ s[$1] += $2 } END { n = 0; for (k in s) n += s[k]; print n, length(s) }', 'fruits'],
-      ['sort', '-k2,2n', '-k1,1', 'fruits'], ['sort', '-u', '-k1,1', 'fruits'], ['uniq', '-c', 'fruits'], ['cut', '-d', ' ', '-f2', 'fruits'],
-      ['wc', 'poem'], ['wc', '-l', 'poem', 'fruits'], ['tail', '-n', '1', 'poem'], ['od', '-c', 'poem'], ['expand', 'poem'],
-    ]));
+  it('text: grep, sed, awk, sort, uniq, cut, wc, tail, od, expand', () => sameApplets(TEXT_TOUR));
+
+  it('the text tour again in this process, over the in-memory host a browser tab would use', () => {
+    const commands = TEXT_TOUR;
+    let stdout = '';
+    const dir = mkdtempSync(join(tmpdir(), 'virtus-bb-'));
+    try {
+      setup(dir);
+      for (const c of commands) {
+        const r = spawnSync('qemu-riscv64', [busybox, ...c], { cwd: dir, encoding: 'utf8', input: '' });
+        stdout += `${r.stdout}rc=${r.status}\n`;
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const got = runOnMemHost(commands.map((c) => `${c.map(quote).join(' ')}; echo rc=$?`).join('\n'));
+    assert.equal(got.stdout, stdout);
+    assert.equal(got.stderr, '');
+    assert.equal(got.code, 0);
+  });
 
   it('archives and checksums: gzip, tar, bzip2, sha256sum, md5sum, sha1sum, cmp', () =>
     sameApplets([
