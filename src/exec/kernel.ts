@@ -72,8 +72,17 @@ export class ExecKernel {
         if (p.step()) progress = true;
         if (init.exit) break;
       }
-      // Nothing can run: waits with a timeout end now; without one, the run is stuck.
-      if (!progress && !init.exit && ![...this.procs.values()].map((p) => p.timeOut()).includes(true)) {
+      if (progress || init.exit) continue;
+      // Nothing can run: sleep until the first sleeper's time; else waits with a timeout end
+      // now; without one, the run is stuck.
+      const wakes = [...this.procs.values()].map((p) => p.nextWake()).filter((w): w is bigint => w !== null);
+      if (wakes.length > 0) {
+        const first = wakes.reduce((a, b) => (a < b ? a : b));
+        const left = first - this.host.monotonicNs();
+        if (left > 0n) this.host.sleep(Number(left));
+        continue;
+      }
+      if (![...this.procs.values()].map((p) => p.timeOut()).includes(true)) {
         throw new VirtusError('EXEC_DEADLOCK', 'every guest process is waiting for another (a pipe nobody writes, a child that never exits)');
       }
     }

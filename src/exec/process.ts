@@ -26,7 +26,9 @@ import type { ExecKernel } from './kernel.ts';
 import { outOfMemory } from './loader.ts';
 import { resolvePath } from './path.ts';
 import { prepareProgram, startProgram } from './program.ts';
-import { SignalState } from './signals.ts';
+import { SignalState, signalName } from './signals.ts';
+
+export { signalName } from './signals.ts';
 import { SYSCALLS, type SyscallArgs } from './syscalls.ts';
 
 /** How to start a process. */
@@ -69,6 +71,8 @@ export interface Thread {
   /** It waits with a timeout: when nothing else can run, the wait times out. */
   timed: boolean;
   timedOut: boolean;
+  /** A sleep's end on the monotonic clock (ns); 0 when not sleeping. */
+  wakeAt: bigint;
   /** PR_SET_NAME's name, 16 bytes with the NUL. */
   name?: Uint8Array;
 }
@@ -115,7 +119,7 @@ export class GuestProcess {
 
   private newThread(tid: number, hart: Hart, engine: Engine): Thread {
     const t: Thread = {
-      tid, hart, engine, args: argsOf(hart), exited: false, blocked: false, clearTid: 0, futex: null, woken: false, timed: false, timedOut: false,
+      tid, hart, engine, args: argsOf(hart), exited: false, blocked: false, clearTid: 0, futex: null, woken: false, timed: false, timedOut: false, wakeAt: 0n,
     };
     this.threads.push(t);
     return t;
@@ -179,6 +183,13 @@ export class GuestProcess {
     for (const t of this.threads) if (t !== this.current) this.spareHarts.push(t.hart);
     this.threads = [this.current];
     this.current.tid = this.pid;
+  }
+
+  /** The earliest end of a sleep among the threads (monotonic ns), or null. */
+  nextWake(): bigint | null {
+    let w: bigint | null = null;
+    for (const t of this.threads) if (t.wakeAt !== 0n && (w === null || t.wakeAt < w)) w = t.wakeAt;
+    return w;
   }
 
   /** Times out the waits that have a timeout (nothing else can run); true when there was one. */
@@ -347,11 +358,25 @@ export class GuestProcess {
       r = -E.ENOSYS;
     }
     if (r === BLOCK) {
-      t.blocked = true; // the pc stays on the ecall: the call is made again
-      return;
+      const sig = this.signals.nextPending();
+      if (!sig) {
+        t.blocked = true; // the pc stays on the ecall: the call is made again
+        return;
+      }
+      // A signal interrupts the wait: with SA_RESTART the handler returns to the ecall, which
+      // waits again; without, the call fails with EINTR (signal(7)).
+      t.wakeAt = 0n;
+      t.futex = null;
+      if (this.signals.restarts(sig)) {
+        this.signals.deliver(this, sig, 0, signalName(sig), null);
+        return;
+      }
+      r = -E.EINTR;
+      this.signals.pending |= 1n << BigInt(sig - 1);
     }
     t.timed = false;
     t.timedOut = false;
+    t.wakeAt = 0n;
     k.calls.set(n, (k.calls.get(n) ?? 0) + 1);
     if (this.exit || t.exited) return;
     if (r !== KEEP) {
@@ -401,12 +426,3 @@ export function errnoText(e: number): string {
   return ERRNO_TEXT[-e] ?? `error ${-e}`;
 }
 
-const SIGNAL_NAMES: Record<number, string> = {
-  1: 'SIGHUP', 2: 'SIGINT', 3: 'SIGQUIT', 4: 'SIGILL', 5: 'SIGTRAP', 6: 'SIGABRT', 7: 'SIGBUS', 8: 'SIGFPE', 9: 'SIGKILL',
-  10: 'SIGUSR1', 11: 'SIGSEGV', 12: 'SIGUSR2', 13: 'SIGPIPE', 14: 'SIGALRM', 15: 'SIGTERM',
-};
-
-/** A signal's name (SIGSEGV), or its number. */
-export function signalName(sig: number): string {
-  return SIGNAL_NAMES[sig] ?? `signal ${sig}`;
-}

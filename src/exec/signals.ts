@@ -17,6 +17,7 @@ const NSIG = 64;
 const SIG_DFL = 0;
 const SIG_IGN = 1;
 const SA_ONSTACK = 0x0800_0000;
+const SA_RESTART = 0x1000_0000;
 const SA_NODEFER = 0x4000_0000;
 const SA_RESETHAND = 0x8000_0000;
 const SIGSTOP = 19;
@@ -69,6 +70,18 @@ export class SignalState {
     const a = this.actions[sig]!;
     if (a.handler === SIG_IGN || (a.handler === SIG_DFL && IGNORED_BY_DEFAULT.has(sig))) return;
     this.pending |= 1n << BigInt(sig - 1);
+  }
+
+  /** Whether a handler for `sig` asked for interrupted calls to be restarted (SA_RESTART). */
+  restarts(sig: number): boolean {
+    const a = this.actions[sig]!;
+    return a.handler !== SIG_DFL && a.handler !== SIG_IGN && (a.flags & SA_RESTART) !== 0;
+  }
+
+  /** Whether `sig` would end the process now: default action fatal, not blocked. */
+  fatal(sig: number): boolean {
+    const a = this.actions[sig]!;
+    return a.handler === SIG_DFL && !IGNORED_BY_DEFAULT.has(sig) && !((this.blocked >> BigInt(sig - 1)) & 1n);
   }
 
   /** The lowest pending signal not blocked (taken off the pending set), or 0. */
@@ -178,8 +191,9 @@ function kill(p: GuestProcess, pid: number, sig: number): number {
   const target = p.kernel.procs.get(Math.abs(pid));
   if (!target || target.exit) return -E.ESRCH;
   if (sig === 0) return 0;
-  // Another process: SIGKILL ends it now; any other signal arrives at its next system call.
-  if (sig === SIGKILL) target.killWith(sig, 'SIGKILL');
+  // Another process: a signal whose default action ends it ends it now (wherever it is, as
+  // Linux does); any other arrives as its current or next system call returns.
+  if (sig === SIGKILL || target.signals.fatal(sig)) target.killWith(sig, signalName(sig));
   else target.signals.send(sig);
   return 0;
 }
@@ -245,3 +259,13 @@ export const SIGNAL_CALLS: Record<number, Syscall> = {
   [SYS.tgkill]: (p, a) => kill(p, a.int(1), a.int(2)),
   [SYS.tkill]: (p, a) => kill(p, a.int(0), a.int(1)),
 };
+
+const SIGNAL_NAMES: Record<number, string> = {
+  1: 'SIGHUP', 2: 'SIGINT', 3: 'SIGQUIT', 4: 'SIGILL', 5: 'SIGTRAP', 6: 'SIGABRT', 7: 'SIGBUS', 8: 'SIGFPE', 9: 'SIGKILL',
+  10: 'SIGUSR1', 11: 'SIGSEGV', 12: 'SIGUSR2', 13: 'SIGPIPE', 14: 'SIGALRM', 15: 'SIGTERM',
+};
+
+/** A signal's name (SIGSEGV), or its number. */
+export function signalName(sig: number): string {
+  return SIGNAL_NAMES[sig] ?? `signal ${sig}`;
+}

@@ -23,6 +23,8 @@ const FD_CLOEXEC = 1;
 const TCGETS = 0x5401;
 const TIOCGWINSZ = 0x5413;
 const TIOCGPGRP = 0x540f;
+const FIONREAD = 0x541b;
+const FIONBIO = 0x5421;
 
 function fileOf(p: GuestProcess, fd: number): OpenFile | number {
   return p.fds.get(fd) ?? -E.EBADF;
@@ -177,6 +179,13 @@ function ioctl(p: GuestProcess, a: SyscallArgs): number {
   const f = fileOf(p, a.int(0));
   if (typeof f === 'number') return f;
   const req = a.num(1) >>> 0;
+  if (req === FIONBIO) {
+    const on = p.as.read(a.num(2), 4);
+    if (!on) return -E.EFAULT;
+    f.flags = on.some((b) => b !== 0) ? f.flags | O.NONBLOCK : f.flags & ~O.NONBLOCK;
+    return 0;
+  }
+  if (req === FIONREAD && f.pipe) return put(p, a.num(2), new Uint8Array(new Int32Array([f.pipe.available]).buffer));
   if (f.pipe || !p.host.isatty(f.handle)) return -E.ENOTTY;
   if (req === TCGETS) {
     // struct termios (asm-generic/termbits.h): a cooked terminal as a shell leaves it.

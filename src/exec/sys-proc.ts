@@ -43,14 +43,20 @@ function sleep(p: GuestProcess, ptr: number, clk: number, abs: boolean): number 
   const sec = i64At(ts, 0);
   const nsec = i64At(ts, 8);
   if (sec < 0 || nsec < 0 || nsec >= 1e9) return -E.EINVAL;
-  let ns = sec * 1e9 + nsec;
-  if (abs) {
-    const now = clockNs(p, clk);
-    if (typeof now === 'number') return now;
-    ns -= Number(now);
+  // The thread waits (BLOCK) until its time comes, so other processes and threads run meanwhile;
+  // the kernel sleeps the host when nothing else can run.
+  const t = p.current;
+  const now = p.host.monotonicNs();
+  if (t.wakeAt === 0n) {
+    let ns = BigInt(sec) * 1_000_000_000n + BigInt(nsec);
+    if (abs) {
+      const base = clockNs(p, clk);
+      if (typeof base === 'number') return base;
+      ns -= base;
+    }
+    t.wakeAt = now + (ns > 0n ? ns : 0n);
   }
-  if (ns > 0) p.host.sleep(ns);
-  return 0;
+  return now >= t.wakeAt ? 0 : BLOCK;
 }
 
 /** `struct new_utsname`: six fields of 65 bytes. */
@@ -155,9 +161,8 @@ export const PROC_CALLS: Record<number, Syscall> = {
   },
   [SYS.nanosleep]: (p, a) => sleep(p, a.num(0), 1, false),
   [SYS.clock_nanosleep]: (p, a) => {
-    // clock_nanosleep returns the error number itself, not -1 and errno.
-    if (typeof clockNs(p, a.int(0)) === 'number') return E.EINVAL;
-    return -sleep(p, a.num(2), a.int(0), (a.int(1) & TIMER_ABSTIME) !== 0);
+    if (typeof clockNs(p, a.int(0)) === 'number') return -E.EINVAL;
+    return sleep(p, a.num(2), a.int(0), (a.int(1) & TIMER_ABSTIME) !== 0);
   },
   [SYS.sched_yield]: () => 0,
   [SYS.getrandom]: (p, a) => {

@@ -26,6 +26,7 @@ describe('virtus exec runs static glibc programs as qemu-riscv64 does', () => {
   it('process: argv, envp, auxv, identity, uname, clocks, sleep, limits, random, exit status', () =>
     same('process', ['42', 'two words', ''], { env: { VIRTUS_TEST: 'yes' } }));
   it('signals: SIGSEGV handled with siginfo and ucontext, resumed; raise; mask; abort', () => same('signals'));
+  it('signals between processes: a blocked child killed, EINTR and SA_RESTART, sleeps that let others run', () => same('interrupt'));
   it('shared file mappings: msync, munmap and exit write stores back, never past the end', () => same('shared'));
   it('the rest: link, truncate, chown, statfs, sendfile, prctl names, rusage, times, sysinfo, waitid', () => same('misc'));
   it('threads: create, join, mutex, condition variable, atomics, TLS, futex, fork of a threaded process', () =>
