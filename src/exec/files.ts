@@ -28,6 +28,8 @@ export interface OpenFile {
   refs: number;
   /** For a pipe's end: the pipe (the host handle is then unused). */
   pipe?: Pipe;
+  /** A host socket (the host handle is never blocking; O_NONBLOCK in `flags` is the guest's). */
+  socket?: { connecting: boolean };
 }
 
 interface Slot {

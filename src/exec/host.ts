@@ -27,6 +27,29 @@ export interface ExecStat {
   ctimeNs: bigint;
 }
 
+/**
+ * Sockets on the host, never blocking: a call that would wait answers -EAGAIN (the core waits
+ * by making the guest's call again later). Addresses are `struct sockaddr` bytes as Linux lays
+ * them out; option values are the guest's bytes. Handles are host handles like files'.
+ */
+export interface ExecSockets {
+  socket(domain: number, type: number, protocol: number): HostHandle | number;
+  connect(h: HostHandle, addr: Uint8Array): number;
+  bind(h: HostHandle, addr: Uint8Array): number;
+  listen(h: HostHandle, backlog: number): number;
+  accept(h: HostHandle): HostHandle | number;
+  /** The socket's own address (getsockname) or its peer's, or -errno. */
+  name(h: HostHandle, peer: boolean): Uint8Array | number;
+  setsockopt(h: HostHandle, level: number, name: number, value: Uint8Array): number;
+  getsockopt(h: HostHandle, level: number, name: number, len: number): Uint8Array | number;
+  shutdown(h: HostHandle, how: number): number;
+  send(h: HostHandle, data: Uint8Array, flags: number, addr: Uint8Array | null): number;
+  /** Receives into `buf`; with `from`, the sender's address goes there. */
+  recv(h: HostHandle, buf: Uint8Array, flags: number, from: Uint8Array | null): number;
+  /** poll(2) events ready now (POLLIN 1, POLLOUT 4, POLLERR 8, POLLHUP 16). */
+  poll(h: HostHandle, events: number): number;
+}
+
 /** What statfs reports about a file system. */
 export interface ExecStatfs {
   type: number;
@@ -104,6 +127,8 @@ export interface ExecHost {
   utimes(target: string | HostHandle, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): number;
   /** The guest's standard streams: handles for fds 0, 1 and 2. */
   readonly stdio: readonly [HostHandle, HostHandle, HostHandle];
+  /** Host sockets (IPv4 and IPv6), when the host has them. */
+  readonly sockets?: ExecSockets;
   /** Wall-clock time in nanoseconds since the epoch. */
   realtimeNs(): bigint;
   /** A monotonic clock in nanoseconds. */

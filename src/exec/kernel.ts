@@ -76,6 +76,11 @@ export class ExecKernel {
       // Nothing can run: sleep until the first sleeper's time; else waits with a timeout end
       // now; without one, the run is stuck.
       const wakes = [...this.procs.values()].map((p) => p.nextWake()).filter((w): w is bigint => w !== null);
+      // Someone waits on the network: look again shortly (the host's sockets never block).
+      if ([...this.procs.values()].some((p) => p.waitsOnHost())) {
+        this.host.sleep(1_000_000);
+        continue;
+      }
       if (wakes.length > 0) {
         const first = wakes.reduce((a, b) => (a < b ? a : b));
         const left = first - this.host.monotonicNs();

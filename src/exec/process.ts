@@ -73,6 +73,8 @@ export interface Thread {
   timedOut: boolean;
   /** A sleep's end on the monotonic clock (ns); 0 when not sleeping. */
   wakeAt: bigint;
+  /** It waits on a host socket: the host is idled briefly when nothing else can run. */
+  hostWait: boolean;
   /** PR_SET_NAME's name, 16 bytes with the NUL. */
   name?: Uint8Array;
 }
@@ -119,7 +121,7 @@ export class GuestProcess {
 
   private newThread(tid: number, hart: Hart, engine: Engine): Thread {
     const t: Thread = {
-      tid, hart, engine, args: argsOf(hart), exited: false, blocked: false, clearTid: 0, futex: null, woken: false, timed: false, timedOut: false, wakeAt: 0n,
+      tid, hart, engine, args: argsOf(hart), exited: false, blocked: false, clearTid: 0, futex: null, woken: false, timed: false, timedOut: false, wakeAt: 0n, hostWait: false,
     };
     this.threads.push(t);
     return t;
@@ -190,6 +192,11 @@ export class GuestProcess {
     let w: bigint | null = null;
     for (const t of this.threads) if (t.wakeAt !== 0n && (w === null || t.wakeAt < w)) w = t.wakeAt;
     return w;
+  }
+
+  /** Whether a thread waits on a host socket. */
+  waitsOnHost(): boolean {
+    return this.threads.some((t) => t.blocked && t.hostWait);
   }
 
   /** Times out the waits that have a timeout (nothing else can run); true when there was one. */
@@ -377,6 +384,7 @@ export class GuestProcess {
     t.timed = false;
     t.timedOut = false;
     t.wakeAt = 0n;
+    t.hostWait = false;
     k.calls.set(n, (k.calls.get(n) ?? 0) + 1);
     if (this.exit || t.exited) return;
     if (r !== KEEP) {

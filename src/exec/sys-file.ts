@@ -6,6 +6,7 @@ import { BLOCK, E, O, S_IFDIR, S_IFMT, S_IFREG, SYS } from './abi.ts';
 
 const SIGPIPE = 13;
 import type { OpenFile } from './files.ts';
+import { sockRecv, sockSend } from './sys-net.ts';
 import type { GuestProcess } from './process.ts';
 import { atPath, put } from './sys-dir.ts';
 import type { Syscall, SyscallArgs } from './syscalls.ts';
@@ -34,6 +35,11 @@ function fileOf(p: GuestProcess, fd: number): OpenFile | number {
 function readInto(p: GuestProcess, f: OpenFile, ptr: number, count: number, at: number | null): number {
   if ((f.flags & O.ACCMODE) === O.WRONLY) return -E.EBADF;
   if (f.isDir) return -E.EISDIR;
+  if (f.socket) {
+    const buf = new Uint8Array(Math.min(count, IO_MAX));
+    const n = sockRecv(p, f, buf, 0, null);
+    return n <= 0 || p.as.write(ptr, buf.subarray(0, n)) ? n : -E.EFAULT;
+  }
   if (f.pipe) {
     if (count === 0) return 0;
     const got = f.pipe.read(Math.min(count, IO_MAX), (f.flags & O.NONBLOCK) !== 0);
@@ -53,6 +59,7 @@ function writeFrom(p: GuestProcess, f: OpenFile, ptr: number, count: number, at:
   if ((f.flags & O.ACCMODE) === 0) return -E.EBADF;
   const data = p.as.read(ptr, Math.min(count, IO_MAX));
   if (!data) return -E.EFAULT;
+  if (f.socket) return sockSend(p, f, data, 0, null);
   if (f.pipe) {
     if (count === 0) return 0;
     const n = f.pipe.write(data, (f.flags & O.NONBLOCK) !== 0);
@@ -292,11 +299,17 @@ function ppoll(p: GuestProcess, a: SyscallArgs): number {
         const write = (f.flags & O.ACCMODE) !== 0;
         if (!write) re = (f.pipe.available > 0 ? POLLIN : 0) | (f.pipe.writeEnd.refs === 0 ? POLLHUP : 0);
         else re = f.pipe.readEnd.refs === 0 ? POLLERR : f.pipe.available < 65536 ? POLLOUT : 0;
+      } else if (f.socket) {
+        re = p.host.sockets!.poll(f.handle, events);
+        if (re < 0) re = POLLERR;
       } else re = POLLIN | POLLOUT;
       re &= events | POLLERR | POLLHUP | POLLNVAL;
     }
     v.setInt16(i * 8 + 6, re, true);
     if (re) ready++;
+  }
+  if (ready === 0) {
+    for (let i = 0; i < n; i++) if (p.fds.get(v.getInt32(i * 8, true))?.socket) p.current.hostWait = true;
   }
   if (ready === 0 && a.num(2) !== 0) {
     const ts = p.as.read(a.num(2), 16);

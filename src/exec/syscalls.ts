@@ -8,6 +8,7 @@ import { DIR_CALLS } from './sys-dir.ts';
 import { FILE_CALLS } from './sys-file.ts';
 import { MEM_CALLS } from './sys-mem.ts';
 import { MORE_CALLS } from './sys-more.ts';
+import { NET_CALLS } from './sys-net.ts';
 import { PROC_CALLS } from './sys-proc.ts';
 import { SIGNAL_CALLS } from './signals.ts';
 import { TASK_CALLS } from './sys-task.ts';
@@ -34,4 +35,5 @@ export const SYSCALLS: Record<number, Syscall> = {
   ...SIGNAL_CALLS,
   ...TASK_CALLS,
   ...MORE_CALLS,
+  ...NET_CALLS,
 };

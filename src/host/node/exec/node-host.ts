@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import { hostname, release, version } from 'node:os';
 import { isatty } from 'node:tty';
 import { E } from '../../../exec/abi.ts';
+import { nodeSockets } from './sockets.ts';
 import type { ExecDirent, ExecHost, ExecStat, ExecStatfs, HostHandle, OpenMode } from '../../../exec/host.ts';
 
 const C = fs.constants;
@@ -58,6 +59,7 @@ export class NodeExecHost implements ExecHost {
     pid: process.pid, ppid: process.ppid, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0,
   };
   readonly uname = { nodename: hostname(), release: release(), version: version() };
+  readonly sockets = nodeSockets();
 
   /** `root`: the host directory that is the guest's `/` (an absolute path). */
   constructor(private readonly root: string) {}
