@@ -109,7 +109,13 @@ export class GuestProcess {
 
   constructor(readonly kernel: ExecKernel, readonly pid: number, public parent: GuestProcess | null) {
     this.host = kernel.host;
-    this.machine = new Machine({ ramSize: kernel.options.memory ?? 1 << 30, console: () => {}, engine: kernel.options.engine ?? 'jit' });
+    const ramSize = kernel.options.memory ?? 1 << 30;
+    try {
+      this.machine = new Machine({ ramSize, console: () => {}, engine: kernel.options.engine ?? 'jit' });
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      throw new VirtusError('EXEC_HOST_MEMORY', `the host cannot reserve ${ramSize >> 20} MiB for a guest process (lower --memory)`);
+    }
     const m = this.machine;
     this.as = new AddressSpace(m.ram, () => {
       for (const h of m.harts) h.flushTlb();

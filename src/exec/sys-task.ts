@@ -4,6 +4,7 @@
  * vfork parent waits until its child execs or exits, as CLONE_VFORK says; a thread is a further
  * hart over the same address space.
  */
+import { isVirtusError } from '../util/errors.ts';
 import { BLOCK, E, KEEP, O, SYS } from './abi.ts';
 import { pipeFile } from './files.ts';
 import { Pipe } from './pipe.ts';
@@ -46,7 +47,14 @@ function clone(p: GuestProcess, a: SyscallArgs): number {
     p.kernel.unimplemented.set(SYS.clone, (p.kernel.unimplemented.get(SYS.clone) ?? 0) + 1);
     return -E.ENOSYS; // a process sharing memory without being a thread or a vfork child
   }
-  const c = p.fork();
+  let c: GuestProcess;
+  try {
+    c = p.fork();
+  } catch (e) {
+    // The host could not give the child a machine (its memory): fork(2)'s EAGAIN.
+    if (isVirtusError(e, 'EXEC_HOST_MEMORY')) return -E.EAGAIN;
+    throw e;
+  }
   if (a.num(1) !== 0) c.hart.setX(2, BigInt(a.num(1)));
   if (flags & CLONE_SETTLS) c.hart.setX(4, BigInt(a.num(3)));
   if (flags & CLONE_PARENT_SETTID) {
