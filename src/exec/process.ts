@@ -188,7 +188,11 @@ export class GuestProcess {
 
   /** Ends every thread but the current one (execve). */
   dropOtherThreads(): void {
-    for (const t of this.threads) if (t !== this.current) this.spareHarts.push(t.hart);
+    for (const t of this.threads) {
+      if (t === this.current) continue;
+      t.exited = true;
+      this.spareHarts.push(t.hart);
+    }
     this.threads = [this.current];
     this.current.tid = this.pid;
   }
