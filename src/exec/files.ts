@@ -28,6 +28,8 @@ export interface OpenFile {
   refs: number;
   /** For a pipe's end: the pipe (the host handle is then unused). */
   pipe?: Pipe;
+  /** A file the monitor made (/proc/self/maps): its bytes, read at `pos`. */
+  mem?: Uint8Array;
   /** A host socket (the host handle is never blocking; O_NONBLOCK in `flags` is the guest's). */
   socket?: { connecting: boolean };
 }

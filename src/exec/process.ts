@@ -97,8 +97,9 @@ export class GuestProcess {
   cwd = '/';
   /** The file mode creation mask. */
   umask = 0o022;
-  /** The program's guest-absolute path (/proc/self/exe). */
+  /** The program's guest-absolute path (/proc/self/exe) and arguments (/proc/self/cmdline). */
   exe = '';
+  argv: string[] = [];
   exit: ExecExit | null = null;
   /** A vfork child this process waits for until it execs or exits (CLONE_VFORK). */
   vforkChild: GuestProcess | null = null;
@@ -262,6 +263,7 @@ export class GuestProcess {
     c.cwd = this.cwd;
     c.umask = this.umask;
     c.exe = this.exe;
+    c.argv = this.argv;
     c.configureHart();
     copyRegisters(this.hart, c.hart);
     c.current.clearTid = this.current.clearTid;

@@ -132,6 +132,7 @@ export function startProgram(p: GuestProcess, prog: Prepared, argv: string[], en
     ],
   });
   p.exe = prog.path;
+  p.argv = args;
   p.dropOtherThreads();
   const h = p.hart;
   h.x.fill(0);

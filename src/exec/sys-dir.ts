@@ -31,12 +31,13 @@ export function atPath(p: GuestProcess, dirfd: number, ptr: number, follow: bool
   return p.resolve(base, path, follow);
 }
 
-/** Status of an open file; a pipe is a FIFO owned by the process's user (no host file behind it). */
+/** Status of an open file; a pipe is a FIFO and a /proc file a regular file, owned by the process's user. */
 export function fileStat(p: GuestProcess, f: OpenFile): ExecStat | number {
-  if (!f.pipe) return p.host.fstat(f.handle);
+  if (!f.pipe && !f.mem) return p.host.fstat(f.handle);
   const ids = p.host.ids;
+  // A /proc file, like Linux's, is a regular file of size 0.
   return {
-    dev: 0n, ino: 0n, mode: S_IFIFO | 0o600, nlink: 1, uid: ids.uid, gid: ids.gid, rdev: 0n, size: 0n, blksize: 4096, blocks: 0n,
+    dev: 0n, ino: 0n, mode: f.pipe ? S_IFIFO | 0o600 : 0o100444, nlink: 1, uid: ids.uid, gid: ids.gid, rdev: 0n, size: 0n, blksize: 4096, blocks: 0n,
     atimeNs: 0n, mtimeNs: 0n, ctimeNs: 0n,
   };
 }

@@ -6,6 +6,7 @@ import { BLOCK, E, O, S_IFDIR, S_IFMT, S_IFREG, SYS } from './abi.ts';
 
 const SIGPIPE = 13;
 import type { OpenFile } from './files.ts';
+import { procFile } from './proc-files.ts';
 import { sockRecv, sockSend } from './sys-net.ts';
 import type { GuestProcess } from './process.ts';
 import { atPath, put } from './sys-dir.ts';
@@ -35,6 +36,13 @@ function fileOf(p: GuestProcess, fd: number): OpenFile | number {
 function readInto(p: GuestProcess, f: OpenFile, ptr: number, count: number, at: number | null): number {
   if ((f.flags & O.ACCMODE) === O.WRONLY) return -E.EBADF;
   if (f.isDir) return -E.EISDIR;
+  if (f.mem) {
+    const start = Math.min(at ?? f.pos ?? 0, f.mem.length);
+    const chunk = f.mem.subarray(start, start + Math.min(count, IO_MAX));
+    if (!p.as.write(ptr, chunk)) return -E.EFAULT;
+    if (at === null) f.pos = start + chunk.length;
+    return chunk.length;
+  }
   if (f.socket) {
     const buf = new Uint8Array(Math.min(count, IO_MAX));
     const n = sockRecv(p, f, buf, 0, null);
@@ -102,6 +110,13 @@ function vector(p: GuestProcess, a: SyscallArgs, write: boolean, at: number | nu
 
 function openat(p: GuestProcess, a: SyscallArgs): number {
   const flags = a.int(2);
+  const raw = p.as.readString(a.num(1));
+  const made = raw === null ? null : procFile(p, raw);
+  if (made) {
+    if ((flags & O.ACCMODE) !== 0) return -E.EACCES;
+    const f: OpenFile = { handle: -1, path: '', flags: 0, pos: 0, isDir: false, dirents: null, keepOpen: true, refs: 0, mem: made };
+    return p.fds.add(f, (flags & O.CLOEXEC) !== 0);
+  }
   const creating = (flags & (O.CREAT | O.EXCL)) === (O.CREAT | O.EXCL);
   const path = atPath(p, a.int(0), a.num(1), !(flags & O.NOFOLLOW) && !creating);
   if (typeof path === 'number') return path;

@@ -29,6 +29,8 @@ describe('virtus exec runs static glibc programs as qemu-riscv64 does', () => {
   it('signals between processes: a blocked child killed, EINTR and SA_RESTART, sleeps that let others run', () => same('interrupt'));
   it('shared file mappings: msync, munmap and exit write stores back, never past the end', () => same('shared'));
   it('the rest: link, truncate, chown, statfs, sendfile, prctl names, rusage, times, sysinfo, waitid', () => same('misc'));
+  it('/proc/self: cmdline, maps, and pthread_getattr_np finding the stack through them', () =>
+    same('procself', ['an arg', 'x'], { cflags: ['-pthread'] }));
   it('threads: create, join, mutex, condition variable, atomics, TLS, futex, fork of a threaded process', () =>
     same('threads', [], { cflags: ['-pthread'] }));
 });
