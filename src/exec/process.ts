@@ -18,7 +18,7 @@ import { MAX_HARTS } from '../cpu/layout.ts';
 import { Cause } from '../cpu/trap.ts';
 import { Machine } from '../machine/machine.ts';
 import { VirtusError } from '../util/errors.ts';
-import { BLOCK, E, KEEP, SIGBUS, SIGILL, SIGSEGV, TASK_SIZE } from './abi.ts';
+import { BLOCK, E, KEEP, S_IFDIR, S_IFMT, SIGBUS, SIGILL, SIGSEGV, TASK_SIZE } from './abi.ts';
 import { AddressSpace, Use } from './address-space.ts';
 import { FdTable, stdioFile } from './files.ts';
 import type { ExecHost } from './host.ts';
@@ -225,7 +225,12 @@ export class GuestProcess {
   /** The first process of a run: the host's standard streams and the program from `o`. */
   static first(kernel: ExecKernel, o: ExecOptions): GuestProcess {
     const p = new GuestProcess(kernel, kernel.host.ids.pid, null);
-    p.cwd = o.cwd;
+    const cwd = p.resolve('/', o.cwd, true);
+    const st = typeof cwd === 'number' ? cwd : kernel.host.lstat(cwd);
+    if (typeof cwd === 'number' || typeof st === 'number' || (st.mode & S_IFMT) !== S_IFDIR) {
+      throw new VirtusError('EXEC_CWD', `the working directory ${o.cwd} is not a directory inside the root`, { exitCode: 2 });
+    }
+    p.cwd = cwd;
     kernel.host.stdio.forEach((handle, fd) => p.fds.add(stdioFile(handle, fd === 0 ? 0 : 1), false, fd));
     const prog = prepareProgram(p, o.program);
     if ('errno' in prog) throw new VirtusError('EXEC_NO_PROGRAM', prog.message);
