@@ -20,7 +20,7 @@ export const SYS = {
   clone: 220, waitid: 95, execve: 221, mmap: 222, fadvise64: 223, mprotect: 226, msync: 227, madvise: 233, wait4: 260,
   prlimit64: 261, renameat2: 276, getrandom: 278, membarrier: 283, statx: 291, rseq: 293, faccessat2: 439,
   riscv_hwprobe: 258, socket: 198, bind: 200, listen: 201, accept: 202, connect: 203, getsockname: 204,
-  getpeername: 205, sendto: 206, recvfrom: 207, setsockopt: 208, getsockopt: 209, shutdown: 210, accept4: 242,
+  getpeername: 205, sendto: 206, recvfrom: 207, setsockopt: 208, getsockopt: 209, shutdown: 210, sendmsg: 211, recvmsg: 212, accept4: 242,
   riscv_flush_icache: 259, statfs: 43, fstatfs: 44,
 } as const;
 
@@ -35,7 +35,7 @@ export const E = {
   EPERM: 1, ENOENT: 2, ESRCH: 3, EINTR: 4, EIO: 5, ENXIO: 6, E2BIG: 7, ENOEXEC: 8, EBADF: 9, ECHILD: 10,
   EAGAIN: 11, ENOMEM: 12, EACCES: 13, EFAULT: 14, EBUSY: 16, EEXIST: 17, EXDEV: 18, ENODEV: 19, ENOTDIR: 20,
   EISDIR: 21, EINVAL: 22, ENFILE: 23, EMFILE: 24, ENOTTY: 25, ETXTBSY: 26, EFBIG: 27, ENOSPC: 28, ESPIPE: 29,
-  EROFS: 30, EMLINK: 31, EPIPE: 32, ERANGE: 34, EDEADLK: 35, ENAMETOOLONG: 36, ENOSYS: 38, ENOTEMPTY: 39, ELOOP: 40, ENOTSOCK: 88,
+  EROFS: 30, EMLINK: 31, EPIPE: 32, ERANGE: 34, EDEADLK: 35, ENAMETOOLONG: 36, ENOSYS: 38, ENOTEMPTY: 39, ELOOP: 40, ENOTSOCK: 88, EMSGSIZE: 90,
   ELIBBAD: 80, ETIMEDOUT: 110, EOPNOTSUPP: 95, EAFNOSUPPORT: 97, EINPROGRESS: 115, ENOTSUP: 95,
 } as const;
 export type Errno = keyof typeof E;

@@ -1,7 +1,8 @@
 /**
  * Socket system calls on host sockets (IPv4 and IPv6; unix sockets would name host paths
  * outside the root and are refused): socket, connect, bind, listen, accept(4), getsockname,
- * getpeername, setsockopt, getsockopt, shutdown, sendto, recvfrom; read and write reach them
+ * getpeername, setsockopt, getsockopt, shutdown, sendto, recvfrom, sendmsg and recvmsg (without
+ * ancillary data); read and write reach them
  * too (sys-file.ts). Host sockets never block: a guest's blocking call that would wait returns
  * BLOCK and is made again at the thread's next turn, and the kernel idles the host meanwhile
  * when nothing else can run. A host without sockets answers ENOSYS.
@@ -138,7 +139,92 @@ function name(p: GuestProcess, a: SyscallArgs, peer: boolean): number {
   return typeof addr === 'number' ? addr : putAddr(p, a.num(1), a.num(2), addr);
 }
 
+/** The iovecs of a msghdr as (base, len) pairs, or -errno. */
+function iovecs(p: GuestProcess, ptr: number, count: number): Array<[number, number]> | number {
+  if (count > 1024) return -E.EMSGSIZE;
+  const raw = p.as.read(ptr, count * 16);
+  if (!raw) return -E.EFAULT;
+  const v = new DataView(raw.buffer);
+  return Array.from({ length: count }, (_, i) => [Number(v.getBigUint64(i * 16, true)), Number(v.getBigUint64(i * 16 + 8, true))]);
+}
+
+/** struct msghdr (riscv64, 56 bytes): name, namelen, iov, iovlen, control, controllen, flags. */
+function msghdr(p: GuestProcess, ptr: number): { name: number; namelen: number; iov: number; iovlen: number; controllen: number } | number {
+  const m = p.as.read(ptr, 56);
+  if (!m) return -E.EFAULT;
+  const v = new DataView(m.buffer);
+  return {
+    name: Number(v.getBigUint64(0, true)), namelen: v.getUint32(8, true), iov: Number(v.getBigUint64(16, true)),
+    iovlen: Number(v.getBigUint64(24, true)), controllen: Number(v.getBigUint64(40, true)),
+  };
+}
+
+function sendmsg(p: GuestProcess, a: SyscallArgs): number {
+  const f = sock(p, a.int(0));
+  if (typeof f === 'number') return f;
+  const m = msghdr(p, a.num(1));
+  if (typeof m === 'number') return m;
+  if (m.controllen !== 0) return -E.EOPNOTSUPP; // ancillary data (SCM_RIGHTS...) is not carried
+  const iov = iovecs(p, m.iov, m.iovlen);
+  if (typeof iov === 'number') return iov;
+  const parts: Uint8Array[] = [];
+  for (const [base, len] of iov) {
+    const d = p.as.read(base, Math.min(len, 1 << 22));
+    if (!d) return -E.EFAULT;
+    parts.push(d);
+  }
+  const data = new Uint8Array(parts.reduce((n, x) => n + x.length, 0));
+  let o = 0;
+  for (const x of parts) {
+    data.set(x, o);
+    o += x.length;
+  }
+  let addr: Uint8Array | null = null;
+  if (m.name !== 0) {
+    const r = addrArg(p, m.name, m.namelen);
+    if (typeof r === 'number') return r;
+    addr = r;
+  }
+  return sockSend(p, f, data, a.int(2), addr);
+}
+
+function recvmsg(p: GuestProcess, a: SyscallArgs): number {
+  const f = sock(p, a.int(0));
+  if (typeof f === 'number') return f;
+  const m = msghdr(p, a.num(1));
+  if (typeof m === 'number') return m;
+  const iov = iovecs(p, m.iov, m.iovlen);
+  if (typeof iov === 'number') return iov;
+  const buf = new Uint8Array(Math.min(iov.reduce((n, [, len]) => n + len, 0), 1 << 22));
+  const from = m.name !== 0 ? new Uint8Array(MAX_ADDR) : null;
+  const n = sockRecv(p, f, buf, a.int(2), from);
+  if (n < 0) return n;
+  let o = 0;
+  for (const [base, len] of iov) {
+    if (o >= n) break;
+    const k = Math.min(len, n - o);
+    if (!p.as.write(base, buf.subarray(o, o + k))) return -E.EFAULT;
+    o += k;
+  }
+  const hdr = new Uint8Array(56);
+  const hv = new DataView(hdr.buffer);
+  const cur = p.as.read(a.num(1), 56);
+  if (!cur) return -E.EFAULT;
+  hdr.set(cur);
+  if (from) {
+    const family = from[0]! | (from[1]! << 8);
+    const len = family === AF_INET6 ? 28 : 16;
+    if (!p.as.write(m.name, from.subarray(0, Math.min(len, m.namelen)))) return -E.EFAULT;
+    hv.setUint32(8, len, true);
+  }
+  hv.setBigUint64(40, 0n, true); // no ancillary data
+  hv.setInt32(48, 0, true);
+  return p.as.write(a.num(1), hdr) ? n : -E.EFAULT;
+}
+
 export const NET_CALLS: Record<number, Syscall> = {
+  [SYS.sendmsg]: sendmsg,
+  [SYS.recvmsg]: recvmsg,
   [SYS.socket]: socket,
   [SYS.connect]: connect,
   [SYS.bind]: (p, a) => {

@@ -1,7 +1,7 @@
 /**
- * `virtus exec` sockets against qemu-riscv64, with Debian's riscv64 busybox: wget fetching from
- * an HTTP server on the host's loopback, and nc listening on a loopback port for a client on
- * the host. Output and exit status must be the same. Ports are chosen free at run time.
+ * `virtus exec` sockets against qemu-riscv64: a C program using UDP on loopback, and Debian's
+ * riscv64 busybox: wget fetching from an HTTP server on the host's loopback, and nc listening on
+ * a loopback port for a client on the host. Output and exit status must be the same. Ports are chosen free at run time.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cacheRoot, ensureDefaultGuest, stderrProgress } from '../../src/host/node/guest/index.ts';
-import { requireTool, ROOT, VIRTUS } from '../support/toolchain.ts';
+import { runQemuUser, runVirtusExec } from '../support/exec.ts';
+import { buildLinuxProgram, requireTool, ROOT, VIRTUS } from '../support/toolchain.ts';
 
 let scratch = '';
 let busybox = '';
@@ -65,6 +66,14 @@ async function freePort(): Promise<number> {
 }
 
 describe('virtus exec sockets, against qemu-riscv64', () => {
+  it('UDP to itself on loopback: sendto, recvfrom, sendmsg and recvmsg with iovecs; a refused connection', () => {
+    const elf = buildLinuxProgram('udp', ['udp.c']);
+    const want = runQemuUser(elf);
+    const got = runVirtusExec(elf);
+    assert.deepEqual(got, want);
+    assert.match(got.stdout, /got 'tw' \+ 'o parts', name length 16, from myself 1/);
+  });
+
   it('wget fetches from an HTTP server on loopback, and reports a refused connection', async () => {
     const server = createHttpServer((q, r) => r.end(`hello from the host, you asked for ${q.url}\n`));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
