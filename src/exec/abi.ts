@@ -11,7 +11,7 @@ export const SYS = {
   fchown: 55, openat: 56, close: 57, pipe2: 59, getdents64: 61, lseek: 62, read: 63, write: 64, readv: 65,
   writev: 66, pread64: 67, pwrite64: 68, sendfile: 71, ppoll: 73, readlinkat: 78, newfstatat: 79, fstat: 80,
   sync: 81, fsync: 82, fdatasync: 83, utimensat: 88, exit: 93, exit_group: 94, set_tid_address: 96, futex: 98,
-  set_robust_list: 99, nanosleep: 101, clock_gettime: 113, clock_getres: 114, clock_nanosleep: 115,
+  set_robust_list: 99, nanosleep: 101, getitimer: 102, setitimer: 103, clock_gettime: 113, clock_getres: 114, clock_nanosleep: 115,
   sched_yield: 124, kill: 129, tkill: 130, tgkill: 131, sigaltstack: 132, rt_sigaction: 134,
   rt_sigprocmask: 135, rt_sigreturn: 139, getresuid: 148, getresgid: 150, times: 153, setpgid: 154,
   getpgid: 155, getsid: 156, setsid: 157, getgroups: 158, uname: 160, getrlimit: 163, setrlimit: 164,

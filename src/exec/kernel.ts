@@ -66,6 +66,8 @@ export class ExecKernel {
     const init = this.init;
     if (!init) throw new Error('ExecKernel.run before start');
     while (!init.exit) {
+      const now = this.host.monotonicNs();
+      const timers = [...this.procs.values()].map((p) => p.tickTimer(now)).filter((t) => t !== 0n);
       let progress = false;
       for (const p of [...this.procs.values()]) {
         if (p.exit) continue;
@@ -75,7 +77,7 @@ export class ExecKernel {
       if (progress || init.exit) continue;
       // Nothing can run: sleep until the first sleeper's time; else waits with a timeout end
       // now; without one, the run is stuck.
-      const wakes = [...this.procs.values()].map((p) => p.nextWake()).filter((w): w is bigint => w !== null);
+      const wakes = [...this.procs.values()].map((p) => p.nextWake()).filter((w): w is bigint => w !== null).concat(timers);
       // Someone waits on the network: look again shortly (the host's sockets never block).
       if ([...this.procs.values()].some((p) => p.waitsOnHost())) {
         this.host.sleep(1_000_000);

@@ -101,6 +101,8 @@ export class GuestProcess {
   exe = '';
   argv: string[] = [];
   exit: ExecExit | null = null;
+  /** ITIMER_REAL (setitimer, alarm): when it fires next on the monotonic clock (0: off), and its period. */
+  itimer = { at: 0n, interval: 0n };
   /** A vfork child this process waits for until it execs or exits (CLONE_VFORK). */
   vforkChild: GuestProcess | null = null;
   /** The process has called execve (its vfork parent may go on). */
@@ -203,6 +205,18 @@ export class GuestProcess {
     let w: bigint | null = null;
     for (const t of this.threads) if (t.wakeAt !== 0n && (w === null || t.wakeAt < w)) w = t.wakeAt;
     return w;
+  }
+
+  /** Fires ITIMER_REAL if its time has come (SIGALRM); returns when it fires next (0n: off). */
+  tickTimer(now: bigint): bigint {
+    const t = this.itimer;
+    if (t.at === 0n || this.exit) return 0n;
+    if (now >= t.at) {
+      t.at = t.interval > 0n ? now + t.interval : 0n;
+      if (this.signals.fatal(14)) this.killWith(14, signalName(14));
+      else this.signals.send(14);
+    }
+    return t.at;
   }
 
   /** Whether a thread waits on a host socket. */

@@ -102,6 +102,45 @@ function futex(p: GuestProcess, a: SyscallArgs): number {
   return BLOCK;
 }
 
+const ITIMER_REAL = 0;
+const US = 1000n;
+
+/** struct itimerval: it_interval, then it_value, each a timeval (seconds, microseconds). */
+function itimerval(intervalNs: bigint, valueNs: bigint): Uint8Array {
+  const b = new Uint8Array(32);
+  const v = new DataView(b.buffer);
+  [intervalNs, valueNs].forEach((ns, i) => {
+    v.setBigInt64(16 * i, ns / 1_000_000_000n, true);
+    v.setBigInt64(16 * i + 8, (ns % 1_000_000_000n) / US, true);
+  });
+  return b;
+}
+
+/** The interval and the time left of ITIMER_REAL, as getitimer reports them. */
+function currentTimer(p: GuestProcess): Uint8Array {
+  const left = p.itimer.at === 0n ? 0n : p.itimer.at - p.host.monotonicNs();
+  return itimerval(p.itimer.interval, left > 0n ? left : 1000n);
+}
+
+/** setitimer(ITIMER_REAL, new, old): SIGALRM after it_value, then every it_interval (the kernel fires it). */
+function setitimer(p: GuestProcess, a: SyscallArgs): number {
+  if (a.int(0) !== ITIMER_REAL) return -E.EINVAL; // the CPU-time timers are not kept
+  if (a.num(2) !== 0 && put(p, a.num(2), currentTimer(p)) < 0) return -E.EFAULT;
+  if (a.num(1) === 0) return 0;
+  const b = p.as.read(a.num(1), 32);
+  if (!b) return -E.EFAULT;
+  const ns = (i: number): bigint | null => {
+    const sec = i64At(b, 16 * i);
+    const usec = i64At(b, 16 * i + 8);
+    return sec < 0 || usec < 0 || usec >= 1e6 ? null : BigInt(sec) * 1_000_000_000n + BigInt(usec) * US;
+  };
+  const interval = ns(0);
+  const value = ns(1);
+  if (interval === null || value === null) return -E.EINVAL;
+  p.itimer = { at: value === 0n ? 0n : p.host.monotonicNs() + value, interval };
+  return 0;
+}
+
 export const PROC_CALLS: Record<number, Syscall> = {
   [SYS.exit]: (p, a) => {
     p.exitThread(a.int(0));
@@ -178,4 +217,6 @@ export const PROC_CALLS: Record<number, Syscall> = {
   [SYS.getrlimit]: (p, a) => put(p, a.num(1), rlimit(a.int(0))),
   [SYS.setrlimit]: () => 0,
   [SYS.futex]: futex,
+  [SYS.setitimer]: setitimer,
+  [SYS.getitimer]: (p, a) => (a.int(0) !== ITIMER_REAL ? -E.EINVAL : put(p, a.num(1), p.itimer.at === 0n ? itimerval(p.itimer.interval, 0n) : currentTimer(p))),
 };

@@ -27,6 +27,7 @@ describe('virtus exec runs static glibc programs as qemu-riscv64 does', () => {
     same('process', ['42', 'two words', ''], { env: { VIRTUS_TEST: 'yes' } }));
   it('signals: SIGSEGV handled with siginfo and ucontext, resumed; raise; mask; abort', () => same('signals'));
   it('signals between processes: a blocked child killed, EINTR and SA_RESTART, sleeps that let others run', () => same('interrupt'));
+  it('ITIMER_REAL: SIGALRM interrupting a wait, an interval timer, alarm() ending the process', () => same('timer'));
   it('shared file mappings: msync, munmap and exit write stores back, never past the end', () => same('shared'));
   it('the rest: link, truncate, chown, statfs, sendfile, prctl names, rusage, times, sysinfo, waitid', () => same('misc'));
   it('/proc/self: cmdline, maps, and pthread_getattr_np finding the stack through them', () =>
