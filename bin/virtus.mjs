@@ -11,7 +11,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const src = join(root, 'src');
-const entry = join(src, 'host/node/cli.ts');
+// `virtus exec` starts from its own, smaller bundle (src/host/node/exec-main.ts): the whole CLI
+// loads every command and the packages they use, most of a static hello world's start-up.
+const light = process.argv[2] === 'exec';
+const entry = join(src, light ? 'host/node/exec-main.ts' : 'host/node/cli.ts');
+const prefix = light ? 'exec-' : 'virtus-';
 
 /** The bundle for the sources as they are now, made if missing; null when it cannot be. */
 async function bundle() {
@@ -23,7 +27,7 @@ async function bundle() {
     hash.update(`${path}\0${st.size}\0${st.mtimeMs}\n`);
   }
   const dir = join(root, 'build/cli');
-  const file = join(dir, `virtus-${hash.digest('hex').slice(0, 16)}.mjs`);
+  const file = join(dir, `${prefix}${hash.digest('hex').slice(0, 16)}.mjs`);
   try {
     statSync(file);
     return file;
@@ -39,7 +43,7 @@ async function bundle() {
     });
     renameSync(tmp, file);
     for (const old of readdirSync(dir)) {
-      if (old.startsWith('virtus-') && join(dir, old) !== file && !old.endsWith('.tmp')) rmSync(join(dir, old), { force: true });
+      if (old.startsWith(prefix) && join(dir, old) !== file && !old.endsWith('.tmp')) rmSync(join(dir, old), { force: true });
     }
     return file;
   } catch {

@@ -39,8 +39,9 @@ export interface HartHooks {
   /**
    * Called for a trap that would enter M-mode. Returns true when the monitor handled it itself
    * (the built-in SBI firmware does so for ecalls from S-mode); the hart then does not trap.
+   * `tvalLo`/`tvalHi` are what mtval would receive (the faulting address of a page fault).
    */
-  machineTrap?(hart: Hart, cause: number, interrupt: boolean): boolean;
+  machineTrap?(hart: Hart, cause: number, interrupt: boolean, tvalLo: number, tvalHi: number): boolean;
 }
 
 /** Index of each named slot in `Hart.s` (low half at the index, high half at index + 1). */
@@ -333,7 +334,7 @@ export class Hart {
     const bit = 1 << cause;
     const deleg = interrupt ? this.s[S.mideleg]! : this.s[S.medeleg]!;
     const toS = priv <= PRIV_S && (deleg & bit) !== 0;
-    if (!toS && this.hooks.machineTrap?.(this, cause, interrupt)) return;
+    if (!toS && this.hooks.machineTrap?.(this, cause, interrupt, tvalLo, tvalHi)) return;
     const pcLo = this.pc[0]!;
     const pcHi = this.pc[1]!;
     const causeHi = interrupt ? 0x8000_0000 | 0 : 0;

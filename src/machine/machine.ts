@@ -112,7 +112,7 @@ export class Machine {
         this.htif?.onStore(pa, size);
         this.codeWritten(pa, size);
       },
-      machineTrap: (h, cause, irq) => this.machineTrap?.(h, cause, irq) ?? false,
+      machineTrap: (h, cause, irq, tvalLo, tvalHi) => this.machineTrap?.(h, cause, irq, tvalLo, tvalHi) ?? false,
     };
     for (let id = 0; id < n; id++) {
       this.harts.push(new Hart({ id, memory: this.memory, ramSize: o.ramSize, bus: this.bus, hooks, pageFlags: this.pageFlags }));

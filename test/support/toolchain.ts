@@ -116,3 +116,13 @@ export function runQemuSpike(elf: string, extra: string[] = []): RunResult {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * Builds a riscv64 Linux user program (Debian's riscv64-linux-gnu-gcc and glibc) from sources
+ * in test/guest/exec/ into build/guest/<name>.elf: statically linked unless `dynamic`.
+ */
+export function buildLinuxProgram(name: string, sources: string[], o: { dynamic?: boolean; cflags?: string[] } = {}): string {
+  return buildGuest(name, sources.map((s) => `exec/${s}`), {
+    cc: 'riscv64-linux-gnu-gcc', bare: false, cflags: [...(o.dynamic ? [] : ['-static']), ...(o.cflags ?? [])],
+  });
+}

@@ -82,7 +82,7 @@ export const LAYERS: readonly string[][] = [
   ['jit'],
   ['devices', 'net'],
   ['machine'],
-  ['vmm'],
+  ['vmm', 'exec'],
   ['repo'],
   ['host'],
 ];

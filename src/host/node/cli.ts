@@ -2,9 +2,10 @@
  * The `virtus` command: dispatches to a subcommand. Every error a user can cause ends in one
  * line on stderr and a non-zero exit; a stack trace appears only with VIRTUS_DEBUG=1.
  */
-import { isVirtusError } from '../../util/errors.ts';
+import { reportError } from './report-error.ts';
 import type { Command } from './command.ts';
 import { runCommand } from './commands/run.ts';
+import { execCommand } from './commands/exec.ts';
 import { guestCommand } from './commands/guest.ts';
 import { imageCommand } from './commands/image.ts';
 import { webCommand } from './commands/web.ts';
@@ -17,7 +18,7 @@ import { psCommand } from './commands/ps.ts';
 import { tuneV8ForTranslator } from './v8-tuning.ts';
 
 const COMMANDS: Command[] = [
-  runCommand, guestCommand, imageCommand, webCommand, switchCommand, daemonCommand,
+  runCommand, execCommand, guestCommand, imageCommand, webCommand, switchCommand, daemonCommand,
   psCommand, createCommand, startCommand, stopCommand, pauseCommand, resumeCommand, rmCommand, consoleCommand, logsCommand, snapshotCommand, migrateCommand,
 ];
 
@@ -62,14 +63,4 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** Prints an error as one line (a stack trace only with VIRTUS_DEBUG=1); returns the exit code. */
-export function reportError(e: unknown): number {
-  if (process.env.VIRTUS_DEBUG === '1') console.error(e);
-  if (isVirtusError(e)) {
-    console.error(`virtus: ${e.message}`);
-    return e.exitCode;
-  }
-  const msg = e instanceof Error ? e.message : String(e);
-  console.error(`virtus: internal error: ${msg} (set VIRTUS_DEBUG=1 for details)`);
-  return 70;
-}
+export { reportError } from './report-error.ts';
