@@ -42,6 +42,8 @@ export interface MachineRecord {
   owned: string[];
   /** It migrated to another host (this URI), which owns its disks now: it never starts here again. */
   migratedTo?: string;
+  /** A cluster's machine (cluster/agent.ts): etcd defines it, not this file. */
+  cluster?: boolean;
 }
 
 /** A machine as the API shows it. */
@@ -425,6 +427,24 @@ export class DaemonMachine {
     await key('u');
     if (!(await step)) return;
     await key('o');
+  }
+
+  /**
+   * Stops the machine at once, for a node that lost its cluster lease (cluster/lease.ts): no
+   * restart, no powerdown; its run loop is quit (disks flushed and closed, their locks let go)
+   * and a thread that does not answer within `quitMs` is ended. Resolves once it is stopped.
+   */
+  async fence(quitMs = 1000): Promise<void> {
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = null;
+    const w = this.worker;
+    if (!w) return;
+    this.userStop = true;
+    this.setState('stopping');
+    await Promise.race([w.action({ type: 'quit' }).catch(() => {}), new Promise((r) => setTimeout(r, quitMs).unref())]);
+    if (this.worker === w && !(await Promise.race([w.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 200).unref())]))) {
+      await w.terminate();
+    }
   }
 
   /** Ends the thread at once (daemon shutdown: disks are flushed by quit first when it answers). */

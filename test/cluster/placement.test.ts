@@ -1,0 +1,97 @@
+/**
+ * A three-member etcd cluster and three daemons on loopback with 256, 192 and 128 MiB: ten
+ * machines of 16 to 64 MiB declared one after the other through POST /vms on different nodes.
+ * Each runs on exactly one node, the one the status names; the placement is the greedy one
+ * by free memory (most free first, ties by name) replayed in declaration order; a cordoned
+ * node takes nothing, `virtus cluster stop` stops a machine where it runs, and a rebalance
+ * brings every node under its threshold by live migration.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { VIRTUS } from '../support/toolchain.ts';
+import { startEtcd, type EtcdCluster } from './etcd.ts';
+import { attach, baseDisk, curl, liveOn, scratch, startNode, status, until, watchTwice, writerElf, writerSpec, type Node } from './support.ts';
+
+const NODES: Array<[string, number]> = [['a', 256], ['b', 192], ['c', 128]];
+const SIZES = [32, 64, 16, 48, 32, 64, 16, 32, 16, 48];
+
+describe('cluster: placement', () => {
+  const s = scratch('virtus-cluster-');
+  const shared = s.path('shared');
+  let etcd: EtcdCluster;
+  let nodes: Node[] = [];
+  before(async () => {
+    mkdirSync(shared);
+    baseDisk(shared);
+    etcd = await startEtcd(s.path('etcd'));
+    nodes = await Promise.all(NODES.map(([n, mib]) => startNode(s.path('nodes'), etcd.url(), n, mib)));
+    await until('three nodes', () => status(nodes[0]!).nodes.filter((n) => n.state === 'ready').length === 3, 20_000);
+  });
+  after(async () => {
+    await Promise.all(nodes.map((n) => n.stop()));
+    await etcd?.stop();
+    s.cleanup();
+  });
+
+  it('places ten machines by free memory, each on exactly one node', { timeout: 180_000 }, async () => {
+    const elf = writerElf();
+    const twice = watchTwice(() => nodes);
+    for (const [i, mib] of SIZES.entries()) {
+      const name = `m${i + 1}`;
+      const r = curl(nodes[i % 3]!.sock, 'POST', '/vms', { name, restart: 'always', spec: writerSpec(elf, shared, name, mib), start: true });
+      assert.equal(r.status, 202, r.text);
+      assert.deepEqual(r.body.cluster.map((m: { name: string }) => m.name), [name]);
+    }
+    const st = await until('ten machines running', () => {
+      const x = status(nodes[0]!);
+      return x.machines.length === 10 && x.machines.every((m) => m.node && m.observed.some((o) => o.node === m.node && o.state === 'running')) && x;
+    }, 120_000);
+    // The greedy placement, replayed.
+    const free = new Map(NODES.map(([n, mib]) => [n, mib]));
+    const expected = new Map<string, string>();
+    SIZES.forEach((mib, i) => {
+      const best = [...free].sort((x, y) => y[1] - x[1] || x[0].localeCompare(y[0]))[0]!;
+      assert.ok(best[1] >= mib);
+      expected.set(`m${i + 1}`, best[0]);
+      free.set(best[0], best[1] - mib);
+    });
+    for (const m of st.machines) assert.equal(m.node, expected.get(m.name), `${m.name} placed by free memory`);
+    const where = liveOn(nodes);
+    for (const m of st.machines) assert.deepEqual(where.get(m.name), [m.node], `${m.name} runs on ${m.node} only`);
+    for (const n of st.nodes) assert.equal(n.committedMemory, SIZES.reduce((t, mib, i) => t + (expected.get(`m${i + 1}`) === n.name ? mib << 20 : 0), 0));
+    // Each answers on its console on its node.
+    for (const m of st.machines.slice(0, 3)) {
+      const con = await attach(nodes.find((n) => n.name === m.node)!.sock, m.name);
+      await con.waitFor(/writer ready/);
+      con.close();
+    }
+    assert.deepEqual(twice.stop(), [], 'no machine ran on two nodes');
+  });
+
+  it('status from the CLI; a stopped machine stops where it ran; a cordoned node takes nothing new', { timeout: 120_000 }, async () => {
+    const env = { ...process.env, VIRTUS_CLUSTER: etcd.url() };
+    const text = spawnSync(process.execPath, [VIRTUS, 'cluster', 'status'], { encoding: 'utf8', env });
+    assert.equal(text.status, 0, text.stderr);
+    assert.match(text.stdout, /^NODE\s+STATE\s+LEASE\s+MEMORY\s+MACHINES$/m);
+    assert.match(text.stdout, /^a\s+ready[^\n]*5s \(\d+s left\)/m);
+    assert.match(text.stdout, /^m1\s+running\s+a\s+a:running\s+always\s+32M/m);
+
+    const stop = spawnSync(process.execPath, [VIRTUS, 'cluster', 'stop', 'm1'], { encoding: 'utf8', env });
+    assert.equal(stop.status, 0, stop.stderr);
+    await until('m1 to stop on a', () => !liveOn(nodes).has('m1'), 30_000);
+    assert.equal(status(nodes[1]!).machines.find((m) => m.name === 'm1')!.node, null);
+
+    const c = spawnSync(process.execPath, [VIRTUS, 'cluster', 'cordon', 'a'], { encoding: 'utf8', env });
+    assert.equal(c.status, 0, c.stderr);
+    writeFileSync(s.path('late.json'), JSON.stringify(writerSpec(writerElf(), shared, 'late', 16)));
+    const create = spawnSync(process.execPath, [VIRTUS, '--cluster', etcd.url(), 'create', '--name', 'late', '--spec', s.path('late.json'), '--start'], { encoding: 'utf8', env });
+    assert.equal(create.status, 0, create.stderr);
+    assert.match(create.stdout, /^late\t[0-9a-f]{12}\trunning$/m);
+    const late = await until('late placed', () => status(nodes[0]!).machines.find((m) => m.name === 'late' && m.node), 30_000);
+    assert.notEqual(late.node, 'a', 'the cordoned node took nothing');
+    assert.equal(status(nodes[0]!).nodes.find((n) => n.name === 'a')!.state, 'cordoned');
+    assert.equal(spawnSync(process.execPath, [VIRTUS, 'cluster', 'uncordon', 'a'], { encoding: 'utf8', env }).status, 0);
+  });
+});
