@@ -56,6 +56,12 @@ export class NodeVmHost implements VmHost {
           locked.push({ file, mode, lock });
         };
       }
+      // A file the drive closed again (the base it read while creating an overlay) has no lock to hand over.
+      const close = file.close.bind(file);
+      file.close = () => {
+        close();
+        for (let i = locked.length - 1; i >= 0; i--) if (locked[i]!.file === file) locked.splice(i, 1);
+      };
       return file;
     };
     try {
