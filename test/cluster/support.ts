@@ -27,6 +27,12 @@ export async function startNode(dir: string, etcd: string, name: string, maxMemo
   return Object.assign(d, { name });
 }
 
+/** Every node's log, for a failing test (printed when VIRTUS_CLUSTER_LOGS is set). */
+export function dumpLogs(nodes: Node[]): void {
+  if (!process.env.VIRTUS_CLUSTER_LOGS) return;
+  for (const n of nodes) process.stderr.write(`--- node ${n.name}\n${n.log()}\n`);
+}
+
 /** GET /cluster on a node (checked against the document). */
 export function status(n: Node): ClusterStatus {
   const a = curl(n.sock, 'GET', '/cluster');
