@@ -13,7 +13,7 @@ import { mkdirSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { VIRTUS } from '../support/toolchain.ts';
 import { startEtcd, type EtcdCluster } from './etcd.ts';
-import { attach, baseDisk, dumpLogs, curl, liveOn, scratch, startNode, status, until, watchTwice, writerElf, writerSpec, type Node } from './support.ts';
+import { attach, baseDisk, dumpLogs, curl, liveOn, scratch, startNode, status, stopNodes, until, watchTwice, writerElf, writerSpec, type Node } from './support.ts';
 
 const MACHINES = ['w1', 'w2', 'w3', 'w4'];
 
@@ -38,7 +38,7 @@ describe('cluster: drain', () => {
   });
   after(async () => {
     dumpLogs(nodes);
-    await Promise.all(nodes.map((n) => n.stop()));
+    await stopNodes(nodes);
     await etcd?.stop();
     s.cleanup();
   });

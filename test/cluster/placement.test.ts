@@ -12,7 +12,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { VIRTUS } from '../support/toolchain.ts';
 import { startEtcd, type EtcdCluster } from './etcd.ts';
-import { attach, baseDisk, dumpLogs, curl, liveOn, scratch, startNode, status, until, watchTwice, writerElf, writerSpec, type Node } from './support.ts';
+import { attach, baseDisk, dumpLogs, curl, liveOn, scratch, startNode, status, stopNodes, until, watchTwice, writerElf, writerSpec, type Node } from './support.ts';
 
 const NODES: Array<[string, number]> = [['a', 256], ['b', 192], ['c', 128]];
 const SIZES = [32, 64, 16, 48, 32, 64, 16, 32, 16, 48];
@@ -31,7 +31,7 @@ describe('cluster: placement', () => {
   });
   after(async () => {
     dumpLogs(nodes);
-    await Promise.all(nodes.map((n) => n.stop()));
+    await stopNodes(nodes);
     await etcd?.stop();
     s.cleanup();
   });

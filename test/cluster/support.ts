@@ -6,7 +6,9 @@
  * polls every daemon's machines and records any moment at which one machine was live on two.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { curl, startDaemon, type Daemon } from '../daemon/support.ts';
 import type { ClusterStatus } from '../../src/host/node/cluster/status.ts';
@@ -103,4 +105,59 @@ export function watchTwice(nodes: () => Node[], ms = 100): { stop(): string[] } 
       return seen;
     },
   };
+}
+
+/**
+ * A loopback TCP relay in front of each etcd member, for one node (relay.ts, in its own process:
+ * this one blocks in curl while the node waits for etcd). `cut()` ends every relayed connection
+ * and refuses new ones (the node's etcd traffic stops, the node itself runs on); `heal()` lets
+ * traffic through again. Each resolves once the relay confirmed it.
+ */
+export async function etcdRelay(etcdUrl: string): Promise<{ url: string; cut(): Promise<void>; heal(): Promise<void>; close(): Promise<void> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./relay.ts', import.meta.url)), etcdUrl], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((r) => child.on('exit', () => r()));
+  let out = '';
+  const waiters: Array<() => void> = [];
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (d: string) => {
+    out += d;
+    for (const w of waiters.splice(0)) w();
+  });
+  const line = async (re: RegExp): Promise<RegExpExecArray> => {
+    for (;;) {
+      const m = re.exec(out);
+      if (m) {
+        out = out.slice(m.index + m[0].length);
+        return m;
+      }
+      if (child.exitCode !== null) throw new Error('the etcd relay exited');
+      await Promise.race([new Promise<void>((r) => waiters.push(r)), exited]);
+    }
+  };
+  const url = (await line(/^(etcd:\/\/\S+)\n/m))[1]!;
+  const ask = async (cmd: string): Promise<void> => {
+    child.stdin!.write(`${cmd}\n`);
+    await line(new RegExp(`^${cmd} done\\n`, 'm'));
+  };
+  return {
+    url,
+    cut: () => ask('cut'),
+    heal: () => ask('heal'),
+    async close() {
+      child.stdin!.end();
+      await exited;
+    },
+  };
+}
+
+/** Stops every node (SIGTERM); one still running after 20 s is killed, so a failed test cannot hang its file. */
+export async function stopNodes(nodes: Node[]): Promise<void> {
+  await Promise.all(nodes.map(async (n) => {
+    const t = setTimeout(() => {
+      process.stderr.write(`node ${n.name} did not stop within 20 s of SIGTERM: killed\n`);
+      void n.kill9();
+    }, 20_000);
+    await n.stop();
+    clearTimeout(t);
+  }));
 }

@@ -31,6 +31,9 @@ import { Scheduler } from './scheduler.ts';
 import { readState, type At, type ClusterState } from './state.ts';
 import { Txn } from './txn.ts';
 
+/** How long leaving may wait for etcd (ms). */
+const LEAVE_MS = 2000;
+
 /** How a daemon joins the cluster. */
 export interface AgentOptions {
   /** etcd://HOST:PORT[,…] */
@@ -377,14 +380,25 @@ export class ClusterAgent {
     if (this.timer) clearInterval(this.timer);
   }
 
-  /** Leaves the cluster: the lease is given back, so the node is gone at once. Call after its machines stopped. */
+  /**
+   * Leaves the cluster: the lease is given back, so the node is gone at once. Call after its
+   * machines stopped. An etcd it cannot reach gets LEAVE_MS: then the node just goes, and its
+   * lease expires by itself (its machines are stopped already, so nothing waits on it).
+   */
   async leave(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.offEvents?.();
-    await this.scheduler.stop();
-    await this.watcher?.cancel().catch(() => {});
-    await this.lease?.release();
+    let timer: NodeJS.Timeout | undefined;
+    const steps = (async () => {
+      await this.scheduler.stop();
+      await this.watcher?.cancel().catch(() => {});
+      await this.lease?.release();
+    })();
+    const late = await Promise.race([steps.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), LEAVE_MS)))]);
+    clearTimeout(timer);
+    if (late) this.o.log(`cluster: ${this.o.node} left without etcd's answer (its lease expires by itself)`);
+    this.lease?.abandon();
     this.client.close();
   }
 }

@@ -113,6 +113,12 @@ export class NodeLease {
     this.watchdog = null;
   }
 
+  /** Stops keeping the lease without a word to etcd (it expires by itself); `lost` is not called. */
+  abandon(): void {
+    this.lost = true;
+    this.stopTimers();
+  }
+
   /** Gives the lease back (the node's keys go at once). */
   async release(): Promise<void> {
     this.lost = true;
