@@ -3,8 +3,8 @@
  * machines of 16 to 64 MiB declared one after the other through POST /vms on different nodes.
  * Each runs on exactly one node, the one the status names; the placement is the greedy one
  * by free memory (most free first, ties by name) replayed in declaration order; a cordoned
- * node takes nothing, `virtus cluster stop` stops a machine where it runs, and a rebalance
- * brings every node under its threshold by live migration.
+ * node takes nothing, `virtus cluster stop` stops a machine where it runs, and `virtus cluster
+ * rebalance` brings every node under its threshold by live migration (or says why it cannot).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -94,5 +94,35 @@ describe('cluster: placement', () => {
     assert.notEqual(late.node, 'a', 'the cordoned node took nothing');
     assert.equal(status(nodes[0]!).nodes.find((n) => n.name === 'a')!.state, 'cordoned');
     assert.equal(spawnSync(process.execPath, [VIRTUS, 'cluster', 'uncordon', 'a'], { encoding: 'utf8', env }).status, 0);
+  });
+
+  it('rebalances by live migration until no node holds more than the threshold', { timeout: 120_000 }, async () => {
+    // Now a holds m2, m5, m6 (160/256 MiB), b m3, m4, m7, m9, m10 (144/192: 75%), c m8, late (48/128).
+    // Under 70%, b's biggest machines fit nowhere below it; m3 (16 MiB) does on a (176/256).
+    const env = { ...process.env, VIRTUS_CLUSTER: etcd.url() };
+    const before = status(nodes[0]!);
+    assert.equal(before.nodes.find((n) => n.name === 'b')!.committedMemory, 144 << 20);
+    const twice = watchTwice(() => nodes);
+    const r = spawnSync(process.execPath, [VIRTUS, 'cluster', 'rebalance', '--threshold', '70'], { encoding: 'utf8', env, timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^m3\tb -> a\tmigrated$/m);
+    assert.match(r.stdout, /^rebalanced to 70%: 1 machine\(s\) moved$/m);
+    const st = await until('m3 running on a', () => {
+      const x = status(nodes[0]!);
+      return x.machines.find((m) => m.name === 'm3')!.observed.some((o) => o.node === 'a' && o.state === 'running') && x;
+    }, 30_000);
+    assert.deepEqual(twice.stop(), [], 'no machine ran on two nodes');
+    for (const n of st.nodes) assert.ok(n.committedMemory <= 0.7 * n.maxMemory!, `${n.name}: ${n.committedMemory >> 20}/${n.maxMemory! >> 20} MiB`);
+    assert.deepEqual(liveOn(nodes).get('m3'), ['a']);
+    assert.equal(st.rebalance?.status, 'done');
+    const con = await attach(nodes[0]!.sock, 'm3');
+    con.send('R 1\n');
+    await con.waitFor(/^sector 1: /m);
+    con.close();
+
+    // A threshold nothing can meet stops with the reason.
+    const stuck = spawnSync(process.execPath, [VIRTUS, 'cluster', 'rebalance', '--threshold', '10'], { encoding: 'utf8', env, timeout: 60_000 });
+    assert.equal(stuck.status, 1);
+    assert.match(stuck.stderr, /^virtus: rebalance stopped: a node is above 10% of its memory and no machine on it fits elsewhere below that$/m);
   });
 });

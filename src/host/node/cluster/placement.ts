@@ -3,8 +3,8 @@
  * schedulable node with the most free memory that can hold it (free = the node's limit minus
  * the memory of the machines assigned to it or on their way to it), ties broken by name, so a
  * placement can be predicted from the same facts. A rebalance moves one machine at a time off
- * the fullest node above the threshold, to the node with the most free memory that stays at or
- * below it.
+ * the fullest node above the threshold (its biggest machine that fits first), to the node with the
+ * most free memory among those that stay at or below it.
  */
 import { committedMemory, schedulable, type ClusterState } from './state.ts';
 
@@ -43,11 +43,10 @@ export function rebalanceStep(s: ClusterState, threshold: number): { vm: string;
     const machines = [...s.assigns].filter(([name, a]) => a.value.node === from && !s.moves.has(name) && s.vms.has(name))
       .map(([name]) => ({ name, memory: s.vms.get(name)!.value.spec.memory }))
       .sort((a, b) => b.memory - a.memory || a.name.localeCompare(b.name));
+    const targets = schedulable(s).filter((n) => n !== from).sort((a, b) => freeMemory(s, b) - freeMemory(s, a) || a.localeCompare(b));
     for (const m of machines) {
-      const to = pickNode(s, m.memory, [from]);
-      if (!to) continue;
-      const max = s.nodes.get(to)!.value.maxMemory;
-      if ((committedMemory(s, to) + m.memory) / max <= threshold + 1e-9) return { vm: m.name, from, to };
+      const to = targets.find((n) => (committedMemory(s, n) + m.memory) / s.nodes.get(n)!.value.maxMemory <= threshold + 1e-9);
+      if (to) return { vm: m.name, from, to };
     }
   }
   return 'stuck';
