@@ -3,14 +3,16 @@
  * machines of 16 to 64 MiB declared one after the other through POST /vms on different nodes.
  * Each runs on exactly one node, the one the status names; the placement is the greedy one
  * by free memory (most free first, ties by name) replayed in declaration order; a cordoned
- * node takes nothing, `virtus cluster stop` stops a machine where it runs, and `virtus cluster
+ * node takes nothing, the web console of a node shows the cluster, `virtus cluster stop` stops a machine where it runs, and `virtus cluster
  * rebalance` brings every node under its threshold by live migration (or says why it cannot).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { VIRTUS } from '../support/toolchain.ts';
+import { launchChromium } from '../web/browser.ts';
 import { startEtcd, type EtcdCluster } from './etcd.ts';
 import { attach, baseDisk, dumpLogs, curl, liveOn, scratch, startNode, status, stopNodes, until, watchTwice, writerElf, writerSpec, type Node } from './support.ts';
 
@@ -26,7 +28,7 @@ describe('cluster: placement', () => {
     mkdirSync(shared);
     baseDisk(shared);
     etcd = await startEtcd(s.path('etcd'));
-    nodes = await Promise.all(NODES.map(([n, mib]) => startNode(s.path('nodes'), etcd.url(), n, mib)));
+    nodes = await Promise.all(NODES.map(([n, mib]) => startNode(s.path('nodes'), etcd.url(), n, mib, { tcp: n === 'b' })));
     await until('three nodes', () => status(nodes[0]!).nodes.filter((n) => n.state === 'ready').length === 3, 20_000);
   });
   after(async () => {
@@ -69,6 +71,22 @@ describe('cluster: placement', () => {
       con.close();
     }
     assert.deepEqual(twice.stop(), [], 'no machine ran on two nodes');
+
+    // The web console of any node shows the cluster as GET /cluster does.
+    const b = nodes[1]!;
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      const [, host, port] = /^tcp:(.*):(\d+)$/.exec(b.tcp!)!;
+      await page.goto(`http://${host}:${port}/ui#token=${readFileSync(join(b.state, 'token'), 'utf8').trim()}`);
+      for (const m of st.machines) await page.locator(`#cluster-machines tr[data-name="${m.name}"] td.node`, { hasText: new RegExp(`^${m.node}$`) }).waitFor({ timeout: 30_000 });
+      for (const n of st.nodes) await page.locator(`#cluster-nodes tr[data-name="${n.name}"][data-state="ready"] td.machines`, { hasText: n.machines.join(', ') }).waitFor({ timeout: 10_000 });
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+    }
   });
 
   it('status from the CLI; a stopped machine stops where it ran; a cordoned node takes nothing new', { timeout: 120_000 }, async () => {

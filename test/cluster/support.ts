@@ -21,8 +21,9 @@ export interface Node extends Daemon {
 }
 
 /** Starts a daemon on `etcd` as node `name` with `maxMemory` MiB, its state in `dir`/name. */
-export async function startNode(dir: string, etcd: string, name: string, maxMemoryMiB: number, o: { ttl?: number; env?: Record<string, string> } = {}): Promise<Node> {
+export async function startNode(dir: string, etcd: string, name: string, maxMemoryMiB: number, o: { ttl?: number; env?: Record<string, string>; tcp?: boolean } = {}): Promise<Node> {
   const d = await startDaemon(join(dir, name), {
+    tcp: o.tcp === true,
     args: ['--cluster', etcd, '--node', name, '--max-memory', `${maxMemoryMiB}M`, '--lease-ttl', String(o.ttl ?? 5)],
     ...(o.env ? { env: o.env } : {}),
   });
