@@ -16,6 +16,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
@@ -160,4 +161,56 @@ describe('cluster: failover', () => {
       await relay.close();
     }
   });
+
+  it('a node paused (SIGSTOP) past its lease runs no guest code once it continues', { timeout: 180_000 }, async () => {
+    // No other node takes the machine, so its disk is only ever written by e's copy.
+    assert.equal(cli('cordon', 'b').status, 0);
+    assert.equal(cli('cordon', 'c').status, 0);
+    const e = await startNode(s.path('nodes'), etcd.url(), 'e', 256);
+    nodes.push(e);
+    const r = curl(e.sock, 'POST', '/vms', { name: 'p2', restart: 'always', spec: writerSpec(writerElf(), shared, 'p2', 32), start: true });
+    assert.equal(r.status, 202, r.text);
+    await until('p2 on e', () => liveOn([e]).has('p2'), 30_000);
+    const con = track(await attach(e.sock, 'p2'));
+    await con.waitFor(/writer ready/);
+    con.send('W p2 0\n');
+    await con.waitFor(/^synced p2 200$/m);
+    const overlay = join(shared, 'p2.qcow2');
+
+    e.child.kill('SIGSTOP');
+    let before: number;
+    try {
+      await until('e down', () => status(on('b')).nodes.find((n) => n.name === 'e')?.state !== 'ready', 20_000);
+      before = writtenSectors(overlay);
+    } finally {
+      e.child.kill('SIGCONT');
+    }
+    await until('e to fence', () => /cluster: fenced at \S+: (no keepalive|etcd says)/.test(e.log()), 10_000);
+    await until('e back', () => /cluster: e joined[^]*cluster: e joined/.test(e.log()), 20_000);
+    const afterwards = writtenSectors(overlay);
+    console.log(`# SIGSTOP past the lease: ${before} sectors written before SIGCONT, ${afterwards} after`);
+    assert.ok(afterwards <= before + 1, `the guest wrote ${afterwards - before} sectors after its node continued without its lease`);
+    assert.equal(cli('uncordon', 'b').status, 0);
+    assert.equal(cli('uncordon', 'c').status, 0);
+  });
 });
+
+/** How many sectors from 1 on the writer guest has written to `overlay` (qemu-io, which reads past the writer's lock). */
+function writtenSectors(overlay: string): number {
+  const has = (k: number): boolean => {
+    const r = spawnSync('qemu-io', ['-U', '-r', '-f', 'qcow2', '-c', `read -P 0 ${k * 512} 512`, overlay], { encoding: 'utf8' });
+    const out = r.stdout + r.stderr;
+    if (/Pattern verification failed/.test(out)) return true;
+    if (r.status !== 0 || !/read 512\/512 bytes/.test(out)) throw new Error(`qemu-io ${overlay}: ${out}`);
+    return false;
+  };
+  let lo = 0; // sectors 1..lo are written
+  let hi = 1;
+  while (has(hi)) [lo, hi] = [hi, hi * 2];
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (has(mid)) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}

@@ -24,6 +24,7 @@ import type { Daemon } from '../daemon/daemon.ts';
 import type { DaemonMachine } from '../daemon/machine.ts';
 import { etcdError, openEtcd } from './etcd.ts';
 import { NodeLease } from './lease.ts';
+import type { LeaseGate } from './lease-gate.ts';
 import { declare, type DeclareRequest } from './ops.ts';
 import { readStatus, type ClusterStatus } from './status.ts';
 import { KEYS, now, type Move, type NodeRecord, type VmRecord } from './model.ts';
@@ -46,6 +47,8 @@ export interface AgentOptions {
   /** Where the daemon's API listens (published for `virtus --host`). */
   api: string[];
   daemon: Daemon;
+  /** The gate the daemon's cluster machines run behind (lease-gate.ts): opened by each renewal. */
+  gate?: LeaseGate;
   log(line: string): void;
 }
 
@@ -97,7 +100,11 @@ export class ClusterAgent {
   }
 
   private async register(): Promise<void> {
-    const lease = new NodeLease(this.client, { ttl: this.o.ttl, lost: (why) => void this.fence(why) });
+    const lease = new NodeLease(this.client, {
+      ttl: this.o.ttl,
+      lost: (why) => void this.fence(why),
+      renewed: (deadline, expiry) => this.o.gate?.open(performance.timeOrigin + deadline, performance.timeOrigin + expiry),
+    });
     const id = await lease.acquire();
     const put = await this.client.put(KEYS.node(this.o.node)).value(JSON.stringify(this.nodeRecord())).lease(id);
     this.lease = lease;

@@ -39,7 +39,12 @@ export class NodeLease {
 
   constructor(
     private readonly client: Etcd3,
-    private readonly o: { ttl: number; lost(reason: string): void },
+    private readonly o: {
+      ttl: number;
+      lost(reason: string): void;
+      /** The lease was granted or renewed: it surely holds until `deadline` and may expire from `expiry` (performance.now() ms). */
+      renewed?(deadline: number, expiry: number): void;
+    },
   ) {}
 
   /** The lease's id (once granted). */
@@ -71,6 +76,7 @@ export class NodeLease {
     lease.on('lost', (e: Error) => this.lose(`etcd says the lease is gone (${e.message})`));
     this.id = await lease.grant();
     this.renewedAt = sent;
+    this.o.renewed?.(this.deadline, sent + this.o.ttl * 1000);
     this.schedule(this.o.ttl * 1000 / 6);
     this.watchdog = setInterval(() => {
       if (!this.lost && performance.now() >= this.deadline) this.lose(`no keepalive answered for ${Math.round(this.age)} ms (ttl ${this.o.ttl} s)`);
@@ -92,7 +98,10 @@ export class NodeLease {
         lease.keepaliveOnce({ deadline: Date.now() + KEEPALIVE_DEADLINE_MS }),
         new Promise((_, reject) => setTimeout(() => reject(new Error('keepalive timed out')), KEEPALIVE_DEADLINE_MS + 100).unref()),
       ]);
-      if (!this.lost && sent > this.renewedAt) this.renewedAt = sent;
+      if (!this.lost && sent > this.renewedAt) {
+        this.renewedAt = sent;
+        this.o.renewed?.(this.deadline, sent + this.o.ttl * 1000);
+      }
       this.schedule(this.o.ttl * 1000 / 6);
     } catch {
       this.schedule(100);

@@ -6,6 +6,7 @@ import { parseFlags, type Command } from '../command.ts';
 import { buildApi } from '../daemon/api.ts';
 import { Daemon } from '../daemon/daemon.ts';
 import { ClusterAgent } from '../cluster/agent.ts';
+import { LeaseGate } from '../cluster/lease-gate.ts';
 import { parseClusterUrl } from '../cluster/etcd.ts';
 import { NAME } from '../cluster/model.ts';
 import { Listeners, parseListen } from '../daemon/listen.ts';
@@ -83,7 +84,8 @@ export const daemonCommand: Command = {
     const listen = (v.listen?.length ? v.listen : [`unix:${state.socket}`]).map((t) => parseListen(t));
     state.open();
     const log = (line: string): void => void process.stderr.write(line + '\n');
-    const daemon = new Daemon({ state, maxMemory, log, cluster: cluster !== undefined });
+    const gate = cluster !== undefined ? new LeaseGate() : undefined;
+    const daemon = new Daemon({ state, maxMemory, log, cluster: cluster !== undefined, ...(gate ? { lease: gate.buffer } : {}) });
     const listeners = new Listeners();
     let agent: ClusterAgent | null = null;
     try {
@@ -91,7 +93,7 @@ export const daemonCommand: Command = {
       await listeners.listen(listen);
       await daemon.load();
       if (cluster !== undefined) {
-        agent = await ClusterAgent.join({ url: cluster, node, ttl, address: v.address ?? '127.0.0.1', api: listeners.addresses, daemon, log });
+        agent = await ClusterAgent.join({ url: cluster, node, ttl, address: v.address ?? '127.0.0.1', api: listeners.addresses, daemon, gate: gate!, log });
       }
     } catch (e) {
       await listeners.close();

@@ -26,6 +26,8 @@ export interface DaemonOptions {
    * etcd, so their definitions left in the state directory are dropped when it starts.
    */
   cluster?: boolean;
+  /** The cluster lease's gate (cluster/lease-gate.ts): its machines run only while the lease holds. */
+  lease?: SharedArrayBuffer;
 }
 
 /** A create request, as the API's schema has already checked it. */
@@ -100,6 +102,7 @@ export class Daemon {
         this.checkDisks(who);
       },
       dir: (id) => this.o.state.machineDir(id),
+      ...(this.o.lease ? { lease: this.o.lease } : {}),
       log: (line) => this.o.log(`virtus daemon: ${line}`),
     });
     this.machines.set(record.id, m);

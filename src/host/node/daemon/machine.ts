@@ -88,6 +88,8 @@ export interface MachineContext {
   /** The machine's directory in the state directory. */
   dir(id: string): string;
   log(line: string): void;
+  /** The lease gate of a cluster node (cluster/lease-gate.ts), for its cluster machines' threads. */
+  lease?: SharedArrayBuffer;
 }
 
 /** Bytes of console output kept per machine. */
@@ -178,9 +180,10 @@ export class DaemonMachine {
   /** The worker's machine as this record describes it. */
   private init(start: boolean, incoming?: string): WorkerInit {
     const r = this.record;
-    if (incoming !== undefined) return { kind: 'incoming', listen: incoming, resources: r.snapshot!.resources, name: r.name, dir: this.ctx.dir(r.id) };
-    if (r.snapshot) return { kind: 'restore', snapshot: r.snapshot.path, resources: r.snapshot.resources, name: r.name, start };
-    return { kind: 'create', spec: r.spec!, name: r.name, start };
+    const lease = r.cluster && this.ctx.lease ? { lease: this.ctx.lease } : {};
+    if (incoming !== undefined) return { kind: 'incoming', listen: incoming, resources: r.snapshot!.resources, name: r.name, dir: this.ctx.dir(r.id), ...lease };
+    if (r.snapshot) return { kind: 'restore', snapshot: r.snapshot.path, resources: r.snapshot.resources, name: r.name, start, ...lease };
+    return { kind: 'create', spec: r.spec!, name: r.name, start, ...lease };
   }
 
   /** Starts the machine (boots it afresh, or restores its snapshot); resolves once it runs. */
