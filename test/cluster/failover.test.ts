@@ -12,6 +12,11 @@
  * cannot renew its lease. It stops its machine itself (its console's last output) before the
  * machine starts on another node (its new console's first output), both seen by this process's
  * clock; once the relay heals, d joins again and does not start the machine again.
+ *
+ * A pause: node e's daemon is stopped (SIGSTOP) with its machine writing, for longer than its
+ * lease, while no other node may take the machine. When it continues, its guest must not run
+ * before the daemon's thread notices the lease is gone: the disk (read with qemu-io) holds at
+ * most the one sector that was being written when it stopped.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
