@@ -15,11 +15,13 @@ import { consoleCommand } from './commands/console.ts';
 import { createCommand, logsCommand, pauseCommand, resumeCommand, rmCommand, snapshotCommand, startCommand, stopCommand } from './commands/machines.ts';
 import { migrateCommand } from './commands/migrate.ts';
 import { psCommand } from './commands/ps.ts';
+import { clusterCommand } from './commands/cluster.ts';
 import { tuneV8ForTranslator } from './v8-tuning.ts';
 
 const COMMANDS: Command[] = [
   runCommand, execCommand, guestCommand, imageCommand, webCommand, switchCommand, daemonCommand,
   psCommand, createCommand, startCommand, stopCommand, pauseCommand, resumeCommand, rmCommand, consoleCommand, logsCommand, snapshotCommand, migrateCommand,
+  clusterCommand,
 ];
 
 /** A daemon machine's worker thread loads this module (the CLI's bundle) and runs this. */
@@ -41,6 +43,8 @@ function usage(): string {
 
 /** Runs the CLI with `argv` (without node and script); returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
+  // `virtus --cluster URL create ...` is `virtus create --cluster URL ...`.
+  if (argv[0] === '--cluster' && argv.length > 2) argv = [argv[2]!, '--cluster', argv[1]!, ...argv.slice(3)];
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     console.log(usage());

@@ -4,16 +4,35 @@ import type { RunnerHost } from '../../machine/runner.ts';
 export class NodeRunnerHost implements RunnerHost {
   private wakeUp: (() => void) | null = null;
   private timer: NodeJS.Timeout | null = null;
+  /**
+   * When set, the guest runs only while it answers true (a cluster machine: its node's lease
+   * holds, cluster/lease-gate.ts): the run loop waits at its next yield or sleep until it does,
+   * or until `release()`.
+   */
+  gate: (() => boolean) | null = null;
+  private released = false;
 
-  yield(): Promise<void> {
-    return new Promise((r) => setImmediate(r));
+  async yield(): Promise<void> {
+    await new Promise((r) => setImmediate(r));
+    await this.gated();
   }
 
-  sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
+  async sleep(ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
       this.wakeUp = resolve;
       this.timer = setTimeout(() => this.wake(), ms);
     });
+    await this.gated();
+  }
+
+  /** Lets a run loop waiting at the gate go on (to stop: it was asked to). */
+  release(): void {
+    this.released = true;
+  }
+
+  private async gated(): Promise<void> {
+    while (this.gate && !this.gate() && !this.released) await new Promise((r) => setTimeout(r, 10));
+    this.released = false;
   }
 
   /** Ends a sleep early (input arrived, a device has work). */

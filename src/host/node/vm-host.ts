@@ -27,6 +27,11 @@ export interface NodeVmHostOptions {
   warn?: (line: string) => void;
   /** The terminal's size for virtio-console (default: stdout's when it is a terminal). */
   consoleSize?: () => { cols: number; rows: number };
+  /**
+   * When set, disks are written (and flushed) only while it answers true: a cluster machine's
+   * node past its lease's expiry (cluster/lease-gate.ts) refuses every write with LEASE_LOST.
+   */
+  mayWrite?: () => boolean;
 }
 
 export class NodeVmHost implements VmHost {
@@ -49,6 +54,19 @@ export class NodeVmHost implements VmHost {
     };
     const recorded = (file: HostFile): HostFile => {
       files.push(file);
+      const mayWrite = this.o.mayWrite;
+      if (mayWrite) {
+        const refuse = (): void => {
+          if (!mayWrite()) throw new VirtusError('LEASE_LOST', `${file.name}: this node's cluster lease has expired; another node may run the machine now, so its disks are not written here`);
+        };
+        for (const op of ['write', 'truncate', 'flush'] as const) {
+          const f = (file[op] as (...a: unknown[]) => void).bind(file);
+          (file as unknown as Record<string, (...a: unknown[]) => void>)[op] = (...a) => {
+            refuse();
+            f(...a);
+          };
+        }
+      }
       const lock = file.lock?.bind(file);
       if (lock) {
         file.lock = (mode) => {
@@ -56,6 +74,12 @@ export class NodeVmHost implements VmHost {
           locked.push({ file, mode, lock });
         };
       }
+      // A file the drive closed again (the base it read while creating an overlay) has no lock to hand over.
+      const close = file.close.bind(file);
+      file.close = () => {
+        close();
+        for (let i = locked.length - 1; i >= 0; i--) if (locked[i]!.file === file) locked.splice(i, 1);
+      };
       return file;
     };
     try {

@@ -1,7 +1,8 @@
 /**
  * The daemon's web console (`/ui` of `virtus daemon --listen tcp:...`): the daemon's machines
  * with their state and counters, buttons that start, stop, pause, resume and snapshot them, and
- * an xterm.js terminal attached to any machine's console WebSocket. It is a client of the API
+ * an xterm.js terminal attached to any machine's console WebSocket; on a node of a cluster, the
+ * cluster's nodes and machines too (GET /cluster). It is a client of the API
  * like the CLI: the token comes in the page's address (`/ui#token=TOKEN`) and goes with every
  * request (a header for fetch, `access_token=` for the WebSocket).
  */
@@ -51,6 +52,52 @@ const ACTIONS: Array<{ label: string; when: string[]; run(m: MachineInfo): Promi
 
 const instructions = new Map<string, number>();
 
+/** GET /cluster, as far as the page shows it (status.ts has the whole shape). */
+interface ClusterView {
+  scheduler: string | null;
+  nodes: Array<{ name: string; state: string; lease: { ttl: number; remaining: number } | null; committedMemory: number; maxMemory: number | null; machines: string[] }>;
+  machines: Array<{ name: string; desired: string; node: string | null; observed: Array<{ node: string; state: string }>; move: { from: string; to: string; status: string } | null; restart: string; note: string | null }>;
+}
+
+const mib = (n: number | null): string => (n === null ? '-' : `${Math.round(n / 1048576)}M`);
+
+/** One table body's rows: each a name (data-name), a state (data-state) and its cells. */
+function rows(table: string, list: Array<{ name: string; state: string; cells: string[] }>, classes: string[]): void {
+  $(table).querySelector('tbody')!.replaceChildren(...list.map((r) => {
+    const tr = document.createElement('tr');
+    tr.dataset.name = r.name;
+    tr.dataset.state = r.state;
+    r.cells.forEach((c, i) => {
+      const td = document.createElement('td');
+      td.className = classes[i]!;
+      td.textContent = c;
+      tr.append(td);
+    });
+    return tr;
+  }));
+}
+
+/** The cluster panel; hidden on a daemon that is no node of a cluster. */
+async function refreshCluster(): Promise<void> {
+  let c: ClusterView;
+  try {
+    c = await api<ClusterView>('GET', '/cluster');
+  } catch (e) {
+    if (!(e instanceof Error && e.message.startsWith('NOT_IN_CLUSTER'))) report(e);
+    return;
+  }
+  $('cluster').hidden = false;
+  $('scheduler').textContent = c.scheduler ? `scheduler: ${c.scheduler}` : 'no scheduler';
+  rows('cluster-nodes', c.nodes.map((n) => ({
+    name: n.name, state: n.state,
+    cells: [n.name, n.state, n.lease ? `${n.lease.remaining}/${n.lease.ttl}s` : '-', `${mib(n.committedMemory)}/${mib(n.maxMemory)}`, n.machines.join(', ') || '-'],
+  })), ['name', 'state', 'lease', 'memory', 'machines']);
+  rows('cluster-machines', c.machines.map((m) => ({
+    name: m.name, state: m.desired,
+    cells: [m.name, m.desired, m.move ? `${m.move.from} -> ${m.move.to} (${m.move.status})` : m.node ?? '-', m.observed.map((o) => `${o.node}: ${o.state}`).join(', ') || '-', m.restart, m.note ?? ''],
+  })), ['name', 'desired', 'node', 'observed', 'restart', 'note']);
+}
+
 function render(machines: MachineInfo[]): void {
   const body = $('machines').querySelector('tbody')!;
   body.replaceChildren(
@@ -97,6 +144,7 @@ async function refresh(): Promise<void> {
   } catch (e) {
     report(e);
   }
+  await refreshCluster();
 }
 
 const term = new Terminal({ convertEol: false, scrollback: 5000, fontSize: 14 });

@@ -9,6 +9,8 @@ import { DaemonClient, daemonAddress } from '../daemon/client.ts';
 import { MACHINE_OPTIONS, specFromFlags, type MachineFlags } from '../machine-flags.ts';
 import { nodeSpecSources } from '../spec-sources.ts';
 import { parseMemory } from '../machine-flags.ts';
+import { declare } from '../cluster/ops.ts';
+import { withCluster } from './cluster.ts';
 
 const HOST_HELP = `  --host unix:PATH|tcp:HOST:PORT
                        the daemon (default $VIRTUS_HOST, else the socket in the
@@ -47,6 +49,10 @@ options of 'virtus run' (--kernel, --drive, --memory, ...).
   --restart always|on-failure|no
                        what to do when it stops by itself (default no)
   --start              start it at once
+  --cluster etcd://HOST:PORT[,...]
+                       declare it in the cluster instead (virtus cluster): it
+                       runs on the node the scheduler chooses; give --spec or
+                       machine options whose files every node sees
   --bios none          with --image: the kernel is a bare-metal program
   --memory SIZE, --append TEXT  with --image: instead of the image's
   --console serial|virtio       with --image: the guest's console (virtio lets
@@ -61,7 +67,7 @@ export const createCommand: Command = {
     const options = {
       ...MACHINE_OPTIONS, ...HOST,
       name: { type: 'string' }, count: { type: 'string' }, spec: { type: 'string' }, snapshot: { type: 'string' },
-      restart: { type: 'string' }, start: { type: 'boolean' },
+      restart: { type: 'string' }, start: { type: 'boolean' }, cluster: { type: 'string' },
     } as const;
     const { values: v } = parseFlags('create', argv, options);
     if (v.help) return printHelp(CREATE_HELP);
@@ -91,9 +97,15 @@ export const createCommand: Command = {
     } else {
       body.spec = await specFromFlags(v as MachineFlags, 'create', nodeSpecSources());
     }
+    if (v.cluster !== undefined) {
+      const made = await withCluster(v.cluster, 'create', (c) => declare(c, body));
+      for (const m of made) console.log(`${m.name}\t${m.id}\t${m.running ? 'running' : 'stopped'}`);
+      return 0;
+    }
     const client = new DaemonClient(daemonAddress(v.host));
-    const r = await client.call<{ machines: Array<{ id: string; name: string; state: string }> }>('POST', '/vms', body);
-    for (const m of r.machines) console.log(`${m.name}\t${m.id}\t${m.state}`);
+    const r = await client.call<{ machines?: Array<{ id: string; name: string; state: string }>; cluster?: Array<{ id: string; name: string; desired: string }> }>('POST', '/vms', body);
+    for (const m of r.machines ?? []) console.log(`${m.name}\t${m.id}\t${m.state}`);
+    for (const m of r.cluster ?? []) console.log(`${m.name}\t${m.id}\t${m.desired}`);
     return 0;
   },
 };

@@ -16,12 +16,13 @@ import { isVirtusError, VirtusError } from '../../../util/errors.ts';
 import type { Daemon } from './daemon.ts';
 import type { DaemonEvent, DaemonMachine } from './machine.ts';
 import { metricsText } from './metrics.ts';
+import type { ClusterAgent } from '../cluster/agent.ts';
 import { uiAsset } from './ui.ts';
 import { describeSchemaErrors, openApiDoc, routes, type SchemaError } from './openapi.ts';
 
 /** HTTP status for each error code (any other VirtusError: 400; anything else: 500). */
 const STATUS: Record<string, number> = {
-  BAD_REQUEST: 400, BAD_SPEC: 400, UNAUTHORIZED: 401, NOT_FOUND: 404, NO_SUCH_VM: 404, NO_SUCH_SNAPSHOT: 404, NO_SUCH_IMAGE: 404,
+  BAD_REQUEST: 400, BAD_SPEC: 400, UNAUTHORIZED: 401, NOT_FOUND: 404, NO_SUCH_VM: 404, NO_SUCH_SNAPSHOT: 404, NO_SUCH_IMAGE: 404, NOT_IN_CLUSTER: 404, CLUSTER_UNREACHABLE: 503,
   METHOD_NOT_ALLOWED: 405, NAME_TAKEN: 409, VMM_STATE: 409, DISK_IN_USE: 409, NO_CLONE: 409, NO_MEMORY: 409, MIGRATE_LISTEN: 409, UNSUPPORTED_MEDIA: 415, MIGRATE_FAILED: 502, INTERNAL: 500, VM_DIED: 500,
 };
 
@@ -33,6 +34,8 @@ export interface ApiOptions {
   token: string;
   /** True for a connection that came over TCP (and so must carry the token). */
   isTcp(socket: Socket): boolean;
+  /** The daemon's part of a cluster, when it is a node of one (POST /vms declares machines there; GET /cluster). */
+  cluster?: () => ClusterAgent | null;
 }
 
 /** A JSON error body. */
@@ -120,8 +123,15 @@ export async function buildApi(o: ApiOptions, serverFactory: (handler: (req: Inc
     getUiAsset: async (req, reply) => sendAsset(reply, await uiAsset(req.params.asset!)),
     listVms: () => ({ machines: d.list().map(info) }),
     createVms: async (req, reply) => {
+      const agent = o.cluster?.();
+      if (agent) return reply.code(202).send({ cluster: await agent.declare(req.body as Parameters<ClusterAgent['declare']>[0]) });
       const made = await d.create(req.body as Parameters<Daemon['create']>[0]);
       return reply.code(201).send({ machines: made.map(info) });
+    },
+    getCluster: async () => {
+      const agent = o.cluster?.();
+      if (!agent) throw new VirtusError('NOT_IN_CLUSTER', 'this daemon is not a node of a cluster (start it with --cluster etcd://... --node NAME)');
+      return agent.status();
     },
     createIncoming: async (req, reply) => {
       const b = (req.body ?? {}) as { name?: string; listen?: string; disks?: []; restart?: 'no' };

@@ -21,6 +21,13 @@ export interface DaemonOptions {
   /** Guest RAM all running machines may hold together, in bytes. */
   maxMemory: number;
   log(line: string): void;
+  /**
+   * The daemon is a node of a cluster (cluster/agent.ts): the cluster's machines are defined in
+   * etcd, so their definitions left in the state directory are dropped when it starts.
+   */
+  cluster?: boolean;
+  /** The cluster lease's gate (cluster/lease-gate.ts): its machines run only while the lease holds. */
+  lease?: SharedArrayBuffer;
 }
 
 /** A create request, as the API's schema has already checked it. */
@@ -63,8 +70,8 @@ export class Daemon {
         this.o.log(`virtus daemon: skipping ${file}: ${(e as Error).message}`);
         continue;
       }
-      if (!record.spec) {
-        // An incoming machine that never arrived: nothing to keep.
+      if (!record.spec || (record.cluster && this.o.cluster)) {
+        // An incoming machine that never arrived, or a cluster's machine (etcd has it): nothing to keep.
         rmSync(this.o.state.machineDir(id), { recursive: true, force: true });
         continue;
       }
@@ -95,6 +102,7 @@ export class Daemon {
         this.checkDisks(who);
       },
       dir: (id) => this.o.state.machineDir(id),
+      ...(this.o.lease ? { lease: this.o.lease } : {}),
       log: (line) => this.o.log(`virtus daemon: ${line}`),
     });
     this.machines.set(record.id, m);
@@ -232,11 +240,18 @@ export class Daemon {
    * Prepares to receive a machine migrated from another host: a new machine in state incoming
    * whose thread listens on `listen`; resolves with it and the address the source must send to.
    */
-  async incoming(req: { name?: string; listen: string; disks?: Resources['disks']; restart?: RestartPolicy }): Promise<{ machine: DaemonMachine; uri: string }> {
+  async incoming(req: {
+    name?: string; listen: string; disks?: Resources['disks']; restart?: RestartPolicy;
+    /** A cluster's move: the machine keeps its cluster id, NICs and folders. */
+    cluster?: { id: string; nics: Resources['nics']; shares: Resources['shares'] };
+  }): Promise<{ machine: DaemonMachine; uri: string }> {
     const [name] = this.names(req, 1, 'incoming');
+    const c = req.cluster;
+    if (c && this.machines.has(c.id)) throw new VirtusError('NAME_TAKEN', `a machine with id ${c.id} exists here`);
     const r = this.newRecord(name!, {
       restart: req.restart ?? 'no',
-      snapshot: { path: '', resources: { disks: req.disks ?? [], shares: [], nics: [], engine: 'jit' } },
+      snapshot: { path: '', resources: { disks: req.disks ?? [], shares: c?.shares ?? [], nics: c?.nics ?? [], engine: 'jit' } },
+      ...(c ? { id: c.id, cluster: true } : {}),
     });
     mkdirSync(this.o.state.machineDir(r.id), { recursive: true });
     this.save(r);
@@ -250,6 +265,21 @@ export class Daemon {
     }
   }
 
+  /**
+   * Defines a machine the cluster assigned to this node, under the cluster's id and name (not
+   * started). Its disks are the cluster's (shared storage): removing it never deletes them.
+   */
+  adopt(o: { id: string; name: string; spec: MachineSpec; restart: RestartPolicy }): DaemonMachine {
+    if (this.machines.has(o.id)) throw new VirtusError('NAME_TAKEN', `a machine with id ${o.id} exists here`);
+    this.names({ name: o.name }, 1, o.name);
+    const r: MachineRecord = { id: o.id, name: o.name, spec: o.spec, restart: o.restart, running: false, created: new Date().toISOString(), owned: [], cluster: true };
+    mkdirSync(this.o.state.machineDir(r.id), { recursive: true });
+    this.save(r);
+    const m = this.add(r);
+    this.publish({ id: r.id, name: r.name, type: 'created' });
+    return m;
+  }
+
   /** Deletes a machine (a running one only with `force`: it is powered off hard first). */
   async remove(ref: string, force = false): Promise<void> {
     const m = this.get(ref);
@@ -258,8 +288,9 @@ export class Daemon {
       await m.stop({ force: true }).catch(() => {});
     }
     this.machines.delete(m.id);
-    // A machine that migrated away handed its disks to the target: those stay.
-    const handedOver = m.record.migratedTo !== undefined;
+    // A machine that migrated away handed its disks to the target: those stay. A cluster's
+    // machine owns no disk here, and its directory holds only what this node kept of it.
+    const handedOver = m.record.migratedTo !== undefined && !m.record.cluster;
     if (!handedOver) for (const f of m.record.owned) rmSync(f, { force: true });
     rmSync(join(this.o.state.machineDir(m.id), 'machine.json'), { force: true });
     if (!handedOver) rmSync(this.o.state.machineDir(m.id), { recursive: true, force: true });

@@ -42,6 +42,8 @@ export interface MachineRecord {
   owned: string[];
   /** It migrated to another host (this URI), which owns its disks now: it never starts here again. */
   migratedTo?: string;
+  /** A cluster's machine (cluster/agent.ts): etcd defines it, not this file. */
+  cluster?: boolean;
 }
 
 /** A machine as the API shows it. */
@@ -86,6 +88,8 @@ export interface MachineContext {
   /** The machine's directory in the state directory. */
   dir(id: string): string;
   log(line: string): void;
+  /** The lease gate of a cluster node (cluster/lease-gate.ts), for its cluster machines' threads. */
+  lease?: SharedArrayBuffer;
 }
 
 /** Bytes of console output kept per machine. */
@@ -176,9 +180,10 @@ export class DaemonMachine {
   /** The worker's machine as this record describes it. */
   private init(start: boolean, incoming?: string): WorkerInit {
     const r = this.record;
-    if (incoming !== undefined) return { kind: 'incoming', listen: incoming, resources: r.snapshot!.resources, name: r.name, dir: this.ctx.dir(r.id) };
-    if (r.snapshot) return { kind: 'restore', snapshot: r.snapshot.path, resources: r.snapshot.resources, name: r.name, start };
-    return { kind: 'create', spec: r.spec!, name: r.name, start };
+    const lease = r.cluster && this.ctx.lease ? { lease: this.ctx.lease } : {};
+    if (incoming !== undefined) return { kind: 'incoming', listen: incoming, resources: r.snapshot!.resources, name: r.name, dir: this.ctx.dir(r.id), ...lease };
+    if (r.snapshot) return { kind: 'restore', snapshot: r.snapshot.path, resources: r.snapshot.resources, name: r.name, start, ...lease };
+    return { kind: 'create', spec: r.spec!, name: r.name, start, ...lease };
   }
 
   /** Starts the machine (boots it afresh, or restores its snapshot); resolves once it runs. */
@@ -425,6 +430,24 @@ export class DaemonMachine {
     await key('u');
     if (!(await step)) return;
     await key('o');
+  }
+
+  /**
+   * Stops the machine at once, for a node that lost its cluster lease (cluster/lease.ts): no
+   * restart, no powerdown; its run loop is quit (disks flushed and closed, their locks let go)
+   * and a thread that does not answer within `quitMs` is ended. Resolves once it is stopped.
+   */
+  async fence(quitMs = 1000): Promise<void> {
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = null;
+    const w = this.worker;
+    if (!w) return;
+    this.userStop = true;
+    this.setState('stopping');
+    await Promise.race([w.action({ type: 'quit' }).catch(() => {}), new Promise((r) => setTimeout(r, quitMs).unref())]);
+    if (this.worker === w && !(await Promise.race([w.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 200).unref())]))) {
+      await w.terminate();
+    }
   }
 
   /** Ends the thread at once (daemon shutdown: disks are flushed by quit first when it answers). */

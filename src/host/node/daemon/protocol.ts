@@ -18,13 +18,17 @@ import type { Resources } from '../../../vmm/shape.ts';
 import type { MachineSpec } from '../../../vmm/spec.ts';
 
 /** How a worker's machine comes to be. */
-export type WorkerInit =
+export type WorkerInit = (
   /** Boot the machine a spec describes (it waits in `created`; `start` runs it). */
   | { kind: 'create'; spec: MachineSpec; name: string; start: boolean }
   /** Restore a snapshot file with these host resources (it waits in `paused`). */
   | { kind: 'restore'; snapshot: string; resources: Resources; name: string; start: boolean }
   /** Listen on `listen` (tcp:HOST:PORT, port 0 for any) for a machine migrated from another host. */
-  | { kind: 'incoming'; listen: string; resources: Resources; name: string; dir: string };
+  | { kind: 'incoming'; listen: string; resources: Resources; name: string; dir: string }
+) & {
+  /** A cluster's machine: its node's lease deadline (cluster/lease-gate.ts), read before each slice. */
+  lease?: SharedArrayBuffer;
+};
 
 /** A failure as plain data: a VirtusError's stable code and message. */
 export interface WireError {

@@ -18,6 +18,7 @@ import { receiveMigration } from '../migration-link.ts';
 import { saveVm } from '../monitor.ts';
 import { nodeCodec } from '../snapshot-codec.ts';
 import { NodeVmHost } from '../vm-host.ts';
+import { readGate } from '../cluster/lease-gate.ts';
 import type { FromWorker, ToWorker, WireError, WorkerInit } from './protocol.ts';
 import { writeAtomic } from './state-dir.ts';
 
@@ -104,7 +105,9 @@ export async function vmWorkerMain(): Promise<void> {
   const post = (m: FromWorker): void => port.postMessage(m);
   const out = new OutputCoalescer(post);
   // Device warnings also arrive as 'warning' events (vmm/create.ts): the host log stays quiet.
-  const host = new NodeVmHost({ warn: () => {}, consoleSize: () => ({ cols: 80, rows: 24 }) });
+  const gate = init.lease ? readGate(init.lease) : null;
+  const host = new NodeVmHost({ warn: () => {}, consoleSize: () => ({ cols: 80, rows: 24 }), ...(gate ? { mayWrite: gate.mayWrite } : {}) });
+  if (gate) host.runner.gate = gate.mayRun;
   const o: VmOptions = {
     on: (e: VmEvent) => {
       if (e.type === 'output') return out.push(e.bytes);
@@ -116,6 +119,12 @@ export async function vmWorkerMain(): Promise<void> {
   const queued: ToWorker[] = [];
   let ready = false;
   const serve = async (m: ToWorker): Promise<void> => {
+    if (gate && m.t === 'action' && m.action.type === 'quit') {
+      // Past the lease's expiry another node may run this machine: its disks are not touched
+      // again, not even flushed (cluster/lease-gate.ts). Before it, the guest stops and flushes.
+      if (!gate.mayWrite()) process.exit(0);
+      host.runner.release();
+    }
     try {
       const value = m.t === 'savevm' ? await saveVm(vm, m.path) : await vm.handle(m.action);
       post({ t: 'result', id: m.id, ok: true, value });
