@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { fuzz, loadTargets } from './harness.ts';
+import { fuzz, iterationsFor, loadTargets } from './harness.ts';
 
 const { values: v, positionals } = parseArgs({
   allowPositionals: true,
@@ -56,7 +56,7 @@ let crashes = 0;
 let total = 0;
 console.log(`fuzz: seed ${seed}, ${targets.length} targets`);
 for (const t of targets) {
-  const r = await fuzz(t, { iterations, seed, ...(timeMs !== undefined ? { timeMs: timeMs / targets.length } : {}) });
+  const r = await fuzz(t, { iterations: iterationsFor(t, iterations, iterations), seed, ...(timeMs !== undefined ? { timeMs: timeMs / targets.length } : {}) });
   total += r.runs;
   console.log(`${t.name.padEnd(24)} ${String(r.runs).padStart(9)} inputs ${(r.ms / 1000).toFixed(1).padStart(7)} s  ${r.findings.length ? `${r.findings.length} CRASHES` : 'ok'}`);
   for (const f of r.findings) {

@@ -44,11 +44,64 @@ function timeOut(h: Hart): true {
   return out(t % 0x1_0000_0000 | 0, Math.floor(t / 0x1_0000_0000) | 0);
 }
 
-/** instret as a Number (the interpreter keeps the slot exact at instruction boundaries). */
-function cycleOut(h: Hart): true {
-  // mcycle holds an offset from minstret: this hart retires one instruction per cycle.
-  const c = h.getNum('minstret') + h.getNum('mcycle');
-  return out(c % 0x1_0000_0000 | 0, Math.floor(c / 0x1_0000_0000) | 0);
+// ---- mcycle and minstret (Privileged 3.1.11, 3.1.13; Unprivileged "Zicsr", CSR instructions) ----
+//
+// The hart's `minstret` slot counts retired instructions for the engines and the machine's
+// clock; the guest never writes it. The CSRs are derived from it: each has a slot holding its
+// offset from that count while it counts, or its frozen value while its mcountinhibit bit is
+// set. This hart runs one instruction per cycle, so mcycle advances with minstret.
+// A CSR instruction runs with the slot exact: it holds the count before the instruction, and
+// the instruction, once it returns, retires (the slot moves on by one).
+
+const MCOUNTINHIBIT_CY = 1;
+const MCOUNTINHIBIT_IR = 4;
+const U64 = (1n << 64n) - 1n;
+
+function slotU64(h: Hart, i: number): bigint {
+  return (BigInt(h.s[i + 1]! >>> 0) << 32n) | BigInt(h.s[i]! >>> 0);
+}
+
+function setSlotU64(h: Hart, i: number, v: bigint): void {
+  h.s[i] = Number(v & 0xffff_ffffn) | 0;
+  h.s[i + 1] = Number((v >> 32n) & 0xffff_ffffn) | 0;
+}
+
+/** The counter whose state is slot `i` and inhibit bit `bit`, as an instruction reads it (its value before the instruction). */
+function counterValue(h: Hart, i: number, bit: number): bigint {
+  const v = slotU64(h, i);
+  return h.s[S.mcountinhibit]! & bit ? v : (slotU64(h, S.minstret) + v) & U64;
+}
+
+/**
+ * Sets the counter so that the next instruction reads `v`: a value written to a counter by one
+ * instruction is the value read by the following one; the write is done instead of the
+ * increment (Unprivileged, Zicsr chapter).
+ */
+function counterSet(h: Hart, i: number, bit: number, v: bigint): void {
+  setSlotU64(h, i, h.s[S.mcountinhibit]! & bit ? v : (v - slotU64(h, S.minstret) - 1n) & U64);
+}
+
+function counterOut(h: Hart, i: number, bit: number): true {
+  const v = counterValue(h, i, bit);
+  return out(Number(v & 0xffff_ffffn) | 0, Number(v >> 32n) | 0);
+}
+
+/**
+ * A write of mcountinhibit takes effect after the writing instruction has otherwise completed
+ * (Privileged 3.1.11): that instruction counts under the old bits. A counter being stopped
+ * keeps the value it has once the instruction retired; one being started resumes from the value
+ * it was frozen at.
+ */
+function writeMcountinhibit(h: Hart, v: number): void {
+  const old = h.s[S.mcountinhibit]!;
+  const retired = slotU64(h, S.minstret);
+  for (const [i, bit] of [[S.mcycle, MCOUNTINHIBIT_CY], [S.instretOffset, MCOUNTINHIBIT_IR]] as const) {
+    if (!((old ^ v) & bit)) continue;
+    const cur = counterValue(h, i, bit);
+    if (v & bit) setSlotU64(h, i, (cur + 1n) & U64);
+    else setSlotU64(h, i, (cur - retired - 1n) & U64);
+  }
+  h.s[S.mcountinhibit] = v;
 }
 
 /**
@@ -65,11 +118,11 @@ export function csrRead(h: Hart, n: number): boolean {
     case CSR.fcsr:
       return fsOn(h) && out(s[S.fcsr]! & 0xff, 0);
     case CSR.cycle:
-      return counterEnabled(h, 0) && cycleOut(h);
+      return counterEnabled(h, 0) && counterOut(h, S.mcycle, MCOUNTINHIBIT_CY);
     case CSR.time:
       return counterEnabled(h, 1) && timeOut(h);
     case CSR.instret:
-      return counterEnabled(h, 2) && out(s[S.minstret]!, s[S.minstret + 1]!);
+      return counterEnabled(h, 2) && counterOut(h, S.instretOffset, MCOUNTINHIBIT_IR);
     case CSR.sstatus: {
       const [lo, hi] = h.mstatusRead();
       return out(lo & SSTATUS_MASK, hi & (0x8000_0000 | 3));
@@ -139,9 +192,9 @@ export function csrRead(h: Hart, n: number): boolean {
     case CSR.pmpcfg2:
       return out(s[S.pmpcfg2]!, s[S.pmpcfg2 + 1]!);
     case CSR.mcycle:
-      return cycleOut(h);
+      return counterOut(h, S.mcycle, MCOUNTINHIBIT_CY);
     case CSR.minstret:
-      return out(s[S.minstret]!, s[S.minstret + 1]!);
+      return counterOut(h, S.instretOffset, MCOUNTINHIBIT_IR);
     default:
       if (n >= 0x3b0 && n < 0x3c0) {
         const i = S.pmpaddr0 + 2 * (n - 0x3b0);
@@ -247,7 +300,8 @@ export function csrWrite(h: Hart, n: number, lo: number, hi: number): boolean {
       s[S.menvcfg + 1] = hi & (0x8000_0000 | 0);
       return true;
     case CSR.mcountinhibit:
-      s[S.mcountinhibit] = lo & 5;
+      // CY and IR; TM (bit 1) is read-only zero, and so are the bits of the hpmcounters, which are read-only zero.
+      writeMcountinhibit(h, lo & (MCOUNTINHIBIT_CY | MCOUNTINHIBIT_IR));
       return true;
     case CSR.mscratch:
       h.set('mscratch', lo, hi);
@@ -273,10 +327,10 @@ export function csrWrite(h: Hart, n: number, lo: number, hi: number): boolean {
       pmpChanged(h);
       return true;
     case CSR.mcycle:
-      h.setNum('mcycle', toNum(lo, hi) - h.getNum('minstret'));
+      counterSet(h, S.mcycle, MCOUNTINHIBIT_CY, (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0));
       return true;
     case CSR.minstret:
-      h.set('minstret', lo, hi);
+      counterSet(h, S.instretOffset, MCOUNTINHIBIT_IR, (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0));
       return true;
     default:
       if (n >= 0x3b0 && n < 0x3c0) {
@@ -292,10 +346,6 @@ export function csrWrite(h: Hart, n: number, lo: number, hi: number): boolean {
       if ((n > 0xb02 && n < 0xb20) || (n > 0x322 && n < 0x340)) return true;
       return false;
   }
-}
-
-function toNum(lo: number, hi: number): number {
-  return (hi >>> 0) * 0x1_0000_0000 + (lo >>> 0);
 }
 
 function writeTvec(h: Hart, slot: 'mtvec' | 'stvec', lo: number, hi: number): true {

@@ -22,7 +22,7 @@ import { f64Fma, f64FmaFast } from '../fpu/fma64.ts';
 import { CANONICAL_NAN_S, fpOut, takeFlags } from '../fpu/state.ts';
 import { MSTATUS_FS } from './csr-numbers.ts';
 import { S } from './hart.ts';
-import type { Handler, HandlerContext } from './interp.ts';
+import type { Handler, HandlerContext } from './handler.ts';
 import { memOut } from './memory.ts';
 import { St } from './status.ts';
 import { illegal } from './system.ts';

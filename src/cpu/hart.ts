@@ -5,7 +5,7 @@
  */
 import {
   F_OFF, hartBase, MMU_COUNT, MMU_M, MMU_S, MMU_S_SUM, MMU_U, PC_OFF, RAM_BASE, RAM_HOST, SLOT_OFF, SLOTS,
-  TLB_ENTRIES, TLB_ENTRY, TLB_INVALID, TLB_OFF, X_OFF, type Slot,
+  TLB_ENTRIES, TLB_INVALID, TLB_OFF, TLB_WORDS, TLBW_ADDEND, X_OFF, type Slot,
 } from './layout.ts';
 import { emptyPmp, rebuildPmp, type PmpTable } from './pmp.ts';
 import {
@@ -145,7 +145,7 @@ export class Hart {
     this.f = new Int32Array(buf, this.base + F_OFF, 64);
     this.pc = new Int32Array(buf, this.base + PC_OFF, 2);
     this.s = new Int32Array(buf, this.base + SLOT_OFF, SLOTS.length * 2);
-    this.tlb = new Int32Array(buf, this.base + TLB_OFF, (MMU_COUNT * TLB_ENTRIES * TLB_ENTRY) / 4);
+    this.tlb = new Int32Array(buf, this.base + TLB_OFF, MMU_COUNT * TLB_ENTRIES * TLB_WORDS);
     this.m8 = new Uint8Array(buf);
     this.m16 = new Uint16Array(buf);
     this.m32 = new Int32Array(buf);
@@ -304,8 +304,8 @@ export class Hart {
   }
 
   private dropEntry(i: number): void {
-    const e = i * (TLB_ENTRY / 4);
-    this.tlb.fill(TLB_INVALID, e, e + 6);
+    const e = i * TLB_WORDS;
+    this.tlb.fill(TLB_INVALID, e, e + TLBW_ADDEND); // the tags, which precede the addend
     if (this.tlbSpan[i]) {
       this.tlbSpan[i] = 0;
       this.superEntries--;

@@ -4,6 +4,13 @@
  * arithmetic when both operands fit in 53 bits and BigInt otherwise.
  */
 
+/** Whether a < b as unsigned 64-bit values (halves). */
+export const ltu = (aLo: number, aHi: number, bLo: number, bHi: number): boolean =>
+  aHi === bHi ? aLo >>> 0 < bLo >>> 0 : aHi >>> 0 < bHi >>> 0;
+/** Whether a < b as signed 64-bit values (halves). */
+export const lt = (aLo: number, aHi: number, bLo: number, bHi: number): boolean =>
+  aHi === bHi ? aLo >>> 0 < bLo >>> 0 : aHi < bHi;
+
 /** Output of the functions below: r64[0] low half, r64[1] high half. */
 export const r64 = new Int32Array(2);
 

@@ -57,7 +57,10 @@ export const SLOTS = [
   'mstatus', 'misa', 'medeleg', 'mideleg', 'mie', 'mip', 'mtvec', 'mscratch', 'mepc', 'mcause',
   'mtval', 'mcounteren', 'menvcfg', 'mcountinhibit', 'mhartid',
   'stvec', 'sscratch', 'sepc', 'scause', 'stval', 'scounteren', 'senvcfg', 'satp', 'stimecmp',
-  'fcsr', 'minstret', 'mcycle',
+  'fcsr',
+  'minstret', // instructions this hart has retired since reset: the engines count here, the guest never writes it
+  'mcycle', // the mcycle CSR as an offset from minstret, or its frozen value while mcountinhibit.CY is set (csr.ts)
+  'instretOffset', // the minstret CSR likewise, with mcountinhibit.IR
   'pmpcfg0', 'pmpcfg2',
   'pmpaddr0', 'pmpaddr1', 'pmpaddr2', 'pmpaddr3', 'pmpaddr4', 'pmpaddr5', 'pmpaddr6', 'pmpaddr7',
   'pmpaddr8', 'pmpaddr9', 'pmpaddr10', 'pmpaddr11', 'pmpaddr12', 'pmpaddr13', 'pmpaddr14', 'pmpaddr15',
@@ -80,18 +83,33 @@ export function slotOffset(s: Slot): number {
 
 /**
  * Software TLB (Privileged spec ch. 12 leaves caching to the implementation). Direct-mapped,
- * one table per MMU index so privilege changes need no flush. Entry layout (32 bytes):
- *   +0  read tag  (i64)  page-aligned virtual address, or TLB_INVALID
- *   +8  write tag (i64)
- *   +16 exec tag  (i64)
- *   +24 addend    (i64)  host offset minus virtual address (host = va + addend, mod 2^32)
+ * one table per MMU index so privilege changes need no flush. An entry is four 64-bit fields:
+ * a read, a write and an exec tag (the page-aligned virtual address an access of that kind may
+ * use the entry for, or TLB_INVALID) and the addend (host offset minus virtual address: host =
+ * va + addend, mod 2^32).
  * A tag matches only when the access may proceed on the fast path: a write tag is filled only
  * once the page is dirty in the PTE and its RAM page is marked dirty, so stores that must be
  * noticed (dirty tracking, pages holding translated code) always take the slow path.
  */
 export const TLB_OFF = 0x1000;
 export const TLB_ENTRIES = 1024;
+/** An entry's size in bytes, and its log2. */
 export const TLB_ENTRY = 32;
+export const TLB_ENTRY_SHIFT = 5;
+/** Byte offsets of an entry's fields. */
+export const TLB_READ = 0;
+export const TLB_WRITE = 8;
+export const TLB_EXEC = 16;
+export const TLB_ADDEND = 24;
+/**
+ * The same in 32-bit words, as TypeScript indexes the TLB (`Hart.tlb`, an Int32Array): an entry
+ * is TLB_WORDS words, and each field's low half is at the index given, its high half next.
+ */
+export const TLB_WORDS = TLB_ENTRY / 4;
+export const TLBW_READ = TLB_READ / 4;
+export const TLBW_WRITE = TLB_WRITE / 4;
+export const TLBW_EXEC = TLB_EXEC / 4;
+export const TLBW_ADDEND = TLB_ADDEND / 4;
 export const MMU_U = 0;
 export const MMU_S = 1;
 export const MMU_S_SUM = 2;
@@ -102,6 +120,7 @@ export const TLB_INVALID = 1;
 export const TLB_BYTES = MMU_COUNT * TLB_ENTRIES * TLB_ENTRY;
 
 if (SLOT_OFF + 8 * SLOTS.length > TLB_OFF) throw new Error('layout: hart slots overlap the TLB');
+if (1 << TLB_ENTRY_SHIFT !== TLB_ENTRY) throw new Error('layout: TLB_ENTRY_SHIFT is not log2(TLB_ENTRY)');
 if (TLB_OFF + TLB_BYTES > HART_BLOCK) throw new Error('layout: TLB does not fit in the hart block');
 if (HART_BASE + MAX_HARTS * HART_BLOCK > DIRTY_BITMAP) throw new Error('layout: hart blocks overlap the tables');
 if (jumpCacheBase(MAX_HARTS) > JIT_AREA_END) throw new Error('layout: machine tables overlap RAM');

@@ -5,7 +5,7 @@
  * allows it). Faults are taken on the hart (Hart.trap) before any byte of a store is written.
  */
 import { fillTlb, markDirty, mmuOut, translate } from './mmu.ts';
-import { RAM_BASE, RAM_HOST, TLB_ENTRIES } from './layout.ts';
+import { RAM_BASE, RAM_HOST, TLB_ENTRIES, TLB_WORDS, TLBW_ADDEND, TLBW_EXEC } from './layout.ts';
 import { PAGE_CODE, PAGE_WATCH, type Hart } from './hart.ts';
 import { Access, accessFaultCause } from './trap.ts';
 
@@ -182,8 +182,8 @@ export function fetchHigh(h: Hart, mmu: number, pcLo: number, pcHi: number): num
   const nHi = (nLo >>> 0) < (pcLo >>> 0) ? (pcHi + 1) | 0 : pcHi;
   // The next page is usually in the fetch TLB already (a loop that straddles two pages).
   const T = h.tlb;
-  const e = (mmu * TLB_ENTRIES + ((nLo >>> 12) & (TLB_ENTRIES - 1))) * 8;
-  if (T[e + 4] === (nLo & ~0xfff) && T[e + 5] === nHi) return h.m16[((nLo + T[e + 6]!) >>> 0) >>> 1]!;
+  const e = (mmu * TLB_ENTRIES + ((nLo >>> 12) & (TLB_ENTRIES - 1))) * TLB_WORDS;
+  if (T[e + TLBW_EXEC] === (nLo & ~0xfff) && T[e + TLBW_EXEC + 1] === nHi) return h.m16[((nLo + T[e + TLBW_ADDEND]!) >>> 0) >>> 1]!;
   const cause = translate(h, nLo, nHi, Access.Fetch, mmu, 2);
   const o = cause < 0 ? h.ramOffset(mmuOut.pa, 2) : -1;
   if (o < 0) {

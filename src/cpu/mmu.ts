@@ -3,7 +3,10 @@
  * with permission checks, A/D updates done by the hardware (as QEMU does), misaligned-superpage
  * faults, and refills of the software TLB described in layout.ts.
  */
-import { MMU_M, MMU_S, MMU_U, DIRTY_BITMAP, PAGE_SHIFT, RAM_BASE, RAM_HOST, TLB_ENTRIES, TLB_INVALID } from './layout.ts';
+import {
+  MMU_M, MMU_S, MMU_U, DIRTY_BITMAP, PAGE_SHIFT, RAM_BASE, RAM_HOST, TLB_ENTRIES, TLB_INVALID, TLB_WORDS, TLBW_ADDEND, TLBW_EXEC, TLBW_READ,
+  TLBW_WRITE,
+} from './layout.ts';
 import { MSTATUS_MXR, SATP_SV39, SATP_SV48 } from './csr-numbers.ts';
 import { PRIV_M, PRIV_S, PRIV_U, S, type Hart } from './hart.ts';
 import { pmpAllows, pmpUniformPage } from './pmp.ts';
@@ -130,27 +133,33 @@ export function fillTlb(h: Hart, mmu: number, access: Access, vaLo: number, vaHi
   if (!pmpUniformPage(h, pa - (ramOff % 4096))) return;
   const pageLo = vaLo & ~0xfff;
   const hostPage = RAM_HOST + ramOff - (ramOff % 4096);
-  const e = (mmu * TLB_ENTRIES + ((vaLo >>> PAGE_SHIFT) & (TLB_ENTRIES - 1))) * 8;
+  const entry = mmu * TLB_ENTRIES + ((vaLo >>> PAGE_SHIFT) & (TLB_ENTRIES - 1));
+  const e = entry * TLB_WORDS;
   const t = h.tlb;
   const addend = (hostPage - pageLo) | 0;
-  if (t[e + 6] !== addend || !sameTag(t, e, pageLo, vaHi)) {
-    t.fill(TLB_INVALID, e, e + 6);
-    t[e + 6] = addend;
-    t[e + 7] = 0;
-    h.noteSpan(e >>> 3, vaLo, vaHi, mmuOut.span);
+  if (t[e + TLBW_ADDEND] !== addend || !sameTag(t, e, pageLo, vaHi)) {
+    // Another page's entry: its tags (which precede the addend) go.
+    t.fill(TLB_INVALID, e, e + TLBW_ADDEND);
+    t[e + TLBW_ADDEND] = addend;
+    t[e + TLBW_ADDEND + 1] = 0;
+    h.noteSpan(entry, vaLo, vaHi, mmuOut.span);
   }
   if (access === Access.Store) {
     // Watched pages and pages with translated code must see every store: no fast-path entry.
     if (h.pageFlags[ramOff >>> PAGE_SHIFT] !== 0) return;
     markDirty(h, hostPage);
   }
-  const k = e + access * 2;
+  const k = e + TAG_WORD[access]!;
   t[k] = pageLo;
   t[k + 1] = vaHi;
 }
 
+/** The tag an access of each kind uses (by Access). */
+const TAG_WORD = [TLBW_READ, TLBW_WRITE, TLBW_EXEC];
+
+/** Whether any of the entry's tags names the page. */
 function sameTag(t: Int32Array, e: number, pageLo: number, vaHi: number): boolean {
-  for (let k = e; k < e + 6; k += 2) if (t[k] === pageLo && t[k + 1] === vaHi) return true;
+  for (const w of TAG_WORD) if (t[e + w] === pageLo && t[e + w + 1] === vaHi) return true;
   return false;
 }
 

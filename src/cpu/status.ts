@@ -13,4 +13,10 @@ export const enum St {
   Exit = 3,
   /** Retired; the handler set the pc; leave the run loop. */
   ExitJump = 4,
+  /**
+   * Retired; the pc moves on; translations may have changed (SFENCE.VMA): the engine looks the
+   * next fetch up again, and a translator leaves code translated under the old mapping. Not a
+   * reason to leave the run loop, so every engine ends its slices at the same instructions.
+   */
+  Refetch = 5,
 }

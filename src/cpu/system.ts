@@ -1,11 +1,12 @@
 /**
  * Instructions that change privileged state: CSR access (Zicsr), ECALL, EBREAK, MRET, SRET, WFI,
  * SFENCE.VMA, FENCE.I. They run with the hart's state fully written back (pc and instret exact),
- * so every engine can call them; each returns a status (status.ts). CSR accesses and SFENCE.VMA
- * end the engine's slice only when they must: an interrupt became deliverable, or the address
- * space changed under code the translator chains to (the hart's tlbGen moved). Everything else
- * runs on within the slice, so a kernel's frequent CSR traffic (SUM toggles, interrupt masking,
- * reading time) costs no trip through the machine loop.
+ * so every engine can call them; each returns a status (status.ts). CSR accesses end the
+ * engine's slice only when they must: an interrupt became deliverable, or the whole address
+ * space changed (a satp, MXR or PMP write flushed the TLB); SFENCE.VMA never does. Everything
+ * else runs on within the slice, so a kernel's frequent CSR traffic (SUM toggles, interrupt
+ * masking, reading time) costs no trip through the machine loop. Each of these decisions
+ * depends on architectural state only, so every engine ends its slices at the same instructions.
  * The trap-and-emulate hooks of a monitor live here: TVM, TW and TSR (Privileged 3.1.6.5).
  */
 import { csrAccessAllowed, csrOut, csrRead, csrWrite } from './csr.ts';
@@ -105,12 +106,16 @@ export function execWfi(h: Hart, raw: number): St {
   return St.Exit;
 }
 
-/** SFENCE.VMA (10.2.1): illegal in U-mode, and in S-mode when TVM is set. */
+/**
+ * SFENCE.VMA (10.2.1): illegal in U-mode, and in S-mode when TVM is set. It never ends the slice:
+ * whether an address-specific flush moves the hart's tlbGen depends on what the translator has
+ * chained to, which the interpreter does not have, so ending the slice on it made the engines
+ * stop at different instructions. Engines see St.Refetch instead and look the pc up again.
+ */
 export function execSfenceVma(h: Hart, rs1: number, raw: number): St {
   const p = h.priv;
   if (p === PRIV_U || (p === PRIV_S && h.s[S.mstatus]! & MSTATUS_TVM)) return illegal(h, raw);
-  const gen = h.s[S.tlbGen]!;
   if (rs1 === 0) h.flushTlb();
   else h.flushTlbPage(h.x[2 * rs1]!, h.x[2 * rs1 + 1]!);
-  return h.s[S.tlbGen] !== gen ? St.Exit : St.Next;
+  return St.Refetch;
 }

@@ -19,9 +19,27 @@ export const enum Kind {
   Store = 2,
   Branch = 3,
   Jump = 4,
-  /** CSR access, fences, privileged instructions: end a translated block. */
+  /** CSR access, fences, privileged instructions (see Flag for what each means to an engine). */
   System = 5,
   Amo = 6,
+}
+
+/** What engines key on beyond an instruction's kind: the bits of InsnDef.flags. */
+export const enum Flag {
+  None = 0,
+  /**
+   * Changes privilege or waits (ECALL, EBREAK, MRET, SRET, WFI): never inside a translated
+   * block, which ends before it; the dispatcher interprets it.
+   */
+  EndsBlock = 1,
+  /**
+   * Reads or writes CSRs or address translation (Zicsr, SFENCE.VMA): a translated block runs
+   * the interpreter's handler in place, after which the data MMU (privilege, SUM, MPRV, satp)
+   * may differ.
+   */
+  Csr = 2,
+  /** A jump whose target is in its encoding (JAL; a branch's always is). */
+  Direct = 4,
 }
 
 /** A 32-bit instruction. */
@@ -37,6 +55,8 @@ export interface InsnDef {
   readonly regs: string;
   /** Memory access width in bytes for loads, stores and AMOs; 0 otherwise. */
   readonly width: number;
+  /** Flag bits. */
+  readonly flags: number;
   /** Index of this row in INSNS; the interpreter and translator dispatch on it. */
   readonly id: number;
 }
@@ -76,12 +96,13 @@ export function pattern(p: string): { mask: number; match: number; length: numbe
   return { mask: mask >>> 0, match: match >>> 0, length: s.length };
 }
 
-type Row = [name: string, ext: Ext, pattern: string, format: Format, kind?: Kind, regs?: string, width?: number];
+type Row = [name: string, ext: Ext, pattern: string, format: Format, kind?: Kind, regs?: string, width?: number, flags?: Flag];
 
 const { Alu, Load, Store, Branch, Jump, System, Amo } = {
   Alu: Kind.Alu, Load: Kind.Load, Store: Kind.Store, Branch: Kind.Branch,
   Jump: Kind.Jump, System: Kind.System, Amo: Kind.Amo,
 };
+const { EndsBlock, Csr, Direct } = { EndsBlock: Flag.EndsBlock, Csr: Flag.Csr, Direct: Flag.Direct };
 
 // Field legend used in patterns below: i immediate, s shamt, d rd, a rs1, b rs2, c rs3, m rm,
 // q aq, r rl, p pred, u succ, f fm, k csr.
@@ -89,7 +110,7 @@ const ROWS: Row[] = [
   // RV64I (Unprivileged ch. 2 and 4)
   ['lui',   'I', 'iiiiiiiiiiiiiiiiiiii ddddd 0110111', 'U'],
   ['auipc', 'I', 'iiiiiiiiiiiiiiiiiiii ddddd 0010111', 'U'],
-  ['jal',   'I', 'iiiiiiiiiiiiiiiiiiii ddddd 1101111', 'J', Jump],
+  ['jal',   'I', 'iiiiiiiiiiiiiiiiiiii ddddd 1101111', 'J', Jump, 'xxx', 0, Direct],
   ['jalr',  'I', 'iiiiiiiiiiii aaaaa 000 ddddd 1100111', 'I', Jump],
   ['beq',   'I', 'iiiiiii bbbbb aaaaa 000 iiiii 1100011', 'B', Branch],
   ['bne',   'I', 'iiiiiii bbbbb aaaaa 001 iiiii 1100011', 'B', Branch],
@@ -137,23 +158,23 @@ const ROWS: Row[] = [
   ['srlw',  'I', '0000000 bbbbb aaaaa 101 ddddd 0111011', 'R'],
   ['sraw',  'I', '0100000 bbbbb aaaaa 101 ddddd 0111011', 'R'],
   ['fence', 'I', 'ffff pppp uuuu aaaaa 000 ddddd 0001111', 'FENCE', System],
-  ['ecall', 'I', '000000000000 00000 000 00000 1110011', 'NONE', System],
-  ['ebreak','I', '000000000001 00000 000 00000 1110011', 'NONE', System],
+  ['ecall', 'I', '000000000000 00000 000 00000 1110011', 'NONE', System, 'xxx', 0, EndsBlock],
+  ['ebreak','I', '000000000001 00000 000 00000 1110011', 'NONE', System, 'xxx', 0, EndsBlock],
 
   // Zifencei, Zicsr (Unprivileged ch. 6, 7)
   ['fence.i', 'Zifencei', 'iiiiiiiiiiii aaaaa 001 ddddd 0001111', 'I', System],
-  ['csrrw',  'Zicsr', 'kkkkkkkkkkkk aaaaa 001 ddddd 1110011', 'CSR', System],
-  ['csrrs',  'Zicsr', 'kkkkkkkkkkkk aaaaa 010 ddddd 1110011', 'CSR', System],
-  ['csrrc',  'Zicsr', 'kkkkkkkkkkkk aaaaa 011 ddddd 1110011', 'CSR', System],
-  ['csrrwi', 'Zicsr', 'kkkkkkkkkkkk iiiii 101 ddddd 1110011', 'CSRI', System],
-  ['csrrsi', 'Zicsr', 'kkkkkkkkkkkk iiiii 110 ddddd 1110011', 'CSRI', System],
-  ['csrrci', 'Zicsr', 'kkkkkkkkkkkk iiiii 111 ddddd 1110011', 'CSRI', System],
+  ['csrrw',  'Zicsr', 'kkkkkkkkkkkk aaaaa 001 ddddd 1110011', 'CSR', System, 'xxx', 0, Csr],
+  ['csrrs',  'Zicsr', 'kkkkkkkkkkkk aaaaa 010 ddddd 1110011', 'CSR', System, 'xxx', 0, Csr],
+  ['csrrc',  'Zicsr', 'kkkkkkkkkkkk aaaaa 011 ddddd 1110011', 'CSR', System, 'xxx', 0, Csr],
+  ['csrrwi', 'Zicsr', 'kkkkkkkkkkkk iiiii 101 ddddd 1110011', 'CSRI', System, 'xxx', 0, Csr],
+  ['csrrsi', 'Zicsr', 'kkkkkkkkkkkk iiiii 110 ddddd 1110011', 'CSRI', System, 'xxx', 0, Csr],
+  ['csrrci', 'Zicsr', 'kkkkkkkkkkkk iiiii 111 ddddd 1110011', 'CSRI', System, 'xxx', 0, Csr],
 
   // Privileged instructions (Privileged spec 3.3, 10.2)
-  ['mret',       'Priv', '0011000 00010 00000 000 00000 1110011', 'NONE', System],
-  ['sret',       'Priv', '0001000 00010 00000 000 00000 1110011', 'NONE', System],
-  ['wfi',        'Priv', '0001000 00101 00000 000 00000 1110011', 'NONE', System],
-  ['sfence.vma', 'Priv', '0001001 bbbbb aaaaa 000 00000 1110011', 'SFENCE', System],
+  ['mret',       'Priv', '0011000 00010 00000 000 00000 1110011', 'NONE', System, 'xxx', 0, EndsBlock],
+  ['sret',       'Priv', '0001000 00010 00000 000 00000 1110011', 'NONE', System, 'xxx', 0, EndsBlock],
+  ['wfi',        'Priv', '0001000 00101 00000 000 00000 1110011', 'NONE', System, 'xxx', 0, EndsBlock],
+  ['sfence.vma', 'Priv', '0001001 bbbbb aaaaa 000 00000 1110011', 'SFENCE', System, 'xxx', 0, Csr],
 
   // M (Unprivileged ch. 13)
   ['mul',    'M', '0000001 bbbbb aaaaa 000 ddddd 0110011', 'R'],
@@ -261,10 +282,10 @@ const ROWS: Row[] = [
 ];
 
 /** Every 32-bit instruction, in table order; `INSNS[d.id] === d`. */
-export const INSNS: readonly InsnDef[] = ROWS.map(([name, ext, pat, format, kind, regs, width], id) => {
+export const INSNS: readonly InsnDef[] = ROWS.map(([name, ext, pat, format, kind, regs, width, flags], id) => {
   const { mask, match, length } = pattern(pat);
   if (length !== 32) throw new Error(`isa table: ${name} pattern has ${length} bits`);
-  return { name, ext, mask, match, format, kind: kind ?? Alu, regs: regs ?? 'xxx', width: width ?? 0, id };
+  return { name, ext, mask, match, format, kind: kind ?? Alu, regs: regs ?? 'xxx', width: width ?? 0, flags: flags ?? Flag.None, id };
 });
 
 /** Looks a 32-bit row up by mnemonic. */

@@ -14,15 +14,18 @@
  * Self-modifying code: a page with translated code is flagged PAGE_CODE, which keeps every
  * store to it on the slow path; such a store (or device DMA) drops the page's regions.
  */
-import { interpreterHelper, type Engine } from '../cpu/interp.ts';
+import type { Engine } from '../cpu/handler.ts';
+import { interpreterHelper } from '../cpu/interp.ts';
 import { JC_PAGES, PAGE_CODE, S, type Hart } from '../cpu/hart.ts';
-import { fetchFill, memFlags } from '../cpu/memory.ts';
-import { JUMP_CACHE_ENTRIES, jumpCacheBase, MMU_COUNT, RAM_BASE, RAM_HOST, TLB_ENTRIES, TLB_INVALID } from '../cpu/layout.ts';
-import { St } from '../cpu/status.ts';
-import { Exit, SLOW_NEXT, type SlowPaths } from './emit.ts';
+import { fetchFill } from '../cpu/memory.ts';
+import {
+  MMU_COUNT, RAM_BASE, RAM_HOST, TLB_ENTRIES, TLB_INVALID, TLB_WORDS, TLBW_ADDEND, TLBW_EXEC, TLBW_WRITE,
+} from '../cpu/layout.ts';
+import { Exit } from './region.ts';
+import { slowPathHelper, type SlowPathHost } from './slow-path.ts';
 import { translateRegion } from './translate.ts';
 import { tailCallsSupported } from './wasm.ts';
-import { jumpCacheIndex, trampolineModule, type EnterFn } from './trampoline.ts';
+import { Trampoline } from './trampoline.ts';
 
 /** Instructions interpreted in a page before it is compiled (chosen by measurement: bench/). */
 export const HOT_THRESHOLD = 48000;
@@ -47,7 +50,6 @@ const ENTRY_SEEN = -2;
 const S_MINSTRET = S.minstret;
 const S_TLBGEN = S.tlbGen;
 const S_PRIV = S.priv;
-const S_JCGEN = S.jcGen;
 const S_JCHITS = S.jcHits;
 
 interface Region {
@@ -113,16 +115,8 @@ export class JitEngine implements Engine {
   private readonly threshold: number;
   private readonly tailCalls: boolean;
   private readonly memory: WebAssembly.Memory;
-  /** Region functions by slot; only the trampoline imports it. */
-  private readonly table: WebAssembly.Table;
-  private nextSlot = 0;
-  /** Slots the jump cache may still name, freed at its next clearing; and slots to reuse. */
-  private retired: number[] = [];
-  private readonly free: number[] = [];
-  private readonly enter: EnterFn;
-  /** The hart's jump cache (see trampoline.ts), and the TLB generation last seen. */
-  private readonly jc: Int32Array;
-  private readonly jcBase: number;
+  private readonly tramp: Trampoline;
+  /** The TLB generation last seen (the jump cache is voided when it moves). */
   private seenTlbGen = -1;
   /** minstret + budget when the trampoline was last entered (the slow-path helper's `end`). */
   private sliceEnd = 0;
@@ -143,75 +137,37 @@ export class JitEngine implements Engine {
     this.threshold = o.threshold ?? HOT_THRESHOLD;
     this.tailCalls = o.tailCalls ?? tailCallsSupported();
     this.memory = o.memory;
-    this.table = new WebAssembly.Table({ element: 'anyfunc', initial: 1024 });
-    const tramp = new WebAssembly.Instance(new WebAssembly.Module(trampolineModule({ shared: this.shared, maxPages: 65536 })), {
-      env: { mem: o.memory, table: this.table },
-    });
-    this.enter = tramp.exports.enter as EnterFn;
-    this.jcBase = jumpCacheBase(o.hart.id);
-    this.jc = new Int32Array(o.memory.buffer, this.jcBase, JUMP_CACHE_ENTRIES * 4);
-    for (let i = 0; i < this.jc.length; i += 4) this.jc[i] = 1;
-  }
-
-  /** Forgets every jump: after a TLB flush, and whenever a region is installed or dropped. */
-  private clearJumpCache(): void {
-    const s = this.h.s;
-    s[S_JCGEN] = (s[S_JCGEN]! + 1) & 0x3fff_ffff;
-    // Entries carry their generation; an old one can only match again after 2^30 clears,
-    // so wipe the table when the counter wraps.
-    if (s[S_JCGEN] === 0) for (let i = 0; i < this.jc.length; i += 4) this.jc[i] = 1;
-    // No entry names a retired slot now: let its instance go.
-    for (const slot of this.retired) {
-      this.table.set(slot, null);
-      this.free.push(slot);
-    }
-    this.retired = [];
+    this.tramp = new Trampoline(o.hart, o.memory, this.shared);
   }
 
   /**
-   * The `slow(k, budget)` import of a region module: runs its instruction k through the
-   * interpreter's handler with the pc and minstret exact (see SlowPaths; minstret from the
-   * budget left, see BlockEmitter). Returns SLOW_NEXT when the instruction completed normally,
-   * else the region's exit: Stop after a trap (the instruction not retired) or a device access,
-   * Continue after a store into translated code (the region must not run on: its code may be
-   * gone).
+   * Returns the engine to its power-on state (a machine reset, a guest reboot): every region,
+   * table slot, jump-cache entry, ban and PAGE_CODE flag is dropped, and the hart's decode
+   * cache with them. The statistics keep counting. Call it with the harts stopped; the order
+   * relative to reloading RAM and resetting the harts does not matter.
    */
-  private slowPath(t: SlowPaths): (k: number, budget: number) => number {
-    const PC = this.h.pc;
-    const s = this.h.s;
-    const addInstret = (n: number): void => {
-      const lo = (s[S_MINSTRET]! >>> 0) + n;
-      s[S_MINSTRET] = lo | 0;
-      if (lo >= 0x1_0000_0000) s[S_MINSTRET + 1] = (s[S_MINSTRET + 1]! + 1) | 0;
-      else if (lo < 0) s[S_MINSTRET + 1] = (s[S_MINSTRET + 1]! - 1) | 0;
-    };
-    const setPc = (pc: number): void => {
-      PC[0] = pc | 0;
-      PC[1] = Math.floor(pc / 0x1_0000_0000) | 0;
-    };
-    return (k, budget) => {
-      const pc = t.pc[k]!;
-      setPc(pc);
-      // minstret before this instruction (see BlockEmitter): end - budget - back.
-      const n = this.sliceEnd - budget - t.back[k]!;
-      s[S_MINSTRET] = n | 0;
-      s[S_MINSTRET + 1] = Math.floor(n / 0x1_0000_0000) | 0;
-      if (t.id[k]! < 0) {
-        // An instruction straddling two pages: interpreted where it is.
-        interpreterHelper.run(1, false);
-        return interpreterHelper.stoppedAtExit() ? Exit.Stop : Exit.Continue;
-      }
-      const st = interpreterHelper.exec(t.id[k]!, t.a[k]!, t.imm[k]!, t.raw[k]!);
-      if (st === St.Next) {
-        if (!memFlags.codeWrite) return SLOW_NEXT;
-      } else if (st === St.Trap) {
-        return Exit.Stop;
-      }
-      addInstret(1);
-      setPc(pc + t.len[k]!);
-      return st === St.Next ? Exit.Continue : Exit.Stop;
-    };
+  reset(): void {
+    this.tramp.reset();
+    this.byPage.fill(undefined);
+    this.byTlb.fill(null);
+    this.banned.fill(0);
+    this.invalidationsPerPage.fill(0);
+    const flags = this.h.pageFlags;
+    for (let p = 0; p < flags.length; p++) if (flags[p]! & PAGE_CODE) flags[p] = flags[p]! & ~PAGE_CODE;
+    this.h.jcPages.fill(0);
+    this.seenTlbGen = -1;
+    this.h.decoded.pages.fill(undefined);
+    this.h.decoded.count = 0;
   }
+
+  /** The slow-path helper's engine side (see slow-path.ts). */
+  private readonly slowHost: SlowPathHost = {
+    sliceEnd: () => this.sliceEnd,
+    remapped: () => {
+      this.seenTlbGen = this.h.s[S_TLBGEN]!;
+      this.tramp.clear();
+    },
+  };
 
   /** The low 32 bits of minstret (differences of these count instructions within a run). */
   private instretLo(): number {
@@ -225,28 +181,30 @@ export class JitEngine implements Engine {
     const start = this.instretLo();
     interpreterHelper.prepare(h);
     let done = 0;
+    this.tramp.check();
     while (done < budget) {
       const left = budget - done;
       if (h.s[S_TLBGEN] !== this.seenTlbGen) {
         this.seenTlbGen = h.s[S_TLBGEN]!;
-        this.clearJumpCache();
+        this.tramp.clear();
       }
       const pcLo = PC[0]!;
       const pcHi = PC[1]!;
       const fMmu = h.fetchMmu();
-      const e = fMmu * TLB_ENTRIES * 8 + ((pcLo >>> 12) & (TLB_ENTRIES - 1)) * 8;
-      if (T[e + 4] !== (pcLo & ~0xfff) || T[e + 5] !== pcHi) {
+      const entry = fMmu * TLB_ENTRIES + ((pcLo >>> 12) & (TLB_ENTRIES - 1));
+      const e = entry * TLB_WORDS;
+      if (T[e + TLBW_EXEC] !== (pcLo & ~0xfff) || T[e + TLBW_EXEC + 1] !== pcHi) {
         // Fill the fetch TLB here, so that the page's translation is found (a fetch fault is
         // taken as the interpreter would take it, and ends the run there).
         if (!fetchFill(h, fMmu, pcLo, pcHi)) return done;
         continue;
       }
-      const ppage = (((pcLo + T[e + 6]!) >>> 0) - RAM_HOST) >>> 12;
+      const ppage = (((pcLo + T[e + TLBW_ADDEND]!) >>> 0) - RAM_HOST) >>> 12;
       // The region last found through this TLB entry, if it is still the page's.
-      let region = this.byTlb[e >>> 3];
+      let region = this.byTlb[entry];
       if (!region || region.vLo !== (pcLo & ~0xfff) || region.vHi !== pcHi || region.ppage !== ppage) {
         region = this.region(ppage, pcLo & ~0xfff, pcHi);
-        this.byTlb[e >>> 3] = region;
+        this.byTlb[entry] = region;
       }
       const off = pcLo & 0xfff;
       if (region) {
@@ -255,14 +213,10 @@ export class JitEngine implements Engine {
           this.stats.regionRuns++;
           const slot = region.slots[idx >>> 12]!;
           const block = idx & 0xfff;
-          const k = jumpCacheIndex(pcLo) * 4;
-          this.jc[k] = pcLo;
-          this.jc[k + 1] = pcHi;
-          this.jc[k + 2] = (h.s[S_JCGEN]! << 2) | h.s[S_PRIV]!;
-          this.jc[k + 3] = (slot << 12) | block;
+          this.tramp.remember(pcLo, pcHi, h.s[S_PRIV]!, slot, block);
           h.jcPages[(pcLo >>> 12) & (JC_PAGES - 1)] = 1;
           this.sliceEnd = h.s[S_MINSTRET + 1]! * 0x1_0000_0000 + (h.s[S_MINSTRET]! >>> 0) + left;
-          const st = this.enter(h.base, this.jcBase, slot, block, left);
+          const st = this.tramp.enter(slot, block, left);
           this.stats.jumpCacheHits = h.s[S_JCHITS]! >>> 0;
           done = (this.instretLo() - start) >>> 0;
           if (st === Exit.Continue) continue;
@@ -358,7 +312,7 @@ export class JitEngine implements Engine {
     let inst: WebAssembly.Instance;
     try {
       inst = new WebAssembly.Instance(new WebAssembly.Module(out.bytes), {
-        env: { mem: this.memory, slow: this.slowPath(out.slow) },
+        env: { mem: this.memory, slow: slowPathHelper(this.h, out.slow, this.slowHost) },
       });
     } catch (err) {
       // A translator bug must not stop the guest: it keeps running on the interpreter.
@@ -379,7 +333,7 @@ export class JitEngine implements Engine {
     } else {
       // Fresh slots each time: jump cache entries into the previous translation stay valid (it
       // is the same code, with fewer blocks), so the cache need not be cleared.
-      this.retired.push(...r.slots);
+      this.tramp.retire(r.slots);
       r.slots = [];
       this.install(r, inst, out.groups);
       r.entryIndex.fill(-1);
@@ -394,12 +348,7 @@ export class JitEngine implements Engine {
 
   /** Puts a module's functions (exports "0" .. groups - 1) in fresh table slots, appended to the region's. */
   private install(r: Region, inst: WebAssembly.Instance, groups: number): void {
-    for (let g = 0; g < groups; g++) {
-      const slot = this.free.pop() ?? this.nextSlot++;
-      if (slot >= this.table.length) this.table.grow(this.table.length);
-      this.table.set(slot, inst.exports[String(g)]!);
-      r.slots.push(slot);
-    }
+    r.slots.push(...this.tramp.install(Array.from({ length: groups }, (_, g) => inst.exports[String(g)]!)));
   }
 
   /** Never translates the page again (its regions are no longer looked up). */
@@ -416,11 +365,11 @@ export class JitEngine implements Engine {
     const hostPage = RAM_HOST + ppage * 4096;
     for (const h of this.harts) {
       const t = h.tlb;
-      for (let e = 0; e < MMU_COUNT * TLB_ENTRIES * 8; e += 8) {
-        if (t[e + 2] === TLB_INVALID) continue;
-        if ((((t[e + 2]! + t[e + 6]!) >>> 0) & ~0xfff) === hostPage) {
-          t[e + 2] = TLB_INVALID;
-          t[e + 3] = TLB_INVALID;
+      for (let e = 0; e < MMU_COUNT * TLB_ENTRIES * TLB_WORDS; e += TLB_WORDS) {
+        if (t[e + TLBW_WRITE] === TLB_INVALID) continue;
+        if ((((t[e + TLBW_WRITE]! + t[e + TLBW_ADDEND]!) >>> 0) & ~0xfff) === hostPage) {
+          t[e + TLBW_WRITE] = TLB_INVALID;
+          t[e + TLBW_WRITE + 1] = TLB_INVALID;
         }
       }
     }
@@ -441,10 +390,10 @@ export class JitEngine implements Engine {
         r.heat = 0;
         r.seen.fill(0);
         r.entryIndex.fill(-1);
-        this.retired.push(...r.slots);
+        this.tramp.retire(r.slots);
         r.slots = [];
       }
-      this.clearJumpCache();
+      this.tramp.clear();
       if (++this.invalidationsPerPage[p]! >= MAX_INVALIDATIONS) {
         this.ban(p);
         this.byPage[p] = undefined;

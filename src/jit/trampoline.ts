@@ -1,18 +1,22 @@
 /**
- * The trampoline: one small module per machine through which the engine enters translated
- * code. It calls a region through a funcref table, and when the region hands back control at
- * another pc, it looks that pc up in the hart's jump cache (a direct-mapped table in linear
- * memory, as QEMU's tb_jmp_cache) and calls the next region without returning to JavaScript.
- * Only this module imports the table (region modules are placed in it), so adding a region
- * costs one table.set and never touches other instances.
+ * The trampoline: one small module per hart's engine through which it enters translated code,
+ * with the funcref table of region functions and the hart's jump cache. The module calls a
+ * region through the table, and when the region hands back control at another pc, it looks
+ * that pc up in the jump cache (a direct-mapped table in linear memory, as QEMU's
+ * tb_jmp_cache) and calls the next region without returning to JavaScript. Only this module
+ * imports the table (region modules are placed in it), so adding a region costs one table.set
+ * and never touches other instances.
  *
  * Jump cache entry (16 bytes): virtual pc (i64), generation << 2 | privilege (i32),
  * slot << 12 | block (i32). The engine fills entries and voids them all at once, whenever
  * translations or mappings change, by moving the hart's generation on.
  */
-import { JUMP_CACHE_ENTRIES, PC_OFF, slotOffset } from '../cpu/layout.ts';
-import { Exit } from './emit.ts';
+import { S, type Hart } from '../cpu/hart.ts';
+import { JUMP_CACHE_ENTRIES, jumpCacheBase, PC_OFF, slotOffset } from '../cpu/layout.ts';
+import { Exit } from './region.ts';
 import { Code, encodeModule, I32, I64, Op } from './wasm.ts';
+
+const S_JCGEN = S.jcGen;
 
 const MINSTRET = slotOffset('minstret');
 const PRIV = slotOffset('priv');
@@ -27,6 +31,7 @@ export function jumpCacheIndex(pcLo: number): number {
   return ((pcLo >>> 1) ^ (pcLo >>> 13)) & (JUMP_CACHE_ENTRIES - 1);
 }
 
+/** The trampoline's module (enter(h, jumpCache, slot, block, budget)). */
 export function trampolineModule(memory: { shared: boolean; maxPages: number }): Uint8Array<ArrayBuffer> {
   const P_H = 0;
   const P_JC = 1;
@@ -79,4 +84,109 @@ export function trampolineModule(memory: { shared: boolean; maxPages: number }):
     table: true,
     funcs: [{ type: 1, code: c, export: 'enter' }],
   });
+}
+
+/**
+ * A hart's trampoline: the table of region functions with its slots, and the jump cache with
+ * its generation. Slots a dropped region held stay in the table (entries may still name them)
+ * until the cache is next voided, then are reused.
+ */
+export class Trampoline {
+  /** Region functions by slot; only the trampoline module imports it. */
+  private readonly table = new WebAssembly.Table({ element: 'anyfunc', initial: 1024 });
+  private readonly enterFn: EnterFn;
+  private readonly jc: Int32Array;
+  private readonly jcBase: number;
+  private nextSlot = 0;
+  /** Slots the jump cache may still name, freed at its next clearing; and slots to reuse. */
+  private retired: number[] = [];
+  private readonly free: number[] = [];
+  /**
+   * The jump cache generation last given to the hart. The hart keeps it in its block (the
+   * module reads it there), where a hart reset or restore rewrites it; entries of an older
+   * generation would then match again and name slots since emptied or reused, so the cache is
+   * wiped whenever the hart's copy is not this one (check()).
+   */
+  private gen = 0;
+
+  constructor(
+    private readonly h: Hart,
+    memory: WebAssembly.Memory,
+    shared: boolean,
+  ) {
+    const inst = new WebAssembly.Instance(new WebAssembly.Module(trampolineModule({ shared, maxPages: 65536 })), {
+      env: { mem: memory, table: this.table },
+    });
+    this.enterFn = inst.exports.enter as EnterFn;
+    this.jcBase = jumpCacheBase(h.id);
+    this.jc = new Int32Array(memory.buffer, this.jcBase, JUMP_CACHE_ENTRIES * 4);
+    this.wipe();
+  }
+
+  /** Runs the function in `slot` from `block`, and the regions it chains to, for `budget` instructions; returns the exit. */
+  enter(slot: number, block: number, budget: number): number {
+    return this.enterFn(this.h.base, this.jcBase, slot, block, budget);
+  }
+
+  /** Records that the virtual pc (lo, hi), at the hart's privilege, starts `block` of the function in `slot`. */
+  remember(pcLo: number, pcHi: number, privilege: number, slot: number, block: number): void {
+    const k = jumpCacheIndex(pcLo) * 4;
+    this.jc[k] = pcLo;
+    this.jc[k + 1] = pcHi;
+    this.jc[k + 2] = (this.h.s[S_JCGEN]! << 2) | privilege;
+    this.jc[k + 3] = (slot << 12) | block;
+  }
+
+  /** Puts functions in free slots; returns the slots. */
+  install(fns: unknown[]): number[] {
+    return fns.map((fn) => {
+      const slot = this.free.pop() ?? this.nextSlot++;
+      if (slot >= this.table.length) this.table.grow(this.table.length);
+      this.table.set(slot, fn);
+      return slot;
+    });
+  }
+
+  /** Slots whose functions are no longer entered; freed once the jump cache no longer names them. */
+  retire(slots: number[]): void {
+    this.retired.push(...slots);
+  }
+
+  /** Wipes the cache if the hart's copy of the generation was rewritten (a hart reset or restore). */
+  check(): void {
+    if (this.h.s[S_JCGEN] !== this.gen) this.wipe();
+  }
+
+  /** Forgets every jump: after a TLB flush, and whenever a region is installed or dropped. */
+  clear(): void {
+    const s = this.h.s;
+    if (s[S_JCGEN] !== this.gen) this.wipe();
+    this.gen = (this.gen + 1) & 0x3fff_ffff;
+    s[S_JCGEN] = this.gen;
+    // Entries carry their generation; an old one can only match again after 2^30 clears,
+    // so wipe the table when the counter wraps.
+    if (this.gen === 0) this.wipe();
+    // No entry names a retired slot now: let its instance go.
+    for (const slot of this.retired) {
+      this.table.set(slot, null);
+      this.free.push(slot);
+    }
+    this.retired = [];
+  }
+
+  /** Back to the state after construction: every slot empty, every entry void. */
+  reset(): void {
+    for (let slot = 0; slot < this.nextSlot; slot++) this.table.set(slot, null);
+    this.nextSlot = 0;
+    this.retired = [];
+    this.free.length = 0;
+    this.wipe();
+  }
+
+  /** Empties every entry (a pc of 1 matches no instruction) and restarts the generation. */
+  private wipe(): void {
+    for (let i = 0; i < this.jc.length; i += 4) this.jc[i] = 1;
+    this.gen = 0;
+    this.h.s[S_JCGEN] = 0;
+  }
 }

@@ -8,11 +8,11 @@
  * does not cover returns to the dispatcher (engine.ts).
  */
 import { decode } from '../isa/decode.ts';
-import { Kind } from '../isa/table.ts';
-import {
-  BlockEmitter, Exit, fmaFunction, leaveFunction, loadDataTlb, Locals, mulhuFunction, P_BUDGET, P_END, P_ENTRY, SlowPaths,
-  storeInstret, type BlockRef, type Insn,
-} from './emit.ts';
+import { Flag, Kind } from '../isa/table.ts';
+import { BlockEmitter, leaveFunction } from './emit.ts';
+import { mulhuFunction } from './emit-int.ts';
+import { fmaFunction } from './fma-rne.ts';
+import { Exit, loadDataTlb, Locals, P_BUDGET, P_END, P_ENTRY, SlowPaths, storeInstret, type BlockRef, type Insn } from './region.ts';
 import { Code, encodeModule, F64, I32, I64, Op, tailCallsSupported } from './wasm.ts';
 
 /** Most instructions in one block (bounds compile size and the time between budget checks). */
@@ -81,12 +81,6 @@ function fetch(src: RegionSource, off: number): Insn | null {
   return { d, pc: src.vpage + off, off };
 }
 
-/**
- * System instructions a block may contain: fences, CSR accesses and SFENCE.VMA run in place (the
- * emitter's comments say how). The rest (ECALL, xRET, WFI, ...) end the block for the dispatcher.
- */
-const INLINE_SYSTEM = new Set(['fence', 'fence.i', 'csrrw', 'csrrs', 'csrrc', 'csrrwi', 'csrrsi', 'csrrci', 'sfence.vma']);
-
 function scanBlock(src: RegionSource, off: number): Block {
   const insns: Insn[] = [];
   let at = off;
@@ -94,7 +88,9 @@ function scanBlock(src: RegionSource, off: number): Block {
     if (insns.length > 0 && ((src.seen && !src.seen[at >>> 1]) || src.stop?.has(at))) return { off, insns, end: 'fall' };
     const x = fetch(src, at);
     if (!x && straddles(src, at)) return { off, insns, end: 'straddle' };
-    if (!x || (x.d.def.kind === Kind.System && !INLINE_SYSTEM.has(x.d.def.name))) return { off, insns, end: 'interp' };
+    // ECALL, xRET, WFI and the like end the block for the dispatcher (fences, CSR accesses and
+    // SFENCE.VMA run in place: see emit.ts).
+    if (!x || x.d.def.flags & Flag.EndsBlock) return { off, insns, end: 'interp' };
     insns.push(x);
     const k = x.d.def.kind;
     if (k === Kind.Branch || k === Kind.Jump) return { off, insns, end: 'control' };
@@ -122,7 +118,7 @@ export function discover(src: RegionSource): Block[] {
       if (def.kind === Kind.Branch) {
         work.push(next);
         work.push(last.off + last.d.imm);
-      } else if (def.name === 'jal') {
+      } else if (def.flags & Flag.Direct) {
         work.push(last.off + last.d.imm);
         // A call returns to the next instruction: make it a block too.
         if (last.d.rd !== 0) work.push(next);
@@ -179,7 +175,7 @@ export function partition(blocks: Block[]): number[] {
     if (d.def.kind === Kind.Branch) {
       join(i, next);
       join(i, last!.off + d.imm);
-    } else if (d.def.name === 'jal' && d.rd === 0) {
+    } else if (d.def.flags & Flag.Direct && d.rd === 0) {
       join(i, last!.off + d.imm);
     } else if (d.rd !== 0) {
       join(i, next); // a call: the code it returns to belongs with the caller

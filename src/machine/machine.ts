@@ -25,6 +25,8 @@ export interface MachineOptions {
   deterministic?: boolean;
   /** Where guest console output goes. */
   console: (bytes: Uint8Array) => void;
+  /** Bytes the host can take now (optional): at 0 the guest's console output waits. */
+  consoleRoom?: () => number;
   /**
    * Create the memory `shared: true` (default), so harts can later run in workers. A browser
    * page that is not cross-origin isolated cannot create shared memory: pass false there.
@@ -54,6 +56,8 @@ export class Machine {
   /** Flags per RAM page, shared by the harts (PAGE_WATCH, PAGE_CODE). */
   readonly pageFlags: Uint8Array;
   readonly console: (bytes: Uint8Array) => void;
+  /** Bytes the host's console output can take now (Infinity when it does not say). */
+  readonly consoleRoom: () => number;
   /** Set once the guest has stopped the machine. */
   exit: MachineExit | null = null;
   private htif: Htif | null = null;
@@ -75,6 +79,7 @@ export class Machine {
     this.ram = new GuestRam(this.memory, o.ramSize);
     this.pageFlags = new Uint8Array(o.ramSize / PAGE_SIZE);
     this.console = o.console;
+    this.consoleRoom = o.consoleRoom ?? (() => Infinity);
     this.clock = new Clock({ deterministic: o.deterministic ?? false, instret: () => this.instret() });
     const hooks: HartHooks = {
       time: () => this.clock.now(),
@@ -153,7 +158,7 @@ export class Machine {
    * and decode caches made for the old contents of RAM are dropped.
    */
   resetEngines(): void {
-    for (const e of this.engines) (e as { reset?(): void }).reset?.();
+    for (const e of this.engines) e.reset();
     for (const h of this.harts) h.flushTlb();
   }
 

@@ -23,6 +23,12 @@ export interface RunOptions {
   sliceInsns?: number;
   /** Host milliseconds between returns to the event loop. */
   yieldMs?: number;
+  /**
+   * True while the host cannot take more console output (optional): the guest does not run
+   * until it can. A deterministic machine waits this way instead of letting its devices see
+   * the host's pace, which would make what the guest does depend on how fast it is read.
+   */
+  outputFull?: () => boolean;
 }
 
 /** Exit code for a run stopped by --max-insns (as timeout(1) uses for a reached limit). */
@@ -62,6 +68,11 @@ export class Runner {
         if (done >= max) {
           m.stop({ code: EXIT_MAX_INSNS, reason: 'max-insns', message: `stopped after ${max} instructions (--max-insns)` });
           break;
+        }
+        if (o.outputFull?.()) {
+          await this.host.sleep(50); // woken when the host's output drains
+          lastYield = performance.now();
+          continue;
         }
         const n = m.slice(Math.min(slice, max - done));
         if (n === 0 && this.isIdle()) {

@@ -139,7 +139,7 @@ export class VirtBoard {
     const m = (this.machine = new Machine(o));
     this.epochMs = m.clock.deterministic ? DETERMINISTIC_EPOCH_MS : Date.now();
     this.plic = new Plic(m.harts.flatMap((h) => [mipLine(h, MIP_MEIP), mipLine(h, MIP_SEIP)]));
-    this.uart = new Uart(this.plic.input(row('uart0').irq!), { output: (b) => m.console(b) });
+    this.uart = new Uart(this.plic.input(row('uart0').irq!), { output: (b) => m.console(b), room: () => m.consoleRoom() });
     this.rtc = new GoldfishRtc(this.plic.input(row('rtc').irq!), () => this.wallClockNs());
     this.syscon = new Syscon({
       poweroff: (code, failed) => m.stop({ code: failed ? code || 1 : 0, reason: 'poweroff' }),
@@ -182,6 +182,7 @@ export class VirtBoard {
     m.addSliceHook(() => {
       this.sbi.tick();
       this.rtc.poll();
+      this.uart.poll();
       this.feedUart();
       for (const t of this.virtio) t.poll();
     });

@@ -50,6 +50,8 @@ export interface BuiltMachine {
 /** Where a machine's console output and host warnings go. */
 export interface MachineIo {
   output(bytes: Uint8Array): void;
+  /** Bytes the host can take now (optional): at 0 the consoles hold the guest's output back. */
+  room?(): number;
   /** One line for the host's log. */
   warn(line: string): void;
 }
@@ -69,6 +71,7 @@ export function newBoard(spec: MachineSpec, host: VmHost, io: MachineIo): VirtBo
     deterministic: spec.deterministic,
     engine: spec.engine,
     console: (b) => io.output(b),
+    ...(io.room ? { consoleRoom: () => io.room!() } : {}),
     ...(host.sharedMemory !== undefined ? { sharedMemory: host.sharedMemory } : {}),
   });
 }
@@ -134,7 +137,7 @@ export async function attachDevices(board: VirtBoard, spec: MachineSpec, host: V
     }
     if (d.console === 'virtio') {
       const size = host.consoleSize?.() ?? { cols: 80, rows: 24 };
-      console = new VirtioConsole({ output: (b) => io.output(b), ...size });
+      console = new VirtioConsole({ output: (b) => io.output(b), ...(io.room ? { room: () => io.room!() } : {}), ...size });
       board.attachVirtio(console);
     }
     board.attachVirtio(new VirtioRng(spec.deterministic ? { seed: DETERMINISTIC_RNG_SEED } : {}));

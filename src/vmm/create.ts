@@ -24,9 +24,12 @@ function emitter(o: VmOptions): Emitter {
 }
 
 /** Console output and warnings as the machine's events (warnings also to the host's log). */
-function io(host: VmHost, e: Emitter): MachineIo {
+function io(host: VmHost, e: Emitter, o: VmOptions, deterministic: () => boolean): MachineIo {
+  const room = o.outputRoom;
   return {
     output: (bytes) => e.emit({ type: 'output', bytes }),
+    // A deterministic guest must not see the host's pace: its run loop waits instead (Vm).
+    ...(room ? { room: () => (deterministic() ? Infinity : room()) } : {}),
     warn: (line) => {
       host.warn(line);
       e.emit({ type: 'warning', message: line });
@@ -38,7 +41,7 @@ function io(host: VmHost, e: Emitter): MachineIo {
 export async function createVm(spec: MachineSpec, host: VmHost, o: VmOptions = {}): Promise<Vm> {
   const events = emitter(o);
   const boot = await bootOptions(spec, host);
-  const built = await buildBoard(spec, host, io(host, events));
+  const built = await buildBoard(spec, host, io(host, events, o, () => spec.deterministic));
   try {
     const bootInfo = built.board.boot(boot);
     return new Vm({ spec, built, host, bootInfo, state: 'created', emit: events }, o);
@@ -62,7 +65,7 @@ export async function restoreVm(bytes: Uint8Array, name: string, given: Resource
   const reader = openSnapshot(bytes, name);
   const spec = specOf(reader.config, `snapshot ${name}`, given, flags);
   const events = emitter(o);
-  const built = await buildBoard(spec, host, io(host, events));
+  const built = await buildBoard(spec, host, io(host, events, o, () => spec.deterministic));
   try {
     reader.restore(built.board);
     // The network may have moved: the guest tells it where it is now.
@@ -81,8 +84,8 @@ export async function restoreVm(bytes: Uint8Array, name: string, given: Resource
  */
 export async function receiveVm(link: IncomingLink, given: Resources, flags: ResourceFlags, host: VmHost, o: VmOptions = {}): Promise<{ vm: Vm; rounds: number }> {
   const events = emitter(o);
-  const mio = io(host, events);
   let spec: MachineSpec | null = null;
+  const mio = io(host, events, o, () => (spec as MachineSpec | null)?.deterministic ?? false);
   let built: BuiltMachine | null = null;
   try {
     const got = await migrateIn(link, {

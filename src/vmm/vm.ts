@@ -30,6 +30,12 @@ import type { MachineSpec } from './spec.ts';
 export interface VmOptions {
   /** Told of every event from the start (before the machine first runs). */
   on?: (e: VmEvent) => void;
+  /**
+   * Bytes of console output the listener can take now (optional): at 0 the guest's consoles
+   * hold output back (the UART's THR stays full, virtio-console waits) until there is room;
+   * a deterministic machine instead pauses between slices, so the guest cannot tell.
+   */
+  outputRoom?: () => number;
   /** Stop after exactly this many instructions (counted from power-on). */
   maxInsns?: number;
   /** A guest reboot ends the machine instead of restarting it (QEMU's -no-reboot). */
@@ -301,7 +307,12 @@ export class Vm {
     // its vCPUs run: nothing the guest does comes ahead of the answer to `cont`.
     await this.host.runner.yield();
     while (this.guestRuns && this.st !== 'stopped') {
-      const exit = await this.runner.run(this.o.maxInsns !== undefined ? { maxInsns: this.o.maxInsns } : {});
+      const room = this.o.outputRoom;
+      const exit = await this.runner.run({
+        ...(this.o.maxInsns !== undefined ? { maxInsns: this.o.maxInsns } : {}),
+        // A deterministic machine's devices do not see the host's pace (create.ts): it waits here.
+        ...(room && this.spec.deterministic ? { outputFull: () => room() <= 0 } : {}),
+      });
       if (!exit) continue;
       if (exit.reason === 'reboot' && !this.o.noReboot && this.board.lastBoot) {
         this.restart(true);

@@ -3,7 +3,7 @@
  * --trace, and one clear line (never a stack trace) for every kind of bad input.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -96,6 +96,57 @@ describe('virtus run --bios none', () => {
     assert.match(slow.stdout, /status 124\n$/);
     const gone = spawnSync('bash', ['-c', cmd('head -3 >/dev/null')], { encoding: 'utf8', timeout: 60_000 });
     assert.doesNotMatch(gone.stdout, /internal error/);
+  });
+
+  /** Runs flood.S with its stdout unread for 3 s: what came out, the peak RSS and --stats. */
+  async function flood(extra: string[]): Promise<{ code: number | null; got: number; bad: number; peak: number; stderr: string }> {
+    const child = spawn(process.execPath, [VIRTUS, 'run', '--bios', 'none', '--kernel', asm('flood'), ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let peak = 0;
+    const sample = (): void => {
+      try {
+        const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0);
+        peak = Math.max(peak, kb * 1024);
+      } catch {
+        // exited
+      }
+    };
+    const timer = setInterval(sample, 100);
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    // Nobody reads for 3 s: the pipe fills, then the guest must wait.
+    child.stdout.pause();
+    await new Promise((r) => setTimeout(r, 3000));
+    sample();
+    let got = 0;
+    let bad = 0;
+    child.stdout.on('data', (b: Buffer) => {
+      got += b.length;
+      for (const c of b) if (c !== 0x78) bad++;
+    });
+    child.stdout.resume();
+    const code = await new Promise<number | null>((r) => child.on('exit', r));
+    clearInterval(timer);
+    return { code, got, bad, peak, stderr };
+  }
+
+  it('a guest writing faster than its console is read waits for it: bounded memory, nothing lost', async () => {
+    const r = await flood([]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.got, 16 << 20, 'every byte came out');
+    assert.equal(r.bad, 0);
+    assert.ok(r.peak < 400 << 20, `peak RSS ${(r.peak / 2 ** 20).toFixed(0)} MiB`);
+  });
+
+  it('a deterministic guest waits for a slow reader without seeing it: the same instructions as when read at once', async () => {
+    const slow = await flood(['--deterministic', '--stats']);
+    assert.equal(slow.code, 0, slow.stderr);
+    assert.equal(slow.got, 16 << 20, 'every byte came out');
+    assert.ok(slow.peak < 400 << 20, `peak RSS ${(slow.peak / 2 ** 20).toFixed(0)} MiB`);
+    const fast = spawnSync(process.execPath, [VIRTUS, 'run', '--bios', 'none', '--kernel', asm('flood'), '--deterministic', '--stats'], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'], timeout: 120_000 });
+    assert.equal(fast.status, 0, fast.stderr);
+    const insns = (s: string) => /^instructions: (\d+)$/m.exec(s)?.[1];
+    assert.ok(insns(fast.stderr), fast.stderr);
+    assert.equal(insns(slow.stderr), insns(fast.stderr));
   });
 
   it('--signature writes the words between begin_signature and end_signature', () => {

@@ -5,6 +5,8 @@ export interface Program {
   name: string;
   sources: string[];
   cflags?: string[];
+  /** Extra QEMU options for the differential run. */
+  qemu?: string[];
 }
 
 export const PROGRAMS: Program[] = [
@@ -15,4 +17,6 @@ export const PROGRAMS: Program[] = [
   { name: 'interrupts', sources: ['common/crt.S', 'common/trap.S', 'common/trap.c', 'cpu/interrupts.c'] },
   { name: 'paging', sources: ['common/crt.S', 'common/trap.S', 'common/trap.c', 'cpu/paging.c'] },
   { name: 'straddle', sources: ['common/crt.S', 'cpu/straddle.c'] },
+  // With -icount QEMU's counters count instructions (otherwise they follow the host's clock).
+  { name: 'counters', sources: ['common/crt.S', 'cpu/counters.c'], qemu: ['-icount', 'shift=0'] },
 ];

@@ -56,7 +56,9 @@ describe('daemon: clones of a running machine', () => {
     await c2!.waitFor(/sector 1: two sector 1/);
     for (const x of [src, c1!, c2!]) x.close();
 
-    const plain = curl(d.sock, 'POST', '/vms', { name: 'plain', spec: { ...spec, devices: { disks: [{ file: s.path('base.img'), format: 'raw' }] } }, start: true });
+    // A disk written in place cannot be cloned (and base.img, under the overlays, is locked against writers).
+    writeFileSync(s.path('plain.img'), Buffer.alloc(1 << 20));
+    const plain = curl(d.sock, 'POST', '/vms', { name: 'plain', spec: { ...spec, devices: { disks: [{ file: s.path('plain.img'), format: 'raw' }] } }, start: true });
     assert.equal(plain.status, 201, plain.text);
     const refused = curl(d.sock, 'POST', '/vms/plain/clone', {});
     assert.equal(refused.status, 409);

@@ -1,11 +1,11 @@
 /**
- * The translator's fmaRne helper (src/jit/emit.ts) against the FPU's exact fused multiply-add
+ * The translator's fmaRne helper (src/jit/fma-rne.ts) against the FPU's exact fused multiply-add
  * (src/fpu/fma64.ts) under round-to-nearest-even: where the helper answers, it must answer
  * the bits f64Fma gives; it may decline (NaN) anywhere.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fmaFunction } from '../../src/jit/emit.ts';
+import { fmaFunction } from '../../src/jit/fma-rne.ts';
 import { f64Fma } from '../../src/fpu/fma64.ts';
 import { fpOut, takeFlags } from '../../src/fpu/state.ts';
 import { encodeModule, F64 } from '../../src/jit/wasm.ts';

@@ -18,6 +18,25 @@ export interface LockstepResult {
 const hex = (lo: number, hi: number): string =>
   BigInt.asUintN(64, (BigInt(hi) << 32n) | BigInt(lo >>> 0)).toString(16);
 
+/** Engine bookkeeping among the slots, not architectural state. */
+const BOOKKEEPING = new Set(['tlbGen', 'dtlb', 'jcGen', 'jcHits']);
+/** Indices (in 32-bit halves) of the architectural slots. */
+const ARCH_SLOTS = SLOTS.flatMap((name, i) => (BOOKKEEPING.has(name) ? [] : [2 * i, 2 * i + 1]));
+
+function sameWords(a: Int32Array, b: Int32Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Whether registers, pc and architectural slots agree (the quick check before stateDiff). */
+function sameState(a: Machine, b: Machine): boolean {
+  const ha = a.harts[0]!;
+  const hb = b.harts[0]!;
+  if (!sameWords(ha.x, hb.x, 2, 64) || !sameWords(ha.f, hb.f, 0, 64) || ha.pc[0] !== hb.pc[0] || ha.pc[1] !== hb.pc[1]) return false;
+  for (const i of ARCH_SLOTS) if (ha.s[i] !== hb.s[i]) return false;
+  return true;
+}
+
 /** Differences between the architectural states of two machines (empty when equal). */
 export function stateDiff(a: Machine, b: Machine, compareRam: boolean): string[] {
   const out: string[] = [];
@@ -31,7 +50,7 @@ export function stateDiff(a: Machine, b: Machine, compareRam: boolean): string[]
   }
   for (let r = 0; r < 64; r++) if (ha.f[r] !== hb.f[r]) out.push(`f${r >> 1}: differs`);
   SLOTS.forEach((name, i) => {
-    if (name === 'tlbGen' || name === 'dtlb' || name === 'jcGen' || name === 'jcHits') return; // engine bookkeeping, not architectural
+    if (BOOKKEEPING.has(name)) return;
     if (ha.s[2 * i] !== hb.s[2 * i] || ha.s[2 * i + 1] !== hb.s[2 * i + 1]) {
       out.push(`${name}: jit ${hex(ha.s[2 * i]!, ha.s[2 * i + 1]!)} interp ${hex(hb.s[2 * i]!, hb.s[2 * i + 1]!)}`);
     }
@@ -39,12 +58,14 @@ export function stateDiff(a: Machine, b: Machine, compareRam: boolean): string[]
   if (compareRam) {
     const ra = a.ram.bytes;
     const rb = b.ram.bytes;
-    for (let p = 0; p < ra.length; p += 4096) {
-      for (let i = p; i < p + 4096; i++) {
-        if (ra[i] !== rb[i]) {
-          out.push(`RAM differs first at 0x${(a.ram.base + i).toString(16)}`);
-          return out;
-        }
+    const wa = new Int32Array(ra.buffer, ra.byteOffset, ra.length >>> 2);
+    const wb = new Int32Array(rb.buffer, rb.byteOffset, rb.length >>> 2);
+    for (let i = 0; i < wa.length; i++) {
+      if (wa[i] !== wb[i]) {
+        let at = i * 4;
+        while (ra[at] === rb[at]) at++;
+        out.push(`RAM differs first at 0x${(a.ram.base + at).toString(16)}`);
+        return out;
       }
     }
   }
@@ -52,14 +73,21 @@ export function stateDiff(a: Machine, b: Machine, compareRam: boolean): string[]
 }
 
 /**
- * Steps `jit` and `interp` (identically prepared machines) through `maxInsns` instructions.
- * Each step gives both the same slice budget; throws at the first divergence.
+ * Steps `jit` and `interp` (identically prepared machines) through `maxInsns` instructions, or
+ * `maxSteps` steps (a guest that keeps trapping retires nothing). Each step gives both the same
+ * slice budget; throws at the first divergence.
  */
-export function lockstep(jit: Machine, interp: Machine, maxInsns: number, o: { budget?: number; ramEvery?: number } = {}): LockstepResult {
+export function lockstep(
+  jit: Machine,
+  interp: Machine,
+  maxInsns: number,
+  o: { budget?: number; ramEvery?: number; maxSteps?: number } = {},
+): LockstepResult {
   let steps = 0;
   const budget = o.budget ?? 200;
   const ramEvery = o.ramEvery ?? 10_000;
-  while (jit.instret() < maxInsns && !jit.exit && !interp.exit) {
+  const maxSteps = o.maxSteps ?? Infinity;
+  while (jit.instret() < maxInsns && !jit.exit && !interp.exit && steps < maxSteps) {
     const before = jit.instret();
     const na = jit.slice(budget);
     const nb = interp.slice(budget);
@@ -70,7 +98,7 @@ export function lockstep(jit: Machine, interp: Machine, maxInsns: number, o: { b
       jit.clock.skipTo(d);
       interp.clock.skipTo(d);
     }
-    const diff = stateDiff(jit, interp, steps % ramEvery === 0);
+    const diff = sameState(jit, interp) && steps % ramEvery !== 0 ? [] : stateDiff(jit, interp, steps % ramEvery === 0);
     if (na !== nb || diff.length > 0) {
       throw new Error(
         `lockstep divergence after step ${steps} (instruction ${before} -> jit ${jit.instret()}, interp ${interp.instret()}; ` +

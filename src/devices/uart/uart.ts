@@ -7,9 +7,11 @@
  *   2  IIR (read) / FCR (write)
  *   3  LCR   4 MCR   5 LSR   6 MSR   7 SCR
  *
- * Transmission is instantaneous: a byte written to THR goes to the host at once, so THR and
- * the transmitter are always empty (LSR.THRE and LSR.TEMT read 1), and each write re-arms the
- * THRE interrupt as the emptied holding register would. Received bytes wait in a 16-byte FIFO
+ * Transmission is instantaneous while the host has room: a byte written to THR goes to the
+ * host at once, so THR and the transmitter are empty again (LSR.THRE and LSR.TEMT read 1), and
+ * each write re-arms the THRE interrupt as the emptied holding register would. When the host
+ * has no room (a terminal or pipe read more slowly than the guest writes), the byte stays in
+ * THR until it has, as on a slow line: the guest waits, the host buffers nothing more. Received bytes wait in a 16-byte FIFO
  * (one byte with FIFOs off) that the host fills with receive(), which takes only what fits so
  * the host keeps the rest (back-pressure). The line is not gated by MCR.OUT2 (as on QEMU).
  */
@@ -74,6 +76,12 @@ function modemInputs(mcr: number): number {
 export interface UartHost {
   /** Bytes the guest transmitted. */
   output(bytes: Uint8Array): void;
+  /**
+   * Bytes the host can take now (optional; default: any number). At 0 a byte written to THR
+   * stays there (LSR.THRE reads 0) until poll() finds room: the guest waits, as for a slow
+   * line, instead of the host buffering without bound.
+   */
+  room?(): number;
   /** Called when the guest read a byte and the receive FIFO has room again (optional). */
   rxReady?(): void;
 }
@@ -96,6 +104,8 @@ export interface UartState {
   rx: number[];
   /** The THRE interrupt is pending (set when THR empties, cleared by reading IIR or writing THR). */
   thrIpending: boolean;
+  /** The byte held in THR while the host had no room (empty or one byte). */
+  thr: number[];
 }
 
 export class Uart implements Device, Stateful<UartState> {
@@ -113,6 +123,8 @@ export class Uart implements Device, Stateful<UartState> {
   private rxHead = 0;
   private rxCount = 0;
   private thrIpending = false;
+  /** The byte THR holds while the host has no room for it, or -1. */
+  private thr = -1;
 
   constructor(
     private readonly irq: IrqLine,
@@ -125,6 +137,16 @@ export class Uart implements Device, Stateful<UartState> {
     this.msr = MSR_IDLE;
     this.rxHead = this.rxCount = 0;
     this.thrIpending = false;
+    this.thr = -1;
+    this.update();
+  }
+
+  /** At a slice boundary: a byte held in THR goes out once the host has room. */
+  poll(): void {
+    if (this.thr < 0 || (this.host.room?.() ?? 1) <= 0) return;
+    const byte = this.thr;
+    this.thr = -1;
+    this.transmit(byte);
     this.update();
   }
 
@@ -227,7 +249,7 @@ export class Uart implements Device, Stateful<UartState> {
   }
 
   private lsr(): number {
-    return (this.rxCount > 0 ? LSR_DR : 0) | this.lsrErrors | LSR_THRE | LSR_TEMT;
+    return (this.rxCount > 0 ? LSR_DR : 0) | this.lsrErrors | (this.thr < 0 ? LSR_THRE | LSR_TEMT : 0);
   }
 
   private update(): void {
@@ -235,6 +257,12 @@ export class Uart implements Device, Stateful<UartState> {
   }
 
   private transmit(byte: number): void {
+    if (!(this.mcr & MCR_LOOP) && (this.host.room?.() ?? 1) <= 0) {
+      // The host is full: the byte waits in THR (a second write while it waits replaces it,
+      // as an overrun of the holding register would lose it).
+      this.thr = byte;
+      return;
+    }
     if (this.mcr & MCR_LOOP) {
       // Loopback: the transmitter output feeds the receiver.
       if (this.rxCount < this.rxCapacity()) this.rxPush(byte);
@@ -297,18 +325,19 @@ export class Uart implements Device, Stateful<UartState> {
     for (let i = 0; i < this.rxCount; i++) rx.push(this.rx[(this.rxHead + i) % FIFO_SIZE]!);
     return {
       dll: this.dll, dlm: this.dlm, ier: this.ier, lcr: this.lcr, mcr: this.mcr, scr: this.scr, fcr: this.fcr,
-      lsrErrors: this.lsrErrors, msr: this.msr, rx, thrIpending: this.thrIpending,
+      lsrErrors: this.lsrErrors, msr: this.msr, rx, thrIpending: this.thrIpending, thr: this.thr < 0 ? [] : [this.thr],
     };
   }
 
   restore(state: unknown): void {
     const r = new StateReader(this.name, state, [
-      'dll', 'dlm', 'ier', 'lcr', 'mcr', 'scr', 'fcr', 'lsrErrors', 'msr', 'rx', 'thrIpending',
+      'dll', 'dlm', 'ier', 'lcr', 'mcr', 'scr', 'fcr', 'lsrErrors', 'msr', 'rx', 'thrIpending', 'thr',
     ]);
     const s = {
       dll: r.uint('dll', 0xff), dlm: r.uint('dlm', 0xff), ier: r.uint('ier', 0x0f), lcr: r.uint('lcr', 0xff),
       mcr: r.uint('mcr', 0x1f), scr: r.uint('scr', 0xff), fcr: r.uint('fcr', 0xff), lsrErrors: r.uint('lsrErrors', 0xff),
       msr: r.uint('msr', 0xff), rx: r.uintArray('rx', FIFO_SIZE, 0xff, { upTo: true }), thrIpending: r.bool('thrIpending'),
+      thr: r.uintArray('thr', 1, 0xff, { upTo: true }),
     };
     if (s.fcr & ~0xc1) r.fail(`fcr may only hold the enable and trigger bits (0xc1), got 0x${s.fcr.toString(16)}`);
     if (s.fcr & 0xc0 && !(s.fcr & FCR_ENABLE)) r.fail('fcr has a trigger level but FIFOs disabled');
@@ -327,6 +356,7 @@ export class Uart implements Device, Stateful<UartState> {
     this.lsrErrors = s.lsrErrors;
     this.msr = s.msr;
     this.thrIpending = s.thrIpending;
+    this.thr = s.thr.length ? s.thr[0]! : -1;
     this.rxClear();
     for (const b of s.rx) this.rxPush(b);
     this.update();

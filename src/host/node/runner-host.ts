@@ -26,15 +26,35 @@ export class NodeRunnerHost implements RunnerHost {
   }
 }
 
-/** Buffers guest console output and writes it to a stream in chunks. */
+/** What the output buffer and the stream may hold before the guest's consoles must wait. */
+const OUTPUT_LIMIT = 1 << 20;
+
+/**
+ * Buffers guest console output and writes it to a stream in chunks. `room()` says how much
+ * more it takes: a stream read more slowly than the guest writes (a pipe, a slow terminal)
+ * holds the guest's consoles back instead of growing without bound.
+ */
 export class OutputBuffer {
   private chunks: Uint8Array[] = [];
+  private pending = 0;
   private scheduled = false;
 
-  constructor(private readonly stream: NodeJS.WriteStream) {}
+  /** `drained` is told when the stream has taken what it held (to wake an idle machine). */
+  constructor(
+    private readonly stream: NodeJS.WriteStream,
+    drained?: () => void,
+  ) {
+    if (drained) stream.on('drain', drained);
+  }
+
+  /** Bytes it takes before the stream has caught up. */
+  room(): number {
+    return OUTPUT_LIMIT - this.pending - this.stream.writableLength;
+  }
 
   write(b: Uint8Array): void {
     this.chunks.push(b.slice());
+    this.pending += b.length;
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.flush());
@@ -46,6 +66,7 @@ export class OutputBuffer {
     if (this.chunks.length === 0) return;
     const all = Buffer.concat(this.chunks);
     this.chunks = [];
+    this.pending = 0;
     this.stream.write(all);
   }
 }

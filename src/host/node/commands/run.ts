@@ -156,16 +156,17 @@ export const runCommand: Command = {
     if (restore !== undefined && v.incoming !== undefined) throw usage('--restore and --incoming do not go together');
     if (v.trace && (restore !== undefined || v.incoming !== undefined)) throw usage('--trace runs a machine from its start: drop --restore/--incoming');
     useCodec(nodeCodec);
-    const out = new OutputBuffer(process.stdout);
     const warn = (line: string): void => void process.stderr.write(line + '\n');
     const sources = nodeSpecSources();
     const host = new NodeVmHost({ files: sources.files, warn });
+    const out = new OutputBuffer(process.stdout, () => host.runner.wake());
     let onStopping: ((vm: Vm, info: StopInfo) => void) | null = null;
     let self: Vm | null = null;
     const vmOptions: VmOptions = {
       ...(maxInsns !== undefined ? { maxInsns } : {}),
       ...(v['no-reboot'] ? { noReboot: true } : {}),
       migration,
+      outputRoom: () => out.room(),
       on: (e) => {
         if (e.type === 'output') out.write(e.bytes);
         else if (e.type === 'reset') out.flush();

@@ -19,5 +19,7 @@ export const NET_HELP = `  --nic user[,hostfwd=tcp:127.0.0.1:HPORT-:GPORT][,rest
 /** The NIC descriptions the flags give, in order (--nic first, then --netdev). */
 export function nicDescs(v: { nic?: string[]; netdev?: string[]; device?: string[] }): NicDesc[] {
   const nics = (v.nic ?? []).map((t, i) => parseNic(t, { flag: '--nic', index: i }));
-  return [...nics, ...parseNetdevs(v.netdev ?? [], v.device ?? [], nics.length)];
+  // Only the NIC models: -device also names disks and folders (machine-flags.ts takes those).
+  const devices = (v.device ?? []).filter((d) => /^(driver=)?virtio-net-device(,|$)/.test(d));
+  return [...nics, ...parseNetdevs(v.netdev ?? [], devices, nics.length)];
 }

@@ -1,0 +1,252 @@
+/**
+ * Emitters for memory access: loads and stores (Unprivileged ch. 2, 4), FLW/FLD/FSW/FSD
+ * (ch. 20, 21) and the atomics (ch. 14). Each probes the data TLB inline (the entry's read or
+ * write tag against the page of the access's last byte, so a page-crossing access misses) and
+ * goes through the interpreter's handler on a miss, for a device, or when a guard fails.
+ */
+import { RAM_BASE, RAM_HOST, TLB_ADDEND, TLB_ENTRIES, TLB_ENTRY_SHIFT, TLB_READ, TLB_WRITE } from '../cpu/layout.ts';
+import type { BlockEmitter, EmitFn } from './emit.ts';
+import { fo, FsGuard, RES_ADDR, RES_VALID, type Insn } from './region.ts';
+import { Op } from './wasm.ts';
+
+/** The upper half of a NaN-boxed single (Unprivileged 21.2). */
+export const BOX = -0x1_0000_0000;
+
+/** Leaves the TLB entry address in `e` and pushes 1 when the probe hits for an access of `size` at va. */
+function probe(em: BlockEmitter, size: number, tagOffset: number): void {
+  const { va, e, dtlb } = em.locals;
+  const c = em.c;
+  c.get(va).i64(12).op(Op.i64_shr_u).op(Op.i32_wrap_i64).i32(TLB_ENTRIES - 1).op(Op.i32_and).i32(TLB_ENTRY_SHIFT).op(Op.i32_shl);
+  c.get(dtlb).op(Op.i32_add).tee(e);
+  c.mem(Op.i64_load, 3, tagOffset);
+  // Compare with the page of the access's last byte: a page-crossing access misses.
+  c.get(va).i64(size - 1).op(Op.i64_add).i64(-4096).op(Op.i64_and).op(Op.i64_eq);
+}
+
+/** Pushes the host address of va through the entry in `e`. */
+function hostAddr(em: BlockEmitter): void {
+  const { va, e } = em.locals;
+  em.c.get(va).op(Op.i32_wrap_i64).get(e).mem(Op.i32_load, 2, TLB_ADDEND).op(Op.i32_add);
+}
+
+/** Sets local `va` to x[rs1] + imm. */
+function ea(em: BlockEmitter, rs1: number, imm: number): void {
+  em.getX(rs1);
+  if (imm !== 0) em.c.i64(imm).op(Op.i64_add);
+  em.c.set(em.locals.va);
+}
+
+/**
+ * An access of `size` bytes at x[rs1] + imm: `fast` runs when the TLB probe (the read or the
+ * write tag) hits and `fsGuard` (FP accesses) holds, the interpreter otherwise.
+ */
+function access(em: BlockEmitter, j: number, x: Insn, size: number, tagOffset: number, fsGuard: FsGuard, fast: () => void): void {
+  const c = em.c;
+  ea(em, x.d.rs1, x.d.imm);
+  probe(em, size, tagOffset);
+  if (fsGuard !== FsGuard.None) {
+    em.fsState(fsGuard);
+    c.op(Op.i32_and);
+  }
+  c.if();
+  fast();
+  c.else();
+  em.viaInterpreter(j, x);
+  c.end();
+}
+
+function load(em: BlockEmitter, j: number, x: Insn, size: number, op: Op): void {
+  const d = x.d;
+  access(em, j, x, size, TLB_READ, FsGuard.None, () => {
+    em.pushXAddr(d.rd);
+    hostAddr(em);
+    em.c.mem(op, 0, 0);
+    em.storeX(d.rd);
+  });
+}
+
+function store(em: BlockEmitter, j: number, x: Insn, size: number, op: Op): void {
+  const d = x.d;
+  access(em, j, x, size, TLB_WRITE, FsGuard.None, () => {
+    hostAddr(em);
+    em.getX(d.rs2);
+    em.c.mem(op, 0, 0);
+  });
+}
+
+/** FLW/FLD: the bits loaded; a single is NaN-boxed. Writing f[rd] needs FS Dirty already. */
+function fload(em: BlockEmitter, j: number, x: Insn, size: 4 | 8): void {
+  const c = em.c;
+  const d = x.d;
+  access(em, j, x, size, TLB_READ, FsGuard.Dirty, () => {
+    c.i32(em.hb);
+    hostAddr(em);
+    if (size === 8) c.mem(Op.i64_load, 0, 0);
+    else c.mem(Op.i64_load32_u, 0, 0).i64(BOX).op(Op.i64_or);
+    c.mem(Op.i64_store, 3, fo(d.rd));
+  });
+}
+
+/** FSW/FSD: the low `size` bytes of f[rs2] as they are (FSW does not check the NaN box). */
+function fstore(em: BlockEmitter, j: number, x: Insn, size: 4 | 8): void {
+  const c = em.c;
+  const d = x.d;
+  access(em, j, x, size, TLB_WRITE, FsGuard.On, () => {
+    hostAddr(em);
+    c.i32(em.hb);
+    if (size === 8) c.mem(Op.i64_load, 3, fo(d.rs2)).mem(Op.i64_store, 0, 0);
+    else c.mem(Op.i32_load, 2, fo(d.rs2)).mem(Op.i32_store, 0, 0);
+  });
+}
+
+// ---- atomics (Unprivileged ch. 14) ----
+//
+// Inline only where the interpreter's handler would do nothing more: the address naturally
+// aligned and its TLB entry hit (a write entry exists only for a dirty RAM page nobody
+// watches, so no store there needs noticing). Everything else goes to the handler.
+
+/** Pushes 1 when the atomic access of `size` at x[rs1] is aligned and its TLB probe hits. */
+function atomicProbe(em: BlockEmitter, rs1: number, size: number, tagOffset: number): void {
+  const c = em.c;
+  ea(em, rs1, 0);
+  probe(em, size, tagOffset);
+  c.get(em.locals.va).op(Op.i32_wrap_i64).i32(size - 1).op(Op.i32_and).op(Op.i32_eqz).op(Op.i32_and);
+}
+
+/** Pushes the physical address of the access (the reservation's key), from its host address. */
+function physAddr(em: BlockEmitter): void {
+  hostAddr(em);
+  em.c.op(Op.i64_extend_i32_u).i64(RAM_BASE - RAM_HOST).op(Op.i64_add);
+}
+
+/**
+ * Pushes x[rs2] as an AMO operand: a word sign-extended from 32 bits, or zero-extended for an
+ * unsigned compare.
+ */
+function amoOperand(em: BlockEmitter, rs2: number, size: number, unsigned: boolean): void {
+  em.getX(rs2);
+  if (size === 4) em.c.op(Op.i32_wrap_i64).op(unsigned ? Op.i64_extend_i32_u : Op.i64_extend_i32_s);
+}
+
+/** LR.W/D: load (a word sign-extended) and hold a reservation on its physical address. */
+function lr(em: BlockEmitter, j: number, x: Insn, size: number): void {
+  const c = em.c;
+  const d = x.d;
+  atomicProbe(em, d.rs1, size, TLB_READ);
+  c.if();
+  em.pushXAddr(d.rd);
+  hostAddr(em);
+  c.mem(size === 8 ? Op.i64_load : Op.i64_load32_s, 0, 0);
+  em.storeX(d.rd);
+  c.i32(em.hb).i32(1).mem(Op.i32_store, 2, RES_VALID);
+  c.i32(em.hb);
+  physAddr(em);
+  c.mem(Op.i64_store, 3, RES_ADDR);
+  c.else();
+  em.viaInterpreter(j, x);
+  c.end();
+}
+
+/** SC.W/D: store only while the reservation holds this address; rd = 0 on success, else 1. */
+function sc(em: BlockEmitter, j: number, x: Insn, size: number): void {
+  const c = em.c;
+  const d = x.d;
+  const ok = em.locals.st;
+  atomicProbe(em, d.rs1, size, TLB_WRITE);
+  c.if();
+  c.i32(em.hb).mem(Op.i32_load, 2, RES_VALID).i32(1).op(Op.i32_eq);
+  c.i32(em.hb).mem(Op.i64_load, 3, RES_ADDR);
+  physAddr(em);
+  c.op(Op.i64_eq).op(Op.i32_and).set(ok);
+  c.i32(em.hb).i32(0).mem(Op.i32_store, 2, RES_VALID);
+  // Store before writing rd: rd may be rs2.
+  c.get(ok).if();
+  hostAddr(em);
+  em.getX(d.rs2);
+  c.mem(size === 8 ? Op.i64_store : Op.i64_store32, 0, 0);
+  c.end();
+  em.pushXAddr(d.rd);
+  c.get(ok).op(Op.i32_eqz).op(Op.i64_extend_i32_u);
+  em.storeX(d.rd);
+  c.else();
+  em.viaInterpreter(j, x);
+  c.end();
+}
+
+/** The operations of the AMO rows (AMO<op>.W/D). */
+type AmoOp = 'swap' | 'add' | 'xor' | 'and' | 'or' | 'min' | 'max' | 'minu' | 'maxu';
+const AMO_OPS: AmoOp[] = ['swap', 'add', 'xor', 'and', 'or', 'min', 'max', 'minu', 'maxu'];
+
+/** AMO<op>.W/D: rd = the old value (a word sign-extended), memory = old <op> x[rs2]. */
+function amo(em: BlockEmitter, j: number, x: Insn, size: number, op: AmoOp): void {
+  const c = em.c;
+  const d = x.d;
+  const old = em.locals.t;
+  atomicProbe(em, d.rs1, size, TLB_WRITE);
+  c.if();
+  hostAddr(em);
+  c.mem(size === 8 ? Op.i64_load : Op.i64_load32_s, 0, 0).set(old);
+  hostAddr(em);
+  const lowWord = (): void => {
+    if (size === 4) c.i64(0xffff_ffff).op(Op.i64_and);
+  };
+  switch (op) {
+    case 'swap': em.getX(d.rs2); break;
+    case 'add': c.get(old); em.getX(d.rs2); c.op(Op.i64_add); break;
+    case 'xor': c.get(old); em.getX(d.rs2); c.op(Op.i64_xor); break;
+    case 'and': c.get(old); em.getX(d.rs2); c.op(Op.i64_and); break;
+    case 'or': c.get(old); em.getX(d.rs2); c.op(Op.i64_or); break;
+    default: {
+      // min and max compare signed (a word sign-extended), minu and maxu unsigned (a word
+      // zero-extended).
+      const unsigned = op === 'minu' || op === 'maxu';
+      const isMin = op === 'min' || op === 'minu';
+      // select(a, b, old < rs2): min keeps old when it is smaller, max keeps rs2.
+      if (isMin) c.get(old);
+      else amoOperand(em, d.rs2, size, false);
+      if (isMin) amoOperand(em, d.rs2, size, false);
+      else c.get(old);
+      c.get(old);
+      if (unsigned) lowWord();
+      amoOperand(em, d.rs2, size, unsigned);
+      c.op(unsigned ? Op.i64_lt_u : Op.i64_lt_s);
+      c.op(Op.select);
+    }
+  }
+  c.mem(size === 8 ? Op.i64_store : Op.i64_store32, 0, 0);
+  em.pushXAddr(d.rd);
+  c.get(old);
+  em.storeX(d.rd);
+  c.else();
+  em.viaInterpreter(j, x);
+  c.end();
+}
+
+/** The memory rows' emitters, by mnemonic. */
+export const MEM_EMITTERS: Record<string, EmitFn> = {
+  lb: (e, j, x) => load(e, j, x, 1, Op.i64_load8_s),
+  lh: (e, j, x) => load(e, j, x, 2, Op.i64_load16_s),
+  lw: (e, j, x) => load(e, j, x, 4, Op.i64_load32_s),
+  ld: (e, j, x) => load(e, j, x, 8, Op.i64_load),
+  lbu: (e, j, x) => load(e, j, x, 1, Op.i64_load8_u),
+  lhu: (e, j, x) => load(e, j, x, 2, Op.i64_load16_u),
+  lwu: (e, j, x) => load(e, j, x, 4, Op.i64_load32_u),
+  sb: (e, j, x) => store(e, j, x, 1, Op.i64_store8),
+  sh: (e, j, x) => store(e, j, x, 2, Op.i64_store16),
+  sw: (e, j, x) => store(e, j, x, 4, Op.i64_store32),
+  sd: (e, j, x) => store(e, j, x, 8, Op.i64_store),
+  fld: (e, j, x) => fload(e, j, x, 8),
+  flw: (e, j, x) => fload(e, j, x, 4),
+  fsd: (e, j, x) => fstore(e, j, x, 8),
+  fsw: (e, j, x) => fstore(e, j, x, 4),
+  'lr.w': (e, j, x) => lr(e, j, x, 4),
+  'lr.d': (e, j, x) => lr(e, j, x, 8),
+  'sc.w': (e, j, x) => sc(e, j, x, 4),
+  'sc.d': (e, j, x) => sc(e, j, x, 8),
+  ...Object.fromEntries(
+    AMO_OPS.flatMap((op) => [
+      [`amo${op}.w`, ((e, j, x) => amo(e, j, x, 4, op)) as EmitFn],
+      [`amo${op}.d`, ((e, j, x) => amo(e, j, x, 8, op)) as EmitFn],
+    ]),
+  ),
+};
