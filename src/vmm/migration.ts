@@ -81,6 +81,11 @@ function infoOf(p: MigrationProgress, target: string, totalPages: number, maxThr
   };
 }
 
+/** Why a migration failed when the guest ended its machine first. */
+function guestEnded(reason: string): string {
+  return `the guest stopped the machine during the migration (${reason}); nothing was handed over`;
+}
+
 /** One Vm's migrations. */
 export class VmMigration {
   info: MigrationInfo = { status: 'none' };
@@ -185,7 +190,7 @@ export class VmMigration {
           pause: async () => {
             await this.vm.halt();
             const exit = board.machine.exit;
-            if (exit) throw new VirtusError('MIGRATE_ENDED', `the guest stopped the machine during the migration (${exit.reason})`);
+            if (exit) throw new VirtusError('MIGRATE_ENDED', guestEnded(exit.reason));
           },
           resume: () => {
             if (wasRunning) this.vm.run();
@@ -216,7 +221,9 @@ export class VmMigration {
         this.link = null;
         this.control = null;
         const cancelled = e instanceof VirtusError && e.code === 'MIGRATE_CANCELLED';
-        const message = e instanceof Error ? e.message : String(e);
+        // The guest ended its machine meanwhile (the link then closed under the migration): that is why.
+        const exit = board.machine.exit;
+        const message = exit && !cancelled ? guestEnded(exit.reason) : e instanceof Error ? e.message : String(e);
         this.info = { ...this.info, status: cancelled ? 'cancelled' : 'failed', throttle: 0, ...(cancelled ? {} : { error: message }) };
         this.vm.emit(this.info);
         if (this.vm.state() === 'stopped') return;

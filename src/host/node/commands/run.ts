@@ -170,7 +170,11 @@ export const runCommand: Command = {
       on: (e) => {
         if (e.type === 'output') out.write(e.bytes);
         else if (e.type === 'reset') out.flush();
-        else if (e.type === 'migration' && e.info.status === 'failed' && self?.state !== 'stopped') warn(`virtus: migration to ${e.info.target} failed: ${e.info.error} (the machine runs on here)`);
+        else if (e.type === 'migration' && e.info.status === 'failed') {
+          // One line: where the machine is now follows from why the migration failed.
+          const here = self?.state === 'stopped' ? '' : ' (the machine runs on here)';
+          warn(`virtus: migration to ${e.info.target} failed: ${e.info.error}${here}`);
+        }
         else if (e.type === 'migration' && e.info.status === 'cancelled') warn(`virtus: migration to ${e.info.target} cancelled (the machine runs on here)`);
       },
       stopping: (info) => onStopping?.(self!, info),
