@@ -134,10 +134,13 @@ function typed(name: string, k: Kind, v: unknown): number | boolean | string {
       if (!['none', 'zlib', 'zstd'].includes(v)) bad(`Parameter '${name}' does not accept value '${v}'`);
       return v;
     default: {
+      // QEMU's qobject input visitor: a uint64 (and a size) takes a negative integer modulo
+      // 2^64; narrower types are range-checked and named as C types.
+      const c = k === 'uint8' ? 'uint8_t' : k === 'uint32' ? 'uint32_t' : 'uint64';
+      if (typeof v !== 'number' || !Number.isSafeInteger(v)) bad(`Parameter '${name}' expects ${c === 'uint64' ? c : 'uint64'}`);
+      if (v < 0 && (k === 'uint64' || k === 'size')) return 2 ** 64 + v;
       const max = k === 'uint8' ? 255 : k === 'uint32' ? 0xffffffff : MAX_U64;
-      const qapi = k === 'size' ? 'size' : k;
-      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) bad(`Parameter '${name}' expects ${qapi === 'size' ? 'uint64' : qapi}`);
-      if (v > max) bad(`Parameter '${name}' expects ${qapi}`);
+      if (v < 0 || v > max) bad(`Parameter '${name}' expects ${c}`);
       return v;
     }
   }
@@ -166,7 +169,6 @@ export function setParameters(now: MigrationParameters, changes: Record<string, 
   if (p['throttle-trigger-threshold'] < 1 || p['throttle-trigger-threshold'] > 100) bad("Parameter 'throttle_trigger_threshold' expects an integer in the range of 1 to 100");
   if (p['cpu-throttle-initial'] < 1 || p['cpu-throttle-initial'] > 99) bad("Parameter 'cpu_throttle_initial' expects an integer in the range of 1 to 99");
   if (p['cpu-throttle-increment'] < 1 || p['cpu-throttle-increment'] > 99) bad("Parameter 'cpu_throttle_increment' expects an integer in the range of 1 to 99");
-  if (p['max-bandwidth'] > MAX_U64) bad("Parameter 'max_bandwidth' expects an integer in the range of 0 to SIZE_MAX bytes/second");
   if (p['downtime-limit'] > MAX_DOWNTIME) bad("Parameter 'downtime_limit' expects an integer in the range of 0 to (2000 * 1000) ms");
   if (p['xbzrle-cache-size'] < 4096 || !isPow2(p['xbzrle-cache-size'])) {
     bad("Parameter 'xbzrle_cache_size' expects a power of two no less than the target page size");

@@ -142,7 +142,8 @@ export function serveQmp(vm: Vm, spec: string): Promise<Server> {
   let previous = vm.state;
   const seen: MigrationSeen = { status: 'none', rounds: 0 };
   vm.on((e) => {
-    if (e.type === 'migration' && e.info.status === 'setup') Object.assign(seen, { status: 'none', rounds: 0 });
+    // A new migration counts its passes from 0; its setup is told once, however often it is reported.
+    if (e.type === 'migration' && e.info.status === 'setup') seen.rounds = 0;
     for (const q of qmpEvents(e, previous, vm, seen)) for (const s of sessions) s.event(q);
     if (e.type === 'state') previous = e.state;
   });
