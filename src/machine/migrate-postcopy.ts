@@ -1,6 +1,10 @@
 /**
  * Post-copy (QEMU's postcopy-ram): the switch from a running pre-copy to a target that runs
- * before all its RAM has arrived.
+ * before all its RAM has arrived. Not built yet: the capability is refused
+ * (migrate-params.ts), so nothing reaches postcopyOut; the stream's Postcopy record type is
+ * reserved for it and a target refuses it. What it needs: a page flag that gives a missing
+ * page no TLB entry of any kind, slow paths that end the slice without retiring the
+ * instruction on such a page, and a run loop that asks the source for the page and resumes.
  */
 import { VirtusError } from '../util/errors.ts';
 import type { MigrationReport, Outgoing } from './migrate-out.ts';

@@ -58,7 +58,7 @@ ${MACHINE_HELP}
                        is left can be sent in MS milliseconds (default 300)
   --migrate-capability NAME[=on|off]
                        migration: QEMU's capabilities (auto-converge, xbzrle,
-                       compress, postcopy-ram, events); repeatable
+                       compress, events); repeatable
   --migrate-parameter NAME=VALUE
                        migration: QEMU's parameters (downtime-limit, max-bandwidth,
                        cpu-throttle-initial, cpu-throttle-increment, max-cpu-throttle,
