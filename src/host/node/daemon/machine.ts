@@ -340,7 +340,7 @@ export class DaemonMachine {
       const t = setTimeout(resolve, 2000);
       off = this.onMigration((info) => {
         if (info.status === 'failed') reject(new VirtusError('MIGRATE_FAILED', `migration to ${uri} failed: ${info.error ?? 'unknown error'}; the machine runs on here`));
-        else if ((info.rounds ?? 0) > 0 || info.status !== 'active') resolve();
+        else if ((info.rounds ?? 0) > 0 || (info.status !== 'active' && info.status !== 'setup')) resolve();
         else return;
         clearTimeout(t);
       });
