@@ -33,7 +33,7 @@ export const target: FuzzTarget = {
         try {
           const r = parseRequest(piece, (i & 1) === 0);
           const c = Object.hasOwn(COMMANDS, r.command) ? COMMANDS[r.command] : undefined;
-          if (c) checkArguments(c.params, r.args);
+          if (c?.params) checkArguments(c.params, r.args);
           JSON.stringify({ return: {}, id: r.id });
         } catch (e) {
           if (!(e instanceof QmpError)) throw e;

@@ -39,6 +39,12 @@ export const EXIT_MAX_INSNS = 124;
 
 export class Runner {
   private stopRequested = false;
+  /**
+   * Percent of wall time the guest idles (auto-converge during a migration, as QEMU's
+   * cpu-throttle): after each stretch of running it sleeps that stretch × t / (100 − t).
+   * Guest time is virtual, so a throttled guest sees nothing but a slower host.
+   */
+  throttle = 0;
 
   constructor(
     readonly machine: Machine,
@@ -91,7 +97,8 @@ export class Runner {
         }
         const now = performance.now();
         if (now - lastYield >= yieldMs) {
-          await this.host.yield();
+          if (this.throttle > 0) await this.idle(((now - lastYield) * this.throttle) / (100 - this.throttle));
+          else await this.host.yield();
           lastYield = performance.now();
         }
       }
@@ -99,6 +106,12 @@ export class Runner {
       m.clock.pause();
     }
     return m.exit;
+  }
+
+  /** Sleeps `ms` for the throttle (woken early only to stop). */
+  private async idle(ms: number): Promise<void> {
+    const until = performance.now() + ms;
+    for (let left = ms; left > 0 && !this.stopRequested; left = until - performance.now()) await this.host.sleep(left);
   }
 
   private isIdle(): boolean {

@@ -31,11 +31,15 @@ export const Rec = {
   Round: 5,
   /** A piece of a boot image (arg = 0 kernel, 1 initrd, 2 firmware), in order. */
   Boot: 6,
+  /** Migration only: pages as deltas against what the target holds (migrate-ram.ts). */
+  Delta: 7,
+  /** Migration only: the switch to post-copy; the payload is the bitmap of pages still to come. */
+  Postcopy: 8,
   /** The last record. */
   End: 15,
 } as const;
 
-const NAMES: Record<number, string> = { 1: 'config', 2: 'state', 3: 'RAM', 4: 'zero-page', 5: 'round', 6: 'boot', 15: 'end' };
+const NAMES: Record<number, string> = { 1: 'config', 2: 'state', 3: 'RAM', 4: 'zero-page', 5: 'round', 6: 'boot', 7: 'delta', 8: 'post-copy', 15: 'end' };
 const F_DEFLATE = 1;
 /** Largest raw payload accepted (a RAM record holds at most 1 MiB; JSON state is far smaller). */
 const MAX_RAW = 64 << 20;

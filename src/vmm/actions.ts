@@ -4,6 +4,7 @@
  * hand them to Vm.handle(); results are typed per action, failures are VirtusErrors with a
  * stable code (VMM_STATE when the machine is in the wrong state for the action).
  */
+import type { Capabilities, Capability, MigrationParameters } from '../machine/migrate-params.ts';
 import type { MachineStats } from '../machine/stats.ts';
 import type { MachineSpec } from './spec.ts';
 
@@ -53,6 +54,16 @@ export type VmmAction =
   | { type: 'flush' }
   /** Starts a live migration to `uri` (the host's syntax, e.g. tcp:HOST:PORT); it goes on in the background. */
   | { type: 'migrate'; uri: string }
+  /** Turns migration capabilities on or off (QEMU's names); refused while a migration runs. */
+  | { type: 'migrate-set-capabilities'; capabilities: Array<{ capability: Capability; state: boolean }> }
+  /** Changes migration parameters (QEMU's names and units); allowed while a migration runs, as QEMU's. */
+  | { type: 'migrate-set-parameters'; parameters: Partial<MigrationParameters> }
+  /** Stops a migration under way; the machine runs on here (refused once post-copy has begun). */
+  | { type: 'migrate-cancel' }
+  /** Switches a pre-copy migration with postcopy-ram to post-copy. */
+  | { type: 'migrate-start-postcopy' }
+  | { type: 'query-migrate-capabilities' }
+  | { type: 'query-migrate-parameters' }
   | { type: 'query-status' }
   | { type: 'query-stats' }
   | { type: 'query-migrate' }
@@ -64,16 +75,45 @@ export type VmmAction =
   /** The terminal's size changed (virtio-console tells the guest). */
   | { type: 'console-resize'; cols: number; rows: number };
 
-export type MigrationStatus = 'none' | 'active' | 'stop-and-copy' | 'completed' | 'failed';
+/** QEMU's MigrationStatus (`stop-and-copy` is its `device`). */
+export type MigrationStatus = 'none' | 'setup' | 'active' | 'stop-and-copy' | 'postcopy-active' | 'completed' | 'failed' | 'cancelling' | 'cancelled';
 
+/** A migration as `info migrate` and query-migrate show it, on either side. */
 export interface MigrationInfo {
   status: MigrationStatus;
+  /** Where to (the source) or from where (the target: `incoming`). */
   target?: string;
+  /** Dirty-log syncs (QEMU's dirty-sync-count). */
   rounds?: number;
+  /** Bytes sent, and in which phase. */
   bytes?: number;
+  precopyBytes?: number;
+  downtimeBytes?: number;
+  postcopyBytes?: number;
+  /** Pages still to send (the last dirty set). */
   dirtyPages?: number;
+  /** Pages of RAM. */
+  totalPages?: number;
+  /** Pages the guest dirtied per second in the last round. */
+  dirtyRate?: number;
+  /** Bytes per second the link took in the last round. */
+  bandwidth?: number;
+  expectedDowntimeMs?: number;
+  /** The guest's throttle now, and the highest it reached (percent). */
+  throttle?: number;
+  maxThrottle?: number;
+  setupMs?: number;
   totalMs?: number;
   downtimeMs?: number;
+  /** Pages sent whole, as zero counts, as XBZRLE deltas (and the deltas' bytes, misses, overflows). */
+  normalPages?: number;
+  zeroPages?: number;
+  xbzrlePages?: number;
+  xbzrleBytes?: number;
+  xbzrleCacheMiss?: number;
+  xbzrleOverflow?: number;
+  /** Pages the target asked for during post-copy. */
+  postcopyRequests?: number;
   error?: string;
 }
 
@@ -108,6 +148,12 @@ export interface VmmResults {
   savevm: SavedVm;
   flush: Empty;
   migrate: Empty;
+  'migrate-set-capabilities': Empty;
+  'migrate-set-parameters': Empty;
+  'migrate-cancel': Empty;
+  'migrate-start-postcopy': Empty;
+  'query-migrate-capabilities': Capabilities;
+  'query-migrate-parameters': MigrationParameters;
   'query-status': VmStatus;
   'query-stats': MachineStats;
   'query-migrate': MigrationInfo;

@@ -118,6 +118,7 @@ export async function receiveVm(link: IncomingLink, given: Resources, flags: Res
     // The guest is on another host now: switches must learn its new port.
     (built as BuiltMachine).announce();
     const vm = new Vm({ spec, built, host, bootInfo: null, state: 'running', emit: events }, o);
+    vm.migration.received({ status: 'completed', target: 'incoming', rounds: got.rounds });
     return { vm, rounds: got.rounds };
   } catch (e) {
     (built as BuiltMachine | null)?.close();

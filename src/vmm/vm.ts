@@ -13,17 +13,17 @@
  * machine between slices (savevm, reset, the last phase of a migration) hold it there and let
  * it go again. A guest reboot restarts the machine from its boot images in place.
  */
-import { migrateOut, type MigrationReport } from '../machine/migrate.ts';
 import { Runner } from '../machine/runner.ts';
 import { encodeSnapshot } from '../machine/snapshot.ts';
 import { collectStats } from '../machine/stats.ts';
 import type { BootInfo, VirtBoard } from '../machine/virt.ts';
 import { isVirtusError, VirtusError } from '../util/errors.ts';
 import type {
-  MigrationInfo, StopInfo, VmEvent, VmmAction, VmmResult, VmmResults, VmState, VmStatus,
+  StopInfo, VmEvent, VmmAction, VmmResult, VmmResults, VmState, VmStatus,
 } from './actions.ts';
 import type { BuiltMachine } from './build.ts';
 import type { VmHost } from './host.ts';
+import { VmMigration, type MigrationDefaults } from './migration.ts';
 import { shapeOf } from './shape.ts';
 import type { MachineSpec } from './spec.ts';
 
@@ -40,8 +40,8 @@ export interface VmOptions {
   maxInsns?: number;
   /** A guest reboot ends the machine instead of restarting it (QEMU's -no-reboot). */
   noReboot?: boolean;
-  /** Migration tuning. */
-  migration?: { maxDirtyPages?: number; maxRounds?: number };
+  /** Migration settings to start with (QEMU's capabilities and parameters, and virtus's bounds). */
+  migration?: MigrationDefaults;
   /**
    * Called as the machine stops for good, while it is still whole (between slices, its disks
    * still open): the last moment to save it (`virtus run --snapshot-on-exit`).
@@ -94,11 +94,10 @@ export class Vm {
   private loop: Promise<void> | null = null;
   private stopInfo: StopInfo | null = null;
   private readonly stoppedWaiters: Array<(s: StopInfo) => void> = [];
-  private migration: MigrationInfo = { status: 'none' };
+  /** Its migrations: settings, the one under way, what query-migrate shows. */
+  readonly migration: VmMigration;
   /** State changes and snapshots, one at a time. */
   private busy: Promise<unknown> = Promise.resolve();
-  /** The link of a migration under way (closed if the machine ends first). */
-  private migrationLink: { close(): void } | null = null;
 
   constructor(
     p: VmParts,
@@ -112,6 +111,20 @@ export class Vm {
     this.events = p.emit;
     this.runner = new Runner(this.board.machine, p.host.runner);
     this.st = p.state;
+    this.migration = new VmMigration({
+      board: this.board,
+      state: () => this.st,
+      setState: (st) => this.setState(st),
+      shape: () => this.shape(),
+      ...(p.host.connect ? { connect: p.host.connect.bind(p.host) } : {}),
+      halt: () => this.halt(),
+      run: () => this.run(),
+      throttle: (pct) => (this.runner.throttle = pct),
+      handover: () => this.built.handover(),
+      takeBack: () => this.built.takeBack(),
+      finish: (info) => this.finish(info),
+      emit: (info) => this.events.emit({ type: 'migration', info: { ...info } }),
+    }, o.migration);
     if (p.state === 'running') this.run();
   }
 
@@ -150,6 +163,12 @@ export class Vm {
       case 'query-migrate':
       case 'query-spec':
       case 'query-vm-generation-id':
+      case 'query-migrate-capabilities':
+      case 'query-migrate-parameters':
+      case 'migrate-set-capabilities':
+      case 'migrate-set-parameters':
+      case 'migrate-cancel':
+      case 'migrate-start-postcopy':
         try {
           return Promise.resolve(this.now(a) as VmmResult<A>);
         } catch (e) {
@@ -177,7 +196,23 @@ export class Vm {
       case 'query-stats':
         return collectStats(this.board);
       case 'query-migrate':
-        return { ...this.migration };
+        return { ...this.migration.info };
+      case 'query-migrate-capabilities':
+        return this.migration.capabilities();
+      case 'query-migrate-parameters':
+        return this.migration.parameters();
+      case 'migrate-set-capabilities':
+        this.migration.setCapabilities(a.capabilities);
+        return empty;
+      case 'migrate-set-parameters':
+        this.migration.setParameters(a.parameters);
+        return empty;
+      case 'migrate-cancel':
+        this.migration.cancel();
+        return empty;
+      case 'migrate-start-postcopy':
+        this.migration.startPostcopy();
+        return empty;
       case 'query-spec':
         return this.spec;
       case 'query-vm-generation-id':
@@ -243,7 +278,7 @@ export class Vm {
         await this.held(() => this.built.flush());
         return empty;
       case 'migrate':
-        this.startMigration(a.uri);
+        this.migration.start(a.uri);
         return empty;
       default:
         throw new Error(`unhandled ${a.type}`);
@@ -340,72 +375,10 @@ export class Vm {
     // A migrated machine's disks belong to the target now: nothing here may write them again.
     if (info.reason === 'migrated') this.built.abandon();
     else {
-      this.migrationLink?.close();
+      this.migration.ended();
       this.built.close();
     }
     this.events.emit({ type: 'stop', info });
     for (const w of this.stoppedWaiters.splice(0)) w(info);
   }
-
-  private startMigration(uri: string): void {
-    const st = this.st;
-    if (st !== 'running' && st !== 'paused') throw stateError('migrate', st);
-    if (!this.host.connect) throw new VirtusError('NO_MIGRATION', 'this host cannot migrate machines');
-    const connect = this.host.connect;
-    const wasRunning = st === 'running';
-    const m: MigrationInfo = { status: 'active', target: uri, rounds: 0, bytes: 0, dirtyPages: 0 };
-    this.migration = m;
-    this.setState('migrating-out');
-    const report = (): void => this.events.emit({ type: 'migration', info: { ...m } });
-    report();
-    void (async () => {
-      let link: Awaited<ReturnType<typeof connect>> | null = null;
-      try {
-        link = await connect(uri);
-        this.migrationLink = link;
-        if (this.st === 'stopped') throw new VirtusError('MIGRATE_ENDED', 'the machine ended before the migration began');
-        const r: MigrationReport = await migrateOut(this.board, this.shape(), link, {
-          yield: () => new Promise((res) => setTimeout(res, 1)),
-          pause: async () => {
-            await this.halt();
-            if (this.board.machine.exit) throw new VirtusError('MIGRATE_ENDED', 'the guest stopped the machine during the migration');
-          },
-          resume: () => {
-            if (wasRunning) this.run();
-          },
-          handover: () => this.built.handover(),
-          takeBack: () => this.built.takeBack(),
-        }, {
-          ...this.o.migration,
-          // A failure is reported once, with its reason, below.
-          progress: (p) => {
-            if (p.status === 'failed') return;
-            Object.assign(m, p);
-            report();
-          },
-        });
-        link.close();
-        this.migrationLink = null;
-        Object.assign(m, { status: 'completed', totalMs: round(r.totalMs), downtimeMs: round(r.downtimeMs), rounds: r.rounds, bytes: r.bytes });
-        report();
-        this.finish({
-          reason: 'migrated',
-          code: 0,
-          message: `migrated to ${uri}: total ${r.totalMs.toFixed(0)} ms, downtime ${r.downtimeMs.toFixed(1)} ms, ${r.rounds} rounds, ${r.bytes} bytes sent (${r.finalPages} pages while stopped)`,
-        });
-      } catch (e) {
-        link?.close();
-        this.migrationLink = null;
-        Object.assign(m, { status: 'failed', error: e instanceof Error ? e.message : String(e) });
-        report();
-        if (this.st === 'stopped') return;
-        // The machine runs on here; if its guest ended it meanwhile, the loop ends it for that reason.
-        const ended = this.board.machine.exit !== null;
-        this.setState(wasRunning || ended ? 'running' : 'paused');
-        if (wasRunning || ended) this.run();
-      }
-    })();
-  }
 }
-
-const round = (x: number): number => Math.round(x * 10) / 10;

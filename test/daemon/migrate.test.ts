@@ -37,7 +37,15 @@ describe('daemon: live migration between two daemons', () => {
     assert.equal(inc.status, 201, inc.text);
     assert.equal(inc.body.machine.state, 'incoming');
     assert.match(inc.body.uri, /^tcp:127\.0\.0\.1:\d+$/);
-    const mig = curl(a.sock, 'POST', '/vms/count/migrate', { to: inc.body.uri });
+    // QEMU's settings go through the same actions as QMP's, checked as QEMU checks them.
+    const bad = curl(a.sock, 'POST', '/vms/count/migrate', { to: inc.body.uri, parameters: { 'downtime-limit': 3_000_000 } });
+    assert.equal(bad.status, 400, bad.text);
+    assert.deepEqual(bad.body.error, { code: 'MIGRATE_PARAMETER', message: "Parameter 'downtime_limit' expects an integer in the range of 0 to (2000 * 1000) ms" });
+    const refused = curl(a.sock, 'POST', '/vms/count/migrate', { to: inc.body.uri, capabilities: { 'postcopy-ram': true } });
+    assert.equal(refused.status, 400, refused.text);
+    assert.match(refused.body.error.message, /^virtus does not support the migration capability 'postcopy-ram' yet/);
+    assert.equal(curl(a.sock, 'GET', '/vms/count').body.state, 'running');
+    const mig = curl(a.sock, 'POST', '/vms/count/migrate', { to: inc.body.uri, parameters: { 'downtime-limit': 200, 'cpu-throttle-initial': 30 } });
     assert.equal(mig.status, 202, mig.text);
     const gone = await until('the source to stop', () => {
       const m = curl(a.sock, 'GET', '/vms/count').body;

@@ -6,7 +6,9 @@
  */
 import { closeSync, existsSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import type { Capability } from '../../machine/migrate-params.ts';
 import { isVirtusError, VirtusError } from '../../util/errors.ts';
+import { parseSize } from '../../util/size.ts';
 import type { Vm } from '../../vmm/vm.ts';
 
 /** Writes a snapshot's parts to `path` (through a temporary file, renamed when complete). */
@@ -41,7 +43,17 @@ export async function saveVm(vm: Vm, path: string): Promise<{ bytes: number; ms:
 
 const round = (x: number): number => Math.round(x * 10) / 10;
 
-const HELP = 'savevm FILE | migrate tcp:HOST:PORT | info migrate | info status | stop | cont | system_reset | system_powerdown | quit';
+const HELP = 'savevm FILE | migrate tcp:HOST:PORT | migrate_set_capability NAME on|off | migrate_set_parameter NAME VALUE | migrate_cancel | '
+  + 'migrate_start_postcopy | info migrate | info migrate_capabilities | info migrate_parameters | info status | stop | cont | system_reset | system_powerdown | quit';
+
+/** A monitor word as a parameter value: on/off, a number (sizes may have K/M/G), or text. */
+function parameterValue(name: string, v: string): unknown {
+  if (v === 'on' || v === 'true') return true;
+  if (v === 'off' || v === 'false') return false;
+  if (/^\d+$/.test(v)) return Number(v);
+  if (/^\d+(\.\d+)?[kKmMgGtT]i?[bB]?$/.test(v)) return parseSize(v, name, 'B');
+  return v;
+}
 
 /** The states as the monitor has always named them. */
 function statusName(state: string, running: boolean): string {
@@ -67,9 +79,30 @@ export async function execute(vm: Vm, line: string): Promise<Record<string, unkn
         need(1, 'migrate tcp:HOST:PORT');
         await vm.handle({ type: 'migrate', uri: args[0]! });
         return { ok: true, status: 'active' };
+      case 'migrate_set_capability': {
+        need(2, 'migrate_set_capability NAME on|off');
+        if (args[1] !== 'on' && args[1] !== 'off') throw new VirtusError('MONITOR_USAGE', 'usage: migrate_set_capability NAME on|off');
+        await vm.handle({ type: 'migrate-set-capabilities', capabilities: [{ capability: args[0] as Capability, state: args[1] === 'on' }] });
+        return { ok: true };
+      }
+      case 'migrate_set_parameter':
+        need(2, 'migrate_set_parameter NAME VALUE');
+        await vm.handle({ type: 'migrate-set-parameters', parameters: { [args[0]!]: parameterValue(args[0]!, args[1]!) } });
+        return { ok: true };
+      case 'migrate_cancel':
+      case 'migrate-cancel':
+        need(0, 'migrate_cancel');
+        await vm.handle({ type: 'migrate-cancel' });
+        return { ok: true };
+      case 'migrate_start_postcopy':
+        need(0, 'migrate_start_postcopy');
+        await vm.handle({ type: 'migrate-start-postcopy' });
+        return { ok: true };
       case 'info': {
-        need(1, 'info migrate|status');
+        need(1, 'info migrate|migrate_capabilities|migrate_parameters|status');
         if (args[0] === 'migrate') return { ok: true, ...(await vm.handle({ type: 'query-migrate' })) };
+        if (args[0] === 'migrate_capabilities') return { ok: true, ...(await vm.handle({ type: 'query-migrate-capabilities' })) };
+        if (args[0] === 'migrate_parameters') return { ok: true, ...(await vm.handle({ type: 'query-migrate-parameters' })) };
         if (args[0] === 'status') {
           const s = await vm.handle({ type: 'query-status' });
           return { ok: true, status: statusName(s.state, s.running), instret: s.instret };

@@ -4,6 +4,7 @@
  * that `human-monitor-command` passes through. Answers have QEMU's shapes: StatusInfo
  * (qapi/run-state.json), MigrationInfo (qapi/migration.json), VersionInfo (qapi/control.json).
  */
+import { CAPABILITIES, type Capability, type MigrationParameters } from '../../machine/migrate-params.ts';
 import { isVirtusError } from '../../util/errors.ts';
 import type { MigrationInfo, VmState } from '../../vmm/actions.ts';
 import type { Vm } from '../../vmm/vm.ts';
@@ -24,22 +25,67 @@ export function runState(s: VmState, running: boolean, stop?: string): string {
   }
 }
 
-/** query-migrate's answer, as QEMU shapes it (MigrationInfo in qapi/migration.json). */
-function migrationInfo(m: MigrationInfo): Json {
-  if (m.status === 'none') return {};
+/** query-migrate's answer, as QEMU 7.2 shapes it (MigrationInfo; migration.c fill_source_migration_info). */
+export function migrationInfo(m: MigrationInfo, xbzrle: boolean, cacheSize: number): Json {
+  switch (m.status) {
+    case 'none':
+      return {};
+    case 'failed':
+      return { status: 'failed', ...(m.error ? { 'error-desc': m.error } : {}) };
+    case 'cancelled':
+      return { status: 'cancelled' };
+  }
+  // A machine received from another host: the target's view.
+  if (m.target === 'incoming' && m.status === 'completed') return { status: 'completed' };
+  const ms = m.totalMs ?? 0;
+  const sent = (m.normalPages ?? 0) + (m.zeroPages ?? 0) + (m.xbzrlePages ?? 0);
+  const ram: Json = {
+    total: (m.totalPages ?? 0) * 4096,
+    'postcopy-requests': m.postcopyRequests ?? 0,
+    'dirty-sync-count': m.rounds ?? 0,
+    'multifd-bytes': 0,
+    'pages-per-second': ms > 0 ? Math.round((sent / ms) * 1000) : 0,
+    'downtime-bytes': m.downtimeBytes ?? 0,
+    'page-size': 4096,
+    remaining: m.status === 'completed' ? 0 : (m.dirtyPages ?? 0) * 4096,
+    'postcopy-bytes': m.postcopyBytes ?? 0,
+    mbps: ((m.bandwidth ?? 0) * 8) / 1e6,
+    transferred: m.bytes ?? 0,
+    'dirty-sync-missed-zero-copy': 0,
+    'precopy-bytes': m.precopyBytes ?? 0,
+    duplicate: m.zeroPages ?? 0,
+    'dirty-pages-rate': m.status === 'completed' ? 0 : m.dirtyRate ?? 0,
+    skipped: 0,
+    'normal-bytes': (m.normalPages ?? 0) * 4096,
+    normal: m.normalPages ?? 0,
+  };
+  const tried = (m.xbzrlePages ?? 0) + (m.xbzrleCacheMiss ?? 0);
+  const cache = xbzrle ? {
+    'xbzrle-cache': {
+      'cache-size': cacheSize,
+      bytes: m.xbzrleBytes ?? 0,
+      pages: m.xbzrlePages ?? 0,
+      'cache-miss': m.xbzrleCacheMiss ?? 0,
+      'cache-miss-rate': tried > 0 ? (m.xbzrleCacheMiss ?? 0) / tried : 0,
+      'encoding-rate': m.xbzrleBytes ? ((m.xbzrlePages ?? 0) * 4096) / m.xbzrleBytes : 0,
+      overflow: m.xbzrleOverflow ?? 0,
+    },
+  } : {};
   const status = m.status === 'stop-and-copy' ? 'device' : m.status;
+  const times = { 'setup-time': Math.round(m.setupMs ?? 0), 'total-time': Math.round(ms) };
+  if (m.status === 'completed') return { status, ...times, downtime: Math.round(m.downtimeMs ?? 0), ram, ...cache };
   return {
-    status,
-    ...(m.totalMs !== undefined ? { 'total-time': Math.round(m.totalMs) } : {}),
-    ...(m.downtimeMs !== undefined ? { downtime: Math.round(m.downtimeMs) } : {}),
-    ram: { transferred: m.bytes ?? 0, 'dirty-sync-count': m.rounds ?? 0, 'dirty-pages-rate': 0, remaining: (m.dirtyPages ?? 0) * 4096, 'page-size': 4096 },
-    ...(m.error ? { 'error-desc': m.error } : {}),
+    status, ...times, 'expected-downtime': Math.round(m.expectedDowntimeMs ?? 0), ram, ...cache,
+    ...(m.throttle ? { 'cpu-throttle-percentage': m.throttle } : {}),
   };
 }
 
-/** A command: its parameters (`name?` is optional; the type is a JSON type or `int`), and its action. */
+/**
+ * A command: its parameters (`name?` is optional; the type is a JSON type or `int`; null: the
+ * command checks its arguments itself), and its action.
+ */
 export interface QmpCommand {
-  params: QmpParams;
+  params: QmpParams | null;
   run(vm: Vm, args: Json): Promise<unknown> | unknown;
 }
 
@@ -81,7 +127,32 @@ export const COMMANDS: Record<string, QmpCommand> = {
       return {};
     },
   },
-  'query-migrate': { params: {}, run: async (vm) => migrationInfo(await vm.handle({ type: 'query-migrate' })) },
+  'query-migrate': {
+    params: {},
+    async run(vm) {
+      const caps = await vm.handle({ type: 'query-migrate-capabilities' });
+      const params = await vm.handle({ type: 'query-migrate-parameters' });
+      return migrationInfo(await vm.handle({ type: 'query-migrate' }), caps.xbzrle, params['xbzrle-cache-size']);
+    },
+  },
+  'migrate-set-capabilities': {
+    params: { capabilities: 'array' },
+    run: async (vm, args) => (await vm.handle({ type: 'migrate-set-capabilities', capabilities: args.capabilities as Array<{ capability: Capability; state: boolean }> }), {}),
+  },
+  'query-migrate-capabilities': {
+    params: {},
+    async run(vm) {
+      const caps = await vm.handle({ type: 'query-migrate-capabilities' });
+      return CAPABILITIES.map((capability) => ({ state: caps[capability], capability }));
+    },
+  },
+  'migrate-set-parameters': {
+    params: null,
+    run: async (vm, args) => (await vm.handle({ type: 'migrate-set-parameters', parameters: args as Partial<MigrationParameters> }), {}),
+  },
+  'query-migrate-parameters': { params: {}, run: (vm) => vm.handle({ type: 'query-migrate-parameters' }) },
+  migrate_cancel: { params: {}, run: async (vm) => (await vm.handle({ type: 'migrate-cancel' }), {}) },
+  'migrate-start-postcopy': { params: {}, run: async (vm) => (await vm.handle({ type: 'migrate-start-postcopy' }), {}) },
   'human-monitor-command': { params: { 'command-line': 'string', 'cpu-index?': 'int' }, run: empty },
 };
 

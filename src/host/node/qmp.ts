@@ -76,7 +76,7 @@ class QmpSession {
     if (!c) throw new QmpError('CommandNotFound', `The command ${cmd} has not been found`);
     // No command virtus has may run out of band (QEMU's are migrate-recover and migrate-pause).
     if (oob) throw new QmpError('GenericError', `The command ${cmd} does not support OOB`);
-    checkArguments(c.params, args);
+    if (c.params) checkArguments(c.params, args);
     if (cmd === 'qmp_capabilities') {
       if (this.negotiated) throw new QmpError('CommandNotFound', 'Capabilities negotiation is already complete, command ignored');
       for (const cap of (args.enable as unknown[] | undefined) ?? []) {
@@ -91,8 +91,17 @@ class QmpSession {
   }
 }
 
-/** The QMP events a machine event becomes (qapi/run-state.json, qapi/migration.json). */
-function qmpEvents(e: VmEvent, previous: VmState): Json[] {
+/** What the last migration events told, to send MIGRATION and MIGRATION_PASS on changes only. */
+interface MigrationSeen {
+  status: string;
+  rounds: number;
+}
+
+/**
+ * The QMP events a machine event becomes (qapi/run-state.json, qapi/migration.json). Migration
+ * events go out only with the `events` capability, as QEMU's.
+ */
+function qmpEvents(e: VmEvent, previous: VmState, vm: Vm, seen: MigrationSeen): Json[] {
   const ev = (event: string, data?: Json): Json => ({ timestamp: timestamp(), event, ...(data ? { data } : {}) });
   switch (e.type) {
     case 'state':
@@ -110,8 +119,17 @@ function qmpEvents(e: VmEvent, previous: VmState): Json[] {
       const guest = r === 'poweroff' || r === 'exit' || r === 'reboot';
       return [ev('SHUTDOWN', { guest, reason: guest ? (r === 'reboot' ? 'guest-reset' : 'guest-shutdown') : r === 'quit' ? 'host-qmp-quit' : 'host-error' })];
     }
-    case 'migration':
-      return [ev('MIGRATION', { status: e.info.status === 'stop-and-copy' ? 'device' : e.info.status })];
+    case 'migration': {
+      const status = e.info.status === 'stop-and-copy' ? 'device' : e.info.status;
+      const rounds = e.info.rounds ?? 0;
+      const out: Json[] = [];
+      const events = vm.migration.capabilities().events;
+      if (rounds > seen.rounds && events) out.push(ev('MIGRATION_PASS', { pass: rounds }));
+      if (status !== seen.status && events) out.push(ev('MIGRATION', { status }));
+      seen.status = status;
+      seen.rounds = rounds;
+      return out;
+    }
     default:
       return [];
   }
@@ -122,8 +140,11 @@ export function serveQmp(vm: Vm, spec: string): Promise<Server> {
   const path = parseQmpSpec(spec);
   const sessions = new Set<QmpSession>();
   let previous = vm.state;
+  const seen: MigrationSeen = { status: 'none', rounds: 0 };
   vm.on((e) => {
-    for (const q of qmpEvents(e, previous)) for (const s of sessions) s.event(q);
+    // A new migration counts its passes from 0; its setup is told once, however often it is reported.
+    if (e.type === 'migration' && e.info.status === 'setup') seen.rounds = 0;
+    for (const q of qmpEvents(e, previous, vm, seen)) for (const s of sessions) s.event(q);
     if (e.type === 'state') previous = e.state;
   });
   return serveUnix(path, '--qmp', (write, closed) => {

@@ -7,6 +7,7 @@ import { VirtusError } from '../../../util/errors.ts';
 import { parseSize } from '../../../util/size.ts';
 import type { StopInfo } from '../../../vmm/actions.ts';
 import { createVm, receiveVm, restoreVm, type ResourceFlags } from '../../../vmm/create.ts';
+import { VmMigration, type MigrationDefaults } from '../../../vmm/migration.ts';
 import type { Vm, VmOptions } from '../../../vmm/vm.ts';
 import { parseCount, parseFlags, type Command } from '../command.ts';
 import { readHostFile, writeHostFile } from '../files.ts';
@@ -52,12 +53,22 @@ ${MACHINE_HELP}
   --qmp unix:PATH[,server=on,wait=off]
                        speak QEMU's machine protocol (QMP) on a unix socket
   -S, --paused         do not start the guest until told (cont)
+  --migrate-downtime-limit MS
+                       migration: stop the guest for the last copy only once what
+                       is left can be sent in MS milliseconds (default 300)
+  --migrate-capability NAME[=on|off]
+                       migration: QEMU's capabilities (auto-converge, xbzrle,
+                       compress, events); repeatable
+  --migrate-parameter NAME=VALUE
+                       migration: QEMU's parameters (downtime-limit, max-bandwidth,
+                       cpu-throttle-initial, cpu-throttle-increment, max-cpu-throttle,
+                       xbzrle-cache-size, ...); repeatable
   --migrate-max-dirty SIZE
-                       migration: stop the guest for the last copy once a round
-                       dirtied at most SIZE of RAM (default 2M)
+                       migration: also stop the guest once a round dirtied at
+                       most SIZE of RAM, whatever the estimate
   --migrate-max-rounds N
-                       migration: stop after N rounds even if the guest keeps
-                       dirtying more (default 30)
+                       migration: stop the guest after N rounds even if the
+                       guest keeps dirtying more
   -h, --help           show this help
 
 Keys: Ctrl-A X quits, Ctrl-A C opens the monitor prompt, Ctrl-A H lists the
@@ -82,12 +93,46 @@ const OPTIONS = {
   incoming: { type: 'string' },
   paused: { type: 'boolean', short: 'S' },
   'migrate-max-dirty': { type: 'string' },
+  'migrate-downtime-limit': { type: 'string' },
+  'migrate-capability': { type: 'string', multiple: true },
+  'migrate-parameter': { type: 'string', multiple: true },
   'migrate-max-rounds': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** How each kind of resource is named on this command line, for the messages of a restore. */
 const RESOURCE_FLAGS: ResourceFlags = { disk: '--drive', share: '--share', nic: '--nic', memory: '--memory' };
+
+/** The migration settings the flags give (checked as QMP's would be, naming the flag). */
+function migrationFlags(v: Record<string, unknown>): MigrationDefaults {
+  const capabilities: Record<string, boolean> = {};
+  for (const c of (v['migrate-capability'] as string[] | undefined) ?? []) {
+    const m = /^([a-z0-9-]+)(?:=(on|off))?$/.exec(c);
+    if (!m) throw usage(`--migrate-capability takes NAME[=on|off], not "${c}"`);
+    capabilities[m[1]!] = m[2] !== 'off';
+  }
+  const parameters: Record<string, unknown> = {};
+  for (const p of (v['migrate-parameter'] as string[] | undefined) ?? []) {
+    const m = /^([a-z0-9-]+)=(.*)$/.exec(p);
+    if (!m) throw usage(`--migrate-parameter takes NAME=VALUE, not "${p}"`);
+    const raw = m[2]!;
+    parameters[m[1]!] = raw === 'on' || raw === 'off' ? raw === 'on' : /^\d+$/.test(raw) ? Number(raw) : /^\d/.test(raw) ? parseSize(raw, `--migrate-parameter ${m[1]}`, 'B') : raw;
+  }
+  if (v['migrate-downtime-limit'] !== undefined) parameters['downtime-limit'] = parseCount(v['migrate-downtime-limit'] as string, '--migrate-downtime-limit');
+  const o: MigrationDefaults = {
+    ...(v['migrate-max-rounds'] !== undefined ? { maxRounds: parseCount(v['migrate-max-rounds'] as string, '--migrate-max-rounds') } : {}),
+    ...(v['migrate-max-dirty'] !== undefined ? { maxDirtyPages: Math.floor(parseSize(v['migrate-max-dirty'] as string, '--migrate-max-dirty', 'M') / 4096) } : {}),
+    capabilities: capabilities as MigrationDefaults['capabilities'],
+    parameters: parameters as MigrationDefaults['parameters'],
+  };
+  try {
+    // Checked now, so a bad flag is a usage error before anything boots.
+    new VmMigration({} as never, o);
+  } catch (e) {
+    throw usage(`migration settings: ${(e as Error).message}`);
+  }
+  return o;
+}
 
 /** Stops that the guest chose: nothing is left to continue, so nothing is saved. */
 const GUEST_ENDED = new Set<StopInfo['reason']>(['poweroff', 'exit', 'migrated']);
@@ -106,10 +151,7 @@ export const runCommand: Command = {
       return 0;
     }
     const maxInsns = v['max-insns'] !== undefined ? parseCount(v['max-insns'], '--max-insns') : undefined;
-    const migration = {
-      ...(v['migrate-max-rounds'] !== undefined ? { maxRounds: parseCount(v['migrate-max-rounds'], '--migrate-max-rounds') } : {}),
-      ...(v['migrate-max-dirty'] !== undefined ? { maxDirtyPages: Math.floor(parseSize(v['migrate-max-dirty'], '--migrate-max-dirty', 'M') / 4096) } : {}),
-    };
+    const migration = migrationFlags(v);
     const restore = v.restore ?? v.loadvm;
     if (restore !== undefined && v.incoming !== undefined) throw usage('--restore and --incoming do not go together');
     if (v.trace && (restore !== undefined || v.incoming !== undefined)) throw usage('--trace runs a machine from its start: drop --restore/--incoming');
@@ -128,7 +170,12 @@ export const runCommand: Command = {
       on: (e) => {
         if (e.type === 'output') out.write(e.bytes);
         else if (e.type === 'reset') out.flush();
-        else if (e.type === 'migration' && e.info.status === 'failed') warn(`virtus: migration to ${e.info.target} failed: ${e.info.error} (the machine runs on here)`);
+        else if (e.type === 'migration' && e.info.status === 'failed') {
+          // One line: where the machine is now follows from why the migration failed.
+          const here = self?.state === 'stopped' ? '' : ' (the machine runs on here)';
+          warn(`virtus: migration to ${e.info.target} failed: ${e.info.error}${here}`);
+        }
+        else if (e.type === 'migration' && e.info.status === 'cancelled') warn(`virtus: migration to ${e.info.target} cancelled (the machine runs on here)`);
       },
       stopping: (info) => onStopping?.(self!, info),
     };

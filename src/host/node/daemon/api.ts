@@ -166,7 +166,8 @@ export async function buildApi(o: ApiOptions, serverFactory: (handler: (req: Inc
     },
     migrateVm: async (req, reply) => {
       const m = d.get(req.params.id!);
-      await m.migrate((req.body as { to: string }).to);
+      const body = req.body as { to: string; capabilities?: Record<string, boolean>; parameters?: Record<string, unknown> };
+      await m.migrate(body.to, { ...(body.capabilities ? { capabilities: body.capabilities } : {}), ...(body.parameters ? { parameters: body.parameters } : {}) });
       return reply.code(202).send(info(m));
     },
     getVmStats: async (req) => d.get(req.params.id!).action({ type: 'query-stats' }),

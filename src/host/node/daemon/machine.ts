@@ -12,6 +12,7 @@
  * only after a failure (a non-zero stop, an error, a dead thread), `no` never; restarts back off
  * from 100 ms to 30 s while a machine keeps failing within 10 s of its start.
  */
+import type { Capability, MigrationParameters } from '../../../machine/migrate-params.ts';
 import { VirtusError } from '../../../util/errors.ts';
 import type { MigrationInfo, StopInfo, VmEvent, VmmAction, VmmResult } from '../../../vmm/actions.ts';
 import type { Resources } from '../../../vmm/shape.ts';
@@ -331,15 +332,20 @@ export class DaemonMachine {
    * Starts a live migration to `uri`. Resolves once the stream is under way (the first round
    * went out, or 2 s passed); a migration that fails before that — a target that refuses the
    * connection or the machine — is an error here, and the machine runs on as before.
+   * `capabilities` and `parameters` are QEMU's (set first, through the same actions as QMP's);
+   * a cluster's machines migrate with auto-converge unless told otherwise.
    */
-  async migrate(uri: string): Promise<void> {
+  async migrate(uri: string, o: { capabilities?: Record<string, boolean>; parameters?: Record<string, unknown> } = {}): Promise<void> {
     const w = this.need('migrate');
+    const caps = { 'auto-converge': true, ...o.capabilities };
+    await w.action({ type: 'migrate-set-capabilities', capabilities: Object.entries(caps).map(([capability, state]) => ({ capability: capability as Capability, state })) });
+    if (o.parameters) await w.action({ type: 'migrate-set-parameters', parameters: o.parameters as Partial<MigrationParameters> });
     let off: (() => void) | null = null;
     const settled = new Promise<void>((resolve, reject) => {
       const t = setTimeout(resolve, 2000);
       off = this.onMigration((info) => {
         if (info.status === 'failed') reject(new VirtusError('MIGRATE_FAILED', `migration to ${uri} failed: ${info.error ?? 'unknown error'}; the machine runs on here`));
-        else if ((info.rounds ?? 0) > 0 || info.status !== 'active') resolve();
+        else if ((info.rounds ?? 0) > 0 || (info.status !== 'active' && info.status !== 'setup')) resolve();
         else return;
         clearTimeout(t);
       });

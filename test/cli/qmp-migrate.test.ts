@@ -1,0 +1,133 @@
+/**
+ * QMP's migration commands, virtus against `qemu-system-riscv64` (Debian's QEMU 7.2) on the
+ * same command line and the same script: migrate-set-capabilities, migrate-set-parameters and
+ * their queries answer with the same values; refusals carry QEMU's class and words; and
+ * query-migrate has QEMU's shape (the same members, of the same types, at every level) before
+ * a migration, while one runs (slowed by max-bandwidth, towards a target of its own kind
+ * waiting with -incoming) and once it is cancelled; the MIGRATION events (the `events`
+ * capability) say the same.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { freePort, rewriteGuest } from '../support/migration.ts';
+import { QmpMachine, type Json, type QmpClient } from '../support/qmp.ts';
+
+const machines: QmpMachine[] = [];
+after(async () => {
+  for (const m of machines) await m.stop();
+});
+
+/** The guest: 4 MiB rewritten per sweep, for far longer than the test. */
+const ELF = rewriteGuest(100000, { mib: 4 });
+const ARGS = ['-M', 'virt', '-m', '256M', '-nographic', '-bios', 'none', '-kernel', ELF];
+
+/** A value's shape: the same members and types, values left out. */
+function shape(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(shape);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)).map(([k, x]) => [k, shape(x)]));
+  return typeof v;
+}
+
+async function negotiated(m: QmpMachine): Promise<QmpClient> {
+  const q = await m.connect();
+  await q.greeting();
+  assert.deepEqual(await q.execute('qmp_capabilities'), { return: {} });
+  return q;
+}
+
+/** Polls query-migrate until its status is `want`. */
+async function until(q: QmpClient, want: string): Promise<Json> {
+  for (;;) {
+    const r = (await q.execute('query-migrate')).return as Json;
+    if (r.status === want) return r;
+    if (r.status === 'failed' || r.status === 'completed') throw new Error(`query-migrate: ${JSON.stringify(r)} while waiting for ${want}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
+interface Transcript {
+  settings: Json[];
+  refusals: Json[];
+  none: Json;
+  active: unknown;
+  throttled: unknown;
+  cancelled: Json;
+  events: unknown[];
+}
+
+async function script(kind: 'virtus' | 'qemu'): Promise<Transcript> {
+  const port = await freePort();
+  // QEMU's target is started as its source is; virtus's takes the machine from the stream.
+  const tgt = new QmpMachine(kind, [...(kind === 'qemu' ? ARGS : ['-m', '256M', '-nographic']), '-incoming', `tcp:127.0.0.1:${port}`]);
+  const src = new QmpMachine(kind, ARGS);
+  machines.push(tgt, src);
+  const q = await negotiated(src);
+  await src.waitOutput(/^sweep 2 /m);
+  // Both listen before their monitors answer (QEMU), or say so (virtus).
+  if (kind === 'qemu') (await negotiated(tgt)).close();
+  else while (!/waiting for a machine/.test(tgt.stderr)) await new Promise((res) => setTimeout(res, 20));
+  const settings = [
+    await q.execute('query-migrate-capabilities'),
+    await q.execute('query-migrate-parameters'),
+    await q.execute('migrate-set-capabilities', { capabilities: [{ capability: 'auto-converge', state: true }, { capability: 'xbzrle', state: true }, { capability: 'events', state: true }] }),
+    await q.execute('migrate-set-parameters', { 'downtime-limit': 50, 'max-bandwidth': 2 << 20, 'cpu-throttle-initial': 30, 'cpu-throttle-increment': 15, 'xbzrle-cache-size': 16 << 20, 'throttle-trigger-threshold': 10 }),
+    await q.execute('query-migrate-capabilities'),
+    await q.execute('query-migrate-parameters'),
+  ];
+  const refusals = [
+    await q.execute('migrate-set-parameters', { 'downtime-limit': 2_000_001 }),
+    await q.execute('migrate-set-parameters', { 'cpu-throttle-initial': 0 }),
+    await q.execute('migrate-set-parameters', { 'cpu-throttle-increment': 100 }),
+    await q.execute('migrate-set-parameters', { 'xbzrle-cache-size': 1000 }),
+    await q.execute('migrate-set-parameters', { 'max-cpu-throttle': 10 }),
+    await q.execute('migrate-set-parameters', { 'throttle-trigger-threshold': 0 }),
+    await q.execute('migrate-set-parameters', { 'downtime-limit': -1 }),
+    await q.execute('migrate-set-parameters', { 'downtime-limit': 'soon' }),
+    await q.execute('migrate-set-parameters', { 'downtime-limit': 1.5 }),
+    await q.execute('migrate-set-parameters', { 'max-bandwidth': -1 }),
+    await q.execute('migrate-set-parameters', { 'max-bandwidth': 'x' }),
+    await q.execute('migrate-set-parameters', { 'cpu-throttle-initial': -1 }),
+    await q.execute('migrate-set-parameters', { 'cpu-throttle-initial': 300 }),
+    await q.execute('migrate-set-parameters', { 'cpu-throttle-tailslow': 1 }),
+    await q.execute('migrate-set-parameters', { 'no-such-parameter': 1 }),
+    await q.execute('migrate-set-capabilities', { capabilities: [{ capability: 'no-such-capability', state: true }] }),
+    await q.execute('migrate-set-capabilities', { capabilities: [{ capability: 'xbzrle' }] }),
+    await q.execute('migrate-start-postcopy'),
+    await q.execute('migrate_cancel'),
+  ];
+  // Some refusals are accepted values on QEMU (a negative uint64 wraps): the settings again.
+  refusals.push(await q.execute('migrate-set-parameters', { 'max-bandwidth': 2 << 20, 'downtime-limit': 50 }));
+  const none = await q.execute('query-migrate');
+  assert.deepEqual(await q.execute('migrate', { uri: `tcp:127.0.0.1:${port}` }), { return: {} });
+  const active = await until(q, 'active');
+  // Rounds at 2 MiB/s against a guest dirtying 4 MiB per sweep: auto-converge throttles it.
+  let throttled: Json;
+  for (;;) {
+    throttled = (await q.execute('query-migrate')).return as Json;
+    if (typeof throttled['cpu-throttle-percentage'] === 'number') break;
+    if (throttled.status !== 'active') throw new Error(`query-migrate: ${JSON.stringify(throttled)} while waiting for a throttle`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  const refused = await q.execute('migrate-set-capabilities', { capabilities: [{ capability: 'xbzrle', state: false }] });
+  refusals.push(refused);
+  assert.deepEqual(await q.execute('migrate_cancel'), { return: {} });
+  const cancelled = await until(q, 'cancelled');
+  const events = q.events().map((e) => [e.message.event, e.message.data]).filter(([name]) => name === 'MIGRATION');
+  return { settings, refusals, none, active: shape(active), throttled: shape(throttled), cancelled, events };
+}
+
+describe('QMP migration commands: virtus answers as QEMU 7.2 does', { timeout: 3 * 60_000 }, () => {
+  it('the same settings, refusals and query-migrate shapes', async () => {
+    const qemu = await script('qemu');
+    const virtus = await script('virtus');
+    assert.deepEqual(virtus.settings, qemu.settings);
+    assert.deepEqual(virtus.refusals, qemu.refusals);
+    assert.deepEqual(virtus.none, qemu.none);
+    assert.deepEqual(virtus.active, qemu.active);
+    assert.deepEqual(virtus.throttled, qemu.throttled);
+    assert.deepEqual(virtus.cancelled, qemu.cancelled);
+    assert.deepEqual(virtus.events, qemu.events);
+    // What the comparison stands on.
+    assert.deepEqual(qemu.events.map((e) => (e as unknown[])[1]), [{ status: 'setup' }, { status: 'active' }, { status: 'cancelling' }, { status: 'cancelled' }]);
+  });
+});
