@@ -145,10 +145,12 @@ int main(void) {
     asm volatile("wfi");
     sleeps++;
   }
-  /* Waiting for a device is not idling: time must not leap ahead (10 s of ticks at most). */
+  /* Waiting for a device is not idling: time must not leap ahead. The bound (1000 s of ticks)
+     is far beyond what the copy takes in real time on a loaded host (a CI run took 10 s and
+     more under the translator), far below a leap to the next timer or to the end of time. */
   uint64_t slept = *(volatile uint64_t *)MTIME - t0;
   report("console_wfi_ticks", slept);
-  EXPECT(slept < 100000000);
+  EXPECT(slept < 10000000000ul);
   EXPECT(R(con, INT_STATUS) & 1);
   R(con, INT_ACK) = R(con, INT_STATUS);
   R(PLIC, 0x200004) = R(PLIC, 0x200004); /* claim and complete */
