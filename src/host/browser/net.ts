@@ -39,7 +39,13 @@ async function openSocket(url: string, what: string): Promise<WebSocket> {
  */
 export async function createBrowserLink(index: number, s: Pick<BrowserNetServices, 'wake' | 'warn'>): Promise<FrameLink> {
   const ws = await openSocket(serverUrl(`${LINK_RELAY}${index}/`), 'the network link');
-  const link = new FrameLink(`link ${index} through the server`, { wake: s.wake, close: () => ws.close() });
+  const link = new FrameLink(`link ${index} through the server`, {
+    wake: s.wake,
+    close: () => {
+      ws.onclose = null; // closed by the machine: nothing to warn about
+      ws.close();
+    },
+  });
   link.connect((f) => {
     // As a full queue on a real NIC: frames beyond what the socket holds are dropped.
     if (ws.bufferedAmount < 1 << 20) ws.send(f);
