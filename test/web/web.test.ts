@@ -132,6 +132,8 @@ describe('virtus web in Chromium', { timeout: BOOT_MS + 5 * 60_000 }, () => {
       assert.deepEqual(outside, []);
     } finally {
       await page.setViewportSize({ width: 1280, height: 800 });
+      // The tests after this one read the terminal's size: wait for the refit back.
+      await waitInPage(page, 'the terminal refitted to the wide window', () => window.virtus.info().terminal.cols > 60, null);
     }
   });
 
