@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileHeader, jsonRecord, Rec, RecordParser, unpackJson } from '../../src/machine/snapshot-format.ts';
+import { freePort, monitor } from '../support/migration.ts';
 import { buildGuest, VIRTUS } from '../support/toolchain.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'virtus-migrate-'));
@@ -63,35 +64,6 @@ function start(args: string[], env: Record<string, string> = {}): Proc {
       });
     },
   };
-}
-
-/** Sends monitor commands on a unix socket; resolves with the JSON answers. */
-function monitor(path: string, ...lines: string[]): Promise<Array<Record<string, unknown>>> {
-  return new Promise((resolve, reject) => {
-    const s = connect(path);
-    let buf = '';
-    s.setEncoding('utf8');
-    s.on('error', reject);
-    s.on('close', () => reject(new Error(`monitor ${path} closed after ${buf}`)));
-    s.on('data', (d: string) => {
-      buf += d;
-      const got = buf.split('\n').filter(Boolean);
-      if (got.length === lines.length) {
-        s.end();
-        resolve(got.map((l) => JSON.parse(l) as Record<string, unknown>));
-      }
-    });
-    s.write(lines.map((l) => l + '\n').join(''));
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** Every counter 0..COUNT-1 exactly once, in order, across the consoles. */
