@@ -205,7 +205,7 @@ export class Guest {
   }
 
   /** Ends the process if it still runs. */
-  kill(): void {
-    if (this.exitCode === undefined) this.child.kill('SIGKILL');
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    if (this.exitCode === undefined) this.child.kill(signal);
   }
 }

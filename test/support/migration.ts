@@ -67,11 +67,16 @@ export function startProc(args: string[], o: { command?: string; env?: Record<st
   };
 }
 
-/** Sends human monitor commands on a unix socket; resolves with the JSON answers. */
+/** Sends human monitor commands on a unix socket; resolves with the JSON answers (rejects after 60 s without them). */
 export function monitor(path: string, ...lines: string[]): Promise<Array<Record<string, unknown>>> {
   return new Promise((resolve, reject) => {
     const s = connect(path);
     let buf = '';
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`monitor ${path}: no answer to ${lines.join('; ')} in 60 s (got ${JSON.stringify(buf)})`));
+    }, 60_000);
+    s.once('close', () => clearTimeout(timer));
     s.setEncoding('utf8');
     s.on('error', reject);
     s.on('close', () => reject(new Error(`monitor ${path} closed after ${buf}`)));
