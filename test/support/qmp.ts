@@ -220,6 +220,11 @@ export class QmpMachine {
     });
   }
 
+  /** Types `line` and Enter on the console (its stdin). */
+  type(line: string): void {
+    this.child.stdin!.write(line + '\n');
+  }
+
   /** Ends the process if it still runs, and removes the socket's folder. */
   async stop(): Promise<void> {
     if (this.exitCode === undefined) this.child.kill('SIGKILL');
