@@ -26,10 +26,14 @@ import type { Benchmark, Row } from './harness.ts';
 const MIB = 32;
 const sizes = (process.env.VIRTUS_BENCH_CLUSTER_N ?? '1,4,8').split(',').map(Number);
 
-/** Migration downtimes (ms) a node reports through its server-sent events. */
-function downtimes(n: Node): { list: number[]; close(): void } {
+/** Migration downtimes (ms) a node reports through its server-sent events (`ready` once subscribed). */
+function downtimes(n: Node): { list: number[]; ready: Promise<void>; close(): void } {
   const list: number[] = [];
+  const seen = new Set<string>();
+  let subscribed!: () => void;
+  const ready = new Promise<void>((r) => (subscribed = r));
   const req = request({ socketPath: n.sock, path: '/events' }, (res) => {
+    subscribed();
     let buf = '';
     res.setEncoding('utf8');
     res.on('data', (d: string) => {
@@ -37,14 +41,18 @@ function downtimes(n: Node): { list: number[]; close(): void } {
       for (let i; (i = buf.indexOf('\n\n')) >= 0; buf = buf.slice(i + 2)) {
         const data = /^data: (.*)$/m.exec(buf.slice(0, i))?.[1];
         if (!data) continue;
-        const e = JSON.parse(data) as { type: string; info?: { status: string; downtimeMs?: number } };
-        if (e.type === 'migration' && e.info?.status === 'completed' && e.info.downtimeMs !== undefined) list.push(e.info.downtimeMs);
+        const e = JSON.parse(data) as { type: string; id?: string; info?: { status: string; downtimeMs?: number } };
+        // One figure per machine (a completed migration may be told more than once).
+        if (e.type === 'migration' && e.info?.status === 'completed' && e.info.downtimeMs !== undefined && !seen.has(e.id ?? '')) {
+          seen.add(e.id ?? '');
+          list.push(e.info.downtimeMs);
+        }
       }
     });
   });
   req.on('error', () => {});
   req.end();
-  return { list, close: () => req.destroy() };
+  return { list, ready, close: () => req.destroy() };
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -117,6 +125,7 @@ export const bench: Benchmark = {
         cli('uncordon', 'c');
         await write(on('a'), names);
         const events = downtimes(on('a'));
+        await events.ready;
         const t = performance.now();
         await new Promise<void>((resolve, reject) => {
           const child = spawn(process.execPath, [VIRTUS, 'cluster', 'drain', 'a'], { env: { ...process.env, VIRTUS_CLUSTER: url }, stdio: ['ignore', 'ignore', 'pipe'] });
