@@ -175,7 +175,8 @@ export class VmMigration {
       if (p.status === 'failed' || p.status === 'cancelled') return;
       this.info = infoOf(p, uri, totalPages, maxThrottle);
       if (control.cancel && p.status === 'active') this.info.status = 'cancelling';
-      this.vm.emit(this.info);
+      // Completion is told once, below, with the final figures.
+      if (p.status !== 'completed') this.vm.emit(this.info);
     };
     void (async () => {
       let link: MigrationLink | null = null;
