@@ -53,7 +53,7 @@ export async function createVm(spec: MachineSpec, host: VmHost, o: VmOptions = {
 }
 
 /**
- * Gives a restored or received machine a new generation ID, so its kernel reseeds its random
+ * Gives a restored machine (a copy) a new generation ID, so its kernel reseeds its random
  * numbers (a deterministic machine keeps its own: its runs must repeat).
  */
 function renewGeneration(board: VirtBoard, spec: MachineSpec): void {
@@ -113,8 +113,8 @@ export async function receiveVm(link: IncomingLink, given: Resources, flags: Res
       },
     });
     if (!built || !spec) throw new VirtusError('BAD_SNAPSHOT', 'the migration stream ended without a machine');
-    // As QEMU's vmgenid with guid=auto: the target's machine is a new generation.
-    renewGeneration((built as BuiltMachine).board, spec);
+    // The same machine, moved: it keeps its generation (Microsoft's VMGenID specification lists
+    // live migration among what must not change it; libvirt migrates its genid too).
     // The guest is on another host now: switches must learn its new port.
     (built as BuiltMachine).announce();
     const vm = new Vm({ spec, built, host, bootInfo: null, state: 'running', emit: events }, o);

@@ -31,6 +31,11 @@ export interface Resources {
   engine: MachineSpec['engine'];
   /** RAM the user expects the machine to have (a restore refuses another size). */
   memory?: number;
+  /**
+   * The NICs take the MAC addresses given here, not the machine's: a clone's fresh identity
+   * (its driver is asked to reset and read them, virtio-net's restored()).
+   */
+  freshMacs?: boolean;
 }
 
 /** The shape of `spec`; `macs` are the NICs' addresses as the machine uses them. */
@@ -125,7 +130,7 @@ export function bindResources(shape: MachineShape, given: Resources, flag: Resou
     return { ...d, readonly: w.readonly, serial: w.serial };
   });
   const shares = given.shares.map((s, i) => ({ ...s, tag: want.shares[i]!.tag, readonly: want.shares[i]!.readonly }));
-  const nics = given.nics.map((n, i) => ({ ...n, mac: want.nics[i]!.mac }));
+  const nics = given.nics.map((n, i) => ({ ...n, mac: given.freshMacs && n.mac !== undefined ? n.mac : want.nics[i]!.mac }));
   return {
     memory: shape.memory,
     harts: shape.harts,

@@ -183,10 +183,37 @@ describe('virtio-net', () => {
   it('saves its state and refuses bad state by name', () => {
     const { net } = setup(NET_F_MAC | NET_F_STATUS);
     const s = net.save();
-    assert.deepEqual(s, { status: 1, backend: null });
+    assert.deepEqual(s, { status: 1, mac: '52:54:00:12:34:56', backend: null });
     net.restore(s);
-    for (const bad of [{ status: 9, backend: null }, { status: 1 }, { status: 1, backend: null, x: 1 }, { status: 1, backend: { a: 1 } }]) {
+    net.restore({ status: 1, backend: null }); // saved before the MAC was kept
+    for (const bad of [
+      { status: 9, backend: null }, { status: 1 }, { status: 1, backend: null, x: 1 }, { status: 1, backend: { a: 1 } },
+      { status: 1, mac: 'nope', backend: null }, { status: 1, mac: 7, backend: null },
+    ]) {
       assert.throws(() => net.restore(bad), (e) => isVirtusError(e, 'BAD_STATE'));
     }
+  });
+
+  it('restored under another MAC address (a clone), asks the driver for a reset, which reads the new one', () => {
+    const a = setup(NET_F_MAC | NET_F_STATUS);
+    const saved = a.d.mmio.save();
+    // The same machine (a restore, a migration): nothing to ask.
+    const same = new Driver(new VirtioNet(new Wire(), { mac: MAC }), 4 << 20);
+    same.mmio.restore(saved);
+    assert.equal(same.r(REG.STATUS) & STATUS_DEVICE_NEEDS_RESET, 0);
+    assert.equal(same.r(REG.INTERRUPT_STATUS) & INT_CONFIG, 0);
+
+    const fresh = new Uint8Array([0x52, 0x54, 0, 0xab, 0xcd, 0xef]);
+    const wire = new Wire();
+    const clone = new Driver(new VirtioNet(wire, { mac: fresh }), 4 << 20);
+    clone.mmio.restore(saved);
+    assert.ok(clone.r(REG.STATUS) & STATUS_DEVICE_NEEDS_RESET, 'DEVICE_NEEDS_RESET');
+    assert.ok(clone.r(REG.INTERRUPT_STATUS) & INT_CONFIG, 'a configuration change interrupt');
+    assert.deepEqual(clone.errors, [], 'not a driver error');
+    clone.init({ features: NET_F_MAC | NET_F_STATUS });
+    assert.equal(clone.r(REG.STATUS) & STATUS_DEVICE_NEEDS_RESET, 0);
+    assert.deepEqual([0, 1, 2, 3, 4, 5].map((i) => clone.mmio.read(REG.CONFIG + i, 1)), [...fresh]);
+    clone.submit(1, [{ data: hdr() }, { data: udp(10) }]);
+    assert.equal(wire.sent.length, 1);
   });
 });

@@ -106,6 +106,7 @@ export class VirtioMmio implements Device, Stateful<MmioState> {
       usable: () => this.live(),
       configChanged: () => this.configChanged(),
       fail: (reason) => this.fail(reason),
+      needsReset: (reason) => this.fail(reason, false),
       flush: () => this.flush(),
       credit: () => this.turnCredit,
       spend: (bytes) => {
@@ -158,14 +159,19 @@ export class VirtioMmio implements Device, Stateful<MmioState> {
     this.updateIrq();
   }
 
-  /** §2.1.2: an error only a reset cures; with DRIVER_OK the driver hears of it through a config change interrupt. */
-  private fail(reason: string): void {
+  /**
+   * §2.1.2: an error only a reset cures; with DRIVER_OK the driver hears of it through a config
+   * change interrupt. `driverError` false: the device asks for the reset itself (needsReset).
+   */
+  private fail(reason: string, driverError = true): void {
     if (this.broken) return;
     this.broken = true;
     this.status |= STATUS_DEVICE_NEEDS_RESET;
-    this.count['driver errors']++;
-    this.lastError = reason;
-    this.o.onError?.(this.name, reason);
+    if (driverError) {
+      this.count['driver errors']++;
+      this.lastError = reason;
+      this.o.onError?.(this.name, reason);
+    }
     if (this.status & STATUS_DRIVER_OK) this.raise(INT_CONFIG);
   }
 
@@ -379,5 +385,6 @@ export class VirtioMmio implements Device, Stateful<MmioState> {
     // Chains that were in flight are handed to the device again at the next slice boundary.
     this.starved = true;
     this.updateIrq();
+    dev?.restored?.();
   }
 }

@@ -60,6 +60,12 @@ export interface VirtioContext {
    * (virtio 1.2 §2.1.2). The device stops using its queues until the driver resets it.
    */
   fail(reason: string): void;
+  /**
+   * The device cannot go on as the driver set it up (what the guest sees of it changed under a
+   * restore, e.g. a clone's new MAC address): sets DEVICE_NEEDS_RESET and notifies the driver
+   * as fail() does, but it is no driver error. The driver's reset reads the device afresh.
+   */
+  needsReset(reason: string): void;
   /** Sends the used buffer notifications that queue updates call for (EVENT_IDX aware). */
   flush(): void;
   /**
@@ -120,4 +126,6 @@ export interface VirtioDevice {
   /** Device state as plain data (see devices/state.ts); optional for stateless devices. */
   save?(): unknown;
   restore?(state: unknown): void;
+  /** Called once the transport's own state is restored too (a device may then ask for a reset). */
+  restored?(): void;
 }

@@ -75,6 +75,8 @@ export interface NetOptions {
  */
 export interface NetState {
   status: number;
+  /** The address the driver read (absent in states saved before it was kept). */
+  mac?: string;
   backend: unknown;
 }
 
@@ -93,6 +95,8 @@ export class VirtioNet implements VirtioDevice {
   readonly configSize = CONFIG_SIZE;
   readonly mac: Uint8Array;
   private ctx: VirtioContext | null = null;
+  /** Restored under another MAC address than the state's (see restored()). */
+  private renamed = false;
   private status: number;
   private pending: Pending[] = [];
   private pendingBytes = 0;
@@ -364,12 +368,16 @@ export class VirtioNet implements VirtioDevice {
   }
 
   save(): NetState {
-    return { status: this.status, backend: this.backend.save?.() ?? null };
+    return { status: this.status, mac: macString(this.mac), backend: this.backend.save?.() ?? null };
   }
 
   restore(state: unknown): void {
-    const r = new StateReader(this.name, state, ['status', 'backend']);
+    // States saved before the MAC address was kept have no `mac`.
+    const hasMac = typeof state === 'object' && state !== null && 'mac' in state;
+    const r = new StateReader(this.name, state, hasMac ? ['status', 'mac', 'backend'] : ['status', 'backend']);
     const status = r.uint('status', NET_S_LINK_UP | NET_S_ANNOUNCE);
+    const mac = (state as Partial<NetState>).mac;
+    if (mac !== undefined && (typeof mac !== 'string' || !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(mac))) r.fail(`mac ${JSON.stringify(mac)} is not a MAC address`);
     const backend = (state as NetState).backend;
     if (!this.backend.restore && backend !== null) r.fail(`backend ${this.backend.name} keeps no state`);
     // Frames in the backlog belong to the machine being replaced; the backend's restore may
@@ -386,6 +394,18 @@ export class VirtioNet implements VirtioDevice {
     this.held = [];
     this.heldBytes = 0;
     this.status = status;
+    this.renamed = mac !== undefined && mac !== macString(this.mac);
+  }
+
+  /**
+   * A machine restored with another MAC address than the one its driver read (a clone's fresh
+   * identity): the driver must reset the device to read the new one, so the device asks for
+   * that (DEVICE_NEEDS_RESET) rather than send frames under an address it no longer has.
+   */
+  restored(): void {
+    if (!this.renamed) return;
+    this.renamed = false;
+    this.ctx?.needsReset(`the MAC address is now ${macString(this.mac)}`);
   }
 }
 

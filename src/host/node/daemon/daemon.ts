@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { VirtusError } from '../../../util/errors.ts';
-import { parseMachineSpec, type MachineSpec } from '../../../vmm/spec.ts';
+import { parseMachineSpec, type MachineSpec, type NicSpec } from '../../../vmm/spec.ts';
 import type { Resources } from '../../../vmm/shape.ts';
 import { imageTemplate, type ImageOverrides } from './images.ts';
 import { DaemonMachine, type DaemonEvent, type MachineRecord, type RestartPolicy } from './machine.ts';
@@ -214,7 +214,7 @@ export class Daemon {
       }
     } else {
       const snap = this.snapshotInfo(req.snapshot!);
-      const resources: Resources = { disks: req.disks ?? snap.resources.disks, shares: snap.resources.shares, nics: [], engine: snap.resources.engine };
+      const resources: Resources = { disks: req.disks ?? snap.resources.disks, shares: snap.resources.shares, nics: snap.resources.nics ?? [], engine: snap.resources.engine };
       records.push(this.newRecord(names[0]!, { ...base, spec: snap.spec, snapshot: { path: snap.path, resources } }));
     }
     const need = records.reduce((n, r) => n + (r.spec?.memory ?? 0), 0);
@@ -306,7 +306,7 @@ export class Daemon {
     const spec = m.record.spec!;
     writeAtomic(
       join(this.o.state.snapshots, `${name}.json`),
-      JSON.stringify({ machine: m.name, spec, resources: { disks: spec.devices.disks, shares: spec.devices.shares, nics: [], engine: spec.engine } }, null, 2) + '\n',
+      JSON.stringify({ machine: m.name, spec, resources: { disks: spec.devices.disks, shares: spec.devices.shares, nics: spec.devices.nics, engine: spec.engine } }, null, 2) + '\n',
     );
     return { name, path, bytes: r.bytes, ms: Math.round(r.ms * 10) / 10 };
   }
@@ -344,8 +344,9 @@ export class Daemon {
           r.owned.push(copy);
           return { ...d, overlay: copy };
         });
-        r.spec = { ...spec, devices: { ...spec.devices, disks } };
-        r.snapshot = { path: snapPath, resources: { disks, shares: spec.devices.shares, nics: [], engine: spec.engine } };
+        const nics = spec.devices.nics.map(freshNic);
+        r.spec = { ...spec, devices: { ...spec.devices, disks, nics } };
+        r.snapshot = { path: snapPath, resources: { disks, shares: spec.devices.shares, nics, engine: spec.engine, freshMacs: true } };
       }
     } finally {
       if (wasRunning) await src.action({ type: 'resume' }).catch(() => {});
@@ -393,4 +394,15 @@ export class Daemon {
     if (this.cpuTimer) clearInterval(this.cpuTimer);
     await Promise.all([...this.machines.values()].map((m) => m.shutdown()));
   }
+}
+
+/**
+ * A clone's NIC: the source's backend with a new random MAC address (52:54:00:xx:xx:xx, QEMU's
+ * prefix), so copies on one segment do not answer for each other; a user-mode NAT forwards no
+ * host ports (the source holds them).
+ */
+function freshNic(n: NicSpec): NicSpec {
+  const b = randomBytes(3);
+  const mac = `52:54:00:${[...b].map((x) => x.toString(16).padStart(2, '0')).join(':')}`;
+  return { ...n, mac, backend: n.backend.type === 'user' ? { ...n.backend, hostfwd: [] } : n.backend };
 }

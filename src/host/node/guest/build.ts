@@ -13,7 +13,7 @@ import { exec, lastLines, requireTool } from './exec.ts';
 import { guestTree, toCpio, writeTree, type GuestEntry } from './layout.ts';
 import { GUEST_MODULES, selectModules } from './modules.ts';
 import { etcFiles, initScript, inittab, rcScript } from './scripts.ts';
-import { udhcpcScript } from './network.ts';
+import { udhcpcScript, generationScript } from './network.ts';
 import { mb, type ProgressFn } from './progress.ts';
 
 /** Bumped whenever the built guest changes shape, so a newer virtus rebuilds old guests. */
@@ -24,7 +24,7 @@ export const GUEST_FORMAT = 1;
  * inittab differs from the one a cached guest was built with rebuilds it.
  */
 export function recipeHash(): string {
-  const recipe = [GUEST_FORMAT, ROOTFS_SIZE_MIB, GUEST_MODULES, initScript('@'), rcScript(), inittab(), etcFiles(), udhcpcScript()];
+  const recipe = [GUEST_FORMAT, ROOTFS_SIZE_MIB, GUEST_MODULES, initScript('@'), rcScript(), inittab(), etcFiles(), udhcpcScript(), generationScript()];
   return createHash('sha256').update(JSON.stringify(recipe)).digest('hex').slice(0, 16);
 }
 

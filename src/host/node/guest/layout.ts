@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { CpioWriter } from '../../../util/cpio.ts';
 import type { KernelModule } from './modules.ts';
 import { etcFiles, initScript, inittab, rcScript } from './scripts.ts';
-import { UDHCPC_SCRIPT, udhcpcScript } from './network.ts';
+import { UDHCPC_SCRIPT, udhcpcScript, GENERATION_SCRIPT, generationScript } from './network.ts';
 
 export type GuestEntry =
   | { kind: 'dir'; path: string; mode: number }
@@ -47,6 +47,7 @@ export function guestTree(o: TreeOptions): GuestEntry[] {
   file('etc/init.d/rcS', rcScript(), 0o755);
   for (const [path, text] of Object.entries(etcFiles())) file(path, text);
   file(UDHCPC_SCRIPT, udhcpcScript(), 0o755);
+  file(GENERATION_SCRIPT, generationScript(), 0o755);
   if (o.initramfs) {
     file('init', initScript(o.release), 0o755);
     dir('newroot');

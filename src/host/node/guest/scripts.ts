@@ -22,7 +22,7 @@ export const MARKERS = {
   shuttingDown: 'virtus-init: shutting down',
 } as const;
 
-import { netStart } from './network.ts';
+import { identityStart, netStart } from './network.ts';
 
 const PATH = '/sbin:/bin:/usr/sbin:/usr/bin';
 
@@ -110,7 +110,7 @@ mounted /run || mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
 mounted /tmp || mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
 hostname -F /etc/hostname
 ip link set lo up 2>/dev/null
-${netStart()}root=$(awk '$2 == "/" { r = $1 } END { print r }' /proc/mounts)
+${identityStart()}${netStart()}root=$(awk '$2 == "/" { r = $1 } END { print r }' /proc/mounts)
 echo "${MARKERS.ready}, root is $root; 'poweroff' stops the machine"
 `;
 }
