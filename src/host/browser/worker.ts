@@ -16,12 +16,15 @@
  * The tab's shared folder (vm-host.ts) is served to the page here too: files put, listed,
  * read, and all of them handed over before a reset, so the next worker starts with them. A
  * snapshot does not hold the folder's files (as the CLI's snapshots hold none of a --share):
- * the loaded machine gets the tab's folder as it is now.
+ * a loaded machine that had a share gets the tab's folder as it is now, one that had none
+ * gets none (a snapshot of `virtus run` without --share loads in any tab), and one with more
+ * than one is refused.
  */
 import { FsError } from '../../devices/virtio/9p/fs.ts';
 import { isVirtusError, VirtusError } from '../../util/errors.ts';
 import type { VmEvent, VmState } from '../../vmm/actions.ts';
-import { createVm, restoreVm } from '../../vmm/create.ts';
+import { createVm, restoreVm, snapshotShape } from '../../vmm/create.ts';
+import { TAB_SHARE } from '../../vmm/spec.ts';
 import type { Vm } from '../../vmm/vm.ts';
 import type { BootRequest, Capabilities, PageMessage, RunState, ShareFile, WorkerMessage } from './protocol.ts';
 import { BrowserRunnerHost, OutputBatcher } from './runner-host.ts';
@@ -190,10 +193,12 @@ async function restore(id: number, name: string, bytes: Uint8Array): Promise<Wor
   if (wasRunning) await old.handle({ type: 'pause' });
   let m: Vm | null = null;
   try {
+    // The tab's folder is the one share a tab has: a snapshot's machine gets it if it had a share (whatever its tag), and none if it had none.
+    const shares = snapshotShape(bytes, name).devices.shares.slice(0, 1).map(() => ({ path: TAB_SHARE.tag, tag: TAB_SHARE.tag, readonly: false }));
     m = await restoreVm(
       bytes,
       name,
-      { disks: old.spec.devices.disks, shares: old.spec.devices.shares, nics: old.spec.devices.nics, engine: old.spec.engine },
+      { disks: old.spec.devices.disks, shares, nics: old.spec.devices.nics, engine: old.spec.engine },
       {
         disk: 'the tab', share: 'the tab', nic: 'the tab', memory: 'the tab',
         mismatch: (want, got, what) => `the snapshot's machine has ${want || 'no'} ${what}${want === 1 ? '' : 's'} and this one has ${got || 'none'}: boot with ${want ? 'them' : 'none'}, then load the snapshot`,
