@@ -3,7 +3,8 @@
  * shared folder mounted at /mnt/tab by its own rcS; files dropped on the page (an empty one,
  * a line of text, a few MiB of binary) and one put with the Files panel's chooser read back
  * in the guest with the checksums Node computes; files the guest writes there are listed and
- * download byte for byte through the panel's buttons; a reset keeps the folder's files.
+ * download byte for byte through the panel's buttons; the guest's mount works on in a snapshot
+ * loaded back; a reset keeps the folder's files.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -136,6 +137,18 @@ describe("the tab's shared folder", { timeout: 10 * 60_000 }, () => {
     assert.equal(sha256(rand), guestSum);
     // What was dropped downloads as it went in.
     assert.equal(sha256(await download('blob.bin')), sha256(pattern(BIG.seed, BIG.size)));
+  });
+
+  it("keeps the guest's mount working across a snapshot saved and loaded back (the folder's files are not in it)", async () => {
+    await page.evaluate(async () => {
+      const bytes = await window.virtus.saveSnapshot();
+      await window.virtus.loadSnapshot(bytes);
+    });
+    // The shell's working directory is still /mnt/tab: the restored fids name it by path.
+    const lines = await run(page, 'cat out.txt | sed "s/^/read: /"; echo after > after.txt && ls | tr "\\n" " " | sed "s/^/ls: /"', /^ls: /);
+    assert.ok(lines.includes('read: hi from the guest'), lines.join('\n'));
+    assert.match(lines.find((l) => l.startsWith('ls: '))!, /after\.txt.*blob\.bin.*chosen\.dat.*empty.*note\.txt.*out\.txt.*rand\.bin/);
+    await page.waitForSelector(`#share .download[data-path='["after.txt"]']`, { timeout: 10_000 });
   });
 
   it('keeps the files across a reset', async () => {
