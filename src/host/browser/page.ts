@@ -98,6 +98,10 @@ class Page {
   private readonly user: Partial<Record<Role, UserFile>> = {};
   private readonly sources: PageInfo['sources'] = {};
   private snapshot: string | null = null;
+  /** Counts power(): one that a later one overtook while it waited stops there. */
+  private powering = 0;
+  /** The shared files the next machine starts with (from the one before). */
+  private carry: Promise<ShareFile[]> = Promise.resolve([]);
   private readonly share = new SharePanel($<HTMLDetailsElement>('share'), { machine: () => this.machine, note: (l) => this.console.note(l) });
 
   constructor() {
@@ -152,11 +156,15 @@ class Page {
    * time loses them, and the terminal says so).
    */
   async power(): Promise<void> {
+    const turn = ++this.powering;
     const old = this.machine;
     this.machine = null;
     this.share.setEnabled(false);
-    const carried = old ? await carryShare(old).catch((e: unknown) => (this.console.note(message(e)), [])) : [];
+    // A second reset while the first waits gets the same files (its "old" is already gone).
+    if (old) this.carry = carryShare(old).catch((e: unknown) => (this.console.note(message(e)), []));
+    const carried = await this.carry;
     old?.terminate();
+    if (turn !== this.powering) return;
     this.lastStats = null;
     this.prev = null;
     this.diskAttached = false;
