@@ -91,5 +91,5 @@ export const target: FuzzTarget = {
   name: '9p-mem',
   seeds,
   run,
-  iterations: 20_000,
+  iterations: 8_000,
 };

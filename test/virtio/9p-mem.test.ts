@@ -158,12 +158,17 @@ describe('virtio-9p over the in-memory share', () => {
       assert.throws(() => fs.mkdir(['ok', bad], 0o755), (e) => e instanceof FsError && (e.errno === E.INVAL || e.errno === E.NOENT));
     }
     assert.throws(() => fs.putFile(['x'.repeat(256)], enc('x')), (e) => e instanceof FsError && e.errno === E.NAMETOOLONG);
+    // NAME_MAX counts bytes: 100 three-byte characters are too long for Linux, though 100 long.
+    assert.throws(() => fs.putFile(['\u6587'.repeat(100)], enc('x')), (e) => e instanceof FsError && e.errno === E.NAMETOOLONG);
+    c.walk(0, 50);
+    assert.equal(errno(() => c.lcreate(50, '\u6587'.repeat(100))), E.NAMETOOLONG);
+    fs.putFile(['\u6587'.repeat(85)], enc('255 bytes of name'));
     // ".." walks stop at the root: the guest cannot name anything outside the tree.
     fs.putFile(['top'], enc('top'));
     c.walk(0, 1, '..', '..', 'top');
     c.lopen(1, O_RDONLY);
     assert.equal(dec(c.read(1, 0, 10)), 'top');
-    assert.deepEqual(fs.listFiles().map((f) => f.path), [['top']]);
+    assert.deepEqual(fs.listFiles().map((f) => f.path), [['\u6587'.repeat(85)], ['top']]);
   });
 
   it('holds at most its byte limit: a write beyond is cut short, then ENOSPC; room comes back on unlink', () => {

@@ -105,6 +105,19 @@ describe("the tab's shared folder", { timeout: 10 * 60_000 }, () => {
     assert.equal(await page.evaluate(() => window.virtus.info().sources.kernel), 'network', 'a data file boots nothing');
   });
 
+  it('refuses a name the guest could not use, in one line, and puts nothing', async () => {
+    const answers = await page.evaluate(async () => {
+      const out: string[] = [];
+      for (const name of ['..', 'a\0b', 'x'.repeat(256)]) out.push(await window.virtus.putFile(name, new Uint8Array(3)).then(() => 'put', (e: Error) => e.message));
+      return out;
+    });
+    assert.match(answers[0]!, /^cannot put "\.\." in the shared folder: invalid name/);
+    assert.match(answers[1]!, /^cannot put "a\\u0000b" in the shared folder: invalid name/);
+    assert.match(answers[2]!, /^cannot put "x+" in the shared folder: names are at most 255 bytes$/);
+    const names = (await page.evaluate(() => window.virtus.shareFiles()))!.files.map((f) => f.path.join('/')).sort();
+    assert.deepEqual(names, ['blob.bin', 'empty', 'note.txt']);
+  });
+
   it("puts a file chosen with the panel's button", async () => {
     const file = join(dir, 'chosen.dat');
     const bytes = pattern(7, 100_000);

@@ -23,6 +23,8 @@ export const MAX_DEPTH = 256;
 /** Bytes of a symbolic link's target (Linux's PATH_MAX less the NUL). */
 export const MAX_TARGET = 4095;
 const BLOCK = 4096;
+const NAME_MAX = 255;
+const utf8 = new TextEncoder();
 const PERMS = 0o7777;
 
 export interface MemFsLimits {
@@ -65,7 +67,9 @@ function checkPath(path: readonly string[]): void {
   if (path.length === 0) throw new FsError(E.BUSY, 'the root has no name');
   if (path.length > MAX_DEPTH) throw new FsError(E.NAMETOOLONG, `paths are at most ${MAX_DEPTH} names deep`);
   for (const name of path) {
-    if (!validName(name)) throw new FsError(name.length > 255 ? E.NAMETOOLONG : E.INVAL, `invalid name ${JSON.stringify(name)}`);
+    // Linux's NAME_MAX counts bytes: a longer name could be listed but never opened by the guest.
+    if (name.length > NAME_MAX || utf8.encode(name).length > NAME_MAX) throw new FsError(E.NAMETOOLONG, `names are at most ${NAME_MAX} bytes`);
+    if (!validName(name)) throw new FsError(E.INVAL, `invalid name ${JSON.stringify(name)}`);
   }
 }
 
@@ -394,7 +398,7 @@ export class MemFs implements HostFs {
     const free = BigInt(Math.floor((maxBytes - this.held) / BLOCK));
     return {
       type: 0x0102_1997, bsize: BLOCK, blocks: BigInt(Math.floor(maxBytes / BLOCK)), bfree: free, bavail: free,
-      files: BigInt(maxEntries), ffree: BigInt(maxEntries - this.entries), namelen: 255,
+      files: BigInt(maxEntries), ffree: BigInt(maxEntries - this.entries), namelen: NAME_MAX,
     };
   }
 
