@@ -393,7 +393,8 @@ class Page {
       onFiles: (files) => this.useFiles(files, true),
       onSnapshot: (f) => void this.loadSnapshot(f.name, f.bytes).catch(() => {}),
       onShare: (files) => void this.share.put(files).catch(() => {}),
-      hasShare: () => this.caps?.share === true && this.machine !== null,
+      // Before the machine has started, the server's spec says whether it will have the folder.
+      hasShare: () => this.machine !== null && (this.caps?.share === true || (this.runState === 'booting' && (this.manifest?.spec.devices.shares.length ?? 0) > 0)),
     });
     for (const slot of document.querySelectorAll<HTMLElement>('#files .slot')) {
       const role = slot.dataset.role as Role;
