@@ -167,7 +167,8 @@ const walk = (w: WireWriter, fid: number, newfid: number, ...names: string[]) =>
 const setattr = (w: WireWriter, fid: number, valid: number, mode: number, size: number) =>
   w.u32(fid).u32(valid).u32(mode).u32(0).u32(0).u64(size).u64(1).u64(2).u64(3).u64(4);
 
-function seeds(): Uint8Array[] {
+/** Sessions that use every message on the pristine share (file.txt, big, sub/inner, links out). */
+export function seeds(): Uint8Array[] {
   return [
     // Reading: a file in pieces, a directory, attributes.
     session((m) => {

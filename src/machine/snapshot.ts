@@ -105,6 +105,18 @@ export interface SnapshotReader {
   restore(board: VirtBoard): void;
 }
 
+/** Only the configuration of snapshot `bytes` (checked as openSnapshot checks it), without reading further. */
+export function snapshotConfig(bytes: Uint8Array, name: string): SnapshotConfig {
+  const what = `snapshot ${name}`;
+  checkFileHeader(bytes.subarray(0, FILE_HEADER), SNAPSHOT_MAGIC, what);
+  const p = new RecordParser(what);
+  p.push(bytes.subarray(FILE_HEADER));
+  const first = p.next();
+  if (!first) bad(`${what} is truncated: it ends ${p.pending ? 'inside' : 'before'} record 1`);
+  if (first.type !== Rec.Config) bad(`${what} is corrupt: it opens with a ${recordName(first.type)} record, not the configuration`);
+  return checkConfig(unpackJson(first, `${what}: configuration`), what);
+}
+
 /** Opens snapshot bytes: checks the header, reads the configuration and boot images. `name` names the file in errors. */
 export function openSnapshot(bytes: Uint8Array, name: string): SnapshotReader {
   const what = `snapshot ${name}`;

@@ -6,12 +6,12 @@
  */
 import { randomGenerationId } from '../devices/vmgenid/vmgenid.ts';
 import { migrateIn, type IncomingLink } from '../machine/migrate.ts';
-import { openSnapshot, type SnapshotConfig } from '../machine/snapshot.ts';
+import { openSnapshot, snapshotConfig, type SnapshotConfig } from '../machine/snapshot.ts';
 import type { VirtBoard } from '../machine/virt.ts';
 import { VirtusError } from '../util/errors.ts';
 import { attachDevices, bootOptions, buildBoard, newBoard, type BuiltMachine, type MachineIo } from './build.ts';
 import type { VmHost } from './host.ts';
-import { bindResources, parseShape, type ResourceNames, type Resources } from './shape.ts';
+import { bindResources, parseShape, type MachineShape, type ResourceNames, type Resources } from './shape.ts';
 import type { MachineSpec } from './spec.ts';
 import { Emitter, Vm, type VmOptions } from './vm.ts';
 
@@ -63,6 +63,11 @@ function renewGeneration(board: VirtBoard, spec: MachineSpec): void {
 /** The spec of the machine a snapshot or stream describes, bound to the caller's resources. */
 function specOf(config: SnapshotConfig, what: string, given: Resources, flags: ResourceFlags): MachineSpec {
   return bindResources(parseShape(config.machine, `${what}: machine`), given, flags);
+}
+
+/** The shape of the machine in snapshot `bytes` (what a host must give it), read from its configuration alone. */
+export function snapshotShape(bytes: Uint8Array, name: string): MachineShape {
+  return parseShape(snapshotConfig(bytes, name).machine, `snapshot ${name}: machine`);
 }
 
 /**

@@ -62,6 +62,13 @@ export interface ShareSpec {
   readonly: boolean;
 }
 
+/**
+ * The share a browser tab gives its machine (`virtus web`: files dropped on the page), and
+ * where the default guest's rcS mounts it when the tag is there (a CLI `--share` is never
+ * mounted for the user: its tag is the user's to mount).
+ */
+export const TAB_SHARE = { tag: 'tab', mountPoint: '/mnt/tab' } as const;
+
 /** A virtio-net interface: the guest-visible part, and the host backend it is plugged into. */
 export interface NicSpec {
   /** The MAC address, `52:54:00:xx:xx:xx` form; QEMU's 52:54:00:12:34:56 (+ the NIC's index) when absent. */

@@ -2,10 +2,11 @@
  * The page's handle on the machine's Web Worker: starts it, waits for its capabilities,
  * boots it, and turns its messages into callbacks. A reset is a new worker: the old one
  * is terminated with its memory, which is exactly a power cycle. Saving and loading a
- * snapshot are requests with answers: promises, settled by the worker's reply to each.
+ * snapshot, and the shared folder's puts, listings and downloads, are requests with answers:
+ * promises, settled by the worker's reply to each.
  */
 import type { MachineStats } from '../../machine/stats.ts';
-import type { BootRequest, Capabilities, PageMessage, RunState, WorkerMessage } from './protocol.ts';
+import type { BootRequest, Capabilities, PageMessage, RunState, ShareFile, ShareListing, WorkerMessage } from './protocol.ts';
 
 /** A snapshot as the worker saved it. */
 export interface SavedSnapshot {
@@ -74,6 +75,9 @@ export class MachineWorker {
             break;
           case 'saved':
           case 'restored':
+          case 'share-listed':
+          case 'share-file':
+          case 'share-exported':
           case 'refused': {
             const w = this.waiting.get(m.id);
             this.waiting.delete(m.id);
@@ -126,6 +130,34 @@ export class MachineWorker {
     const m = await this.request((id) => ({ type: 'restore', id, name, bytes }));
     if (m.type !== 'restored') throw new Error(`unexpected answer ${m.type}`);
     return { ms: m.ms, capabilities: m.capabilities, diskAttached: m.diskAttached };
+  }
+
+  /** Puts a file in the root of the tab's shared folder; resolves with the folder's listing. */
+  async putShareFile(name: string, bytes: Uint8Array): Promise<ShareListing> {
+    const m = await this.request((id) => ({ type: 'share-put', id, name, bytes }));
+    if (m.type !== 'share-listed') throw new Error(`unexpected answer ${m.type}`);
+    return m;
+  }
+
+  /** The shared folder's files. */
+  async listShare(): Promise<ShareListing> {
+    const m = await this.request((id) => ({ type: 'share-list', id }));
+    if (m.type !== 'share-listed') throw new Error(`unexpected answer ${m.type}`);
+    return m;
+  }
+
+  /** A copy of one file of the shared folder. */
+  async getShareFile(path: string[]): Promise<Uint8Array> {
+    const m = await this.request((id) => ({ type: 'share-get', id, path }));
+    if (m.type !== 'share-file') throw new Error(`unexpected answer ${m.type}`);
+    return m.bytes;
+  }
+
+  /** Every file of the shared folder, to boot the next worker with (a reset). */
+  async exportShare(): Promise<ShareFile[]> {
+    const m = await this.request((id) => ({ type: 'share-export', id }));
+    if (m.type !== 'share-exported') throw new Error(`unexpected answer ${m.type}`);
+    return m.files;
   }
 
   private request(make: (id: number) => PageMessage): Promise<WorkerMessage> {

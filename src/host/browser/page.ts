@@ -9,8 +9,9 @@ import './static/style.css';
 import type { MachineStats } from '../../machine/stats.ts';
 import { loadFile, loadManifest, pruneCache, type Manifest } from './images.ts';
 import { MachineWorker, type SavedSnapshot } from './machine-worker.ts';
-import type { MachineSpec } from '../../vmm/spec.ts';
-import type { Capabilities, GuestImage, RunState } from './protocol.ts';
+import { TAB_SHARE, type MachineSpec } from '../../vmm/spec.ts';
+import type { Capabilities, GuestImage, RunState, ShareFile, ShareListing } from './protocol.ts';
+import { SharePanel } from './share-panel.ts';
 import { compact, StatsPanel } from './stats-panel.ts';
 import { GuestConsole } from './terminal.ts';
 import { installDropTarget, ROLES, sortFiles, type Role, type UserFile } from './user-files.ts';
@@ -39,6 +40,10 @@ export interface VirtusPageApi {
    * machine that was running runs on.
    */
   loadSnapshot(bytes: Uint8Array): Promise<void>;
+  /** The tab's shared folder (null when the machine has none): its files, as the Files panel lists them. */
+  shareFiles(): Promise<ShareListing | null>;
+  /** Puts a file in the shared folder's root, as a drop does; rejects with the reason. */
+  putFile(name: string, bytes: Uint8Array): Promise<void>;
 }
 
 export interface PageInfo {
@@ -93,6 +98,11 @@ class Page {
   private readonly user: Partial<Record<Role, UserFile>> = {};
   private readonly sources: PageInfo['sources'] = {};
   private snapshot: string | null = null;
+  /** Counts power(): one that a later one overtook while it waited stops there. */
+  private powering = 0;
+  /** The shared files the next machine starts with (from the one before). */
+  private carry: Promise<ShareFile[]> = Promise.resolve([]);
+  private readonly share = new SharePanel($<HTMLDetailsElement>('share'), { machine: () => this.machine, note: (l) => this.console.note(l) });
 
   constructor() {
     this.console = new GuestConsole($('terminal'), {
@@ -123,6 +133,8 @@ class Page {
       reset: () => this.reset(),
       saveSnapshot: async () => join((await this.saveSnapshot()).parts),
       loadSnapshot: (bytes) => this.loadSnapshot('(bytes)', bytes),
+      shareFiles: () => this.share.refresh(),
+      putFile: (name, bytes) => this.share.put([{ name, bytes }]),
     };
   }
 
@@ -138,9 +150,21 @@ class Page {
     };
   }
 
-  /** Starts a machine: a new worker, the files, then boot. */
+  /**
+   * Starts a machine: a new worker, the files, then boot. The shared folder's files are
+   * carried over from the old worker (a reset keeps them; a worker that does not answer in
+   * time loses them, and the terminal says so).
+   */
   async power(): Promise<void> {
-    this.machine?.terminate();
+    const turn = ++this.powering;
+    const old = this.machine;
+    this.machine = null;
+    this.share.setEnabled(false);
+    // A second reset while the first waits gets the same files (its "old" is already gone).
+    if (old) this.carry = carryShare(old).catch((e: unknown) => (this.console.note(message(e)), []));
+    const carried = await this.carry;
+    old?.terminate();
+    if (turn !== this.powering) return;
     this.lastStats = null;
     this.prev = null;
     this.diskAttached = false;
@@ -158,6 +182,7 @@ class Page {
         if (this.machine !== m) return;
         this.caps = caps;
         this.diskAttached = disk;
+        this.share.setEnabled(caps.share);
         this.showInfo();
       },
       error: (message) => {
@@ -174,7 +199,7 @@ class Page {
       if (!files.kernel) throw new Error('no kernel to boot: drop one on the page');
       const used = [files.kernel, files.initrd, caps.disk ? files.disk : undefined].filter((f): f is UserFile => f !== undefined);
       const images: GuestImage[] = used.map((f) => ({ name: f.name, bytes: f.bytes }));
-      m.boot({ spec: this.spec(files, caps), files: images, cols: this.console.term.cols, rows: this.console.term.rows });
+      m.boot({ spec: this.spec(files, caps), files: images, cols: this.console.term.cols, rows: this.console.term.rows, shareFiles: carried });
       this.showInfo();
       this.console.focus();
     } catch (e) {
@@ -289,6 +314,7 @@ class Page {
       ['engine', engine(this.manifest) === 'jit' ? 'hot code translated to WebAssembly' : 'interpreter'],
       ['console', c?.consoleResize ? 'virtio-console (hvc0): the guest follows the window size' : 'serial (ttyS0): the guest is not told the window size'],
       ['disk', this.diskAttached ? `/dev/vda, ${c?.persistentDisk ? "kept in this browser's storage" : 'in memory (changes end with the tab)'}` : 'none'],
+      ['shared folder', c?.share ? `${TAB_SHARE.mountPoint} in the guest (9p tag ${TAB_SHARE.tag}), in this tab's memory: see Files` : 'none'],
       ['files', ROLES.filter((r) => this.sources[r]).map((r) => `${r} from ${this.sources[r]}`).join(', ') || '…'],
       ...(this.snapshot ? [['state', `loaded from snapshot ${this.snapshot}`] as [string, string]] : []),
     ];
@@ -349,6 +375,7 @@ class Page {
       if (this.machine !== m) return;
       this.caps = r.capabilities;
       this.diskAttached = r.diskAttached;
+      this.share.setEnabled(r.capabilities.share);
       this.snapshot = name;
       this.panel.reset();
       this.prev = null;
@@ -362,7 +389,13 @@ class Page {
   }
 
   private setupFiles(): void {
-    installDropTarget(document.body, (files) => this.useFiles(files, true), (f) => void this.loadSnapshot(f.name, f.bytes).catch(() => {}));
+    installDropTarget(document.body, {
+      onFiles: (files) => this.useFiles(files, true),
+      onSnapshot: (f) => void this.loadSnapshot(f.name, f.bytes).catch(() => {}),
+      onShare: (files) => void this.share.put(files).catch(() => {}),
+      // Before the machine has started, the server's spec says whether it will have the folder.
+      hasShare: () => this.machine !== null && (this.caps?.share === true || (this.runState === 'booting' && (this.manifest?.spec.devices.shares.length ?? 0) > 0)),
+    });
     for (const slot of document.querySelectorAll<HTMLElement>('#files .slot')) {
       const role = slot.dataset.role as Role;
       slot.querySelector('input')!.onchange = async (e) => {
@@ -400,6 +433,17 @@ class Page {
 
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
+}
+
+/** How long a reset waits for the old worker's shared files. */
+const CARRY_MS = 10_000;
+
+/** The old worker's shared files, for the next one. */
+function carryShare(old: MachineWorker): Promise<ShareFile[]> {
+  return Promise.race([
+    old.exportShare(),
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the machine did not hand over its shared files in ${CARRY_MS / 1000} s: the new one starts with an empty folder`)), CARRY_MS)),
+  ]);
 }
 
 /** The parts of a file as one array. */

@@ -3,9 +3,10 @@
  * the guest files and the buttons; the worker owns the machine. Everything crosses as plain
  * structured-clone data, so the same protocol works with shared and with ordinary memory.
  *
- *   page → worker: boot (once), input, resize, pause, resume, save, restore
- *   worker → page: started, output, stats, state, error; saved, restored or refused (the
- *                  answer to a save or restore, by its id)
+ *   page → worker: boot (once), input, resize, pause, resume, save, restore; share-put,
+ *                  share-list, share-get, share-export (the tab's shared folder)
+ *   worker → page: started, output, stats, state, error; saved, restored, share-listed,
+ *                  share-file, share-exported or refused (the answer to a request, by its id)
  */
 import type { MachineStats } from '../../machine/stats.ts';
 import type { MachineSpec } from '../../vmm/spec.ts';
@@ -26,6 +27,30 @@ export interface BootRequest {
   /** The terminal's size at boot, for a console device that can report it. */
   cols: number;
   rows: number;
+  /** The files of the tab's shared folder, carried over from the machine before a reset. */
+  shareFiles: ShareFile[];
+}
+
+/** A regular file of the tab's shared folder (TAB_SHARE). */
+export interface ShareFile {
+  /** Names from the folder's root. */
+  path: string[];
+  bytes: Uint8Array;
+}
+
+/** A regular file of the tab's shared folder, as the Files panel lists it. */
+export interface ShareEntry {
+  path: string[];
+  size: number;
+  /** Last modified, ms since the epoch. */
+  mtimeMs: number;
+}
+
+/** The shared folder's files and how full it is. */
+export interface ShareListing {
+  files: ShareEntry[];
+  bytesUsed: number;
+  maxBytes: number;
 }
 
 export type PageMessage =
@@ -37,7 +62,15 @@ export type PageMessage =
   /** Saves a snapshot: answered with `saved` or `refused`. */
   | { type: 'save'; id: number }
   /** Replaces the machine with the one in snapshot `bytes`: answered with `restored` or `refused`. */
-  | { type: 'restore'; id: number; name: string; bytes: Uint8Array };
+  | { type: 'restore'; id: number; name: string; bytes: Uint8Array }
+  /** Puts a file in the shared folder's root (replacing one of that name): answered with `share-listed` or `refused`. */
+  | { type: 'share-put'; id: number; name: string; bytes: Uint8Array }
+  /** Answered with `share-listed`. */
+  | { type: 'share-list'; id: number }
+  /** A copy of one file: answered with `share-file` or `refused`. */
+  | { type: 'share-get'; id: number; path: string[] }
+  /** Every file, to carry over to the next worker (a reset): answered with `share-exported`. */
+  | { type: 'share-export'; id: number };
 
 /** The run state the buttons reflect. */
 export type RunState = 'booting' | 'running' | 'paused' | 'stopped';
@@ -54,6 +87,8 @@ export interface Capabilities {
   persistentDisk: boolean;
   /** Snapshots can be saved and loaded. */
   snapshots: boolean;
+  /** The machine has the tab's shared folder (files dropped on the page go there). */
+  share: boolean;
 }
 
 /** One sample of the monitor's counters, as `--stats` prints them. */
@@ -78,5 +113,8 @@ export type WorkerMessage =
   | { type: 'saved'; id: number; parts: Uint8Array[]; ms: number }
   /** The snapshot's machine runs in place of the old one. */
   | { type: 'restored'; id: number; ms: number; capabilities: Capabilities; memory: WebAssembly.Memory | null; diskAttached: boolean }
-  /** A save or restore failed, one line; the machine that was there runs on (or stays paused). */
+  | ({ type: 'share-listed'; id: number } & ShareListing)
+  | { type: 'share-file'; id: number; bytes: Uint8Array }
+  | { type: 'share-exported'; id: number; files: ShareFile[] }
+  /** A request failed, one line; the machine that was there runs on (or stays paused). */
   | { type: 'refused'; id: number; message: string };

@@ -5,14 +5,17 @@
  * loaded in place of the running machine gets the same disk: OPFS lets one handle at a time
  * hold a file). A NIC is the user NAT in the worker, reaching out through the server's relay
  * (net.ts), or a stream link the server connects. A tab has no host folders and no migration
- * links.
+ * links; its one shared folder is a tree in the worker's memory (MemFs, TAB_SHARE_LIMITS), the
+ * same tree for every machine that follows another in the worker (a loaded snapshot's too):
+ * files dropped on the page go there, and the page downloads what the guest writes there.
  */
+import { MemFs, openMemShare, type MemFsLimits } from '../../devices/virtio/9p/mem-fs.ts';
 import { openImage } from '../../storage/open.ts';
 import type { BlockBackend } from '../../storage/backend.ts';
 import type { HostFile, HostFileSystem } from '../../storage/host-file.ts';
 import { VirtusError } from '../../util/errors.ts';
-import type { OpenedDisk, OpenedNic, VmHost } from '../../vmm/host.ts';
-import type { DiskSpec, NicSpec } from '../../vmm/spec.ts';
+import type { OpenedDisk, OpenedNic, OpenedShare, VmHost } from '../../vmm/host.ts';
+import type { DiskSpec, NicSpec, ShareSpec } from '../../vmm/spec.ts';
 import { createBrowserLink, createBrowserNic, WISP_RELAY } from './net.ts';
 import { openWorkingDisk } from './opfs-file.ts';
 import { BrowserRunnerHost } from './runner-host.ts';
@@ -39,6 +42,13 @@ function singleFile(file: HostFile): HostFileSystem {
   };
 }
 
+/**
+ * What the guest (and the page) may keep in the tab's shared folder: it lives in the tab's
+ * memory beside guest RAM, so it is bounded; a write beyond gets ENOSPC in the guest, a drop
+ * beyond is refused on the page.
+ */
+export const TAB_SHARE_LIMITS: MemFsLimits = { maxBytes: 256 * 1024 * 1024, maxEntries: 16384 };
+
 interface SharedDisk {
   backend: BlockBackend;
   persistent: boolean;
@@ -50,6 +60,8 @@ export class BrowserVmHost implements VmHost {
   readonly sharedMemory: boolean;
   /** The files the page handed over, by name. */
   readonly files = new Map<string, Uint8Array>();
+  /** The tab's shared folder (TAB_SHARE), kept while the worker lives. */
+  readonly share = new MemFs(TAB_SHARE_LIMITS);
   /** Open working copies, by file name. */
   private readonly disks = new Map<string, SharedDisk>();
   /** The terminal's size, kept current by the page. */
@@ -99,6 +111,12 @@ export class BrowserVmHost implements VmHost {
         s.backend.close();
       },
     };
+  }
+
+  /** The tab's shared folder; a machine has at most one (the page and the server ask for no more). */
+  openShare(_s: ShareSpec, index: number): OpenedShare {
+    if (index > 0) throw new VirtusError('NO_SHARES', 'a browser tab has one shared folder');
+    return openMemShare(this.share);
   }
 
   async openNic(n: NicSpec, index: number, mac: string): Promise<OpenedNic> {

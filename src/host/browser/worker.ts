@@ -12,14 +12,23 @@
  * taken with), and only then replaces it. A snapshot that fails anywhere leaves the running
  * machine as it was. Compression is the core's portable codec (fflate): a browser has no
  * synchronous zlib.
+ *
+ * The tab's shared folder (vm-host.ts) is served to the page here too: files put, listed,
+ * read, and all of them handed over before a reset, so the next worker starts with them. A
+ * snapshot does not hold the folder's files (as the CLI's snapshots hold none of a --share):
+ * a loaded machine that had a share gets the tab's folder as it is now, one that had none
+ * gets none (a snapshot of `virtus run` without --share loads in any tab), and one with more
+ * than one is refused.
  */
+import { FsError } from '../../devices/virtio/9p/fs.ts';
 import { isVirtusError, VirtusError } from '../../util/errors.ts';
 import type { VmEvent, VmState } from '../../vmm/actions.ts';
-import { createVm, restoreVm } from '../../vmm/create.ts';
+import { createVm, restoreVm, snapshotShape } from '../../vmm/create.ts';
+import { TAB_SHARE } from '../../vmm/spec.ts';
 import type { Vm } from '../../vmm/vm.ts';
-import type { BootRequest, Capabilities, PageMessage, RunState, WorkerMessage } from './protocol.ts';
+import type { BootRequest, Capabilities, PageMessage, RunState, ShareFile, WorkerMessage } from './protocol.ts';
 import { BrowserRunnerHost, OutputBatcher } from './runner-host.ts';
-import { BrowserVmHost } from './vm-host.ts';
+import { BrowserVmHost, TAB_SHARE_LIMITS } from './vm-host.ts';
 
 /** The part of DedicatedWorkerGlobalScope used here (the project compiles against the DOM library). */
 interface WorkerScope {
@@ -53,7 +62,38 @@ function capabilities(): Capabilities {
     disk: true,
     persistentDisk: host.persistentDisk,
     snapshots: true,
+    share: vm ? vm.spec.devices.shares.length > 0 : false,
   };
+}
+
+/** What the Files panel shows. */
+function listing(id: number): WorkerMessage {
+  const files = host.share.listFiles().map((f) => ({ path: f.path, size: f.size, mtimeMs: Number(f.mtimeNs / 1_000_000n) }));
+  return { type: 'share-listed', id, files, bytesUsed: host.share.bytesUsed, maxBytes: TAB_SHARE_LIMITS.maxBytes };
+}
+
+/** Puts a file the user dropped in the folder; a name or size the folder refuses is one line. */
+function putFile(path: string[], bytes: Uint8Array): void {
+  try {
+    host.share.putFile(path, bytes);
+  } catch (e) {
+    if (!(e instanceof FsError)) throw e;
+    throw new VirtusError('SHARE_PUT', `cannot put ${JSON.stringify(path.join('/'))} in the shared folder: ${e.message}`);
+  }
+}
+
+/** A copy of a file of the folder, for a download. */
+function getFile(path: string[]): Uint8Array {
+  try {
+    return host.share.getFile(path);
+  } catch (e) {
+    if (!(e instanceof FsError)) throw e;
+    throw new VirtusError('SHARE_GET', `cannot read ${JSON.stringify(path.join('/'))} from the shared folder: ${e.message}`);
+  }
+}
+
+function exportFiles(): ShareFile[] {
+  return host.share.listFiles().map((f) => ({ path: f.path, bytes: host.share.getFile(f.path) }));
 }
 
 /** The page's four states. */
@@ -97,6 +137,13 @@ function sendStats(): void {
 async function boot(req: BootRequest): Promise<void> {
   host.term = { cols: req.cols, rows: req.rows };
   for (const f of req.files) host.files.set(f.name, f.bytes);
+  for (const f of req.shareFiles) {
+    try {
+      putFile(f.path, f.bytes);
+    } catch (e) {
+      host.warn(describe(e));
+    }
+  }
   let m: Vm | null = null;
   m = await createVm(req.spec, host, { on: listener(() => m) });
   vm = m;
@@ -104,6 +151,17 @@ async function boot(req: BootRequest): Promise<void> {
   post({ type: 'started', capabilities: caps, memory: caps.sharedMemory ? m.board.machine.memory : null, diskAttached: m.spec.devices.disks.length > 0 });
   setInterval(sendStats, STATS_MS);
   await m.handle({ type: 'start' });
+}
+
+/** Answers a request about the shared folder at once (it is never busy). */
+function answer(id: number, op: () => WorkerMessage, transfer: (m: WorkerMessage) => Transferable[] = () => []): void {
+  let m: WorkerMessage;
+  try {
+    m = op();
+  } catch (e) {
+    m = { type: 'refused', id, message: describe(e) };
+  }
+  post(m, transfer(m));
 }
 
 /** Runs a snapshot operation, one at a time; the answer goes to the page by `id`. */
@@ -135,10 +193,12 @@ async function restore(id: number, name: string, bytes: Uint8Array): Promise<Wor
   if (wasRunning) await old.handle({ type: 'pause' });
   let m: Vm | null = null;
   try {
+    // The tab's folder is the one share a tab has: a snapshot's machine gets it if it had a share (whatever its tag), and none if it had none.
+    const shares = snapshotShape(bytes, name).devices.shares.slice(0, 1).map(() => ({ path: TAB_SHARE.tag, tag: TAB_SHARE.tag, readonly: false }));
     m = await restoreVm(
       bytes,
       name,
-      { disks: old.spec.devices.disks, shares: [], nics: old.spec.devices.nics, engine: old.spec.engine },
+      { disks: old.spec.devices.disks, shares, nics: old.spec.devices.nics, engine: old.spec.engine },
       {
         disk: 'the tab', share: 'the tab', nic: 'the tab', memory: 'the tab',
         mismatch: (want, got, what) => `the snapshot's machine has ${want || 'no'} ${what}${want === 1 ? '' : 's'} and this one has ${got || 'none'}: boot with ${want ? 'them' : 'none'}, then load the snapshot`,
@@ -187,6 +247,18 @@ scope.onmessage = (e) => {
         break;
       case 'restore':
         serially(m.id, () => restore(m.id, m.name, m.bytes));
+        break;
+      case 'share-put':
+        answer(m.id, () => (putFile([m.name], m.bytes), listing(m.id)));
+        break;
+      case 'share-list':
+        answer(m.id, () => listing(m.id));
+        break;
+      case 'share-get':
+        answer(m.id, () => ({ type: 'share-file', id: m.id, bytes: getFile(m.path) }), (a) => (a.type === 'share-file' ? [a.bytes.buffer] : []));
+        break;
+      case 'share-export':
+        answer(m.id, () => ({ type: 'share-exported', id: m.id, files: exportFiles() }), (a) => (a.type === 'share-exported' ? a.files.map((f) => f.bytes.buffer) : []));
         break;
     }
   } catch (err) {

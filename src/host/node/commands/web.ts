@@ -13,7 +13,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Duplex } from 'node:stream';
 import { basename } from 'node:path';
 import { VirtusError } from '../../../util/errors.ts';
-import type { MachineSpec } from '../../../vmm/spec.ts';
+import { TAB_SHARE, type MachineSpec } from '../../../vmm/spec.ts';
 import { parseCount, parseFlags, type Command } from '../command.ts';
 import { MACHINE_OPTIONS, specFromFlags, type MachineFlags } from '../machine-flags.ts';
 import { toVirtusArgs } from '../qemu-args.ts';
@@ -42,7 +42,10 @@ with --kernel and for kernels dropped on the page), --append, --memory,
 in the tab and its TCP, UDP and DNS go out through this server (a Wisp relay on a
 WebSocket); a stream link (--nic switch=unix:PATH, --netdev stream,server=off,...)
 is connected by this server, which carries the tab's frames to it. Only this
-server's own pages may use either.
+server's own pages may use either. The default guest also gets a shared folder
+held in the tab's memory (9p tag "tab", mounted at /mnt/tab, at most 256 MiB):
+files dropped on the page go there, and the page's Files panel downloads what
+the guest writes there.
 
   --port N, -p N       TCP port on localhost (default 8080; 0 picks a free one)
   --no-isolation       leave out the COOP/COEP headers: the page is not
@@ -125,6 +128,8 @@ async function tabMachine(v: MachineFlags & { port?: string }): Promise<{ title:
     // DNS goes through the relay to this host's resolver.
     if (!b.resolver) b.resolver = `${systemResolver() ?? '127.0.0.1'}:53`;
   }
+  // The default guest mounts the tab's folder (vm-host.ts) itself; a user's own kernel has exactly the devices its flags name.
+  if (v.kernel === undefined) spec.devices.shares = [{ path: TAB_SHARE.tag, tag: TAB_SHARE.tag, readonly: false }];
   if (spec.devices.disks.length > 1) throw no(`a browser tab attaches one disk, not ${spec.devices.disks.length}`);
   const disk = spec.devices.disks[0];
   if (disk && disk.overlay !== undefined) throw no("the tab keeps a disk's writes in the browser (OPFS): drop overlay= and -snapshot");

@@ -16,12 +16,15 @@ export const MARKERS = {
   switchingRoot: 'virtus-init: switching to root ',
   /** No usable root=: the guest runs from the initramfs. */
   initramfsRoot: 'virtus-init: running from the initramfs',
+  /** rcS mounted a browser tab's share (TAB_SHARE): "virtus-init: the tab's files are in /mnt/tab". */
+  tabShare: 'virtus-init: the tab\'s files are in ',
   /** rcS has finished; a shell follows on the console. "virtus-init: ready, root is X". */
   ready: 'virtus-init: ready',
   /** busybox init is running the shutdown actions (poweroff, reboot). */
   shuttingDown: 'virtus-init: shutting down',
 } as const;
 
+import { TAB_SHARE } from '../../../vmm/spec.ts';
 import { identityStart, netStart } from './network.ts';
 
 const PATH = '/sbin:/bin:/usr/sbin:/usr/bin';
@@ -110,8 +113,23 @@ mounted /run || mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
 mounted /tmp || mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
 hostname -F /etc/hostname
 ip link set lo up 2>/dev/null
-${identityStart()}${netStart()}root=$(awk '$2 == "/" { r = $1 } END { print r }' /proc/mounts)
+${tabShare()}${identityStart()}${netStart()}root=$(awk '$2 == "/" { r = $1 } END { print r }' /proc/mounts)
 echo "${MARKERS.ready}, root is $root; 'poweroff' stops the machine"
+`;
+}
+
+/**
+ * rcS's lines that mount a browser tab's share (TAB_SHARE) when the machine has one: the
+ * sysfs mount_tag of a 9pnet_virtio device holds its tag and a NUL. Machines without the tag
+ * (every CLI machine unless a --share is named "tab") mount nothing.
+ */
+function tabShare(): string {
+  const { tag, mountPoint } = TAB_SHARE;
+  return `for t in /sys/bus/virtio/drivers/9pnet_virtio/*/mount_tag; do
+  [ -e "$t" ] && [ "$(tr -d '\\000' < "$t")" = ${tag} ] || continue
+  mkdir -p ${mountPoint}
+  mount -t 9p -o trans=virtio,version=9p2000.L ${tag} ${mountPoint} && echo "${MARKERS.tabShare}${mountPoint}"
+done
 `;
 }
 
