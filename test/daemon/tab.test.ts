@@ -6,11 +6,13 @@
  * the daemon it answers through the console WebSocket. The terminal of the tab holds the
  * counter from the first line to the last, each once and in order: the guest ran on across
  * both moves. Around that, the refusals: a machine with a disk does not move (TAB_MOVE, before
- * anything moves), a hostile stream into from-tab is answered ERR and changes nothing, and
- * neither endpoint opens without the token.
+ * anything moves), hostile streams into from-tab — garbage, and the whole valid stream of
+ * another machine that has a disk — are answered ERR and change nothing (the side that receives
+ * binds no disk), and neither endpoint opens without the token.
  */
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { WebSocket } from 'ws';
@@ -33,6 +35,38 @@ async function exchange(url: string, send: Array<Buffer | string>): Promise<{ te
   for (const m of send) ws.send(m, { binary: typeof m !== 'string' });
   const code = await new Promise<number>((resolve) => ws.once('close', (c: number) => resolve(c)));
   return { texts, code };
+}
+
+/**
+ * A hostile tab: relays the migration stream a daemon machine sends to a TCP port of the test's
+ * (`migrate` is told that port) into the from-tab WebSocket at `url`, and the answer back.
+ */
+async function relayInto(url: string, migrate: (to: string) => Promise<void>): Promise<string> {
+  const ws = new WebSocket(url);
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  let answer = '';
+  const server = createServer((sock) => {
+    sock.on('data', (b: Buffer) => ws.send(b, { binary: true }));
+    sock.on('error', () => {});
+    ws.on('message', (d: Buffer) => {
+      const n = JSON.parse(d.toString('utf8')) as { answer?: string };
+      if (n.answer !== undefined) {
+        answer = n.answer;
+        sock.end(`${n.answer}\n`);
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    await migrate(`tcp:127.0.0.1:${(server.address() as AddressInfo).port}`);
+    return answer;
+  } finally {
+    server.close();
+    ws.close();
+  }
 }
 
 /** The numbers of the counter's lines in `text`, in order (the first follows the prompt on its line). */
@@ -140,6 +174,19 @@ describe('daemon: a machine moves into a browser tab and back, live', () => {
     const r = await exchange(`ws://${base}/vms/tabby/from-tab?access_token=${token}`, [junk]);
     assert.match(r.texts[0]!.answer, /^ERR /, JSON.stringify(r.texts));
     assert.ok(r.texts.at(-1)!.error, JSON.stringify(r.texts));
+    await until('the machine to be in the tab again', () => curl(d.sock, 'GET', '/vms/tabby').body.state === 'stopped');
+    // A whole, valid stream of another machine, one with a disk: the receiving side binds no
+    // disk, so it refuses the machine, and its source (disky, relayed here by a hostile "tab") runs on.
+    const answer = await relayInto(`ws://${base}/vms/tabby/from-tab?access_token=${token}`, async (to) => {
+      // Over TCP (fetch does not block this process, which relays the stream meanwhile).
+      const r = await fetch(`http://${base}/vms/disky/migrate`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ to }) });
+      assert.ok(r.status === 202 || r.status === 502, `${r.status}`);
+      await until('the source to hear the refusal', () => curl(d.sock, 'GET', '/vms/disky').body.migration?.status === 'failed', 30_000);
+    });
+    assert.match(answer, /^ERR the machine has 1 disk\(s\), but the request names 0/);
+    const disky = curl(d.sock, 'GET', '/vms/disky').body;
+    assert.match(disky.migration.error, /^the target refused the machine: the machine has 1 disk/);
+    assert.equal(disky.state, 'running');
     await until('the machine to be in the tab again', () => curl(d.sock, 'GET', '/vms/tabby').body.state === 'stopped');
     const text = await exchange(`ws://${base}/vms/tabby/from-tab?access_token=${token}`, ['OK']);
     assert.equal(text.texts.at(-1)!.error.code, 'TAB_PROTOCOL');
