@@ -86,9 +86,12 @@ export function moveToTab(m: DaemonMachine, ws: WebSocket, ctx: TabMoveContext):
     if (error !== undefined) link?.destroy();
     if (ws.readyState === ws.OPEN) ws.close(error === undefined ? 1000 : 1011);
   };
+  let answered = false;
   ws.on('close', () => {
-    // The tab went away: a move under way fails and the machine runs on here.
-    link?.destroy();
+    // The tab went away: a move under way fails and the machine runs on here; a tab that has
+    // answered already may go, its answer still reaches the machine's thread.
+    if (answered) link?.end();
+    else link?.destroy();
     finish();
   });
   ws.on('error', () => link?.destroy());
@@ -115,6 +118,8 @@ export function moveToTab(m: DaemonMachine, ws: WebSocket, ctx: TabMoveContext):
       const b = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
       // The tab says one thing: its answer line.
       if (binary || b.length > 4096 || b.includes(10)) return void finish(new VirtusError('TAB_PROTOCOL', 'the tab sent something other than its answer line'));
+      if (answered) return void finish(new VirtusError('TAB_PROTOCOL', 'the tab answered twice'));
+      answered = true;
       if (!sock.destroyed) sock.write(Buffer.concat([b, Buffer.from('\n')]));
     });
   });
@@ -157,13 +162,16 @@ export function moveFromTab(m: DaemonMachine, ws: WebSocket, ctx: TabMoveContext
     sock?.end();
   });
   ws.on('error', () => sock?.destroy());
+  /** Stream bytes that came before the machine's thread listened (a paused socket may still hand over what it had read). */
+  const early: Buffer[] = [];
   ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], binary: boolean) => {
     const b = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
     if (!binary) {
       sock?.destroy();
       return fail(new VirtusError('TAB_PROTOCOL', 'the tab sent text: the stream is binary messages'));
     }
-    if (sock && !sock.destroyed && !sock.write(b)) {
+    if (!sock) return void early.push(b);
+    if (!sock.destroyed && !sock.write(b)) {
       ws.pause();
       sock.once('drain', () => ws.resume());
     }
@@ -173,16 +181,16 @@ export function moveFromTab(m: DaemonMachine, ws: WebSocket, ctx: TabMoveContext
     try {
       const r = await m.receiveFromTab(`unix:${socketPath(ctx.dir)}`);
       arrived = r.arrived;
-      const s = connect(r.uri.slice('unix:'.length));
-      sock = s;
+      const c = connect(r.uri.slice('unix:'.length));
       await new Promise<void>((resolve, reject) => {
-        s.once('connect', resolve);
-        s.once('error', reject);
+        c.once('connect', resolve);
+        c.once('error', reject);
       });
+      sock = c;
     } catch (e) {
       return fail(e);
     }
-    const s = sock!;
+    const s = sock;
     let text = '';
     s.setEncoding('utf8');
     s.on('data', (d: string) => {
@@ -191,6 +199,7 @@ export function moveFromTab(m: DaemonMachine, ws: WebSocket, ctx: TabMoveContext
       if (i >= 0 && text.length - d.length <= i) sendJson(ws, { answer: text.slice(0, i) });
     });
     s.on('error', () => {});
+    for (const b of early.splice(0)) s.write(b);
     if (closed) s.end();
     else ws.resume();
     arrived.then(
