@@ -129,7 +129,7 @@ describe('daemon: a machine moves into a browser tab and back, live', () => {
     await assert.rejects(exchange(`ws://${base}/vms/nobody/to-tab?access_token=${token}`, []), /HTTP 404/);
   });
 
-  it('moves into the tab: the shell there has its variable and answers; the daemon shows it in a tab', async () => {
+  it('moves into the tab: the shell there has its variable and answers; the daemon shows it in a tab', async (t) => {
     page = await browser.newPage();
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(`http://${base}/ui#token=${token}`);
@@ -141,6 +141,11 @@ describe('daemon: a machine moves into a browser tab and back, live', () => {
       (window as unknown as { statuses: string[] }).statuses = seen;
       new MutationObserver(() => seen.push(el.textContent ?? '')).observe(el, { childList: true, characterData: true, subtree: true });
     });
+    // The page says why a machine with a disk does not move; it runs on in the daemon.
+    await page.locator('tr[data-name="disky"] button[data-action="to-tab"]').click();
+    await page.locator('#error', { hasText: /move to a tab: the machine has a disk \(.*\), which a browser tab cannot open/ }).waitFor({ timeout: 30_000 });
+    assert.equal(await page.locator('#move-status').textContent(), 'disky did not move: it runs on in the daemon');
+    assert.equal(curl(d.sock, 'GET', '/vms/disky').body.state, 'running');
     const before = ticks(con.text()).at(-1)!;
     await page.locator('tr[data-name="tabby"] button[data-action="to-tab"]').click();
     await page.waitForFunction(() => window.virtusUi.tabMachine() === 'tabby', null, { timeout: 60_000 });
@@ -153,6 +158,7 @@ describe('daemon: a machine moves into a browser tab and back, live', () => {
     assert.equal(m.migration.status, 'completed');
     assert.equal(m.migration.target, 'a browser tab');
     assert.match(m.stop.message, /^migrated to a browser tab: /);
+    t.diagnostic(`into the tab: ${m.stop.message.replace(/^migrated to a browser tab: /, '')}`);
     await page.locator('tr[data-name="tabby"] td.state', { hasText: 'in a tab' }).waitFor({ timeout: 10_000 });
     const start = curl(d.sock, 'POST', '/vms/tabby/start');
     assert.equal(start.status, 409, start.text);
@@ -195,13 +201,14 @@ describe('daemon: a machine moves into a browser tab and back, live', () => {
     assert.equal(await page.evaluate(() => window.virtusUi.tabMachine()), 'tabby');
   });
 
-  it('moves back into the daemon: it answers on the console WebSocket, and the counter never skipped or repeated', async () => {
+  it('moves back into the daemon: it answers on the console WebSocket, and the counter never skipped or repeated', async (t) => {
     await page.locator('#move-back').click();
     await until('the machine to run in the daemon', () => curl(d.sock, 'GET', '/vms/tabby').body.state === 'running', 60_000);
     await page.waitForFunction(() => window.virtusUi.tabMachine() === null, null, { timeout: 10_000 });
     const back = await statuses();
     assert.ok(back.some((t) => /^moving back to the daemon: (active|stop-and-copy), round \d+, \d+\.\d MiB sent$/.test(t)), `progress shown: ${JSON.stringify(back)}`);
     assert.equal(back.at(-1), 'tabby runs in the daemon again');
+    t.diagnostic(`back to the daemon: the tab's last progress: ${back.filter((x) => x.startsWith('moving back to the daemon:')).at(-1)}`);
     const m = curl(d.sock, 'GET', '/vms/tabby').body;
     assert.equal(m.stop, null);
     assert.equal(m.migration.target, 'incoming');

@@ -248,8 +248,11 @@ function moveToTab(m: MachineInfo): Promise<void> {
           status(`${m.name} runs in the daemon again`);
           $('console-name').textContent = m.name;
           void refresh();
-        } else status(`${m.name} stopped in this tab: ${reason ?? 'stopped'}`);
-        if (!started) reject(new Error(reason ?? 'the machine did not arrive'));
+        } else if (started) status(`${m.name} stopped in this tab: ${reason ?? 'stopped'}`);
+        else {
+          status(`${m.name} did not move: it runs on in the daemon`);
+          reject(new Error(reason ?? 'the machine did not arrive'));
+        }
       },
       error: (message) => {
         if (!started) reject(new Error(message));
