@@ -204,9 +204,15 @@ scope.onmessage = (e) => {
       case 'receive':
         if (!vm) receive(m).catch(fail);
         break;
-      case 'migrate':
-        vm?.handle({ type: 'migrate', uri: m.url }).catch((err: unknown) => post({ type: 'error', message: describe(err) }));
+      case 'migrate': {
+        // As the daemon's own moves: a guest that dirties memory faster than the link carries is slowed until it converges.
+        const v = vm;
+        void v
+          ?.handle({ type: 'migrate-set-capabilities', capabilities: [{ capability: 'auto-converge', state: true }] })
+          .then(() => v.handle({ type: 'migrate', uri: m.url }))
+          .catch((err: unknown) => post({ type: 'error', message: describe(err) }));
         break;
+      }
       case 'input':
         void vm?.handle({ type: 'console-input', bytes: m.bytes });
         break;
