@@ -8,7 +8,8 @@
  * both moves. Around that, the refusals: a machine with a disk does not move (TAB_MOVE, before
  * anything moves), hostile streams into from-tab — garbage, and the whole valid stream of
  * another machine that has a disk — are answered ERR and change nothing (the side that receives
- * binds no disk), and neither endpoint opens without the token.
+ * binds no disk), a client of to-tab that refuses the machine or goes away mid-stream leaves it
+ * running in the daemon, and neither endpoint opens without the token.
  */
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -222,5 +223,31 @@ describe('daemon: a machine moves into a browser tab and back, live', () => {
     assert.equal(all[0], 1);
     assert.deepEqual(all, all.map((_, i) => i + 1), 'every tick once, in order, in the tab\'s terminal');
     assert.deepEqual(errors, []);
+  });
+
+  it('a tab that refuses the machine, or goes away during the move, leaves it running in the daemon', async () => {
+    for (const how of ['refuse', 'leave'] as const) {
+      const ws = new WebSocket(`ws://${base}/vms/tabby/to-tab?access_token=${token}`);
+      const texts: Array<Record<string, any>> = [];
+      let answered = false;
+      ws.on('message', (data: Buffer, binary: boolean) => {
+        if (!binary) return void texts.push(JSON.parse(data.toString('utf8')) as Record<string, any>);
+        if (answered) return;
+        answered = true;
+        if (how === 'refuse') ws.send('ERR no room here');
+        else ws.terminate();
+      });
+      await new Promise<void>((resolve) => ws.once('close', () => resolve()));
+      const m = await until(`the machine to run on (${how})`, () => {
+        const b = curl(d.sock, 'GET', '/vms/tabby').body;
+        return b.state === 'running' && b.migration?.status === 'failed' && b;
+      }, 30_000);
+      if (how === 'refuse') {
+        assert.match(m.migration.error, /the target refused the machine: no room here/);
+        assert.match(texts.at(-1)!.error.message, /^migration to .* failed: .*no room here; the machine runs on here$|^the move to the tab failed: .*no room here/);
+      }
+      con.send(`echo "still-${how}-$((X*2))"\n`);
+      await con.waitFor(new RegExp(`^still-${how}-28\\r?$`, 'm'), 30_000);
+    }
   });
 });
