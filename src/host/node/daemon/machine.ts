@@ -383,7 +383,7 @@ export class DaemonMachine {
     const settled = new Promise<void>((resolve, reject) => {
       const t = setTimeout(resolve, 2000);
       off = this.onMigration((info) => {
-        if (info.status === 'failed') reject(new VirtusError('MIGRATE_FAILED', `migration to ${uri} failed: ${info.error ?? 'unknown error'}; the machine runs on here`));
+        if (info.status === 'failed') reject(new VirtusError('MIGRATE_FAILED', `migration to ${o.target ?? uri} failed: ${info.error ?? 'unknown error'}; the machine runs on here`));
         else if ((info.rounds ?? 0) > 0 || (info.status !== 'active' && info.status !== 'setup')) resolve();
         else return;
         clearTimeout(t);
