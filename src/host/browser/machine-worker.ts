@@ -6,6 +6,7 @@
  * promises, settled by the worker's reply to each.
  */
 import type { MachineStats } from '../../machine/stats.ts';
+import type { MigrationInfo } from '../../vmm/actions.ts';
 import type { BootRequest, Capabilities, PageMessage, RunState, ShareFile, ShareListing, WorkerMessage } from './protocol.ts';
 
 /** A snapshot as the worker saved it. */
@@ -30,9 +31,11 @@ export interface MachineEvents {
   state(state: RunState, reason?: string): void;
   started(capabilities: Capabilities, memory: WebAssembly.Memory | null, diskAttached: boolean): void;
   error(message: string): void;
+  /** A migration's progress (a machine moving between the daemon and the tab). */
+  migration?(info: MigrationInfo): void;
 }
 
-/** Where the server puts the bundled worker (host/node/commands/web-bundle.ts). */
+/** Where `virtus web` puts the bundled worker (host/node/commands/web-bundle.ts); the daemon's page names its own. */
 const WORKER_URL = '/virtus/worker.js';
 
 export class MachineWorker {
@@ -43,8 +46,8 @@ export class MachineWorker {
   /** Resolves with the worker's capabilities once its module has loaded. */
   readonly ready: Promise<Capabilities>;
 
-  constructor(on: MachineEvents) {
-    this.worker = new Worker(WORKER_URL, { type: 'module', name: 'virtus machine' });
+  constructor(on: MachineEvents, url = WORKER_URL) {
+    this.worker = new Worker(url, { type: 'module', name: 'virtus machine' });
     this.ready = new Promise((resolve, reject) => {
       this.worker.onerror = (e) => {
         e.preventDefault();
@@ -73,6 +76,9 @@ export class MachineWorker {
           case 'error':
             on.error(m.message);
             break;
+          case 'migration':
+            on.migration?.(m.info);
+            break;
           case 'saved':
           case 'restored':
           case 'share-listed':
@@ -97,6 +103,16 @@ export class MachineWorker {
   /** Powers the machine on. The images are copied: the page keeps its own for a reset. */
   boot(req: Omit<BootRequest, 'type'>): void {
     this.send({ type: 'boot', ...req });
+  }
+
+  /** Instead of booting: receives the machine the daemon sends over the WebSocket at `url`, and runs it. */
+  receive(url: string, cols: number, rows: number): void {
+    this.send({ type: 'receive', url, cols, rows });
+  }
+
+  /** Migrates the machine to the daemon's WebSocket at `url`; progress comes as `migration`, the end as state `stopped`. */
+  migrate(url: string): void {
+    this.send({ type: 'migrate', url });
   }
 
   input(bytes: Uint8Array): void {

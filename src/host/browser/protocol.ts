@@ -3,12 +3,14 @@
  * the guest files and the buttons; the worker owns the machine. Everything crosses as plain
  * structured-clone data, so the same protocol works with shared and with ordinary memory.
  *
- *   page → worker: boot (once), input, resize, pause, resume, save, restore; share-put,
- *                  share-list, share-get, share-export (the tab's shared folder)
- *   worker → page: started, output, stats, state, error; saved, restored, share-listed,
- *                  share-file, share-exported or refused (the answer to a request, by its id)
+ *   page → worker: boot or receive (once), input, resize, pause, resume, save, restore, migrate;
+ *                  share-put, share-list, share-get, share-export (the tab's shared folder)
+ *   worker → page: started, output, stats, state, error, migration; saved, restored,
+ *                  share-listed, share-file, share-exported or refused (the answer to a request,
+ *                  by its id)
  */
 import type { MachineStats } from '../../machine/stats.ts';
+import type { MigrationInfo } from '../../vmm/actions.ts';
 import type { MachineSpec } from '../../vmm/spec.ts';
 
 /** A guest file handed to the worker. */
@@ -53,8 +55,19 @@ export interface ShareListing {
   maxBytes: number;
 }
 
+/** Instead of booting: receive a running machine from the daemon over the WebSocket at `url` (its to-tab endpoint). */
+export interface ReceiveRequest {
+  type: 'receive';
+  url: string;
+  cols: number;
+  rows: number;
+}
+
 export type PageMessage =
   | BootRequest
+  | ReceiveRequest
+  /** Migrates the machine to the daemon's WebSocket at `url` (its from-tab endpoint); progress comes as `migration`. */
+  | { type: 'migrate'; url: string }
   | { type: 'input'; bytes: Uint8Array }
   | { type: 'resize'; cols: number; rows: number }
   | { type: 'pause' }
@@ -107,6 +120,8 @@ export type WorkerMessage =
   | { type: 'output'; bytes: Uint8Array }
   | ({ type: 'stats' } & StatsSample)
   | { type: 'state'; state: RunState; reason?: string }
+  /** A migration's progress: the machine's own (moving out) or the daemon's (moving in). */
+  | { type: 'migration'; info: MigrationInfo }
   /** A host-side failure, one line. */
   | { type: 'error'; message: string }
   /** A snapshot file, as its parts in order (docs/snapshots.md); `ms` is the time to encode it. */

@@ -4,21 +4,23 @@
  * OPFS, opened once and shared by the machines that follow each other in the tab (a snapshot
  * loaded in place of the running machine gets the same disk: OPFS lets one handle at a time
  * hold a file). A NIC is the user NAT in the worker, reaching out through the server's relay
- * (net.ts), or a stream link the server connects. A tab has no host folders and no migration
- * links; its one shared folder is a tree in the worker's memory (MemFs, TAB_SHARE_LIMITS), the
- * same tree for every machine that follows another in the worker (a loaded snapshot's too):
- * files dropped on the page go there, and the page downloads what the guest writes there.
+ * (net.ts), or a stream link the server connects. A tab has no host folders; its one shared
+ * folder is a tree in the worker's memory (MemFs, TAB_SHARE_LIMITS), the same tree for every
+ * machine that follows another in the worker (a loaded snapshot's too): files dropped on the
+ * page go there, and the page downloads what the guest writes there. Its migration links are
+ * WebSockets to the daemon it moves to (ws-link.ts).
  */
 import { MemFs, openMemShare, type MemFsLimits } from '../../devices/virtio/9p/mem-fs.ts';
 import { openImage } from '../../storage/open.ts';
 import type { BlockBackend } from '../../storage/backend.ts';
 import type { HostFile, HostFileSystem } from '../../storage/host-file.ts';
 import { VirtusError } from '../../util/errors.ts';
-import type { OpenedDisk, OpenedNic, OpenedShare, VmHost } from '../../vmm/host.ts';
+import type { MigrationLink, OpenedDisk, OpenedNic, OpenedShare, VmHost } from '../../vmm/host.ts';
 import type { DiskSpec, NicSpec, ShareSpec } from '../../vmm/spec.ts';
 import { createBrowserLink, createBrowserNic, WISP_RELAY } from './net.ts';
 import { openWorkingDisk } from './opfs-file.ts';
 import { BrowserRunnerHost } from './runner-host.ts';
+import { outgoingWebSocket } from './ws-link.ts';
 
 /**
  * A file system of one file: a browser has no paths, so a qcow2 image with a backing file
@@ -130,6 +132,12 @@ export class BrowserVmHost implements VmHost {
       relay: WISP_RELAY, resolver: { addr: addr!, port: Number(port ?? 53) }, wake: () => this.runner.wake(), warn: (l) => this.warn(l),
     });
     return { backend: nat, close: () => nat.close() };
+  }
+
+  /** A migration to a daemon: `uri` is its WebSocket (ws: or wss:, the from-tab endpoint). */
+  connect(uri: string): Promise<MigrationLink> {
+    if (!/^wss?:\/\//.test(uri)) return Promise.reject(new VirtusError('NO_MIGRATION', `a browser tab migrates only over a WebSocket (ws://...), not to ${uri}`));
+    return outgoingWebSocket(uri);
   }
 
   consoleSize(): { cols: number; rows: number } {

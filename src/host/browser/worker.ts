@@ -19,16 +19,21 @@
  * a loaded machine that had a share gets the tab's folder as it is now, one that had none
  * gets none (a snapshot of `virtus run` without --share loads in any tab), and one with more
  * than one is refused.
+ *
+ * A machine can also arrive running instead of booting: received live from the daemon over a
+ * WebSocket (ws-link.ts), as a restored snapshot with no disk, folder or NIC of the tab's — a
+ * stream whose machine names one is refused before it runs. It leaves the same way (migrate).
  */
 import { FsError } from '../../devices/virtio/9p/fs.ts';
 import { isVirtusError, VirtusError } from '../../util/errors.ts';
 import type { VmEvent, VmState } from '../../vmm/actions.ts';
-import { createVm, restoreVm, snapshotShape } from '../../vmm/create.ts';
+import { createVm, receiveVm, restoreVm, snapshotShape } from '../../vmm/create.ts';
 import { TAB_SHARE } from '../../vmm/spec.ts';
 import type { Vm } from '../../vmm/vm.ts';
-import type { BootRequest, Capabilities, PageMessage, RunState, ShareFile, WorkerMessage } from './protocol.ts';
+import type { BootRequest, Capabilities, PageMessage, ReceiveRequest, RunState, ShareFile, WorkerMessage } from './protocol.ts';
 import { BrowserRunnerHost, OutputBatcher } from './runner-host.ts';
 import { BrowserVmHost, TAB_SHARE_LIMITS } from './vm-host.ts';
+import { incomingWebSocket } from './ws-link.ts';
 
 /** The part of DedicatedWorkerGlobalScope used here (the project compiles against the DOM library). */
 interface WorkerScope {
@@ -119,6 +124,7 @@ function listener(self: () => Vm | null): (e: VmEvent) => void {
     const m = self();
     if (m !== vm) return;
     if (e.type === 'output') output.write(e.bytes);
+    else if (e.type === 'migration') post({ type: 'migration', info: e.info });
     else if (e.type === 'state' && e.state !== 'stopped') post({ type: 'state', state: runState(e.state) });
     else if (e.type === 'stop') {
       output.flush();
@@ -162,6 +168,32 @@ function answer(id: number, op: () => WorkerMessage, transfer: (m: WorkerMessage
     m = { type: 'refused', id, message: describe(e) };
   }
   post(m, transfer(m));
+}
+
+/** How a received machine's resources are named in messages: a tab gives it none. */
+const TAB_RESOURCES = {
+  disk: 'the tab', share: 'the tab', nic: 'the tab', memory: 'the tab',
+  mismatch: (want: number, _got: number, what: string) => `the machine has ${want} ${what}${want === 1 ? '' : 's'}, and a browser tab cannot open the host's: it runs only machines without disks, shared folders and NICs`,
+};
+
+/** Receives a running machine from the daemon and runs it here. */
+async function receive(req: ReceiveRequest): Promise<void> {
+  host.term = { cols: req.cols, rows: req.rows };
+  const link = await incomingWebSocket(req.url, {
+    output: (b) => output.write(b),
+    progress: (info) => post({ type: 'migration', info }),
+  });
+  // This worker holds one machine: its events are the tab's from the start.
+  try {
+    const got = await receiveVm(link, { disks: [], shares: [], nics: [], engine: 'jit' }, TAB_RESOURCES, host, { on: listener(() => vm) });
+    vm = got.vm;
+  } finally {
+    link.close();
+  }
+  const caps = capabilities();
+  post({ type: 'started', capabilities: caps, memory: caps.sharedMemory ? vm.board.machine.memory : null, diskAttached: false });
+  setInterval(sendStats, STATS_MS);
+  await vm.handle({ type: 'console-resize', ...host.term }).catch(() => {});
 }
 
 /** Runs a snapshot operation, one at a time; the answer goes to the page by `id`. */
@@ -229,6 +261,18 @@ scope.onmessage = (e) => {
       case 'boot':
         if (!vm) boot(m).catch(fail);
         break;
+      case 'receive':
+        if (!vm) receive(m).catch(fail);
+        break;
+      case 'migrate': {
+        // As the daemon's own moves: a guest that dirties memory faster than the link carries is slowed until it converges.
+        const v = vm;
+        void v
+          ?.handle({ type: 'migrate-set-capabilities', capabilities: [{ capability: 'auto-converge', state: true }] })
+          .then(() => v.handle({ type: 'migrate', uri: m.url }))
+          .catch((err: unknown) => post({ type: 'error', message: describe(err) }));
+        break;
+      }
       case 'input':
         void vm?.handle({ type: 'console-input', bytes: m.bytes });
         break;

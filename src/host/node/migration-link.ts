@@ -1,5 +1,8 @@
 /**
- * Migration links over TCP (the core's OutgoingLink and IncomingLink, machine/migrate.ts).
+ * Migration links over TCP or a unix socket (the core's OutgoingLink and IncomingLink,
+ * machine/migrate.ts), addressed as QEMU's migrate and -incoming are: tcp:HOST:PORT or
+ * unix:PATH (the daemon moves machines into browser tabs through a unix socket in the
+ * machine's own directory, daemon/tab-move.ts).
  *
  * The source connects and streams; the target answers one line (`OK` or `ERR message`). The
  * target listens until a stream succeeds (or the user stops it): a connection that fails — a
@@ -8,6 +11,7 @@
  * timeout (10 s for the header) or the idle timeout (30 s later on) is dropped, so no peer can
  * hold the target; VIRTUS_MIGRATION_TIMEOUT (seconds) sets both.
  */
+import { existsSync, rmSync, statSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { IncomingLink } from '../../machine/migrate.ts';
 import { VirtusError } from '../../util/errors.ts';
@@ -21,16 +25,25 @@ export function parseTcp(uri: string, what: string, dflt: string): { host: strin
   return { host: m[1]!.replace(/^\[(.*)\]$/, '$1') || dflt, port };
 }
 
+/** Where a link goes: a TCP address or a unix socket. */
+export type MigrationAddress = { host: string; port: number } | { path: string };
+
+/** Parses tcp:HOST:PORT (an empty host is `dflt`) or unix:PATH. */
+export function parseMigrationUri(uri: string, what: string, dflt: string): MigrationAddress {
+  if (uri.startsWith('unix:') && uri.length > 5) return { path: uri.slice(5) };
+  return parseTcp(uri, what, dflt);
+}
+
 function timeouts(): { headerMs: number; idleMs: number } {
   const s = Number(process.env.VIRTUS_MIGRATION_TIMEOUT);
   return s > 0 ? { headerMs: s * 1000, idleMs: s * 1000 } : { headerMs: 10_000, idleMs: 30_000 };
 }
 
-/** Connects to a target waiting with --incoming at `uri` (tcp:HOST:PORT). */
+/** Connects to a target waiting with --incoming at `uri` (tcp:HOST:PORT or unix:PATH). */
 export function connectMigration(uri: string): Promise<MigrationLink> {
-  const { host, port } = parseTcp(uri, 'migrate', 'localhost');
+  const addr = parseMigrationUri(uri, 'migrate', 'localhost');
   return new Promise((resolve, reject) => {
-    const sock: Socket = connect({ host, port });
+    const sock: Socket = connect(addr);
     let failure: Error | null = null;
     let text = '';
     let answerWaiter: { resolve: (l: string) => void; reject: (e: Error) => void } | null = null;
@@ -149,32 +162,42 @@ function incomingLink(sock: Socket, t: { headerMs: number; idleMs: number }): In
 
 /** Options of receiveMigration. */
 export interface ReceiveOptions {
-  /** Told the address actually bound (port 0 in the URI lets the system choose one). */
-  listening?: (host: string, port: number) => void;
+  /** Told the address actually bound, as a URI (port 0 in the URI lets the system choose one). */
+  listening?: (uri: string) => void;
+  /** Gives up after the first connection that fails (rejects with its error) instead of waiting for another. */
+  once?: boolean;
 }
 
 /**
- * Listens on `uri` (tcp:HOST:PORT) and hands each connection to `receive`, one at a time, until
- * one succeeds; resolves with its result. A failed connection is one line through `log`, and
- * the next is awaited; connections arriving while one is being received are turned away.
+ * Listens on `uri` (tcp:HOST:PORT or unix:PATH) and hands each connection to `receive`, one at a
+ * time, until one succeeds; resolves with its result. A failed connection is one line through
+ * `log`, and the next is awaited (with `once`, the failure is the result); connections arriving
+ * while one is being received are turned away.
  */
 export async function receiveMigration<T>(uri: string, log: (line: string) => void, receive: (link: IncomingLink) => Promise<T>, o: ReceiveOptions = {}): Promise<T> {
-  const { host, port } = parseTcp(uri, '--incoming', '0.0.0.0');
+  const addr = parseMigrationUri(uri, '--incoming', '0.0.0.0');
   const t = timeouts();
   // Half-open: a source that sent a truncated stream and hung up still hears why.
   const server: Server = createServer({ allowHalfOpen: true });
   await new Promise<void>((res, rej) => {
     server.once('error', (e) => rej(new VirtusError('MIGRATE_LISTEN', `--incoming ${uri}: ${e.message}`, { exitCode: 2 })));
-    server.listen(port, host, () => res());
+    if ('path' in addr) {
+      // A socket left by an earlier listener is replaced; anything else at the path is not touched.
+      if (existsSync(addr.path)) {
+        if (!statSync(addr.path).isSocket()) return rej(new VirtusError('MIGRATE_LISTEN', `--incoming ${uri}: ${addr.path} exists and is not a socket`, { exitCode: 2 }));
+        rmSync(addr.path, { force: true });
+      }
+      server.listen(addr.path, () => res());
+    } else server.listen(addr.port, addr.host, () => res());
   });
-  const bound = (server.address() as { port: number } | null)?.port ?? port;
-  o.listening?.(host, bound);
-  log(`virtus: waiting for a machine on tcp:${host}:${bound}`);
+  const where = 'path' in addr ? `unix:${addr.path}` : `tcp:${addr.host}:${(server.address() as { port: number } | null)?.port ?? addr.port}`;
+  o.listening?.(where);
+  log(`virtus: waiting for a machine on ${where}`);
   let busy = false;
   try {
-    return await new Promise<T>((resolve) => {
+    return await new Promise<T>((resolve, reject) => {
       server.on('connection', (sock: Socket) => {
-        const peer = `${sock.remoteAddress}:${sock.remotePort}`;
+        const peer = sock.remoteAddress ? `${sock.remoteAddress}:${sock.remotePort}` : 'a unix socket';
         if (busy) {
           sock.end('ERR the target is receiving another machine\n');
           return;
@@ -187,15 +210,21 @@ export async function receiveMigration<T>(uri: string, log: (line: string) => vo
             resolve(r);
           },
           (e: unknown) => {
+            // The source reads the answer before it hangs up.
+            const answered = link.finish(2000);
+            if (o.once) {
+              server.close();
+              void answered.then(() => reject(e));
+              return;
+            }
             log(`virtus: incoming migration from ${peer} failed: ${e instanceof Error ? e.message : String(e)}; waiting for another`);
             busy = false;
-            // The source reads the answer before it hangs up.
-            void link.finish(2000);
           },
         );
       });
     });
   } finally {
     server.close();
+    if ('path' in addr) rmSync(addr.path, { force: true });
   }
 }

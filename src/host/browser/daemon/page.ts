@@ -5,11 +5,18 @@
  * cluster's nodes and machines too (GET /cluster). It is a client of the API
  * like the CLI: the token comes in the page's address (`/ui#token=TOKEN`) and goes with every
  * request (a header for fetch, `access_token=` for the WebSocket).
+ *
+ * A machine without disks, shared folders and NICs moves into the tab, live ("to tab"): the
+ * page starts the machine worker of `virtus web` (/ui/worker.js), which receives it over the
+ * daemon's to-tab WebSocket and runs it; the terminal then is its console, with the output it
+ * had in the daemon above. "back" migrates it to the daemon's from-tab WebSocket, where it runs
+ * on under its name (host/node/daemon/tab-move.ts). Progress shows beside the terminal.
  */
 import '@xterm/xterm/css/xterm.css';
 import './page.css';
 import { FitAddon } from '@xterm/addon-fit';
 import { Terminal } from '@xterm/xterm';
+import { MachineWorker } from '../machine-worker.ts';
 
 interface MachineInfo {
   id: string;
@@ -19,6 +26,25 @@ interface MachineInfo {
   memory: number | null;
   uptimeSeconds: number | null;
   cpuPercent: number;
+  stop: { reason: string } | null;
+  migration: { status: string; target?: string; rounds?: number; bytes?: number; error?: string } | null;
+}
+
+/** What `migratedTo` and a migration's target say of a machine that moved into a tab (daemon/machine.ts). */
+const IN_A_TAB = 'a browser tab';
+
+/** What scripts and tests see as `window.virtusUi`. */
+export interface DaemonUiApi {
+  /** Every line the terminal holds, its scrollback included. */
+  screenText(): string;
+  /** The name of the machine running in this tab, if one does. */
+  tabMachine(): string | null;
+}
+
+declare global {
+  interface Window {
+    virtusUi: DaemonUiApi;
+  }
 }
 
 const token = new URLSearchParams(location.hash.slice(1)).get('token') ?? '';
@@ -48,7 +74,11 @@ const ACTIONS: Array<{ label: string; when: string[]; run(m: MachineInfo): Promi
   { label: 'resume', when: ['paused'], run: (m) => api('POST', `/vms/${m.id}/resume`) },
   { label: 'snapshot', when: ['running', 'paused'], run: (m) => api('POST', `/vms/${m.id}/snapshot`, { name: `${m.name}-${Date.now()}` }) },
   { label: 'console', when: ['running', 'paused', 'stopped', 'created'], run: async (m) => attach(m) },
+  { label: 'to tab', when: ['running', 'paused'], run: (m) => moveToTab(m) },
 ];
+
+/** A machine as the table shows its state: one that moved into a tab says so. */
+const shownState = (m: MachineInfo): string => (m.state === 'stopped' && m.stop?.reason === 'migrated' && m.migration?.target === IN_A_TAB ? 'in a tab' : m.state);
 
 const instructions = new Map<string, number>();
 
@@ -105,7 +135,7 @@ function render(machines: MachineInfo[]): void {
       const tr = document.createElement('tr');
       tr.dataset.name = m.name;
       tr.dataset.state = m.state;
-      const cells = [m.name, m.state, m.image ?? '-', m.memory === null ? '-' : `${Math.round(m.memory / 1048576)}M`, uptime(m.uptimeSeconds), m.cpuPercent.toFixed(1), String(instructions.get(m.id) ?? '-')];
+      const cells = [m.name, shownState(m), m.image ?? '-', m.memory === null ? '-' : `${Math.round(m.memory / 1048576)}M`, uptime(m.uptimeSeconds), m.cpuPercent.toFixed(1), String(instructions.get(m.id) ?? '-')];
       const classes = ['name', 'state', 'image', 'memory', 'uptime', 'cpu', 'instructions'];
       cells.forEach((c, i) => {
         const td = document.createElement('td');
@@ -118,7 +148,7 @@ function render(machines: MachineInfo[]): void {
       for (const a of ACTIONS) {
         const b = document.createElement('button');
         b.textContent = a.label;
-        b.dataset.action = a.label;
+        b.dataset.action = a.label.replace(' ', '-');
         b.disabled = !a.when.includes(m.state);
         b.onclick = () => {
           b.disabled = true;
@@ -152,14 +182,25 @@ const fit = new FitAddon();
 term.loadAddon(fit);
 let socket: WebSocket | null = null;
 
-function attach(m: MachineInfo): void {
-  socket?.close();
-  term.reset();
+/** The daemon's WebSocket at `path`, with the token (a browser cannot send headers with one). */
+function wsUrl(path: string, query = ''): string {
+  const q = [query, token ? `access_token=${token}` : ''].filter(Boolean).join('&');
+  return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${path}${q ? `?${q}` : ''}`;
+}
+
+function showConsole(name: string): void {
   $('console').hidden = false;
   if (!term.element) term.open($('terminal'));
   fit.fit();
-  $('console-name').textContent = m.name;
-  const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/vms/${m.id}/console${token ? `?access_token=${token}` : ''}`);
+  $('console-name').textContent = name;
+}
+
+function attach(m: MachineInfo): void {
+  if (tab) throw new Error(`${tab.name} runs in this tab: its terminal is this one (move it back first)`);
+  socket?.close();
+  term.reset();
+  showConsole(m.name);
+  const ws = new WebSocket(wsUrl(`/vms/${m.id}/console`));
   ws.binaryType = 'arraybuffer';
   ws.onmessage = (e) => term.write(new Uint8Array(e.data as ArrayBuffer));
   ws.onclose = () => term.write('\r\n[detached]\r\n');
@@ -167,13 +208,106 @@ function attach(m: MachineInfo): void {
   term.focus();
 }
 
+/** The machine that moved into this tab: its worker and the daemon machine it is. */
+let tab: { worker: MachineWorker; id: string; name: string; leaving: boolean } | null = null;
+
+function status(text: string): void {
+  $('move-status').textContent = text;
+}
+
+const mibs = (n = 0): string => `${(n / 1048576).toFixed(1)} MiB`;
+
+/** Moves `m` into this tab, live; resolves once it runs here. */
+function moveToTab(m: MachineInfo): Promise<void> {
+  if (tab) return Promise.reject(new Error(`${tab.name} already runs in this tab: move it back first`));
+  socket?.close();
+  socket = null;
+  term.reset();
+  showConsole(`${m.name} (in this tab)`);
+  status(`moving ${m.name} into this tab`);
+  return new Promise((resolve, reject) => {
+    let started = false;
+    const w: MachineWorker = new MachineWorker({
+      output: (b) => term.write(b),
+      stats: () => {},
+      started: () => {
+        started = true;
+        tab = { worker: w, id: m.id, name: m.name, leaving: false };
+        $('move-back').hidden = false;
+        status(`${m.name} runs in this tab`);
+        term.focus();
+        resolve();
+      },
+      state: (state, reason) => {
+        if (state !== 'stopped') return;
+        const left = tab?.worker === w && tab.leaving && reason?.startsWith('migrated');
+        if (tab?.worker === w) tab = null;
+        w.terminate();
+        $('move-back').hidden = true;
+        if (left) {
+          status(`${m.name} runs in the daemon again`);
+          $('console-name').textContent = m.name;
+          void refresh();
+        } else if (started) status(`${m.name} stopped in this tab: ${reason ?? 'stopped'}`);
+        else {
+          status(`${m.name} did not move: it runs on in the daemon`);
+          reject(new Error(reason ?? 'the machine did not arrive'));
+        }
+      },
+      error: (message) => {
+        if (!started) reject(new Error(message));
+        else report(new Error(message));
+      },
+      migration: (info) => {
+        // A move back that failed leaves the machine running here: it may be tried again.
+        if (tab?.worker === w && (info.status === 'failed' || info.status === 'cancelled')) tab.leaving = false;
+        const verb = tab?.worker === w ? 'moving back to the daemon' : `moving ${m.name} into this tab`;
+        status(`${verb}: ${info.status}${info.rounds ? `, round ${info.rounds}` : ''}${info.bytes ? `, ${mibs(info.bytes)} sent` : ''}${info.error ? `: ${info.error}` : ''}`);
+      },
+    }, '/ui/worker.js');
+    w.ready.then(() => w.receive(wsUrl(`/vms/${m.id}/to-tab`), term.cols, term.rows), reject);
+  });
+}
+
+/**
+ * Moves the tab's machine back into the daemon, live. The terminal goes on as it is: the
+ * daemon's console (only what comes from now on) is attached first, so the machine's first
+ * words back in the daemon follow its last ones here.
+ */
+function moveBack(): void {
+  if (!tab || tab.leaving) return;
+  const t = tab;
+  t.leaving = true;
+  status(`moving ${t.name} back to the daemon`);
+  socket?.close();
+  const ws = new WebSocket(wsUrl(`/vms/${t.id}/console`, 'recent=false'));
+  ws.binaryType = 'arraybuffer';
+  ws.onmessage = (e) => term.write(new Uint8Array(e.data as ArrayBuffer));
+  ws.onclose = () => term.write('\r\n[detached]\r\n');
+  socket = ws;
+  ws.onopen = () => t.worker.migrate(wsUrl(`/vms/${t.id}/from-tab`));
+}
+
 term.onData((d) => {
-  if (socket?.readyState === WebSocket.OPEN) socket.send(new TextEncoder().encode(d));
+  const bytes = new TextEncoder().encode(d);
+  if (tab) tab.worker.input(bytes);
+  else if (socket?.readyState === WebSocket.OPEN) socket.send(bytes);
 });
+term.onResize(({ cols, rows }) => tab?.worker.resize(cols, rows));
+$('move-back').onclick = moveBack;
 $('detach').onclick = () => {
   socket?.close();
   socket = null;
-  $('console').hidden = true;
+  if (!tab) $('console').hidden = true;
+};
+window.virtusUi = {
+  screenText: () => {
+    const b = term.buffer.active;
+    const lines: string[] = [];
+    for (let i = 0; i < b.length; i++) lines.push(b.getLine(i)?.translateToString(true) ?? '');
+    return lines.join('\n');
+  },
+  tabMachine: () => tab?.name ?? null,
 };
 addEventListener('resize', () => fit.fit());
 

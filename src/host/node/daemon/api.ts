@@ -18,12 +18,13 @@ import type { DaemonEvent, DaemonMachine } from './machine.ts';
 import { metricsText } from './metrics.ts';
 import type { ClusterAgent } from '../cluster/agent.ts';
 import { uiAsset } from './ui.ts';
+import { moveFromTab, moveToTab } from './tab-move.ts';
 import { describeSchemaErrors, openApiDoc, routes, type SchemaError } from './openapi.ts';
 
 /** HTTP status for each error code (any other VirtusError: 400; anything else: 500). */
 const STATUS: Record<string, number> = {
   BAD_REQUEST: 400, BAD_SPEC: 400, UNAUTHORIZED: 401, NOT_FOUND: 404, NO_SUCH_VM: 404, NO_SUCH_SNAPSHOT: 404, NO_SUCH_IMAGE: 404, NOT_IN_CLUSTER: 404, CLUSTER_UNREACHABLE: 503,
-  METHOD_NOT_ALLOWED: 405, NAME_TAKEN: 409, VMM_STATE: 409, DISK_IN_USE: 409, NO_CLONE: 409, NO_MEMORY: 409, MIGRATE_LISTEN: 409, UNSUPPORTED_MEDIA: 415, MIGRATE_FAILED: 502, INTERNAL: 500, VM_DIED: 500,
+  METHOD_NOT_ALLOWED: 405, NAME_TAKEN: 409, VMM_STATE: 409, DISK_IN_USE: 409, NO_CLONE: 409, NO_MEMORY: 409, TAB_MOVE: 409, MIGRATE_LISTEN: 409, UNSUPPORTED_MEDIA: 415, MIGRATE_FAILED: 502, INTERNAL: 500, VM_DIED: 500,
 };
 
 /** What the API is built on. */
@@ -180,8 +181,16 @@ export async function buildApi(o: ApiOptions, serverFactory: (handler: (req: Inc
     getVmEvents: (req, reply) => streamEvents(d, req.raw, reply, d.get(req.params.id!)),
   };
 
+  /** The WebSocket operations, by operationId: each gets the open socket and its machine. */
+  const sockets: Record<string, (socket: import('ws').WebSocket, m: DaemonMachine, query: { recent?: boolean }) => void> = {
+    attachConsole: (socket, m, query) => attachConsole(m, socket, query.recent !== false),
+    moveToTab: (socket, m) => moveToTab(m, socket, { dir: d.o.state.machineDir(m.id), subscribe: (f) => d.subscribe(f) }),
+    moveFromTab: (socket, m) => moveFromTab(m, socket, { dir: d.o.state.machineDir(m.id), subscribe: (f) => d.subscribe(f) }),
+  };
   for (const r of table) {
     if (r.websocket) {
+      const serve = sockets[r.operation.operationId];
+      if (!serve) throw new Error(`no handler for WebSocket operation ${r.operation.operationId}`);
       app.route({
         method: 'GET',
         url: r.url,
@@ -189,7 +198,7 @@ export async function buildApi(o: ApiOptions, serverFactory: (handler: (req: Inc
         // An unknown machine is refused before the upgrade, with the usual error body.
         preHandler: async (req) => void d.get((req.params as { id: string }).id),
         handler: (_req, reply) => reply.code(426).send(errorBody('BAD_REQUEST', 'this is a WebSocket: send Upgrade: websocket')),
-        wsHandler: (socket, req) => attachConsole(d.get((req.params as { id: string }).id), socket),
+        wsHandler: (socket, req) => serve(socket, d.get((req.params as { id: string }).id), (req.query ?? {}) as { recent?: boolean }),
       });
       continue;
     }
@@ -239,9 +248,9 @@ function streamEvents(d: Daemon, req: IncomingMessage, reply: Reply, m: DaemonMa
   res.on('close', end);
 }
 
-/** One WebSocket console client: recent output first, then live output; messages are input. */
-function attachConsole(m: DaemonMachine, socket: import('ws').WebSocket): void {
-  const recent = m.console.contents();
+/** One WebSocket console client: recent output first (unless not wanted), then live output; messages are input. */
+function attachConsole(m: DaemonMachine, socket: import('ws').WebSocket, withRecent: boolean): void {
+  const recent = withRecent ? m.console.contents() : new Uint8Array(0);
   if (recent.length) socket.send(recent, { binary: true });
   const detach = m.attachConsole((bytes) => {
     if (socket.readyState === socket.OPEN) socket.send(bytes, { binary: true });

@@ -12,7 +12,7 @@ import { VirtusError } from '../../../util/errors.ts';
 import { parseMachineSpec, type MachineSpec, type NicSpec } from '../../../vmm/spec.ts';
 import type { Resources } from '../../../vmm/shape.ts';
 import { imageTemplate, type ImageOverrides } from './images.ts';
-import { DaemonMachine, type DaemonEvent, type MachineRecord, type RestartPolicy } from './machine.ts';
+import { DaemonMachine, IN_A_TAB, type DaemonEvent, type MachineRecord, type RestartPolicy } from './machine.ts';
 import { writeAtomic, type StateDir } from './state-dir.ts';
 
 /** How the daemon runs. */
@@ -194,7 +194,9 @@ export class Daemon {
     if (req.image === undefined && (req.memory !== undefined || req.append !== undefined || req.boot !== undefined || req.console !== undefined)) {
       throw new VirtusError('BAD_REQUEST', 'memory, append, boot and console go with image (a spec says them itself)');
     }
-    if (req.snapshot === undefined && req.disks !== undefined) throw new VirtusError('BAD_REQUEST', 'disks goes with snapshot');
+    if (req.snapshot === undefined && req.disks !== undefined && (req.image === undefined || req.disks.length > 0)) {
+      throw new VirtusError('BAD_REQUEST', "disks goes with snapshot (with image, only [], which leaves out the image's disks)");
+    }
     if (req.snapshot !== undefined && count !== 1) throw new VirtusError('BAD_REQUEST', 'a snapshot makes one machine (count 1): its disks are its own');
     const stem = req.image?.split(/[:@]/)[0]?.split('/').pop() ?? (req.snapshot !== undefined ? req.snapshot : 'vm');
     const names = this.names(req, count, stem);
@@ -205,7 +207,7 @@ export class Daemon {
       for (const d of spec.devices.disks) if (d.overlay === 'auto') throw new VirtusError('BAD_SPEC', 'spec.devices.disks: overlay "auto" is deleted at each stop; give a path');
       for (const name of names) records.push(this.newRecord(name, { ...base, spec }));
     } else if (req.image !== undefined) {
-      const t = await imageTemplate(this.o.state, req.image, { ...(req.memory !== undefined ? { memory: req.memory } : {}), ...(req.append !== undefined ? { append: req.append } : {}), ...(req.boot ? { boot: req.boot } : {}), ...(req.console ? { console: req.console } : {}) });
+      const t = await imageTemplate(this.o.state, req.image, { ...(req.memory !== undefined ? { memory: req.memory } : {}), ...(req.append !== undefined ? { append: req.append } : {}), ...(req.boot ? { boot: req.boot } : {}), ...(req.console ? { console: req.console } : {}), ...(req.disks !== undefined ? { disks: false } : {}) });
       for (const name of names) {
         const r = this.newRecord(name, { ...base, image: req.image });
         const { spec, owned } = t.forMachine(this.o.state.machineDir(r.id));
@@ -288,9 +290,10 @@ export class Daemon {
       await m.stop({ force: true }).catch(() => {});
     }
     this.machines.delete(m.id);
-    // A machine that migrated away handed its disks to the target: those stay. A cluster's
-    // machine owns no disk here, and its directory holds only what this node kept of it.
-    const handedOver = m.record.migratedTo !== undefined && !m.record.cluster;
+    // A machine that migrated away handed its disks to the target: those stay (one that moved
+    // into a browser tab had none). A cluster's machine owns no disk here, and its directory
+    // holds only what this node kept of it.
+    const handedOver = m.record.migratedTo !== undefined && m.record.migratedTo !== IN_A_TAB && !m.record.cluster;
     if (!handedOver) for (const f of m.record.owned) rmSync(f, { force: true });
     rmSync(join(this.o.state.machineDir(m.id), 'machine.json'), { force: true });
     if (!handedOver) rmSync(this.o.state.machineDir(m.id), { recursive: true, force: true });

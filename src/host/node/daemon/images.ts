@@ -21,6 +21,8 @@ export interface ImageOverrides {
   boot?: BootMode;
   engine?: MachineSpec['engine'];
   console?: MachineSpec['devices']['console'];
+  /** False: the machines leave out the image's disks (and so its root= on the command line). */
+  disks?: boolean;
 }
 
 /** A machine of `image` without its disks' overlays: call `forMachine` for each machine. */
@@ -44,12 +46,12 @@ export async function imageTemplate(state: StateDir, image: string, o: ImageOver
     if (!existsSync(initrd)) writeAtomic(initrd, m.initrd);
   }
   const rootDisk = m.config.rootDisk === 0;
-  const append = o.append ?? [m.config.cmdline ?? '', rootDisk ? 'root=/dev/vda' : ''].filter(Boolean).join(' ');
+  const append = o.append ?? [m.config.cmdline ?? '', rootDisk && o.disks !== false ? 'root=/dev/vda' : ''].filter(Boolean).join(' ');
   return {
     digest: m.digest,
     forMachine(machineDir) {
       const owned: string[] = [];
-      const disks = m.disks.map((d, i) => {
+      const disks = (o.disks === false ? [] : m.disks).map((d, i) => {
         const overlay = join(machineDir, `disk${i}.qcow2`);
         owned.push(overlay);
         return { file: d.path, format: d.format as 'raw' | 'qcow2', readonly: false, serial: '', overlay, locking: true };

@@ -93,6 +93,9 @@ export interface MachineContext {
   lease?: SharedArrayBuffer;
 }
 
+/** What `migratedTo` says of a machine that moved into a browser tab (tab-move.ts). */
+export const IN_A_TAB = 'a browser tab';
+
 /** Bytes of console output kept per machine. */
 export const CONSOLE_RING = 256 * 1024;
 const MAX_BACKOFF_MS = 30_000;
@@ -122,6 +125,8 @@ export class DaemonMachine {
   private cpuSample: ReturnType<VmWorker['utilization']>['sample'] | undefined;
   /** Set while a stop the user asked for is under way (its end is not the policy's business). */
   private userStop = false;
+  /** The migration under way is shown with this target instead of its URI. */
+  private relabel: { uri: string; target: string } | null = null;
 
   constructor(
     readonly record: MachineRecord,
@@ -190,6 +195,7 @@ export class DaemonMachine {
   /** Starts the machine (boots it afresh, or restores its snapshot); resolves once it runs. */
   async start(o: { paused?: boolean } = {}): Promise<void> {
     if (this.worker) throw stateError('start', this.state);
+    if (this.record.migratedTo === IN_A_TAB) throw new VirtusError('VMM_STATE', 'start: the machine runs in a browser tab now: move it back from there (or rm it here)');
     if (this.record.migratedTo) throw new VirtusError('VMM_STATE', `start: the machine migrated to ${this.record.migratedTo}, which owns its disks now`);
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.restartTimer = null;
@@ -219,6 +225,35 @@ export class DaemonMachine {
       () => {},
     );
     return w.listening;
+  }
+
+  /**
+   * Takes back the machine that moved into a browser tab (tab-move.ts): its thread listens on
+   * `listen` (a unix socket) for one stream, with no disks, folders or NICs to bind (a tab's
+   * machine has none). Resolves with the address once it listens, and `arrived`, which settles
+   * when the machine runs here again — or rejects when the stream failed: the machine then stays
+   * stopped here, in the tab, as before.
+   */
+  async receiveFromTab(listen: string): Promise<{ uri: string; arrived: Promise<void> }> {
+    const spec = this.record.spec;
+    if (this.worker || !spec || this.record.migratedTo !== IN_A_TAB) throw new VirtusError('VMM_STATE', `move from a tab: the machine is ${this.state} here, not in a browser tab`);
+    this.ctx.reserve(this, spec.memory);
+    const r = this.record;
+    const lease = r.cluster && this.ctx.lease ? { lease: this.ctx.lease } : {};
+    const w = this.attach({ kind: 'incoming', listen, once: true, resources: { disks: [], shares: [], nics: [], engine: spec.engine }, name: r.name, dir: this.ctx.dir(r.id), ...lease });
+    // A stream that fails is no failure of the machine: it is still in the tab.
+    this.userStop = true;
+    this.setState('incoming');
+    const arrived = w.ready.then(({ spec: got, state }) => {
+      this.userStop = false;
+      this.stopInfo = null;
+      this.startedAt = Date.now();
+      Object.assign(this.record, { spec: got, running: true, migratedTo: undefined, snapshot: undefined });
+      this.setState(state === 'running' ? 'running' : 'paused');
+      this.persist();
+    });
+    arrived.catch(() => {});
+    return { uri: await w.listening, arrived };
   }
 
   private async spawn(init: WorkerInit): Promise<void> {
@@ -268,6 +303,7 @@ export class DaemonMachine {
         else if (e.state !== 'stopped') this.setState(e.state);
         return;
       case 'stop':
+        if (this.relabel && e.info.message) e = { ...e, info: { ...e.info, message: e.info.message.replace(this.relabel.uri, this.relabel.target) } };
         this.stopInfo = e.info;
         this.ctx.publish({ ...who, type: 'stop', reason: e.info.reason, code: e.info.code, ...(e.info.message ? { message: e.info.message } : {}) });
         return;
@@ -276,6 +312,7 @@ export class DaemonMachine {
       case 'reset':
         return this.ctx.publish({ ...who, type: 'reset', guest: e.guest });
       case 'migration':
+        if (this.relabel && e.info.target === this.relabel.uri) e = { ...e, info: { ...e.info, target: this.relabel.target } };
         this.migration = e.info;
         for (const f of this.migrationWatchers) f(e.info);
         return this.ctx.publish({ ...who, type: 'migration', info: e.info });
@@ -335,8 +372,10 @@ export class DaemonMachine {
    * `capabilities` and `parameters` are QEMU's (set first, through the same actions as QMP's);
    * a cluster's machines migrate with auto-converge unless told otherwise.
    */
-  async migrate(uri: string, o: { capabilities?: Record<string, boolean>; parameters?: Record<string, unknown> } = {}): Promise<void> {
+  async migrate(uri: string, o: { capabilities?: Record<string, boolean>; parameters?: Record<string, unknown>; target?: string } = {}): Promise<void> {
     const w = this.need('migrate');
+    // What the API shows as the target, in place of `uri` (a tab's move: not the socket's path).
+    this.relabel = o.target !== undefined ? { uri, target: o.target } : null;
     const caps = { 'auto-converge': true, ...o.capabilities };
     await w.action({ type: 'migrate-set-capabilities', capabilities: Object.entries(caps).map(([capability, state]) => ({ capability: capability as Capability, state })) });
     if (o.parameters) await w.action({ type: 'migrate-set-parameters', parameters: o.parameters as Partial<MigrationParameters> });
@@ -344,7 +383,7 @@ export class DaemonMachine {
     const settled = new Promise<void>((resolve, reject) => {
       const t = setTimeout(resolve, 2000);
       off = this.onMigration((info) => {
-        if (info.status === 'failed') reject(new VirtusError('MIGRATE_FAILED', `migration to ${uri} failed: ${info.error ?? 'unknown error'}; the machine runs on here`));
+        if (info.status === 'failed') reject(new VirtusError('MIGRATE_FAILED', `migration to ${o.target ?? uri} failed: ${info.error ?? 'unknown error'}; the machine runs on here`));
         else if ((info.rounds ?? 0) > 0 || (info.status !== 'active' && info.status !== 'setup')) resolve();
         else return;
         clearTimeout(t);

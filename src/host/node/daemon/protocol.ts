@@ -23,8 +23,11 @@ export type WorkerInit = (
   | { kind: 'create'; spec: MachineSpec; name: string; start: boolean }
   /** Restore a snapshot file with these host resources (it waits in `paused`). */
   | { kind: 'restore'; snapshot: string; resources: Resources; name: string; start: boolean }
-  /** Listen on `listen` (tcp:HOST:PORT, port 0 for any) for a machine migrated from another host. */
-  | { kind: 'incoming'; listen: string; resources: Resources; name: string; dir: string }
+  /**
+   * Listen on `listen` (tcp:HOST:PORT, port 0 for any, or unix:PATH) for a machine migrated from
+   * another host; with `once`, the first stream that fails ends the thread (a tab's, tab-move.ts).
+   */
+  | { kind: 'incoming'; listen: string; resources: Resources; name: string; dir: string; once?: boolean }
 ) & {
   /** A cluster's machine: its node's lease deadline (cluster/lease-gate.ts), read before each slice. */
   lease?: SharedArrayBuffer;

@@ -1,6 +1,7 @@
 /**
- * The daemon's web console: src/host/browser/daemon/ (page, styles, xterm.js) bundled with
- * esbuild on the first request for it, then served from memory at /ui.
+ * The daemon's web console: src/host/browser/daemon/ (page, styles, xterm.js) and the machine
+ * worker of src/host/browser/ (which runs a machine moved into the tab) bundled with esbuild on
+ * the first request for it, then served from memory at /ui.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,7 +16,7 @@ async function bundle(): Promise<Map<string, Asset>> {
     throw new VirtusError('WEB_BUNDLE', "the web console needs esbuild (run 'npm install' in the virtus checkout)");
   });
   const result = await esbuild.build({
-    entryPoints: { page: join(dir, 'page.ts') },
+    entryPoints: { page: join(dir, 'page.ts'), worker: join(BROWSER_DIR, 'worker.ts') },
     bundle: true,
     format: 'esm',
     platform: 'browser',
@@ -34,7 +35,7 @@ async function bundle(): Promise<Map<string, Asset>> {
   return out;
 }
 
-/** The asset `name` of the web console (index.html, page.js, page.css). */
+/** The asset `name` of the web console (index.html, page.js, page.css, worker.js). */
 export async function uiAsset(name: string): Promise<Asset> {
   assets ??= bundle();
   assets.catch(() => (assets = null));
