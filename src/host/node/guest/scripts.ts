@@ -113,6 +113,9 @@ mounted /run || mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
 mounted /tmp || mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
 hostname -F /etc/hostname
 ip link set lo up 2>/dev/null
+# DAMON_STAT (on in Debian's kernel) samples memory accesses many times a second: an idle guest
+# would wake about twelve times a second for statistics nobody here reads.
+[ -w /sys/module/damon_stat/parameters/enabled ] && echo N > /sys/module/damon_stat/parameters/enabled
 ${tabShare()}${identityStart()}${netStart()}root=$(awk '$2 == "/" { r = $1 } END { print r }' /proc/mounts)
 echo "${MARKERS.ready}, root is $root; 'poweroff' stops the machine"
 `;
