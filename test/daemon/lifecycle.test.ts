@@ -113,7 +113,8 @@ describe('daemon: lifecycle over curl --unix-socket', () => {
     const r = api('POST', '/vms', { name: 'restored', snapshot: 'count-snap', start: true });
     assert.equal(r.status, 201, r.text);
     const con2 = await attach(d.sock, 'restored');
-    const first = await con2.waitFor(/^counter (\d+)$/m);
+    // A whole line: output arrives in pieces, and `$` would match the end of one cut after "counter 1".
+    const first = await con2.waitFor(/^counter (\d+)\r?\n/m);
     assert.ok(Number(first[1]) > 100 && Number(first[1]) <= at + 2, `the restored machine goes on from the snapshot (first line ${first[1]}, snapshot near ${at})`);
     await con2.waitFor(/^checksum ok/m);
     con.close();
