@@ -10,10 +10,8 @@ import { S_IFDIR, S_IFMT } from '../../src/devices/virtio/9p/fs.ts';
 import { MemFs, openMemShare } from '../../src/devices/virtio/9p/mem-fs.ts';
 import { P9Server } from '../../src/devices/virtio/9p/server.ts';
 import type { FuzzTarget } from '../harness.ts';
-import { seeds } from './9p.ts';
+import { seeds, serveMessages } from './9p.ts';
 
-const MAX_MESSAGES = 32;
-const ROOM = 65536;
 const LIMITS = { maxBytes: 64 * 1024, maxEntries: 64 };
 
 /** The tree 9p.ts's seeds expect (its links point out of a folder this tree does not have). */
@@ -59,21 +57,9 @@ function run(input: Uint8Array): void {
     },
   });
   try {
-    const v = new DataView(input.buffer, input.byteOffset, input.byteLength);
-    for (let at = 0, n = 0; at + 4 <= input.length && n < MAX_MESSAGES; n++) {
-      const size = v.getUint32(at, true);
-      const len = Math.min(Math.max(size, 7), input.length - at);
-      const msg = input.subarray(at, at + len);
-      at += len;
-      // A tag with its top bit set asks for a small reply buffer (its low bits).
-      const tag = msg.length >= 7 ? msg[5]! | (msg[6]! << 8) : 0;
-      const room = tag & 0x8000 ? tag & 0x7fff : ROOM;
-      const reply = server.handle(msg, room);
+    serveMessages(server, input, () => {
       if (fs.bytesUsed > LIMITS.maxBytes) throw new Error(`the share holds ${fs.bytesUsed} bytes, over its ${LIMITS.maxBytes}`);
-      if (!reply) continue;
-      if (reply.length > room) throw new Error(`a ${reply.length}-byte reply for a ${room}-byte buffer`);
-      if (new DataView(reply.buffer, reply.byteOffset).getUint32(0, true) !== reply.length) throw new Error('reply size field disagrees with its length');
-    }
+    });
   } finally {
     server.reset();
     share.close();

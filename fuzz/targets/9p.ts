@@ -277,26 +277,36 @@ function run(input: Uint8Array): void {
   });
   const canary = Buffer.from(b.canary);
   try {
-    const v = new DataView(input.buffer, input.byteOffset, input.byteLength);
-    for (let at = 0, n = 0; at + 4 <= input.length && n < MAX_MESSAGES; n++) {
-      const size = v.getUint32(at, true);
-      const len = Math.min(Math.max(size, 7), input.length - at);
-      const msg = input.subarray(at, at + len);
-      at += len;
-      // A tag with its top bit set asks for a small reply buffer (its low bits).
-      const tag = msg.length >= 7 ? msg[5]! | (msg[6]! << 8) : 0;
-      const room = tag & 0x8000 ? tag & 0x7fff : ROOM;
-      const reply = server.handle(msg, room);
-      if (!reply) continue;
-      if (reply.length > room) throw new Error(`a ${reply.length}-byte reply for a ${room}-byte buffer`);
-      if (new DataView(reply.buffer, reply.byteOffset).getUint32(0, true) !== reply.length) throw new Error('reply size field disagrees with its length');
-      if (Buffer.from(reply.buffer, reply.byteOffset, reply.length).includes(canary)) throw new Error('a reply carries the canary from outside the share');
-    }
+    serveMessages(server, input, (reply) => {
+      if (reply && Buffer.from(reply.buffer, reply.byteOffset, reply.length).includes(canary)) throw new Error('a reply carries the canary from outside the share');
+    });
   } finally {
     server.reset();
     fs.closeAll();
   }
   if (outsideState(b) !== b.outside) throw new Error('something outside the share changed');
+}
+
+/**
+ * Hands `server` the messages `input` holds, one after another (each by its size field, at
+ * least 7 bytes, at most MAX_MESSAGES), and checks every reply fits its buffer and says its
+ * own length; `check` sees each reply (null: none) after that. A tag with its top bit set asks
+ * for a small reply buffer (its low bits), so short buffers are tried too.
+ */
+export function serveMessages(server: P9Server, input: Uint8Array, check: (reply: Uint8Array | null) => void = () => {}): void {
+  const v = new DataView(input.buffer, input.byteOffset, input.byteLength);
+  for (let at = 0, n = 0; at + 4 <= input.length && n < MAX_MESSAGES; n++) {
+    const size = v.getUint32(at, true);
+    const len = Math.min(Math.max(size, 7), input.length - at);
+    const msg = input.subarray(at, at + len);
+    at += len;
+    const tag = msg.length >= 7 ? msg[5]! | (msg[6]! << 8) : 0;
+    const room = tag & 0x8000 ? tag & 0x7fff : ROOM;
+    const reply = server.handle(msg, room);
+    if (reply && reply.length > room) throw new Error(`a ${reply.length}-byte reply for a ${room}-byte buffer`);
+    if (reply && new DataView(reply.buffer, reply.byteOffset).getUint32(0, true) !== reply.length) throw new Error('reply size field disagrees with its length');
+    check(reply);
+  }
 }
 
 export const target: FuzzTarget = {
