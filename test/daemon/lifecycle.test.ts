@@ -12,7 +12,7 @@ import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { buildGuest } from '../support/toolchain.ts';
-import { attach, curl, scratch, startDaemon, until, writerElf, type Daemon } from './support.ts';
+import { attach, curl, scratch, startDaemon, subscribe, until, writerElf, type Daemon } from './support.ts';
 
 const MiB = 1024 * 1024;
 
@@ -204,29 +204,14 @@ describe('daemon: lifecycle over curl --unix-socket', () => {
   });
 
   it('streams events: states, the stop and its reason', async () => {
-    const events: Array<{ type: string; data: Record<string, unknown> }> = [];
-    const req = request({ socketPath: d.sock, path: '/events' }, (res) => {
-      assert.equal(res.headers['content-type'], 'text/event-stream');
-      let buf = '';
-      res.setEncoding('utf8');
-      res.on('data', (x: string) => {
-        buf += x;
-        for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const type = /^event: (.*)$/m.exec(block)?.[1];
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (type && data) events.push({ type, data: JSON.parse(data) });
-        }
-      });
-    });
-    req.on('error', () => {});
-    req.end();
-    await new Promise((r) => setTimeout(r, 200));
+    const log = subscribe(d.sock);
+    await log.ready;
+    assert.equal(log.contentType(), 'text/event-stream');
+    const events = log.events;
     const c = api('POST', '/vms', { name: 'ev', spec: { memory: 16 * MiB, boot: { mode: 'bare', kernel: buildGuest('cli-exitcode', ['cli/exitcode.S']) } }, start: true });
     assert.equal(c.status, 201, c.text);
     await until('the stop event', () => events.find((e) => e.type === 'stop' && e.data.name === 'ev'));
-    req.destroy();
+    log.close();
     const mine = events.filter((e) => e.data.name === 'ev');
     assert.deepEqual(mine.map((e) => (e.type === 'state' ? `state:${e.data.state}` : e.type)), ['created', 'state:starting', 'state:running', 'stop', 'state:stopped']);
     const stop = mine.find((e) => e.type === 'stop')!.data;

@@ -8,10 +8,9 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { buildGuest, VIRTUS } from '../support/toolchain.ts';
-import { attach, curl, scratch, startDaemon, until, type Daemon } from './support.ts';
+import { attach, curl, scratch, startDaemon, subscribe, until, type Daemon } from './support.ts';
 
 const COUNT = 15000;
 
@@ -47,29 +46,10 @@ describe('daemon: live migration between two daemons', () => {
     assert.match(refused.body.error.message, /^virtus does not support the migration capability 'postcopy-ram' yet/);
     assert.equal(curl(a.sock, 'GET', '/vms/count').body.state, 'running');
     // The source's event stream, to count how often the migration's end is told.
-    const statuses: string[] = [];
-    let subscribed!: () => void;
-    const ready = new Promise<void>((r) => (subscribed = r));
-    const events = request({ socketPath: a.sock, path: '/events' }, (res) => {
-      subscribed();
-      let buf = '';
-      res.setEncoding('utf8');
-      res.on('data', (x: string) => {
-        buf += x;
-        for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          const e = data ? (JSON.parse(data) as { name?: string; state?: string; info?: { status: string } }) : null;
-          if (e?.name !== 'count') continue;
-          if (/^event: migration$/m.test(block)) statuses.push(e.info!.status);
-          if (/^event: state$/m.test(block)) statuses.push(`state:${e.state}`);
-        }
-      });
-    });
-    events.on('error', () => {});
-    events.end();
-    await ready;
+    const log = subscribe(a.sock);
+    await log.ready;
+    const statuses = (): string[] => log.events.filter((e) => e.data.name === 'count' && (e.type === 'migration' || e.type === 'state'))
+      .map((e) => (e.type === 'state' ? `state:${e.data.state}` : (e.data.info as { status: string }).status));
     const mig = curl(a.sock, 'POST', '/vms/count/migrate', { to: inc.body.uri, parameters: { 'downtime-limit': 200, 'cpu-throttle-initial': 30 } });
     assert.equal(mig.status, 202, mig.text);
     const gone = await until('the source to stop', () => {
@@ -77,9 +57,9 @@ describe('daemon: live migration between two daemons', () => {
       return m.state === 'stopped' && m;
     }, 180_000);
     assert.equal(gone.stop.reason, 'migrated');
-    await until('the stopped state on the event stream', () => statuses.includes('state:stopped'), 10_000);
-    events.destroy();
-    assert.deepEqual(statuses.filter((x) => x === 'completed'), ['completed'], `the end is told once: ${statuses.join(' ')}`);
+    await until('the stopped state on the event stream', () => statuses().includes('state:stopped'), 10_000);
+    log.close();
+    assert.deepEqual(statuses().filter((x) => x === 'completed'), ['completed'], `the end is told once: ${statuses().join(' ')}`);
     assert.equal(gone.migration.status, 'completed');
     assert.ok(gone.migration.downtimeMs >= 0 && gone.migration.rounds >= 1);
     const there = await until('the target to run', () => {

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
@@ -192,4 +193,42 @@ export function readSector(image: string, k: number, format = 'qcow2'): string {
 
 export function fileText(p: string): string {
   return readFileSync(p, 'utf8');
+}
+
+/** A daemon's server-sent events as they arrive (GET /events on its unix socket). */
+export interface EventLog {
+  /** Each event's name and data, in order. */
+  events: Array<{ type: string; data: Record<string, unknown> }>;
+  /** Resolves once the daemon answered (events from then on are in `events`). */
+  ready: Promise<void>;
+  /** The answer's content type. */
+  contentType(): string | undefined;
+  close(): void;
+}
+
+/** Subscribes to `path` (default: every event of the daemon). */
+export function subscribe(sock: string, path = '/events'): EventLog {
+  const events: EventLog['events'] = [];
+  let type: string | undefined;
+  let subscribed!: () => void;
+  const ready = new Promise<void>((r) => (subscribed = r));
+  const req = request({ socketPath: sock, path }, (res) => {
+    type = res.headers['content-type'];
+    subscribed();
+    let buf = '';
+    res.setEncoding('utf8');
+    res.on('data', (x: string) => {
+      buf += x;
+      for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
+        const block = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        const name = /^event: (.*)$/m.exec(block)?.[1];
+        const data = /^data: (.*)$/m.exec(block)?.[1];
+        if (name && data) events.push({ type: name, data: JSON.parse(data) as Record<string, unknown> });
+      }
+    });
+  });
+  req.on('error', () => {});
+  req.end();
+  return { events, ready, contentType: () => type, close: () => req.destroy() };
 }

@@ -8,15 +8,15 @@
  * prints on the target exactly what its uninterrupted run prints.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileHeader, jsonRecord, Rec, RecordParser, unpackJson } from '../../src/machine/snapshot-format.ts';
-import { freePort, monitor } from '../support/migration.ts';
-import { buildGuest, VIRTUS } from '../support/toolchain.ts';
+import { freePort, monitor, startProc, type Proc } from '../support/migration.ts';
+import { buildGuest } from '../support/toolchain.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'virtus-migrate-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -25,46 +25,6 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const COUNT = 4000;
 const prog = () => buildGuest(`snapshot-counter-8m-${COUNT}`, ['common/crt.S', 'snapshot/counter.c'], { cflags: [`-DCOUNT=${COUNT}`, '-DWORDS=(1u<<20)'] });
 
-interface Proc {
-  child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  /** Resolves when `re` matches stdout or stderr. */
-  waitFor(re: RegExp, stream?: 'stdout' | 'stderr'): Promise<void>;
-  exit: Promise<number | null>;
-}
-
-function start(args: string[], env: Record<string, string> = {}): Proc {
-  const child = spawn(process.execPath, [VIRTUS, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  const out = { stdout: '', stderr: '' };
-  const waiters: Array<() => void> = [];
-  for (const s of ['stdout', 'stderr'] as const) {
-    child[s]!.setEncoding('utf8');
-    child[s]!.on('data', (d: string) => {
-      out[s] += d;
-      for (const w of waiters.splice(0)) w();
-    });
-  }
-  const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-  void exit.then(() => clearTimeout(timer));
-  return {
-    child,
-    stdout: () => out.stdout,
-    stderr: () => out.stderr,
-    exit,
-    waitFor(re, stream) {
-      return new Promise((resolve, reject) => {
-        const check = (): void => {
-          if (re.test(stream ? out[stream] : out.stdout + out.stderr)) resolve();
-          else waiters.push(check);
-        };
-        void exit.then((code) => reject(new Error(`exited (${code}) before ${re}:\n${out.stdout.slice(-500)}\n${out.stderr}`)));
-        check();
-      });
-    },
-  };
-}
 
 /** Every counter 0..COUNT-1 exactly once, in order, across the consoles. */
 function assertCounters(console: string, count = COUNT): void {
@@ -75,7 +35,7 @@ function assertCounters(console: string, count = COUNT): void {
 }
 
 function source(sock: string, engine: string, extra: string[] = [], elf = prog()): Proc {
-  return start(['run', '--bios', 'none', '--kernel', elf, '--engine', engine, '--monitor', `unix:${sock}`, ...extra]);
+  return startProc(['run', '--bios', 'none', '--kernel', elf, '--engine', engine, '--monitor', `unix:${sock}`, ...extra]);
 }
 
 /** The same guest running twice as long (a source that must outlive several refusals). */
@@ -111,7 +71,7 @@ describe('live migration', () => {
     it(`moves a running guest to another process, losing and repeating nothing (--engine ${engine})`, async () => {
       const port = await freePort();
       const sock = join(dir, `src-${engine}.sock`);
-      const target = start(['run', '--incoming', `tcp:127.0.0.1:${port}`, '--engine', engine]);
+      const target = startProc(['run', '--incoming', `tcp:127.0.0.1:${port}`, '--engine', engine]);
       await target.waitFor(/waiting for a machine/, 'stderr');
       const src = source(sock, engine, ['--migrate-max-rounds', '4']);
       await src.waitFor(/^counter 300$/m, 'stdout');
@@ -137,7 +97,7 @@ describe('live migration', () => {
   it('a target that refuses leaves the source running to its end', async () => {
     const sock = join(dir, 'refused.sock');
     const port = await freePort();
-    const small = start(['run', '--incoming', `tcp:127.0.0.1:${port}`, '--memory', '256M']);
+    const small = startProc(['run', '--incoming', `tcp:127.0.0.1:${port}`, '--memory', '256M']);
     await small.waitFor(/waiting for a machine/, 'stderr');
     const src = source(sock, 'jit', ['--migrate-max-rounds', '2'], longProg());
     await src.waitFor(/^counter 100$/m, 'stdout');
@@ -173,7 +133,7 @@ describe('live migration', () => {
     assertCounters(src.stdout(), LONG);
     // The machine saved while stopped continues from there (in real time: the same counters follow).
     const sock2 = join(dir, 'restored.sock');
-    const restored = start(['run', '--restore', saved, '--monitor', `unix:${sock2}`]);
+    const restored = startProc(['run', '--restore', saved, '--monitor', `unix:${sock2}`]);
     await restored.waitFor(/^counter \d+$/m, 'stdout');
     const first = Number(/^counter (\d+)$/m.exec(restored.stdout())![1]);
     assert.ok(first >= 100 && first < 200, restored.stdout().slice(0, 200));
@@ -211,7 +171,7 @@ describe('live migration', () => {
       [naming, /machine\.devices\.shares\[0\]\.path: unknown field/],
     ];
     const port = await freePort();
-    const target = start(['run', '--incoming', `tcp:127.0.0.1:${port}`]);
+    const target = startProc(['run', '--incoming', `tcp:127.0.0.1:${port}`]);
     await target.waitFor(/waiting for a machine/, 'stderr');
     for (const [i, [bytes, pattern]] of cases.entries()) {
       const answer = await new Promise<string>((resolve) => {
@@ -236,14 +196,14 @@ describe('live migration', () => {
     // test/guest/smp/counter.c with longer loops: both harts count with amoadd and LR/SC for a few seconds.
     const elf = buildGuest('smp-counter2-long', ['smp/crt-smp.S', 'smp/counter.c'], { cflags: ['-DHARTS=2', '-DAMO_ITERS=40000000', '-DLRSC_ITERS=40000000'] });
     const base = ['run', '--bios', 'none', '--smp', '2', '--deterministic', '--kernel', elf];
-    const full = start(base);
+    const full = startProc(base);
     assert.equal(await full.exit, 0, full.stderr());
     assert.match(full.stdout(), /^started\nharts=0x0+2\namoadd=0x0+4c4b400\nlrsc=0x0+4c4b400\n(.*\n)*PASS\n$/);
     const port = await freePort();
     const sock = join(dir, 'smp-src.sock');
-    const target = start(['run', '--incoming', `tcp:127.0.0.1:${port}`]);
+    const target = startProc(['run', '--incoming', `tcp:127.0.0.1:${port}`]);
     await target.waitFor(/waiting for a machine/, 'stderr');
-    const src = start([...base, '--monitor', `unix:${sock}`, '--migrate-max-rounds', '3']);
+    const src = startProc([...base, '--monitor', `unix:${sock}`, '--migrate-max-rounds', '3']);
     await src.waitFor(/^started$/m, 'stdout');
     const [answer] = await monitor(sock, `migrate tcp:127.0.0.1:${port}`);
     assert.deepEqual(answer, { ok: true, status: 'active' });
@@ -266,12 +226,12 @@ describe('live migration', () => {
     }
     const qemuWrite = () => spawnSync('qemu-io', ['-c', 'write 0 4k', disk], { encoding: 'utf8' });
     const sock = join(dir, 'disk-src.sock');
-    const src = start(['run', '--bios', 'none', '--kernel', longProg(), '--drive', `file=${disk}`, '--monitor', `unix:${sock}`, '--migrate-max-rounds', '3']);
+    const src = startProc(['run', '--bios', 'none', '--kernel', longProg(), '--drive', `file=${disk}`, '--monitor', `unix:${sock}`, '--migrate-max-rounds', '3']);
     await src.waitFor(/^counter 100$/m, 'stdout');
     assert.match(qemuWrite().stderr, /Failed to get "write" lock/, 'the source holds the image');
     // A target given another disk refuses at the handover; the source takes its locks back.
     const p1 = await freePort();
-    const wrong = start(['run', '--incoming', `tcp:127.0.0.1:${p1}`, '--drive', `file=${other}`]);
+    const wrong = startProc(['run', '--incoming', `tcp:127.0.0.1:${p1}`, '--drive', `file=${other}`]);
     await wrong.waitFor(/waiting for a machine/, 'stderr');
     await monitor(sock, `migrate tcp:127.0.0.1:${p1}`);
     await src.waitFor(/migration to .* failed: the target refused the machine: disk .*other\.qcow2 is \d+ bytes, but the snapshot's virtio-blk0 was \d+/, 'stderr');
@@ -279,7 +239,7 @@ describe('live migration', () => {
     assert.match(qemuWrite().stderr, /Failed to get "write" lock/, 'the source took the image back');
     // The right disk: the target takes the image once the source has let go of it.
     const p2 = await freePort();
-    const target = start(['run', '--incoming', `tcp:127.0.0.1:${p2}`, '--drive', `file=${disk}`]);
+    const target = startProc(['run', '--incoming', `tcp:127.0.0.1:${p2}`, '--drive', `file=${disk}`]);
     await target.waitFor(/waiting for a machine/, 'stderr');
     await monitor(sock, `migrate tcp:127.0.0.1:${p2}`);
     assert.equal(await src.exit, 0, src.stderr());
@@ -297,7 +257,7 @@ describe('live migration', () => {
 
   it('a source that stalls is dropped after the timeout, and a real machine arrives after it', async () => {
     const port = await freePort();
-    const target = start(['run', '--incoming', `tcp:127.0.0.1:${port}`], { VIRTUS_MIGRATION_TIMEOUT: '2' });
+    const target = startProc(['run', '--incoming', `tcp:127.0.0.1:${port}`], { env: { VIRTUS_MIGRATION_TIMEOUT: '2' } });
     await target.waitFor(/waiting for a machine/, 'stderr');
     // One peer sends a header's worth and stalls; another connects meanwhile and is turned away.
     const stalled = connect(port, '127.0.0.1', () => stalled.write(fileHeader('VIRTMIGR')));
