@@ -16,10 +16,10 @@
  * There is no QEMU column: QEMU has no cluster of its own. Run with `npm run bench -- cluster`.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { request } from 'node:http';
 import { mkdirSync } from 'node:fs';
 import { startEtcd, type EtcdCluster } from '../test/cluster/etcd.ts';
 import { attach, baseDisk, curl, liveOn, scratch, startNode, status, stopNodes, until, writerElf, writerSpec, type Node } from '../test/cluster/support.ts';
+import { subscribe } from '../test/daemon/support.ts';
 import { VIRTUS } from '../test/support/toolchain.ts';
 import type { Benchmark, Row } from './harness.ts';
 
@@ -27,32 +27,13 @@ const MIB = 32;
 const sizes = (process.env.VIRTUS_BENCH_CLUSTER_N ?? '1,4,8').split(',').map(Number);
 
 /** Migration downtimes (ms) a node reports through its server-sent events (`ready` once subscribed). */
-function downtimes(n: Node): { list: number[]; ready: Promise<void>; close(): void } {
-  const list: number[] = [];
-  const seen = new Set<string>();
-  let subscribed!: () => void;
-  const ready = new Promise<void>((r) => (subscribed = r));
-  const req = request({ socketPath: n.sock, path: '/events' }, (res) => {
-    subscribed();
-    let buf = '';
-    res.setEncoding('utf8');
-    res.on('data', (d: string) => {
-      buf += d;
-      for (let i; (i = buf.indexOf('\n\n')) >= 0; buf = buf.slice(i + 2)) {
-        const data = /^data: (.*)$/m.exec(buf.slice(0, i))?.[1];
-        if (!data) continue;
-        const e = JSON.parse(data) as { type: string; id?: string; info?: { status: string; downtimeMs?: number } };
-        // One figure per machine (a completed migration may be told more than once).
-        if (e.type === 'migration' && e.info?.status === 'completed' && e.info.downtimeMs !== undefined && !seen.has(e.id ?? '')) {
-          seen.add(e.id ?? '');
-          list.push(e.info.downtimeMs);
-        }
-      }
-    });
+function downtimes(n: Node): { list(): number[]; ready: Promise<void>; close(): void } {
+  const log = subscribe(n.sock);
+  const list = (): number[] => log.events.flatMap((e) => {
+    const info = e.data.info as { status: string; downtimeMs?: number } | undefined;
+    return e.type === 'migration' && info?.status === 'completed' && info.downtimeMs !== undefined ? [info.downtimeMs] : [];
   });
-  req.on('error', () => {});
-  req.end();
-  return { list, ready, close: () => req.destroy() };
+  return { list, ready: log.ready, close: () => log.close() };
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -134,9 +115,9 @@ export const bench: Benchmark = {
           child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`drain: ${err}`))));
         });
         const ms = performance.now() - t;
-        await until('every downtime reported', () => events.list.length === n, 10_000);
+        await until('every downtime reported', () => events.list().length === n, 10_000);
         events.close();
-        const down = events.list;
+        const down = events.list();
         if (n === 1) single = down[0]!;
         rows.push({ name: `drain of ${n} machine${n > 1 ? 's' : ''}: total`, unit: 's', better: 'lower', virtus: ms / 1000 });
         rows.push({
