@@ -62,18 +62,57 @@ export interface HartOptions {
 /**
  * The interpreter's decode cache, laid out by RAM page so that consecutive instructions sit
  * next to each other: per page, four words per halfword offset (the instruction bits, the
- * handler's index, and its operands `a` and `imm`). Entries are checked against the bits
- * fetched, so a page is never invalidated; the whole cache is dropped when `count` reaches
- * its bound (32 KiB a page).
+ * handler's index, and its operands `a` and `imm`). Pages live in slots of one pool allocated
+ * once (its memory is touched only as slots fill), handed out in turn: when every slot is taken,
+ * the page that got its slot longest ago loses it. Entries are checked against the bits
+ * fetched, and an entry's contents depend on those bits alone, so neither a page written nor a
+ * slot reused is ever cleared. A fixed pool keeps a machine's memory bounded: pages allocated
+ * one by one and dropped whole churned through 190 MiB of host memory a boot.
  */
 export interface DecodedPages {
+  /** The slot's view of each RAM page that has one. */
   pages: (Int32Array | undefined)[];
-  count: number;
+  /** DECODED_SLOTS slots of DECODED_SLOT_WORDS words, made on first use. */
+  pool: Int32Array | null;
+  /** The RAM page each slot holds, -1 for none. */
+  owner: Int32Array;
+  /** The slot handed out next. */
+  next: number;
 }
+
+/** Slots of the decode cache (32 KiB each: 8 MiB a hart at most). */
+export const DECODED_SLOTS = 256;
+/** Words of one slot: four per halfword of a 4 KiB page. */
+export const DECODED_SLOT_WORDS = 8192;
 
 /** An empty decode cache for `ramSize` bytes of RAM (a dense array: lookups stay fast). */
 export function decodedPages(ramSize: number): DecodedPages {
-  return { pages: new Array<Int32Array | undefined>(Math.ceil(ramSize / 4096)).fill(undefined), count: 0 };
+  return {
+    pages: new Array<Int32Array | undefined>(Math.ceil(ramSize / 4096)).fill(undefined),
+    pool: null,
+    owner: new Int32Array(DECODED_SLOTS).fill(-1),
+    next: 0,
+  };
+}
+
+/** The decode cache's page for RAM page `ramPage`, taking the next slot when it has none. */
+export function decodedSlot(pd: DecodedPages, ramPage: number): Int32Array {
+  const slot = pd.next;
+  pd.next = (slot + 1) % DECODED_SLOTS;
+  const old = pd.owner[slot]!;
+  if (old >= 0) pd.pages[old] = undefined;
+  pd.owner[slot] = ramPage;
+  pd.pool ??= new Int32Array(DECODED_SLOTS * DECODED_SLOT_WORDS);
+  const d = pd.pool.subarray(slot * DECODED_SLOT_WORDS, (slot + 1) * DECODED_SLOT_WORDS);
+  pd.pages[ramPage] = d;
+  return d;
+}
+
+/** Forgets every page of the decode cache (the pool stays, for the pages to come). */
+export function clearDecoded(pd: DecodedPages): void {
+  pd.pages.fill(undefined);
+  pd.owner.fill(-1);
+  pd.next = 0;
 }
 
 /** A RAM page whose stores the machine must see (HTIF tohost). */

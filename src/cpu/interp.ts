@@ -17,7 +17,7 @@ import { createFpHandlers } from './exec-fp.ts';
 import { bindIntHandlers, INT_HANDLERS } from './exec-int.ts';
 import { bindMemHandlers, contextFor, MEM_HANDLERS, setDataMmu } from './exec-mem.ts';
 import { packOperands, type Engine, type Handler } from './handler.ts';
-import { decodedPages, S, type DecodedPages, type Hart } from './hart.ts';
+import { clearDecoded, decodedPages, decodedSlot, S, type DecodedPages, type Hart } from './hart.ts';
 import { RAM_HOST, TLB_ENTRIES, TLB_INVALID, TLB_OFF, TLB_WORDS, TLBW_ADDEND, TLBW_EXEC } from './layout.ts';
 import { fetchFill, fetchHigh, memFlags } from './memory.ts';
 import { St } from './status.ts';
@@ -27,8 +27,6 @@ import {
 
 export type { Engine } from './handler.ts';
 
-/** Pages the decode cache holds before it starts over (32 KiB each). */
-const DECODED_PAGES_MAX = 1024;
 const P32 = 0x1_0000_0000;
 
 // ---- The interpreter's state: the hart it is running, bound at the start of each run() ----
@@ -158,16 +156,7 @@ const byIndex: Handler[] = [illegalH, ...byId];
 
 /** The decode cache page of a RAM page, made on first use. */
 function decodedPage(ramPage: number): Int32Array {
-  let d = PD.pages[ramPage];
-  if (d === undefined) {
-    if (PD.count >= DECODED_PAGES_MAX) {
-      PD.pages.fill(undefined);
-      PD.count = 0;
-    }
-    d = PD.pages[ramPage] = new Int32Array(8192);
-    PD.count++;
-  }
-  return d;
+  return PD.pages[ramPage] ?? decodedSlot(PD, ramPage);
 }
 
 /** Fills the entry at word i of decode cache page d with the instruction `raw`. */
@@ -289,8 +278,7 @@ export function createInterpreter(hart: Hart): Engine {
       return run(budget);
     },
     reset(): void {
-      hart.decoded.pages.fill(undefined);
-      hart.decoded.count = 0;
+      clearDecoded(hart.decoded);
     },
   };
 }

@@ -16,7 +16,7 @@
  */
 import type { Engine } from '../cpu/handler.ts';
 import { interpreterHelper } from '../cpu/interp.ts';
-import { JC_PAGES, PAGE_CODE, S, type Hart } from '../cpu/hart.ts';
+import { clearDecoded, JC_PAGES, PAGE_CODE, S, type Hart } from '../cpu/hart.ts';
 import { fetchFill } from '../cpu/memory.ts';
 import {
   MMU_COUNT, RAM_BASE, RAM_HOST, TLB_ENTRIES, TLB_INVALID, TLB_WORDS, TLBW_ADDEND, TLBW_EXEC, TLBW_WRITE,
@@ -164,8 +164,7 @@ export class JitEngine implements Engine {
     for (let p = 0; p < flags.length; p++) if (flags[p]! & PAGE_CODE) flags[p] = flags[p]! & ~PAGE_CODE;
     this.h.jcPages.fill(0);
     this.seenTlbGen = -1;
-    this.h.decoded.pages.fill(undefined);
-    this.h.decoded.count = 0;
+    clearDecoded(this.h.decoded);
   }
 
   /** The slow-path helper's engine side (see slow-path.ts). */

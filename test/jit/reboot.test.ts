@@ -89,9 +89,11 @@ describe('reboot under the translator', () => {
     // Both boots translated their two hot pages (the loop's and the function's).
     assert.ok(stats.regionsCompiled >= 4, `regions compiled: ${stats.regionsCompiled}`);
     assert.ok(m.pageFlags.some((f) => f & PAGE_CODE));
+    assert.ok(m.harts[0]!.decoded.pages.some((d) => d !== undefined), 'the boots decoded instructions');
     m.jit!.reset();
     assert.ok(!m.pageFlags.some((f) => f & PAGE_CODE), 'no page is flagged as code after reset()');
-    assert.equal(m.harts[0]!.decoded.count, 0, 'the decode cache is empty');
+    const d = m.harts[0]!.decoded;
+    assert.ok(d.pages.every((p) => p === undefined) && d.owner.every((p) => p === -1), 'the decode cache is empty');
   });
 
   it('a hart reset behind the engine (its jump-cache generation rewritten) does not reach stale entries', () => {
