@@ -46,6 +46,11 @@ const MAX_INVALIDATIONS = 16;
 
 /** In Region.entryIndex: an entry point without translated code, already in `entries`. */
 const ENTRY_SEEN = -2;
+/**
+ * The entry index of every region without a translation: all -1, never written (most pages a
+ * boot visits stay cold, and 8 KiB of index each made 15 MiB a machine).
+ */
+const NO_ENTRIES = new Int32Array(2048).fill(-1);
 
 const S_MINSTRET = S.minstret;
 const S_TLBGEN = S.tlbGen;
@@ -62,6 +67,7 @@ interface Region {
   /**
    * For each halfword offset of the page: group << 12 | block where a block of the translation
    * starts, ENTRY_SEEN where the dispatcher has already noted an entry in `entries`, else -1.
+   * NO_ENTRIES while the region has no translation.
    */
   entryIndex: Int32Array;
   /** Nonzero at each halfword offset where the interpreter has run an instruction. */
@@ -236,7 +242,7 @@ export class JitEngine implements Engine {
           continue;
         }
         if (idx === -1) {
-          region.entryIndex[off >>> 1] = ENTRY_SEEN;
+          if (region.entryIndex !== NO_ENTRIES) region.entryIndex[off >>> 1] = ENTRY_SEEN;
           if (!region.entries.has(off)) {
             region.entries.add(off);
             region.pending.add(off);
@@ -269,7 +275,7 @@ export class JitEngine implements Engine {
       list = this.byPage[ppage] = [];
     }
     const r: Region = {
-      slots: [], vLo, vHi, ppage, entries: new Set(), entryIndex: new Int32Array(2048).fill(-1), seen: new Uint8Array(2048),
+      slots: [], vLo, vHi, ppage, entries: new Set(), entryIndex: NO_ENTRIES, seen: new Uint8Array(2048),
       heat: 0, pending: new Set(), extensions: 0,
     };
     list.push(r);
@@ -343,6 +349,7 @@ export class JitEngine implements Engine {
       this.tramp.retire(r.slots);
       r.slots = [];
       this.install(r, inst, out.groups);
+      if (r.entryIndex === NO_ENTRIES) r.entryIndex = new Int32Array(2048);
       r.entryIndex.fill(-1);
       for (const b of out.blocks) r.entryIndex[b.off >>> 1] = (b.group << 12) | b.local;
       r.extensions = 0;
@@ -404,7 +411,7 @@ export class JitEngine implements Engine {
     for (const r of list) {
       r.heat = 0;
       r.seen.fill(0);
-      r.entryIndex.fill(-1);
+      r.entryIndex = NO_ENTRIES;
       this.tramp.retire(r.slots);
       r.slots = [];
     }
