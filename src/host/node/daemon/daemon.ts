@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { VirtusError } from '../../../util/errors.ts';
 import { parseMachineSpec, type MachineSpec, type NicSpec } from '../../../vmm/spec.ts';
 import type { Resources } from '../../../vmm/shape.ts';
+import { BootFiles } from './boot-files.ts';
 import { imageTemplate, type ImageOverrides } from './images.ts';
 import { DaemonMachine, IN_A_TAB, type DaemonEvent, type MachineRecord, type RestartPolicy } from './machine.ts';
 import { writeAtomic, type StateDir } from './state-dir.ts';
@@ -52,6 +53,7 @@ const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
 /** The machines of one daemon, and the policies over them. */
 export class Daemon {
   private readonly machines = new Map<string, DaemonMachine>();
+  private readonly bootFiles = new BootFiles();
   private readonly listeners = new Set<(e: DaemonEvent) => void>();
   private cpuTimer: NodeJS.Timeout | null = null;
 
@@ -102,6 +104,7 @@ export class Daemon {
         this.checkDisks(who);
       },
       dir: (id) => this.o.state.machineDir(id),
+      bootFiles: (spec) => this.bootFiles.forSpec(spec),
       ...(this.o.lease ? { lease: this.o.lease } : {}),
       log: (line) => this.o.log(`virtus daemon: ${line}`),
     });

@@ -20,7 +20,14 @@ import type { MachineSpec } from '../../../vmm/spec.ts';
 /** How a worker's machine comes to be. */
 export type WorkerInit = (
   /** Boot the machine a spec describes (it waits in `created`; `start` runs it). */
-  | { kind: 'create'; spec: MachineSpec; name: string; start: boolean }
+  | {
+      kind: 'create';
+      spec: MachineSpec;
+      name: string;
+      start: boolean;
+      /** Boot files the daemon read, by the name the spec uses, shared with its other machines (boot-files.ts). */
+      files?: Record<string, SharedArrayBuffer>;
+    }
   /** Restore a snapshot file with these host resources (it waits in `paused`). */
   | { kind: 'restore'; snapshot: string; resources: Resources; name: string; start: boolean }
   /**

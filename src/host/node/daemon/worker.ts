@@ -106,7 +106,8 @@ export async function vmWorkerMain(): Promise<void> {
   const out = new OutputCoalescer(post);
   // Device warnings also arrive as 'warning' events (vmm/create.ts): the host log stays quiet.
   const gate = init.lease ? readGate(init.lease) : null;
-  const host = new NodeVmHost({ warn: () => {}, consoleSize: () => ({ cols: 80, rows: 24 }), ...(gate ? { mayWrite: gate.mayWrite } : {}) });
+  const files = init.kind === 'create' && init.files ? new Map(Object.entries(init.files).map(([k, v]) => [k, new Uint8Array(v)])) : undefined;
+  const host = new NodeVmHost({ warn: () => {}, ...(files ? { files } : {}), consoleSize: () => ({ cols: 80, rows: 24 }), ...(gate ? { mayWrite: gate.mayWrite } : {}) });
   if (gate) host.runner.gate = gate.mayRun;
   const o: VmOptions = {
     on: (e: VmEvent) => {
