@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Builds virtus' native helpers: build/native/ofd-lock.node (src/host/node/native/ofd-lock.c:
-// fcntl OFD locks, for image locking as QEMU does it) and build/native/sockets.node
-// (sockets.c: synchronous socket calls for `virtus exec`). Run by `npm install`/`npm ci` (the
+// fcntl OFD locks, for image locking as QEMU does it), build/native/sockets.node (sockets.c:
+// synchronous socket calls for `virtus exec`) and build/native/memory.node (memory.c:
+// malloc_trim, for the daemon). Run by `npm install`/`npm ci` (the
 // package's install script). It compiles the C files directly against the Node-API headers
 // that ship with Node (<prefix>/include/node): node-gyp would download Node's headers from
 // the web first. Without a C compiler or the headers it says so and succeeds: virtus then
@@ -16,6 +17,7 @@ const root = new URL('..', import.meta.url).pathname;
 const HELPERS = [
   { name: 'ofd-lock', without: 'image locking will be off' },
   { name: 'sockets', without: '`virtus exec` will have no sockets' },
+  { name: 'memory', without: "the daemon will not return its threads' freed memory to the system" },
 ];
 
 function note(message) {

@@ -11,12 +11,10 @@
  * Node has no fcntl: build/native/ofd-lock.node (src/host/node/native/ofd-lock.c, built by
  * `npm install`) supplies it. Without it virtus warns once and runs without locks.
  */
-import { existsSync, fstatSync, readdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fstatSync, readdirSync, readFileSync } from 'node:fs';
 import type { LockMode } from '../../storage/host-file.ts';
 import { VirtusError } from '../../util/errors.ts';
+import { nativeHelper } from './native.ts';
 
 interface OfdLock {
   setLock(fd: number, type: number, start: number, length: number): number;
@@ -39,23 +37,10 @@ const MODES: Record<LockMode, { perm: number[]; deny: number[] }> = {
   shared: { perm: [PERM.consistentRead], deny: [] },
 };
 
-let addon: OfdLock | null | undefined;
 let warned = false;
 
-/** The native helper, found above this module (src/host/node/ from source, build/cli/ bundled). */
 function load(): OfdLock | null {
-  if (addon !== undefined) return addon;
-  addon = null;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    const path = join(dir, 'build', 'native', 'ofd-lock.node');
-    if (existsSync(path)) {
-      addon = createRequire(import.meta.url)(path) as OfdLock;
-      break;
-    }
-    dir = dirname(dir);
-  }
-  return addon;
+  return nativeHelper<OfdLock>('ofd-lock');
 }
 
 function unavailable(why: string): void {

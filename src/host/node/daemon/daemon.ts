@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { VirtusError } from '../../../util/errors.ts';
 import { parseMachineSpec, type MachineSpec, type NicSpec } from '../../../vmm/spec.ts';
 import type { Resources } from '../../../vmm/shape.ts';
+import { trimMemory } from '../native.ts';
 import { BootFiles } from './boot-files.ts';
 import { imageTemplate, type ImageOverrides } from './images.ts';
 import { DaemonMachine, IN_A_TAB, type DaemonEvent, type MachineRecord, type RestartPolicy } from './machine.ts';
@@ -49,6 +50,8 @@ export interface CreateRequest {
 
 /** A machine name: what `virtus ps` shows and every endpoint accepts in place of the id. */
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
+/** Every this many CPU samples (2 s each), freed memory goes back to the system. */
+const TRIM_TICKS = 15;
 
 /** The machines of one daemon, and the policies over them. */
 export class Daemon {
@@ -89,8 +92,12 @@ export class Daemon {
         this.save(r);
       }
     }
+    let ticks = 0;
     this.cpuTimer = setInterval(() => {
       for (const m of this.machines.values()) m.sampleCpu();
+      // What the machine threads freed (their translators' compilations, mostly) goes back to
+      // the system, as QEMU does: glibc keeps it mapped otherwise (native/memory.c).
+      if (++ticks % TRIM_TICKS === 0) trimMemory();
     }, 2000);
     this.cpuTimer.unref();
   }
