@@ -6,7 +6,9 @@
  *   console showed the shell prompt; QEMU: N qemu-system-riscv64 processes of the same guest
  *   (OpenSBI, the same kernel and initramfs) started at once, until every one showed its prompt;
  * - memory per idle machine: the daemon's RSS divided by N once all are idle at their prompts
- *   (QEMU: the processes' RSS summed, divided by N);
+ *   (QEMU: the processes' RSS summed, divided by N); of it, the guest memory actually touched
+ *   (the resident part of each machine's WebAssembly.Memory, which holds 16 MiB of machine state
+ *   before the RAM; QEMU: of its RAM block), and what is left, the overhead beyond it;
  * - idle CPU per machine: host CPU time over 10 s of idle prompts, as % of one core, per machine,
  *   right after the prompts and again once the machines have settled (VIRTUS_BENCH_HOST_SETTLE_S,
  *   default 60 s later: a freshly booted kernel still finishes deferred work, and virtus still
@@ -19,6 +21,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { cpus } from 'node:os';
+import { RAM_HOST } from '../src/cpu/layout.ts';
 import { ensureDefaultGuest } from '../src/host/node/guest/index.ts';
 import { attach, curl, scratch, startDaemon, type Daemon } from '../test/daemon/support.ts';
 import { PROMPT } from '../test/support/guest.ts';
@@ -37,6 +40,27 @@ function cpuSeconds(pid: number): number {
 function rssBytes(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(m?.[1] ?? 0) * 1024;
+}
+
+const GUEST_RAM = 256 << 20;
+
+/**
+ * Resident bytes of `pid`'s mappings whose size is in [min, max]: the guest memories of the
+ * machines it runs (no other mapping of the daemon or of QEMU comes near that size).
+ */
+function mappingsRss(pid: number, min: number, max: number): number {
+  let total = 0;
+  let size = -1;
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const range = /^([0-9a-f]+)-([0-9a-f]+) /.exec(line);
+    if (range) {
+      size = parseInt(range[2]!, 16) - parseInt(range[1]!, 16);
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB$/.exec(line);
+    if (rss && size >= min && size <= max) total += Number(rss[1]) * 1024;
+  }
+  return total;
 }
 
 async function idleCpuPercent(pids: number[], seconds = 10): Promise<number> {
@@ -77,11 +101,11 @@ async function idleTwice(pids: number[], n: number): Promise<{ idlePct: number; 
   return { idlePct, settledPct: (await idleCpuPercent(pids)) / n };
 }
 
-async function daemonRun(n: number, state: string): Promise<{ bootS: number; rssMiB: number; idlePct: number; settledPct: number; p50: number; p99: number }> {
+async function daemonRun(n: number, state: string): Promise<{ bootS: number; rssMiB: number; touchedMiB: number; idlePct: number; settledPct: number; p50: number; p99: number }> {
   const d: Daemon = await startDaemon(state);
   try {
     const t = performance.now();
-    const r = curl(d.sock, 'POST', '/vms', { image: 'default', count: n, memory: 256 << 20, start: true });
+    const r = curl(d.sock, 'POST', '/vms', { image: 'default', count: n, memory: GUEST_RAM, start: true });
     if (r.status !== 201) throw new Error(r.text);
     const names = (r.body.machines as Array<{ name: string }>).map((m) => m.name);
     const consoles = await Promise.all(names.map((m) => attach(d.sock, m)));
@@ -90,22 +114,24 @@ async function daemonRun(n: number, state: string): Promise<{ bootS: number; rss
     for (const c of consoles) c.close();
     await new Promise((res) => setTimeout(res, 3000));
     const rssMiB = rssBytes(d.child.pid!) / n / 1048576;
+    const memory = GUEST_RAM + RAM_HOST;
+    const touchedMiB = mappingsRss(d.child.pid!, memory, memory) / n / 1048576;
     const { idlePct, settledPct } = await idleTwice([d.child.pid!], n);
     const { p50, p99 } = await latency(d.sock, names[0]!);
-    return { bootS, rssMiB, idlePct, settledPct, p50, p99 };
+    return { bootS, rssMiB, touchedMiB, idlePct, settledPct, p50, p99 };
   } finally {
     await d.stop();
   }
 }
 
-async function qemuRun(n: number): Promise<{ bootS: number; rssMiB: number; idlePct: number; settledPct: number }> {
+async function qemuRun(n: number): Promise<{ bootS: number; rssMiB: number; touchedMiB: number; idlePct: number; settledPct: number }> {
   requireTool('qemu-system-riscv64');
   const g = await ensureDefaultGuest({ progress: () => {} });
   const t = performance.now();
   const procs: ChildProcess[] = [];
   try {
     const prompts = Array.from({ length: n }, () => {
-      const p = spawn('qemu-system-riscv64', ['-M', 'virt', '-m', '256M', '-smp', '1', '-nographic', '-bios', g.opensbi, '-kernel', g.kernel, '-initrd', g.initrd, '-append', 'console=ttyS0'], { stdio: ['pipe', 'pipe', 'ignore'] });
+      const p = spawn('qemu-system-riscv64', ['-M', 'virt', '-m', `${GUEST_RAM >> 20}M`, '-smp', '1', '-nographic', '-bios', g.opensbi, '-kernel', g.kernel, '-initrd', g.initrd, '-append', 'console=ttyS0'], { stdio: ['pipe', 'pipe', 'ignore'] });
       procs.push(p);
       let out = '';
       return new Promise<void>((resolve, reject) => {
@@ -121,8 +147,10 @@ async function qemuRun(n: number): Promise<{ bootS: number; rssMiB: number; idle
     await new Promise((res) => setTimeout(res, 3000));
     const pids = procs.map((p) => p.pid!);
     const rssMiB = pids.map(rssBytes).reduce((a, b) => a + b, 0) / n / 1048576;
+    // QEMU's RAM block may be mapped with an alignment margin.
+    const touchedMiB = pids.map((pid) => mappingsRss(pid, GUEST_RAM, GUEST_RAM + (4 << 20))).reduce((a, b) => a + b, 0) / n / 1048576;
     const { idlePct, settledPct } = await idleTwice(pids, n);
-    return { bootS, rssMiB, idlePct, settledPct };
+    return { bootS, rssMiB, touchedMiB, idlePct, settledPct };
   } finally {
     for (const p of procs) p.kill('SIGKILL');
   }
@@ -145,6 +173,9 @@ export const bench: Benchmark = {
         rows.push(
           { name: `create + boot ${n} to the prompt`, unit: 's', better: 'lower', virtus: v.bootS, qemu: q.bootS, note },
           { name: `RSS per idle machine (N=${n})`, unit: 'MiB', better: 'lower', virtus: v.rssMiB, qemu: q.rssMiB, note: 'daemon RSS / N; QEMU: sum / N' },
+          { name: `guest memory touched per machine (N=${n})`, unit: 'MiB', better: 'lower', virtus: v.touchedMiB, qemu: q.touchedMiB, note: 'resident part of the guest memory (virtus: with 16 MiB of machine state)' },
+          { name: `overhead per machine beyond touched guest memory (N=${n})`, unit: 'MiB', better: 'lower', virtus: v.rssMiB - v.touchedMiB, qemu: q.rssMiB - q.touchedMiB, note: 'RSS / N minus the row above' },
+          { name: `overhead per machine beyond its guest RAM (N=${n})`, unit: 'MiB', better: 'lower', virtus: v.rssMiB - GUEST_RAM / 1048576, qemu: q.rssMiB - GUEST_RAM / 1048576, note: 'RSS / N minus 256 MiB; target < 64' },
           { name: `idle CPU per machine (N=${n})`, unit: '% core', better: 'lower', virtus: v.idlePct, qemu: q.idlePct, note: 'over 10 s at the prompt' },
           { name: `idle CPU per machine, settled (N=${n})`, unit: '% core', better: 'lower', virtus: v.settledPct, qemu: q.settledPct, note: `over 10 s, ${SETTLE_S} s later` },
           { name: `GET /vms/{id} p50 (N=${n})`, unit: 'ms', better: 'lower', virtus: v.p50, note: '100 in flight, 1000 requests' },
