@@ -14,6 +14,7 @@ import type { PageSource } from './migrate-postcopy.ts';
 import { applyRam, BootCollector, checkConfig, checkDisks, restoreBoard, type SnapshotConfig } from './snapshot.ts';
 import { bad, checkFileHeader, FILE_HEADER, RecordParser, recordName, Rec, unpack, unpackJson } from './snapshot-format.ts';
 import type { VirtBoard } from './virt.ts';
+import type { BootOptions } from './virt-boot.ts';
 
 /** The target's side of a link. */
 export interface IncomingLink {
@@ -61,6 +62,9 @@ export async function migrateIn(link: IncomingLink, hooks: IncomingHooks): Promi
   let board: VirtBoard | null = null;
   let config: SnapshotConfig | null = null;
   let images: BootCollector | null = null;
+  // Joined as soon as the last piece arrives, while the source's guest still runs: a copy of
+  // the images (45 MiB for the default guest) has no place in the downtime.
+  let boot: BootOptions | null = null;
   let rounds = 0;
   let stateDone = false;
   let pending: { bits: Uint8Array; token: string } | null = null;
@@ -96,6 +100,7 @@ export async function migrateIn(link: IncomingLink, hooks: IncomingHooks): Promi
           case Rec.Boot:
             if (!images || images.complete) bad(`${at} is out of place: the stream is corrupt`);
             images.add(f, at);
+            if (images.complete) boot = images.options();
             break;
           case Rec.Ram:
           case Rec.Zero:
@@ -125,7 +130,7 @@ export async function migrateIn(link: IncomingLink, hooks: IncomingHooks): Promi
             await hooks.devices(board, config);
             checkDisks(board, config);
             restoreBoard(board, unpackJson(f, at));
-            board.lastBoot = images ? images.options() : null;
+            board.lastBoot = images ? (boot ?? images.options()) : null;
             stateDone = true;
             break;
           case Rec.End: {
