@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ExecKernel } from '../../src/exec/kernel.ts';
 import { MemExecHost } from '../../src/exec/mem-host.ts';
+import { LineDiscipline } from '../../src/host/browser/exec/tty.ts';
 import { cacheRoot, ensureDefaultGuest, stderrProgress } from '../../src/host/node/guest/index.ts';
 import { runQemuUser, runVirtusExec, type ExecRunOptions } from '../support/exec.ts';
 import { requireTool, VIRTUS } from '../support/toolchain.ts';
@@ -91,9 +92,9 @@ function sameApplets(commands: string[][]): void {
 }
 
 /** Runs `busybox sh -c script` in this process over an in-memory file system holding busybox and the setup files. */
-function runOnMemHost(script: string): { stdout: string; stderr: string; code: number } {
+function runOnMemHost(script: string, terminal?: LineDiscipline): { stdout: string; stderr: string; code: number } {
   const out: Uint8Array[][] = [[], []];
-  const host = new MemExecHost({ read: () => null, write: (fd, b) => out[fd - 1]!.push(b) });
+  const host = new MemExecHost({ read: () => null, write: (fd, b) => out[fd - 1]!.push(b), terminal });
   host.mkdirp('/bin');
   host.writeFile('/bin/busybox', new Uint8Array(readFileSync(busybox)), 0o755);
   host.mkdirp('/work');
@@ -179,6 +180,26 @@ describe('busybox under virtus exec and qemu-riscv64', () => {
     assert.equal(got.stdout, stdout);
     assert.equal(got.stderr, '');
     assert.equal(got.code, 0);
+  });
+
+  it('a terminal: isatty through glibc 2.42\'s termios2 ioctls, the window size, and stty setting the mode', () => {
+    // qemu-riscv64 (7.2) answers TCGETS2 with ENOSYS, so busybox sees no terminal there even
+    // on a pty: the reference is Linux's asm-generic ioctls and termios(3).
+    const script = 'test -t 0; echo "stdin $?"; test -t 1; echo "stdout $?"; stty size; stty -echo -icanon; stty -a';
+    const tty = new LineDiscipline({ screen: () => {}, signal: () => {} });
+    tty.resize(100, 30);
+    const got = runOnMemHost(script, tty);
+    assert.equal(got.stderr, '');
+    const lines = got.stdout.split('\n');
+    assert.deepEqual(lines.slice(0, 3), ['stdin 0', 'stdout 0', '30 100']);
+    assert.match(lines[3]!, /^speed 38400 baud; rows 30; columns 100;/);
+    assert.match(got.stdout, / -icanon /);
+    assert.match(got.stdout, / -echo /);
+    const attr = tty.getAttr();
+    assert.equal(attr[12]! & 0o12, 0, 'ICANON and ECHO are off in the terminal itself');
+    const none = runOnMemHost('test -t 0; echo "stdin $?"; stty size');
+    assert.equal(none.stdout, 'stdin 1\n');
+    assert.match(none.stderr, /^stty: standard input: Inappropriate ioctl for device$/m);
   });
 
   it('archives and checksums: gzip, tar, bzip2, sha256sum, md5sum, sha1sum, cmp', () =>
