@@ -178,6 +178,31 @@ describe('the exec page: busybox in the tab without a kernel', { timeout: 5 * 60
     assert.equal(await shell('echo still here'), 'still here\n');
   });
 
+  it('edits lines with the keyboard: Backspace, history with the Up key (busybox\'s line editor in raw mode)', async () => {
+    await shell('true');
+    await page.click('#terminal');
+    await page.keyboard.type('echo "typed @@""linx');
+    await page.keyboard.press('Backspace');
+    await page.keyboard.type('e"');
+    await page.keyboard.press('Enter');
+    await waitExec(page, 'the edited line', () => window.virtusExec.screenText().split('\n').includes('typed @@line'), null);
+    await page.keyboard.press('ArrowUp');
+    await page.keyboard.press('Enter');
+    await waitExec(page, 'the recalled line', () => window.virtusExec.screenText().split('\n').filter((l) => l === 'typed @@line').length === 2, null);
+  });
+
+  it('tells the guest the terminal\'s size, and a new one after the window changes', async () => {
+    const size = async () => page.evaluate(() => window.virtusExec.size());
+    const first = await size();
+    assert.equal(await shell('stty size'), `${first.rows} ${first.cols}\n`);
+    await page.setViewportSize({ width: 800, height: 600 });
+    const smaller = await waitExec(page, 'a smaller terminal', (c) => {
+      const s = window.virtusExec.size();
+      return s.cols < c ? s : null;
+    }, first.cols);
+    assert.equal(await shell('stty size'), `${smaller.rows} ${smaller.cols}\n`);
+  });
+
   it('parks the worker while the shell waits: no turns, next to no CPU, until a key', async () => {
     await shell('true');
     await waitExec(page, 'a parked loop', async () => (await window.virtusExec.status()).loop === 'input', null);

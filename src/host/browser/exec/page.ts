@@ -24,6 +24,8 @@ export interface ExecPageApi {
   status(): Promise<ExecStatus>;
   /** Puts a file in the home directory, as a drop does; rejects with the reason. */
   putFile(name: string, bytes: Uint8Array): Promise<void>;
+  /** The terminal's size in characters. */
+  size(): { cols: number; rows: number };
   /** 'loading', 'running', 'exited' or 'failed'. */
   state(): string;
 }
@@ -60,6 +62,7 @@ class ExecPage {
       type: (text) => this.console.type(text),
       status: () => this.status(),
       putFile: (name, bytes) => this.put(name, bytes),
+      size: () => ({ cols: this.console.term.cols, rows: this.console.term.rows }),
       state: () => this.state,
     };
     document.addEventListener('dragover', (e) => e.preventDefault());
