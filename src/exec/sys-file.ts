@@ -333,7 +333,8 @@ const POLLNVAL = 32;
 /**
  * ppoll(fds, nfds, timeout, sigmask): a pipe is readable when it holds bytes or has lost its
  * writers, writable while it has room and readers; host files and streams are always ready
- * (their reads block the whole run, as the host's calls are synchronous). With nothing ready
+ * (their reads block the whole run, as the host's calls are synchronous, or, for a host
+ * terminal without input, wait on the host in the read). With nothing ready
  * the call waits for the other processes, or returns 0 at once for a zero timeout. A finite
  * timeout is not measured: the call waits as if it had none.
  */

@@ -5,7 +5,7 @@
  * stdout, stderr and the exit status must be the same.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -200,6 +200,27 @@ describe('busybox under virtus exec and qemu-riscv64', () => {
     const none = runOnMemHost('test -t 0; echo "stdin $?"; stty size');
     assert.equal(none.stdout, 'stdin 1\n');
     assert.match(none.stderr, /^stty: standard input: Inappropriate ioctl for device$/m);
+  });
+
+  it('an interactive shell on a terminal (a pty): raw mode for its line editor, so each line echoes once, and the cooked mode back at the end', async () => {
+    requireTool('script');
+    // script(1) runs the command on a new pty; stty after virtus shows the mode it left.
+    const cmd = `stty rows 33 cols 99; ${quote(process.execPath)} ${quote(VIRTUS)} exec ${quote(busybox)} sh; stty -a`;
+    const child = spawn('script', ['-qec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    const steps: Array<[RegExp, string]> = [[/commands\.\r\n\r\n.*[#$] $/, 'echo "hi""there"; stty size\n'], [/hithere\r\n33 99\r\n.*[#$] $/, 'exit 5\n']];
+    const done = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    child.stdout!.on('data', (b: Buffer) => {
+      out += b.toString('latin1');
+      if (steps[0] && steps[0][0].test(out)) child.stdin!.write(steps.shift()![1]);
+    });
+    const timer = setTimeout(() => child.kill(), 60_000);
+    await done;
+    clearTimeout(timer);
+    const lines = out.split('\r\n');
+    assert.equal(lines.filter((l) => l.endsWith('echo "hi""there"; stty size')).length, 1, `one echo of the typed line:\n${out}`);
+    assert.ok(lines.includes('hithere') && lines.includes('33 99'), out);
+    assert.match(out, / icanon .* echo /s, 'the terminal is cooked again after virtus');
   });
 
   it('archives and checksums: gzip, tar, bzip2, sha256sum, md5sum, sha1sum, cmp', () =>
