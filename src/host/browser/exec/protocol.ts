@@ -23,6 +23,7 @@ export interface ExecStatus {
   processes: number;
 }
 
+/** Page to worker. */
 export type ExecPageMessage =
   | { type: 'start'; busybox: Uint8Array; applets: string[]; cols: number; rows: number; engine: 'jit' | 'interp' }
   /** Keys typed or pasted (UTF-8). */
@@ -32,6 +33,7 @@ export type ExecPageMessage =
   | { type: 'put'; id: number; name: string; bytes: Uint8Array }
   | { type: 'status'; id: number };
 
+/** Worker to page. */
 export type ExecWorkerMessage =
   /** Bytes for the terminal: the guest's output and the echo of what was typed. */
   | { type: 'output'; bytes: Uint8Array }

@@ -9,6 +9,7 @@ import { ExecKernel, type ExecTurn } from '../../../exec/kernel.ts';
 import { MemExecHost } from '../../../exec/mem-host.ts';
 import { LineDiscipline } from './tty.ts';
 
+/** What a session is made of: the busybox to run and where its screen goes. */
 export interface ExecSessionOptions {
   /** A riscv64 busybox binary (Debian's busybox-static). */
   busybox: Uint8Array;
@@ -24,6 +25,7 @@ export const HOME = '/home/user';
 /** Guest RAM of each process (pages are taken as the program touches them). */
 const PROCESS_MEMORY = 256 << 20;
 
+/** The shell's run: its terminal, its tree and the process VM's kernel. */
 export class ExecSession {
   readonly tty: LineDiscipline;
   readonly host: MemExecHost;

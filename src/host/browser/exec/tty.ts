@@ -34,6 +34,7 @@ const SIGQUIT = 3;
 /** What a canonical line holds at most (N_TTY_BUF_SIZE). */
 const LINE_MAX = 4095;
 
+/** Where the line discipline sends what it makes. */
 export interface TtyOptions {
   /** Bytes for the screen: echo, and the guest's output after output processing. */
   screen(bytes: Uint8Array): void;
@@ -41,6 +42,7 @@ export interface TtyOptions {
   signal(sig: number): void;
 }
 
+/** One terminal: its termios, the line being edited and the input ready for reads. */
 export class LineDiscipline implements ExecTerminal {
   private termios = cookedTermios();
   /** The line being edited (canonical mode). */

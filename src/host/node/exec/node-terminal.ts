@@ -14,6 +14,7 @@ const LFLAG = 12;
 const ICANON = 0o2;
 const ECHO = 0o10;
 
+/** The guest's view of the host terminal on stdin (see the file's comment). */
 export class NodeTerminal implements ExecTerminal {
   private termios = cookedTermios();
   /** Made at the first switch to raw mode (a run that never asks leaves the terminal alone). */
