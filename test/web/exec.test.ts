@@ -215,7 +215,9 @@ describe('the exec page: busybox in the tab without a kernel', { timeout: 5 * 60
     const wall = (Date.now() - start) / 1000;
     const afterIdle = await page.evaluate(() => window.virtusExec.status());
     console.log(`# idle: ${cpu.toFixed(2)} s of browser CPU in ${wall.toFixed(1)} s, ${afterIdle.turns - before.turns} turns`);
-    assert.ok(cpu < 0.15 * wall, `the browser used ${cpu.toFixed(2)} s of CPU in ${wall.toFixed(1)} s idle`);
+    // Measured here: about 0.1-0.2 s idle (the page, its compositor, the cursor blinking);
+    // a worker spinning instead of parking took 2.2 s.
+    assert.ok(cpu < 0.3 * wall, `the browser used ${cpu.toFixed(2)} s of CPU in ${wall.toFixed(1)} s idle`);
     assert.equal(afterIdle.turns, before.turns, 'no scheduler turn ran while the shell waited');
     assert.equal(afterIdle.loop, 'input');
     // A sleeping shell parks on a timer instead, and wakes on it.

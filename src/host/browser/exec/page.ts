@@ -38,6 +38,8 @@ declare global {
 
 const WORKER_URL = '/virtus/exec-worker.js';
 const MANIFEST_URL = '/exec/manifest.json';
+/** The Cache API cache holding busybox (apart from the machine page's, which prunes its own). */
+const EXEC_CACHE = 'virtus-exec';
 const $ = (id: string): HTMLElement => document.getElementById(id)!;
 
 class ExecPage {
@@ -96,7 +98,7 @@ class ExecPage {
       const m = (await r.json()) as ExecManifest;
       const bytes = await loadFile(m.busybox, (name, done, total, cached) => {
         $('title').textContent = `${cached ? 'reading' : 'downloading'} ${name}: ${Math.floor((done / Math.max(total, 1)) * 100)}%`;
-      });
+      }, EXEC_CACHE);
       $('title').textContent = `riscv64 ${m.busybox.name}, no kernel`;
       this.busybox = { bytes, applets: m.applets };
       this.start();
