@@ -83,6 +83,21 @@ export interface OpenMode {
   mode: number;
 }
 
+/**
+ * A terminal the host keeps itself (a browser tab's), for the handles it calls terminals
+ * (isatty): the core answers TCGETS, TCSETS* and TIOCGWINSZ from it. Without one, TCGETS
+ * answers a cooked terminal and TCSETS* changes nothing (the host's own terminal keeps its
+ * mode, as under `virtus exec` on a real terminal).
+ */
+export interface ExecTerminal {
+  /** The current struct termios (36 bytes, asm-generic/termbits.h). */
+  getAttr(): Uint8Array;
+  /** Sets the termios; `flush` (TCSETSF) drops input not yet read. */
+  setAttr(termios: Uint8Array, flush: boolean): void;
+  /** The window size in characters. */
+  winsize(): { rows: number; cols: number };
+}
+
 /** A host file handle (opaque to the core). */
 export type HostHandle = number;
 
@@ -127,6 +142,12 @@ export interface ExecHost {
   utimes(target: string | HostHandle, atimeNs: bigint, mtimeNs: bigint, noFollow: boolean): number;
   /** The guest's standard streams: handles for fds 0, 1 and 2. */
   readonly stdio: readonly [HostHandle, HostHandle, HostHandle];
+  /**
+   * The terminal behind the standard streams that are terminals, when the host keeps one
+   * (see ExecTerminal). Its reads answer -EAGAIN while no input is ready: the guest's call
+   * then waits on the host (ExecKernel.turn reports `hostWait`).
+   */
+  readonly terminal?: ExecTerminal;
   /** Host sockets (IPv4 and IPv6), when the host has them. */
   readonly sockets?: ExecSockets;
   /** Wall-clock time in nanoseconds since the epoch. */

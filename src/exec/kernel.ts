@@ -61,11 +61,34 @@ export class ExecKernel {
     this.procs.delete(p.pid);
   }
 
-  /** Runs every process until the first one exits; returns how it ended. */
+  /**
+   * Runs every process until the first one exits; returns how it ended. Whenever nothing can
+   * run, the host sleeps: until the first sleeper's time, or a millisecond at a time while a
+   * process waits on the host (a socket, a terminal without input).
+   */
   run(): ExecExit {
+    for (;;) {
+      const t = this.turn();
+      if (t.state === 'exited') return t.exit;
+      if (t.state !== 'idle') continue;
+      const left = t.wakeAt === null ? 1_000_000n : t.wakeAt - this.host.monotonicNs();
+      if (t.hostWait && left > 1_000_000n) this.host.sleep(1_000_000);
+      else if (left > 0n) this.host.sleep(Number(left));
+    }
+  }
+
+  /**
+   * One turn of the scheduler: a slice of each process. Hosts with an event loop (a browser's
+   * worker) call this instead of run() and wait between turns themselves when the answer is
+   * `idle`: until `wakeAt` (monotonic ns; null: no timer), or, with `hostWait`, until
+   * something happens on the host (input, a socket). When nothing can run and nothing waits
+   * on time or the host, waits with a timeout end now; without one, the run is stuck (an
+   * EXEC_DEADLOCK error).
+   */
+  turn(): ExecTurn {
     const init = this.init;
-    if (!init) throw new Error('ExecKernel.run before start');
-    while (!init.exit) {
+    if (!init) throw new Error('ExecKernel.turn before start');
+    if (!init.exit) {
       const now = this.host.monotonicNs();
       const timers = [...this.procs.values()].map((p) => p.tickTimer(now)).filter((t) => t !== 0n);
       let progress = false;
@@ -74,26 +97,24 @@ export class ExecKernel {
         if (p.step()) progress = true;
         if (init.exit) break;
       }
-      if (progress || init.exit) continue;
-      // Nothing can run: sleep until the first sleeper's time; else waits with a timeout end
-      // now; without one, the run is stuck.
-      const wakes = [...this.procs.values()].map((p) => p.nextWake()).filter((w): w is bigint => w !== null).concat(timers);
-      // Someone waits on the network: look again shortly (the host's sockets never block).
-      if ([...this.procs.values()].some((p) => p.waitsOnHost())) {
-        this.host.sleep(1_000_000);
-        continue;
+      if (!progress && !init.exit) {
+        const wakes = [...this.procs.values()].map((p) => p.nextWake()).filter((w): w is bigint => w !== null).concat(timers);
+        const wakeAt = wakes.length > 0 ? wakes.reduce((a, b) => (a < b ? a : b)) : null;
+        const hostWait = [...this.procs.values()].some((p) => p.waitsOnHost());
+        if (hostWait || wakeAt !== null) return { state: 'idle', wakeAt, hostWait };
+        if (![...this.procs.values()].map((p) => p.timeOut()).includes(true)) {
+          throw new VirtusError('EXEC_DEADLOCK', 'every guest process is waiting for another (a pipe nobody writes, a child that never exits)');
+        }
       }
-      if (wakes.length > 0) {
-        const first = wakes.reduce((a, b) => (a < b ? a : b));
-        const left = first - this.host.monotonicNs();
-        if (left > 0n) this.host.sleep(Number(left));
-        continue;
-      }
-      if (![...this.procs.values()].map((p) => p.timeOut()).includes(true)) {
-        throw new VirtusError('EXEC_DEADLOCK', 'every guest process is waiting for another (a pipe nobody writes, a child that never exits)');
-      }
+      if (!init.exit) return { state: 'ran' };
     }
     for (const p of this.procs.values()) if (!p.exit) p.fds.closeAll();
-    return init.exit;
+    return { state: 'exited', exit: init.exit };
   }
 }
+
+/** What one scheduler turn (ExecKernel.turn) left. */
+export type ExecTurn =
+  | { state: 'ran' }
+  | { state: 'idle'; wakeAt: bigint | null; hostWait: boolean }
+  | { state: 'exited'; exit: ExecExit };

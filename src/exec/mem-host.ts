@@ -5,7 +5,7 @@
  * the core (path.ts), so only the last component may be a link.
  */
 import { E, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from './abi.ts';
-import type { ExecDirent, ExecHost, ExecStat, ExecStatfs, HostHandle, OpenMode } from './host.ts';
+import type { ExecDirent, ExecHost, ExecStat, ExecStatfs, ExecTerminal, HostHandle, OpenMode } from './host.ts';
 
 interface Inode {
   ino: bigint;
@@ -25,9 +25,11 @@ interface Inode {
 
 /** The standard streams of a MemExecHost. */
 export interface MemStdio {
-  /** Bytes for the guest's stdin, or null at end of input. */
-  read(max: number): Uint8Array | null;
+  /** Bytes for the guest's stdin, null at end of input, or 'wait' while none are ready yet. */
+  read(max: number): Uint8Array | null | 'wait';
   write(fd: 1 | 2, bytes: Uint8Array): void;
+  /** With one, the three streams are this terminal (isatty, a character device, its termios). */
+  readonly terminal?: ExecTerminal;
 }
 
 const STDIO = 3;
@@ -41,7 +43,10 @@ export class MemExecHost implements ExecHost {
   private readonly handles = new Map<number, Inode>();
   private nextHandle = 10;
 
+  readonly terminal?: ExecTerminal;
+
   constructor(private readonly io: MemStdio) {
+    this.terminal = io.terminal;
     this.root = this.inode(S_IFDIR | 0o755);
     this.root.entries = new Map();
   }
@@ -143,6 +148,7 @@ export class MemExecHost implements ExecHost {
     if (h < STDIO) {
       if (h !== 0) return -E.EBADF;
       const got = this.io.read(buf.length);
+      if (got === 'wait') return -E.EAGAIN;
       if (!got) return 0;
       buf.set(got.subarray(0, buf.length));
       return Math.min(got.length, buf.length);
@@ -188,7 +194,8 @@ export class MemExecHost implements ExecHost {
   fstat(h: HostHandle): ExecStat | number {
     if (h < STDIO) {
       const now = this.realtimeNs();
-      return { dev: 2n, ino: BigInt(h + 1), mode: 0o010600, nlink: 1, uid: this.ids.uid, gid: this.ids.gid, rdev: 0n, size: 0n, blksize: 4096, blocks: 0n, atimeNs: now, mtimeNs: now, ctimeNs: now };
+      const mode = this.terminal ? 0o020620 : 0o010600; // S_IFCHR (a pty), else S_IFIFO
+      return { dev: 2n, ino: BigInt(h + 1), mode, nlink: 1, uid: this.ids.uid, gid: this.ids.gid, rdev: 0n, size: 0n, blksize: 4096, blocks: 0n, atimeNs: now, mtimeNs: now, ctimeNs: now };
     }
     const n = this.handles.get(h);
     return n ? this.stat(n) : -E.EBADF;
@@ -217,8 +224,8 @@ export class MemExecHost implements ExecHost {
     return 0;
   }
 
-  isatty(): boolean {
-    return false;
+  isatty(h: HostHandle): boolean {
+    return h < STDIO && this.terminal !== undefined;
   }
 
   readdir(path: string): ExecDirent[] | number {

@@ -7,7 +7,7 @@ import { BLOCK, E, O, S_IFDIR, S_IFMT, S_IFREG, SYS } from './abi.ts';
 const SIGPIPE = 13;
 import type { OpenFile } from './files.ts';
 import { procFile } from './proc-files.ts';
-import { sockRecv, sockSend } from './sys-net.ts';
+import { sockRecv, sockSend, wouldBlock } from './sys-net.ts';
 import type { GuestProcess } from './process.ts';
 import { atPath, put } from './sys-dir.ts';
 import type { Syscall, SyscallArgs } from './syscalls.ts';
@@ -24,7 +24,12 @@ const F_DUPFD_CLOEXEC = 1030;
 const FD_CLOEXEC = 1;
 const TCGETS = 0x5401;
 const TIOCGWINSZ = 0x5413;
+// _IOR('T', 0x2A, struct termios2) and the _IOW set calls (asm-generic/ioctls.h).
+const TCGETS2 = 0x802c542a;
+const TCSETS2 = 0x402c542b;
+const TCSETSF2 = 0x402c542d;
 const TIOCGPGRP = 0x540f;
+const TIOCSPGRP = 0x5410;
 const FIONREAD = 0x541b;
 const FIONBIO = 0x5421;
 
@@ -56,6 +61,9 @@ function readInto(p: GuestProcess, f: OpenFile, ptr: number, count: number, at: 
   }
   const buf = new Uint8Array(Math.min(count, IO_MAX));
   const n = p.host.read(f.handle, buf, at ?? f.pos);
+  // A host stream with nothing to read yet (a terminal the user has not typed on): the call
+  // waits on the host, as a socket's does.
+  if (n === -E.EAGAIN && f.pos === null) return wouldBlock(p, f);
   if (n <= 0) return n;
   if (!p.as.write(ptr, buf.subarray(0, n))) return -E.EFAULT;
   if (at === null && f.pos !== null) f.pos += n;
@@ -196,6 +204,26 @@ function fcntl(p: GuestProcess, a: SyscallArgs): number {
   }
 }
 
+/** sizeof(struct termios) on riscv64 (asm-generic/termbits.h): four flag words, c_line, 19 c_cc. */
+export const TERMIOS_SIZE = 36;
+
+/**
+ * A cooked terminal as a shell leaves it (struct termios, asm-generic/termbits.h): ICRNL |
+ * IXON; OPOST | ONLCR; B38400 | CS8 | CREAD; ISIG | ICANON | ECHO | ECHOE | ECHOK | ECHOCTL
+ * | ECHOKE | IEXTEN; c_cc as Linux's INIT_C_CC (VINTR ^C, VQUIT ^\, VERASE DEL, VKILL ^U,
+ * VEOF ^D, VMIN 1...).
+ */
+export function cookedTermios(): Uint8Array {
+  const t = new Uint8Array(TERMIOS_SIZE);
+  const v = new DataView(t.buffer);
+  v.setUint32(0, 0o2400, true);
+  v.setUint32(4, 0o5, true);
+  v.setUint32(8, 0o277, true);
+  v.setUint32(12, 0o105073, true);
+  t.set([3, 28, 127, 21, 4, 0, 1, 0, 17, 19, 26, 0, 18, 15, 23, 22], 17);
+  return t;
+}
+
 /** The terminal ioctls programs ask at start (isatty, window size); none on a non-terminal. */
 function ioctl(p: GuestProcess, a: SyscallArgs): number {
   const f = fileOf(p, a.int(0));
@@ -209,20 +237,33 @@ function ioctl(p: GuestProcess, a: SyscallArgs): number {
   }
   if (req === FIONREAD && f.pipe) return put(p, a.num(2), new Uint8Array(new Int32Array([f.pipe.available]).buffer));
   if (f.pipe || !p.host.isatty(f.handle)) return -E.ENOTTY;
-  if (req === TCGETS) {
-    // struct termios (asm-generic/termbits.h): a cooked terminal as a shell leaves it.
-    const t = new Uint8Array(36);
-    const v = new DataView(t.buffer);
-    v.setUint32(0, 0o2400, true); // ICRNL | IXON
-    v.setUint32(4, 0o5, true); // OPOST | ONLCR
-    v.setUint32(8, 0o277, true); // B38400 | CS8 | CREAD
-    v.setUint32(12, 0o105073, true); // ISIG | ICANON | ECHO | ECHOE | ECHOK | ECHOCTL | ECHOKE | IEXTEN
-    t.set([3, 28, 127, 21, 4, 0, 1, 0, 17, 19, 26, 0, 18, 15, 23, 22], 17);
+  const term = p.host.terminal;
+  if (req === TCGETS) return put(p, a.num(2), term ? term.getAttr() : cookedTermios());
+  if (req === TCGETS2) {
+    // struct termios2: the termios, then c_ispeed and c_ospeed (glibc 2.42's tcgetattr asks this).
+    const t = new Uint8Array(TERMIOS_SIZE + 8);
+    t.set(term ? term.getAttr() : cookedTermios());
+    new DataView(t.buffer).setUint32(TERMIOS_SIZE, 38400, true);
+    new DataView(t.buffer).setUint32(TERMIOS_SIZE + 4, 38400, true);
     return put(p, a.num(2), t);
   }
-  if (req === TIOCGWINSZ) return put(p, a.num(2), new Uint8Array([24, 0, 80, 0, 0, 0, 0, 0]));
+  if (req === TIOCGWINSZ) {
+    const { rows, cols } = term?.winsize() ?? { rows: 24, cols: 80 };
+    return put(p, a.num(2), new Uint8Array([rows & 0xff, rows >> 8, cols & 0xff, cols >> 8, 0, 0, 0, 0])); // struct winsize
+  }
   if (req === TIOCGPGRP) return put(p, a.num(2), new Uint8Array(new Int32Array([p.pid]).buffer));
-  if (req >= 0x5402 && req <= 0x5404) return 0; // TCSETS*: the host terminal's mode stays as it is
+  // Process groups are not kept (getpgid answers the pid): every process is in the terminal's
+  // foreground, so a shell's job control may set it to whatever it likes.
+  if (req === TIOCSPGRP) return p.as.read(a.num(2), 4) ? 0 : -E.EFAULT;
+  if ((req >= 0x5402 && req <= 0x5404) || (req >= TCSETS2 && req <= TCSETSF2)) {
+    // TCSETS, TCSETSW, TCSETSF and their termios2 forms: a host without a terminal of its own
+    // keeps its mode as it is.
+    if (!term) return 0;
+    const t = p.as.read(a.num(2), TERMIOS_SIZE);
+    if (!t) return -E.EFAULT;
+    term.setAttr(t, req === 0x5404 || req === TCSETSF2);
+    return 0;
+  }
   return -E.EINVAL;
 }
 
@@ -292,7 +333,8 @@ const POLLNVAL = 32;
 /**
  * ppoll(fds, nfds, timeout, sigmask): a pipe is readable when it holds bytes or has lost its
  * writers, writable while it has room and readers; host files and streams are always ready
- * (their reads block the whole run, as the host's calls are synchronous). With nothing ready
+ * (their reads block the whole run, as the host's calls are synchronous, or, for a host
+ * terminal without input, wait on the host in the read). With nothing ready
  * the call waits for the other processes, or returns 0 at once for a zero timeout. A finite
  * timeout is not measured: the call waits as if it had none.
  */

@@ -5,13 +5,14 @@
  * stdout, stderr and the exit status must be the same.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ExecKernel } from '../../src/exec/kernel.ts';
 import { MemExecHost } from '../../src/exec/mem-host.ts';
+import { LineDiscipline } from '../../src/host/browser/exec/tty.ts';
 import { cacheRoot, ensureDefaultGuest, stderrProgress } from '../../src/host/node/guest/index.ts';
 import { runQemuUser, runVirtusExec, type ExecRunOptions } from '../support/exec.ts';
 import { requireTool, VIRTUS } from '../support/toolchain.ts';
@@ -91,9 +92,9 @@ function sameApplets(commands: string[][]): void {
 }
 
 /** Runs `busybox sh -c script` in this process over an in-memory file system holding busybox and the setup files. */
-function runOnMemHost(script: string): { stdout: string; stderr: string; code: number } {
+function runOnMemHost(script: string, terminal?: LineDiscipline): { stdout: string; stderr: string; code: number } {
   const out: Uint8Array[][] = [[], []];
-  const host = new MemExecHost({ read: () => null, write: (fd, b) => out[fd - 1]!.push(b) });
+  const host = new MemExecHost({ read: () => null, write: (fd, b) => out[fd - 1]!.push(b), terminal });
   host.mkdirp('/bin');
   host.writeFile('/bin/busybox', new Uint8Array(readFileSync(busybox)), 0o755);
   host.mkdirp('/work');
@@ -179,6 +180,47 @@ describe('busybox under virtus exec and qemu-riscv64', () => {
     assert.equal(got.stdout, stdout);
     assert.equal(got.stderr, '');
     assert.equal(got.code, 0);
+  });
+
+  it('a terminal: isatty through glibc 2.42\'s termios2 ioctls, the window size, and stty setting the mode', () => {
+    // qemu-riscv64 (7.2) answers TCGETS2 with ENOSYS, so busybox sees no terminal there even
+    // on a pty: the reference is Linux's asm-generic ioctls and termios(3).
+    const script = 'test -t 0; echo "stdin $?"; test -t 1; echo "stdout $?"; stty size; stty -echo -icanon; stty -a';
+    const tty = new LineDiscipline({ screen: () => {}, signal: () => {} });
+    tty.resize(100, 30);
+    const got = runOnMemHost(script, tty);
+    assert.equal(got.stderr, '');
+    const lines = got.stdout.split('\n');
+    assert.deepEqual(lines.slice(0, 3), ['stdin 0', 'stdout 0', '30 100']);
+    assert.match(lines[3]!, /^speed 38400 baud; rows 30; columns 100;/);
+    assert.match(got.stdout, / -icanon /);
+    assert.match(got.stdout, / -echo /);
+    const attr = tty.getAttr();
+    assert.equal(attr[12]! & 0o12, 0, 'ICANON and ECHO are off in the terminal itself');
+    const none = runOnMemHost('test -t 0; echo "stdin $?"; stty size');
+    assert.equal(none.stdout, 'stdin 1\n');
+    assert.match(none.stderr, /^stty: standard input: Inappropriate ioctl for device$/m);
+  });
+
+  it('an interactive shell on a terminal (a pty): raw mode for its line editor, so each line echoes once, and the cooked mode back at the end', async () => {
+    requireTool('script');
+    // script(1) runs the command on a new pty; stty after virtus shows the mode it left.
+    const cmd = `stty rows 33 cols 99; ${quote(process.execPath)} ${quote(VIRTUS)} exec ${quote(busybox)} sh; stty -a`;
+    const child = spawn('script', ['-qec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    const steps: Array<[RegExp, string]> = [[/commands\.\r\n\r\n.*[#$] $/, 'echo "hi""there"; stty size\n'], [/hithere\r\n33 99\r\n.*[#$] $/, 'exit 5\n']];
+    const done = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    child.stdout!.on('data', (b: Buffer) => {
+      out += b.toString('latin1');
+      if (steps[0] && steps[0][0].test(out)) child.stdin!.write(steps.shift()![1]);
+    });
+    const timer = setTimeout(() => child.kill(), 60_000);
+    await done;
+    clearTimeout(timer);
+    const lines = out.split('\r\n');
+    assert.equal(lines.filter((l) => l.endsWith('echo "hi""there"; stty size')).length, 1, `one echo of the typed line:\n${out}`);
+    assert.ok(lines.includes('hithere') && lines.includes('33 99'), out);
+    assert.match(out, / icanon .* echo /s, 'the terminal is cooked again after virtus');
   });
 
   it('archives and checksums: gzip, tar, bzip2, sha256sum, md5sum, sha1sum, cmp', () =>

@@ -33,10 +33,10 @@ function cacheKey(f: ManifestFile): string {
   return new URL(`${f.url}?v=${encodeURIComponent(f.version)}`, location.href).href;
 }
 
-async function openCache(): Promise<Cache | null> {
+async function openCache(name = CACHE): Promise<Cache | null> {
   // The Cache API exists only in secure contexts (localhost is one) and may be refused.
   try {
-    return typeof caches === 'undefined' ? null : await caches.open(CACHE);
+    return typeof caches === 'undefined' ? null : await caches.open(name);
   } catch {
     return null;
   }
@@ -79,9 +79,12 @@ async function readBody(r: Response, total: number, onChunk: (done: number) => v
   return done === buf.length ? buf : buf.slice(0, done);
 }
 
-/** One guest file: from the cache when it holds this version, else downloaded and cached. */
-export async function loadFile(f: ManifestFile, progress: ProgressFn): Promise<Uint8Array<ArrayBuffer>> {
-  const cache = await openCache();
+/**
+ * One guest file: from the cache when it holds this version, else downloaded and cached. The
+ * exec page keeps its busybox in a cache of its own (`cacheName`), which pruneCache leaves alone.
+ */
+export async function loadFile(f: ManifestFile, progress: ProgressFn, cacheName = CACHE): Promise<Uint8Array<ArrayBuffer>> {
+  const cache = await openCache(cacheName);
   const key = cacheKey(f);
   const hit = await cache?.match(key);
   if (hit) {

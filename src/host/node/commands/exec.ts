@@ -101,7 +101,12 @@ export const execCommand: Command = {
       envp: [...env].map(([k, val]) => `${k}=${val}`),
       cwd: v.cwd ?? (root === '/' ? process.cwd() : '/'),
     });
-    const exit = kernel.run();
+    let exit;
+    try {
+      exit = kernel.run();
+    } finally {
+      host.terminal?.restore();
+    }
     if (v.stats) printStats(kernel, first.machine.instret(), performance.now() - t0);
     if (exit.signal !== null) {
       // Like a shell, say nothing of SIGPIPE: the reader went away, which is how pipelines end.

@@ -43,7 +43,8 @@ function typeOf(path: string): string {
 
 /**
  * Builds the page's assets, keyed by URL path: `/` (the HTML), `/virtus/page.js`,
- * `/virtus/page.css` (xterm's styles and ours), `/virtus/worker.js` and their source maps.
+ * `/virtus/page.css` (xterm's styles and ours), `/virtus/worker.js` and their source maps;
+ * and the exec page's: `/exec`, `/virtus/exec-page.js`, `.css` and `/virtus/exec-worker.js`.
  */
 export async function bundleBrowser(): Promise<Map<string, Asset>> {
   let esbuild: typeof import('esbuild');
@@ -55,7 +56,12 @@ export async function bundleBrowser(): Promise<Map<string, Asset>> {
   let result;
   try {
     result = await esbuild.build({
-      entryPoints: { page: join(BROWSER_DIR, 'page.ts'), worker: join(BROWSER_DIR, 'worker.ts') },
+      entryPoints: {
+        page: join(BROWSER_DIR, 'page.ts'),
+        worker: join(BROWSER_DIR, 'worker.ts'),
+        'exec-page': join(BROWSER_DIR, 'exec/page.ts'),
+        'exec-worker': join(BROWSER_DIR, 'exec/worker.ts'),
+      },
       bundle: true,
       format: 'esm',
       platform: 'browser',
@@ -78,7 +84,9 @@ export async function bundleBrowser(): Promise<Map<string, Asset>> {
     const path = f.path.startsWith('/virtus/') ? f.path : `/virtus/${f.path.split('/').pop()}`;
     assets.set(path, { body: f.contents, type: typeOf(path) });
   }
-  const html = readFileSync(join(BROWSER_DIR, 'static/index.html'));
-  assets.set('/', { body: new Uint8Array(html.buffer, html.byteOffset, html.byteLength), type: TYPES['.html']! });
+  for (const [path, file] of [['/', 'index.html'], ['/exec', 'exec.html']] as const) {
+    const html = readFileSync(join(BROWSER_DIR, 'static', file));
+    assets.set(path, { body: new Uint8Array(html.buffer, html.byteOffset, html.byteLength), type: TYPES['.html']! });
+  }
   return assets;
 }

@@ -21,6 +21,7 @@ import { nodeSpecSources } from '../spec-sources.ts';
 import { ensureDefaultGuest } from '../guest/fetch.ts';
 import { stderrProgress } from '../guest/progress.ts';
 import { bundleBrowser, type Asset } from './web-bundle.ts';
+import { loadExecBusybox, type ExecBusybox } from './web-exec.ts';
 import { systemResolver } from '../net/nat-host.ts';
 import { acceptWebSocket, serveWisp } from '../net/wisp-server.ts';
 import { relayFrames } from '../net/frame-relay.ts';
@@ -46,6 +47,10 @@ server's own pages may use either. The default guest also gets a shared folder
 held in the tab's memory (9p tag "tab", mounted at /mnt/tab, at most 256 MiB):
 files dropped on the page go there, and the page's Files panel downloads what
 the guest writes there.
+
+The page at /exec runs a riscv64 busybox shell in the tab with no kernel: the
+process VM of 'virtus exec' in a Web Worker over a file tree in the tab's
+memory, with the default guest's busybox.
 
   --port N, -p N       TCP port on localhost (default 8080; 0 picks a free one)
   --no-isolation       leave out the COOP/COEP headers: the page is not
@@ -204,7 +209,8 @@ export const webCommand: Command = {
       spec: guest.spec,
       files: Object.fromEntries(guest.files.map((f) => [f.role, { url: `/guest/${f.role}`, name: f.name, size: f.size, version: f.version }])),
     };
-    const server = createServer((req, res) => serve(req, res, { assets, manifest, files: guest.files, isolate: !v['no-isolation'] }));
+    const site: Site = { assets, manifest, files: guest.files, isolate: !v['no-isolation'], busybox: once(loadExecBusybox) };
+    const server = createServer((req, res) => serve(req, res, site));
     if (guest.spec.devices.nics.length) routeUpgrades(server, guest.spec);
     const bound = await listen(server, port);
     console.log(`virtus: serving ${guest.title} on http://localhost:${bound}/ (Ctrl-C stops)`);
@@ -242,6 +248,34 @@ interface Site {
   manifest: GuestManifest;
   files: ServedFile[];
   isolate: boolean;
+  /** The exec page's busybox (made at its first request). */
+  busybox: () => Promise<ExecBusybox>;
+}
+
+/** Memoizes a load; a failed one is tried again at the next call. */
+function once<T>(load: () => Promise<T>): () => Promise<T> {
+  let p: Promise<T> | null = null;
+  return () => (p ??= load().catch((e: unknown) => {
+    p = null;
+    throw e;
+  }));
+}
+
+/** The exec page's busybox and its manifest (src/host/browser/exec/protocol.ts ExecManifest). */
+async function serveBusybox(req: IncomingMessage, res: ServerResponse, site: Site, path: string): Promise<void> {
+  let bb: ExecBusybox;
+  try {
+    bb = await site.busybox();
+  } catch (e) {
+    res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`${(e as Error).message}\n`);
+    return;
+  }
+  const body = path === '/exec/busybox'
+    ? bb.bytes
+    : JSON.stringify({ busybox: { url: '/exec/busybox', name: bb.name, size: bb.bytes.length, version: bb.version }, applets: bb.applets });
+  const type = path === '/exec/busybox' ? 'application/octet-stream' : 'application/json';
+  res.writeHead(200, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+  res.end(req.method === 'HEAD' ? undefined : body);
 }
 
 function serve(req: IncomingMessage, res: ServerResponse, site: Site): void {
@@ -266,6 +300,10 @@ function serve(req: IncomingMessage, res: ServerResponse, site: Site): void {
   }
   if (path === '/favicon.ico') {
     res.writeHead(204).end();
+    return;
+  }
+  if (path === '/exec/manifest.json' || path === '/exec/busybox') {
+    void serveBusybox(req, res, site, path);
     return;
   }
   if (path === '/guest/manifest.json') {

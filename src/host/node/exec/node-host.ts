@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import { hostname, release, version } from 'node:os';
 import { isatty } from 'node:tty';
 import { E } from '../../../exec/abi.ts';
+import { NodeTerminal } from './node-terminal.ts';
 import { nodeSockets } from './sockets.ts';
 import type { ExecDirent, ExecHost, ExecStat, ExecStatfs, HostHandle, OpenMode } from '../../../exec/host.ts';
 
@@ -60,6 +61,8 @@ export class NodeExecHost implements ExecHost {
   };
   readonly uname = { nodename: hostname(), release: release(), version: version() };
   readonly sockets = nodeSockets();
+  /** The host's terminal, when stdin is one: the guest's raw and cooked modes reach it. */
+  readonly terminal?: NodeTerminal = isatty(0) ? new NodeTerminal() : undefined;
 
   /** `root`: the host directory that is the guest's `/` (an absolute path). */
   constructor(private readonly root: string) {}
