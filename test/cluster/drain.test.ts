@@ -49,6 +49,19 @@ describe('cluster: drain', () => {
   const swSock = s.path('sw.sock');
   const env = (): NodeJS.ProcessEnv => ({ ...process.env, VIRTUS_CLUSTER: etcd.url() });
   const cli = (...args: string[]) => spawnSync(process.execPath, [VIRTUS, 'cluster', ...args], { encoding: 'utf8', env: env(), timeout: 120_000 });
+  /** The CLI in the background, so that this process's timers (watchTwice) run while it works. */
+  const cliAsync = (...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> => {
+    const child = spawn(process.execPath, [VIRTUS, 'cluster', ...args], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const r = { status: null as number | null, stdout: '', stderr: '' };
+    child.stdout.on('data', (d: Buffer) => (r.stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (r.stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    return new Promise((resolve) => child.on('close', (code) => {
+      clearTimeout(timer);
+      r.status = code;
+      resolve(r);
+    }));
+  };
   before(async () => {
     mkdirSync(shared);
     baseDisk(shared, 64);
@@ -96,9 +109,10 @@ describe('cluster: drain', () => {
       await stream.waitFor(/^acked 300$/m);
 
       const twice = watchTwice(() => nodes);
-      const drain = cli('drain', 'a');
+      const drain = await cliAsync('drain', 'a');
       const seen = twice.stop();
       assert.equal(drain.status, 0, drain.stderr);
+      assert.ok(twice.samples() >= 3, `the nodes were watched during the drain (${twice.samples()} samples)`);
       assert.match(drain.stdout, /^drained a: 4 machine\(s\) moved in [\d.]+ s$/m);
       for (const m of [...MACHINES, SINK]) assert.match(drain.stdout, new RegExp(`^${m}\\ta -> [bc]\\tmigrated$`, 'm'));
       assert.deepEqual(seen, [], 'no machine ran on two nodes');

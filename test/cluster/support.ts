@@ -78,9 +78,11 @@ export function liveOn(nodes: Node[]): Map<string, string[]> {
  * (`migrating` on the source and `running` on the target is the hand-over itself: the source's
  * guest is stopped then, so that pair is allowed).
  */
-export function watchTwice(nodes: () => Node[], ms = 100): { stop(): string[] } {
+export function watchTwice(nodes: () => Node[], ms = 100): { stop(): string[]; samples(): number } {
   const seen: string[] = [];
+  let samples = 0;
   const t = setInterval(() => {
+    samples++;
     const per = new Map<string, Array<[string, string]>>();
     for (const n of nodes()) {
       if (n.child.exitCode !== null || n.child.signalCode !== null) continue;
@@ -105,6 +107,7 @@ export function watchTwice(nodes: () => Node[], ms = 100): { stop(): string[] } 
       clearInterval(t);
       return seen;
     },
+    samples: () => samples,
   };
 }
 
