@@ -10,7 +10,7 @@
 import { PAGE_SIZE } from '../cpu/layout.ts';
 import { applyDeltas } from './migrate-ram.ts';
 import { STREAM_MAGIC } from './migrate-out.ts';
-import type { PageSource } from './migrate-postcopy.ts';
+import type { PageReceiver, PageSource } from './migrate-postcopy.ts';
 import { applyRam, BootCollector, checkConfig, checkDisks, restoreBoard, type SnapshotConfig } from './snapshot.ts';
 import { bad, checkFileHeader, FILE_HEADER, RecordParser, recordName, Rec, unpack, unpackJson } from './snapshot-format.ts';
 import type { VirtBoard } from './virt.ts';
@@ -21,6 +21,8 @@ export interface IncomingLink {
   chunks: AsyncIterable<Uint8Array>;
   /** Sends the answer line. */
   answer(line: string): void;
+  /** Post-copy: a receiver of pages into `memory` (absent: this host cannot take a machine in post-copy). */
+  pages?(memory: WebAssembly.Memory, ramSize: number): PageReceiver;
 }
 
 export interface IncomingHooks {
@@ -111,13 +113,15 @@ export async function migrateIn(link: IncomingLink, hooks: IncomingHooks): Promi
             break;
           case Rec.Postcopy: {
             if (!board) bad(`${at} comes before the configuration: the stream is corrupt`);
-            if (!hooks.postcopy) bad('this target cannot take a machine in post-copy');
+            if (!hooks.postcopy) bad('the target does not take machines in post-copy: start it with the migration capability postcopy-ram (QEMU asks for it on both sides)');
             const raw = unpack(f, at);
             const len = Math.ceil(board.machine.ram.size / PAGE_SIZE / 8);
             if (raw.length !== len + 32) bad(`${at} is corrupt: it holds ${raw.length} bytes, not a ${len}-byte page bitmap and a token`);
             const token = new TextDecoder('latin1').decode(raw.subarray(len));
             if (!/^[0-9a-f]{32}$/.test(token)) bad(`${at} is corrupt: its token is not 32 hex digits`);
             pending = { bits: raw.slice(0, len), token };
+            // Every page still to come will have been written (a later snapshot or migration sends it).
+            board.machine.ram.markWritten(pending.bits);
             break;
           }
           case Rec.State:

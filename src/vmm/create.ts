@@ -6,6 +6,7 @@
  */
 import { randomGenerationId } from '../devices/vmgenid/vmgenid.ts';
 import { migrateIn, type IncomingLink } from '../machine/migrate.ts';
+import type { PageReceiver } from '../machine/migrate-postcopy.ts';
 import { openSnapshot, snapshotConfig, type SnapshotConfig } from '../machine/snapshot.ts';
 import type { VirtBoard } from '../machine/virt.ts';
 import { VirtusError } from '../util/errors.ts';
@@ -103,11 +104,16 @@ export async function receiveVm(link: IncomingLink, given: Resources, flags: Res
   let spec: MachineSpec | null = null;
   const mio = io(host, events, o, () => (spec as MachineSpec | null)?.deterministic ?? false);
   let built: BuiltMachine | null = null;
+  // Post-copy needs the capability on the target too (QEMU's postcopy-ram on both sides).
+  const postcopy = o.migration?.capabilities?.['postcopy-ram'] === true && link.pages !== undefined;
+  let receiver: PageReceiver | null = null;
   try {
     const got = await migrateIn(link, {
       build: (config): VirtBoard => {
         spec = specOf(config, 'migration stream', given, flags);
-        return newBoard(spec, host, mio);
+        const board = newBoard(spec, host, mio);
+        if (postcopy) receiver = link.pages!(board.machine.memory, board.machine.ram.size);
+        return board;
       },
       devices: async (board) => {
         built = await attachDevices(board, spec!, host, mio);
@@ -116,16 +122,21 @@ export async function receiveVm(link: IncomingLink, given: Resources, flags: Res
         (built as BuiltMachine | null)?.close();
         built = null;
       },
+      ...(postcopy ? { postcopy: (_board: VirtBoard, pending: Uint8Array, token: string) => (receiver as PageReceiver | null)!.open(pending, token) } : {}),
     });
+    if (!got.pages) (receiver as PageReceiver | null)?.close();
     if (!built || !spec) throw new VirtusError('BAD_SNAPSHOT', 'the migration stream ended without a machine');
     // The same machine, moved: it keeps its generation (Microsoft's VMGenID specification lists
     // live migration among what must not change it; libvirt migrates its genid too).
     // The guest is on another host now: switches must learn its new port.
     (built as BuiltMachine).announce();
     const vm = new Vm({ spec, built, host, bootInfo: null, state: 'running', emit: events }, o);
-    vm.migration.received({ status: 'completed', target: 'incoming', rounds: got.rounds });
+    // The run loop yields before the first slice: the gate is in place before the guest runs.
+    if (got.pages) vm.migration.incoming(got.pages, got.rounds);
+    else vm.migration.received({ status: 'completed', target: 'incoming', rounds: got.rounds });
     return { vm, rounds: got.rounds };
   } catch (e) {
+    (receiver as PageReceiver | null)?.close();
     (built as BuiltMachine | null)?.close();
     throw e;
   }

@@ -13,6 +13,7 @@
  * - post-copy: once the target runs, the source never runs again; a link that breaks then
  *   loses the machine on both sides (QEMU's trade-off): both report it and end with an error.
  */
+import { gateOf, type PageSource } from '../machine/migrate-postcopy.ts';
 import { migrateOut, type MigrationControl, type MigrationProgress, type MigrationReport } from '../machine/migrate.ts';
 import { defaultSettings, setCapabilities, setParameters, type Capabilities, type MigrationParameters, type MigrationSettings } from '../machine/migrate-params.ts';
 import type { VirtBoard } from '../machine/virt.ts';
@@ -93,6 +94,8 @@ export class VmMigration {
   private control: MigrationControl | null = null;
   /** The link of a migration under way (closed if the machine ends first). */
   private link: MigrationLink | null = null;
+  /** A machine received in post-copy: the pages still coming. */
+  private pages: PageSource | null = null;
 
   constructor(
     private readonly vm: MigrationOwner,
@@ -146,6 +149,8 @@ export class VmMigration {
   /** The machine ended: a link still open closes. */
   ended(): void {
     this.link?.close();
+    this.pages?.close();
+    this.pages = null;
   }
 
   /** Marks a machine received from another host (query-migrate on the target). */
@@ -154,10 +159,49 @@ export class VmMigration {
     this.vm.emit(info);
   }
 
+  /** True while a machine received in post-copy still lacks pages. */
+  get receiving(): boolean {
+    return this.pages !== null;
+  }
+
+  /**
+   * A machine received in post-copy runs while `pages` arrive: its RAM accesses wait for
+   * missing pages (migrate-postcopy.ts). Once all are in it is a normal machine; if the source
+   * breaks off first, the machine cannot go on and ends with the reason.
+   */
+  incoming(pages: PageSource, rounds: number): void {
+    const machine = this.vm.board.machine;
+    const totalPages = machine.ram.size / 4096;
+    this.pages = pages;
+    machine.setGate(gateOf(pages, machine.ram.size));
+    this.received({ status: 'postcopy-active', target: 'incoming', rounds, totalPages, dirtyPages: pages.remaining(), postcopyRequests: 0 });
+    pages.done.then(
+      () => {
+        if (this.pages !== pages) return;
+        machine.setGate(null);
+        this.pages = null;
+        pages.close();
+        this.received({ status: 'completed', target: 'incoming', rounds, totalPages, dirtyPages: 0, postcopyRequests: pages.requests() });
+      },
+      (e: unknown) => {
+        if (this.pages !== pages) return;
+        this.pages = null;
+        this.vm.finish({ reason: 'error', code: 1, message: e instanceof Error ? e.message : String(e) });
+      },
+    );
+  }
+
+  /** What query-migrate shows now. */
+  query(): MigrationInfo {
+    const pc = this.pages;
+    return pc ? { ...this.info, dirtyPages: pc.remaining(), postcopyRequests: pc.requests() } : { ...this.info };
+  }
+
   /** Starts migrating to `uri`; it goes on in the background, its progress told as events. */
   start(uri: string): void {
     const st = this.vm.state();
     if (st !== 'running' && st !== 'paused') throw new VirtusError('VMM_STATE', `migrate: the machine is ${st}`);
+    if (this.pages) throw new VirtusError('VMM_STATE', 'migrate: the machine is still receiving its memory by post-copy');
     if (!this.vm.connect) throw new VirtusError('NO_MIGRATION', 'this host cannot migrate machines');
     const connect = this.vm.connect;
     const wasRunning = st === 'running';
