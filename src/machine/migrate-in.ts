@@ -79,7 +79,7 @@ export async function migrateIn(link: IncomingLink, hooks: IncomingHooks): Promi
         const at = `${what}: record ${parser.count} (${recordName(f.type)})`;
         if (stateDone && f.type !== Rec.End) bad(`${at} follows the state: the stream is corrupt`);
         if (images && !images.complete && f.type !== Rec.Boot) bad(`${at} comes before the boot images are complete: the stream is corrupt`);
-        if (pending && f.type !== Rec.Config && f.type !== Rec.State) bad(`${at} follows the switch to post-copy: the stream is corrupt`);
+        if (pending && f.type !== Rec.Config && f.type !== Rec.State && f.type !== Rec.End) bad(`${at} follows the switch to post-copy: the stream is corrupt`);
         switch (f.type) {
           case Rec.Config: {
             const c = checkConfig(unpackJson(f, at), what);

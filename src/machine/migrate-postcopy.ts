@@ -76,8 +76,6 @@ export interface PageChannel {
   send(bytes: Uint8Array): Promise<void>;
   /** Pages the target asked for since the last call, in order. */
   asked(): number[];
-  /** Resolves once the target asks for a page (or the channel ends). */
-  request(): Promise<void>;
   /** Resolves when the target confirms every page arrived; rejects when the channel closed first. */
   confirmed(): Promise<void>;
   close(): void;
@@ -107,7 +105,7 @@ function token(): string {
 export async function postcopyOut(out: Outgoing, pending: Uint8Array, machine: unknown, maxThrottle: number): Promise<MigrationReport> {
   const { board, host, link, p } = out;
   if (!link.pages) throw new VirtusError('NO_POSTCOPY', 'this host cannot migrate a machine in post-copy');
-  out.report('device');
+  // QEMU goes from active straight to postcopy-active: the device state goes out meanwhile.
   await host.pause();
   out.paused = true;
   host.throttle(0);
@@ -138,6 +136,8 @@ export async function postcopyOut(out: Outgoing, pending: Uint8Array, machine: u
     try {
       await servePages(out, ch, pending);
       await ch.confirmed();
+      // Requests for pages already sent, made before the target had them all.
+      p.postcopyRequests += ch.asked().length;
     } finally {
       ch.close();
     }
@@ -159,10 +159,25 @@ async function servePages(out: Outgoing, ch: PageChannel, pending: Uint8Array): 
   const ram = out.board.machine.ram;
   const pages = ram.size / PAGE_SIZE;
   const words = new Int32Array(ram.bytes.buffer, ram.bytes.byteOffset, ram.size / 4);
-  const send = async (b: Uint8Array): Promise<void> => {
+  let periodStart = performance.now();
+  let periodBytes = 0;
+  /** Sends a record; background ones keep to max-postcopy-bandwidth (QEMU's budget per 100 ms), asked-for pages go at once. */
+  const send = async (b: Uint8Array, background = false): Promise<void> => {
     p.bytes += b.length;
     p.postcopyBytes += b.length;
     await ch.send(b);
+    if (!background) return;
+    const limit = out.settings().parameters['max-postcopy-bandwidth'];
+    periodBytes += b.length;
+    const now = performance.now();
+    if (now - periodStart >= 100) {
+      periodStart = now;
+      periodBytes = 0;
+    } else if (limit > 0 && periodBytes >= (limit * 100) / 1000) {
+      await out.host.sleep(periodStart + 100 - now);
+      periodStart = performance.now();
+      periodBytes = 0;
+    }
   };
   const take = (pg: number): boolean => {
     if (pg >= pages || !(pending[pg >>> 3]! & (1 << (pg & 7)))) return false;
@@ -170,17 +185,17 @@ async function servePages(out: Outgoing, ch: PageChannel, pending: Uint8Array): 
     return true;
   };
   /** Sends pages [first, first + n) (all taken from pending): zero pages as counts. */
-  const sendRun = async (first: number, n: number): Promise<void> => {
+  const sendRun = async (first: number, n: number, background: boolean): Promise<void> => {
     for (let pg = first; pg < first + n; ) {
       const z = isZeroPage(words, pg);
       let k = 1;
       while (pg + k < first + n && isZeroPage(words, pg + k) === z) k++;
       if (z) {
         p.ram.duplicate += k;
-        await send(encodeRecord(Rec.Zero, pg, new Uint8Array(new Uint32Array([k]).buffer), false));
+        await send(encodeRecord(Rec.Zero, pg, new Uint8Array(new Uint32Array([k]).buffer), false), background);
       } else {
         p.ram.normal += k;
-        await send(encodeRecord(Rec.Ram, pg, ram.bytes.subarray(pg * PAGE_SIZE, (pg + k) * PAGE_SIZE), false));
+        await send(encodeRecord(Rec.Ram, pg, ram.bytes.subarray(pg * PAGE_SIZE, (pg + k) * PAGE_SIZE), false), background);
       }
       pg += k;
     }
@@ -191,11 +206,12 @@ async function servePages(out: Outgoing, ch: PageChannel, pending: Uint8Array): 
   while (left > 0) {
     let asked = false;
     for (const pg of ch.asked()) {
-      if (!take(pg)) continue;
+      // Every request counts (QEMU's postcopy-requests), also for a page already on its way.
       p.postcopyRequests++;
+      if (!take(pg)) continue;
       left--;
       asked = true;
-      await sendRun(pg, 1);
+      await sendRun(pg, 1, false);
     }
     if (asked) continue;
     // The next run of pending pages, at most CHUNK long.
@@ -204,7 +220,7 @@ async function servePages(out: Outgoing, ch: PageChannel, pending: Uint8Array): 
     while (cursor + n < pages && n < CHUNK && take(cursor + n)) n++;
     if (n === 0) break;
     left -= n;
-    await sendRun(cursor, n);
+    await sendRun(cursor, n, true);
     cursor += n;
     p.dirtyPages = left;
     if (performance.now() - reported > 100) {

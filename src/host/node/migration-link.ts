@@ -16,6 +16,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { IncomingLink } from '../../machine/migrate.ts';
 import { VirtusError } from '../../util/errors.ts';
 import type { MigrationLink } from '../../vmm/host.ts';
+import { connectPages, pageReceiver } from './postcopy.ts';
 
 /** Parses tcp:HOST:PORT (an empty host is `dflt`). */
 export function parseTcp(uri: string, what: string, dflt: string): { host: string; port: number } {
@@ -92,6 +93,7 @@ export function connectMigration(uri: string): Promise<MigrationLink> {
           if (failure) return Promise.reject(failure);
           return new Promise((res, rej) => (answerWaiter = { resolve: res, reject: rej }));
         },
+        pages: (where, token) => connectPages(where, 'host' in addr ? addr.host : '', token),
         close: () => sock.destroy(),
       });
     });
@@ -99,7 +101,7 @@ export function connectMigration(uri: string): Promise<MigrationLink> {
 }
 
 /** The incoming side of one connection, with its timeouts. */
-function incomingLink(sock: Socket, t: { headerMs: number; idleMs: number }): IncomingLink & { finish(ms: number): Promise<void> } {
+function incomingLink(sock: Socket, t: { headerMs: number; idleMs: number }, addr: MigrationAddress): IncomingLink & { finish(ms: number): Promise<void> } {
   // Chunks are queued from 'data' events rather than read with for-await, so that leaving the
   // loop early (a bad stream) keeps the socket open for the answer.
   const queue: Uint8Array[] = [];
@@ -150,6 +152,8 @@ function incomingLink(sock: Socket, t: { headerMs: number; idleMs: number }): In
       if (timer) clearTimeout(timer);
       if (!sock.destroyed) sock.end(line + '\n');
     },
+    // Post-copy's page channel listens beside this link: on the address the source reached, or next to its socket.
+    pages: (memory, ramSize) => pageReceiver(memory, ramSize, 'path' in addr ? { path: `${addr.path}.pages` } : { host: sock.localAddress ?? addr.host }, { connectMs: t.headerMs, idleMs: t.idleMs }),
     finish: (ms) =>
       new Promise((r) => {
         if (timer) clearTimeout(timer);
@@ -203,7 +207,7 @@ export async function receiveMigration<T>(uri: string, log: (line: string) => vo
           return;
         }
         busy = true;
-        const link = incomingLink(sock, t);
+        const link = incomingLink(sock, t, addr);
         receive(link).then(
           (r) => {
             server.close();

@@ -175,6 +175,9 @@ export const runCommand: Command = {
           const here = self?.state === 'stopped' ? '' : ' (the machine runs on here)';
           warn(`virtus: migration to ${e.info.target} failed: ${e.info.error}${here}`);
         }
+        else if (e.type === 'migration' && e.info.target === 'incoming' && e.info.status === 'completed' && e.info.postcopyRequests !== undefined) {
+          warn(`virtus: post-copy complete: every page is here; the guest waited for ${e.info.postcopyRequests} of them`);
+        }
         else if (e.type === 'migration' && e.info.status === 'cancelled') warn(`virtus: migration to ${e.info.target} cancelled (the machine runs on here)`);
       },
       stopping: (info) => onStopping?.(self!, info),
