@@ -62,7 +62,9 @@ export function gateOf(src: PageSource, ramSize: number): PageGate {
   const bits = src.missing;
   return {
     need(pa, len) {
+      // Devices and anything else outside RAM have nothing to wait for.
       const end = Math.min(pa + len, RAM_BASE + ramSize);
+      if (pa < RAM_BASE || pa >= end) return;
       for (let p = (pa - RAM_BASE) >>> 12, last = (end - 1 - RAM_BASE) >>> 12; p <= last; p++) {
         if (Atomics.load(bits, p >>> 3) & (1 << (p & 7))) src.wait(p);
       }
@@ -76,6 +78,8 @@ export interface PageChannel {
   send(bytes: Uint8Array): Promise<void>;
   /** Pages the target asked for since the last call, in order. */
   asked(): number[];
+  /** Resolves once the target has asked for a page not yet taken with asked() (or the channel broke). */
+  request(): Promise<void>;
   /** Resolves when the target confirms every page arrived; rejects when the channel closed first. */
   confirmed(): Promise<void>;
   close(): void;
@@ -161,23 +165,22 @@ async function servePages(out: Outgoing, ch: PageChannel, pending: Uint8Array): 
   const words = new Int32Array(ram.bytes.buffer, ram.bytes.byteOffset, ram.size / 4);
   let periodStart = performance.now();
   let periodBytes = 0;
-  /** Sends a record; background ones keep to max-postcopy-bandwidth (QEMU's budget per 100 ms), asked-for pages go at once. */
-  const send = async (b: Uint8Array, background = false): Promise<void> => {
+  const send = async (b: Uint8Array, background: boolean): Promise<void> => {
     p.bytes += b.length;
     p.postcopyBytes += b.length;
+    if (background) periodBytes += b.length;
     await ch.send(b);
-    if (!background) return;
+  };
+  /** How long the background stream must wait to keep to max-postcopy-bandwidth (QEMU's budget per 100 ms). */
+  const budgetWait = (): number => {
     const limit = out.settings().parameters['max-postcopy-bandwidth'];
-    periodBytes += b.length;
     const now = performance.now();
     if (now - periodStart >= 100) {
       periodStart = now;
       periodBytes = 0;
-    } else if (limit > 0 && periodBytes >= (limit * 100) / 1000) {
-      await out.host.sleep(periodStart + 100 - now);
-      periodStart = performance.now();
-      periodBytes = 0;
+      return 0;
     }
+    return limit > 0 && periodBytes >= (limit * 100) / 1000 ? periodStart + 100 - now : 0;
   };
   const take = (pg: number): boolean => {
     if (pg >= pages || !(pending[pg >>> 3]! & (1 << (pg & 7)))) return false;
@@ -214,6 +217,12 @@ async function servePages(out: Outgoing, ch: PageChannel, pending: Uint8Array): 
       await sendRun(pg, 1, false);
     }
     if (asked) continue;
+    // A page asked for goes at once, even while the background stream waits for its budget.
+    const ms = budgetWait();
+    if (ms > 0) {
+      await Promise.race([out.host.sleep(ms), ch.request()]);
+      continue;
+    }
     // The next run of pending pages, at most CHUNK long.
     while (cursor < pages && !(pending[cursor >>> 3]! & (1 << (cursor & 7)))) cursor++;
     let n = 0;
@@ -229,7 +238,7 @@ async function servePages(out: Outgoing, ch: PageChannel, pending: Uint8Array): 
     }
   }
   p.dirtyPages = 0;
-  await send(encodeRecord(Rec.End, 0, new Uint8Array(0)));
+  await send(encodeRecord(Rec.End, 0, new Uint8Array(0)), false);
 }
 
 function isZeroPage(words: Int32Array, pg: number): boolean {

@@ -132,12 +132,14 @@ export function connectPages(where: string, host: string, token: string): Promis
     const asked: number[] = [];
     let confirmed = false;
     let drain: { resolve: () => void; reject: (e: Error) => void } | null = null;
+    let wake: (() => void) | null = null;
     let confirmWaiter: { resolve: () => void; reject: (e: Error) => void } | null = null;
     const broken = (e: Error): void => {
       failure ??= e;
       drain?.reject(failure);
       confirmWaiter?.reject(failure);
       drain = confirmWaiter = null;
+      wake?.();
     };
     sock.on('data', (d: Buffer) => {
       got = Buffer.concat([got, d]);
@@ -150,6 +152,7 @@ export function connectPages(where: string, host: string, token: string): Promis
         } else asked.push(v);
       }
       got = got.subarray(at);
+      if (asked.length) wake?.();
     });
     sock.on('drain', () => {
       drain?.resolve();
@@ -168,6 +171,7 @@ export function connectPages(where: string, host: string, token: string): Promis
           return new Promise((res, rej) => (drain = { resolve: res, reject: rej }));
         },
         asked: () => asked.splice(0),
+        request: () => (asked.length || failure ? Promise.resolve() : new Promise<void>((r) => (wake = () => ((wake = null), r())))),
         confirmed() {
           if (confirmed) return Promise.resolve();
           if (failure) return Promise.reject(failure);
