@@ -270,13 +270,11 @@ export class VmMigration {
         const exit = board.machine.exit;
         const message = exit && !cancelled ? guestEnded(exit.reason) : e instanceof Error ? e.message : String(e);
         this.info = { ...this.info, status: cancelled ? 'cancelled' : 'failed', throttle: 0, ...(cancelled ? {} : { error: message }) };
+        // Post-copy broke: the target ran the machine; this copy is behind it and must not run.
+        // It stops first, so the failure below is the one line that says why.
+        if (e instanceof VirtusError && e.code === 'MIGRATE_LOST' && this.vm.state() !== 'stopped') this.vm.finish({ reason: 'error', code: 1 });
         this.vm.emit(this.info);
         if (this.vm.state() === 'stopped') return;
-        if (e instanceof VirtusError && e.code === 'MIGRATE_LOST') {
-          // Post-copy broke: the target ran the machine; this copy is behind it and must not run.
-          this.vm.finish({ reason: 'error', code: 1, message: `migration to ${uri} failed during post-copy: ${message}` });
-          return;
-        }
         // The machine runs on here; if its guest ended it meanwhile, the loop ends it for that reason.
         const ended = board.machine.exit !== null;
         this.vm.setState(wasRunning || ended ? 'running' : 'paused');

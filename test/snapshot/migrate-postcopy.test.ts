@@ -8,7 +8,7 @@
  *   sides), the rest streams at max-postcopy-bandwidth; `info migrate` shows postcopy-active on
  *   both sides meanwhile.
  * - The source killed during post-copy: the target cannot go on and ends with one line and a
- *   non-zero exit.
+ *   non-zero exit; the target killed: the same for the source, whose guest stays stopped.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -111,5 +111,22 @@ describe('post-copy migration', () => {
     const lines = tgt.stderr().trim().split('\n');
     assert.match(lines.at(-1)!, /^virtus: post-copy migration failed: the source('s page channel broke: read ECONNRESET| closed its page channel before every page arrived); the machine cannot run on without the rest of its memory$/);
     assert.equal(lines.filter((l) => /post-copy migration failed/.test(l)).length, 1, tgt.stderr());
+  });
+
+  it('a target killed during post-copy ends the source with one line and a non-zero exit', async () => {
+    const elf = rewriteGuest(40);
+    const port = await freePort();
+    const tsock = join(dir, 't-kill2.sock');
+    const tgt = await target(port, tsock);
+    const { src, sock } = await switchToPostcopy(elf, 'pc-kill2', port, '1M');
+    await until(sock, (i) => i.status === 'postcopy-active');
+    const before = src.stdout();
+    tgt.child.kill('SIGKILL');
+    assert.equal(await tgt.exit, null);
+    assert.equal(await src.exit, 1, src.stderr());
+    const lines = src.stderr().trim().split('\n');
+    assert.equal(lines.length, 1, src.stderr());
+    assert.match(lines[0]!, /^virtus: migration to tcp:127\.0\.0\.1:\d+ failed: the page channel broke \([^)]*\); the machine ran on the target, which cannot get the rest of its memory: it is lost on both sides$/);
+    assert.equal(src.stdout(), before, 'the source never ran its guest again');
   });
 });
