@@ -11,7 +11,7 @@
  *   non-zero exit; the target killed: the same for the source, whose guest stays stopped.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -43,6 +43,7 @@ async function target(port: number, sock: string, extra: string[] = []): Promise
 async function until(sock: string, ok: (info: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
   for (;;) {
     const [info] = await monitor(sock, 'info migrate');
+    if (info!.status === 'failed') throw new Error(`the migration failed: ${JSON.stringify(info)}`);
     if (ok(info!)) return info!;
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -62,6 +63,20 @@ async function switchToPostcopy(elf: string, name: string, port: number, bandwid
   return { src, sock };
 }
 
+/** Polls `info migrate` on `sock` until the migration completes or the process is gone; the statuses seen, in order. */
+async function statuses(sock: string): Promise<string[]> {
+  const seen: string[] = [];
+  // A target serves its monitor once the machine has arrived.
+  while (!existsSync(sock)) await new Promise((r) => setTimeout(r, 10));
+  for (;;) {
+    const [info] = await monitor(sock, 'info migrate').catch((): Array<Record<string, unknown>> => [{ status: 'gone' }]);
+    const st = String(info!.status);
+    if (seen.at(-1) !== st) seen.push(st);
+    if (st === 'completed' || st === 'gone' || st === 'failed') return seen;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 describe('post-copy migration', () => {
   for (const engine of ['jit', 'interp']) {
     it(`moves a guest that rewrites 64 MiB per sweep, pages fetched on demand (target engine ${engine})`, async () => {
@@ -71,13 +86,12 @@ describe('post-copy migration', () => {
       const port = await freePort();
       const tsock = join(dir, `t-${engine}.sock`);
       const tgt = await target(port, tsock, ['--engine', engine]);
-      const { src, sock } = await switchToPostcopy(elf, `pc-${engine}`, port, '32M');
-      const seen = await until(sock, (i) => i.status !== 'active');
-      assert.equal(seen.status, 'postcopy-active', JSON.stringify(seen));
-      const onTarget = await until(tsock, (i) => i.status === 'postcopy-active' || i.status === 'completed').catch(async (e: Error) => {
-        await tgt.exit;
-        throw new Error(`${e.message}; the target: ${tgt.stderr()}`);
-      });
+      const { src, sock } = await switchToPostcopy(elf, `pc-${engine}`, port, '16M');
+      const onSource = statuses(sock);
+      await tgt.waitFor(/machine received after \d+ rounds; running it\n/, 'stderr');
+      const onTarget = await statuses(tsock);
+      assert.ok((await onSource).includes('postcopy-active'), `info migrate on the source: ${await onSource}`);
+      assert.ok(onTarget.includes('postcopy-active'), `info migrate on the target: ${onTarget}`);
       assert.equal(await src.exit, 0, src.stderr());
       const r = migratedLine(src.stderr());
       assert.ok(r, src.stderr());
@@ -89,7 +103,6 @@ describe('post-copy migration', () => {
       const waited = Number(/the guest waited for (\d+) of them/.exec(tgt.stderr())![1]);
       assert.ok(waited >= asked, `the guest waited for ${waited} pages, the source was asked for ${asked}`);
       assert.equal(await tgt.exit, 0, tgt.stderr());
-      assert.equal(onTarget.status, 'postcopy-active', `info migrate on the target during post-copy: ${JSON.stringify(onTarget)}`);
       assert.doesNotMatch(src.stdout(), /done/, 'the source stopped before the end');
       assert.match(tgt.stdout(), /^sweep \d+ /m, 'the target ran sweeps');
       assert.equal(src.stdout() + tgt.stdout(), ref, 'every line once, as an uninterrupted QEMU run prints them');
