@@ -5,13 +5,17 @@
  * in them (0xAA data, zeroed code), the way a target holds pages the source re-dirtied, and
  * its page source delivers each page's true bytes only when asked. The program's output is
  * compared with what those true bytes give (computed here): it matches only if every page
- * arrived before anything read it, and each page is asked for exactly once. Device DMA
- * through GuestRam waits the same way.
+ * arrived before anything read it, and each page is asked for exactly once. The page-table
+ * walker (Sv39, page tables missing) and device DMA through GuestRam wait the same way.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parseElf } from '../../src/machine/elf.ts';
+import { csrWrite } from '../../src/cpu/csr.ts';
+import { MMU_S } from '../../src/cpu/layout.ts';
+import { mmuOut, translate } from '../../src/cpu/mmu.ts';
+import { Access } from '../../src/cpu/trap.ts';
 import { Machine } from '../../src/machine/machine.ts';
 import { gateOf, type PageSource } from '../../src/machine/migrate-postcopy.ts';
 import { buildGuest } from '../support/toolchain.ts';
@@ -90,6 +94,33 @@ describe('post-copy: missing pages wait for their bytes', () => {
       assert.deepEqual([...r.asked].sort((a, b) => a - b), r.marked, 'each missing page asked for exactly once');
     });
   }
+
+  it('the page-table walker waits for missing page-table pages before it reads a PTE', () => {
+    const m = new Machine({ ramSize: RAM, deterministic: true, engine: 'interp', console: () => {} });
+    const h = m.harts[0]!;
+    const ppn = (page: number): bigint => BigInt((BASE + page * 4096) / 4096);
+    const pte = (page: number, flags: bigint): bigint => (ppn(page) << 10n) | flags;
+    const table = (entries: Array<[number, bigint]>): Uint8Array => {
+      const t = new BigUint64Array(512);
+      for (const [i, v] of entries) t[i] = v;
+      return new Uint8Array(t.buffer);
+    };
+    // Sv39: VA 0x4000_1234 → vpn2 1, vpn1 0, vpn0 1; root on page 10, then pages 11 and 12, data on page 20.
+    const V = 1n, R = 2n, W = 4n, A = 64n, D = 128n;
+    m.ram.bytes.set(table([[1, pte(11, V)]]), 10 * 4096);
+    const truth = new Map([[11, table([[0, pte(12, V)]])], [12, table([[1, pte(20, V | R | W | A | D)]])]]);
+    for (const p of truth.keys()) m.ram.bytes.fill(0xaa, p * 4096, (p + 1) * 4096);
+    const satp = (8n << 60n) | ppn(10);
+    // PMP open to S-mode (pmpaddr0 all ones, NAPOT, RWX), then satp, both as the firmware writes them.
+    csrWrite(h, 0x3b0, -1, -1);
+    csrWrite(h, 0x3a0, 0x1f, 0);
+    csrWrite(h, 0x180, Number(satp & 0xffff_ffffn) | 0, Number(satp >> 32n) | 0);
+    const src = source(m, truth);
+    m.setGate(gateOf(src, RAM));
+    assert.equal(translate(h, 0x4000_1234, 0, Access.Load, MMU_S, 8), -1, 'the walk found the mapping, not the stale bytes');
+    assert.equal(mmuOut.pa, BASE + 20 * 4096 + 0x234);
+    assert.deepEqual(src.asked, [11, 12], 'each table page waited for as the walk reached it');
+  });
 
   it('device DMA through GuestRam waits for a missing page too', () => {
     const m = new Machine({ ramSize: RAM, deterministic: true, engine: 'interp', console: () => {} });
