@@ -18,6 +18,8 @@ import { mmuOut, translate } from '../../src/cpu/mmu.ts';
 import { Access } from '../../src/cpu/trap.ts';
 import { Machine } from '../../src/machine/machine.ts';
 import { gateOf, type PageSource } from '../../src/machine/migrate-postcopy.ts';
+import { PageStream } from '../../src/machine/postcopy-stream.ts';
+import { encodeRecord, Rec } from '../../src/machine/snapshot-format.ts';
 import { buildGuest } from '../support/toolchain.ts';
 
 const RAM = 16 << 20;
@@ -131,5 +133,21 @@ describe('post-copy: missing pages wait for their bytes', () => {
     assert.deepEqual(src.asked, [5, 6]);
     m.ram.need(BASE + 100 * 4096, 4096);
     assert.deepEqual(src.asked, [5, 6], 'a page that is here is not asked for');
+  });
+
+  it('the page channel writes only pages still missing, and ends only with every page in', () => {
+    const ram = new Uint8Array(8 * 4096).fill(1);
+    const missing = new Uint8Array([0b0000_0110]);
+    let told = 0;
+    const stream = new PageStream(ram, missing, () => told++);
+    // Pages 0-3 as the source sends them: page 0 is here already (the guest may have written it since).
+    assert.equal(stream.push(encodeRecord(Rec.Ram, 0, new Uint8Array(4 * 4096).fill(9), false)), false);
+    assert.deepEqual([ram[0], ram[4096], ram[2 * 4096], ram[3 * 4096]], [1, 9, 9, 1]);
+    assert.equal(missing[0], 0);
+    assert.equal(told, 1);
+    assert.equal(stream.push(encodeRecord(Rec.End, 0, new Uint8Array(0))), true);
+    const short = new PageStream(ram, new Uint8Array([0b1000_0000]), () => {});
+    assert.throws(() => short.push(encodeRecord(Rec.End, 0, new Uint8Array(0))), { message: 'the source ended the post-copy page channel with 1 pages still missing' });
+    assert.throws(() => short.push(encodeRecord(Rec.Zero, 7, new Uint8Array(new Uint32Array([2]).buffer), false)), /pages 7\+2 lie outside the machine's 8 pages of RAM/);
   });
 });

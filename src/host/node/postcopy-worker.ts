@@ -2,20 +2,17 @@
  * The thread that receives a post-copy target's pages (machine/migrate-postcopy.ts). It runs
  * beside the machine's thread, which blocks (Atomics.wait) on a page it needs: this thread
  * listens for the source's page channel, checks the token, writes each arriving page into the
- * machine's shared memory and only then clears its bit in the shared bitmap, and sends the
- * machine's requests back to the source. The control words say how it stands:
+ * machine's shared memory and only then clears its bit in the shared bitmap (PageStream), and
+ * sends the machine's requests back to the source. The control words say how it stands:
  *
  *   ctl[SEQ]   bumped (and notified) after every change, so a waiting thread wakes
  *   ctl[STATE] LISTENING, RUNNING, DONE or BROKEN (the reason in the message bytes)
- *
- * A page is written at most once: a page whose bit is clear (already here; the guest may
- * have written it since) is never overwritten. Every field of the stream is checked before use.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { PAGES_CONFIRMED } from '../../machine/migrate-postcopy.ts';
-import { PAGE_SIZE } from '../../cpu/layout.ts';
-import { bad, RecordParser, Rec, unpack, useCodec } from '../../machine/snapshot-format.ts';
+import { PageStream } from '../../machine/postcopy-stream.ts';
+import { useCodec } from '../../machine/snapshot-format.ts';
 import { nodeCodec } from './snapshot-codec.ts';
 
 /** Indices of the control words. */
@@ -58,11 +55,9 @@ export function postcopyWorkerMain(): void {
   const port = parentPort!;
   const post = (m: FromPageWorker): void => port.postMessage(m);
   useCodec(nodeCodec);
-  const mem = new Uint8Array(init.memory);
   const missing = new Uint8Array(init.missing);
   const ctl = new Int32Array(init.ctl);
   const msg = new Uint8Array(init.msg);
-  const pages = init.ramSize / PAGE_SIZE;
   let token: string | null = null;
   let sock: Socket | null = null;
   let timer: NodeJS.Timeout | null = null;
@@ -97,47 +92,7 @@ export function postcopyWorkerMain(): void {
     b.writeUInt32LE(page >>> 0);
     sock!.write(b);
   };
-  const isMissing = (p: number): boolean => (Atomics.load(missing, p >>> 3) & (1 << (p & 7))) !== 0;
-  const arrived = (p: number): void => void Atomics.and(missing, p >>> 3, ~(1 << (p & 7)) & 0xff);
-  const what = 'post-copy page channel';
-  const parser = new RecordParser(what);
-  /** Applies the records received so far; true once the end record came. */
-  const apply = (): boolean => {
-    for (let f = parser.next(); f; f = parser.next()) {
-      const at = `${what}: record ${parser.count}`;
-      if (f.type === Rec.End) {
-        if (parser.pending) bad(`${what} is corrupt: bytes follow its end record`);
-        let left = 0;
-        for (let p = 0; p < pages; p++) if (isMissing(p)) left++;
-        if (left) bad(`the source ended the ${what} with ${left} pages still missing`);
-        return true;
-      }
-      let count: number;
-      let data: Uint8Array | null = null;
-      if (f.type === Rec.Zero) {
-        const raw = unpack(f, at);
-        if (raw.length !== 4) bad(`${at} is corrupt: a zero-page record holds 4 bytes`);
-        count = new DataView(raw.buffer, raw.byteOffset, 4).getUint32(0, true);
-      } else if (f.type === Rec.Ram) {
-        if (f.raw === 0 || f.raw % PAGE_SIZE) bad(`${at} is corrupt: RAM records hold whole pages`);
-        count = f.raw / PAGE_SIZE;
-        data = unpack(f, at);
-      } else {
-        bad(`${at} has no place in a ${what}`);
-      }
-      if (count === 0 || f.arg + count > pages) bad(`${at} is corrupt: pages ${f.arg}+${count} lie outside the machine's ${pages} pages of RAM`);
-      for (let i = 0; i < count; i++) {
-        const p = f.arg + i;
-        if (!isMissing(p)) continue;
-        const o = init.ramHost + p * PAGE_SIZE;
-        if (data) mem.set(data.subarray(i * PAGE_SIZE, (i + 1) * PAGE_SIZE), o);
-        else mem.fill(0, o, o + PAGE_SIZE);
-        arrived(p);
-      }
-      bump();
-    }
-    return false;
-  };
+  const stream = new PageStream(new Uint8Array(init.memory, init.ramHost, init.ramSize), missing, bump);
   const serve = (s: Socket): void => {
     sock = s;
     server.close();
@@ -148,8 +103,7 @@ export function postcopyWorkerMain(): void {
     s.on('data', (d: Buffer) => {
       arm(init.idleMs, `the source sent no pages for ${init.idleMs / 1000} s`);
       try {
-        parser.push(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
-        if (!apply()) return;
+        if (!stream.push(new Uint8Array(d.buffer, d.byteOffset, d.byteLength))) return;
         const b = Buffer.alloc(4);
         b.writeUInt32LE(PAGES_CONFIRMED);
         s.end(b);
