@@ -13,7 +13,7 @@ import { STREAM_MAGIC } from './migrate-out.ts';
 import type { PageReceiver, PageSource } from './migrate-postcopy.ts';
 import { applyRam, BootCollector, checkConfig, checkDisks, restoreBoard, type SnapshotConfig } from './snapshot.ts';
 import { bad, checkFileHeader, FILE_HEADER, RecordParser, recordName, Rec, unpack, unpackJson } from './snapshot-format.ts';
-import type { VirtBoard } from './virt.ts';
+import type { BootOptions, VirtBoard } from './virt.ts';
 
 /** The target's side of a link. */
 export interface IncomingLink {
@@ -63,6 +63,7 @@ export async function migrateIn(link: IncomingLink, hooks: IncomingHooks): Promi
   let board: VirtBoard | null = null;
   let config: SnapshotConfig | null = null;
   let images: BootCollector | null = null;
+  let boot: BootOptions | null = null;
   let rounds = 0;
   let stateDone = false;
   let pending: { bits: Uint8Array; token: string } | null = null;
@@ -98,6 +99,8 @@ export async function migrateIn(link: IncomingLink, hooks: IncomingHooks): Promi
           case Rec.Boot:
             if (!images || images.complete) bad(`${at} is out of place: the stream is corrupt`);
             images.add(f, at);
+            // Joined now, while the guest still runs on the source: tens of ms of downtime saved.
+            if (images.complete) boot = images.options();
             break;
           case Rec.Ram:
           case Rec.Zero:
@@ -129,7 +132,7 @@ export async function migrateIn(link: IncomingLink, hooks: IncomingHooks): Promi
             await hooks.devices(board, config);
             checkDisks(board, config);
             restoreBoard(board, unpackJson(f, at));
-            board.lastBoot = images ? images.options() : null;
+            board.lastBoot = images ? boot ?? images.options() : null;
             stateDone = true;
             break;
           case Rec.End: {
