@@ -16,7 +16,8 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { IncomingLink } from '../../machine/migrate.ts';
 import { VirtusError } from '../../util/errors.ts';
 import type { MigrationLink } from '../../vmm/host.ts';
-import { connectPages, pageReceiver } from './postcopy.ts';
+import type { Worker } from 'node:worker_threads';
+import { connectPages, pageReceiver, receiverThread } from './postcopy.ts';
 
 /** Parses tcp:HOST:PORT (an empty host is `dflt`). */
 export function parseTcp(uri: string, what: string, dflt: string): { host: string; port: number } {
@@ -101,7 +102,7 @@ export function connectMigration(uri: string): Promise<MigrationLink> {
 }
 
 /** The incoming side of one connection, with its timeouts. */
-function incomingLink(sock: Socket, t: { headerMs: number; idleMs: number }, addr: MigrationAddress): IncomingLink & { finish(ms: number): Promise<void> } {
+function incomingLink(sock: Socket, t: { headerMs: number; idleMs: number }, addr: MigrationAddress, thread: () => Worker | undefined): IncomingLink & { finish(ms: number): Promise<void> } {
   // Chunks are queued from 'data' events rather than read with for-await, so that leaving the
   // loop early (a bad stream) keeps the socket open for the answer.
   const queue: Uint8Array[] = [];
@@ -153,7 +154,7 @@ function incomingLink(sock: Socket, t: { headerMs: number; idleMs: number }, add
       if (!sock.destroyed) sock.end(line + '\n');
     },
     // Post-copy's page channel listens beside this link: on the address the source reached, or next to its socket.
-    pages: (memory, ramSize) => pageReceiver(memory, ramSize, 'path' in addr ? { path: `${addr.path}.pages` } : { host: sock.localAddress ?? addr.host }, { connectMs: t.headerMs, idleMs: t.idleMs }),
+    pages: (memory, ramSize) => pageReceiver(memory, ramSize, 'path' in addr ? { path: `${addr.path}.pages` } : { host: sock.localAddress ?? addr.host }, { connectMs: t.headerMs, idleMs: t.idleMs }, thread()),
     finish: (ms) =>
       new Promise((r) => {
         if (timer) clearTimeout(timer);
@@ -170,6 +171,8 @@ export interface ReceiveOptions {
   listening?: (uri: string) => void;
   /** Gives up after the first connection that fails (rejects with its error) instead of waiting for another. */
   once?: boolean;
+  /** Post-copy may come: a page receiver thread is started ahead, while the target waits. */
+  postcopy?: boolean;
 }
 
 /**
@@ -198,6 +201,13 @@ export async function receiveMigration<T>(uri: string, log: (line: string) => vo
   o.listening?.(where);
   log(`virtus: waiting for a machine on ${where}`);
   let busy = false;
+  // One receiver thread ready for the next connection (post-copy), replaced when a connection used it.
+  let spare = o.postcopy ? receiverThread() : undefined;
+  const thread = (): Worker | undefined => {
+    const w = spare;
+    spare = undefined;
+    return w;
+  };
   try {
     return await new Promise<T>((resolve, reject) => {
       server.on('connection', (sock: Socket) => {
@@ -207,7 +217,7 @@ export async function receiveMigration<T>(uri: string, log: (line: string) => vo
           return;
         }
         busy = true;
-        const link = incomingLink(sock, t, addr);
+        const link = incomingLink(sock, t, addr, thread);
         receive(link).then(
           (r) => {
             server.close();
@@ -222,6 +232,7 @@ export async function receiveMigration<T>(uri: string, log: (line: string) => vo
               return;
             }
             log(`virtus: incoming migration from ${peer} failed: ${e instanceof Error ? e.message : String(e)}; waiting for another`);
+            if (o.postcopy) spare ??= receiverThread();
             busy = false;
           },
         );
@@ -229,6 +240,7 @@ export async function receiveMigration<T>(uri: string, log: (line: string) => vo
     });
   } finally {
     server.close();
+    if (spare) void spare.terminate();
     if ('path' in addr) rmSync(addr.path, { force: true });
   }
 }

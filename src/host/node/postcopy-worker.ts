@@ -9,7 +9,7 @@
  *   ctl[STATE] LISTENING, RUNNING, DONE or BROKEN (the reason in the message bytes)
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, type MessagePort } from 'node:worker_threads';
 import { PAGES_CONFIRMED } from '../../machine/migrate-postcopy.ts';
 import { PageStream } from '../../machine/postcopy-stream.ts';
 import { useCodec } from '../../machine/snapshot-format.ts';
@@ -44,15 +44,23 @@ export interface PageWorkerInit {
   idleMs: number;
 }
 
-/** Messages from the machine's thread. */
-export type ToPageWorker = { t: 'open'; token: string } | { t: 'need'; page: number };
+/** Messages from the machine's thread: `init` first (the thread may be started before the machine exists), then `open`, then requests. */
+export type ToPageWorker = { t: 'init'; init: PageWorkerInit } | { t: 'open'; token: string } | { t: 'need'; page: number };
 /** Messages to it. */
 export type FromPageWorker = { t: 'listening'; where: string } | { t: 'done' } | { t: 'broken'; message: string } | { t: 'failed'; message: string };
 
-/** The worker's main: serves one post-copy page channel. */
+/** The worker's main: waits for its `init`, then serves one post-copy page channel. */
 export function postcopyWorkerMain(): void {
-  const init = workerData as PageWorkerInit;
   const port = parentPort!;
+  const first = (m: ToPageWorker): void => {
+    if (m.t !== 'init') return;
+    port.off('message', first);
+    serveChannel(m.init, port);
+  };
+  port.on('message', first);
+}
+
+function serveChannel(init: PageWorkerInit, port: MessagePort): void {
   const post = (m: FromPageWorker): void => port.postMessage(m);
   useCodec(nodeCodec);
   const missing = new Uint8Array(init.missing);
@@ -140,6 +148,7 @@ export function postcopyWorkerMain(): void {
     s.on('close', () => checks.delete(check));
   });
   port.on('message', (m: ToPageWorker) => {
+    if (m.t === 'init') return;
     if (m.t === 'open') {
       token = m.token;
       arm(init.connectMs, `the source did not open its page channel within ${init.connectMs / 1000} s`);

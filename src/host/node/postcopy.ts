@@ -27,23 +27,37 @@ function workerSource(): string {
   return `import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(worker)}); }).then((m) => m.postcopyWorkerMain())`;
 }
 
+/**
+ * A receiver thread started ahead of need: it loads this program (a few hundred ms) while the
+ * target waits for a source, so a switch to post-copy soon after the start does not wait for it.
+ */
+export function receiverThread(): Worker {
+  const w = new Worker(workerSource(), { eval: true });
+  w.unref();
+  // A thread that fails to load is reported by the receiver that uses it.
+  w.on('error', () => {});
+  return w;
+}
+
 /** Where the target's receiver listens: beside the migration link. */
 export type ReceiverAddress = { host: string } | { path: string };
 
 /**
- * A target's page receiver for `memory`: the worker starts now (it loads while pre-copy
- * runs) and listens at `listen`.
+ * A target's page receiver for `memory` on `worker` (one started ahead, or a new one: it then
+ * loads while pre-copy runs), listening at `listen`.
  */
-export function pageReceiver(memory: WebAssembly.Memory, ramSize: number, listen: ReceiverAddress, t: { connectMs: number; idleMs: number }): PageReceiver {
+export function pageReceiver(memory: WebAssembly.Memory, ramSize: number, listen: ReceiverAddress, t: { connectMs: number; idleMs: number }, ahead?: Worker): PageReceiver {
+  // A thread started ahead that has ended already (it failed to load) is replaced.
+  const worker = ahead && ahead.threadId >= 0 ? ahead : receiverThread();
   if (!(memory.buffer instanceof SharedArrayBuffer)) {
+    void worker.terminate();
     return { open: () => Promise.reject(new VirtusError('NO_POSTCOPY', 'post-copy needs shared memory, which this machine does not have')), close() {} };
   }
   const missing = new SharedArrayBuffer(Math.ceil(ramSize / 4096 / 8));
   const ctl = new SharedArrayBuffer(CTL_WORDS * 4);
   const msg = new SharedArrayBuffer(MSG_BYTES);
   const init: PageWorkerInit = { memory: memory.buffer, ramHost: RAM_HOST, ramSize, missing, ctl, msg, listen, ...t };
-  const worker = new Worker(workerSource(), { eval: true, workerData: init });
-  worker.unref();
+  worker.postMessage({ t: 'init', init } satisfies ToPageWorker);
   let listening!: { resolve: (where: string) => void; reject: (e: Error) => void };
   const where = new Promise<string>((resolve, reject) => (listening = { resolve, reject }));
   where.catch(() => {});

@@ -191,7 +191,8 @@ export const runCommand: Command = {
       if (process.env.VIRTUS_TIMING === '1') warn(`virtus: restored in ${(performance.now() - t).toFixed(1)} ms`);
     } else if (v.incoming !== undefined) {
       const given = await resourcesFromFlags(v, 'run', '--incoming', sources);
-      const got = await receiveMigration(v.incoming, warn, (link) => receiveVm(link, given, RESOURCE_FLAGS, host, vmOptions));
+      const postcopy = vmOptions.migration?.capabilities?.['postcopy-ram'] === true;
+      const got = await receiveMigration(v.incoming, warn, (link) => receiveVm(link, given, RESOURCE_FLAGS, host, vmOptions), { postcopy });
       vm = got.vm;
       warn(`virtus: machine received after ${got.rounds} rounds; running it`);
     } else {
