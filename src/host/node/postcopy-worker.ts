@@ -8,6 +8,7 @@
  *   ctl[SEQ]   bumped (and notified) after every change, so a waiting thread wakes
  *   ctl[STATE] LISTENING, RUNNING, DONE or BROKEN (the reason in the message bytes)
  */
+import { existsSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { parentPort, type MessagePort } from 'node:worker_threads';
 import { PAGES_CONFIRMED } from '../../machine/migrate-postcopy.ts';
@@ -24,6 +25,8 @@ export const LISTENING = 0;
 export const RUNNING = 1;
 export const DONE = 2;
 export const BROKEN = 3;
+/** Bytes a connection may send before its token can be checked. */
+const HEAD_MAX = 16 << 20;
 /** Bytes of the reason a broken channel gives. */
 export const MSG_BYTES = 1024;
 
@@ -140,6 +143,8 @@ function serveChannel(init: PageWorkerInit, port: MessagePort): void {
     };
     const onData = (d: Buffer): void => {
       head = Buffer.concat([head, d]);
+      // Only a source that came before its token was known sends more than the token here.
+      if (head.length > HEAD_MAX) return void s.destroy();
       check();
     };
     checks.add(check);
@@ -161,6 +166,11 @@ function serveChannel(init: PageWorkerInit, port: MessagePort): void {
     const a = server.address();
     post({ t: 'listening', where: typeof a === 'string' ? `unix:${a}` : `tcp::${a!.port}` });
   };
-  if ('path' in init.listen) server.listen(init.listen.path, onListening);
+  if ('path' in init.listen) {
+    // A socket left by an earlier receiver is replaced; anything else at the path is not touched.
+    const path = init.listen.path;
+    if (existsSync(path) && statSync(path).isSocket()) rmSync(path, { force: true });
+    server.listen(path, onListening);
+  }
   else server.listen(0, init.listen.host, onListening);
 }
