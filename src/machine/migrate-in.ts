@@ -21,6 +21,8 @@ export interface IncomingLink {
   chunks: AsyncIterable<Uint8Array>;
   /** Sends the answer line. */
   answer(line: string): void;
+  /** The address the target received on, as QEMU's SocketAddress (`{type: 'inet', host, port, ipv4}` or `{type: 'unix', path}`). */
+  address?: Record<string, string | boolean>;
   /** Post-copy: a receiver of pages into `memory` (absent: this host cannot take a machine in post-copy). */
   pages?(memory: WebAssembly.Memory, ramSize: number): PageReceiver;
 }

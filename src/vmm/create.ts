@@ -132,8 +132,9 @@ export async function receiveVm(link: IncomingLink, given: Resources, flags: Res
     (built as BuiltMachine).announce();
     const vm = new Vm({ spec, built, host, bootInfo: null, state: 'running', emit: events }, o);
     // The run loop yields before the first slice: the gate is in place before the guest runs.
-    if (got.pages) vm.migration.incoming(got.pages, got.rounds);
-    else vm.migration.received({ status: 'completed', target: 'incoming', rounds: got.rounds });
+    const where = link.address ? { socketAddress: link.address } : {};
+    if (got.pages) vm.migration.incoming(got.pages, got.rounds, where);
+    else vm.migration.received({ status: 'completed', target: 'incoming', rounds: got.rounds, ...where });
     return { vm, rounds: got.rounds };
   } catch (e) {
     (receiver as PageReceiver | null)?.close();

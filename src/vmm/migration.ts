@@ -169,19 +169,19 @@ export class VmMigration {
    * missing pages (migrate-postcopy.ts). Once all are in it is a normal machine; if the source
    * breaks off first, the machine cannot go on and ends with the reason.
    */
-  incoming(pages: PageSource, rounds: number): void {
+  incoming(pages: PageSource, rounds: number, more: Partial<MigrationInfo> = {}): void {
     const machine = this.vm.board.machine;
     const totalPages = machine.ram.size / 4096;
     this.pages = pages;
     machine.setGate(gateOf(pages, machine.ram.size));
-    this.received({ status: 'postcopy-active', target: 'incoming', rounds, totalPages, dirtyPages: pages.remaining(), postcopyRequests: 0 });
+    this.received({ status: 'postcopy-active', target: 'incoming', rounds, totalPages, dirtyPages: pages.remaining(), postcopyRequests: 0, ...more });
     pages.done.then(
       () => {
         if (this.pages !== pages) return;
         machine.setGate(null);
         this.pages = null;
         pages.close();
-        this.received({ status: 'completed', target: 'incoming', rounds, totalPages, dirtyPages: 0, postcopyRequests: pages.requests() });
+        this.received({ status: 'completed', target: 'incoming', rounds, totalPages, dirtyPages: 0, postcopyRequests: pages.requests(), ...more });
       },
       (e: unknown) => {
         if (this.pages !== pages) return;

@@ -153,6 +153,9 @@ function incomingLink(sock: Socket, t: { headerMs: number; idleMs: number }, add
       if (timer) clearTimeout(timer);
       if (!sock.destroyed) sock.end(line + '\n');
     },
+    address: 'path' in addr
+      ? { type: 'unix', path: addr.path }
+      : { type: 'inet', host: sock.localAddress ?? addr.host, port: String(sock.localPort ?? addr.port), ...(sock.localFamily === 'IPv6' ? { ipv6: true } : { ipv4: true }) },
     // Post-copy's page channel listens beside this link: on the address the source reached, or next to its socket.
     pages: (memory, ramSize) => pageReceiver(memory, ramSize, 'path' in addr ? { path: `${addr.path}.pages` } : { host: sock.localAddress ?? addr.host }, { connectMs: t.headerMs, idleMs: t.idleMs }, thread()),
     finish: (ms) =>
