@@ -6,7 +6,7 @@
  */
 import { randomGenerationId } from '../devices/vmgenid/vmgenid.ts';
 import { migrateIn, type IncomingLink } from '../machine/migrate.ts';
-import type { PageReceiver } from '../machine/migrate-postcopy.ts';
+import { gateOf, type PageReceiver } from '../machine/migrate-postcopy.ts';
 import { openSnapshot, snapshotConfig, type SnapshotConfig } from '../machine/snapshot.ts';
 import type { VirtBoard } from '../machine/virt.ts';
 import { VirtusError } from '../util/errors.ts';
@@ -122,7 +122,14 @@ export async function receiveVm(link: IncomingLink, given: Resources, flags: Res
         (built as BuiltMachine | null)?.close();
         built = null;
       },
-      ...(postcopy ? { postcopy: (_board: VirtBoard, pending: Uint8Array, token: string) => (receiver as PageReceiver | null)!.open(pending, token) } : {}),
+      ...(postcopy ? {
+        postcopy: async (board: VirtBoard, pending: Uint8Array, token: string) => {
+          const pc = await (receiver as PageReceiver | null)!.open(pending, token);
+          // From the answer on, nothing (a device, a host event) may touch a page not yet here.
+          board.machine.setGate(gateOf(pc.pages, board.machine.ram.size));
+          return pc;
+        },
+      } : {}),
     });
     if (!got.pages) (receiver as PageReceiver | null)?.close();
     if (!built || !spec) throw new VirtusError('BAD_SNAPSHOT', 'the migration stream ended without a machine');
@@ -131,7 +138,6 @@ export async function receiveVm(link: IncomingLink, given: Resources, flags: Res
     // The guest is on another host now: switches must learn its new port.
     (built as BuiltMachine).announce();
     const vm = new Vm({ spec, built, host, bootInfo: null, state: 'running', emit: events }, o);
-    // The run loop yields before the first slice: the gate is in place before the guest runs.
     const where = link.address ? { socketAddress: link.address } : {};
     if (got.pages) vm.migration.incoming(got.pages, got.rounds, where);
     else vm.migration.received({ status: 'completed', target: 'incoming', rounds: got.rounds, ...where });

@@ -13,7 +13,7 @@
  * - post-copy: once the target runs, the source never runs again; a link that breaks then
  *   loses the machine on both sides (QEMU's trade-off): both report it and end with an error.
  */
-import { gateOf, type PageSource } from '../machine/migrate-postcopy.ts';
+import type { PageSource } from '../machine/migrate-postcopy.ts';
 import { migrateOut, type MigrationControl, type MigrationProgress, type MigrationReport } from '../machine/migrate.ts';
 import { defaultSettings, setCapabilities, setParameters, type Capabilities, type MigrationParameters, type MigrationSettings } from '../machine/migrate-params.ts';
 import type { VirtBoard } from '../machine/virt.ts';
@@ -166,14 +166,14 @@ export class VmMigration {
 
   /**
    * A machine received in post-copy runs while `pages` arrive: its RAM accesses wait for
-   * missing pages (migrate-postcopy.ts). Once all are in it is a normal machine; if the source
-   * breaks off first, the machine cannot go on and ends with the reason.
+   * missing pages (migrate-postcopy.ts; the gate is in place since the answer). Once all are in
+   * it is a normal machine; if the source breaks off first, the machine cannot go on and ends
+   * with the reason.
    */
   incoming(pages: PageSource, rounds: number, more: Partial<MigrationInfo> = {}): void {
     const machine = this.vm.board.machine;
     const totalPages = machine.ram.size / 4096;
     this.pages = pages;
-    machine.setGate(gateOf(pages, machine.ram.size));
     this.received({ status: 'postcopy-active', target: 'incoming', rounds, totalPages, dirtyPages: pages.remaining(), postcopyRequests: 0, ...more });
     pages.done.then(
       () => {
