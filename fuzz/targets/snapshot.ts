@@ -57,11 +57,11 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** Makes every record's checksum right again (as far as the lengths let the records be found). */
-function fixChecksums(b: Uint8Array): Uint8Array {
+/** Makes every record's checksum right again (as far as the lengths let the records be found), records from `from` on. */
+export function fixChecksums(b: Uint8Array, from = FILE_HEADER): Uint8Array {
   const out = b.slice();
   const v = new DataView(out.buffer);
-  for (let at = FILE_HEADER; at + RECORD_HEADER <= out.length; ) {
+  for (let at = from; at + RECORD_HEADER <= out.length; ) {
     const stored = v.getUint32(at + 12, true);
     const end = at + RECORD_HEADER + stored;
     if (end > out.length) break;

@@ -123,6 +123,15 @@ export const PAGE_CODE = 2;
 /** Size of Hart.jcPages (a power of two). */
 export const JC_PAGES = 4096;
 
+/**
+ * Post-copy migration (machine/migrate-postcopy.ts): RAM pages that have not arrived yet. A
+ * hart asks before it touches RAM outside its TLB, so a missing page never gets an entry.
+ */
+export interface PageGate {
+  /** Returns once every RAM page of guest physical [pa, pa + len) is present, waiting for them; throws a VirtusError when they never will. */
+  need(pa: number, len: number): void;
+}
+
 export class Hart {
   readonly id: number;
   /** Host byte offset of this hart's block in the memory. */
@@ -170,6 +179,8 @@ export class Hart {
   /** Counts of traps by cause and interrupts by number since start (for --stats). */
   readonly trapCounts = new Map<number, number>();
   readonly irqCounts = new Map<number, number>();
+  /** Post-copy: the pages still to come (null: all of RAM is here). */
+  gate: PageGate | null = null;
 
   constructor(o: HartOptions) {
     this.id = o.id;
@@ -256,10 +267,12 @@ export class Hart {
     this.x[2 * r + 1] = Number(BigInt.asIntN(32, v >> 32n));
   }
 
-  /** Host byte offset of guest physical address `pa` when it is in RAM, else -1. */
+  /** Host byte offset of guest physical address `pa` when it is in RAM, else -1 (post-copy: once its pages are here). */
   ramOffset(pa: number, size = 1): number {
     const o = pa - RAM_BASE;
-    return o >= 0 && o + size <= this.ramSize ? RAM_HOST + o : -1;
+    if (o < 0 || o + size > this.ramSize) return -1;
+    if (this.gate !== null) this.gate.need(pa, size);
+    return RAM_HOST + o;
   }
 
   /** Guest physical address of RAM host offset `o`. */

@@ -41,6 +41,8 @@ export function translate(h: Hart, vaLo: number, vaHi: number, access: Access, m
   const cause = walk(h, vaLo, vaHi, access, mmu);
   if (cause >= 0) return cause;
   if (!pmpAllows(h, mmuOut.pa, size, access, MMU_PRIV[mmu]!)) return accessFaultCause(access);
+  // Post-copy: a page not yet here is fetched before any engine touches it or caches it in a TLB entry.
+  if (h.gate !== null) h.gate.need(mmuOut.pa, size);
   return -1;
 }
 

@@ -27,4 +27,9 @@ export interface GuestMemory {
   window(pa: number, len: number): Uint8Array;
   /** Records that [pa, pa + len) was written through window(). */
   commit(pa: number, len: number): void;
+  /**
+   * Waits until [pa, pa + len) is present (a machine received by post-copy migration fetches
+   * RAM as it is touched): call before touching `bytes` directly. Every other method waits itself.
+   */
+  need(pa: number, len: number): void;
 }

@@ -5,7 +5,7 @@
  */
 import { createInterpreter, type Engine } from '../cpu/interp.ts';
 import { JitEngine } from '../jit/engine.ts';
-import { Hart, PAGE_WATCH, S, type HartHooks } from '../cpu/hart.ts';
+import { Hart, PAGE_WATCH, S, type HartHooks, type PageGate } from '../cpu/hart.ts';
 import { MIP_MSIP, MIP_MTIP } from '../cpu/csr-numbers.ts';
 import { MAX_HARTS, memoryBytes, PAGE_SIZE, RAM_MAX } from '../cpu/layout.ts';
 import { Clint } from '../devices/clint/clint.ts';
@@ -67,6 +67,21 @@ export class Machine {
   readonly console: (bytes: Uint8Array) => void;
   /** Bytes the host's console output can take now (Infinity when it does not say). */
   readonly consoleRoom: () => number;
+  /** Post-copy: the pages still to come (null: all of RAM is here). */
+  get gate(): PageGate | null {
+    return this.ram.gate;
+  }
+
+  /**
+   * Post-copy (migrate-postcopy.ts): every hart and every device access to RAM outside the
+   * TLB asks `g` first; null once all of RAM has arrived. Missing pages must have no TLB
+   * entries (a received machine has none until it runs).
+   */
+  setGate(g: PageGate | null): void {
+    this.ram.gate = g;
+    for (const h of this.harts) h.gate = g;
+  }
+
   /** Set once the guest has stopped the machine. */
   exit: MachineExit | null = null;
   private htif: Htif | null = null;

@@ -10,11 +10,10 @@
 import { PAGE_SIZE } from '../cpu/layout.ts';
 import { applyDeltas } from './migrate-ram.ts';
 import { STREAM_MAGIC } from './migrate-out.ts';
-import type { PageSource } from './migrate-postcopy.ts';
+import type { PageReceiver, PageSource } from './migrate-postcopy.ts';
 import { applyRam, BootCollector, checkConfig, checkDisks, restoreBoard, type SnapshotConfig } from './snapshot.ts';
 import { bad, checkFileHeader, FILE_HEADER, RecordParser, recordName, Rec, unpack, unpackJson } from './snapshot-format.ts';
-import type { VirtBoard } from './virt.ts';
-import type { BootOptions } from './virt-boot.ts';
+import type { BootOptions, VirtBoard } from './virt.ts';
 
 /** The target's side of a link. */
 export interface IncomingLink {
@@ -22,6 +21,10 @@ export interface IncomingLink {
   chunks: AsyncIterable<Uint8Array>;
   /** Sends the answer line. */
   answer(line: string): void;
+  /** The address the target received on, as QEMU's SocketAddress (`{type: 'inet', host, port, ipv4}` or `{type: 'unix', path}`). */
+  address?: Record<string, string | boolean>;
+  /** Post-copy: a receiver of pages into `memory` (absent: this host cannot take a machine in post-copy). */
+  pages?(memory: WebAssembly.Memory, ramSize: number): PageReceiver;
 }
 
 export interface IncomingHooks {
@@ -62,8 +65,6 @@ export async function migrateIn(link: IncomingLink, hooks: IncomingHooks): Promi
   let board: VirtBoard | null = null;
   let config: SnapshotConfig | null = null;
   let images: BootCollector | null = null;
-  // Joined as soon as the last piece arrives, while the source's guest still runs: a copy of
-  // the images (45 MiB for the default guest) has no place in the downtime.
   let boot: BootOptions | null = null;
   let rounds = 0;
   let stateDone = false;
@@ -81,7 +82,7 @@ export async function migrateIn(link: IncomingLink, hooks: IncomingHooks): Promi
         const at = `${what}: record ${parser.count} (${recordName(f.type)})`;
         if (stateDone && f.type !== Rec.End) bad(`${at} follows the state: the stream is corrupt`);
         if (images && !images.complete && f.type !== Rec.Boot) bad(`${at} comes before the boot images are complete: the stream is corrupt`);
-        if (pending && f.type !== Rec.Config && f.type !== Rec.State) bad(`${at} follows the switch to post-copy: the stream is corrupt`);
+        if (pending && f.type !== Rec.Config && f.type !== Rec.State && f.type !== Rec.End) bad(`${at} follows the switch to post-copy: the stream is corrupt`);
         switch (f.type) {
           case Rec.Config: {
             const c = checkConfig(unpackJson(f, at), what);
@@ -100,6 +101,7 @@ export async function migrateIn(link: IncomingLink, hooks: IncomingHooks): Promi
           case Rec.Boot:
             if (!images || images.complete) bad(`${at} is out of place: the stream is corrupt`);
             images.add(f, at);
+            // Joined now, while the guest still runs on the source: tens of ms of downtime saved.
             if (images.complete) boot = images.options();
             break;
           case Rec.Ram:
@@ -116,13 +118,15 @@ export async function migrateIn(link: IncomingLink, hooks: IncomingHooks): Promi
             break;
           case Rec.Postcopy: {
             if (!board) bad(`${at} comes before the configuration: the stream is corrupt`);
-            if (!hooks.postcopy) bad('this target cannot take a machine in post-copy');
+            if (!hooks.postcopy) bad('the target does not take machines in post-copy: start it with the migration capability postcopy-ram (QEMU asks for it on both sides)');
             const raw = unpack(f, at);
             const len = Math.ceil(board.machine.ram.size / PAGE_SIZE / 8);
             if (raw.length !== len + 32) bad(`${at} is corrupt: it holds ${raw.length} bytes, not a ${len}-byte page bitmap and a token`);
             const token = new TextDecoder('latin1').decode(raw.subarray(len));
             if (!/^[0-9a-f]{32}$/.test(token)) bad(`${at} is corrupt: its token is not 32 hex digits`);
             pending = { bits: raw.slice(0, len), token };
+            // Every page still to come will have been written (a later snapshot or migration sends it).
+            board.machine.ram.markWritten(pending.bits);
             break;
           }
           case Rec.State:
@@ -130,7 +134,7 @@ export async function migrateIn(link: IncomingLink, hooks: IncomingHooks): Promi
             await hooks.devices(board, config);
             checkDisks(board, config);
             restoreBoard(board, unpackJson(f, at));
-            board.lastBoot = images ? (boot ?? images.options()) : null;
+            board.lastBoot = images ? boot ?? images.options() : null;
             stateDone = true;
             break;
           case Rec.End: {

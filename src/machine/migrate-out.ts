@@ -5,6 +5,7 @@
  * with it, migrate-postcopy.ts post-copy.
  */
 import { VirtusError } from '../util/errors.ts';
+import type { PageChannel } from './migrate-postcopy.ts';
 import { defaultSettings, type MigrationSettings } from './migrate-params.ts';
 import { migrationRam, ramCounters, XbzrleCache, type RamCounters } from './migrate-ram.ts';
 import type { VirtBoard } from './virt.ts';
@@ -17,6 +18,11 @@ export interface OutgoingLink {
   send(bytes: Uint8Array): Promise<void>;
   /** The target's answer line (rejects when the link closes first). */
   answer(): Promise<string>;
+  /**
+   * Post-copy: opens the page channel at `where` (from the target's answer, relative to this
+   * link's address) and proves the source with `token`. Absent: this host has no post-copy.
+   */
+  pages?(where: string, token: string): Promise<PageChannel>;
 }
 
 /** What migrateOut needs from the machine's owner. */
@@ -121,6 +127,8 @@ export class Outgoing {
   readonly start = performance.now();
   readonly p: MigrationProgress;
   paused = false;
+  /** The disks were handed to the target (taken back if the migration fails before it runs). */
+  handedOver = false;
   private sliceStart = performance.now();
   private periodStart = performance.now();
   private periodBytes = 0;

@@ -5,12 +5,12 @@
  * virtus. Values are checked as untrusted input; a refusal is a VirtusError whose message is
  * QEMU's where QEMU has one.
  *
- * What takes effect here: capabilities xbzrle, auto-converge, compress, events (and
- * return-path, which virtus always has); parameters downtime-limit, max-bandwidth, the
+ * What takes effect here: capabilities xbzrle, auto-converge, compress, events, postcopy-ram
+ * (and return-path, which virtus always has); parameters downtime-limit, max-bandwidth, the
  * cpu-throttle family, throttle-trigger-threshold, xbzrle-cache-size, compress-level. The
  * other names exist so the queries answer with QEMU's shape; they keep their defaults (asking
- * for anything else is refused, naming the feature virtus lacks). postcopy-ram is refused:
- * virtus has no post-copy yet (migrate-postcopy.ts).
+ * for anything else is refused, naming the feature virtus lacks). postcopy-ram with compress is
+ * refused as QEMU refuses it.
  */
 import { VirtusError } from '../util/errors.ts';
 
@@ -26,7 +26,7 @@ export type Capability = (typeof CAPABILITIES)[number];
 export type Capabilities = Record<Capability, boolean>;
 
 /** The capabilities virtus can turn on (each does what QEMU's does). */
-const SUPPORTED = new Set<Capability>(['xbzrle', 'auto-converge', 'compress', 'events', 'return-path', 'late-block-activate']);
+const SUPPORTED = new Set<Capability>(['xbzrle', 'auto-converge', 'compress', 'events', 'postcopy-ram', 'return-path', 'late-block-activate']);
 
 /** The parameters as QEMU's query-migrate-parameters answers them. */
 export interface MigrationParameters {
@@ -199,9 +199,11 @@ export function setCapabilities(now: Capabilities, list: unknown): Capabilities 
     if (!Object.hasOwn(o, 'state')) bad(`Parameter '${at}.state' is missing`);
     if (typeof o.state !== 'boolean') bad(`Invalid parameter type for '${at}.state', expected: boolean`);
     const cap = o.capability as Capability;
-    if (o.state && !SUPPORTED.has(cap)) bad(`virtus does not support the migration capability '${cap}'${cap === 'postcopy-ram' ? ' yet (pre-copy with auto-converge moves any guest it can run)' : ''}`);
+    if (o.state && !SUPPORTED.has(cap)) bad(`virtus does not support the migration capability '${cap}'`);
     next[cap] = o.state;
   });
+  // migration.c migrate_caps_check.
+  if (next['postcopy-ram'] && next.compress) bad('Postcopy is not currently compatible with compression');
   return next;
 }
 

@@ -7,7 +7,8 @@
  *   { round, RAM of the pages dirtied during the previous round }   (the guest runs)
  *   RAM dirtied since (the guest is stopped), config, state, end
  *
- * and the target answers one line: `OK`, or `ERR <message>` (post-copy: migrate-postcopy.ts).
+ * and the target answers one line: `OK`, or `ERR <message>`. migrate-start-postcopy switches a
+ * running pre-copy to post-copy (migrate-postcopy.ts) after the record being sent.
  * Rounds go on until the pages left can be sent within the downtime limit, at the bandwidth
  * the rounds measured (QEMU's rule: pending bytes ≤ bandwidth × downtime-limit); only then
  * does the guest stop, so the downtime is the last RAM, the device state and the answer. With
@@ -38,7 +39,6 @@ export async function migrateOut(board: VirtBoard, machine: unknown, link: Outgo
   const { p } = out;
   const ram = board.machine.ram;
   const converge = new Converger();
-  let handedOver = false;
   try {
     out.report('setup');
     await out.send(fileHeader(STREAM_MAGIC));
@@ -78,7 +78,7 @@ export async function migrateOut(board: VirtBoard, machine: unknown, link: Outgo
     out.checkCancel();
     for (const { device } of board.virtioDevices()) device.storage?.flush();
     host.handover?.();
-    handedOver = true;
+    out.handedOver = true;
     dirty = orInto(dirty, takeDirty(board));
     const finalPages = countPages(dirty);
     await out.sendRam(dirty, 'downtime');
@@ -97,9 +97,14 @@ export async function migrateOut(board: VirtBoard, machine: unknown, link: Outgo
       totalMs: end - out.start, downtimeMs: end - down, rounds: p.rounds, bytes: p.bytes, finalPages, maxThrottle: converge.maxThrottle, postcopy: false, postcopyRequests: 0,
     };
   } catch (e) {
+    // Post-copy broke after the target ran the machine: this copy is behind it and stays stopped.
+    if (e instanceof VirtusError && e.code === 'MIGRATE_LOST') {
+      out.report('failed');
+      throw e;
+    }
     // The source keeps the machine: its dirty log is already complete again (every page stays logged).
     host.throttle(0);
-    if (handedOver) host.takeBack?.();
+    if (out.handedOver) host.takeBack?.();
     if (out.paused) host.resume();
     out.report(e instanceof VirtusError && e.code === 'MIGRATE_CANCELLED' ? 'cancelled' : 'failed');
     throw e;

@@ -3,6 +3,7 @@
  * access by guest physical address, bounds-checked.
  */
 import { DIRTY_BITMAP, PAGE_SHIFT, RAM_BASE, RAM_HOST } from '../cpu/layout.ts';
+import type { PageGate } from '../cpu/hart.ts';
 import type { GuestMemory } from '../devices/memory.ts';
 import { VirtusError } from '../util/errors.ts';
 
@@ -20,6 +21,8 @@ export class GuestRam implements GuestMemory {
    * physical range written. The machine uses it to invalidate translated code.
    */
   onWrite: ((pa: number, len: number) => void) | null = null;
+  /** Post-copy: the pages still to come (null: all of RAM is here). */
+  gate: PageGate | null = null;
 
   constructor(memory: WebAssembly.Memory, size: number) {
     this.size = size;
@@ -76,7 +79,17 @@ export class GuestRam implements GuestMemory {
     if (!this.contains(pa, len)) {
       throw new VirtusError('RAM_RANGE', `address 0x${pa.toString(16)} (+${len}) is outside guest RAM`);
     }
+    if (this.gate !== null && len > 0) this.gate.need(pa, len);
     return pa - RAM_BASE;
+  }
+
+  need(pa: number, len: number): void {
+    if (this.gate !== null && len > 0 && this.contains(pa, len)) this.gate.need(pa, len);
+  }
+
+  /** Marks the pages set in `bits` written (post-copy: pages that arrived outside this object). */
+  markWritten(bits: Uint8Array): void {
+    for (let i = 0; i < bits.length; i++) this.dirty[i] = this.dirty[i]! | bits[i]!;
   }
 
   /** Copies `data` into RAM at guest physical `pa`. */

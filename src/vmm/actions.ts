@@ -114,6 +114,8 @@ export interface MigrationInfo {
   xbzrleOverflow?: number;
   /** Pages the target asked for during post-copy. */
   postcopyRequests?: number;
+  /** A target: the address it received the machine on (QEMU's SocketAddress, as query-migrate's socket-address). */
+  socketAddress?: Record<string, string | boolean>;
   error?: string;
 }
 

@@ -6,6 +6,7 @@
  */
 import { randomGenerationId } from '../devices/vmgenid/vmgenid.ts';
 import { migrateIn, type IncomingLink } from '../machine/migrate.ts';
+import { gateOf, type PageReceiver } from '../machine/migrate-postcopy.ts';
 import { openSnapshot, snapshotConfig, type SnapshotConfig } from '../machine/snapshot.ts';
 import type { VirtBoard } from '../machine/virt.ts';
 import { VirtusError } from '../util/errors.ts';
@@ -103,11 +104,16 @@ export async function receiveVm(link: IncomingLink, given: Resources, flags: Res
   let spec: MachineSpec | null = null;
   const mio = io(host, events, o, () => (spec as MachineSpec | null)?.deterministic ?? false);
   let built: BuiltMachine | null = null;
+  // Post-copy needs the capability on the target too (QEMU's postcopy-ram on both sides).
+  const postcopy = o.migration?.capabilities?.['postcopy-ram'] === true && link.pages !== undefined;
+  let receiver: PageReceiver | null = null;
   try {
     const got = await migrateIn(link, {
       build: (config): VirtBoard => {
         spec = specOf(config, 'migration stream', given, flags);
-        return newBoard(spec, host, mio);
+        const board = newBoard(spec, host, mio);
+        if (postcopy) receiver = link.pages!(board.machine.memory, board.machine.ram.size);
+        return board;
       },
       devices: async (board) => {
         built = await attachDevices(board, spec!, host, mio);
@@ -116,16 +122,28 @@ export async function receiveVm(link: IncomingLink, given: Resources, flags: Res
         (built as BuiltMachine | null)?.close();
         built = null;
       },
+      ...(postcopy ? {
+        postcopy: async (board: VirtBoard, pending: Uint8Array, token: string) => {
+          const pc = await (receiver as PageReceiver | null)!.open(pending, token);
+          // From the answer on, nothing (a device, a host event) may touch a page not yet here.
+          board.machine.setGate(gateOf(pc.pages, board.machine.ram.size));
+          return pc;
+        },
+      } : {}),
     });
+    if (!got.pages) (receiver as PageReceiver | null)?.close();
     if (!built || !spec) throw new VirtusError('BAD_SNAPSHOT', 'the migration stream ended without a machine');
     // The same machine, moved: it keeps its generation (Microsoft's VMGenID specification lists
     // live migration among what must not change it; libvirt migrates its genid too).
     // The guest is on another host now: switches must learn its new port.
     (built as BuiltMachine).announce();
     const vm = new Vm({ spec, built, host, bootInfo: null, state: 'running', emit: events }, o);
-    vm.migration.received({ status: 'completed', target: 'incoming', rounds: got.rounds });
+    const where = link.address ? { socketAddress: link.address } : {};
+    if (got.pages) vm.migration.incoming(got.pages, got.rounds, where);
+    else vm.migration.received({ status: 'completed', target: 'incoming', rounds: got.rounds, ...where });
     return { vm, rounds: got.rounds };
   } catch (e) {
+    (receiver as PageReceiver | null)?.close();
     (built as BuiltMachine | null)?.close();
     throw e;
   }

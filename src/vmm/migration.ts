@@ -13,6 +13,7 @@
  * - post-copy: once the target runs, the source never runs again; a link that breaks then
  *   loses the machine on both sides (QEMU's trade-off): both report it and end with an error.
  */
+import type { PageSource } from '../machine/migrate-postcopy.ts';
 import { migrateOut, type MigrationControl, type MigrationProgress, type MigrationReport } from '../machine/migrate.ts';
 import { defaultSettings, setCapabilities, setParameters, type Capabilities, type MigrationParameters, type MigrationSettings } from '../machine/migrate-params.ts';
 import type { VirtBoard } from '../machine/virt.ts';
@@ -93,6 +94,8 @@ export class VmMigration {
   private control: MigrationControl | null = null;
   /** The link of a migration under way (closed if the machine ends first). */
   private link: MigrationLink | null = null;
+  /** A machine received in post-copy: the pages still coming. */
+  private pages: PageSource | null = null;
 
   constructor(
     private readonly vm: MigrationOwner,
@@ -146,6 +149,8 @@ export class VmMigration {
   /** The machine ended: a link still open closes. */
   ended(): void {
     this.link?.close();
+    this.pages?.close();
+    this.pages = null;
   }
 
   /** Marks a machine received from another host (query-migrate on the target). */
@@ -154,10 +159,49 @@ export class VmMigration {
     this.vm.emit(info);
   }
 
+  /** True while a machine received in post-copy still lacks pages. */
+  get receiving(): boolean {
+    return this.pages !== null;
+  }
+
+  /**
+   * A machine received in post-copy runs while `pages` arrive: its RAM accesses wait for
+   * missing pages (migrate-postcopy.ts; the gate is in place since the answer). Once all are in
+   * it is a normal machine; if the source breaks off first, the machine cannot go on and ends
+   * with the reason.
+   */
+  incoming(pages: PageSource, rounds: number, more: Partial<MigrationInfo> = {}): void {
+    const machine = this.vm.board.machine;
+    const totalPages = machine.ram.size / 4096;
+    this.pages = pages;
+    this.received({ status: 'postcopy-active', target: 'incoming', rounds, totalPages, dirtyPages: pages.remaining(), postcopyRequests: 0, ...more });
+    pages.done.then(
+      () => {
+        if (this.pages !== pages) return;
+        machine.setGate(null);
+        this.pages = null;
+        pages.close();
+        this.received({ status: 'completed', target: 'incoming', rounds, totalPages, dirtyPages: 0, postcopyRequests: pages.requests(), ...more });
+      },
+      (e: unknown) => {
+        if (this.pages !== pages) return;
+        this.pages = null;
+        this.vm.finish({ reason: 'error', code: 1, message: e instanceof Error ? e.message : String(e) });
+      },
+    );
+  }
+
+  /** What query-migrate shows now. */
+  query(): MigrationInfo {
+    const pc = this.pages;
+    return pc ? { ...this.info, dirtyPages: pc.remaining(), postcopyRequests: pc.requests() } : { ...this.info };
+  }
+
   /** Starts migrating to `uri`; it goes on in the background, its progress told as events. */
   start(uri: string): void {
     const st = this.vm.state();
     if (st !== 'running' && st !== 'paused') throw new VirtusError('VMM_STATE', `migrate: the machine is ${st}`);
+    if (this.pages) throw new VirtusError('VMM_STATE', 'migrate: the machine is still receiving its memory by post-copy');
     if (!this.vm.connect) throw new VirtusError('NO_MIGRATION', 'this host cannot migrate machines');
     const connect = this.vm.connect;
     const wasRunning = st === 'running';
@@ -226,13 +270,11 @@ export class VmMigration {
         const exit = board.machine.exit;
         const message = exit && !cancelled ? guestEnded(exit.reason) : e instanceof Error ? e.message : String(e);
         this.info = { ...this.info, status: cancelled ? 'cancelled' : 'failed', throttle: 0, ...(cancelled ? {} : { error: message }) };
+        // Post-copy broke: the target ran the machine; this copy is behind it and must not run.
+        // It stops first, so the failure below is the one line that says why.
+        if (e instanceof VirtusError && e.code === 'MIGRATE_LOST' && this.vm.state() !== 'stopped') this.vm.finish({ reason: 'error', code: 1 });
         this.vm.emit(this.info);
         if (this.vm.state() === 'stopped') return;
-        if (e instanceof VirtusError && e.code === 'MIGRATE_LOST') {
-          // Post-copy broke: the target ran the machine; this copy is behind it and must not run.
-          this.vm.finish({ reason: 'error', code: 1, message: `migration to ${uri} failed during post-copy: ${message}` });
-          return;
-        }
         // The machine runs on here; if its guest ended it meanwhile, the loop ends it for that reason.
         const ended = board.machine.exit !== null;
         this.vm.setState(wasRunning || ended ? 'running' : 'paused');

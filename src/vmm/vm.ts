@@ -196,7 +196,7 @@ export class Vm {
       case 'query-stats':
         return collectStats(this.board);
       case 'query-migrate':
-        return { ...this.migration.info };
+        return this.migration.query();
       case 'query-migrate-capabilities':
         return this.migration.capabilities();
       case 'query-migrate-parameters':
@@ -267,6 +267,7 @@ export class Vm {
         return empty;
       case 'savevm': {
         if (st === 'stopped' || st === 'migrating-out' || st === 'incoming') throw stateError('savevm', st);
+        if (this.migration.receiving) throw new VirtusError('VMM_STATE', 'savevm: the machine is still receiving its memory by post-copy');
         return this.held(() => {
           const t = performance.now();
           const parts = encodeSnapshot(this.board, this.shape());

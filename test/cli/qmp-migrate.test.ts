@@ -5,7 +5,10 @@
  * query-migrate has QEMU's shape (the same members, of the same types, at every level) before
  * a migration, while one runs (slowed by max-bandwidth, towards a target of its own kind
  * waiting with -incoming) and once it is cancelled; the MIGRATION events (the `events`
- * capability) say the same.
+ * capability) say the same. Post-copy (postcopy-ram on both sides, migrate-start-postcopy
+ * during pre-copy, a slow max-postcopy-bandwidth): query-migrate while postcopy-active has
+ * QEMU's shape on the source and QEMU's answer on the target (its status and the address it
+ * listened on), and the events go setup, active, postcopy-active, completed on both.
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
@@ -116,7 +119,54 @@ async function script(kind: 'virtus' | 'qemu'): Promise<Transcript> {
   return { settings, refusals, none, active: shape(active), throttled: shape(throttled), cancelled, events };
 }
 
+/** A post-copy migration: query-migrate's shape while postcopy-active, and the MIGRATION events. */
+async function postcopy(kind: 'virtus' | 'qemu'): Promise<{ active: unknown; requests: unknown; onTarget: Json; events: unknown[] }> {
+  const port = await freePort();
+  const tgt = new QmpMachine(kind, [...(kind === 'qemu' ? ARGS : ['-m', '256M', '-nographic', '--migrate-capability', 'postcopy-ram']), '-incoming', `tcp:127.0.0.1:${port}`]);
+  const src = new QmpMachine(kind, ARGS);
+  machines.push(tgt, src);
+  const q = await negotiated(src);
+  await src.waitOutput(/^sweep 2 /m);
+  if (kind === 'qemu') {
+    const t = await negotiated(tgt);
+    assert.deepEqual(await t.execute('migrate-set-capabilities', { capabilities: [{ capability: 'postcopy-ram', state: true }] }), { return: {} });
+    t.close();
+  } else while (!/waiting for a machine/.test(tgt.stderr)) await new Promise((res) => setTimeout(res, 20));
+  await q.execute('migrate-set-capabilities', { capabilities: [{ capability: 'postcopy-ram', state: true }, { capability: 'events', state: true }] });
+  await q.execute('migrate-set-parameters', { 'max-bandwidth': 8 << 20, 'max-postcopy-bandwidth': 1 << 20 });
+  assert.deepEqual(await q.execute('migrate', { uri: `tcp:127.0.0.1:${port}` }), { return: {} });
+  await until(q, 'active');
+  assert.deepEqual(await q.execute('migrate-start-postcopy'), { return: {} });
+  const active = await until(q, 'postcopy-active');
+  const requests = typeof (active.ram as Json)['postcopy-requests'];
+  // The target's view meanwhile (virtus's target serves QMP once the machine has arrived).
+  const t = await negotiated(tgt);
+  // The port each run chose, named so the two runs compare.
+  const onTarget = JSON.parse(JSON.stringify((await t.execute('query-migrate')).return).replaceAll(`"port":"${port}"`, '"port":"PORT"')) as Json;
+  t.close();
+  // The end: QEMU's source reports completed; virtus's ends once the target has every page.
+  for (;;) {
+    const r = await q.execute('query-migrate').catch(() => null);
+    if (!r || (r.return as Json).status === 'completed') break;
+    if ((r.return as Json).status === 'failed') throw new Error(`${kind}: ${JSON.stringify(r)}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  if (kind === 'virtus') assert.equal(await src.exited, 0, src.stderr);
+  const events = q.events().map((e) => [e.message.event, e.message.data]).filter(([name]) => name === 'MIGRATION');
+  return { active: shape(active), requests, onTarget, events };
+}
+
 describe('QMP migration commands: virtus answers as QEMU 7.2 does', { timeout: 3 * 60_000 }, () => {
+  it('post-copy: the same query-migrate shape while postcopy-active, and the same events', async () => {
+    const qemu = await postcopy('qemu');
+    const virtus = await postcopy('virtus');
+    assert.deepEqual(virtus.active, qemu.active);
+    assert.equal(qemu.requests, 'number');
+    assert.deepEqual(virtus.onTarget, qemu.onTarget);
+    assert.deepEqual(virtus.events, qemu.events);
+    assert.deepEqual(qemu.events.map((e) => (e as unknown[])[1]), [{ status: 'setup' }, { status: 'active' }, { status: 'postcopy-active' }, { status: 'completed' }]);
+  });
+
   it('the same settings, refusals and query-migrate shapes', async () => {
     const qemu = await script('qemu');
     const virtus = await script('virtus');

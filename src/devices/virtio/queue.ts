@@ -171,11 +171,18 @@ export class Virtqueue {
     return null;
   }
 
+  /** Waits for RAM bytes [off, off + len) before touching them through the view (post-copy). */
+  private need(off: number, len: number): void {
+    this.host.ram.need(this.host.ram.base + off, len);
+  }
+
   private u16(off: number): number {
+    this.need(off, 2);
     return this.view.getUint16(off, true);
   }
 
   private setU16(off: number, v: number): void {
+    this.need(off, 2);
     this.view.setUint16(off, v, true);
     this.host.ram.commit(this.host.ram.base + off, 2);
   }
@@ -239,6 +246,7 @@ export class Virtqueue {
       this.host.spend(DESC_COST);
       if (++seen > entries) return this.broken(`${q}: chain at head ${head} is longer than its table (${entries} entries): a loop?`);
       const at = table + 16 * i;
+      this.need(at, 16);
       const lo = this.view.getUint32(at, true);
       const hi = this.view.getUint32(at + 4, true);
       const len = this.view.getUint32(at + 8, true);
@@ -284,6 +292,7 @@ export class Virtqueue {
     if (k >= 0) this.inflight.splice(k, 1);
     if (!this.ready || !this.host.usable()) return;
     const slot = this.u + 4 + 8 * (this.usedIdx % this.size);
+    this.need(slot, 8);
     this.view.setUint32(slot, chain.head, true);
     this.view.setUint32(slot + 4, Math.min(written, chain.writeLen), true);
     this.host.ram.commit(this.host.ram.base + slot, 8);

@@ -16,6 +16,8 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { IncomingLink } from '../../machine/migrate.ts';
 import { VirtusError } from '../../util/errors.ts';
 import type { MigrationLink } from '../../vmm/host.ts';
+import type { Worker } from 'node:worker_threads';
+import { connectPages, pageReceiver, receiverThread } from './postcopy.ts';
 
 /** Parses tcp:HOST:PORT (an empty host is `dflt`). */
 export function parseTcp(uri: string, what: string, dflt: string): { host: string; port: number } {
@@ -92,6 +94,7 @@ export function connectMigration(uri: string): Promise<MigrationLink> {
           if (failure) return Promise.reject(failure);
           return new Promise((res, rej) => (answerWaiter = { resolve: res, reject: rej }));
         },
+        pages: (where, token) => connectPages(where, 'host' in addr ? addr.host : '', token),
         close: () => sock.destroy(),
       });
     });
@@ -99,7 +102,7 @@ export function connectMigration(uri: string): Promise<MigrationLink> {
 }
 
 /** The incoming side of one connection, with its timeouts. */
-function incomingLink(sock: Socket, t: { headerMs: number; idleMs: number }): IncomingLink & { finish(ms: number): Promise<void> } {
+function incomingLink(sock: Socket, t: { headerMs: number; idleMs: number }, addr: MigrationAddress, thread: () => Worker | undefined): IncomingLink & { finish(ms: number): Promise<void> } {
   // Chunks are queued from 'data' events rather than read with for-await, so that leaving the
   // loop early (a bad stream) keeps the socket open for the answer.
   const queue: Uint8Array[] = [];
@@ -150,6 +153,11 @@ function incomingLink(sock: Socket, t: { headerMs: number; idleMs: number }): In
       if (timer) clearTimeout(timer);
       if (!sock.destroyed) sock.end(line + '\n');
     },
+    address: 'path' in addr
+      ? { type: 'unix', path: addr.path }
+      : { type: 'inet', host: sock.localAddress ?? addr.host, port: String(sock.localPort ?? addr.port), ...(sock.localFamily === 'IPv6' ? { ipv6: true } : { ipv4: true }) },
+    // Post-copy's page channel listens beside this link: on the address the source reached, or next to its socket.
+    pages: (memory, ramSize) => pageReceiver(memory, ramSize, 'path' in addr ? { path: `${addr.path}.pages` } : { host: sock.localAddress ?? addr.host }, { connectMs: t.headerMs, idleMs: t.idleMs }, thread()),
     finish: (ms) =>
       new Promise((r) => {
         if (timer) clearTimeout(timer);
@@ -166,6 +174,8 @@ export interface ReceiveOptions {
   listening?: (uri: string) => void;
   /** Gives up after the first connection that fails (rejects with its error) instead of waiting for another. */
   once?: boolean;
+  /** Post-copy may come: a page receiver thread is started ahead, while the target waits. */
+  postcopy?: boolean;
 }
 
 /**
@@ -194,6 +204,13 @@ export async function receiveMigration<T>(uri: string, log: (line: string) => vo
   o.listening?.(where);
   log(`virtus: waiting for a machine on ${where}`);
   let busy = false;
+  // One receiver thread ready for the next connection (post-copy), replaced when a connection used it.
+  let spare = o.postcopy ? receiverThread() : undefined;
+  const thread = (): Worker | undefined => {
+    const w = spare;
+    spare = undefined;
+    return w;
+  };
   try {
     return await new Promise<T>((resolve, reject) => {
       server.on('connection', (sock: Socket) => {
@@ -203,7 +220,7 @@ export async function receiveMigration<T>(uri: string, log: (line: string) => vo
           return;
         }
         busy = true;
-        const link = incomingLink(sock, t);
+        const link = incomingLink(sock, t, addr, thread);
         receive(link).then(
           (r) => {
             server.close();
@@ -218,6 +235,7 @@ export async function receiveMigration<T>(uri: string, log: (line: string) => vo
               return;
             }
             log(`virtus: incoming migration from ${peer} failed: ${e instanceof Error ? e.message : String(e)}; waiting for another`);
+            if (o.postcopy) spare ??= receiverThread();
             busy = false;
           },
         );
@@ -225,6 +243,7 @@ export async function receiveMigration<T>(uri: string, log: (line: string) => vo
     });
   } finally {
     server.close();
+    if (spare) void spare.terminate();
     if ('path' in addr) rmSync(addr.path, { force: true });
   }
 }

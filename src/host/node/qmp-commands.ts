@@ -35,8 +35,9 @@ export function migrationInfo(m: MigrationInfo, xbzrle: boolean, cacheSize: numb
     case 'cancelled':
       return { status: 'cancelled' };
   }
-  // A machine received from another host: the target's view.
-  if (m.target === 'incoming' && m.status === 'completed') return { status: 'completed' };
+  // A machine received from another host: the target's view, the status alone as QEMU's
+  // destination answers (postcopy-active while pages still come, then completed).
+  if (m.target === 'incoming') return { status: m.status, ...(m.socketAddress ? { 'socket-address': [m.socketAddress] } : {}) };
   const ms = m.totalMs ?? 0;
   const sent = (m.normalPages ?? 0) + (m.zeroPages ?? 0) + (m.xbzrlePages ?? 0);
   const ram: Json = {

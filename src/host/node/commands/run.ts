@@ -175,6 +175,9 @@ export const runCommand: Command = {
           const here = self?.state === 'stopped' ? '' : ' (the machine runs on here)';
           warn(`virtus: migration to ${e.info.target} failed: ${e.info.error}${here}`);
         }
+        else if (e.type === 'migration' && e.info.target === 'incoming' && e.info.status === 'completed' && e.info.postcopyRequests !== undefined) {
+          warn(`virtus: post-copy complete: every page is here; the guest waited for ${e.info.postcopyRequests} of them`);
+        }
         else if (e.type === 'migration' && e.info.status === 'cancelled') warn(`virtus: migration to ${e.info.target} cancelled (the machine runs on here)`);
       },
       stopping: (info) => onStopping?.(self!, info),
@@ -188,7 +191,8 @@ export const runCommand: Command = {
       if (process.env.VIRTUS_TIMING === '1') warn(`virtus: restored in ${(performance.now() - t).toFixed(1)} ms`);
     } else if (v.incoming !== undefined) {
       const given = await resourcesFromFlags(v, 'run', '--incoming', sources);
-      const got = await receiveMigration(v.incoming, warn, (link) => receiveVm(link, given, RESOURCE_FLAGS, host, vmOptions));
+      const postcopy = vmOptions.migration?.capabilities?.['postcopy-ram'] === true;
+      const got = await receiveMigration(v.incoming, warn, (link) => receiveVm(link, given, RESOURCE_FLAGS, host, vmOptions), { postcopy });
       vm = got.vm;
       warn(`virtus: machine received after ${got.rounds} rounds; running it`);
     } else {

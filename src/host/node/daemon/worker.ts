@@ -72,7 +72,7 @@ async function build(init: WorkerInit, host: NodeVmHost, o: VmOptions, post: (m:
         init.listen,
         (line) => post({ t: 'event', event: { type: 'warning', message: line } }),
         (link) => receiveVm(link, init.resources, API_RESOURCES, host, o),
-        { listening: (uri) => post({ t: 'listening', uri }), ...(init.once ? { once: true } : {}) },
+        { listening: (uri) => post({ t: 'listening', uri }), ...(init.once ? { once: true } : {}), postcopy: o.migration?.capabilities?.['postcopy-ram'] === true },
       );
       return got.vm;
     }
