@@ -28,6 +28,7 @@ import type { PageGate } from '../cpu/hart.ts';
 import { VirtusError } from '../util/errors.ts';
 import { countPages, describeBoard, saveBoard } from './snapshot.ts';
 import { encodeRecord, jsonRecord, Rec } from './snapshot-format.ts';
+import { zeroPage } from './snapshot-ram.ts';
 import { takeDirty, orInto, type MigrationReport, type Outgoing } from './migrate-out.ts';
 
 /** The pages still coming to a target in post-copy (the host's channel to the source). */
@@ -190,9 +191,9 @@ async function servePages(out: Outgoing, ch: PageChannel, pending: Uint8Array): 
   /** Sends pages [first, first + n) (all taken from pending): zero pages as counts. */
   const sendRun = async (first: number, n: number, background: boolean): Promise<void> => {
     for (let pg = first; pg < first + n; ) {
-      const z = isZeroPage(words, pg);
+      const z = zeroPage(words, pg);
       let k = 1;
-      while (pg + k < first + n && isZeroPage(words, pg + k) === z) k++;
+      while (pg + k < first + n && zeroPage(words, pg + k) === z) k++;
       if (z) {
         p.ram.duplicate += k;
         await send(encodeRecord(Rec.Zero, pg, new Uint8Array(new Uint32Array([k]).buffer), false), background);
@@ -239,9 +240,4 @@ async function servePages(out: Outgoing, ch: PageChannel, pending: Uint8Array): 
   }
   p.dirtyPages = 0;
   await send(encodeRecord(Rec.End, 0, new Uint8Array(0)), false);
-}
-
-function isZeroPage(words: Int32Array, pg: number): boolean {
-  for (let i = pg * (PAGE_SIZE / 4), end = i + PAGE_SIZE / 4; i < end; i++) if (words[i] !== 0) return false;
-  return true;
 }

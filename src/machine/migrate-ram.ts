@@ -12,6 +12,7 @@
 import { PAGE_SIZE } from '../cpu/layout.ts';
 import type { GuestRam } from './ram.ts';
 import { bad, encodeRecord, Rec, unpack, type Frame } from './snapshot-format.ts';
+import { zeroPage } from './snapshot-ram.ts';
 
 /** Pages per Ram record (1 MiB). */
 const CHUNK_PAGES = 256;
@@ -133,12 +134,6 @@ export function applyDelta(page: Uint8Array, runs: Uint8Array, what: string): vo
   }
 }
 
-function isZero(w: Int32Array, page: number): boolean {
-  const start = page * WORDS;
-  for (let i = start; i < start + WORDS; i++) if (w[i] !== 0) return false;
-  return true;
-}
-
 /** How RAM goes over the stream. */
 export interface RamSendOptions {
   /** Deflate the records (the `compress` capability). */
@@ -193,7 +188,7 @@ export function* migrationRam(ram: GuestRam, bits: Uint8Array, o: RamSendOptions
       if (r) yield r;
       continue;
     }
-    const z = isZero(words, p);
+    const z = zeroPage(words, p);
     const cur = ram.bytes.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
     if (z) {
       o.cache?.drop(p);

@@ -17,7 +17,8 @@ export function countPages(bits: Uint8Array): number {
   return n;
 }
 
-function zeroPage(w: Int32Array, page: number): boolean {
+/** True when RAM page `page` of `w` (RAM as 32-bit words) holds only zeros. */
+export function zeroPage(w: Int32Array, page: number): boolean {
   const start = page * (PAGE_SIZE / 4);
   for (let i = start; i < start + PAGE_SIZE / 4; i++) if (w[i] !== 0) return false;
   return true;
