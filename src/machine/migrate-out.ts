@@ -152,6 +152,22 @@ export class Outgoing {
     return this.o.settings?.() ?? defaultSettings();
   }
 
+  /**
+   * The start of the downtime: stops the guest at a slice boundary, flushes its disks and hands
+   * them to the target. Returns when the guest stopped (performance.now()).
+   */
+  async stopGuest(): Promise<number> {
+    await this.host.pause();
+    this.paused = true;
+    this.host.throttle(0);
+    const down = performance.now();
+    this.checkCancel();
+    for (const { device } of this.board.virtioDevices()) device.storage?.flush();
+    this.host.handover?.();
+    this.handedOver = true;
+    return down;
+  }
+
   report(status?: MigrationPhase): void {
     if (status) this.p.status = status;
     this.p.totalMs = performance.now() - this.start;

@@ -108,17 +108,10 @@ function token(): string {
  * source's guest to run on (the caller resumes it); after, it is MIGRATE_LOST.
  */
 export async function postcopyOut(out: Outgoing, pending: Uint8Array, machine: unknown, maxThrottle: number): Promise<MigrationReport> {
-  const { board, host, link, p } = out;
+  const { board, link, p } = out;
   if (!link.pages) throw new VirtusError('NO_POSTCOPY', 'this host cannot migrate a machine in post-copy');
   // QEMU goes from active straight to postcopy-active: the device state goes out meanwhile.
-  await host.pause();
-  out.paused = true;
-  host.throttle(0);
-  const down = performance.now();
-  out.checkCancel();
-  for (const { device } of board.virtioDevices()) device.storage?.flush();
-  host.handover?.();
-  out.handedOver = true;
+  const down = await out.stopGuest();
   orInto(pending, takeDirty(board));
   const finalPages = countPages(pending);
   const proof = token();

@@ -71,14 +71,7 @@ export async function migrateOut(board: VirtBoard, machine: unknown, link: Outgo
     }
     // Stop and copy: what was dirtied during the last round and since, then the devices.
     out.report('device');
-    await host.pause();
-    out.paused = true;
-    host.throttle(0);
-    const down = performance.now();
-    out.checkCancel();
-    for (const { device } of board.virtioDevices()) device.storage?.flush();
-    host.handover?.();
-    out.handedOver = true;
+    const down = await out.stopGuest();
     dirty = orInto(dirty, takeDirty(board));
     const finalPages = countPages(dirty);
     await out.sendRam(dirty, 'downtime');

@@ -3,6 +3,7 @@
 # the same offsets. Page k (1..PAGES) holds `addi a0, a0, k; xori a0, a0, k; slli t1, a0, 1;
 # add a0, a0, t1; ret`: a stale decoded entry would change the sum. Three passes call every
 # page (up, down, up), then the sum goes to the UART in hexadecimal and the syscon powers off.
+#include "uart-hex.S"
   .equ PAGES, 600
   .section .text.init
   .globl _start
@@ -28,22 +29,7 @@ _start:
   xori s4, s4, 1
   addi s1, s1, -1
   bnez s1, 1b
-  mv s2, a0
-  li a0, 0x10000000        # UART transmit register
-  li t3, 60
-4:
-  srl t2, s2, t3
-  andi t2, t2, 15
-  addi t2, t2, '0'
-  li t4, '9'
-  ble t2, t4, 5f
-  addi t2, t2, 'a' - '9' - 1
-5:
-  sb t2, 0(a0)
-  addi t3, t3, -4
-  bgez t3, 4b
-  li t2, '\n'
-  sb t2, 0(a0)
+  UART_HEX a0
   li a1, 0x100000          # syscon
   li t2, 0x5555
   sw t2, 0(a1)

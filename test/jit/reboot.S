@@ -4,6 +4,7 @@
 # The hot loop calls a function on another page, so control passes between translated
 # regions through the jump cache; each boot starts with a TLB flush, as firmware and kernels
 # do, which moves the translator's jump-cache generation on.
+#include "uart-hex.S"
   .section .text.init
   .globl _start
 _start:
@@ -33,21 +34,7 @@ _start:
   sb t2, 0(a0)
   li t2, ' '
   sb t2, 0(a0)
-  # The sum in hexadecimal, most significant digit first.
-  li t3, 60
-4:
-  srl t2, s2, t3
-  andi t2, t2, 15
-  addi t2, t2, '0'
-  li t4, '9'
-  ble t2, t4, 5f
-  addi t2, t2, 'a' - '9' - 1
-5:
-  sb t2, 0(a0)
-  addi t3, t3, -4
-  bgez t3, 4b
-  li t2, '\n'
-  sb t2, 0(a0)
+  UART_HEX s2
   li a1, 0x100000          # syscon
   li t2, 2
   blt s1, t2, 6f
