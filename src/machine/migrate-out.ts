@@ -4,6 +4,7 @@
  * while counting, pacing (max-bandwidth) and checking for a cancel. migrate.ts drives pre-copy
  * with it, migrate-postcopy.ts post-copy.
  */
+import { PAGE_SIZE } from '../cpu/layout.ts';
 import { VirtusError } from '../util/errors.ts';
 import type { PageChannel } from './migrate-postcopy.ts';
 import { defaultSettings, type MigrationSettings } from './migrate-params.ts';
@@ -132,6 +133,7 @@ export class Outgoing {
   private sliceStart = performance.now();
   private periodStart = performance.now();
   private periodBytes = 0;
+  private reported = performance.now();
   private readonly cache: XbzrleCache | null;
 
   constructor(
@@ -188,15 +190,27 @@ export class Outgoing {
     await this.link.send(b);
     if (this.paused) return;
     this.checkCancel();
-    // QEMU's rate limit: a budget per 100 ms period (migration.c BUFFER_DELAY).
-    this.periodBytes += b.length;
-    const limit = this.settings().parameters['max-bandwidth'];
+    // The figures as they stand, as QEMU's query-migrate has them: a round of a large guest
+    // takes seconds, and its end alone would leave them that stale.
     const now = performance.now();
+    if (now - this.reported >= 100) {
+      this.reported = now;
+      this.report();
+    }
+    // QEMU's rate limit: a budget per 100 ms period (migration.c BUFFER_DELAY).
+    const limit = this.settings().parameters['max-bandwidth'];
     if (now - this.periodStart >= 100) {
       this.periodStart = now;
-      this.periodBytes = 0;
-    } else if (limit > 0 && this.periodBytes >= (limit * 100) / 1000) {
-      await this.host.sleep(this.periodStart + 100 - now);
+      this.periodBytes = b.length;
+    } else {
+      this.periodBytes += b.length;
+    }
+    if (limit > 0 && this.periodBytes >= (limit * 100) / 1000) {
+      // Until the bytes of the period are due at the limit: a record (up to 1 MiB) may be far
+      // larger than a period's budget, and the rate must hold all the same.
+      this.reported = now;
+      this.report();
+      await this.host.sleep(this.periodStart + (this.periodBytes * 1000) / limit - now);
       this.periodStart = performance.now();
       this.periodBytes = 0;
       this.sliceStart = performance.now();
@@ -211,8 +225,12 @@ export class Outgoing {
   /** Sends the pages set in `bits`, clearing each bit as its record goes out. */
   async sendRam(bits: Uint8Array, phase: 'precopy' | 'downtime' | 'postcopy', stop?: () => boolean): Promise<number> {
     const s = this.settings();
+    const limit = s.parameters['max-bandwidth'];
+    // Under a limit, a record is at most a 100 ms period's budget: the figures and the pace stay even.
+    const chunkPages = limit > 0 ? Math.floor(limit / 10 / PAGE_SIZE) : undefined;
     let pages = 0;
-    for (const { record, first, count, list } of migrationRam(this.board.machine.ram, bits, { compress: s.capabilities.compress, cache: this.cache, counters: this.p.ram })) {
+    const o = { compress: s.capabilities.compress, cache: this.cache, counters: this.p.ram, ...(chunkPages !== undefined ? { chunkPages } : {}) };
+    for (const { record, first, count, list } of migrationRam(this.board.machine.ram, bits, o)) {
       await this.send(record, phase);
       if (list) for (const pg of list) bits[pg >>> 3] &= ~(1 << (pg & 7));
       else for (let pg = first; pg < first + count; pg++) bits[pg >>> 3] &= ~(1 << (pg & 7));

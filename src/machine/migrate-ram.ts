@@ -141,6 +141,8 @@ export interface RamSendOptions {
   /** Send pages the cache knows as deltas (the `xbzrle` capability). */
   cache: XbzrleCache | null;
   counters: RamCounters;
+  /** Pages of data per Ram record (default and most CHUNK_PAGES): smaller under a bandwidth limit, so the pace is even. */
+  chunkPages?: number;
 }
 
 /** A record and the pages it carries (a run from `first`, or the `list` of a Delta record). */
@@ -160,6 +162,7 @@ export function* migrationRam(ram: GuestRam, bits: Uint8Array, o: RamSendOptions
   const words = new Int32Array(ram.bytes.buffer, ram.bytes.byteOffset, ram.size / 4);
   const pages = ram.size / PAGE_SIZE;
   const c = o.counters;
+  const chunk = Math.max(1, Math.min(CHUNK_PAGES, o.chunkPages ?? CHUNK_PAGES));
   let start = -1;
   let zero = false;
   let n = 0;
@@ -216,7 +219,7 @@ export function* migrationRam(ram: GuestRam, bits: Uint8Array, o: RamSendOptions
       o.cache.put(p, cur);
     }
     if (!z) c.normal++;
-    if (n > 0 && (z !== zero || n === CHUNK_PAGES || start + n !== p)) {
+    if (n > 0 && (z !== zero || n === (zero ? CHUNK_PAGES : chunk) || start + n !== p)) {
       const r = run();
       if (r) yield r;
     }

@@ -49,10 +49,12 @@ export async function migrateOut(board: VirtBoard, machine: unknown, link: Outgo
     takeDirty(board);
     let dirty = ram.written();
     p.dirtyPages = countPages(dirty);
+    // The round under way counts from the start, as QEMU's dirty-sync-count does (its first
+    // sync is the migration's start).
+    p.rounds = 1;
     out.report('active');
     const postcopyAsked = (): boolean => o.control?.postcopy === true && out.settings().capabilities['postcopy-ram'];
-    for (;;) {
-      p.rounds++;
+    for (;; p.rounds++) {
       const t0 = performance.now();
       const b0 = p.bytes;
       await out.send(encodeRecord(Rec.Round, p.rounds, new Uint8Array(0)));

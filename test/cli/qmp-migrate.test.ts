@@ -156,7 +156,39 @@ async function postcopy(kind: 'virtus' | 'qemu'): Promise<{ active: unknown; req
   return { active: shape(active), requests, onTarget, events };
 }
 
+/**
+ * query-migrate twice, half a second apart, inside the first round of a migration slowed to
+ * 1 MiB/s: whether the bytes sent grew, at no more than the limit, and the round stayed the same.
+ */
+async function firstRound(kind: 'virtus' | 'qemu'): Promise<{ grew: boolean; withinLimit: boolean; sameRound: boolean }> {
+  const port = await freePort();
+  const tgt = new QmpMachine(kind, [...(kind === 'qemu' ? ARGS : ['-m', '256M', '-nographic']), '-incoming', `tcp:127.0.0.1:${port}`]);
+  const src = new QmpMachine(kind, ARGS);
+  machines.push(tgt, src);
+  const q = await negotiated(src);
+  await src.waitOutput(/^sweep 2 /m);
+  if (kind === 'qemu') (await negotiated(tgt)).close();
+  else while (!/waiting for a machine/.test(tgt.stderr)) await new Promise((res) => setTimeout(res, 20));
+  await q.execute('migrate-set-parameters', { 'max-bandwidth': 1 << 20 });
+  assert.deepEqual(await q.execute('migrate', { uri: `tcp:127.0.0.1:${port}` }), { return: {} });
+  const a = await until(q, 'active');
+  await new Promise((res) => setTimeout(res, 500));
+  const b = (await q.execute('query-migrate')).return as Json;
+  await q.execute('migrate_cancel');
+  await until(q, 'cancelled');
+  const ram = (x: Json): Json => x.ram as Json;
+  const sent = Number(ram(b).transferred) - Number(ram(a).transferred);
+  // Half a second at 1 MiB/s, with room for a period's budget either side.
+  return { grew: sent > 0, withinLimit: sent <= 1 << 20, sameRound: ram(b)['dirty-sync-count'] === ram(a)['dirty-sync-count'] };
+}
+
 describe('QMP migration commands: virtus answers as QEMU 7.2 does', { timeout: 3 * 60_000 }, () => {
+  it('query-migrate counts the bytes sent while a round goes on', async () => {
+    const qemu = await firstRound('qemu');
+    assert.deepEqual(qemu, { grew: true, withinLimit: true, sameRound: true }, 'QEMU');
+    assert.deepEqual(await firstRound('virtus'), qemu);
+  });
+
   it('post-copy: the same query-migrate shape while postcopy-active, and the same events', async () => {
     const qemu = await postcopy('qemu');
     const virtus = await postcopy('virtus');

@@ -39,10 +39,21 @@ async function target(port: number, sock: string, extra: string[] = []): Promise
   return t;
 }
 
-/** Polls `info migrate` on `sock` until `ok` holds; resolves with that answer. */
+/**
+ * Polls `info migrate` on `sock` until `ok` holds; resolves with that answer. A target's monitor
+ * listens only once the machine has arrived: until then its socket is not there (30 s at most).
+ */
 async function until(sock: string, ok: (info: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + 30_000;
   for (;;) {
-    const [info] = await monitor(sock, 'info migrate');
+    let info: Record<string, unknown> | undefined;
+    try {
+      [info] = await monitor(sock, 'info migrate');
+    } catch (e) {
+      if (!/ENOENT|ECONNREFUSED/.test(String((e as Error).message)) || Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 20));
+      continue;
+    }
     if (info!.status === 'failed') throw new Error(`the migration failed: ${JSON.stringify(info)}`);
     if (ok(info!)) return info!;
     await new Promise((r) => setTimeout(r, 20));
