@@ -92,4 +92,32 @@ describe('daemon: live migration between two daemons', () => {
     assert.equal(again.status, 409);
     assert.match(again.body.error.message, /migrated to tcp:127\.0\.0\.1:\d+/);
   });
+
+  it('cancels a migration through the API: the guest runs on here, and nothing runs on the target', async () => {
+    const elf = buildGuest(`daemon-counter-${COUNT * 100}`, ['common/crt.S', 'snapshot/counter.c'], { cflags: [`-DCOUNT=${COUNT * 100}`, '-DWORDS=(1u<<18)'] });
+    const c = curl(a.sock, 'POST', '/vms', { name: 'stay', spec: { memory: 32 << 20, boot: { mode: 'bare', kernel: elf } }, start: true });
+    assert.equal(c.status, 201, c.text);
+    const con = await attach(a.sock, 'stay');
+    await con.waitFor(/^counter 200$/m);
+    const inc = curl(b.sock, 'POST', '/vms/incoming', { name: 'stay' });
+    assert.equal(inc.status, 201, inc.text);
+    const log = subscribe(a.sock);
+    await log.ready;
+    // 1 MiB/s: the first round alone takes seconds.
+    const mig = curl(a.sock, 'POST', '/vms/stay/migrate', { to: inc.body.uri, parameters: { 'max-bandwidth': 1 << 20 } });
+    assert.equal(mig.status, 202, mig.text);
+    const cancel = curl(a.sock, 'POST', '/vms/stay/migrate/cancel');
+    assert.equal(cancel.status, 200, cancel.text);
+    await until('the cancelled event', () => log.events.some((e) => e.type === 'migration' && e.data.name === 'stay' && (e.data.info as { status: string }).status === 'cancelled'), 30_000);
+    log.close();
+    const here = curl(a.sock, 'GET', '/vms/stay').body;
+    assert.equal(here.state, 'running');
+    assert.equal(here.migration.status, 'cancelled');
+    // The guest goes on counting here.
+    const last = Math.max(...[...curl(a.sock, 'GET', '/vms/stay/logs').text.matchAll(/^counter (\d+)$/gm)].map((m) => Number(m[1])));
+    await con.waitFor(new RegExp(`^counter ${last + 100}$`, 'm'));
+    con.close();
+    assert.notEqual(curl(b.sock, 'GET', '/vms/stay').body.state, 'running');
+    assert.equal(curl(a.sock, 'POST', '/vms/nosuch/migrate/cancel').status, 404);
+  });
 });

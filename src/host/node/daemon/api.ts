@@ -171,6 +171,11 @@ export async function buildApi(o: ApiOptions, serverFactory: (handler: (req: Inc
       await m.migrate(body.to, { ...(body.capabilities ? { capabilities: body.capabilities } : {}), ...(body.parameters ? { parameters: body.parameters } : {}) });
       return reply.code(202).send(info(m));
     },
+    cancelMigration: async (req) => {
+      const m = d.get(req.params.id!);
+      await m.action({ type: 'migrate-cancel' });
+      return m.info();
+    },
     getVmStats: async (req) => d.get(req.params.id!).action({ type: 'query-stats' }),
     getVmLogs: (req, reply) => {
       const m = d.get(req.params.id!);
