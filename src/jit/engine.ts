@@ -297,15 +297,14 @@ export class JitEngine implements Engine {
       this.ban(r.ppage);
       return;
     }
-    // An extension translates from the new entry points only, up to the blocks already there.
+    // An extension translates the code reachable from the new entry points only. It takes in
+    // blocks the page's earlier translations have too, rather than leaving for them: a loop
+    // whose blocks were found at different times (an entry in its middle where a slice ended,
+    // a path first taken later) would otherwise bounce between modules through the jump cache
+    // on every iteration.
     const extend = r.slots.length !== 0 && r.extensions < MAX_EXTENSIONS;
-    let stop: Set<number> | undefined;
-    if (extend) {
-      stop = new Set();
-      for (let i = 0; i < 2048; i++) if (r.entryIndex[i]! >= 0) stop.add(i * 2);
-    }
     const out = translateRegion(
-      { vpage, half: (off) => m16[(base + off) >>> 1]!, entries: extend ? r.pending : r.entries, seen: r.seen, stop },
+      { vpage, half: (off) => m16[(base + off) >>> 1]!, entries: extend ? r.pending : r.entries, seen: r.seen },
       { shared: this.shared, maxPages: 65536 },
       this.h.base,
       this.tailCalls,

@@ -32,11 +32,6 @@ export interface RegionSource {
    * has run is translated: a path never taken leaves the region (to be translated if it gets hot).
    */
   seen?: Uint8Array;
-  /**
-   * Page offsets where blocks of an earlier translation start (an extension's translation):
-   * discovery stops there, and the code reaches them by leaving for the dispatcher.
-   */
-  stop?: Set<number>;
 }
 
 export interface TranslatedRegion {
@@ -85,7 +80,7 @@ function scanBlock(src: RegionSource, off: number): Block {
   const insns: Insn[] = [];
   let at = off;
   while (insns.length < MAX_BLOCK) {
-    if (insns.length > 0 && ((src.seen && !src.seen[at >>> 1]) || src.stop?.has(at))) return { off, insns, end: 'fall' };
+    if (insns.length > 0 && src.seen && !src.seen[at >>> 1]) return { off, insns, end: 'fall' };
     const x = fetch(src, at);
     if (!x && straddles(src, at)) return { off, insns, end: 'straddle' };
     // ECALL, xRET, WFI and the like end the block for the dispatcher (fences, CSR accesses and
@@ -106,7 +101,7 @@ export function discover(src: RegionSource): Block[] {
   const work = [...entries];
   while (work.length > 0 && blocks.size < MAX_BLOCKS) {
     const off = work.pop()!;
-    if (blocks.has(off) || off < 0 || off >= 4096 || src.stop?.has(off)) continue;
+    if (blocks.has(off) || off < 0 || off >= 4096) continue;
     if (src.seen && !src.seen[off >>> 1] && !entries.has(off)) continue;
     const b = scanBlock(src, off);
     blocks.set(off, b);
