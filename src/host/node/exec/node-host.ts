@@ -10,7 +10,7 @@ import { hostname, release, version } from 'node:os';
 import { isatty } from 'node:tty';
 import { E } from '../../../exec/abi.ts';
 import { nodeSockets } from './sockets.ts';
-import type { ExecDirent, ExecHost, ExecStat, ExecStatfs, HostHandle, OpenMode } from '../../../exec/host.ts';
+import type { ExecDirent, ExecHost, ExecSockets, ExecStat, ExecStatfs, HostHandle, OpenMode } from '../../../exec/host.ts';
 
 const C = fs.constants;
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
@@ -59,7 +59,17 @@ export class NodeExecHost implements ExecHost {
     pid: process.pid, ppid: process.ppid, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0,
   };
   readonly uname = { nodename: hostname(), release: release(), version: version() };
-  readonly sockets = nodeSockets();
+  private socketsLoaded = false;
+  private hostSockets: ExecSockets | undefined;
+
+  /** Host sockets, loaded at a program's first socket call (the native helper's load took 5 ms of every start). */
+  get sockets(): ExecSockets | undefined {
+    if (!this.socketsLoaded) {
+      this.socketsLoaded = true;
+      this.hostSockets = nodeSockets();
+    }
+    return this.hostSockets;
+  }
 
   /** `root`: the host directory that is the guest's `/` (an absolute path). */
   constructor(private readonly root: string) {}
