@@ -4,8 +4,8 @@
  * arrive resolved by the core (no `..`, no link but perhaps the last component), and every open
  * refuses a link as last component (O_NOFOLLOW), so nothing leads outside the root.
  */
-import { randomFillSync } from 'node:crypto';
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import { hostname, release, version } from 'node:os';
 import { isatty } from 'node:tty';
 import { E } from '../../../exec/abi.ts';
@@ -234,6 +234,34 @@ export class NodeExecHost implements ExecHost {
   }
 
   random(buf: Uint8Array): void {
-    randomFillSync(buf);
+    hostRandom(buf);
   }
+}
+
+let urandom: number | null | undefined;
+
+/**
+ * Fills `buf` from the host's /dev/urandom, or node:crypto where there is none. (Loading
+ * node:crypto took 6 ms of every start, and a program asks for randomness at once: AT_RANDOM.)
+ */
+function hostRandom(buf: Uint8Array): void {
+  if (urandom === undefined) {
+    try {
+      urandom = fs.openSync('/dev/urandom', 'r');
+    } catch {
+      urandom = null;
+    }
+  }
+  if (urandom !== null) {
+    let done = 0;
+    try {
+      while (done < buf.length) {
+        const n = fs.readSync(urandom, buf, done, buf.length - done, null);
+        if (n <= 0) break;
+        done += n;
+      }
+    } catch {}
+    if (done === buf.length) return;
+  }
+  (createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto')).randomFillSync(buf);
 }
