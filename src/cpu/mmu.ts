@@ -114,7 +114,7 @@ function walk(h: Hart, vaLo: number, vaHi: number, access: Access, mmu: number):
       m32[host >>> 2] = lo | want;
       markDirty(h, host); // the page table page changed: migration must resend it
     }
-    mmuOut.pa = (ppn + (vpn % span)) * 4096 + (vaLo & 0xfff);
+    mmuOut.pa = (i === 0 ? ppn : ppn + (vpn % span)) * 4096 + (vaLo & 0xfff);
     mmuOut.span = span * 4096;
     return -1;
   }
@@ -136,16 +136,19 @@ export function fillTlb(h: Hart, mmu: number, access: Access, vaLo: number, vaHi
   const ramOff = pa - RAM_BASE;
   if (ramOff < 0 || ramOff >= h.ramSize) return;
   // A page whose bytes PMP treats differently cannot be cached as a whole.
-  if (!pmpUniformPage(h, pa - (ramOff % 4096))) return;
+  // ramOff < 2^32: its page offset is its low 12 bits (no floating-point remainder).
+  const pageOff = ramOff - (ramOff & 0xfff);
+  if (!pmpUniformPage(h, RAM_BASE + pageOff)) return;
   const pageLo = vaLo & ~0xfff;
-  const hostPage = RAM_HOST + ramOff - (ramOff % 4096);
+  const hostPage = RAM_HOST + pageOff;
   const entry = mmu * TLB_ENTRIES + ((vaLo >>> PAGE_SHIFT) & (TLB_ENTRIES - 1));
   const e = entry * TLB_WORDS;
   const t = h.tlb;
   const addend = (hostPage - pageLo) | 0;
   if (t[e + TLBW_ADDEND] !== addend || !sameTag(t, e, pageLo, vaHi)) {
-    // Another page's entry: its tags (which precede the addend) go.
-    t.fill(TLB_INVALID, e, e + TLBW_ADDEND);
+    // Another page's entry: its tags (which precede the addend) go. (Stores, not fill(): a
+    // typed array's fill costs more than a page-table walk for six words.)
+    for (let k = e; k < e + TLBW_ADDEND; k++) t[k] = TLB_INVALID;
     t[e + TLBW_ADDEND] = addend;
     t[e + TLBW_ADDEND + 1] = 0;
     h.noteSpan(entry, vaLo, vaHi, mmuOut.span);

@@ -6,7 +6,8 @@
  */
 import { RAM_BASE, RAM_HOST, TLB_ADDEND, TLB_ENTRIES, TLB_ENTRY_SHIFT, TLB_READ, TLB_WRITE } from '../cpu/layout.ts';
 import type { BlockEmitter, EmitFn } from './emit.ts';
-import { fo, FsGuard, RES_ADDR, RES_VALID, type Insn } from './region.ts';
+import { Access } from '../cpu/trap.ts';
+import { F_REFILL, fo, FsGuard, RES_ADDR, RES_VALID, type Insn } from './region.ts';
 import { Op } from './wasm.ts';
 
 /** The upper half of a NaN-boxed single (Unprivileged 21.2). */
@@ -38,21 +39,37 @@ function ea(em: BlockEmitter, rs1: number, imm: number): void {
 
 /**
  * An access of `size` bytes at x[rs1] + imm: `fast` runs when the TLB probe (the read or the
- * write tag) hits and `fsGuard` (FP accesses) holds, the interpreter otherwise.
+ * write tag) hits and `fsGuard` (FP accesses) holds, the interpreter otherwise. On a miss the
+ * `refill` helper first fills the entry from the page table, when the access may use one, and
+ * the probe is made again: a miss costs a page-table walk rather than the interpreter's whole
+ * slow path (a strided sweep over more pages than the TLB holds misses on every page).
  */
 function access(em: BlockEmitter, j: number, x: Insn, size: number, tagOffset: number, fsGuard: FsGuard, fast: () => void): void {
   const c = em.c;
+  const guarded = (): void => {
+    probe(em, size, tagOffset);
+    if (fsGuard !== FsGuard.None) {
+      em.fsState(fsGuard);
+      c.op(Op.i32_and);
+    }
+  };
   ea(em, x.d.rs1, x.d.imm);
-  probe(em, size, tagOffset);
-  if (fsGuard !== FsGuard.None) {
-    em.fsState(fsGuard);
-    c.op(Op.i32_and);
-  }
+  c.block(); // done
+  c.block(); // fast
+  guarded();
+  c.brIf(0);
+  const va = em.locals.va;
+  c.get(va).op(Op.i32_wrap_i64).get(va).i64(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64);
+  c.i32(tagOffset === TLB_WRITE ? Access.Store : Access.Load).call(F_REFILL);
   c.if();
-  fast();
-  c.else();
-  em.viaInterpreter(j, x);
+  guarded();
+  c.brIf(1);
   c.end();
+  em.viaInterpreter(j, x);
+  c.br(1);
+  c.end(); // fast
+  fast();
+  c.end(); // done
 }
 
 function load(em: BlockEmitter, j: number, x: Insn, size: number, op: Op): void {

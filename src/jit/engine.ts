@@ -22,7 +22,7 @@ import {
   MMU_COUNT, RAM_BASE, RAM_HOST, TLB_ENTRIES, TLB_INVALID, TLB_WORDS, TLBW_ADDEND, TLBW_EXEC, TLBW_WRITE,
 } from '../cpu/layout.ts';
 import { Exit } from './region.ts';
-import { slowPathHelper, type SlowPathHost } from './slow-path.ts';
+import { refillHelper, slowPathHelper, type SlowPathHost } from './slow-path.ts';
 import { translateRegion } from './translate.ts';
 import { tailCallsSupported } from './wasm.ts';
 import { Trampoline } from './trampoline.ts';
@@ -123,6 +123,8 @@ export class JitEngine implements Engine {
   private readonly tailCalls: boolean;
   private readonly memory: WebAssembly.Memory;
   private readonly tramp: Trampoline;
+  /** Every region's TLB refill (see slow-path.ts). */
+  private readonly refill: ReturnType<typeof refillHelper>;
   /** The TLB generation last seen (the jump cache is voided when it moves). */
   private seenTlbGen = -1;
   /** minstret + budget when the trampoline was last entered (the slow-path helper's `end`). */
@@ -146,6 +148,7 @@ export class JitEngine implements Engine {
     this.tailCalls = o.tailCalls ?? tailCallsSupported();
     this.memory = o.memory;
     this.tramp = new Trampoline(o.hart, o.memory, this.shared);
+    this.refill = refillHelper(o.hart);
   }
 
   /**
@@ -319,7 +322,7 @@ export class JitEngine implements Engine {
     let inst: WebAssembly.Instance;
     try {
       inst = new WebAssembly.Instance(new WebAssembly.Module(out.bytes), {
-        env: { mem: this.memory, slow: slowPathHelper(this.h, out.slow, this.slowHost) },
+        env: { mem: this.memory, slow: slowPathHelper(this.h, out.slow, this.slowHost), refill: this.refill },
       });
     } catch (err) {
       // A translator bug must not stop the guest: it keeps running on the interpreter.

@@ -131,6 +131,7 @@ const T_SLOW = 1;
 const T_MULHU = 2;
 const T_FMA = 3;
 const T_LEAVE = 4;
+const T_REFILL = 5;
 
 /**
  * Most guest instructions in one function of a region. V8 optimizes a function on its own once
@@ -199,7 +200,8 @@ export function partition(blocks: Block[]): number[] {
  * Translates a region into a module exporting one function per group of blocks, named by group
  * number: `run(h, entry, budget, end)` with `entry` a block index within the group and `end`
  * minstret + budget at the trampoline's entry (see BlockEmitter). The module imports the
- * machine's memory and the slow-path helper `slow(k, budget)` (see SlowPaths).
+ * machine's memory, the slow-path helper `slow(k, budget)` (see SlowPaths) and the TLB refill
+ * `refill(vaLo, vaHi, access)` (see slow-path.ts).
  */
 export function translateRegion(
   src: RegionSource,
@@ -280,8 +282,9 @@ export function translateRegion(
       { params: [I64, I64], results: [I64] },
       { params: [F64, F64, F64], results: [F64] },
       { params: [I32, I32, I64, I32, I32], results: [I32] },
+      { params: [I32, I32, I32], results: [I32] },
     ],
-    imports: [{ name: 'slow', type: T_SLOW }],
+    imports: [{ name: 'slow', type: T_SLOW }, { name: 'refill', type: T_REFILL }],
     memory,
     funcs: [
       { type: T_MULHU, code: mulhuFunction() },
