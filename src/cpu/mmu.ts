@@ -4,8 +4,8 @@
  * faults, and refills of the software TLB described in layout.ts.
  */
 import {
-  MMU_M, MMU_S, MMU_U, DIRTY_BITMAP, PAGE_SHIFT, RAM_BASE, RAM_HOST, TLB_ENTRIES, TLB_INVALID, TLB_WORDS, TLBW_ADDEND, TLBW_EXEC, TLBW_READ,
-  TLBW_WRITE,
+  MMU_M, MMU_S, MMU_U, DIRTY_BITMAP, PAGE_SHIFT, RAM_BASE, RAM_HOST, TLB2_ENTRIES, TLB2_HEADER, TLB_ENTRIES, TLB_INVALID, TLB_WORDS,
+  TLBW_ADDEND, TLBW_EXEC, TLBW_READ, TLBW_WRITE,
 } from './layout.ts';
 import { MSTATUS_MXR, SATP_SV39, SATP_SV48 } from './csr-numbers.ts';
 import { PRIV_M, PRIV_S, PRIV_U, S, type Hart } from './hart.ts';
@@ -161,6 +161,24 @@ export function fillTlb(h: Hart, mmu: number, access: Access, vaLo: number, vaHi
   const k = e + TAG_WORD[access]!;
   t[k] = pageLo;
   t[k + 1] = vaHi;
+  if (access !== Access.Fetch && mmuOut.span === 4096) fillTlb2(h, mmu, access, pageLo, vaHi, addend);
+}
+
+/** Records a 4 KiB load or store translation just put in the TLB in the second level too (layout.ts). */
+function fillTlb2(h: Hart, mmu: number, access: Access, pageLo: number, vaHi: number, addend: number): void {
+  const t2 = h.tlb2;
+  const w = TLB2_HEADER / 4 + ((pageLo >>> 12) & (TLB2_ENTRIES - 1)) * 4;
+  const gen = t2[0]!;
+  const tag = pageLo | mmu;
+  const bit = access === Access.Store ? 2 : 1;
+  if (t2[w] === tag && t2[w + 1] === vaHi && t2[w + 2] === addend && t2[w + 3]! >>> 2 === gen) {
+    t2[w + 3] = t2[w + 3]! | bit;
+    return;
+  }
+  t2[w] = tag;
+  t2[w + 1] = vaHi;
+  t2[w + 2] = addend;
+  t2[w + 3] = (gen << 2) | bit;
 }
 
 /** The tag an access of each kind uses (by Access). */

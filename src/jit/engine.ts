@@ -374,6 +374,7 @@ export class JitEngine implements Engine {
     flags[ppage] = flags[ppage]! | PAGE_CODE;
     const hostPage = RAM_HOST + ppage * 4096;
     for (const h of this.harts) {
+      h.voidTlb2(); // its store entries for the page, wherever they are
       const t = h.tlb;
       for (let e = 0; e < MMU_COUNT * TLB_ENTRIES * TLB_WORDS; e += TLB_WORDS) {
         if (t[e + TLBW_WRITE] === TLB_INVALID) continue;

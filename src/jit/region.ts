@@ -48,7 +48,8 @@ export const F_REFILL = 1;
 export const F_MULHU = 2;
 export const F_FMA = 3;
 export const F_LEAVE = 4;
-export const F_GROUP0 = 5;
+export const F_TLB2 = 5;
+export const F_GROUP0 = 6;
 
 /** Where a jump lands inside the region: a block of function `group`, by its index there. */
 export interface BlockRef {

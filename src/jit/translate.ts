@@ -7,10 +7,12 @@
  * has them, so control that stays in the page never leaves WebAssembly. Anything the region
  * does not cover returns to the dispatcher (engine.ts).
  */
+import { HART_BASE, HART_BLOCK } from '../cpu/layout.ts';
 import { decode } from '../isa/decode.ts';
 import { Flag, Kind } from '../isa/table.ts';
 import { BlockEmitter, leaveFunction } from './emit.ts';
 import { mulhuFunction } from './emit-int.ts';
+import { tlb2Function } from './emit-mem.ts';
 import { fmaFunction } from './fma-rne.ts';
 import { Exit, loadDataTlb, Locals, P_BUDGET, P_END, P_ENTRY, SlowPaths, storeInstret, type BlockRef, type Insn } from './region.ts';
 import { Code, encodeModule, F64, I32, I64, Op, tailCallsSupported } from './wasm.ts';
@@ -132,6 +134,7 @@ const T_MULHU = 2;
 const T_FMA = 3;
 const T_LEAVE = 4;
 const T_REFILL = 5;
+const T_TLB2 = 6;
 
 /**
  * Most guest instructions in one function of a region. V8 optimizes a function on its own once
@@ -283,6 +286,7 @@ export function translateRegion(
       { params: [F64, F64, F64], results: [F64] },
       { params: [I32, I32, I64, I32, I32], results: [I32] },
       { params: [I32, I32, I32], results: [I32] },
+      { params: [I64, I32, I32], results: [I32] },
     ],
     imports: [{ name: 'slow', type: T_SLOW }, { name: 'refill', type: T_REFILL }],
     memory,
@@ -290,6 +294,7 @@ export function translateRegion(
       { type: T_MULHU, code: mulhuFunction() },
       { type: T_FMA, code: fmaFunction() },
       { type: T_LEAVE, code: leaveFunction(vpage) },
+      { type: T_TLB2, code: tlb2Function(hb, (hb - HART_BASE) / HART_BLOCK) },
       ...funcs,
     ],
   });
