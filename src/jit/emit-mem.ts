@@ -17,16 +17,18 @@ import { Code, I32, I64, Op } from './wasm.ts';
 export const BOX = -0x1_0000_0000;
 
 /**
- * The module-internal helper `tlb2(va, dtlb, access) -> filled` for a load (access 0) or store
- * (1) whose TLB probe missed, on the hart whose block is at `hb`: copies the page's entry from
- * the second-level TLB (layout.ts) into the data TLB at `dtlb` as fillTlb would (another page's
- * entry loses its tags; a store entry marks the page dirty, as fillTlb does), else calls the
- * `refill` import, which walks the page table and fills both levels. Returns 0 when neither
- * could (a fault, a device, a page whose stores must be seen): the slow path runs then.
+ * The module-internal helper `tlb2(va, dtlb, access, size) -> entry` for a load (access 0) or
+ * store (1) of `size` bytes whose TLB probe missed, on the hart whose block is at `hb`: copies
+ * the page's entry from the second-level TLB (layout.ts) into the data TLB at `dtlb` as fillTlb
+ * would (another page's entry loses its tags; a store entry marks the page dirty, as fillTlb
+ * does), else calls the `refill` import, which walks the page table and fills both levels.
+ * Returns the address of the entry, which now allows the access, or 0 when it does not (a
+ * page-crossing access, a fault, a device, a page whose stores must be seen): the slow path
+ * runs then.
  */
 export function tlb2Function(hb: number, hart: number): Code {
-  const c = new Code(3);
-  const [va, dtlb, acc] = [0, 1, 2];
+  const c = new Code(4);
+  const [va, dtlb, acc, size] = [0, 1, 2, 3];
   const slot = c.local(I32);
   const word = c.local(I32);
   const e = c.local(I32);
@@ -35,7 +37,13 @@ export function tlb2Function(hb: number, hart: number): Code {
   const base = tlb2Base(hart);
   const mmuShift = Math.log2(TLB_ENTRIES * TLB_ENTRY);
   if (!Number.isInteger(mmuShift)) throw new Error('jit: a TLB of a size that is not a power of two');
+  // A page-crossing access: the slow path's.
+  c.get(va).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).get(size).op(Op.i32_add).i32(4096).op(Op.i32_gt_u).if();
+  c.i32(0).op(Op.return);
+  c.end();
   c.get(va).i64(-4096).op(Op.i64_and).set(page);
+  c.get(va).i64(12).op(Op.i64_shr_u).op(Op.i32_wrap_i64).i32(TLB_ENTRIES - 1).op(Op.i32_and).i32(TLB_ENTRY_SHIFT).op(Op.i32_shl);
+  c.get(dtlb).op(Op.i32_add).set(e);
   c.get(va).i64(12).op(Op.i64_shr_u).op(Op.i32_wrap_i64).i32(TLB2_ENTRIES - 1).op(Op.i32_and).i32(4).op(Op.i32_shl);
   c.i32(base + TLB2_HEADER).op(Op.i32_add).set(slot);
   // Hit: the same page and MMU index, of the current generation, allowing the access.
@@ -45,11 +53,15 @@ export function tlb2Function(hb: number, hart: number): Code {
   c.get(slot).mem(Op.i32_load, 2, 12).tee(word).i32(2).op(Op.i32_shr_u).i32(base).mem(Op.i32_load, 2, 0).op(Op.i32_eq).op(Op.i32_and);
   c.get(word).get(acc).op(Op.i32_shr_u).i32(1).op(Op.i32_and).op(Op.i32_and);
   c.op(Op.i32_eqz).if();
-  c.get(va).op(Op.i32_wrap_i64).get(va).i64(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64).get(acc).call(F_REFILL).op(Op.return);
+  // Miss: the page-table walk; the entry allows the access if it now has the page's tag.
+  c.get(va).op(Op.i32_wrap_i64).get(va).i64(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64).get(acc).call(F_REFILL).if();
+  c.get(e).get(acc).i32(3).op(Op.i32_shl).op(Op.i32_add).mem(Op.i64_load, 3, TLB_READ).get(page).op(Op.i64_eq).if();
+  c.get(e).op(Op.return);
+  c.end();
+  c.end();
+  c.i32(0).op(Op.return);
   c.end();
   c.get(slot).mem(Op.i32_load, 2, 8).set(addend);
-  c.get(va).i64(12).op(Op.i64_shr_u).op(Op.i32_wrap_i64).i32(TLB_ENTRIES - 1).op(Op.i32_and).i32(TLB_ENTRY_SHIFT).op(Op.i32_shl);
-  c.get(dtlb).op(Op.i32_add).set(e);
   // Another page's entry (another addend, or no tag of this page): its tags go.
   c.get(e).mem(Op.i32_load, 2, TLB_ADDEND).get(addend).op(Op.i32_ne);
   for (const tag of [0, 8, 16]) {
@@ -67,7 +79,7 @@ export function tlb2Function(hb: number, hart: number): Code {
   c.get(word).i32(3).op(Op.i32_shr_u).i32(DIRTY_BITMAP).op(Op.i32_add).tee(slot);
   c.get(slot).mem(Op.i32_load8_u, 0, 0).i32(1).get(word).i32(7).op(Op.i32_and).op(Op.i32_shl).op(Op.i32_or).mem(Op.i32_store8, 0, 0);
   c.end();
-  c.i32(1);
+  c.get(e);
   return c;
 }
 
@@ -99,29 +111,28 @@ function ea(em: BlockEmitter, rs1: number, imm: number): void {
  * An access of `size` bytes at x[rs1] + imm: `fast` runs when the TLB probe (the read or the
  * write tag) hits and `fsGuard` (FP accesses) holds, the interpreter otherwise. On a miss the
  * entry is first filled from the second-level TLB or the page table (tlb2Function), when the
- * access may use one, and the probe is made again: a miss costs a lookup or a page-table walk
- * rather than the interpreter's whole slow path (a strided sweep over more pages than the TLB
- * holds misses on every page).
+ * access may use one: a miss costs a lookup or a page-table walk rather than the
+ * interpreter's whole slow path (a strided sweep over more pages than the TLB holds misses on
+ * every page).
  */
 function access(em: BlockEmitter, j: number, x: Insn, size: number, tagOffset: number, fsGuard: FsGuard, fast: () => void): void {
   const c = em.c;
-  const guarded = (): void => {
-    probe(em, size, tagOffset);
-    if (fsGuard !== FsGuard.None) {
-      em.fsState(fsGuard);
-      c.op(Op.i32_and);
-    }
+  const guard = (): void => {
+    if (fsGuard === FsGuard.None) return;
+    // The FS condition as 0 or 1 (for On it is mstatus.FS itself), and-ed with the hit.
+    em.fsState(fsGuard);
+    c.i32(0).op(Op.i32_ne).op(Op.i32_and);
   };
   ea(em, x.d.rs1, x.d.imm);
   c.block(); // done
   c.block(); // fast
-  guarded();
+  probe(em, size, tagOffset);
+  guard();
   c.brIf(0);
-  c.get(em.locals.va).get(em.locals.dtlb).i32(tagOffset === TLB_WRITE ? Access.Store : Access.Load).call(F_TLB2);
-  c.if();
-  guarded();
-  c.brIf(1);
-  c.end();
+  c.get(em.locals.va).get(em.locals.dtlb).i32(tagOffset === TLB_WRITE ? Access.Store : Access.Load).i32(size).call(F_TLB2);
+  c.tee(em.locals.e).i32(0).op(Op.i32_ne);
+  guard();
+  c.brIf(0);
   em.viaInterpreter(j, x);
   c.br(1);
   c.end(); // fast

@@ -90,6 +90,11 @@ export interface JitStats {
   jumpCacheHits: number;
   /** Instructions run by the interpreter inside this engine (cold code, slow paths excluded). */
   interpretedInsns: number;
+  /**
+   * Instructions translated code ran through the slow-path helper (a TLB miss no refill could
+   * serve, a device, a floating-point case without a fast path, ...).
+   */
+  slowPaths: number;
   invalidations: number;
 }
 
@@ -131,7 +136,7 @@ export class JitEngine implements Engine {
   private sliceEnd = 0;
   readonly stats: JitStats = {
     regionsCompiled: 0, extensions: 0, blocksTranslated: 0, insnsTranslated: 0, wasmBytes: 0, translateMs: 0, compileMs: 0,
-    regionRuns: 0, jumpCacheHits: 0, interpretedInsns: 0, invalidations: 0,
+    regionRuns: 0, jumpCacheHits: 0, interpretedInsns: 0, slowPaths: 0, invalidations: 0,
   };
 
   constructor(o: JitOptions) {
@@ -173,6 +178,7 @@ export class JitEngine implements Engine {
 
   /** The slow-path helper's engine side (see slow-path.ts). */
   private readonly slowHost: SlowPathHost = {
+    stats: this.stats,
     sliceEnd: () => this.sliceEnd,
     remapped: () => {
       this.seenTlbGen = this.h.s[S_TLBGEN]!;
@@ -301,13 +307,18 @@ export class JitEngine implements Engine {
       return;
     }
     // An extension translates the code reachable from the new entry points only. It takes in
-    // blocks the page's earlier translations have too, rather than leaving for them: a loop
-    // whose blocks were found at different times (an entry in its middle where a slice ended,
-    // a path first taken later) would otherwise bounce between modules through the jump cache
-    // on every iteration.
+    // the blocks the page's earlier translations have that lead back to the new code, rather
+    // than leaving for them: a loop whose blocks were found at different times (an entry in
+    // its middle where a slice ended, a path first taken later) would otherwise bounce between
+    // modules through the jump cache on every iteration.
     const extend = r.slots.length !== 0 && r.extensions < MAX_EXTENSIONS;
+    let earlier: Set<number> | undefined;
+    if (extend) {
+      earlier = new Set();
+      for (let i = 0; i < 2048; i++) if (r.entryIndex[i]! >= 0) earlier.add(i * 2);
+    }
     const out = translateRegion(
-      { vpage, half: (off) => m16[(base + off) >>> 1]!, entries: extend ? r.pending : r.entries, seen: r.seen },
+      { vpage, half: (off) => m16[(base + off) >>> 1]!, entries: extend ? r.pending : r.entries, seen: r.seen, earlier },
       { shared: this.shared, maxPages: 65536 },
       this.h.base,
       this.tailCalls,

@@ -16,6 +16,8 @@ const S_TLBGEN = S.tlbGen;
 
 /** What the helper needs of the engine. */
 export interface SlowPathHost {
+  /** Where the helper counts its calls. */
+  readonly stats: { slowPaths: number };
   /** minstret + budget when the trampoline was last entered (the region functions' `end`). */
   sliceEnd(): number;
   /** An SFENCE.VMA remapped code the jump cache may name: void it before anything chains. */
@@ -42,7 +44,9 @@ export function slowPathHelper(h: Hart, t: SlowPaths, host: SlowPathHost): (k: n
     PC[0] = pc | 0;
     PC[1] = Math.floor(pc / 0x1_0000_0000) | 0;
   };
+  const stats = host.stats;
   return (k, budget) => {
+    stats.slowPaths++;
     const pc = t.pc[k]!;
     setPc(pc);
     // minstret before this instruction (see BlockEmitter): end - budget - back.

@@ -34,6 +34,11 @@ export interface RegionSource {
    * has run is translated: a path never taken leaves the region (to be translated if it gets hot).
    */
   seen?: Uint8Array;
+  /**
+   * Page offsets where blocks of the page's earlier translations start (an extension's
+   * translation): of those, only the ones on a path back to new code are translated again.
+   */
+  earlier?: Set<number>;
 }
 
 export interface TranslatedRegion {
@@ -96,6 +101,27 @@ function scanBlock(src: RegionSource, off: number): Block {
   return { off, insns, end: 'fall' };
 }
 
+/** The page offsets discovery goes on to from a block: its fall-through, direct targets and return points. */
+function successors(b: Block): number[] {
+  const out: number[] = [];
+  const last = b.insns[b.insns.length - 1];
+  const next = last ? last.off + last.d.len : b.off;
+  if (b.end === 'fall' && next < 4096) out.push(next);
+  if (last && b.end === 'control') {
+    const def = last.d.def;
+    if (def.kind === Kind.Branch) {
+      out.push(next, last.off + last.d.imm);
+    } else if (def.flags & Flag.Direct) {
+      out.push(last.off + last.d.imm);
+      // A call returns to the next instruction: make it a block too.
+      if (last.d.rd !== 0) out.push(next);
+    } else if (last.d.rd !== 0) {
+      out.push(next); // jalr used as a call
+    }
+  }
+  return out;
+}
+
 /** Finds the region's blocks: from the entries, through direct branches and fall-throughs. */
 export function discover(src: RegionSource): Block[] {
   const blocks = new Map<number, Block>();
@@ -107,24 +133,32 @@ export function discover(src: RegionSource): Block[] {
     if (src.seen && !src.seen[off >>> 1] && !entries.has(off)) continue;
     const b = scanBlock(src, off);
     blocks.set(off, b);
-    const last = b.insns[b.insns.length - 1];
-    const next = last ? last.off + last.d.len : off;
-    if (b.end === 'fall' && next < 4096) work.push(next);
-    if (last && b.end === 'control') {
-      const def = last.d.def;
-      if (def.kind === Kind.Branch) {
-        work.push(next);
-        work.push(last.off + last.d.imm);
-      } else if (def.flags & Flag.Direct) {
-        work.push(last.off + last.d.imm);
-        // A call returns to the next instruction: make it a block too.
-        if (last.d.rd !== 0) work.push(next);
-      } else if (last.d.rd !== 0) {
-        work.push(next); // jalr used as a call
+    work.push(...successors(b));
+  }
+  let list = [...blocks.values()];
+  if (src.earlier) list = onPathsToNew(list, src.earlier);
+  return list.filter((b) => b.insns.length > 0 || b.end === 'interp' || b.end === 'straddle');
+}
+
+/**
+ * An extension's blocks: the new ones (starting where no earlier translation of the page has
+ * a block), and the earlier ones from which a new one can be reached, so that a loop through
+ * both runs inside one module. The other earlier blocks (what the new code merely leads to)
+ * are left to their translation, reached through the dispatcher.
+ */
+function onPathsToNew(blocks: Block[], earlier: Set<number>): Block[] {
+  const keep = new Set<number>();
+  for (const b of blocks) if (!earlier.has(b.off)) keep.add(b.off);
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const b of blocks) {
+      if (!keep.has(b.off) && successors(b).some((s) => keep.has(s))) {
+        keep.add(b.off);
+        changed = true;
       }
     }
   }
-  return [...blocks.values()].filter((b) => b.insns.length > 0 || b.end === 'interp' || b.end === 'straddle');
+  return blocks.filter((b) => keep.has(b.off));
 }
 
 /** The signatures in a region module. */
@@ -286,7 +320,7 @@ export function translateRegion(
       { params: [F64, F64, F64], results: [F64] },
       { params: [I32, I32, I64, I32, I32], results: [I32] },
       { params: [I32, I32, I32], results: [I32] },
-      { params: [I64, I32, I32], results: [I32] },
+      { params: [I64, I32, I32, I32], results: [I32] },
     ],
     imports: [{ name: 'slow', type: T_SLOW }, { name: 'refill', type: T_REFILL }],
     memory,
