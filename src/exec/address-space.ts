@@ -137,10 +137,16 @@ export class AddressSpace {
 
   private alloc(): number {
     let p: number;
-    if (this.freeTop > 0) p = this.free[--this.freeTop]!;
-    else if (this.highWater < this.free.length) p = this.highWater++;
-    else return -1;
-    this.ram.zero(RAM_BASE + p * PAGE, PAGE);
+    if (this.freeTop > 0) {
+      p = this.free[--this.freeTop]!;
+      this.ram.zero(RAM_BASE + p * PAGE, PAGE);
+    } else if (this.highWater < this.free.length) {
+      // Never handed out: still zero, as the machine's RAM starts (a fork's child gets only the
+      // pages below its parent's high-water mark).
+      p = this.highWater++;
+    } else {
+      return -1;
+    }
     if (this.pagesInUse > this.peakPages) this.peakPages = this.pagesInUse;
     return p;
   }

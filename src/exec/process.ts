@@ -21,7 +21,7 @@ import { VirtusError } from '../util/errors.ts';
 import { BLOCK, E, KEEP, S_IFDIR, S_IFMT, SIGBUS, SIGILL, SIGSEGV, TASK_SIZE } from './abi.ts';
 import { AddressSpace, Use } from './address-space.ts';
 import { FdTable, stdioFile } from './files.ts';
-import type { ExecHost } from './host.ts';
+import type { ExecHost, ExecStat } from './host.ts';
 import type { ExecKernel } from './kernel.ts';
 import { outOfMemory } from './loader.ts';
 import { resolvePath } from './path.ts';
@@ -310,9 +310,9 @@ export class GuestProcess {
     return progress;
   }
 
-  /** Resolves a guest path from a guest-absolute directory (path.ts). */
-  resolve(base: string, path: string, followLast: boolean): string | number {
-    return resolvePath(this.host, base, path, followLast);
+  /** Resolves a guest path from a guest-absolute directory (path.ts; `out.st`: the lstat it took of the result). */
+  resolve(base: string, path: string, followLast: boolean, out?: { st?: ExecStat }): string | number {
+    return resolvePath(this.host, base, path, followLast, out);
   }
 
   /**
