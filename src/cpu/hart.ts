@@ -108,6 +108,8 @@ export class Hart {
   readonly tlb: Int32Array;
   /** The second-level data TLB (layout.ts), as 32-bit words: the generation, then the entries. */
   readonly tlb2: Int32Array;
+  /** Whether the second-level TLB is in use (enableTlb2). */
+  private tlb2On = false;
   /** Views of the whole memory (guest RAM at RAM_HOST). */
   readonly m8: Uint8Array;
   readonly m16: Uint16Array;
@@ -259,10 +261,25 @@ export class Hart {
   }
 
   /**
-   * Voids the second-level TLB: every entry of the old generation (a full flush, or a page
-   * that must see every store from now on). Generation 0 is never current.
+   * Turns the second-level TLB on (it starts off: generation 0, which fillTlb does not fill).
+   * Only for a hart whose page tables no guest code can write and whose every PTE change is
+   * followed by a flush, as under the process VM (src/exec/): there a translation served from
+   * the second level is what a walk would give. On a machine whose guest keeps its own page
+   * tables, a PTE changed without SFENCE.VMA may be seen late, which the spec allows but which
+   * would make the translator (the only reader) differ from the interpreter, which walks on
+   * every first-level miss: engines must agree exactly.
+   */
+  enableTlb2(): void {
+    this.tlb2On = true;
+    this.voidTlb2();
+  }
+
+  /**
+   * Voids the second-level TLB when it is on: every entry of the old generation (a full flush,
+   * or a page that must see every store from now on). Generation 0 is never current.
    */
   voidTlb2(): void {
+    if (!this.tlb2On) return;
     const g = this.tlb2[0]! + 1;
     if (g < 1 << 29) {
       this.tlb2[0] = g;

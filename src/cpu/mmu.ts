@@ -167,8 +167,9 @@ export function fillTlb(h: Hart, mmu: number, access: Access, vaLo: number, vaHi
 /** Records a 4 KiB load or store translation just put in the TLB in the second level too (layout.ts). */
 function fillTlb2(h: Hart, mmu: number, access: Access, pageLo: number, vaHi: number, addend: number): void {
   const t2 = h.tlb2;
-  const w = TLB2_HEADER / 4 + ((pageLo >>> 12) & (TLB2_ENTRIES - 1)) * 4;
   const gen = t2[0]!;
+  if (gen === 0) return; // off (Hart.enableTlb2)
+  const w = TLB2_HEADER / 4 + ((pageLo >>> 12) & (TLB2_ENTRIES - 1)) * 4;
   const tag = pageLo | mmu;
   const bit = access === Access.Store ? 2 : 1;
   if (t2[w] === tag && t2[w + 1] === vaHi && t2[w + 2] === addend && t2[w + 3]! >>> 2 === gen) {

@@ -129,10 +129,15 @@ function access(em: BlockEmitter, j: number, x: Insn, size: number, tagOffset: n
   probe(em, size, tagOffset);
   guard();
   c.brIf(0);
+  // Only an access the interpreter would translate may refill: an FP access with FS off
+  // traps before it looks at memory, and a walk sets A and D bits the interpreter's would not.
+  if (fsGuard !== FsGuard.None) {
+    em.fsState(fsGuard);
+    c.if();
+  }
   c.get(em.locals.va).get(em.locals.dtlb).i32(tagOffset === TLB_WRITE ? Access.Store : Access.Load).i32(size).call(F_TLB2);
-  c.tee(em.locals.e).i32(0).op(Op.i32_ne);
-  guard();
-  c.brIf(0);
+  c.tee(em.locals.e).brIf(fsGuard !== FsGuard.None ? 1 : 0);
+  if (fsGuard !== FsGuard.None) c.end();
   em.viaInterpreter(j, x);
   c.br(1);
   c.end(); // fast
