@@ -71,7 +71,7 @@ async function bundle() {
     const built = await esbuild.build({
       entryPoints: [entry], bundle: true, platform: 'node', format: light ? 'cjs' : 'esm', target: 'node20',
       packages: 'external', outfile: tmp, logLevel: 'silent', metafile: true, absWorkingDir: root,
-      // The CommonJS bundle is given its file's URL (see run below).
+      // The CommonJS bundle is given its file's URL (see runCommonJs).
       define: light ? { 'import.meta.url': '__virtusBundleUrl' } : undefined,
     });
     const files = Object.keys(built.metafile.inputs).map((f) => resolve(root, f)).sort();
