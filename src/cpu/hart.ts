@@ -5,7 +5,7 @@
  */
 import {
   F_OFF, hartBase, MMU_COUNT, MMU_M, MMU_S, MMU_S_SUM, MMU_U, PC_OFF, RAM_BASE, RAM_HOST, SLOT_OFF, SLOTS,
-  TLB_ENTRIES, TLB_INVALID, TLB_OFF, TLB_WORDS, TLBW_ADDEND, X_OFF, type Slot,
+  TLB2_BYTES, TLB2_ENTRIES, TLB2_HEADER, tlb2Base, TLB_ENTRIES, TLB_INVALID, TLB_OFF, TLB_WORDS, TLBW_ADDEND, X_OFF, type Slot,
 } from './layout.ts';
 import { emptyPmp, rebuildPmp, type PmpTable } from './pmp.ts';
 import {
@@ -154,6 +154,10 @@ export class Hart {
   readonly s: Int32Array;
   /** The software TLB of every MMU index, as 32-bit words. */
   readonly tlb: Int32Array;
+  /** The second-level data TLB (layout.ts), as 32-bit words: the generation, then the entries. */
+  readonly tlb2: Int32Array;
+  /** Whether the second-level TLB is in use (enableTlb2). */
+  private tlb2On = false;
   /** Views of the whole memory (guest RAM at RAM_HOST). */
   readonly m8: Uint8Array;
   readonly m16: Uint16Array;
@@ -197,6 +201,7 @@ export class Hart {
     this.pc = new Int32Array(buf, this.base + PC_OFF, 2);
     this.s = new Int32Array(buf, this.base + SLOT_OFF, SLOTS.length * 2);
     this.tlb = new Int32Array(buf, this.base + TLB_OFF, MMU_COUNT * TLB_ENTRIES * TLB_WORDS);
+    this.tlb2 = new Int32Array(buf, tlb2Base(o.id), TLB2_BYTES / 4);
     this.m8 = new Uint8Array(buf);
     this.m16 = new Uint16Array(buf);
     this.m32 = new Int32Array(buf);
@@ -299,11 +304,41 @@ export class Hart {
   /** Empties every TLB (satp write, SFENCE.VMA without address, MXR change, dirty-log reset). */
   flushTlb(): void {
     this.tlb.fill(TLB_INVALID);
+    this.voidTlb2();
     if (this.superEntries) this.tlbSpan.fill(0);
     this.superEntries = 0;
     this.superLo = Infinity;
     this.superHi = -Infinity;
     this.codeGone();
+  }
+
+  /**
+   * Turns the second-level TLB on (it starts off: generation 0, which fillTlb does not fill).
+   * Only for a hart whose page tables no guest code can write and whose every PTE change is
+   * followed by a flush, as under the process VM (src/exec/): there a translation served from
+   * the second level is what a walk would give. On a machine whose guest keeps its own page
+   * tables, a PTE changed without SFENCE.VMA may be seen late, which the spec allows but which
+   * would make the translator (the only reader) differ from the interpreter, which walks on
+   * every first-level miss: engines must agree exactly.
+   */
+  enableTlb2(): void {
+    this.tlb2On = true;
+    this.voidTlb2();
+  }
+
+  /**
+   * Voids the second-level TLB when it is on: every entry of the old generation (a full flush,
+   * or a page that must see every store from now on). Generation 0 is never current.
+   */
+  voidTlb2(): void {
+    if (!this.tlb2On) return;
+    const g = this.tlb2[0]! + 1;
+    if (g < 1 << 29) {
+      this.tlb2[0] = g;
+      return;
+    }
+    this.tlb2.fill(0);
+    this.tlb2[0] = 1;
   }
 
   /** Translations may have changed under code the translator chains to: it must look again. */
@@ -338,6 +373,8 @@ export class Hart {
   flushTlbPage(vaLo: number, vaHi: number): void {
     const idx = (vaLo >>> 12) & (TLB_ENTRIES - 1);
     for (let m = 0; m < MMU_COUNT; m++) this.dropEntry(m * TLB_ENTRIES + idx);
+    // The second level holds no superpage: the page's own slot, whatever it holds, goes.
+    this.tlb2[TLB2_HEADER / 4 + ((vaLo >>> 12) & (TLB2_ENTRIES - 1)) * 4 + 3] = 0;
     // The page the hart executes from, or one the translator may chain to, makes engines look again.
     let chained = this.jcPages[(vaLo >>> 12) & (JC_PAGES - 1)] !== 0 ||
       (((vaLo ^ this.pc[0]!) & ~0xfff) === 0 && vaHi === this.pc[1]);

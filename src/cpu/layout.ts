@@ -38,6 +38,21 @@ export const JUMP_CACHE_BYTES = JUMP_CACHE_ENTRIES * 16;
 export function jumpCacheBase(hart: number): number {
   return JIT_AREA + hart * JUMP_CACHE_BYTES;
 }
+/**
+ * A second-level data TLB per hart, behind the TLB of the hart block: translated code that
+ * misses there looks here before it asks the page-table walk (src/jit/emit-mem.ts). It holds
+ * the 4 KiB load and store translations fillTlb made since it was last voided, so it covers
+ * 256 MiB where the first level covers 4 MiB (a sweep over a large array misses the first
+ * level on every page). Word 0 is its generation (entries of another are void); then
+ * TLB2_ENTRIES entries of 16 bytes, direct-mapped by the virtual page: the page | MMU index
+ * (i64), the TLB addend (i32), generation << 2 | store allowed << 1 | load allowed (i32).
+ */
+export const TLB2_ENTRIES = 65536;
+export const TLB2_HEADER = 16;
+export const TLB2_BYTES = TLB2_HEADER + TLB2_ENTRIES * 16;
+export function tlb2Base(hart: number): number {
+  return jumpCacheBase(MAX_HARTS) + hart * TLB2_BYTES;
+}
 
 // ---- Inside a hart block (byte offsets from the block start) ----
 
@@ -123,7 +138,7 @@ if (SLOT_OFF + 8 * SLOTS.length > TLB_OFF) throw new Error('layout: hart slots o
 if (1 << TLB_ENTRY_SHIFT !== TLB_ENTRY) throw new Error('layout: TLB_ENTRY_SHIFT is not log2(TLB_ENTRY)');
 if (TLB_OFF + TLB_BYTES > HART_BLOCK) throw new Error('layout: TLB does not fit in the hart block');
 if (HART_BASE + MAX_HARTS * HART_BLOCK > DIRTY_BITMAP) throw new Error('layout: hart blocks overlap the tables');
-if (jumpCacheBase(MAX_HARTS) > JIT_AREA_END) throw new Error('layout: machine tables overlap RAM');
+if (tlb2Base(MAX_HARTS) > JIT_AREA_END) throw new Error('layout: machine tables overlap RAM');
 
 /** Host offset of hart `i`'s block. */
 export function hartBase(i: number): number {

@@ -4,8 +4,8 @@
  * faults, and refills of the software TLB described in layout.ts.
  */
 import {
-  MMU_M, MMU_S, MMU_U, DIRTY_BITMAP, PAGE_SHIFT, RAM_BASE, RAM_HOST, TLB_ENTRIES, TLB_INVALID, TLB_WORDS, TLBW_ADDEND, TLBW_EXEC, TLBW_READ,
-  TLBW_WRITE,
+  MMU_M, MMU_S, MMU_U, DIRTY_BITMAP, PAGE_SHIFT, RAM_BASE, RAM_HOST, TLB2_ENTRIES, TLB2_HEADER, TLB_ENTRIES, TLB_INVALID, TLB_WORDS,
+  TLBW_ADDEND, TLBW_EXEC, TLBW_READ, TLBW_WRITE,
 } from './layout.ts';
 import { MSTATUS_MXR, SATP_SV39, SATP_SV48 } from './csr-numbers.ts';
 import { PRIV_M, PRIV_S, PRIV_U, S, type Hart } from './hart.ts';
@@ -28,6 +28,9 @@ export const mmuOut = { pa: 0, span: 4096 };
 
 /** 2^32, for composing Numbers from halves. */
 const P32 = 0x1_0000_0000;
+
+/** Pages mapped by a leaf at each level (512^level). */
+const SPAN_PAGES = [1, 512, 512 * 512, 512 * 512 * 512];
 
 /** Privilege of an MMU index, for PMP checks. */
 const MMU_PRIV = [PRIV_U, PRIV_S, PRIV_S, PRIV_M];
@@ -71,7 +74,10 @@ function walk(h: Hart, vaLo: number, vaHi: number, access: Access, mmu: number):
   let table = ((satpHi & 0xfff) * P32 + (h.s[S.satp]! >>> 0)) * 4096;
   const m32 = h.m32;
   for (let i = levels - 1; i >= 0; i--) {
-    const idx = Math.floor(vpn / 2 ** (9 * i)) % 512;
+    // VPN[i] is va bits 20+9i..12+9i, taken from the halves with shifts: the same as
+    // floor(vpn / 512^i) % 512, whose non-constant power made V8 call out to pow on every
+    // level of every walk (half the time of a TLB miss).
+    const idx = i === 0 ? (vaLo >>> 12) & 511 : i === 1 ? (vaLo >>> 21) & 511 : i === 2 ? ((vaLo >>> 30) | (vaHi << 2)) & 511 : (vaHi >>> 7) & 511;
     const pteAddr = table + idx * 8;
     // Page-table accesses are S-mode accesses for PMP (3.7.1).
     const host = h.ramOffset(pteAddr, 8);
@@ -102,7 +108,7 @@ function walk(h: Hart, vaLo: number, vaHi: number, access: Access, mmu: number):
       return pageFaultCause(access);
     }
     // A superpage whose PPN is not aligned to its size is a page fault (step 6).
-    const span = 2 ** (9 * i);
+    const span = SPAN_PAGES[i]!;
     if (i > 0 && ppn % span !== 0) return pageFaultCause(access);
     // Update A, and D on stores (step 7, hardware-managed).
     const want = PTE_A | (access === Access.Store ? PTE_D : 0);
@@ -110,7 +116,7 @@ function walk(h: Hart, vaLo: number, vaHi: number, access: Access, mmu: number):
       m32[host >>> 2] = lo | want;
       markDirty(h, host); // the page table page changed: migration must resend it
     }
-    mmuOut.pa = (ppn + (vpn % span)) * 4096 + (vaLo & 0xfff);
+    mmuOut.pa = (i === 0 ? ppn : ppn + (vpn % span)) * 4096 + (vaLo & 0xfff);
     mmuOut.span = span * 4096;
     return -1;
   }
@@ -132,16 +138,19 @@ export function fillTlb(h: Hart, mmu: number, access: Access, vaLo: number, vaHi
   const ramOff = pa - RAM_BASE;
   if (ramOff < 0 || ramOff >= h.ramSize) return;
   // A page whose bytes PMP treats differently cannot be cached as a whole.
-  if (!pmpUniformPage(h, pa - (ramOff % 4096))) return;
+  // ramOff < 2^32: its page offset is its low 12 bits (no floating-point remainder).
+  const pageOff = ramOff - (ramOff & 0xfff);
+  if (!pmpUniformPage(h, RAM_BASE + pageOff)) return;
   const pageLo = vaLo & ~0xfff;
-  const hostPage = RAM_HOST + ramOff - (ramOff % 4096);
+  const hostPage = RAM_HOST + pageOff;
   const entry = mmu * TLB_ENTRIES + ((vaLo >>> PAGE_SHIFT) & (TLB_ENTRIES - 1));
   const e = entry * TLB_WORDS;
   const t = h.tlb;
   const addend = (hostPage - pageLo) | 0;
   if (t[e + TLBW_ADDEND] !== addend || !sameTag(t, e, pageLo, vaHi)) {
-    // Another page's entry: its tags (which precede the addend) go.
-    t.fill(TLB_INVALID, e, e + TLBW_ADDEND);
+    // Another page's entry: its tags (which precede the addend) go. (Stores, not fill(): a
+    // typed array's fill costs more than a page-table walk for six words.)
+    for (let k = e; k < e + TLBW_ADDEND; k++) t[k] = TLB_INVALID;
     t[e + TLBW_ADDEND] = addend;
     t[e + TLBW_ADDEND + 1] = 0;
     h.noteSpan(entry, vaLo, vaHi, mmuOut.span);
@@ -154,6 +163,25 @@ export function fillTlb(h: Hart, mmu: number, access: Access, vaLo: number, vaHi
   const k = e + TAG_WORD[access]!;
   t[k] = pageLo;
   t[k + 1] = vaHi;
+  if (access !== Access.Fetch && mmuOut.span === 4096) fillTlb2(h, mmu, access, pageLo, vaHi, addend);
+}
+
+/** Records a 4 KiB load or store translation just put in the TLB in the second level too (layout.ts). */
+function fillTlb2(h: Hart, mmu: number, access: Access, pageLo: number, vaHi: number, addend: number): void {
+  const t2 = h.tlb2;
+  const gen = t2[0]!;
+  if (gen === 0) return; // off (Hart.enableTlb2)
+  const w = TLB2_HEADER / 4 + ((pageLo >>> 12) & (TLB2_ENTRIES - 1)) * 4;
+  const tag = pageLo | mmu;
+  const bit = access === Access.Store ? 2 : 1;
+  if (t2[w] === tag && t2[w + 1] === vaHi && t2[w + 2] === addend && t2[w + 3]! >>> 2 === gen) {
+    t2[w + 3] = t2[w + 3]! | bit;
+    return;
+  }
+  t2[w] = tag;
+  t2[w + 1] = vaHi;
+  t2[w + 2] = addend;
+  t2[w + 3] = (gen << 2) | bit;
 }
 
 /** The tag an access of each kind uses (by Access). */

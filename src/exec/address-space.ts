@@ -76,8 +76,12 @@ export class AddressSpace {
   private readonly pages = new Map<number, number>();
   /** Pages of shared file mappings as the file last had them (only changed pages are written back). */
   private readonly clean = new Map<number, Uint8Array>();
+  /**
+   * RAM pages given back (munmap, discard), reused first; pages from highWater up have never
+   * been handed out. (A list of every free page cost 16 ms of each start to fill.)
+   */
   private readonly free: Int32Array;
-  private freeTop: number;
+  private freeTop = 0;
   private readonly view: DataView;
   /** RAM page index of the root page table. */
   readonly root: number;
@@ -96,8 +100,6 @@ export class AddressSpace {
   constructor(private readonly ram: GuestRam, private readonly flush: () => void) {
     const n = ram.size / PAGE;
     this.free = new Int32Array(n);
-    for (let i = 0; i < n; i++) this.free[i] = n - 1 - i;
-    this.freeTop = n;
     this.view = new DataView(ram.bytes.buffer, ram.bytes.byteOffset, ram.size);
     const r = this.alloc();
     if (r < 0) throw new RangeError('no RAM for the page table');
@@ -111,7 +113,7 @@ export class AddressSpace {
   copyFrom(src: AddressSpace): void {
     if (src.free.length !== this.free.length || src.root !== this.root) throw new RangeError('fork: address spaces of different shapes');
     this.ram.load(RAM_BASE, src.ram.bytes.subarray(0, src.highWater * PAGE));
-    this.free.set(src.free);
+    this.free.set(src.free.subarray(0, src.freeTop));
     this.freeTop = src.freeTop;
     this.highWater = src.highWater;
     this.peakPages = src.pagesInUse;
@@ -130,14 +132,21 @@ export class AddressSpace {
 
   /** RAM pages in use (page tables included). */
   get pagesInUse(): number {
-    return this.free.length - this.freeTop;
+    return this.highWater - this.freeTop;
   }
 
   private alloc(): number {
-    if (this.freeTop === 0) return -1;
-    const p = this.free[--this.freeTop]!;
-    if (p >= this.highWater) this.highWater = p + 1;
-    this.ram.zero(RAM_BASE + p * PAGE, PAGE);
+    let p: number;
+    if (this.freeTop > 0) {
+      p = this.free[--this.freeTop]!;
+      this.ram.zero(RAM_BASE + p * PAGE, PAGE);
+    } else if (this.highWater < this.free.length) {
+      // Never handed out: still zero, as the machine's RAM starts (a fork's child gets only the
+      // pages below its parent's high-water mark).
+      p = this.highWater++;
+    } else {
+      return -1;
+    }
     if (this.pagesInUse > this.peakPages) this.peakPages = this.pagesInUse;
     return p;
   }
@@ -147,7 +156,7 @@ export class AddressSpace {
     let table = this.root;
     const vpn = Math.floor(va / PAGE);
     for (let level = 2; level > 0; level--) {
-      const off = table * PAGE + (Math.floor(vpn / 2 ** (9 * level)) % 512) * 8;
+      const off = table * PAGE + ((vpn >>> (9 * level)) & 511) * 8; // VPN[level]: bits of vpn below 32
       const pte = this.view.getUint32(off, true);
       if (pte & PTE_V) {
         table = (pte >>> 10) - RAM_BASE / PAGE;
@@ -341,7 +350,7 @@ export class AddressSpace {
 
   /** True when RAM ran out (the last failed population was for want of a page). */
   get exhausted(): boolean {
-    return this.freeTop === 0;
+    return this.freeTop === 0 && this.highWater === this.free.length;
   }
 
   /** Copies `len` bytes of guest memory at `va`; null when a page is not readable (EFAULT). */

@@ -21,7 +21,7 @@ import { VirtusError } from '../util/errors.ts';
 import { BLOCK, E, KEEP, S_IFDIR, S_IFMT, SIGBUS, SIGILL, SIGSEGV, TASK_SIZE } from './abi.ts';
 import { AddressSpace, Use } from './address-space.ts';
 import { FdTable, stdioFile } from './files.ts';
-import type { ExecHost } from './host.ts';
+import type { ExecHost, ExecStat } from './host.ts';
 import type { ExecKernel } from './kernel.ts';
 import { outOfMemory } from './loader.ts';
 import { resolvePath } from './path.ts';
@@ -120,6 +120,9 @@ export class GuestProcess {
       throw new VirtusError('EXEC_HOST_MEMORY', `the host cannot reserve ${ramSize >> 20} MiB for a guest process (lower --memory)`);
     }
     const m = this.machine;
+    // The monitor alone writes the page tables and flushes after every change that takes
+    // anything away: the second-level TLB serves the translator exactly (Hart.enableTlb2).
+    for (const h of m.harts) h.enableTlb2();
     this.as = new AddressSpace(m.ram, () => {
       for (const h of m.harts) h.flushTlb();
     });
@@ -152,6 +155,7 @@ export class GuestProcess {
       if (m.harts.length >= MAX_HARTS) return null;
       const first = m.harts[0]!;
       h = new Hart({ id: m.harts.length, memory: m.memory, ramSize: first.ramSize, bus: first.bus, hooks: first.hooks, pageFlags: m.pageFlags });
+      h.enableTlb2();
       m.harts.push(h);
     }
     const t = this.newThread(this.kernel.newPid(), h, createInterpreter(h));
@@ -310,9 +314,9 @@ export class GuestProcess {
     return progress;
   }
 
-  /** Resolves a guest path from a guest-absolute directory (path.ts). */
-  resolve(base: string, path: string, followLast: boolean): string | number {
-    return resolvePath(this.host, base, path, followLast);
+  /** Resolves a guest path from a guest-absolute directory (path.ts; `out.st`: the lstat it took of the result). */
+  resolve(base: string, path: string, followLast: boolean, out?: { st?: ExecStat }): string | number {
+    return resolvePath(this.host, base, path, followLast, out);
   }
 
   /**

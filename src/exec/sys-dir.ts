@@ -21,14 +21,17 @@ export function dirBase(p: GuestProcess, dirfd: number): string | number {
   return f.isDir ? f.path : -E.ENOTDIR;
 }
 
-/** Reads the path at `ptr` and resolves it against `dirfd`; a guest-absolute path or -errno. */
-export function atPath(p: GuestProcess, dirfd: number, ptr: number, follow: boolean): string | number {
+/**
+ * Reads the path at `ptr` and resolves it against `dirfd`; a guest-absolute path or -errno
+ * (`out.st`: the lstat resolving took of the result, see resolvePath).
+ */
+export function atPath(p: GuestProcess, dirfd: number, ptr: number, follow: boolean, out?: { st?: ExecStat }): string | number {
   const path = p.as.readString(ptr);
   if (path === null) return -E.EFAULT;
   if (path === '') return -E.ENOENT;
   const base = path.startsWith('/') ? '/' : dirBase(p, dirfd);
   if (typeof base === 'number') return base;
-  return p.resolve(base, path, follow);
+  return p.resolve(base, path, follow, out);
 }
 
 /** Status of an open file; a pipe is a FIFO and a /proc file a regular file, owned by the process's user. */
@@ -53,8 +56,10 @@ function statAt(p: GuestProcess, dirfd: number, ptr: number, flags: number): Exe
       return f ? fileStat(p, f) : -E.EBADF;
     }
   }
-  const path = atPath(p, dirfd, ptr, !(flags & AT_SYMLINK_NOFOLLOW));
-  return typeof path === 'number' ? path : p.host.lstat(path);
+  // Resolving took the lstat of the file already, unless it was not needed (or was a link).
+  const out: { st?: ExecStat } = {};
+  const path = atPath(p, dirfd, ptr, !(flags & AT_SYMLINK_NOFOLLOW), out);
+  return typeof path === 'number' ? path : out.st ?? p.host.lstat(path);
 }
 
 /** Writes `bytes` to guest memory at `ptr`: `ok` on success, -EFAULT otherwise. */

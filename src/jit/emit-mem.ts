@@ -4,13 +4,84 @@
  * write tag against the page of the access's last byte, so a page-crossing access misses) and
  * goes through the interpreter's handler on a miss, for a device, or when a guard fails.
  */
-import { RAM_BASE, RAM_HOST, TLB_ADDEND, TLB_ENTRIES, TLB_ENTRY_SHIFT, TLB_READ, TLB_WRITE } from '../cpu/layout.ts';
+import {
+  DIRTY_BITMAP, RAM_BASE, RAM_HOST, TLB2_ENTRIES, TLB2_HEADER, tlb2Base, TLB_ADDEND, TLB_ENTRIES, TLB_ENTRY, TLB_ENTRY_SHIFT, TLB_OFF,
+  TLB_READ, TLB_WRITE,
+} from '../cpu/layout.ts';
 import type { BlockEmitter, EmitFn } from './emit.ts';
-import { fo, FsGuard, RES_ADDR, RES_VALID, type Insn } from './region.ts';
-import { Op } from './wasm.ts';
+import { Access } from '../cpu/trap.ts';
+import { F_REFILL, F_TLB2, fo, FsGuard, RES_ADDR, RES_VALID, type Insn } from './region.ts';
+import { Code, I32, I64, Op } from './wasm.ts';
 
 /** The upper half of a NaN-boxed single (Unprivileged 21.2). */
 export const BOX = -0x1_0000_0000;
+
+/**
+ * The module-internal helper `tlb2(va, dtlb, access, size) -> entry` for a load (access 0) or
+ * store (1) of `size` bytes whose TLB probe missed, on the hart whose block is at `hb`: copies
+ * the page's entry from the second-level TLB (layout.ts) into the data TLB at `dtlb` as fillTlb
+ * would (another page's entry loses its tags; a store entry marks the page dirty, as fillTlb
+ * does), else calls the `refill` import, which walks the page table and fills both levels.
+ * Returns the address of the entry, which now allows the access, or 0 when it does not (a
+ * page-crossing access, a fault, a device, a page whose stores must be seen): the slow path
+ * runs then.
+ */
+export function tlb2Function(hb: number, hart: number): Code {
+  const c = new Code(4);
+  const [va, dtlb, acc, size] = [0, 1, 2, 3];
+  const slot = c.local(I32);
+  const word = c.local(I32);
+  const e = c.local(I32);
+  const addend = c.local(I32);
+  const page = c.local(I64);
+  const base = tlb2Base(hart);
+  const mmuShift = Math.log2(TLB_ENTRIES * TLB_ENTRY);
+  if (!Number.isInteger(mmuShift)) throw new Error('jit: a TLB of a size that is not a power of two');
+  // A page-crossing access: the slow path's.
+  c.get(va).op(Op.i32_wrap_i64).i32(0xfff).op(Op.i32_and).get(size).op(Op.i32_add).i32(4096).op(Op.i32_gt_u).if();
+  c.i32(0).op(Op.return);
+  c.end();
+  c.get(va).i64(-4096).op(Op.i64_and).set(page);
+  c.get(va).i64(12).op(Op.i64_shr_u).op(Op.i32_wrap_i64).i32(TLB_ENTRIES - 1).op(Op.i32_and).i32(TLB_ENTRY_SHIFT).op(Op.i32_shl);
+  c.get(dtlb).op(Op.i32_add).set(e);
+  c.get(va).i64(12).op(Op.i64_shr_u).op(Op.i32_wrap_i64).i32(TLB2_ENTRIES - 1).op(Op.i32_and).i32(4).op(Op.i32_shl);
+  c.i32(base + TLB2_HEADER).op(Op.i32_add).set(slot);
+  // Hit: the same page and MMU index, of the current generation, allowing the access.
+  c.get(slot).mem(Op.i64_load, 3, 0);
+  c.get(page).get(dtlb).i32(hb + TLB_OFF).op(Op.i32_sub).i32(mmuShift).op(Op.i32_shr_u).op(Op.i64_extend_i32_u).op(Op.i64_or);
+  c.op(Op.i64_eq);
+  c.get(slot).mem(Op.i32_load, 2, 12).tee(word).i32(2).op(Op.i32_shr_u).i32(base).mem(Op.i32_load, 2, 0).op(Op.i32_eq).op(Op.i32_and);
+  c.get(word).get(acc).op(Op.i32_shr_u).i32(1).op(Op.i32_and).op(Op.i32_and);
+  c.op(Op.i32_eqz).if();
+  // Miss: the page-table walk; the entry allows the access if it now has the page's tag.
+  c.get(va).op(Op.i32_wrap_i64).get(va).i64(32).op(Op.i64_shr_u).op(Op.i32_wrap_i64).get(acc).call(F_REFILL).if();
+  c.get(e).get(acc).i32(3).op(Op.i32_shl).op(Op.i32_add).mem(Op.i64_load, 3, TLB_READ).get(page).op(Op.i64_eq).if();
+  c.get(e).op(Op.return);
+  c.end();
+  c.end();
+  c.i32(0).op(Op.return);
+  c.end();
+  c.get(slot).mem(Op.i32_load, 2, 8).set(addend);
+  // Another page's entry (another addend, or no tag of this page): its tags go.
+  c.get(e).mem(Op.i32_load, 2, TLB_ADDEND).get(addend).op(Op.i32_ne);
+  for (const tag of [0, 8, 16]) {
+    c.get(e).mem(Op.i64_load, 3, tag).get(page).op(Op.i64_ne);
+    if (tag !== 0) c.op(Op.i32_and);
+  }
+  c.op(Op.i32_or).if();
+  for (const tag of [0, 8, 16]) c.get(e).i64(0x1_0000_0001n).mem(Op.i64_store, 3, tag); // TLB_INVALID in both halves
+  c.get(e).get(addend).op(Op.i64_extend_i32_u).mem(Op.i64_store, 3, TLB_ADDEND);
+  c.end();
+  c.get(e).get(acc).i32(3).op(Op.i32_shl).op(Op.i32_add).get(page).mem(Op.i64_store, 3, TLB_READ);
+  // A store entry: the page is dirty from now on (the dirty log sees no fast-path store).
+  c.get(acc).if();
+  c.get(va).op(Op.i32_wrap_i64).i32(-4096).op(Op.i32_and).get(addend).op(Op.i32_add).i32(RAM_HOST).op(Op.i32_sub).i32(12).op(Op.i32_shr_u).set(word);
+  c.get(word).i32(3).op(Op.i32_shr_u).i32(DIRTY_BITMAP).op(Op.i32_add).tee(slot);
+  c.get(slot).mem(Op.i32_load8_u, 0, 0).i32(1).get(word).i32(7).op(Op.i32_and).op(Op.i32_shl).op(Op.i32_or).mem(Op.i32_store8, 0, 0);
+  c.end();
+  c.get(e);
+  return c;
+}
 
 /** Leaves the TLB entry address in `e` and pushes 1 when the probe hits for an access of `size` at va. */
 function probe(em: BlockEmitter, size: number, tagOffset: number): void {
@@ -38,21 +109,40 @@ function ea(em: BlockEmitter, rs1: number, imm: number): void {
 
 /**
  * An access of `size` bytes at x[rs1] + imm: `fast` runs when the TLB probe (the read or the
- * write tag) hits and `fsGuard` (FP accesses) holds, the interpreter otherwise.
+ * write tag) hits and `fsGuard` (FP accesses) holds, the interpreter otherwise. On a miss the
+ * entry is first filled from the second-level TLB or the page table (tlb2Function), when the
+ * access may use one: a miss costs a lookup or a page-table walk rather than the
+ * interpreter's whole slow path (a strided sweep over more pages than the TLB holds misses on
+ * every page).
  */
 function access(em: BlockEmitter, j: number, x: Insn, size: number, tagOffset: number, fsGuard: FsGuard, fast: () => void): void {
   const c = em.c;
+  const guard = (): void => {
+    if (fsGuard === FsGuard.None) return;
+    // The FS condition as 0 or 1 (for On it is mstatus.FS itself), and-ed with the hit.
+    em.fsState(fsGuard);
+    c.i32(0).op(Op.i32_ne).op(Op.i32_and);
+  };
   ea(em, x.d.rs1, x.d.imm);
+  c.block(); // done
+  c.block(); // fast
   probe(em, size, tagOffset);
+  guard();
+  c.brIf(0);
+  // Only an access the interpreter would translate may refill: an FP access with FS off
+  // traps before it looks at memory, and a walk sets A and D bits the interpreter's would not.
   if (fsGuard !== FsGuard.None) {
     em.fsState(fsGuard);
-    c.op(Op.i32_and);
+    c.if();
   }
-  c.if();
-  fast();
-  c.else();
+  c.get(em.locals.va).get(em.locals.dtlb).i32(tagOffset === TLB_WRITE ? Access.Store : Access.Load).i32(size).call(F_TLB2);
+  c.tee(em.locals.e).brIf(fsGuard !== FsGuard.None ? 1 : 0);
+  if (fsGuard !== FsGuard.None) c.end();
   em.viaInterpreter(j, x);
-  c.end();
+  c.br(1);
+  c.end(); // fast
+  fast();
+  c.end(); // done
 }
 
 function load(em: BlockEmitter, j: number, x: Insn, size: number, op: Op): void {

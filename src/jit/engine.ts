@@ -22,7 +22,7 @@ import {
   MMU_COUNT, RAM_BASE, RAM_HOST, TLB_ENTRIES, TLB_INVALID, TLB_WORDS, TLBW_ADDEND, TLBW_EXEC, TLBW_WRITE,
 } from '../cpu/layout.ts';
 import { Exit } from './region.ts';
-import { slowPathHelper, type SlowPathHost } from './slow-path.ts';
+import { refillHelper, slowPathHelper, type SlowPathHost } from './slow-path.ts';
 import { translateRegion } from './translate.ts';
 import { tailCallsSupported } from './wasm.ts';
 import { Trampoline } from './trampoline.ts';
@@ -96,6 +96,11 @@ export interface JitStats {
   jumpCacheHits: number;
   /** Instructions run by the interpreter inside this engine (cold code, slow paths excluded). */
   interpretedInsns: number;
+  /**
+   * Instructions translated code ran through the slow-path helper (a TLB miss no refill could
+   * serve, a device, a floating-point case without a fast path, ...).
+   */
+  slowPaths: number;
   invalidations: number;
 }
 
@@ -129,13 +134,15 @@ export class JitEngine implements Engine {
   private readonly tailCalls: boolean;
   private readonly memory: WebAssembly.Memory;
   private readonly tramp: Trampoline;
+  /** Every region's TLB refill (see slow-path.ts). */
+  private readonly refill: ReturnType<typeof refillHelper>;
   /** The TLB generation last seen (the jump cache is voided when it moves). */
   private seenTlbGen = -1;
   /** minstret + budget when the trampoline was last entered (the slow-path helper's `end`). */
   private sliceEnd = 0;
   readonly stats: JitStats = {
     regionsCompiled: 0, extensions: 0, blocksTranslated: 0, insnsTranslated: 0, wasmBytes: 0, translateMs: 0, compileMs: 0,
-    regionRuns: 0, jumpCacheHits: 0, interpretedInsns: 0, invalidations: 0,
+    regionRuns: 0, jumpCacheHits: 0, interpretedInsns: 0, slowPaths: 0, invalidations: 0,
   };
 
   constructor(o: JitOptions) {
@@ -152,6 +159,7 @@ export class JitEngine implements Engine {
     this.tailCalls = o.tailCalls ?? tailCallsSupported();
     this.memory = o.memory;
     this.tramp = new Trampoline(o.hart, o.memory, this.shared);
+    this.refill = refillHelper(o.hart);
   }
 
   /**
@@ -175,6 +183,7 @@ export class JitEngine implements Engine {
 
   /** The slow-path helper's engine side (see slow-path.ts). */
   private readonly slowHost: SlowPathHost = {
+    stats: this.stats,
     sliceEnd: () => this.sliceEnd,
     remapped: () => {
       this.seenTlbGen = this.h.s[S_TLBGEN]!;
@@ -302,15 +311,19 @@ export class JitEngine implements Engine {
       this.ban(r.ppage);
       return;
     }
-    // An extension translates from the new entry points only, up to the blocks already there.
+    // An extension translates the code reachable from the new entry points only. It takes in
+    // the blocks the page's earlier translations have that lead back to the new code, rather
+    // than leaving for them: a loop whose blocks were found at different times (an entry in
+    // its middle where a slice ended, a path first taken later) would otherwise bounce between
+    // modules through the jump cache on every iteration.
     const extend = r.slots.length !== 0 && r.extensions < MAX_EXTENSIONS;
-    let stop: Set<number> | undefined;
+    let earlier: Set<number> | undefined;
     if (extend) {
-      stop = new Set();
-      for (let i = 0; i < 2048; i++) if (r.entryIndex[i]! >= 0) stop.add(i * 2);
+      earlier = new Set();
+      for (let i = 0; i < 2048; i++) if (r.entryIndex[i]! >= 0) earlier.add(i * 2);
     }
     const out = translateRegion(
-      { vpage, half: (off) => m16[(base + off) >>> 1]!, entries: extend ? r.pending : r.entries, seen: r.seen, stop },
+      { vpage, half: (off) => m16[(base + off) >>> 1]!, entries: extend ? r.pending : r.entries, seen: r.seen, earlier },
       { shared: this.shared, maxPages: 65536 },
       this.h.base,
       this.tailCalls,
@@ -325,7 +338,7 @@ export class JitEngine implements Engine {
     let inst: WebAssembly.Instance;
     try {
       inst = new WebAssembly.Instance(new WebAssembly.Module(out.bytes), {
-        env: { mem: this.memory, slow: slowPathHelper(this.h, out.slow, this.slowHost) },
+        env: { mem: this.memory, slow: slowPathHelper(this.h, out.slow, this.slowHost), refill: this.refill },
       });
     } catch (err) {
       // A translator bug must not stop the guest: it keeps running on the interpreter.
@@ -378,6 +391,7 @@ export class JitEngine implements Engine {
     flags[ppage] = flags[ppage]! | PAGE_CODE;
     const hostPage = RAM_HOST + ppage * 4096;
     for (const h of this.harts) {
+      h.voidTlb2(); // its store entries for the page, wherever they are
       const t = h.tlb;
       for (let e = 0; e < MMU_COUNT * TLB_ENTRIES * TLB_WORDS; e += TLB_WORDS) {
         if (t[e + TLBW_WRITE] === TLB_INVALID) continue;

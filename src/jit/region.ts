@@ -40,14 +40,16 @@ export const P_BUDGET = 2;
 export const P_END = 3;
 
 /**
- * Function indices in a region module: the imported helper, the internal helpers, then one
+ * Function indices in a region module: the imported helpers, the internal helpers, then one
  * function per group of blocks (see translate.ts).
  */
 export const F_SLOW = 0;
-export const F_MULHU = 1;
-export const F_FMA = 2;
-export const F_LEAVE = 3;
-export const F_GROUP0 = 4;
+export const F_REFILL = 1;
+export const F_MULHU = 2;
+export const F_FMA = 3;
+export const F_LEAVE = 4;
+export const F_TLB2 = 5;
+export const F_GROUP0 = 6;
 
 /** Where a jump lands inside the region: a block of function `group`, by its index there. */
 export interface BlockRef {

@@ -6,6 +6,8 @@
 import { S, type Hart } from '../cpu/hart.ts';
 import { interpreterHelper } from '../cpu/interp.ts';
 import { memFlags } from '../cpu/memory.ts';
+import { fillTlb, mmuOut, translate } from '../cpu/mmu.ts';
+import type { Access } from '../cpu/trap.ts';
 import { St } from '../cpu/status.ts';
 import { Exit, SLOW_NEXT, type SlowPaths } from './region.ts';
 
@@ -14,6 +16,8 @@ const S_TLBGEN = S.tlbGen;
 
 /** What the helper needs of the engine. */
 export interface SlowPathHost {
+  /** Where the helper counts its calls. */
+  readonly stats: { slowPaths: number };
   /** minstret + budget when the trampoline was last entered (the region functions' `end`). */
   sliceEnd(): number;
   /** An SFENCE.VMA remapped code the jump cache may name: void it before anything chains. */
@@ -40,7 +44,9 @@ export function slowPathHelper(h: Hart, t: SlowPaths, host: SlowPathHost): (k: n
     PC[0] = pc | 0;
     PC[1] = Math.floor(pc / 0x1_0000_0000) | 0;
   };
+  const stats = host.stats;
   return (k, budget) => {
+    stats.slowPaths++;
     const pc = t.pc[k]!;
     setPc(pc);
     // minstret before this instruction (see BlockEmitter): end - budget - back.
@@ -67,5 +73,21 @@ export function slowPathHelper(h: Hart, t: SlowPaths, host: SlowPathHost): (k: n
     addInstret(1);
     setPc(pc + t.len[k]!);
     return st === St.Next || st === St.Refetch ? Exit.Continue : Exit.Stop;
+  };
+}
+
+/**
+ * The `refill(vaLo, vaHi, access)` import of a region module: on a data TLB miss, translates the
+ * page of va for a load or a store under the hart's data MMU and fills the TLB entry as the
+ * interpreter's slow path would (fillTlb: RAM only, a page PMP treats alike, no write entry for
+ * a page whose stores must be seen). Returns 1 when it translated, 0 on a fault, which is left
+ * to the slow path to take (nothing is changed then). The region probes the TLB again either way.
+ */
+export function refillHelper(h: Hart): (vaLo: number, vaHi: number, access: Access) => number {
+  return (vaLo, vaHi, access) => {
+    const mmu = h.dataMmu();
+    if (translate(h, vaLo, vaHi, access, mmu) >= 0) return 0;
+    fillTlb(h, mmu, access, vaLo, vaHi, mmuOut.pa);
+    return 1;
   };
 }

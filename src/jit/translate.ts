@@ -7,10 +7,12 @@
  * has them, so control that stays in the page never leaves WebAssembly. Anything the region
  * does not cover returns to the dispatcher (engine.ts).
  */
+import { HART_BASE, HART_BLOCK } from '../cpu/layout.ts';
 import { decode } from '../isa/decode.ts';
 import { Flag, Kind } from '../isa/table.ts';
 import { BlockEmitter, leaveFunction } from './emit.ts';
 import { mulhuFunction } from './emit-int.ts';
+import { tlb2Function } from './emit-mem.ts';
 import { fmaFunction } from './fma-rne.ts';
 import { Exit, loadDataTlb, Locals, P_BUDGET, P_END, P_ENTRY, SlowPaths, storeInstret, type BlockRef, type Insn } from './region.ts';
 import { Code, encodeModule, F64, I32, I64, Op, tailCallsSupported } from './wasm.ts';
@@ -33,10 +35,10 @@ export interface RegionSource {
    */
   seen?: Uint8Array;
   /**
-   * Page offsets where blocks of an earlier translation start (an extension's translation):
-   * discovery stops there, and the code reaches them by leaving for the dispatcher.
+   * Page offsets where blocks of the page's earlier translations start (an extension's
+   * translation): of those, only the ones on a path back to new code are translated again.
    */
-  stop?: Set<number>;
+  earlier?: Set<number>;
 }
 
 export interface TranslatedRegion {
@@ -85,7 +87,7 @@ function scanBlock(src: RegionSource, off: number): Block {
   const insns: Insn[] = [];
   let at = off;
   while (insns.length < MAX_BLOCK) {
-    if (insns.length > 0 && ((src.seen && !src.seen[at >>> 1]) || src.stop?.has(at))) return { off, insns, end: 'fall' };
+    if (insns.length > 0 && src.seen && !src.seen[at >>> 1]) return { off, insns, end: 'fall' };
     const x = fetch(src, at);
     if (!x && straddles(src, at)) return { off, insns, end: 'straddle' };
     // ECALL, xRET, WFI and the like end the block for the dispatcher (fences, CSR accesses and
@@ -99,6 +101,27 @@ function scanBlock(src: RegionSource, off: number): Block {
   return { off, insns, end: 'fall' };
 }
 
+/** The page offsets discovery goes on to from a block: its fall-through, direct targets and return points. */
+function successors(b: Block): number[] {
+  const out: number[] = [];
+  const last = b.insns[b.insns.length - 1];
+  const next = last ? last.off + last.d.len : b.off;
+  if (b.end === 'fall' && next < 4096) out.push(next);
+  if (last && b.end === 'control') {
+    const def = last.d.def;
+    if (def.kind === Kind.Branch) {
+      out.push(next, last.off + last.d.imm);
+    } else if (def.flags & Flag.Direct) {
+      out.push(last.off + last.d.imm);
+      // A call returns to the next instruction: make it a block too.
+      if (last.d.rd !== 0) out.push(next);
+    } else if (last.d.rd !== 0) {
+      out.push(next); // jalr used as a call
+    }
+  }
+  return out;
+}
+
 /** Finds the region's blocks: from the entries, through direct branches and fall-throughs. */
 export function discover(src: RegionSource): Block[] {
   const blocks = new Map<number, Block>();
@@ -106,28 +129,36 @@ export function discover(src: RegionSource): Block[] {
   const work = [...entries];
   while (work.length > 0 && blocks.size < MAX_BLOCKS) {
     const off = work.pop()!;
-    if (blocks.has(off) || off < 0 || off >= 4096 || src.stop?.has(off)) continue;
+    if (blocks.has(off) || off < 0 || off >= 4096) continue;
     if (src.seen && !src.seen[off >>> 1] && !entries.has(off)) continue;
     const b = scanBlock(src, off);
     blocks.set(off, b);
-    const last = b.insns[b.insns.length - 1];
-    const next = last ? last.off + last.d.len : off;
-    if (b.end === 'fall' && next < 4096) work.push(next);
-    if (last && b.end === 'control') {
-      const def = last.d.def;
-      if (def.kind === Kind.Branch) {
-        work.push(next);
-        work.push(last.off + last.d.imm);
-      } else if (def.flags & Flag.Direct) {
-        work.push(last.off + last.d.imm);
-        // A call returns to the next instruction: make it a block too.
-        if (last.d.rd !== 0) work.push(next);
-      } else if (last.d.rd !== 0) {
-        work.push(next); // jalr used as a call
+    work.push(...successors(b));
+  }
+  let list = [...blocks.values()];
+  if (src.earlier) list = onPathsToNew(list, src.earlier);
+  return list.filter((b) => b.insns.length > 0 || b.end === 'interp' || b.end === 'straddle');
+}
+
+/**
+ * An extension's blocks: the new ones (starting where no earlier translation of the page has
+ * a block), and the earlier ones from which a new one can be reached, so that a loop through
+ * both runs inside one module. The other earlier blocks (what the new code merely leads to)
+ * are left to their translation, reached through the dispatcher.
+ */
+function onPathsToNew(blocks: Block[], earlier: Set<number>): Block[] {
+  const keep = new Set<number>();
+  for (const b of blocks) if (!earlier.has(b.off)) keep.add(b.off);
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const b of blocks) {
+      if (!keep.has(b.off) && successors(b).some((s) => keep.has(s))) {
+        keep.add(b.off);
+        changed = true;
       }
     }
   }
-  return [...blocks.values()].filter((b) => b.insns.length > 0 || b.end === 'interp' || b.end === 'straddle');
+  return blocks.filter((b) => keep.has(b.off));
 }
 
 /** The signatures in a region module. */
@@ -136,6 +167,8 @@ const T_SLOW = 1;
 const T_MULHU = 2;
 const T_FMA = 3;
 const T_LEAVE = 4;
+const T_REFILL = 5;
+const T_TLB2 = 6;
 
 /**
  * Most guest instructions in one function of a region. V8 optimizes a function on its own once
@@ -204,7 +237,8 @@ export function partition(blocks: Block[]): number[] {
  * Translates a region into a module exporting one function per group of blocks, named by group
  * number: `run(h, entry, budget, end)` with `entry` a block index within the group and `end`
  * minstret + budget at the trampoline's entry (see BlockEmitter). The module imports the
- * machine's memory and the slow-path helper `slow(k, budget)` (see SlowPaths).
+ * machine's memory, the slow-path helper `slow(k, budget)` (see SlowPaths) and the TLB refill
+ * `refill(vaLo, vaHi, access)` (see slow-path.ts).
  */
 export function translateRegion(
   src: RegionSource,
@@ -285,13 +319,16 @@ export function translateRegion(
       { params: [I64, I64], results: [I64] },
       { params: [F64, F64, F64], results: [F64] },
       { params: [I32, I32, I64, I32, I32], results: [I32] },
+      { params: [I32, I32, I32], results: [I32] },
+      { params: [I64, I32, I32, I32], results: [I32] },
     ],
-    imports: [{ name: 'slow', type: T_SLOW }],
+    imports: [{ name: 'slow', type: T_SLOW }, { name: 'refill', type: T_REFILL }],
     memory,
     funcs: [
       { type: T_MULHU, code: mulhuFunction() },
       { type: T_FMA, code: fmaFunction() },
       { type: T_LEAVE, code: leaveFunction(vpage) },
+      { type: T_TLB2, code: tlb2Function(hb, (hb - HART_BASE) / HART_BLOCK) },
       ...funcs,
     ],
   });

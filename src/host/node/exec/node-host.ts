@@ -4,14 +4,14 @@
  * arrive resolved by the core (no `..`, no link but perhaps the last component), and every open
  * refuses a link as last component (O_NOFOLLOW), so nothing leads outside the root.
  */
-import { randomFillSync } from 'node:crypto';
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import { hostname, release, version } from 'node:os';
 import { isatty } from 'node:tty';
 import { E } from '../../../exec/abi.ts';
 import { NodeTerminal } from './node-terminal.ts';
 import { nodeSockets } from './sockets.ts';
-import type { ExecDirent, ExecHost, ExecStat, ExecStatfs, HostHandle, OpenMode } from '../../../exec/host.ts';
+import type { ExecDirent, ExecHost, ExecSockets, ExecStat, ExecStatfs, HostHandle, OpenMode } from '../../../exec/host.ts';
 
 const C = fs.constants;
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
@@ -60,9 +60,19 @@ export class NodeExecHost implements ExecHost {
     pid: process.pid, ppid: process.ppid, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0,
   };
   readonly uname = { nodename: hostname(), release: release(), version: version() };
-  readonly sockets = nodeSockets();
   /** The host's terminal, when stdin is one: the guest's raw and cooked modes reach it. */
   readonly terminal?: NodeTerminal = isatty(0) ? new NodeTerminal() : undefined;
+  private socketsLoaded = false;
+  private hostSockets: ExecSockets | undefined;
+
+  /** Host sockets, loaded at a program's first socket call (the native helper's load took 5 ms of every start). */
+  get sockets(): ExecSockets | undefined {
+    if (!this.socketsLoaded) {
+      this.socketsLoaded = true;
+      this.hostSockets = nodeSockets();
+    }
+    return this.hostSockets;
+  }
 
   /** `root`: the host directory that is the guest's `/` (an absolute path). */
   constructor(private readonly root: string) {}
@@ -227,6 +237,34 @@ export class NodeExecHost implements ExecHost {
   }
 
   random(buf: Uint8Array): void {
-    randomFillSync(buf);
+    hostRandom(buf);
   }
+}
+
+let urandom: number | null | undefined;
+
+/**
+ * Fills `buf` from the host's /dev/urandom, or node:crypto where there is none. (Loading
+ * node:crypto took 6 ms of every start, and a program asks for randomness at once: AT_RANDOM.)
+ */
+function hostRandom(buf: Uint8Array): void {
+  if (urandom === undefined) {
+    try {
+      urandom = fs.openSync('/dev/urandom', 'r');
+    } catch {
+      urandom = null;
+    }
+  }
+  if (urandom !== null) {
+    let done = 0;
+    try {
+      while (done < buf.length) {
+        const n = fs.readSync(urandom, buf, done, buf.length - done, null);
+        if (n <= 0) break;
+        done += n;
+      }
+    } catch {}
+    if (done === buf.length) return;
+  }
+  (createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto')).randomFillSync(buf);
 }
