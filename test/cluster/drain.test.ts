@@ -113,6 +113,7 @@ describe('cluster: drain', () => {
       const seen = twice.stop();
       assert.equal(drain.status, 0, drain.stderr);
       assert.ok(twice.samples() >= 3, `the nodes were watched during the drain (${twice.samples()} samples)`);
+      for (const h of twice.handovers()) process.stderr.write(`drain: a hand-over seen across one sample: ${h}\n`);
       assert.match(drain.stdout, /^drained a: 4 machine\(s\) moved in [\d.]+ s$/m);
       for (const m of [...MACHINES, SINK]) assert.match(drain.stdout, new RegExp(`^${m}\\ta -> [bc]\\tmigrated$`, 'm'));
       assert.deepEqual(seen, [], 'no machine ran on two nodes');

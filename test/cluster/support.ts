@@ -76,30 +76,46 @@ export function liveOn(nodes: Node[]): Map<string, string[]> {
 /**
  * Polls every node every `ms` and remembers each time a machine was live on two nodes at once
  * (`migrating` on the source and `running` on the target is the hand-over itself: the source's
- * guest is stopped then, so that pair is allowed).
+ * guest is stopped then, so that pair is allowed). The nodes are asked one after another, so a
+ * machine that moved between two answers shows on both: a pair is only counted when asking the
+ * later node first and the earlier one after it shows the machine live on both again (the
+ * earlier copy was then live from before the later one's answer to after it). The pairs that
+ * did not hold are kept apart, as hand-overs seen across one sample.
  */
-export function watchTwice(nodes: () => Node[], ms = 100): { stop(): string[]; samples(): number } {
+export function watchTwice(nodes: () => Node[], ms = 100): { stop(): string[]; samples(): number; handovers(): string[] } {
   const seen: string[] = [];
+  const handovers: string[] = [];
   let samples = 0;
+  /** The machines live on `n`, by name, with their states; null when it did not answer. */
+  const live = (n: Node): Map<string, string> | null => {
+    if (n.child.exitCode !== null || n.child.signalCode !== null) return null;
+    let a;
+    try {
+      a = curl(n.sock, 'GET', '/vms', undefined, { check: false });
+    } catch {
+      return null;
+    }
+    if (a.status !== 200) return null;
+    const out = new Map<string, string>();
+    for (const m of a.body.machines as Array<{ name: string; state: string }>) {
+      if (['running', 'paused', 'migrating', 'stopping'].includes(m.state)) out.set(m.name, m.state);
+    }
+    return out;
+  };
   const t = setInterval(() => {
     samples++;
-    const per = new Map<string, Array<[string, string]>>();
+    const per = new Map<string, Array<{ node: Node; state: string }>>();
     for (const n of nodes()) {
-      if (n.child.exitCode !== null || n.child.signalCode !== null) continue;
-      let a;
-      try {
-        a = curl(n.sock, 'GET', '/vms', undefined, { check: false });
-      } catch {
-        continue;
-      }
-      if (a.status !== 200) continue;
-      for (const m of a.body.machines as Array<{ name: string; state: string }>) {
-        if (['running', 'paused', 'migrating', 'stopping'].includes(m.state)) per.set(m.name, [...(per.get(m.name) ?? []), [n.name, m.state]]);
-      }
+      for (const [name, state] of live(n) ?? []) per.set(name, [...(per.get(name) ?? []), { node: n, state }]);
     }
     for (const [name, list] of per) {
-      const running = list.filter(([, st]) => st !== 'migrating');
-      if (running.length > 1) seen.push(`${new Date().toISOString()} ${name} on ${list.map(([n, st]) => `${n}:${st}`).join(' ')}`);
+      const running = list.filter((x) => x.state !== 'migrating');
+      if (running.length < 2) continue;
+      const what = `${new Date().toISOString()} ${name} on ${list.map((x) => `${x.node.name}:${x.state}`).join(' ')}`;
+      // Again, the later answer first.
+      const again = [...running].reverse().map((x) => live(x.node)?.get(name));
+      if (again.every((st) => st !== undefined && st !== 'migrating')) seen.push(`${what}, and again (${again.join(', ')})`);
+      else handovers.push(what);
     }
   }, ms);
   return {
@@ -108,6 +124,7 @@ export function watchTwice(nodes: () => Node[], ms = 100): { stop(): string[]; s
       return seen;
     },
     samples: () => samples,
+    handovers: () => handovers,
   };
 }
 
