@@ -61,7 +61,7 @@ export class OutputBuffer {
   /** `drained` is told when the stream has taken what it held (to wake an idle machine). */
   constructor(
     private readonly stream: NodeJS.WriteStream,
-    drained?: () => void,
+    private readonly drained?: () => void,
   ) {
     if (drained) stream.on('drain', drained);
   }
@@ -87,5 +87,9 @@ export class OutputBuffer {
     this.chunks = [];
     this.pending = 0;
     this.stream.write(all);
+    // A file (or /dev/null) takes the bytes at once and never says 'drain': the room is back now,
+    // and a guest idle until its console can go on must hear it (it waited for a timer before,
+    // and moved a megabyte per wakeup).
+    if (this.stream.writableLength === 0) this.drained?.();
   }
 }
