@@ -189,9 +189,13 @@ export const bench: Benchmark = {
         { name: `${name}: total time`, unit: 's', better: 'lower', virtus: val(v, v.totalMs / 1000), qemu: val(q, q.totalMs / 1000), note: notes },
         {
           name: `${name}: downtime`, unit: 'ms', better: 'lower', virtus: val(v, v.downtimeMs), qemu: Number.isNaN(q.downtimeMs) ? undefined : val(q, q.downtimeMs),
-          ...(Number.isNaN(q.downtimeMs) ? { note: 'QEMU reports no usable downtime for post-copy' } : {}),
+          ...(mode === 'postcopy' && q.converged && Number.isNaN(q.downtimeMs) ? { note: 'QEMU reports no usable downtime for post-copy' } : {}),
         },
-        { name: `${name}: bytes sent`, unit: 'MB', better: 'lower', virtus: v.bytes / 1e6, qemu: q.bytes / 1e6 },
+        // Bytes of a migration that gave up are no measure of one that ended: shown in the note only.
+        {
+          name: `${name}: bytes sent`, unit: 'MB', better: 'lower', virtus: val(v, v.bytes / 1e6), qemu: val(q, q.bytes / 1e6),
+          note: [v, q].map((r, i) => (r.converged ? '' : `${i ? 'QEMU' : 'virtus'}: ${(r.bytes / 1e6).toFixed(0)} MB in ${LIMIT_MS / 1000} s without converging`)).filter(Boolean).join('; '),
+        },
         ...(mode === 'postcopy'
           ? [{ name: `${name}: pages asked for`, unit: 'pages', better: 'lower' as const, virtus: v.requests, qemu: q.requests }]
           : [{ name: `${name}: highest throttle`, unit: '%', better: 'lower' as const, virtus: v.throttle, qemu: q.throttle }]),
