@@ -58,17 +58,25 @@ interface Transcript {
   events: unknown[];
 }
 
-async function script(kind: 'virtus' | 'qemu'): Promise<Transcript> {
+/**
+ * A source running the guest (its monitor negotiated, the guest at its second sweep) and a
+ * target waiting on a free port: QEMU's target is started as its source is; virtus's takes the
+ * machine from the stream. Both listen before their monitors answer (QEMU), or say so (virtus).
+ */
+async function sourceAndTarget(kind: 'virtus' | 'qemu'): Promise<{ port: number; q: QmpClient }> {
   const port = await freePort();
-  // QEMU's target is started as its source is; virtus's takes the machine from the stream.
   const tgt = new QmpMachine(kind, [...(kind === 'qemu' ? ARGS : ['-m', '256M', '-nographic']), '-incoming', `tcp:127.0.0.1:${port}`]);
   const src = new QmpMachine(kind, ARGS);
   machines.push(tgt, src);
   const q = await negotiated(src);
   await src.waitOutput(/^sweep 2 /m);
-  // Both listen before their monitors answer (QEMU), or say so (virtus).
   if (kind === 'qemu') (await negotiated(tgt)).close();
   else while (!/waiting for a machine/.test(tgt.stderr)) await new Promise((res) => setTimeout(res, 20));
+  return { port, q };
+}
+
+async function script(kind: 'virtus' | 'qemu'): Promise<Transcript> {
+  const { port, q } = await sourceAndTarget(kind);
   const settings = [
     await q.execute('query-migrate-capabilities'),
     await q.execute('query-migrate-parameters'),
@@ -161,14 +169,7 @@ async function postcopy(kind: 'virtus' | 'qemu'): Promise<{ active: unknown; req
  * 1 MiB/s: whether the bytes sent grew, at no more than the limit, and the round stayed the same.
  */
 async function firstRound(kind: 'virtus' | 'qemu'): Promise<{ grew: boolean; withinLimit: boolean; sameRound: boolean }> {
-  const port = await freePort();
-  const tgt = new QmpMachine(kind, [...(kind === 'qemu' ? ARGS : ['-m', '256M', '-nographic']), '-incoming', `tcp:127.0.0.1:${port}`]);
-  const src = new QmpMachine(kind, ARGS);
-  machines.push(tgt, src);
-  const q = await negotiated(src);
-  await src.waitOutput(/^sweep 2 /m);
-  if (kind === 'qemu') (await negotiated(tgt)).close();
-  else while (!/waiting for a machine/.test(tgt.stderr)) await new Promise((res) => setTimeout(res, 20));
+  const { port, q } = await sourceAndTarget(kind);
   await q.execute('migrate-set-parameters', { 'max-bandwidth': 1 << 20 });
   assert.deepEqual(await q.execute('migrate', { uri: `tcp:127.0.0.1:${port}` }), { return: {} });
   const a = await until(q, 'active');
