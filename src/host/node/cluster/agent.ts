@@ -90,7 +90,16 @@ export class ClusterAgent {
     }
     a.watcher.on('data', () => a.kick());
     a.watcher.on('error', () => {});
+    // A migration's progress (every 100 ms while it runs) is no news to the cluster: its
+    // status changing is.
+    const migrationStatus = new Map<string, string>();
     a.offEvents = o.daemon.subscribe((e) => {
+      if (e.type === 'migration') {
+        if (migrationStatus.get(e.id) === e.info.status) return;
+        migrationStatus.set(e.id, e.info.status);
+      } else if (e.type === 'deleted') {
+        migrationStatus.delete(e.id);
+      }
       if (e.type === 'state' || e.type === 'stop' || e.type === 'migration' || e.type === 'deleted') a.kick();
     });
     a.timer = setInterval(() => a.kick(), 1000);
