@@ -4,11 +4,8 @@
  * calls. Every socket is made non-blocking on the host; the process VM makes a guest's
  * blocking call wait by trying it again. Without the helper, a program's sockets are ENOSYS.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ExecSockets, HostHandle } from '../../../exec/host.ts';
+import { nativeHelper } from '../native.ts';
 
 interface Native {
   socket(domain: number, type: number, protocol: number): number;
@@ -29,15 +26,9 @@ const SOCK_NONBLOCK = 0o4000;
 const SOCK_CLOEXEC = 0o2000000;
 const MSG_DONTWAIT = 0x40;
 
-/** The native helper, found above this module (src/host/node/exec/ from source, build/cli/ bundled). */
+/** The native helper (host/node/native.ts), or null when it was not built. */
 function load(): Native | null {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const path = join(dir, 'build', 'native', 'sockets.node');
-    if (existsSync(path)) return createRequire(import.meta.url)(path) as Native;
-    dir = dirname(dir);
-  }
-  return null;
+  return nativeHelper<Native>('sockets');
 }
 
 const view = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
