@@ -78,6 +78,8 @@ interface Region {
   pending: Set<number>;
   /** Extensions installed since the page was last translated whole. */
   extensions: number;
+  /** Run here (translated or interpreted) since the last sweep. */
+  used: boolean;
 }
 
 export interface JitStats {
@@ -102,6 +104,8 @@ export interface JitStats {
    */
   slowPaths: number;
   invalidations: number;
+  /** Translations dropped because their code had not run for a while (sweep()). */
+  swept: number;
 }
 
 export interface JitOptions {
@@ -142,7 +146,7 @@ export class JitEngine implements Engine {
   private sliceEnd = 0;
   readonly stats: JitStats = {
     regionsCompiled: 0, extensions: 0, blocksTranslated: 0, insnsTranslated: 0, wasmBytes: 0, translateMs: 0, compileMs: 0,
-    regionRuns: 0, jumpCacheHits: 0, interpretedInsns: 0, slowPaths: 0, invalidations: 0,
+    regionRuns: 0, jumpCacheHits: 0, interpretedInsns: 0, slowPaths: 0, invalidations: 0, swept: 0,
   };
 
   constructor(o: JitOptions) {
@@ -179,6 +183,40 @@ export class JitEngine implements Engine {
     this.h.jcPages.fill(0);
     this.seenTlbGen = -1;
     clearDecoded(this.h.decoded);
+  }
+
+  /**
+   * Forgets the regions whose code has not run since the last sweep: their translations (V8
+   * frees a module's code and bytes once nothing references it), the jump-cache entries into
+   * them, and what was noted about their pages. A boot runs most of its code once, and an idle
+   * guest runs a few pages of it: the rest held some 80 MiB of a machine's host memory. Code
+   * that runs again is translated again once it is hot. The jump cache is cleared, so code that
+   * runs only by chaining through it comes back through run() and counts as used. Returns the
+   * translations dropped. Call it between runs, like reset().
+   */
+  sweep(): number {
+    let dropped = 0;
+    for (let p = 0; p < this.byPage.length; p++) {
+      const list = this.byPage[p];
+      if (!list) continue;
+      let kept = 0;
+      for (const r of list) {
+        if (r.used) {
+          r.used = false;
+          list[kept++] = r;
+        } else if (r.slots.length) {
+          this.tramp.retire(r.slots);
+          r.slots = [];
+          dropped++;
+        }
+      }
+      list.length = kept;
+      if (kept === 0) this.byPage[p] = undefined;
+    }
+    this.byTlb.fill(null);
+    this.tramp.clear();
+    this.stats.swept += dropped;
+    return dropped;
   }
 
   /** The slow-path helper's engine side (see slow-path.ts). */
@@ -230,6 +268,7 @@ export class JitEngine implements Engine {
       }
       const off = pcLo & 0xfff;
       if (region) {
+        region.used = true;
         const idx = region.entryIndex[off >>> 1]!;
         if (idx >= 0) {
           this.stats.regionRuns++;
@@ -285,7 +324,7 @@ export class JitEngine implements Engine {
     }
     const r: Region = {
       slots: [], vLo, vHi, ppage, entries: new Set(), entryIndex: NO_ENTRIES, seen: new Uint8Array(2048),
-      heat: 0, pending: new Set(), extensions: 0,
+      heat: 0, pending: new Set(), extensions: 0, used: true,
     };
     list.push(r);
     return r;

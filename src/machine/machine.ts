@@ -207,6 +207,16 @@ export class Machine {
     for (const h of this.harts) h.flushTlb();
   }
 
+  /**
+   * Drops the translations no hart has run since the last call (JitEngine.sweep), between
+   * slices; returns how many went.
+   */
+  sweepTranslations(): number {
+    let n = 0;
+    for (const j of this.jits) n += j.sweep();
+    return n;
+  }
+
   /** Stops the machine (the first reason wins). */
   stop(e: MachineExit): void {
     if (!this.exit) this.exit = e;

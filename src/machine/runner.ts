@@ -14,6 +14,11 @@ export interface RunnerHost {
   sleep(ms: number): Promise<void>;
   /** Ends a sleep now: host input arrived, or the machine must stop idling (a pause, a quit). */
   wake(): void;
+  /**
+   * Optional: gives memory the machine let go of back to the system now (a garbage collection,
+   * the allocator's free pages), after a sweep dropped translations.
+   */
+  collect?(): void;
 }
 
 export interface RunOptions {
@@ -29,10 +34,21 @@ export interface RunOptions {
    * the host's pace, which would make what the guest does depend on how fast it is read.
    */
   outputFull?: () => boolean;
+  /** Host milliseconds of the stretches after which an idle machine sweeps its translations (default SWEEP_MS). */
+  sweepMs?: number;
 }
 
 /** The longest idle sleep between two looks at the machine (ms). */
 const MAX_IDLE_MS = 1000;
+
+/**
+ * A machine that idled for at least half of such a stretch of wall time (ms) forgets the
+ * translations it did not run in it (Machine.sweepTranslations): an idle guest keeps the few
+ * pages it runs, not its whole boot.
+ */
+export const SWEEP_MS = 5000;
+/** Translations a sweep must drop for the host to be asked to collect at once. */
+const COLLECT_AFTER = 32;
 
 /** Exit code for a run stopped by --max-insns (as timeout(1) uses for a reached limit). */
 export const EXIT_MAX_INSNS = 124;
@@ -51,6 +67,11 @@ export class Runner {
     private readonly host: RunnerHost,
   ) {}
 
+  /** Where the current stretch of wall time began, and how much of it the machine slept. */
+  private stretchStart = 0;
+  private slept = 0;
+  private sweepMs = SWEEP_MS;
+
   /** Asks the run loop to return at the next slice boundary (for stop/quit). */
   requestStop(): void {
     this.stopRequested = true;
@@ -66,6 +87,9 @@ export class Runner {
     m.clock.resume();
     try {
       let lastYield = performance.now();
+      this.stretchStart = lastYield;
+      this.slept = 0;
+      this.sweepMs = o.sweepMs ?? SWEEP_MS;
       while (!m.exit && !this.stopRequested) {
         const done = m.instret();
         if (done >= max) {
@@ -91,8 +115,11 @@ export class Runner {
           // Until the next timer: whatever else can wake the guest (input, frames, an action)
           // calls wake(). The cap only bounds what a source that forgot to costs.
           const ms = d === Infinity ? MAX_IDLE_MS : Math.max(0, ((d - m.clock.now()) * 1000) / TIMEBASE_HZ);
+          const before = performance.now();
           await this.host.sleep(Math.min(ms, MAX_IDLE_MS));
           lastYield = performance.now();
+          this.slept += lastYield - before;
+          this.endStretch(lastYield);
           continue;
         }
         const now = performance.now();
@@ -100,12 +127,22 @@ export class Runner {
           if (this.throttle > 0) await this.idle(((now - lastYield) * this.throttle) / (100 - this.throttle));
           else await this.host.yield();
           lastYield = performance.now();
+          this.endStretch(lastYield);
         }
       }
     } finally {
       m.clock.pause();
     }
     return m.exit;
+  }
+
+  /** At the end of a stretch of SWEEP_MS, sweeps the translations if the machine mostly slept in it. */
+  private endStretch(now: number): void {
+    const length = now - this.stretchStart;
+    if (length < this.sweepMs) return;
+    if (this.slept >= length / 2 && this.machine.sweepTranslations() >= COLLECT_AFTER) this.host.collect?.();
+    this.stretchStart = now;
+    this.slept = 0;
   }
 
   /** Sleeps `ms` for the throttle (woken early only to stop). */

@@ -1,5 +1,27 @@
-/** The Node event-loop side of the machine runner: yielding and interruptible sleeps. */
+/** The Node event-loop side of the machine runner: yielding, interruptible sleeps, collecting. */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { RunnerHost } from '../../machine/runner.ts';
+import { trimMemory } from './native.ts';
+
+/**
+ * V8's full garbage collection, obtained once without --expose-gc on the command line: the flag
+ * is on only while a fresh context is made to hand its `gc` out (null where V8 refuses).
+ */
+let fullGc: (() => void) | null | undefined;
+function collectGarbage(): void {
+  if (fullGc === undefined) {
+    try {
+      setFlagsFromString('--expose-gc');
+      fullGc = runInNewContext('gc') as () => void;
+    } catch {
+      fullGc = null;
+    } finally {
+      setFlagsFromString('--no-expose-gc');
+    }
+  }
+  fullGc?.();
+}
 
 export class NodeRunnerHost implements RunnerHost {
   private wakeUp: (() => void) | null = null;
@@ -33,6 +55,15 @@ export class NodeRunnerHost implements RunnerHost {
   private async gated(): Promise<void> {
     while (this.gate && !this.gate() && !this.released) await new Promise((r) => setTimeout(r, 10));
     this.released = false;
+  }
+
+  /**
+   * After a sweep of the translations: V8 frees a dropped module's code and bytes only when it
+   * collects it, and glibc keeps freed pages mapped until trimmed (native/memory.c).
+   */
+  collect(): void {
+    collectGarbage();
+    trimMemory();
   }
 
   /** Ends a sleep early (input arrived, a device has work). */
