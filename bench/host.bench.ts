@@ -5,8 +5,9 @@
  * - create + boot: from POST /vms {"image": "default", "count": N, "start": true} until every
  *   console showed the shell prompt; QEMU: N qemu-system-riscv64 processes of the same guest
  *   (OpenSBI, the same kernel and initramfs) started at once, until every one showed its prompt;
- * - memory per idle machine: the daemon's RSS divided by N once all are idle at their prompts
- *   (QEMU: the processes' RSS summed, divided by N); of it, the guest memory actually touched
+ * - memory per machine: the daemon's RSS divided by N 3 s after the prompts, and again once the
+ *   machines have settled (below; an idle machine forgets the translations of its boot)
+ *   (QEMU: the processes' RSS summed, divided by N); of the settled one, the guest memory touched
  *   (the resident part of each machine's WebAssembly.Memory, which holds 16 MiB of machine state
  *   before the RAM; QEMU: of its RAM block), and what is left, the overhead beyond it;
  * - idle CPU per machine: host CPU time over 10 s of idle prompts, as % of one core, per machine,
@@ -94,14 +95,32 @@ async function latency(sock: string, id: string): Promise<{ p50: number; p99: nu
 /** Seconds the machines idle before the second idle measurement. */
 const SETTLE_S = Number(process.env.VIRTUS_BENCH_HOST_SETTLE_S ?? '60');
 
-/** The idle CPU per machine of `pids` at the prompt, and again after SETTLE_S. */
-async function idleTwice(pids: number[], n: number): Promise<{ idlePct: number; settledPct: number }> {
-  const idlePct = (await idleCpuPercent(pids)) / n;
-  await new Promise((res) => setTimeout(res, SETTLE_S * 1000));
-  return { idlePct, settledPct: (await idleCpuPercent(pids)) / n };
+interface Idle {
+  /** RSS per machine 3 s after the prompts, and once settled (MiB). */
+  promptRssMiB: number;
+  rssMiB: number;
+  /** Guest memory touched per machine, settled (MiB). */
+  touchedMiB: number;
+  /** CPU per machine over 10 s at the prompt, and again SETTLE_S later (% of a core). */
+  idlePct: number;
+  settledPct: number;
 }
 
-async function daemonRun(n: number, state: string): Promise<{ bootS: number; rssMiB: number; touchedMiB: number; idlePct: number; settledPct: number; p50: number; p99: number }> {
+/**
+ * What idle machines cost: memory 3 s after their prompts, CPU over the next 10 s, then, after
+ * SETTLE_S, CPU over 10 s again and memory. `touched` gives one process's guest memory resident.
+ */
+async function idle(pids: number[], n: number, touched: (pid: number) => number): Promise<Idle> {
+  await new Promise((res) => setTimeout(res, 3000));
+  const rss = (): number => pids.map(rssBytes).reduce((a, b) => a + b, 0) / n / 1048576;
+  const promptRssMiB = rss();
+  const idlePct = (await idleCpuPercent(pids)) / n;
+  await new Promise((res) => setTimeout(res, SETTLE_S * 1000));
+  const settledPct = (await idleCpuPercent(pids)) / n;
+  return { promptRssMiB, rssMiB: rss(), touchedMiB: pids.map(touched).reduce((a, b) => a + b, 0) / n / 1048576, idlePct, settledPct };
+}
+
+async function daemonRun(n: number, state: string): Promise<Idle & { bootS: number; p50: number; p99: number }> {
   const d: Daemon = await startDaemon(state);
   try {
     const t = performance.now();
@@ -112,19 +131,16 @@ async function daemonRun(n: number, state: string): Promise<{ bootS: number; rss
     await Promise.all(consoles.map((c) => c.waitFor(new RegExp(PROMPT), BOOT_MS)));
     const bootS = (performance.now() - t) / 1000;
     for (const c of consoles) c.close();
-    await new Promise((res) => setTimeout(res, 3000));
-    const rssMiB = rssBytes(d.child.pid!) / n / 1048576;
     const memory = GUEST_RAM + RAM_HOST;
-    const touchedMiB = mappingsRss(d.child.pid!, memory, memory) / n / 1048576;
-    const { idlePct, settledPct } = await idleTwice([d.child.pid!], n);
+    const costs = await idle([d.child.pid!], n, (pid) => mappingsRss(pid, memory, memory));
     const { p50, p99 } = await latency(d.sock, names[0]!);
-    return { bootS, rssMiB, touchedMiB, idlePct, settledPct, p50, p99 };
+    return { bootS, ...costs, p50, p99 };
   } finally {
     await d.stop();
   }
 }
 
-async function qemuRun(n: number): Promise<{ bootS: number; rssMiB: number; touchedMiB: number; idlePct: number; settledPct: number }> {
+async function qemuRun(n: number): Promise<Idle & { bootS: number }> {
   requireTool('qemu-system-riscv64');
   const g = await ensureDefaultGuest({ progress: () => {} });
   const t = performance.now();
@@ -144,13 +160,8 @@ async function qemuRun(n: number): Promise<{ bootS: number; rssMiB: number; touc
     });
     await Promise.all(prompts);
     const bootS = (performance.now() - t) / 1000;
-    await new Promise((res) => setTimeout(res, 3000));
-    const pids = procs.map((p) => p.pid!);
-    const rssMiB = pids.map(rssBytes).reduce((a, b) => a + b, 0) / n / 1048576;
     // QEMU's RAM block may be mapped with an alignment margin.
-    const touchedMiB = pids.map((pid) => mappingsRss(pid, GUEST_RAM, GUEST_RAM + (4 << 20))).reduce((a, b) => a + b, 0) / n / 1048576;
-    const { idlePct, settledPct } = await idleTwice(pids, n);
-    return { bootS, rssMiB, touchedMiB, idlePct, settledPct };
+    return { bootS, ...(await idle(procs.map((p) => p.pid!), n, (pid) => mappingsRss(pid, GUEST_RAM, GUEST_RAM + (4 << 20)))) };
   } finally {
     for (const p of procs) p.kill('SIGKILL');
   }
@@ -172,7 +183,8 @@ export const bench: Benchmark = {
         const note = `${cpus().length} host cores`;
         rows.push(
           { name: `create + boot ${n} to the prompt`, unit: 's', better: 'lower', virtus: v.bootS, qemu: q.bootS, note },
-          { name: `RSS per idle machine (N=${n})`, unit: 'MiB', better: 'lower', virtus: v.rssMiB, qemu: q.rssMiB, note: 'daemon RSS / N; QEMU: sum / N' },
+          { name: `RSS per machine at the prompt (N=${n})`, unit: 'MiB', better: 'lower', virtus: v.promptRssMiB, qemu: q.promptRssMiB, note: 'daemon RSS / N; QEMU: sum / N; 3 s after the prompts' },
+          { name: `RSS per idle machine (N=${n})`, unit: 'MiB', better: 'lower', virtus: v.rssMiB, qemu: q.rssMiB, note: `the same, ${SETTLE_S + 20} s later; the rows below too` },
           { name: `guest memory touched per machine (N=${n})`, unit: 'MiB', better: 'lower', virtus: v.touchedMiB, qemu: q.touchedMiB, note: 'resident part of the guest memory (virtus: with 16 MiB of machine state)' },
           { name: `overhead per machine beyond touched guest memory (N=${n})`, unit: 'MiB', better: 'lower', virtus: v.rssMiB - v.touchedMiB, qemu: q.rssMiB - q.touchedMiB, note: 'RSS / N minus the row above' },
           { name: `overhead per machine beyond its guest RAM (N=${n})`, unit: 'MiB', better: 'lower', virtus: v.rssMiB - GUEST_RAM / 1048576, qemu: q.rssMiB - GUEST_RAM / 1048576, note: 'RSS / N minus 256 MiB; target < 64' },

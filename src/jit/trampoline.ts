@@ -185,7 +185,7 @@ export class Trampoline {
 
   /** Empties every entry (a pc of 1 matches no instruction) and restarts the generation. */
   private wipe(): void {
-    for (let i = 0; i < this.jc.length; i += 4) this.jc[i] = 1;
+    this.jc.fill(1); // an odd pc: no entry matches
     this.gen = 0;
     this.h.s[S_JCGEN] = 0;
   }
