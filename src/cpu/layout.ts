@@ -5,7 +5,7 @@
  *
  *   0x0000_0000  reserved (a page of zeros: a null host offset never aliases state)
  *   0x0001_0000  hart 0 block, then hart 1, ... (HART_BLOCK bytes each, MAX_HARTS of them)
- *   0x0030_0000  shared machine tables: RAM dirty bitmap, translator tables
+ *   0x0030_0000  shared machine tables: RAM dirty bitmap, translator tables, page flags
  *   0x0100_0000  guest RAM (guest physical RAM_BASE maps here)
  */
 
@@ -53,6 +53,17 @@ export const TLB2_BYTES = TLB2_HEADER + TLB2_ENTRIES * 16;
 export function tlb2Base(hart: number): number {
   return jumpCacheBase(MAX_HARTS) + hart * TLB2_BYTES;
 }
+/**
+ * The machine's flags per RAM page (PAGE_WATCH, PAGE_CODE in hart.ts), one byte per 4 KiB page
+ * of RAM_MAX: in the memory, so that harts in other threads share them. Updates that may race
+ * between threads are Atomics.or / Atomics.and on them.
+ */
+export const PAGE_FLAGS = tlb2Base(MAX_HARTS);
+export const PAGE_FLAGS_BYTES = RAM_MAX / PAGE_SIZE;
+/** The page flags of a machine with `ramSize` bytes of RAM in `memory`. */
+export function pageFlagsView(memory: WebAssembly.Memory, ramSize: number): Uint8Array {
+  return new Uint8Array(memory.buffer, PAGE_FLAGS, Math.ceil(ramSize / PAGE_SIZE));
+}
 
 // ---- Inside a hart block (byte offsets from the block start) ----
 
@@ -87,6 +98,7 @@ export const SLOTS = [
   'dtlb', // byte offset (from the hart block) of the TLB of the current data MMU index
   'jcGen', // the translator's jump cache generation (entries of other generations are void)
   'jcHits', // regions entered from the jump cache without returning to the engine (--stats)
+  'resValue', // the value LR loaded (a word zero-extended): SC stores only if memory still holds it
 ] as const;
 export type Slot = (typeof SLOTS)[number];
 
@@ -138,7 +150,7 @@ if (SLOT_OFF + 8 * SLOTS.length > TLB_OFF) throw new Error('layout: hart slots o
 if (1 << TLB_ENTRY_SHIFT !== TLB_ENTRY) throw new Error('layout: TLB_ENTRY_SHIFT is not log2(TLB_ENTRY)');
 if (TLB_OFF + TLB_BYTES > HART_BLOCK) throw new Error('layout: TLB does not fit in the hart block');
 if (HART_BASE + MAX_HARTS * HART_BLOCK > DIRTY_BITMAP) throw new Error('layout: hart blocks overlap the tables');
-if (tlb2Base(MAX_HARTS) > JIT_AREA_END) throw new Error('layout: machine tables overlap RAM');
+if (PAGE_FLAGS + PAGE_FLAGS_BYTES > JIT_AREA_END) throw new Error('layout: machine tables overlap RAM');
 
 /** Host offset of hart `i`'s block. */
 export function hartBase(i: number): number {

@@ -7,7 +7,7 @@ import { createInterpreter, type Engine } from '../cpu/interp.ts';
 import { JitEngine } from '../jit/engine.ts';
 import { Hart, PAGE_WATCH, S, type HartHooks, type PageGate } from '../cpu/hart.ts';
 import { MIP_MSIP, MIP_MTIP } from '../cpu/csr-numbers.ts';
-import { MAX_HARTS, memoryBytes, PAGE_SIZE, RAM_MAX } from '../cpu/layout.ts';
+import { MAX_HARTS, memoryBytes, PAGE_SIZE, pageFlagsView, RAM_MAX } from '../cpu/layout.ts';
 import { Clint } from '../devices/clint/clint.ts';
 import type { IrqLine } from '../devices/device.ts';
 import { Htif } from '../devices/htif/htif.ts';
@@ -62,7 +62,7 @@ export class Machine {
   readonly harts: Hart[] = [];
   readonly engines: Engine[] = [];
   readonly clint: Clint;
-  /** Flags per RAM page, shared by the harts (PAGE_WATCH, PAGE_CODE). */
+  /** Flags per RAM page, shared by the harts (PAGE_WATCH, PAGE_CODE): in the memory (layout.ts PAGE_FLAGS). */
   readonly pageFlags: Uint8Array;
   readonly console: (bytes: Uint8Array) => void;
   /** Bytes the host's console output can take now (Infinity when it does not say). */
@@ -113,7 +113,7 @@ export class Machine {
     const pages = Math.ceil(memoryBytes(o.ramSize) / 65536);
     this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: o.sharedMemory ?? true });
     this.ram = new GuestRam(this.memory, o.ramSize);
-    this.pageFlags = new Uint8Array(o.ramSize / PAGE_SIZE);
+    this.pageFlags = pageFlagsView(this.memory, o.ramSize);
     this.console = o.console;
     this.consoleRoom = o.consoleRoom ?? (() => Infinity);
     this.clock = new Clock({ deterministic: o.deterministic ?? false, instret: () => this.instret() });
@@ -194,7 +194,7 @@ export class Machine {
       output: (b) => this.console(b),
       exit: (code) => this.stop({ code, reason: 'exit' }),
     });
-    this.pageFlags[(tohost - this.ram.base) / PAGE_SIZE] |= PAGE_WATCH;
+    Atomics.or(this.pageFlags, (tohost - this.ram.base) / PAGE_SIZE, PAGE_WATCH);
     for (const h of this.harts) h.flushTlb();
   }
 

@@ -81,6 +81,24 @@ describe('snapshot format', () => {
     for (const [s, pattern] of cases) assert.throws(() => restoreBoard(board(), s), pattern);
   });
 
+  it('a state from before SC compared values (no resValue) restores with the reservation dropped', () => {
+    const src = busy();
+    const h = src.machine.harts[0]!;
+    h.set('resValid', 1, 0);
+    h.setNum('resAddr', 0x8000_1000);
+    h.set('resValue', 5, 0);
+    const state = saveBoard(src) as { harts: Array<{ csr: Record<string, string> }> };
+    assert.equal(state.harts[0]!.csr.resValue, '5');
+    const dst = board();
+    restoreBoard(dst, state);
+    assert.equal(dst.machine.harts[0]!.get('resValid'), 1, 'a current state keeps its reservation');
+    delete (state.harts[0]!.csr as Record<string, string>).resValue;
+    const old = board();
+    restoreBoard(old, state);
+    assert.equal(old.machine.harts[0]!.get('resValid'), 0);
+    assert.equal(old.machine.harts[0]!.get('mscratch'), 42, 'the rest restored');
+  });
+
   it('RAM records must lie inside RAM and hold whole pages', () => {
     const b = board();
     const rec = (type: number, arg: number, raw: Uint8Array) => {
