@@ -10,7 +10,7 @@
  *   lease.ts) is assigned elsewhere if its restart policy is `always` or `on-failure`, on the
  *   condition that the dead node's key is still absent; otherwise it is marked stopped;
  * - a draining node's machines get moves (live migrations carried out by the two daemons,
- *   agent.ts), a few at a time; the drain ends when the node has no machine, or stops with
+ *   agent.ts), one at a time; the drain ends when the node has no machine, or stops with
  *   the reason when a machine cannot go anywhere or its migration failed three times;
  * - a rebalance moves one machine at a time off the fullest node above the threshold.
  *
@@ -24,8 +24,13 @@ import { pickNode, rebalanceStep } from './placement.ts';
 import { readState, type ClusterState } from './state.ts';
 import { Txn } from './txn.ts';
 
-/** Migrations out of one draining node at a time. */
-export const DRAIN_PARALLEL = 2;
+/**
+ * Migrations out of one draining node at a time. One, as OpenStack Nova's default
+ * (max_concurrent_live_migrations): two at once also shared the cores between the migrations'
+ * stop-and-copy phases (`npm run bench -- cluster`, drain of 4: downtime 1.7-2.5x a single
+ * migration's, worst 7x; one at a time: 1.4-2.0x, worst 2.6x).
+ */
+export const DRAIN_PARALLEL = 1;
 /** A machine whose migration failed this often stops the drain. */
 const MAX_MOVE_FAILURES = 3;
 
