@@ -49,6 +49,9 @@ export function bootBoard(b: VirtBoard, o: BootOptions): BootInfo {
   const h = m.harts[0]!;
   let kernelAddr = ram.base;
   let fwEntry = -1;
+  // Each image is read once here: a host may read it from its file whenever it is asked for.
+  const kernelBytes = o.kernel;
+  const initrdBytes = o.initrd;
   if (typeof o.firmware === 'object') {
     const fw = loadFirmware(ram, o.firmware.bytes, o.firmware.name);
     fwEntry = fw.entry;
@@ -57,13 +60,13 @@ export function bootBoard(b: VirtBoard, o: BootOptions): BootInfo {
     // Where the kernel sits behind OpenSBI, so both boot paths see the same memory map.
     kernelAddr = kernelAddress(ram.base + 1);
   }
-  const kernel = loadKernel(ram, o.kernel, o.kernelName, kernelAddr);
-  const symbols = kernel.format === 'elf' ? parseElf(o.kernel, o.kernelName).symbols : new Map<string, number>();
+  const kernel = loadKernel(ram, kernelBytes, o.kernelName, kernelAddr);
+  const symbols = kernel.format === 'elf' ? parseElf(kernelBytes, o.kernelName).symbols : new Map<string, number>();
   let initrd: [number, number] | null = null;
-  if (o.initrd) {
-    const at = initrdAddress(ram, kernel.end, o.initrd.length);
-    ram.load(at, o.initrd);
-    initrd = [at, at + o.initrd.length];
+  if (initrdBytes) {
+    const at = initrdAddress(ram, kernel.end, initrdBytes.length);
+    ram.load(at, initrdBytes);
+    initrd = [at, at + initrdBytes.length];
   }
   const dtb = b.deviceTree(o.append ?? '', initrd);
   const dtbAddr = dtbAddress(ram, dtb.length);

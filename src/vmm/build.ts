@@ -177,19 +177,29 @@ export function kernelCommandLine(spec: MachineSpec): string {
   return words.filter(Boolean).join(' ');
 }
 
-/** Reads the boot files the spec names, through the host. */
+/**
+ * The boot files the spec names, through the host: their bytes, or where the host offers it
+ * (bootFileReader), properties that read the file again each time they are asked.
+ */
 export async function bootOptions(spec: MachineSpec, host: VmHost): Promise<BootOptions> {
   const b = spec.boot;
-  let firmware: BootOptions['firmware'];
-  if (b.mode === 'builtin') firmware = 'builtin';
-  else if (b.mode === 'bare') firmware = 'none';
-  else firmware = { bytes: await host.readFile(b.firmware!, 'firmware'), name: b.firmware! };
   if (b.kernel === undefined) throw new VirtusError('NO_KERNEL', 'the machine has no kernel: name one (--kernel)', { exitCode: 2 });
-  return {
-    kernel: await host.readFile(b.kernel, 'kernel'),
-    kernelName: b.kernel,
-    ...(b.initrd !== undefined ? { initrd: await host.readFile(b.initrd, 'initrd') } : {}),
-    append: kernelCommandLine(spec),
-    firmware,
-  };
+  const o = { kernelName: b.kernel, append: kernelCommandLine(spec) } as BootOptions;
+  await bootImage(o, 'kernel', host, b.kernel, 'kernel');
+  if (b.initrd !== undefined) await bootImage(o, 'initrd', host, b.initrd, 'initrd');
+  if (b.mode === 'builtin') o.firmware = 'builtin';
+  else if (b.mode === 'bare') o.firmware = 'none';
+  else {
+    const firmware = { name: b.firmware! } as { bytes: Uint8Array; name: string };
+    await bootImage(firmware, 'bytes', host, b.firmware!, 'firmware');
+    o.firmware = firmware;
+  }
+  return o;
+}
+
+/** Sets `target[key]` to the file's bytes, or to a getter that reads them again. */
+async function bootImage<K extends string>(target: { [k in K]?: Uint8Array }, key: K, host: VmHost, ref: string, what: string): Promise<void> {
+  const reread = host.bootFileReader?.(ref, what);
+  if (reread) Object.defineProperty(target, key, { get: reread, enumerable: true, configurable: true });
+  else target[key] = await host.readFile(ref, what);
 }

@@ -51,6 +51,12 @@ export interface VmHost {
   readonly sharedMemory?: boolean;
   /** The bytes of a boot file the spec names (kernel, initrd, firmware); `what` names it in errors. */
   readFile(ref: string, what: string): Uint8Array | Promise<Uint8Array>;
+  /**
+   * Optional: a reader of a boot file that the machine reads again whenever it needs the bytes
+   * (boot, reboot, snapshot, migration) instead of keeping them; null when it must keep them.
+   * The reader fails with a VirtusError when the file is no longer the one it first found.
+   */
+  bootFileReader?(ref: string, what: string): (() => Uint8Array) | null;
   /** Opens a disk the spec names; `index` counts disks from 0 (the first is /dev/vda). */
   openDisk(d: DiskSpec, index: number): OpenedDisk | Promise<OpenedDisk>;
   /** Opens a folder the spec shares (absent: this host has no folders to share). */

@@ -63,6 +63,48 @@ describe('daemon: machines from one image', () => {
     }
   });
 
+  it("reads its own copy of an image's kernel again to reboot and to snapshot, and refuses one changed meanwhile", async () => {
+    const store = ImageStore.open(s.path('store2'));
+    writeFileSync(s.path('disk2.img'), Buffer.alloc(1 << 20));
+    const packed = await packMachine(store, { kernel: writerElf(), disk: s.path('disk2.img'), memory: 16 << 20, compression: 'none' }, silentProgress);
+    await store.tag({ name: 'writer', tag: '2' }, packed.digest);
+    packed.hold.release();
+    const d = await startDaemon(s.path('state2'), { env: { VIRTUS_IMAGE_STORE: store.root } });
+    try {
+      const r = curl(d.sock, 'POST', '/vms', { image: 'writer:2', boot: 'bare', name: 'again', start: true });
+      assert.equal(r.status, 201, r.text);
+      const kernel = (r.body.machines as Array<{ spec: { boot: { kernel: string } } }>)[0]!.spec.boot.kernel;
+      assert.ok(kernel.startsWith(s.path('state2')), `the daemon keeps the image's kernel in its state directory: ${kernel}`);
+      const con = await attach(d.sock, 'again');
+      await con.waitFor(/writer ready/);
+      assert.equal(curl(d.sock, 'POST', '/vms/again/reset').status, 200);
+      await con.waitFor(/writer ready[^]*writer ready/);
+      const snap = curl(d.sock, 'POST', '/vms/again/snapshot', { name: 'again-snap' });
+      assert.equal(snap.status, 201, snap.text);
+      // The kernel the machine booted from is rewritten: a reboot can no longer load it.
+      const bytes = readFileSync(kernel);
+      bytes[bytes.length - 1] ^= 0xff;
+      writeFileSync(kernel, bytes);
+      const refused = curl(d.sock, 'POST', '/vms/again/reset');
+      assert.equal(refused.body.error?.code, 'BOOT_FILE_CHANGED', refused.text);
+      assert.match(refused.body.error.message, /is not the file the machine booted from/);
+      assert.equal(curl(d.sock, 'GET', '/vms/again').status, 200, 'the daemon goes on');
+      // The snapshot carries the images it was made with: a machine made of it runs (on the
+      // same overlay, so the first one stops).
+      con.close();
+      assert.equal(curl(d.sock, 'POST', '/vms/again/stop', { timeout: 0 }).body.state, 'stopped');
+      const back = curl(d.sock, 'POST', '/vms', { name: 'from-snap', snapshot: 'again-snap', start: true });
+      assert.equal(back.status, 201, back.text);
+      const con2 = await attach(d.sock, 'from-snap');
+      con2.send('W back 1\n');
+      await con2.waitFor(/done back/);
+      con2.close();
+      for (const n of ['again', 'from-snap']) assert.equal(curl(d.sock, 'DELETE', `/vms/${n}?force=true`).status, 204);
+    } finally {
+      await d.stop();
+    }
+  });
+
   it('two default guests boot from the image to a shell and keep their own files', { timeout: 900_000 }, async () => {
     requireTool('debugfs');
     requireTool('e2fsck');

@@ -12,7 +12,7 @@ import { VirtusError } from '../../util/errors.ts';
 import type { MigrationLink, OpenedDisk, OpenedNic, OpenedShare, VmHost } from '../../vmm/host.ts';
 import type { DiskSpec, NicSpec, ShareSpec } from '../../vmm/spec.ts';
 import { createNicBackend } from './net/index.ts';
-import { readHostFile } from './files.ts';
+import { readHostFile, rereadableFile } from './files.ts';
 import { NodeHostFs } from './host-fs.ts';
 import { nodeFileSystem } from './host-file.ts';
 import { connectMigration } from './migration-link.ts';
@@ -23,6 +23,11 @@ let overlays = 0;
 export interface NodeVmHostOptions {
   /** Boot files held in memory (a machine image's kernel and initrd), by the name the spec uses. */
   files?: Map<string, Uint8Array>;
+  /**
+   * Boot files the machine reads again whenever it needs them rather than keeping them in
+   * memory (the daemon's own copies of its images' files, which nothing else writes).
+   */
+  reread?: ReadonlySet<string>;
   /** Where warnings go (default: stderr). */
   warn?: (line: string) => void;
   /** The terminal's size for virtio-console (default: stdout's when it is a terminal). */
@@ -41,6 +46,10 @@ export class NodeVmHost implements VmHost {
 
   readFile(ref: string, what: string): Uint8Array {
     return this.o.files?.get(ref) ?? readHostFile(ref, what);
+  }
+
+  bootFileReader(ref: string, what: string): (() => Uint8Array) | null {
+    return this.o.reread?.has(ref) ? rereadableFile(ref, what) : null;
   }
 
   openDisk(d: DiskSpec): OpenedDisk {

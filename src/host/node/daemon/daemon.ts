@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import { VirtusError } from '../../../util/errors.ts';
 import { parseMachineSpec, type MachineSpec, type NicSpec } from '../../../vmm/spec.ts';
 import type { Resources } from '../../../vmm/shape.ts';
@@ -56,11 +56,16 @@ const TRIM_TICKS = 15;
 /** The machines of one daemon, and the policies over them. */
 export class Daemon {
   private readonly machines = new Map<string, DaemonMachine>();
-  private readonly bootFiles = new BootFiles();
   private readonly listeners = new Set<(e: DaemonEvent) => void>();
   private cpuTimer: NodeJS.Timeout | null = null;
 
-  constructor(readonly o: DaemonOptions) {}
+  /** The machines' boot files: shared, except the daemon's own copies in its state directory, read again. */
+  private readonly bootFiles: BootFiles;
+
+  constructor(readonly o: DaemonOptions) {
+    const own = resolve(o.state.root) + sep;
+    this.bootFiles = new BootFiles((path) => resolve(path).startsWith(own));
+  }
 
   /** Loads the machines defined in the state directory and starts those the policy says. */
   async load(): Promise<void> {

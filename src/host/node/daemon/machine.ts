@@ -17,6 +17,7 @@ import { VirtusError } from '../../../util/errors.ts';
 import type { MigrationInfo, StopInfo, VmEvent, VmmAction, VmmResult } from '../../../vmm/actions.ts';
 import type { Resources } from '../../../vmm/shape.ts';
 import type { MachineSpec } from '../../../vmm/spec.ts';
+import type { SpecFiles } from './boot-files.ts';
 import { ByteRing } from './ring.ts';
 import type { WorkerInit } from './protocol.ts';
 import { VmWorker } from './vm-worker.ts';
@@ -91,8 +92,8 @@ export interface MachineContext {
   log(line: string): void;
   /** The lease gate of a cluster node (cluster/lease-gate.ts), for its cluster machines' threads. */
   lease?: SharedArrayBuffer;
-  /** The boot files of `spec`, shared between the machines that boot from them (boot-files.ts). */
-  bootFiles?: (spec: MachineSpec) => Record<string, SharedArrayBuffer>;
+  /** The boot files of `spec`: shared between the machines that boot from them, or read again (boot-files.ts). */
+  bootFiles?: (spec: MachineSpec) => SpecFiles;
 }
 
 /** What `migratedTo` says of a machine that moved into a browser tab (tab-move.ts). */
@@ -191,8 +192,8 @@ export class DaemonMachine {
     const lease = r.cluster && this.ctx.lease ? { lease: this.ctx.lease } : {};
     if (incoming !== undefined) return { kind: 'incoming', listen: incoming, resources: r.snapshot!.resources, name: r.name, dir: this.ctx.dir(r.id), ...lease };
     if (r.snapshot) return { kind: 'restore', snapshot: r.snapshot.path, resources: r.snapshot.resources, name: r.name, start, ...lease };
-    const files = this.ctx.bootFiles?.(r.spec!);
-    return { kind: 'create', spec: r.spec!, name: r.name, start, ...(files ? { files } : {}), ...lease };
+    const boot = this.ctx.bootFiles?.(r.spec!);
+    return { kind: 'create', spec: r.spec!, name: r.name, start, ...(boot ? { files: boot.files, reread: boot.reread } : {}), ...lease };
   }
 
   /** Starts the machine (boots it afresh, or restores its snapshot); resolves once it runs. */

@@ -27,6 +27,8 @@ export type WorkerInit = (
       start: boolean;
       /** Boot files the daemon read, by the name the spec uses, shared with its other machines (boot-files.ts). */
       files?: Record<string, SharedArrayBuffer>;
+      /** Boot files the machine reads again whenever it needs them (the daemon's own copies). */
+      reread?: string[];
     }
   /** Restore a snapshot file with these host resources (it waits in `paused`). */
   | { kind: 'restore'; snapshot: string; resources: Resources; name: string; start: boolean }

@@ -107,7 +107,8 @@ export async function vmWorkerMain(): Promise<void> {
   // Device warnings also arrive as 'warning' events (vmm/create.ts): the host log stays quiet.
   const gate = init.lease ? readGate(init.lease) : null;
   const files = init.kind === 'create' && init.files ? new Map(Object.entries(init.files).map(([k, v]) => [k, new Uint8Array(v)])) : undefined;
-  const host = new NodeVmHost({ warn: () => {}, ...(files ? { files } : {}), consoleSize: () => ({ cols: 80, rows: 24 }), ...(gate ? { mayWrite: gate.mayWrite } : {}) });
+  const reread = init.kind === 'create' && init.reread ? new Set(init.reread) : undefined;
+  const host = new NodeVmHost({ warn: () => {}, ...(files ? { files } : {}), ...(reread ? { reread } : {}), consoleSize: () => ({ cols: 80, rows: 24 }), ...(gate ? { mayWrite: gate.mayWrite } : {}) });
   if (gate) host.runner.gate = gate.mayRun;
   const o: VmOptions = {
     on: (e: VmEvent) => {
