@@ -42,6 +42,11 @@ export interface HartHooks {
    * `tvalLo`/`tvalHi` are what mtval would receive (the faulting address of a page fault).
    */
   machineTrap?(hart: Hart, cause: number, interrupt: boolean, tvalLo: number, tvalHi: number): boolean;
+  /**
+   * FENCE.I on this hart (harts in host threads: it serves the requests other harts left it).
+   * Returns true when translated code was dropped.
+   */
+  fenceI?(): boolean;
 }
 
 /** Index of each named slot in `Hart.s` (low half at the index, high half at index + 1). */
@@ -57,6 +62,11 @@ export interface HartOptions {
   hooks: HartHooks;
   /** Per-RAM-page flags shared by all harts of a machine (PAGE_WATCH, PAGE_CODE). */
   pageFlags: Uint8Array;
+  /**
+   * Take up the state the memory holds (a hart's thread joining a running machine) instead
+   * of resetting it; derived state (PMP, TLB) is rebuilt from it.
+   */
+  attach?: boolean;
 }
 
 /**
@@ -205,7 +215,8 @@ export class Hart {
     this.m8 = new Uint8Array(buf);
     this.m16 = new Uint16Array(buf);
     this.m32 = new Int32Array(buf);
-    this.reset();
+    if (o.attach) this.stateChanged();
+    else this.reset();
   }
 
   /** Puts the hart in its reset state (Privileged spec 3.4): M-mode, interrupts off, paging off. */
@@ -342,7 +353,7 @@ export class Hart {
   }
 
   /** Translations may have changed under code the translator chains to: it must look again. */
-  private codeGone(): void {
+  codeGone(): void {
     this.s[S.tlbGen] = (this.s[S.tlbGen]! + 1) | 0;
     this.jcPages.fill(0);
   }

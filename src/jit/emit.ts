@@ -235,10 +235,11 @@ const CONTROL_EMITTERS: Record<string, EmitFn> = {
   bge: (e, _j, x) => e.branch(x, Op.i64_ge_s),
   bltu: (e, _j, x) => e.branch(x, Op.i64_lt_u),
   bgeu: (e, _j, x) => e.branch(x, Op.i64_ge_u),
-  // FENCE: nothing to order on one in-order hart. FENCE.I: a store into translated code
-  // already dropped it (and left the region), so what runs next is the new code.
+  // FENCE: nothing to order on one in-order hart. FENCE.I: a store into translated code by
+  // this hart already dropped it (and left the region); another hart's, in another thread, is
+  // served by the interpreter's handler (system.ts execFenceI).
   fence: () => {},
-  'fence.i': () => {},
+  'fence.i': (e, j, x) => e.viaInterpreter(j, x),
 };
 
 /** Each table row's emitter, by id (undefined: the flags decide, see insn). */

@@ -140,6 +140,13 @@ export class JitEngine implements Engine {
   private seenTlbGen = -1;
   /** minstret + budget when the trampoline was last entered (the slow-path helper's `end`). */
   private sliceEnd = 0;
+  /**
+   * With harts in host threads: a word other threads set when they post this hart requests
+   * (machine/smp-shared.ts), looked at between regions, and what serves them.
+   */
+  private inbox: Int32Array | null = null;
+  private inboxAt = 0;
+  private serveInbox: () => void = () => {};
   readonly stats: JitStats = {
     regionsCompiled: 0, extensions: 0, blocksTranslated: 0, insnsTranslated: 0, wasmBytes: 0, translateMs: 0, compileMs: 0,
     regionRuns: 0, jumpCacheHits: 0, interpretedInsns: 0, slowPaths: 0, invalidations: 0,
@@ -204,8 +211,10 @@ export class JitEngine implements Engine {
     interpreterHelper.prepare(h);
     let done = 0;
     this.tramp.check();
+    const inbox = this.inbox;
     while (done < budget) {
       const left = budget - done;
+      if (inbox !== null && inbox[this.inboxAt] !== 0) this.serveInbox();
       if (h.s[S_TLBGEN] !== this.seenTlbGen) {
         this.seenTlbGen = h.s[S_TLBGEN]!;
         this.tramp.clear();
@@ -417,8 +426,23 @@ export class JitEngine implements Engine {
     }
   }
 
+  /**
+   * Has `serve` called between regions whenever `words[at]` is nonzero (requests from harts in
+   * other threads: machine/hart-thread.ts).
+   */
+  setInbox(words: Int32Array, at: number, serve: () => void): void {
+    this.inbox = words;
+    this.inboxAt = at;
+    this.serveInbox = serve;
+  }
+
+  /** Drops this engine's translations of every page (its own requests overflowed: hart-thread.ts). */
+  dropAll(): void {
+    for (let p = 0; p < this.byPage.length; p++) if (this.byPage[p]) this.dropPage(p);
+  }
+
   /** Drops this engine's translations of RAM page `p` (its PAGE_CODE flag is already clear). */
-  private dropPage(p: number): void {
+  dropPage(p: number): void {
     const list = this.byPage[p];
     if (!list) return;
     this.stats.invalidations++;

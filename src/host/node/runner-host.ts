@@ -1,7 +1,10 @@
 /** The Node event-loop side of the machine runner: yielding and interruptible sleeps. */
 import type { RunnerHost } from '../../machine/runner.ts';
+import { nodeHartThreads } from './hart-worker.ts';
 
 export class NodeRunnerHost implements RunnerHost {
+  /** Harts run in worker threads (machine/hart-threads.ts); null keeps them on the run loop's thread. */
+  threads = nodeHartThreads as typeof nodeHartThreads | undefined;
   private wakeUp: (() => void) | null = null;
   private timer: NodeJS.Timeout | null = null;
   /**
