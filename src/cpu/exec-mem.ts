@@ -11,7 +11,6 @@
  */
 import type { Handler, HandlerContext } from './handler.ts';
 import { S, type Hart } from './hart.ts';
-import { lt, ltu, r64 } from './int64.ts';
 import { RAM_HOST, TLB_ENTRIES, TLB_WORDS, TLBW_ADDEND, TLBW_READ, TLBW_WRITE } from './layout.ts';
 import { amoHost, loadSlow, memFlags, memOut, noteWrite, storeSlow } from './memory.ts';
 import { mmuOut, translate } from './mmu.ts';
@@ -24,6 +23,7 @@ let T: Int32Array = new Int32Array(0);
 let M8: Uint8Array = new Uint8Array(0);
 let M16: Uint16Array = new Uint16Array(0);
 let M32: Int32Array = new Int32Array(0);
+let M64: BigInt64Array = new BigInt64Array(0);
 let SS: Int32Array = new Int32Array(0);
 /** Writes the interpreter's retired count back to minstret (before anything that may trap). */
 let sync: () => void = () => {};
@@ -45,7 +45,9 @@ export function bindMemHandlers(hart: Hart, syncCount: () => void): void {
   M8 = hart.m8;
   M16 = hart.m16;
   M32 = hart.m32;
+  M64 = hart.m64;
   SS = hart.s;
+  shared = typeof SharedArrayBuffer !== 'undefined' && hart.memory.buffer instanceof SharedArrayBuffer;
   sync = syncCount;
 }
 
@@ -210,31 +212,72 @@ function amoAddr(size: number, misalignedCause: Cause, access: Access): number {
   return amoHost(h, dMmu, vaLo, vaHi, size);
 }
 
+/** Whether the bound hart's memory is shared (harts in other threads may touch it). */
+let shared = false;
+
+/**
+ * A full fence for the host: a sequentially consistent read-modify-write (a locked instruction
+ * on x86-64, a barrier-bracketed exclusive pair on ARM64) of the hart's own sink register, which
+ * no one reads. V8 neither moves memory accesses across it nor lets the CPU do so.
+ */
+function hostFence(): void {
+  if (shared) Atomics.add(X, 64, 0);
+}
+
+/** The aq/rl bits of an AMO, LR or SC (its handler's imm, isa/decode.ts). */
+const RL = 1;
+
 function lr(size: number): Handler {
-  return (a) => {
+  return (a, imm) => {
     ea((a >>> 8) & 0xff, 0);
     const o = amoAddr(size, Cause.LoadMisaligned, Access.Load);
     if (o < 0) return St.Trap;
-    const lo = M32[o >>> 2]!;
-    setRd(a & 0xff, lo, size === 8 ? M32[(o >>> 2) + 1]! : lo >> 31);
+    // LR.rl: every earlier access before it, a store too (the host's store buffer).
+    if (imm & RL) hostFence();
+    let lo: number;
+    let hi: number;
+    if (size === 8) {
+      const v = Atomics.load(M64, o >>> 3);
+      lo = Number(BigInt.asIntN(32, v));
+      hi = Number(v >> 32n);
+      SS[S.resValue + 1] = hi;
+    } else {
+      lo = Atomics.load(M32, o >>> 2);
+      hi = lo >> 31;
+      SS[S.resValue + 1] = 0;
+    }
+    SS[S.resValue] = lo;
+    setRd(a & 0xff, lo, hi);
     SS[S.resValid] = 1;
     h.setNum('resAddr', h.ramPa(o));
     return St.Next;
   };
 }
 
+/**
+ * SC.W/D: succeeds while the reservation holds this address and memory still holds the value
+ * LR loaded, both checked and the store made by one compare-exchange (as QEMU's MTTCG: a store
+ * of the same value by another hart in between goes unnoticed, which no LR/SC loop can tell
+ * from its own reservation surviving).
+ */
 function sc(size: number): Handler {
   return (a) => {
     ea((a >>> 8) & 0xff, 0);
     const o = amoAddr(size, Cause.StoreMisaligned, Access.Store);
     if (o < 0) return St.Trap;
     const rs2 = (a >>> 16) & 0xff;
-    const ok = SS[S.resValid] === 1 && h.getNum('resAddr') === h.ramPa(o);
+    let ok = SS[S.resValid] === 1 && h.getNum('resAddr') === h.ramPa(o);
     SS[S.resValid] = 0;
     // Store before writing rd: rd may be rs2 (sc.d t0, t0, (a0)).
     if (ok) {
-      M32[o >>> 2] = X[rs2]!;
-      if (size === 8) M32[(o >>> 2) + 1] = X[rs2 + 1]!;
+      if (size === 8) {
+        const want = (BigInt(SS[S.resValue + 1]!) << 32n) | BigInt(SS[S.resValue]! >>> 0);
+        const v = (BigInt(X[rs2 + 1]!) << 32n) | BigInt(X[rs2]! >>> 0);
+        ok = Atomics.compareExchange(M64, o >>> 3, want, v) === want;
+      } else {
+        const want = SS[S.resValue]!;
+        ok = Atomics.compareExchange(M32, o >>> 2, want, X[rs2]!) === want;
+      }
     }
     setRd(a & 0xff, ok ? 0 : 1, 0);
     return ok ? wrote(o, size) : St.Next;
@@ -250,43 +293,92 @@ function wrote(o: number, size: number): St {
   return memFlags.mmio ? St.Exit : St.Next;
 }
 
-/** AMO<op>.W / .D: `f` combines the old value and rs2 into r64. */
-function amo(size: number, f: (oLo: number, oHi: number, bLo: number, bHi: number) => void): Handler {
+/** The operations of the AMO rows (AMO<op>.W/D). */
+type AmoOp = 'swap' | 'add' | 'xor' | 'and' | 'or' | 'min' | 'max' | 'minu' | 'maxu';
+
+/** min/max of two words, compared signed or (minu, maxu) unsigned. */
+function pick32(op: AmoOp, a: number, b: number): number {
+  switch (op) {
+    case 'min': return a < b ? a : b;
+    case 'max': return a < b ? b : a;
+    case 'minu': return a >>> 0 < b >>> 0 ? a : b;
+    default: return a >>> 0 < b >>> 0 ? b : a;
+  }
+}
+
+function pick64(op: AmoOp, a: bigint, b: bigint): bigint {
+  switch (op) {
+    case 'min': return a < b ? a : b;
+    case 'max': return a < b ? b : a;
+    case 'minu': return BigInt.asUintN(64, a) < BigInt.asUintN(64, b) ? a : b;
+    default: return BigInt.asUintN(64, a) < BigInt.asUintN(64, b) ? b : a;
+  }
+}
+
+/**
+ * AMO<op>.W: one host atomic read-modify-write of the word (Atomics are sequentially
+ * consistent, so aq and rl hold whatever they say); min and max, which Atomics lacks, retry a
+ * compare-exchange until no other hart wrote the word in between.
+ */
+function amo32(op: AmoOp, i: number, b: number): number {
+  switch (op) {
+    case 'swap': return Atomics.exchange(M32, i, b);
+    case 'add': return Atomics.add(M32, i, b);
+    case 'xor': return Atomics.xor(M32, i, b);
+    case 'and': return Atomics.and(M32, i, b);
+    case 'or': return Atomics.or(M32, i, b);
+    default:
+      for (;;) {
+        const old = M32[i]!;
+        if (Atomics.compareExchange(M32, i, old, pick32(op, old, b)) === old) return old;
+      }
+  }
+}
+
+/** AMO<op>.D, likewise on the doubleword (BigInt64Array: values signed). */
+function amo64(op: AmoOp, i: number, b: bigint): bigint {
+  switch (op) {
+    case 'swap': return Atomics.exchange(M64, i, b);
+    case 'add': return Atomics.add(M64, i, b);
+    case 'xor': return Atomics.xor(M64, i, b);
+    case 'and': return Atomics.and(M64, i, b);
+    case 'or': return Atomics.or(M64, i, b);
+    default:
+      for (;;) {
+        const old = Atomics.load(M64, i);
+        if (Atomics.compareExchange(M64, i, old, pick64(op, old, b)) === old) return old;
+      }
+  }
+}
+
+/** AMO<op>.W / .D: rd = the old value (a word sign-extended), memory = old <op> x[rs2], atomically. */
+function amo(size: number, op: AmoOp): Handler {
   return (a) => {
     ea((a >>> 8) & 0xff, 0);
     const o = amoAddr(size, Cause.StoreMisaligned, Access.Store);
     if (o < 0) return St.Trap;
     const rs2 = (a >>> 16) & 0xff;
-    const i = o >>> 2;
-    const oLo = M32[i]!;
-    const oHi = size === 8 ? M32[i + 1]! : oLo >> 31;
-    const bLo = X[rs2]!;
-    const bHi = size === 8 ? X[rs2 + 1]! : bLo >> 31;
-    f(oLo, oHi, bLo, bHi);
-    M32[i] = r64[0]!;
-    if (size === 8) M32[i + 1] = r64[1]!;
-    setRd(a & 0xff, oLo, oHi);
+    if (size === 8) {
+      const old = amo64(op, o >>> 3, (BigInt(X[rs2 + 1]!) << 32n) | BigInt(X[rs2]! >>> 0));
+      setRd(a & 0xff, Number(BigInt.asIntN(32, old)), Number(old >> 32n));
+    } else {
+      const old = amo32(op, o >>> 2, X[rs2]!);
+      setRd(a & 0xff, old, old >> 31);
+    }
     return wrote(o, size);
   };
 }
-const put = (lo: number, hi: number): void => {
-  r64[0] = lo;
-  r64[1] = hi;
-};
-const amoOps: Record<string, (oLo: number, oHi: number, bLo: number, bHi: number) => void> = {
-  swap: (_oLo, _oHi, bLo, bHi) => put(bLo, bHi),
-  add: (oLo, oHi, bLo, bHi) => {
-    const lo = (oLo + bLo) | 0;
-    put(lo, (oHi + bHi + ((lo >>> 0) < (oLo >>> 0) ? 1 : 0)) | 0);
-  },
-  xor: (oLo, oHi, bLo, bHi) => put(oLo ^ bLo, oHi ^ bHi),
-  and: (oLo, oHi, bLo, bHi) => put(oLo & bLo, oHi & bHi),
-  or: (oLo, oHi, bLo, bHi) => put(oLo | bLo, oHi | bHi),
-  min: (oLo, oHi, bLo, bHi) => (lt(oLo, oHi, bLo, bHi) ? put(oLo, oHi) : put(bLo, bHi)),
-  max: (oLo, oHi, bLo, bHi) => (lt(oLo, oHi, bLo, bHi) ? put(bLo, bHi) : put(oLo, oHi)),
-  minu: (oLo, oHi, bLo, bHi) => (ltu(oLo, oHi, bLo, bHi) ? put(oLo, oHi) : put(bLo, bHi)),
-  maxu: (oLo, oHi, bLo, bHi) => (ltu(oLo, oHi, bLo, bHi) ? put(bLo, bHi) : put(oLo, oHi)),
-};
+const AMO_OPS: AmoOp[] = ['swap', 'add', 'xor', 'and', 'or', 'min', 'max', 'minu', 'maxu'];
+
+/**
+ * FENCE (Unprivileged 2.7): one whose predecessor and successor sets both hold memory accesses
+ * (R or W; FENCE.TSO too) is a full host fence when harts may run in other threads. Stronger
+ * than most need (only W before R is reordered on x86-64), but one instruction either way.
+ */
+function fence(_a: number, imm: number): St {
+  if ((imm >>> 4) & 3 && imm & 3) hostFence();
+  return St.Next;
+}
 
 /** The load, store and atomic handlers, by mnemonic. */
 export const MEM_HANDLERS: Record<string, Handler> = {
@@ -305,8 +397,9 @@ export const MEM_HANDLERS: Record<string, Handler> = {
   'lr.d': lr(8),
   'sc.w': sc(4),
   'sc.d': sc(8),
+  fence,
 };
-for (const [op, f] of Object.entries(amoOps)) {
-  MEM_HANDLERS[`amo${op}.w`] = amo(4, f);
-  MEM_HANDLERS[`amo${op}.d`] = amo(8, f);
+for (const op of AMO_OPS) {
+  MEM_HANDLERS[`amo${op}.w`] = amo(4, op);
+  MEM_HANDLERS[`amo${op}.d`] = amo(8, op);
 }

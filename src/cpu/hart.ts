@@ -63,8 +63,8 @@ export interface HartOptions {
   /** Per-RAM-page flags shared by all harts of a machine (PAGE_WATCH, PAGE_CODE). */
   pageFlags: Uint8Array;
   /**
-   * Take up the state the memory holds (a hart's thread joining a running machine) instead
-   * of resetting it; derived state (PMP, TLB) is rebuilt from it.
+   * Take the hart's state as its block in the memory holds it (a hart that another thread made
+   * and set up) instead of resetting it; only the derived state (PMP table, TLB) is rebuilt.
    */
   attach?: boolean;
 }
@@ -172,6 +172,8 @@ export class Hart {
   readonly m8: Uint8Array;
   readonly m16: Uint16Array;
   readonly m32: Int32Array;
+  /** The whole memory as 64-bit words, for 64-bit atomics (Atomics on BigInt64Array). */
+  readonly m64: BigInt64Array;
   /**
    * TLB entries made from superpage mappings: each entry's span (0 for a 4 KiB page) and the
    * virtual base of its superpage. An address-specific SFENCE.VMA must drop every 4 KiB piece
@@ -215,6 +217,7 @@ export class Hart {
     this.m8 = new Uint8Array(buf);
     this.m16 = new Uint16Array(buf);
     this.m32 = new Int32Array(buf);
+    this.m64 = new BigInt64Array(buf, 0, buf.byteLength >>> 3);
     if (o.attach) this.stateChanged();
     else this.reset();
   }
@@ -343,11 +346,9 @@ export class Hart {
    */
   voidTlb2(): void {
     if (!this.tlb2On) return;
-    const g = this.tlb2[0]! + 1;
-    if (g < 1 << 29) {
-      this.tlb2[0] = g;
-      return;
-    }
+    // Atomic: another thread's engine voids this hart's second level when a page gets code.
+    const g = Atomics.add(this.tlb2, 0, 1) + 1;
+    if (g < 1 << 29) return;
     this.tlb2.fill(0);
     this.tlb2[0] = 1;
   }

@@ -102,8 +102,6 @@ const csrOp = (op: CsrOp, imm: boolean): Handler =>
 const H: Record<string, Handler> = {
   ...INT_HANDLERS,
   ...MEM_HANDLERS,
-  // FENCE orders memory; a single in-order hart has nothing to do (FENCE.TSO and hints too).
-  fence: () => St.Next,
   // FENCE.I: decode cache entries are checked against the bits fetched, and a store into
   // translated code drops the translation; harts in threads serve other harts' drops here.
   'fence.i': sys(() => execFenceI(h)),

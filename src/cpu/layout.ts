@@ -54,13 +54,18 @@ export const TLB2_BYTES = TLB2_HEADER + TLB2_ENTRIES * 16;
 export function tlb2Base(hart: number): number {
   return jumpCacheBase(MAX_HARTS) + hart * TLB2_BYTES;
 }
-
 /**
- * Flags per 4 KiB page of RAM (PAGE_WATCH, PAGE_CODE in hart.ts), one byte each: in the shared
- * memory, so that harts running in other host threads see one set.
+ * The machine's flags per RAM page (PAGE_WATCH, PAGE_CODE in hart.ts), one byte per 4 KiB page
+ * of RAM_MAX: in the memory, so that harts in other threads share them. Updates that may race
+ * between threads are Atomics.or / Atomics.and on them.
  */
 export const PAGE_FLAGS = tlb2Base(MAX_HARTS);
 export const PAGE_FLAGS_BYTES = RAM_MAX / PAGE_SIZE;
+/** The page flags of a machine with `ramSize` bytes of RAM in `memory`. */
+export function pageFlagsView(memory: WebAssembly.Memory, ramSize: number): Uint8Array {
+  return new Uint8Array(memory.buffer, PAGE_FLAGS, Math.ceil(ramSize / PAGE_SIZE));
+}
+
 /** The control block of harts in host threads (machine/smp-shared.ts), SMP_BYTES long. */
 export const SMP_AREA = PAGE_FLAGS + PAGE_FLAGS_BYTES;
 export const SMP_BYTES = 0x4_0000;
@@ -98,6 +103,7 @@ export const SLOTS = [
   'dtlb', // byte offset (from the hart block) of the TLB of the current data MMU index
   'jcGen', // the translator's jump cache generation (entries of other generations are void)
   'jcHits', // regions entered from the jump cache without returning to the engine (--stats)
+  'resValue', // the value LR loaded (a word zero-extended): SC stores only if memory still holds it
 ] as const;
 export type Slot = (typeof SLOTS)[number];
 

@@ -113,7 +113,10 @@ function walk(h: Hart, vaLo: number, vaHi: number, access: Access, mmu: number):
     // Update A, and D on stores (step 7, hardware-managed).
     const want = PTE_A | (access === Access.Store ? PTE_D : 0);
     if ((lo & want) !== want) {
-      m32[host >>> 2] = lo | want;
+      // The update is atomic with the check (12.3.2 step 7): a hart in another thread may have
+      // changed the PTE since it was read, and then the walk starts again.
+      const seen = (BigInt(hi) << 32n) | BigInt(lo >>> 0);
+      if (Atomics.compareExchange(h.m64, host >>> 3, seen, seen | BigInt(want)) !== seen) return walk(h, vaLo, vaHi, access, mmu);
       markDirty(h, host); // the page table page changed: migration must resend it
     }
     mmuOut.pa = (i === 0 ? ppn : ppn + (vpn % span)) * 4096 + (vaLo & 0xfff);
@@ -126,7 +129,8 @@ function walk(h: Hart, vaLo: number, vaHi: number, access: Access, mmu: number):
 /** Marks the RAM page holding host offset `host` dirty in the dirty log. */
 export function markDirty(h: Hart, host: number): void {
   const page = (host - RAM_HOST) >>> PAGE_SHIFT;
-  h.m8[DIRTY_BITMAP + (page >>> 3)] |= 1 << (page & 7);
+  // Atomic: harts in other threads set bits of the same byte.
+  Atomics.or(h.m8, DIRTY_BITMAP + (page >>> 3), 1 << (page & 7));
 }
 
 /**

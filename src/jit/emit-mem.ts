@@ -10,8 +10,8 @@ import {
 } from '../cpu/layout.ts';
 import type { BlockEmitter, EmitFn } from './emit.ts';
 import { Access } from '../cpu/trap.ts';
-import { F_REFILL, F_TLB2, fo, FsGuard, RES_ADDR, RES_VALID, type Insn } from './region.ts';
-import { Code, I32, I64, Op } from './wasm.ts';
+import { F_REFILL, F_TLB2, fo, FsGuard, RES_ADDR, RES_VALID, RES_VALUE, type Insn } from './region.ts';
+import { AtomicOp, AtomicWidth, Code, I32, I64, Op } from './wasm.ts';
 
 /** The upper half of a NaN-boxed single (Unprivileged 21.2). */
 export const BOX = -0x1_0000_0000;
@@ -26,7 +26,7 @@ export const BOX = -0x1_0000_0000;
  * page-crossing access, a fault, a device, a page whose stores must be seen): the slow path
  * runs then.
  */
-export function tlb2Function(hb: number, hart: number): Code {
+export function tlb2Function(hb: number, hart: number, shared = false): Code {
   const c = new Code(4);
   const [va, dtlb, acc, size] = [0, 1, 2, 3];
   const slot = c.local(I32);
@@ -77,7 +77,12 @@ export function tlb2Function(hb: number, hart: number): Code {
   c.get(acc).if();
   c.get(va).op(Op.i32_wrap_i64).i32(-4096).op(Op.i32_and).get(addend).op(Op.i32_add).i32(RAM_HOST).op(Op.i32_sub).i32(12).op(Op.i32_shr_u).set(word);
   c.get(word).i32(3).op(Op.i32_shr_u).i32(DIRTY_BITMAP).op(Op.i32_add).tee(slot);
-  c.get(slot).mem(Op.i32_load8_u, 0, 0).i32(1).get(word).i32(7).op(Op.i32_and).op(Op.i32_shl).op(Op.i32_or).mem(Op.i32_store8, 0, 0);
+  if (shared) {
+    // Harts in other threads set bits of the same byte: one atomic or.
+    c.i32(1).get(word).i32(7).op(Op.i32_and).op(Op.i32_shl).atomic(AtomicOp.rmw_or + AtomicWidth.i32_8u, 0, 0).op(Op.drop);
+  } else {
+    c.get(slot).mem(Op.i32_load8_u, 0, 0).i32(1).get(word).i32(7).op(Op.i32_and).op(Op.i32_shl).op(Op.i32_or).mem(Op.i32_store8, 0, 0);
+  }
   c.end();
   c.get(e);
   return c;
@@ -218,15 +223,40 @@ function amoOperand(em: BlockEmitter, rs2: number, size: number, unsigned: boole
   if (size === 4) em.c.op(Op.i32_wrap_i64).op(unsigned ? Op.i64_extend_i32_u : Op.i64_extend_i32_s);
 }
 
-/** LR.W/D: load (a word sign-extended) and hold a reservation on its physical address. */
+/** The aq/rl bits of an AMO, LR or SC (its decoded imm). */
+const RL = 1;
+
+/**
+ * FENCE with predecessor and successor sets `imm` (its decoded imm: fm, pred, succ): where
+ * harts may run in other threads, one that orders memory accesses before memory accesses
+ * (FENCE.TSO included) is an atomic.fence, a full host fence (MFENCE on x86-64, DMB ISH on
+ * ARM64). Others order nothing the host could reorder: device I/O goes through the monitor.
+ */
+export function fence(em: BlockEmitter, imm: number): void {
+  if (em.shared && (imm >>> 4) & 3 && imm & 3) em.c.atomicFence();
+}
+
+/**
+ * LR.W/D: load (a word sign-extended), hold a reservation on its physical address and keep
+ * the value loaded (a word zero-extended), which SC compares memory with.
+ */
 function lr(em: BlockEmitter, j: number, x: Insn, size: number): void {
   const c = em.c;
   const d = x.d;
+  const v = em.locals.t;
   atomicProbe(em, d.rs1, size, TLB_READ);
   c.if();
-  em.pushXAddr(d.rd);
+  // LR.rl: every earlier access before it, a store too (the host's store buffer).
+  if (em.shared && d.imm & RL) c.atomicFence();
   hostAddr(em);
-  c.mem(size === 8 ? Op.i64_load : Op.i64_load32_s, 0, 0);
+  if (em.shared) c.atomic(size === 8 ? AtomicOp.i64_load : AtomicOp.i32_load, size === 8 ? 3 : 2, 0);
+  else c.mem(size === 8 ? Op.i64_load : Op.i32_load, size === 8 ? 3 : 2, 0);
+  if (size === 4) c.op(Op.i64_extend_i32_u);
+  c.set(v);
+  c.i32(em.hb).get(v).mem(Op.i64_store, 3, RES_VALUE);
+  em.pushXAddr(d.rd);
+  c.get(v);
+  if (size === 4) c.op(Op.i32_wrap_i64).op(Op.i64_extend_i32_s);
   em.storeX(d.rd);
   c.i32(em.hb).i32(1).mem(Op.i32_store, 2, RES_VALID);
   c.i32(em.hb);
@@ -237,7 +267,17 @@ function lr(em: BlockEmitter, j: number, x: Insn, size: number): void {
   c.end();
 }
 
-/** SC.W/D: store only while the reservation holds this address; rd = 0 on success, else 1. */
+/** Pushes the reserved value (as an i32 for a word). */
+function resValue(em: BlockEmitter, size: number): void {
+  em.c.i32(em.hb).mem(Op.i64_load, 3, RES_VALUE);
+  if (size === 4) em.c.op(Op.i32_wrap_i64);
+}
+
+/**
+ * SC.W/D: stores only while the reservation holds this address and memory still holds the
+ * value LR loaded (exec-mem.ts, sc); rd = 0 on success, else 1. With shared memory the check
+ * and the store are one compare-exchange.
+ */
 function sc(em: BlockEmitter, j: number, x: Insn, size: number): void {
   const c = em.c;
   const d = x.d;
@@ -251,9 +291,26 @@ function sc(em: BlockEmitter, j: number, x: Insn, size: number): void {
   c.i32(em.hb).i32(0).mem(Op.i32_store, 2, RES_VALID);
   // Store before writing rd: rd may be rs2.
   c.get(ok).if();
-  hostAddr(em);
-  em.getX(d.rs2);
-  c.mem(size === 8 ? Op.i64_store : Op.i64_store32, 0, 0);
+  const eq = size === 8 ? Op.i64_eq : Op.i32_eq;
+  if (em.shared) {
+    hostAddr(em);
+    resValue(em, size);
+    em.getX(d.rs2);
+    if (size === 4) c.op(Op.i32_wrap_i64);
+    c.atomic(AtomicOp.rmw_cmpxchg + (size === 8 ? AtomicWidth.i64 : AtomicWidth.i32), size === 8 ? 3 : 2, 0);
+    resValue(em, size);
+    c.op(eq).set(ok);
+  } else {
+    hostAddr(em);
+    c.mem(size === 8 ? Op.i64_load : Op.i32_load, 0, 0);
+    resValue(em, size);
+    c.op(eq).tee(ok);
+    c.if();
+    hostAddr(em);
+    em.getX(d.rs2);
+    c.mem(size === 8 ? Op.i64_store : Op.i64_store32, 0, 0);
+    c.end();
+  }
   c.end();
   em.pushXAddr(d.rd);
   c.get(ok).op(Op.i32_eqz).op(Op.i64_extend_i32_u);
@@ -266,17 +323,14 @@ function sc(em: BlockEmitter, j: number, x: Insn, size: number): void {
 /** The operations of the AMO rows (AMO<op>.W/D). */
 type AmoOp = 'swap' | 'add' | 'xor' | 'and' | 'or' | 'min' | 'max' | 'minu' | 'maxu';
 const AMO_OPS: AmoOp[] = ['swap', 'add', 'xor', 'and', 'or', 'min', 'max', 'minu', 'maxu'];
+/** The AMOs with a WebAssembly read-modify-write of their own. */
+const RMW: Partial<Record<AmoOp, AtomicOp>> = {
+  swap: AtomicOp.rmw_xchg, add: AtomicOp.rmw_add, xor: AtomicOp.rmw_xor, and: AtomicOp.rmw_and, or: AtomicOp.rmw_or,
+};
 
-/** AMO<op>.W/D: rd = the old value (a word sign-extended), memory = old <op> x[rs2]. */
-function amo(em: BlockEmitter, j: number, x: Insn, size: number, op: AmoOp): void {
+/** Pushes old <op> x[rs2] from local `old` (a word sign-extended); for a word, only the low half counts. */
+function amoResult(em: BlockEmitter, d: Insn['d'], size: number, op: AmoOp, old: number): void {
   const c = em.c;
-  const d = x.d;
-  const old = em.locals.t;
-  atomicProbe(em, d.rs1, size, TLB_WRITE);
-  c.if();
-  hostAddr(em);
-  c.mem(size === 8 ? Op.i64_load : Op.i64_load32_s, 0, 0).set(old);
-  hostAddr(em);
   const lowWord = (): void => {
     if (size === 4) c.i64(0xffff_ffff).op(Op.i64_and);
   };
@@ -303,7 +357,51 @@ function amo(em: BlockEmitter, j: number, x: Insn, size: number, op: AmoOp): voi
       c.op(Op.select);
     }
   }
-  c.mem(size === 8 ? Op.i64_store : Op.i64_store32, 0, 0);
+}
+
+/**
+ * AMO<op>.W/D: rd = the old value (a word sign-extended), memory = old <op> x[rs2]. With shared
+ * memory one atomic read-modify-write (sequentially consistent: aq and rl hold whatever they
+ * say); min and max, which WebAssembly lacks, retry a compare-exchange until no other hart
+ * wrote the location in between.
+ */
+function amo(em: BlockEmitter, j: number, x: Insn, size: number, op: AmoOp): void {
+  const c = em.c;
+  const d = x.d;
+  const old = em.locals.t;
+  const w = size === 8 ? AtomicWidth.i64 : AtomicWidth.i32;
+  const align = size === 8 ? 3 : 2;
+  atomicProbe(em, d.rs1, size, TLB_WRITE);
+  c.if();
+  if (!em.shared) {
+    hostAddr(em);
+    c.mem(size === 8 ? Op.i64_load : Op.i64_load32_s, 0, 0).set(old);
+    hostAddr(em);
+    amoResult(em, d, size, op, old);
+    c.mem(size === 8 ? Op.i64_store : Op.i64_store32, 0, 0);
+  } else if (RMW[op] !== undefined) {
+    hostAddr(em);
+    em.getX(d.rs2);
+    if (size === 4) c.op(Op.i32_wrap_i64);
+    c.atomic(RMW[op] + w, align, 0);
+    if (size === 4) c.op(Op.i64_extend_i32_s);
+    c.set(old);
+  } else {
+    c.loop();
+    hostAddr(em);
+    c.atomic(size === 8 ? AtomicOp.i64_load : AtomicOp.i32_load, align, 0);
+    if (size === 4) c.op(Op.i64_extend_i32_s);
+    c.set(old);
+    hostAddr(em);
+    c.get(old);
+    if (size === 4) c.op(Op.i32_wrap_i64);
+    amoResult(em, d, size, op, old);
+    if (size === 4) c.op(Op.i32_wrap_i64);
+    c.atomic(AtomicOp.rmw_cmpxchg + w, align, 0);
+    if (size === 4) c.op(Op.i64_extend_i32_s);
+    c.get(old).op(Op.i64_ne).brIf(0);
+    c.end();
+  }
   em.pushXAddr(d.rd);
   c.get(old);
   em.storeX(d.rd);

@@ -22,7 +22,7 @@ import { MSTATUS_FS } from '../cpu/csr-numbers.ts';
 import { PC_OFF } from '../cpu/layout.ts';
 import { FP_EMITTERS } from './emit-fp.ts';
 import { INT_EMITTERS } from './emit-int.ts';
-import { MEM_EMITTERS } from './emit-mem.ts';
+import { fence, MEM_EMITTERS } from './emit-mem.ts';
 import {
   Exit, F_GROUP0, F_LEAVE, F_SLOW, FsGuard, loadDataTlb, MINSTRET, MSTATUS, P_BUDGET, P_END, P_ENTRY, SLOW_NEXT, storeInstret, xo,
   type BlockRef, type Insn, type Locals, type SlowPaths,
@@ -67,6 +67,11 @@ export class BlockEmitter {
      */
     readonly hb: number,
     private readonly slow: SlowPaths,
+    /**
+     * The memory is shared: harts in other threads may access it at the same time, so AMOs,
+     * LR/SC and fences use the threads proposal's atomic instructions (emit-mem.ts).
+     */
+    readonly shared = false,
   ) {}
 
   // ---- state access ----
@@ -235,10 +240,10 @@ const CONTROL_EMITTERS: Record<string, EmitFn> = {
   bge: (e, _j, x) => e.branch(x, Op.i64_ge_s),
   bltu: (e, _j, x) => e.branch(x, Op.i64_lt_u),
   bgeu: (e, _j, x) => e.branch(x, Op.i64_ge_u),
-  // FENCE: nothing to order on one in-order hart. FENCE.I: a store into translated code by
-  // this hart already dropped it (and left the region); another hart's, in another thread, is
-  // served by the interpreter's handler (system.ts execFenceI).
-  fence: () => {},
+  // FENCE: a host fence where harts may run in parallel (see emit-mem.ts, fence). FENCE.I: a
+  // store into translated code by this hart already dropped it (and left the region); another
+  // hart's, in another thread, is served by the interpreter's handler (system.ts execFenceI).
+  fence: (e, _j, x) => fence(e, x.d.imm),
   'fence.i': (e, j, x) => e.viaInterpreter(j, x),
 };
 

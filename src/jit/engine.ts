@@ -182,7 +182,7 @@ export class JitEngine implements Engine {
     this.banned.fill(0);
     this.invalidationsPerPage.fill(0);
     const flags = this.h.pageFlags;
-    for (let p = 0; p < flags.length; p++) if (flags[p]! & PAGE_CODE) flags[p] = flags[p]! & ~PAGE_CODE;
+    for (let p = 0; p < flags.length; p++) if (flags[p]! & PAGE_CODE) Atomics.and(flags, p, ~PAGE_CODE);
     this.h.jcPages.fill(0);
     this.seenTlbGen = -1;
     clearDecoded(this.h.decoded);
@@ -396,8 +396,8 @@ export class JitEngine implements Engine {
   /** Flags a page as holding code and removes fast write entries for it from every TLB. */
   private markCode(ppage: number): void {
     const flags = this.h.pageFlags;
-    if (flags[ppage]! & PAGE_CODE) return;
-    flags[ppage] = flags[ppage]! | PAGE_CODE;
+    // Atomic: another thread's hart may set or clear the page's other flags meanwhile.
+    if (Atomics.or(flags, ppage, PAGE_CODE) & PAGE_CODE) return;
     const hostPage = RAM_HOST + ppage * 4096;
     for (const h of this.harts) {
       h.voidTlb2(); // its store entries for the page, wherever they are
@@ -421,7 +421,8 @@ export class JitEngine implements Engine {
     const last = Math.min(this.byPage.length - 1, Math.floor((pa - RAM_BASE + size - 1) / 4096));
     for (let p = first; p <= last; p++) {
       if (!(this.h.pageFlags[p]! & PAGE_CODE)) continue;
-      this.h.pageFlags[p] = this.h.pageFlags[p]! & ~PAGE_CODE;
+      // Test and clear in one step: of writers in several threads, one drops the page.
+      if (!(Atomics.and(this.h.pageFlags, p, ~PAGE_CODE) & PAGE_CODE)) continue;
       for (const e of this.peers) e.dropPage(p);
     }
   }

@@ -123,6 +123,7 @@ export const FCSR = slotOffset('fcsr');
 export const DTLB = slotOffset('dtlb');
 export const RES_VALID = slotOffset('resValid');
 export const RES_ADDR = slotOffset('resAddr');
+export const RES_VALUE = slotOffset('resValue');
 /** Offset of x[r] and of f[r]. */
 export const xo = (r: number): number => X_OFF + 8 * r;
 export const fo = (r: number): number => F_OFF + 8 * r;

@@ -294,7 +294,7 @@ export function translateRegion(
       // Enter the block only with budget for all of it (a straddling instruction included), so
       // slices end exactly where the interpreter's would.
       const cost = len + (b.end === 'straddle' ? 1 : 0);
-      const em = new BlockEmitter(c, locals, i, loopDepth, blockAt, g, tailCalls, cost, vpage, hb, slow);
+      const em = new BlockEmitter(c, locals, i, loopDepth, blockAt, g, tailCalls, cost, vpage, hb, slow, memory.shared);
       c.get(P_BUDGET).i32(cost).op(Op.i32_lt_s).if();
       em.exitAt(vpage + b.off, len === 0 && b.end === 'interp' ? Exit.Interp : Exit.Budget);
       c.end();
@@ -328,7 +328,7 @@ export function translateRegion(
       { type: T_MULHU, code: mulhuFunction() },
       { type: T_FMA, code: fmaFunction() },
       { type: T_LEAVE, code: leaveFunction(vpage) },
-      { type: T_TLB2, code: tlb2Function(hb, (hb - HART_BASE) / HART_BLOCK) },
+      { type: T_TLB2, code: tlb2Function(hb, (hb - HART_BASE) / HART_BLOCK, memory.shared) },
       ...funcs,
     ],
   });

@@ -50,6 +50,22 @@ export const enum Op {
   i32_reinterpret_f32 = 0xbc, i64_reinterpret_f64 = 0xbd, f32_reinterpret_i32 = 0xbe, f64_reinterpret_i64 = 0xbf,
 }
 
+/**
+ * The threads proposal's atomic memory instructions (prefix 0xFE; WebAssembly threads
+ * proposal, "Atomic Memory Accesses"). A read-modify-write's opcode is its operation's base
+ * plus the width's offset (AtomicWidth); their alignment hint must be the natural one.
+ */
+export const ATOMIC_PREFIX = 0xfe;
+export const enum AtomicOp {
+  fence = 0x03,
+  i32_load = 0x10, i64_load = 0x11, i32_store = 0x17, i64_store = 0x18,
+  rmw_add = 0x1e, rmw_sub = 0x25, rmw_and = 0x2c, rmw_or = 0x33, rmw_xor = 0x3a, rmw_xchg = 0x41, rmw_cmpxchg = 0x48,
+}
+/** Width offsets of the read-modify-writes: i32, i64, i32 8-bit (zero-extended), ... i64 32-bit. */
+export const enum AtomicWidth {
+  i32 = 0, i64 = 1, i32_8u = 2, i32_16u = 3, i64_8u = 4, i64_16u = 5, i64_32u = 6,
+}
+
 /** A growable byte buffer with the LEB128 encodings of the binary format. */
 export class Bytes {
   buf = new Uint8Array(256);
@@ -200,6 +216,21 @@ export class Code {
     this.out.byte(o);
     this.out.uleb(align);
     this.out.uleb(offset);
+    return this;
+  }
+  /** An atomic access (AtomicOp, plus an AtomicWidth for a read-modify-write) with its natural alignment, log2 `align`. */
+  atomic(o: number, align: number, offset: number): this {
+    this.out.byte(ATOMIC_PREFIX);
+    this.out.uleb(o);
+    this.out.uleb(align);
+    this.out.uleb(offset);
+    return this;
+  }
+  /** atomic.fence: a sequentially consistent fence. */
+  atomicFence(): this {
+    this.out.byte(ATOMIC_PREFIX);
+    this.out.uleb(AtomicOp.fence);
+    this.out.byte(0x00);
     return this;
   }
   block(type: number = VOID): this {

@@ -7,7 +7,7 @@ import { createInterpreter, type Engine } from '../cpu/interp.ts';
 import { JitEngine } from '../jit/engine.ts';
 import { Hart, PAGE_WATCH, S, type HartHooks, type PageGate } from '../cpu/hart.ts';
 import { MIP_MSIP, MIP_MTIP } from '../cpu/csr-numbers.ts';
-import { MAX_HARTS, memoryBytes, PAGE_FLAGS, PAGE_SIZE, RAM_MAX } from '../cpu/layout.ts';
+import { MAX_HARTS, memoryBytes, PAGE_SIZE, pageFlagsView, RAM_MAX } from '../cpu/layout.ts';
 import { Clint } from '../devices/clint/clint.ts';
 import type { IrqLine } from '../devices/device.ts';
 import { Htif } from '../devices/htif/htif.ts';
@@ -73,7 +73,7 @@ export class Machine {
   readonly harts: Hart[] = [];
   readonly engines: Engine[] = [];
   readonly clint: Clint;
-  /** Flags per RAM page, shared by the harts (PAGE_WATCH, PAGE_CODE), in the shared memory. */
+  /** Flags per RAM page, shared by the harts (PAGE_WATCH, PAGE_CODE): in the memory (layout.ts PAGE_FLAGS). */
   readonly pageFlags: Uint8Array;
   /** The control block for harts in host threads (smp-shared.ts). */
   readonly smp: SmpShared;
@@ -140,7 +140,7 @@ export class Machine {
     const pages = Math.ceil(memoryBytes(o.ramSize) / 65536);
     this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: o.sharedMemory ?? true });
     this.ram = new GuestRam(this.memory, o.ramSize);
-    this.pageFlags = new Uint8Array(this.memory.buffer, PAGE_FLAGS, o.ramSize / PAGE_SIZE);
+    this.pageFlags = pageFlagsView(this.memory, o.ramSize);
     this.console = o.console;
     this.consoleRoom = o.consoleRoom ?? (() => Infinity);
     const n = o.harts ?? 1;
@@ -234,7 +234,7 @@ export class Machine {
       output: (b) => this.console(b),
       exit: (code) => this.stop({ code, reason: 'exit' }),
     });
-    this.pageFlags[(tohost - this.ram.base) / PAGE_SIZE] |= PAGE_WATCH;
+    Atomics.or(this.pageFlags, (tohost - this.ram.base) / PAGE_SIZE, PAGE_WATCH);
     for (const h of this.harts) h.flushTlb();
   }
 

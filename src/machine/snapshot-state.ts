@@ -13,6 +13,8 @@ import type { VirtBoard } from './virt.ts';
 
 /** Slots that are state (the TLB generation, data TLB pointer and jump cache generation are derived). */
 const SAVED_SLOTS = SLOTS.filter((s) => s !== 'tlbGen' && s !== 'dtlb' && s !== 'jcGen');
+/** The slot older snapshots lack. */
+const RES_VALUE = 'resValue';
 
 function u64Of(a: Int32Array, i: number): string {
   return u64State((BigInt(a[i + 1]! >>> 0) << 32n) | BigInt(a[i]! >>> 0));
@@ -39,8 +41,17 @@ function restoreHart(h: Hart, state: unknown): void {
   const f = r.u64Array('f', 32);
   const pc = r.u64('pc');
   if (x[0] !== 0n) r.fail('x[0] must be 0');
-  const cr = new StateReader(`${name} csr`, (state as Record<string, unknown>).csr, SAVED_SLOTS);
-  const csr = new Map<Slot, bigint>(SAVED_SLOTS.map((s) => [s, cr.u64(s)]));
+  const saved = (state as Record<string, unknown>).csr;
+  // Snapshots made before SC compared memory with what LR loaded have no resValue: their
+  // reservation is dropped (one may be lost at any time, Unprivileged 14.2; the LR/SC loop
+  // goes round once more).
+  const slots = typeof saved === 'object' && saved !== null && !(RES_VALUE in saved) ? SAVED_SLOTS.filter((s) => s !== RES_VALUE) : SAVED_SLOTS;
+  const cr = new StateReader(`${name} csr`, saved, slots);
+  const csr = new Map<Slot, bigint>(slots.map((s) => [s, cr.u64(s)]));
+  if (!csr.has(RES_VALUE)) {
+    csr.set(RES_VALUE, 0n);
+    csr.set('resValid', 0n);
+  }
   const priv = csr.get('priv')!;
   if (priv !== 0n && priv !== 1n && priv !== 3n) cr.fail(`priv must be 0, 1 or 3, got ${priv}`);
   for (const s of ['wfi', 'resValid'] as const) if (csr.get(s)! > 1n) cr.fail(`${s} must be 0 or 1`);
