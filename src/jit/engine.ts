@@ -141,12 +141,12 @@ export class JitEngine implements Engine {
   /** minstret + budget when the trampoline was last entered (the slow-path helper's `end`). */
   private sliceEnd = 0;
   /**
-   * With harts in host threads: a word other threads set when they post this hart requests
-   * (machine/smp-shared.ts), looked at between regions, and what serves them.
+   * With harts in host threads: the hart's attention word (machine/smp-shared.ts), which other
+   * threads set when they want it to leave run() (requests, an IPI, a stop); looked at between
+   * regions, and by translated code at each block (its byte address).
    */
   private inbox: Int32Array | null = null;
   private inboxAt = 0;
-  private serveInbox: () => void = () => {};
   readonly stats: JitStats = {
     regionsCompiled: 0, extensions: 0, blocksTranslated: 0, insnsTranslated: 0, wasmBytes: 0, translateMs: 0, compileMs: 0,
     regionRuns: 0, jumpCacheHits: 0, interpretedInsns: 0, slowPaths: 0, invalidations: 0,
@@ -214,7 +214,7 @@ export class JitEngine implements Engine {
     const inbox = this.inbox;
     while (done < budget) {
       const left = budget - done;
-      if (inbox !== null && inbox[this.inboxAt] !== 0) this.serveInbox();
+      if (inbox !== null && Atomics.load(inbox, this.inboxAt) !== 0) return done;
       if (h.s[S_TLBGEN] !== this.seenTlbGen) {
         this.seenTlbGen = h.s[S_TLBGEN]!;
         this.tramp.clear();
@@ -333,7 +333,7 @@ export class JitEngine implements Engine {
     }
     const out = translateRegion(
       { vpage, half: (off) => m16[(base + off) >>> 1]!, entries: extend ? r.pending : r.entries, seen: r.seen, earlier },
-      { shared: this.shared, maxPages: 65536 },
+      { shared: this.shared, maxPages: 65536, ...(this.inbox ? { attention: this.inbox.byteOffset + 4 * this.inboxAt } : {}) },
       this.h.base,
       this.tailCalls,
     );
@@ -428,13 +428,13 @@ export class JitEngine implements Engine {
   }
 
   /**
-   * Has `serve` called between regions whenever `words[at]` is nonzero (requests from harts in
-   * other threads: machine/hart-thread.ts).
+   * Leaves run() whenever `words[at]` is nonzero (another thread wants the hart's attention:
+   * machine/hart-thread.ts), between regions and, in code translated from now on, at the next
+   * block. Call it before the engine first runs.
    */
-  setInbox(words: Int32Array, at: number, serve: () => void): void {
+  setInbox(words: Int32Array, at: number): void {
     this.inbox = words;
     this.inboxAt = at;
-    this.serveInbox = serve;
   }
 
   /** Drops this engine's translations of every page (its own requests overflowed: hart-thread.ts). */

@@ -19,7 +19,10 @@ export interface ClockOptions {
    * other threads read the clock (machine/smp-shared.ts). Default: its own.
    */
   state?: Float64Array;
-  /** Take up `state` as another thread left it instead of starting stopped at 0 (a hart's thread). */
+  /**
+   * Read `state` as another thread keeps it instead of starting stopped at 0 (a hart's thread):
+   * this clock only reads it.
+   */
   attach?: boolean;
 }
 
@@ -39,12 +42,15 @@ export class Clock {
   private readonly st: Float64Array;
   /** Host milliseconds, monotonic; the same in every thread that reads this clock. */
   private hostMs: () => number = () => performance.now();
+  /** Another thread's clock writes the state (ClockOptions.attach). */
+  private readonly reader: boolean;
 
   constructor(o: ClockOptions) {
     this.deterministic = o.deterministic;
     this.instret = o.instret;
     this.st = o.state ?? new Float64Array(2);
-    if (!o.attach) {
+    this.reader = o.attach ?? false;
+    if (!this.reader) {
       this.st[0] = 0;
       this.st[1] = 0;
     }
@@ -63,6 +69,10 @@ export class Clock {
    * machine's time goes on from where it is.
    */
   useHostTime(f: () => number): void {
+    if (this.reader) {
+      this.hostMs = f;
+      return;
+    }
     const running = this.st[1] !== this.st[1];
     this.pause();
     this.hostMs = f;

@@ -106,7 +106,7 @@ class HartThread {
     this.h = all[id]!;
     if (init.engine === 'jit') {
       this.jit = new JitEngine({ hart: this.h, memory, harts: all, ...init.jit });
-      this.jit.setInbox(smp.w, smp.pendingIndex(id), serve);
+      this.jit.setInbox(smp.w, smp.attentionIndex(id));
       this.engine = this.jit;
     } else {
       this.jit = null;
@@ -185,6 +185,7 @@ class HartThread {
     const s = h.s;
     for (;;) {
       const seen = smp.wakeValue(id);
+      smp.attend(id);
       this.serve();
       const state = smp.runState();
       if (state === QUIT) return;

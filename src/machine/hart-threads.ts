@@ -17,7 +17,7 @@ import { TIMEBASE_HZ } from './clock.ts';
 import type { HartThreadInit } from './hart-thread.ts';
 import type { HartThreadsControl, Machine, MachineExit } from './machine.ts';
 import { directHarts, type RemoteHarts } from './sbi/sbi.ts';
-import { Op, QUIT, Req, RUN, STOP, type SmpShared } from './smp-shared.ts';
+import { Op, QUIT, Req, RUN, SPIN_MS, STOP, type SmpShared } from './smp-shared.ts';
 
 /** A hart's thread as the host made it. */
 export interface HartThreadHandle {
@@ -91,7 +91,7 @@ export class HartThreads implements HartThreadsControl, RemoteHarts {
       let lastYield = performance.now();
       while (!m.exit && !stop()) {
         const seen = smp.doorbell();
-        this.serveAll();
+        const served = this.serveAll();
         m.clint.update();
         m.runSliceHooks();
         for (let i = 0; i < m.harts.length; i++) {
@@ -117,6 +117,11 @@ export class HartThreads implements HartThreadsControl, RemoteHarts {
           await host.yield();
           lastYield = performance.now();
           continue;
+        }
+        if (served) {
+          // More requests tend to follow the one just served: spin a moment before sleeping.
+          const until = now + SPIN_MS;
+          while (smp.doorbell() === seen && performance.now() < until) {}
         }
         if (smp.doorbell() === seen) smp.waitDoorbell(seen, Math.min(left, due));
       }
@@ -167,13 +172,15 @@ export class HartThreads implements HartThreadsControl, RemoteHarts {
   }
 
   /** Serves every posted request. */
-  private serveAll(): void {
+  private serveAll(): number {
+    let n = 0;
     const smp = this.smp;
     const m = this.m;
     const ret = this.ret;
     for (let i = 0; i < m.harts.length; i++) {
       const kind = smp.posted(i);
       if (kind === 0) continue;
+      n++;
       switch (kind) {
         case Req.MmioRead: {
           const v = m.bus.read(smp.arg(i, 0) >>> 0, smp.arg(i, 1) as 1 | 2 | 4);
@@ -206,6 +213,7 @@ export class HartThreads implements HartThreadsControl, RemoteHarts {
           smp.answer(i, ret.subarray(0, 0), null);
       }
     }
+    return n;
   }
 
   /** DMA or a loader wrote RAM: every hart drops its translations of the pages touched. */

@@ -72,9 +72,16 @@ const H_HEAD = 18;
 const H_DONE = 19;
 const H_OVERFLOW = 20;
 const H_WAITERS = 21;
+const H_ATTN = 22;
 const H_TICKETS = 24;
 const H_RING = 64;
 const HART_WORDS = H_RING + RING * 4;
+
+/**
+ * How long a hart spins for its reply, and the device thread for the next request, before
+ * they sleep (ms): a sleep and a wake cost tens of microseconds each way.
+ */
+export const SPIN_MS = 0.05;
 
 /** Mailbox states. */
 const IDLE = 0;
@@ -113,8 +120,9 @@ export class SmpShared {
 
   // ---- waking ----
 
-  /** Wakes hart `i` (anything that may concern it changed). */
+  /** Wakes hart `i` (anything that may concern it changed), and asks a running one to look. */
   wake(i: number): void {
+    Atomics.store(this.w, this.at(i, H_ATTN), 1);
     const k = this.at(i, H_WAKE);
     Atomics.add(this.w, k, 1);
     Atomics.notify(this.w, k);
@@ -210,6 +218,10 @@ export class SmpShared {
     for (let k = 0; k < args.length; k++) w[this.at(i, H_ARG + k)] = args[k]!;
     Atomics.store(w, box, POSTED);
     this.ring();
+    // The device thread answers a burst of requests (a console line: an MMIO access per byte)
+    // while it still spins after the last: a reply within SPIN_MS needs no sleep and no wake.
+    const until = performance.now() + SPIN_MS;
+    while (Atomics.load(w, box) !== REPLIED && performance.now() < until) {}
     for (;;) {
       const seen = this.wakeValue(i);
       if (Atomics.load(w, box) === REPLIED) break;
@@ -287,9 +299,22 @@ export class SmpShared {
     return n + 1;
   }
 
-  /** Index of hart `i`'s "requests pending" word in `w` (its engine checks it between regions). */
+  /** Index of hart `i`'s "requests pending" word in `w`. */
   pendingIndex(i: number): number {
     return this.at(i, H_PENDING);
+  }
+
+  /**
+   * Index of hart `i`'s attention word in `w`: set by every wake; its engine leaves run() when
+   * it sees it set (between regions, and at every block of translated code).
+   */
+  attentionIndex(i: number): number {
+    return this.at(i, H_ATTN);
+  }
+
+  /** Hart `i` is looking at everything now: clears its attention word. */
+  attend(i: number): void {
+    Atomics.store(this.w, this.at(i, H_ATTN), 0);
   }
 
   /** True when hart `t` has acknowledged `ticket`. */
