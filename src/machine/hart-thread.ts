@@ -194,20 +194,30 @@ class HartThread {
         continue;
       }
       if (smp.parked[id]) {
-        smp.sleep(id, seen, MAX_SLEEP_MS);
+        this.sleep(seen, MAX_SLEEP_MS);
         if (!smp.parked[id]) h.stateChanged(); // hart_start wrote its state from the device thread
         continue;
       }
       const raised = smp.takeRaised(id);
       if (raised) Atomics.or(s, S.mip, raised);
       if (s[S.wfi] !== 0 && !h.wakeable()) {
-        smp.sleep(id, seen, this.sleepMs());
+        this.sleep(seen, this.sleepMs());
         continue;
       }
       s[S.wfi] = 0;
       h.checkInterrupts();
       this.engine.run(THREAD_SLICE);
     }
+  }
+
+  /**
+   * Sleeps until woken after `seen` or `ms` pass, marked asleep meanwhile: a fence asked of a
+   * sleeping hart needs no answer (smp-shared.ts acked), as it serves its ring first thing.
+   */
+  private sleep(seen: number, ms: number): void {
+    this.smp.setAsleep(this.id, true);
+    this.smp.sleep(this.id, seen, ms);
+    this.smp.setAsleep(this.id, false);
   }
 
   /** Until this hart's Sstc timer is due (other timers are the device thread's: they wake it). */
@@ -227,7 +237,7 @@ class HartThread {
       const seen = smp.wakeValue(id);
       this.serve();
       if (smp.runState() !== STOP) break;
-      smp.sleep(id, seen, MAX_SLEEP_MS);
+      this.sleep(seen, MAX_SLEEP_MS);
     }
     smp.setStopped(id, false);
     // The device thread may have rewritten this hart while it stood (a restore, a reset, a

@@ -11,13 +11,13 @@
  * caller waits for (the hart's thread waits, after its SBI call, for the tickets the call
  * left it); `stopped(f)` stops every hart at an instruction boundary (snapshots, the dirty log).
  */
-import { PAGE_CODE, S, type Hart } from '../cpu/hart.ts';
+import { PAGE_CODE, S, type Hart, type HartHooks } from '../cpu/hart.ts';
 import { PAGE_SIZE, RAM_BASE } from '../cpu/layout.ts';
 import { TIMEBASE_HZ } from './clock.ts';
-import type { HartThreadInit } from './hart-thread.ts';
+import { THREAD_SLICE, type HartThreadInit } from './hart-thread.ts';
 import type { HartThreadsControl, Machine, MachineExit } from './machine.ts';
 import { directHarts, type RemoteHarts } from './sbi/sbi.ts';
-import { Op, QUIT, Req, RUN, SPIN_MS, STOP, type SmpShared } from './smp-shared.ts';
+import { Op, QUIT, Req, RUN, SPIN_MS, STOP, type RingHandler, type SmpShared } from './smp-shared.ts';
 
 /** A hart's thread as the host made it. */
 export interface HartThreadHandle {
@@ -42,6 +42,8 @@ export interface ThreadLoopHost {
 
 /** The most pages a remote SFENCE.VMA flushes one by one (as sbi.ts); beyond, the whole TLB. */
 const RFENCE_PAGES = 64;
+/** Hart 0's slices on the interpreter, which does not look at the attention word. */
+const INTERP_SLICE = 10_000;
 /** The longest the device thread sleeps with nothing due (ms). */
 const MAX_IDLE_MS = 1000;
 
@@ -58,6 +60,10 @@ export class HartThreads implements HartThreadsControl, RemoteHarts {
   private caller = -1;
   private readonly tickets = new Int32Array(8);
   private readonly ret = new Int32Array(2);
+  /** Hart 0's ring handler (this thread runs hart 0), and the trap hook it had. */
+  private readonly ring0: RingHandler;
+  private readonly trap0: HartHooks['machineTrap'];
+  private readonly slice0: number;
 
   constructor(
     private readonly m: Machine,
@@ -70,7 +76,39 @@ export class HartThreads implements HartThreadsControl, RemoteHarts {
     m.threads = this;
     m.codeHook = (pa, size) => this.codeWritten(pa, size);
     m.wakeHart = (i) => this.smp.wake(i);
-    for (let id = 0; id < m.harts.length; id++) {
+    // Hart 0 runs here, between requests: its device accesses are calls, as with one thread
+    // (the boot's console output is hart 0's), and the others' requests make it leave its
+    // engine at the next block (its attention word is set with the doorbell).
+    this.smp.setHostHart(0);
+    const h0 = m.harts[0]!;
+    const jit0 = m.jits[0] ?? null;
+    jit0?.setInbox(this.smp.w, this.smp.attentionIndex(0));
+    // The interpreter has no attention check: shorter slices bound the others' wait.
+    this.slice0 = jit0 ? THREAD_SLICE : INTERP_SLICE;
+    this.ring0 = Object.assign(
+      (op: Op, a: number, b: number): void => {
+        if (op === Op.DropPage) jit0?.dropPage(a);
+        else if (op === Op.FlushTlb) h0.flushTlb();
+        else if (op === Op.FlushPage) h0.flushTlbPage(a, b);
+      },
+      { overflow: () => (jit0?.dropAll(), h0.flushTlb()) },
+    );
+    const hooks = h0.hooks;
+    const trap0 = (this.trap0 = hooks.machineTrap);
+    hooks.machineTrap = (h, cause, irq, tvalLo, tvalHi) => {
+      if (h !== h0 || !trap0) return trap0?.(h, cause, irq, tvalLo, tvalHi) ?? false;
+      this.caller = 0;
+      this.tickets.fill(0);
+      let handled: boolean;
+      try {
+        handled = trap0(h, cause, irq, tvalLo, tvalHi);
+      } finally {
+        this.caller = -1;
+      }
+      this.waitTickets(this.tickets.slice());
+      return handled;
+    };
+    for (let id = 1; id < m.harts.length; id++) {
       this.threads.push(starter.startHart({
         memory: m.memory, ramSize: m.ram.size, harts: m.harts.length, id, engine: m.engineKind,
         ...(m.jitOptions ? { jit: m.jitOptions } : {}),
@@ -89,16 +127,29 @@ export class HartThreads implements HartThreadsControl, RemoteHarts {
     smp.setRunState(RUN);
     try {
       let lastYield = performance.now();
+      const h0 = m.harts[0]!;
       while (!m.exit && !stop()) {
         const seen = smp.doorbell();
+        smp.attend(0);
         const served = this.serveAll();
+        smp.serve(0, this.ring0);
         m.clint.update();
         m.runSliceHooks();
-        for (let i = 0; i < m.harts.length; i++) {
+        for (let i = 1; i < m.harts.length; i++) {
           if (smp.dead(i)) m.stop({ code: 70, reason: 'fatal', message: `internal error: hart ${i}'s thread failed` });
         }
         if (m.exit) break;
         const now = performance.now();
+        if (!m.idle(0)) {
+          h0.s[S.wfi] = 0;
+          h0.checkInterrupts();
+          m.engines[0]!.run(this.slice0);
+          if (now - lastYield >= yieldMs) {
+            await host.yield();
+            lastYield = performance.now();
+          }
+          continue;
+        }
         const d = m.nextDeadline();
         const due = d === Infinity ? MAX_IDLE_MS : Math.max(0, ((d - m.clock.now()) * 1000) / TIMEBASE_HZ);
         if (m.allIdle()) {
@@ -144,6 +195,8 @@ export class HartThreads implements HartThreadsControl, RemoteHarts {
     m.threads = null;
     m.codeHook = null;
     m.wakeHart = null;
+    m.harts[0]!.hooks.machineTrap = this.trap0;
+    this.smp.setHostHart(-1);
     for (const h of m.harts) h.stateChanged();
   }
 
@@ -157,6 +210,28 @@ export class HartThreads implements HartThreadsControl, RemoteHarts {
     }
   }
 
+  /**
+   * Waits, on this thread, until every target of hart 0's SBI call has acknowledged it,
+   * serving the other harts' requests and hart 0's own ring meanwhile (a target may be waiting
+   * for either).
+   */
+  private waitTickets(tickets: Int32Array): void {
+    const smp = this.smp;
+    for (let t = 1; t < this.m.harts.length; t++) {
+      const ticket = tickets[t]!;
+      if (ticket === 0) continue;
+      while (!smp.acked(t, ticket)) {
+        const seen = smp.doorbell();
+        smp.awaitAcks(0, t);
+        this.serveAll();
+        smp.serve(0, this.ring0);
+        if (smp.acked(t, ticket)) break;
+        smp.waitDoorbell(seen, 5);
+      }
+    }
+    if (tickets[0] !== 0) smp.serve(0, this.ring0);
+  }
+
   /** Stops every hart at an instruction boundary, serving their requests until they all have. */
   private stopAll(): void {
     const smp = this.smp;
@@ -164,8 +239,9 @@ export class HartThreads implements HartThreadsControl, RemoteHarts {
     for (;;) {
       const seen = smp.doorbell();
       this.serveAll();
+      smp.serve(0, this.ring0);
       let all = true;
-      for (let i = 0; i < this.m.harts.length; i++) if (!smp.stopped(i)) all = false;
+      for (let i = 1; i < this.m.harts.length; i++) if (!smp.stopped(i)) all = false;
       if (all) return;
       smp.waitDoorbell(seen, 5);
     }
@@ -216,7 +292,7 @@ export class HartThreads implements HartThreadsControl, RemoteHarts {
     return n;
   }
 
-  /** DMA or a loader wrote RAM: every hart drops its translations of the pages touched. */
+  /** Hart 0, DMA or a loader wrote RAM: every hart drops its translations of the pages touched. */
   private codeWritten(pa: number, size: number): void {
     const flags = this.m.pageFlags;
     const first = Math.max(0, Math.floor((pa - RAM_BASE) / PAGE_SIZE));
@@ -224,15 +300,17 @@ export class HartThreads implements HartThreadsControl, RemoteHarts {
     for (let p = first; p <= last; p++) {
       if (!(flags[p]! & PAGE_CODE)) continue;
       Atomics.and(flags, p, ~PAGE_CODE);
-      for (let t = 0; t < this.m.harts.length; t++) this.smp.post(t, Op.DropPage, p);
+      this.m.jits[0]?.dropPage(p); // hart 0 runs on this thread: before the writer goes on
+      for (let t = 1; t < this.m.harts.length; t++) this.smp.post(t, Op.DropPage, p);
     }
   }
 
   // ---- RemoteHarts: the firmware's view ----
 
   raise(t: Hart, bits: number): void {
-    // The caller waits for this answer: its mip is this thread's to write until then.
-    if (t.id === this.caller) Atomics.or(t.s, S.mip, bits);
+    // The caller waits for this answer: its mip is this thread's to write until then; hart 0's
+    // always is.
+    if (t.id === this.caller || t.id === 0) Atomics.or(t.s, S.mip, bits);
     else this.smp.raise(t.id, bits);
   }
 

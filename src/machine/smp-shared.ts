@@ -24,6 +24,7 @@ import { MAX_HARTS, SMP_AREA, SMP_BYTES } from '../cpu/layout.ts';
 const G_DOORBELL = 0;
 const G_RUN = 1;
 const G_EPOCH = 2;
+const G_HOST_HART = 3;
 /** Byte offsets of the clock's doubles and the parked flags. */
 const CLOCK_OFF = 64;
 const PARKED_OFF = 128;
@@ -73,6 +74,7 @@ const H_DONE = 19;
 const H_OVERFLOW = 20;
 const H_WAITERS = 21;
 const H_ATTN = 22;
+const H_ASLEEP = 23;
 const H_TICKETS = 24;
 const H_RING = 64;
 const HART_WORDS = H_RING + RING * 4;
@@ -126,6 +128,13 @@ export class SmpShared {
     const k = this.at(i, H_WAKE);
     Atomics.add(this.w, k, 1);
     Atomics.notify(this.w, k);
+    // The device thread's own hart sleeps on the doorbell.
+    if (Atomics.load(this.w, G_HOST_HART) === i) this.ring();
+  }
+
+  /** The hart the device thread runs itself (hart-threads.ts), or -1. */
+  setHostHart(i: number): void {
+    Atomics.store(this.w, G_HOST_HART, i);
   }
 
   /** The value of hart `i`'s wake word, to wait on after checking what it waits for. */
@@ -143,8 +152,10 @@ export class SmpShared {
     return Atomics.load(this.w, G_DOORBELL);
   }
 
-  /** Rings the device thread's doorbell. */
+  /** Rings the device thread's doorbell (and makes the hart it runs leave its engine to answer). */
   ring(): void {
+    const hh = Atomics.load(this.w, G_HOST_HART);
+    if (hh >= 0) Atomics.store(this.w, this.at(hh, H_ATTN), 1);
     Atomics.add(this.w, G_DOORBELL, 1);
     Atomics.notify(this.w, G_DOORBELL);
   }
@@ -317,9 +328,19 @@ export class SmpShared {
     Atomics.store(this.w, this.at(i, H_ATTN), 0);
   }
 
-  /** True when hart `t` has acknowledged `ticket`. */
+  /**
+   * True when hart `t` has acknowledged `ticket`, or sleeps (WFI, stopped by the firmware or
+   * the device thread): a sleeping hart serves its ring before it runs another instruction,
+   * and a request posted before this look is in the ring it will serve (the hart marks itself
+   * awake before it serves), so what was asked is done before the hart can tell.
+   */
   acked(t: number, ticket: number): boolean {
-    return Atomics.load(this.w, this.at(t, H_DONE)) - ticket >= 0;
+    return Atomics.load(this.w, this.at(t, H_DONE)) - ticket >= 0 || Atomics.load(this.w, this.at(t, H_ASLEEP)) !== 0;
+  }
+
+  /** Hart `i` sleeps (1) without running guest code, or is awake again (0: it serves its ring next). */
+  setAsleep(i: number, asleep: boolean): void {
+    Atomics.store(this.w, this.at(i, H_ASLEEP), asleep ? 1 : 0);
   }
 
   /** Hart `i` will wait for hart `t`'s acknowledgements: `t` wakes it when it has caught up. */
