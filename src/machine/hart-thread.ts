@@ -21,6 +21,7 @@ import { Hart, PAGE_CODE, PAGE_WATCH, S, type PhysBus } from '../cpu/hart.ts';
 import { PAGE_FLAGS, PAGE_SIZE, RAM_BASE } from '../cpu/layout.ts';
 import { JitEngine } from '../jit/engine.ts';
 import { Clock, TIMEBASE_HZ } from './clock.ts';
+import { publishHartStats } from './hart-stats.ts';
 import { Op, QUIT, Req, SmpShared, STOP, type RingHandler } from './smp-shared.ts';
 
 /** Instructions a hart runs between two looks at its control words (stop, requests, IPIs). */
@@ -232,6 +233,7 @@ class HartThread {
   private stop(): void {
     const smp = this.smp;
     const id = this.id;
+    publishHartStats(smp.stats(id), this.h, this.jit?.stats ?? null);
     smp.setStopped(id, true);
     for (;;) {
       const seen = smp.wakeValue(id);

@@ -14,6 +14,7 @@
 import { PAGE_CODE, S, type Hart, type HartHooks } from '../cpu/hart.ts';
 import { PAGE_SIZE, RAM_BASE } from '../cpu/layout.ts';
 import { TIMEBASE_HZ } from './clock.ts';
+import { takeHartStats } from './hart-stats.ts';
 import { THREAD_SLICE, type HartThreadInit } from './hart-thread.ts';
 import type { HartThreadsControl, Machine, MachineExit } from './machine.ts';
 import { directHarts, type RemoteHarts } from './sbi/sbi.ts';
@@ -76,6 +77,7 @@ export class HartThreads implements HartThreadsControl, RemoteHarts {
     m.threads = this;
     m.codeHook = (pa, size) => this.codeWritten(pa, size);
     m.wakeHart = (i) => this.smp.wake(i);
+    m.hartThreads = m.harts.length - 1;
     // Hart 0 runs here, between requests: its device accesses are calls, as with one thread
     // (the boot's console output is hart 0's), and the others' requests make it leave its
     // engine at the next block (its attention word is set with the doorbell).
@@ -242,7 +244,10 @@ export class HartThreads implements HartThreadsControl, RemoteHarts {
       smp.serve(0, this.ring0);
       let all = true;
       for (let i = 1; i < this.m.harts.length; i++) if (!smp.stopped(i)) all = false;
-      if (all) return;
+      if (all) {
+        for (let i = 1; i < this.m.harts.length; i++) takeHartStats(smp.stats(i), this.m.harts[i]!, this.m.jits[i]?.stats ?? null);
+        return;
+      }
       smp.waitDoorbell(seen, 5);
     }
   }

@@ -86,6 +86,8 @@ export class Machine {
   threads: HartThreadsControl | null = null;
   /** With threads: where stores into translated code and DMA go instead of the local engines. */
   codeHook: ((pa: number, size: number) => void) | null = null;
+  /** Harts that have run in host threads of their own (hart 0 runs on the machine's thread), for --stats. */
+  hartThreads = 0;
   /** With threads: wakes hart `i`'s thread (an interrupt line changed). */
   wakeHart: ((i: number) => void) | null = null;
   readonly console: (bytes: Uint8Array) => void;

@@ -90,7 +90,11 @@ const IDLE = 0;
 const POSTED = 1;
 const REPLIED = 2;
 
-if (HARTS_OFF + MAX_HARTS * HART_WORDS * 4 > SMP_BYTES) throw new Error('smp-shared: the control block does not fit');
+/** Per-hart counters a hart's thread publishes when it stops (--stats): STATS_SLOTS doubles each. */
+const STATS_OFF = HARTS_OFF + MAX_HARTS * HART_WORDS * 4;
+export const STATS_SLOTS = 64;
+
+if (STATS_OFF + MAX_HARTS * STATS_SLOTS * 8 > SMP_BYTES) throw new Error('smp-shared: the control block does not fit');
 
 /** What a hart does with the requests of its ring (hart-thread.ts). */
 export interface RingHandler {
@@ -107,13 +111,21 @@ export class SmpShared {
   /** Per-hart "stopped by the firmware" flags (Machine.parked). */
   readonly parked: Uint8Array;
 
+  private readonly memory: WebAssembly.Memory;
+
   constructor(
     memory: WebAssembly.Memory,
     readonly harts: number,
   ) {
+    this.memory = memory;
     this.w = new Int32Array(memory.buffer, SMP_AREA, SMP_BYTES / 4);
     this.clock = new Float64Array(memory.buffer, SMP_AREA + CLOCK_OFF, 2);
     this.parked = new Uint8Array(memory.buffer, SMP_AREA + PARKED_OFF, MAX_HARTS);
+  }
+
+  /** Hart `i`'s published counters (hart-thread.ts writes them, the device thread reads them). */
+  stats(i: number): Float64Array {
+    return new Float64Array(this.memory.buffer, SMP_AREA + STATS_OFF + i * STATS_SLOTS * 8, STATS_SLOTS);
   }
 
   private at(i: number, word: number): number {
