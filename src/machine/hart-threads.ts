@@ -122,7 +122,7 @@ export class HartThreads implements HartThreadsControl, RemoteHarts {
    * Runs the harts until the guest stops the machine or `stop()` says so; returns with every
    * hart stopped at an instruction boundary.
    */
-  async run(host: ThreadLoopHost, stop: () => boolean, yieldMs: number): Promise<MachineExit | null> {
+  async run(host: ThreadLoopHost, stop: () => boolean, yieldMs: number, throttle: () => number = () => 0): Promise<MachineExit | null> {
     const m = this.m;
     const smp = this.smp;
     m.clock.resume();
@@ -147,7 +147,7 @@ export class HartThreads implements HartThreadsControl, RemoteHarts {
           h0.checkInterrupts();
           m.engines[0]!.run(this.slice0);
           if (now - lastYield >= yieldMs) {
-            await host.yield();
+            await this.yieldOrThrottle(host, stop, now - lastYield, throttle());
             lastYield = performance.now();
           }
           continue;
@@ -167,7 +167,7 @@ export class HartThreads implements HartThreadsControl, RemoteHarts {
         }
         const left = yieldMs - (now - lastYield);
         if (left <= 0) {
-          await host.yield();
+          await this.yieldOrThrottle(host, stop, now - lastYield, throttle());
           lastYield = performance.now();
           continue;
         }
@@ -183,6 +183,18 @@ export class HartThreads implements HartThreadsControl, RemoteHarts {
       m.clock.pause();
     }
     return m.exit;
+  }
+
+  /**
+   * Returns to the event loop after a stretch of `ran` ms; with a throttle of `t` percent
+   * (auto-converge, runner.ts), stops every hart for ran × t / (100 − t) ms first.
+   */
+  private async yieldOrThrottle(host: ThreadLoopHost, stop: () => boolean, ran: number, t: number): Promise<void> {
+    if (t <= 0) return host.yield();
+    this.stopAll();
+    const until = performance.now() + (ran * t) / (100 - t);
+    for (let left = until - performance.now(); left > 0 && !stop(); left = until - performance.now()) await host.sleep(left);
+    this.smp.setRunState(RUN);
   }
 
   /**

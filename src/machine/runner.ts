@@ -124,7 +124,7 @@ export class Runner {
 
   /** The run with harts in threads; a machine that stopped for good ends them. */
   private async runThreads(t: HartThreads, yieldMs: number): Promise<MachineExit | null> {
-    const exit = await t.run(this.host, () => this.stopRequested, yieldMs);
+    const exit = await t.run(this.host, () => this.stopRequested, yieldMs, () => this.throttle);
     if (exit && exit.reason !== 'reboot') {
       t.quit();
       this.threaded = null;
