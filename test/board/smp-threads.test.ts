@@ -5,7 +5,8 @@
  * an idle guest costs the host little CPU (a hart in WFI sleeps on Atomics.wait, the machine's
  * thread on the event loop; read from the process's own /proc/PID/stat); two counters pinned
  * to the two CPUs are saved mid-way (every hart stopped at an instruction boundary) and go on
- * counting from the saved values after a restore, again in threads.
+ * counting from the saved values after a restore, again in threads. A guest reboot restarts
+ * every engine (the threads stay) and brings hart 1 up again.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -91,4 +92,19 @@ test('linux on 2 harts in threads: nproc, cpuinfo, hotplug, an idle guest, a sna
   assert.equal(await b.powerOff(), 0);
   await b.waitForStderr(/^traps: \d+$/m);
   assert.match(b.stderr, /^ {2}threads of their own +1$/m, 'the restored machine runs hart 1 in a thread too');
+});
+
+test('a guest reboot with harts in threads: the engines start afresh and the second boot brings hart 1 up again', { timeout: 20 * 60_000 }, async () => {
+  const m = Guest.virtus(['--smp', '2', '--stats']);
+  await m.shell();
+  m.send('reboot');
+  await m.waitFor(/reboot: Restarting system/);
+  const first = m.output.length;
+  await m.shell();
+  assert.match(m.output.slice(first), /smp: Brought up 1 node, 2 CPUs/, 'the second boot');
+  assert.equal((await m.run('nproc')).trim(), '2');
+  assert.equal(await m.powerOff(), 0);
+  await m.waitForStderr(/^traps: \d+$/m);
+  assert.match(m.stderr, /^ {2}threads of their own +1$/m);
+  assert.match(m.stderr, /^ {2}hsm\.hart_start +2$/m, 'hart 1 started once per boot');
 });
