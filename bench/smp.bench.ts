@@ -6,8 +6,9 @@
  * - a parallel workload: 4 processes of the CPU-bound program (test/guest/linux/cpu.c, as
  *   in linux.bench.ts) started together, host wall-clock time until the last one ends.
  *
- * virtus's harts take turns on one host thread today (docs/architecture.md), so more harts
- * give a guest concurrency but no speed: the rows say how far that is from QEMU's threads.
+ * virtus runs harts 1..N-1 in threads of their own and hart 0 on the machine's thread
+ * (docs/architecture.md, "Harts in threads"): the rows say how the speedup from 1 to 2 harts
+ * and the boot compare with QEMU's threads.
  * Run with `npm run bench -- smp`.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

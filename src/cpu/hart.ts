@@ -42,6 +42,11 @@ export interface HartHooks {
    * `tvalLo`/`tvalHi` are what mtval would receive (the faulting address of a page fault).
    */
   machineTrap?(hart: Hart, cause: number, interrupt: boolean, tvalLo: number, tvalHi: number): boolean;
+  /**
+   * FENCE.I on this hart (harts in host threads: it serves the requests other harts left it).
+   * Returns true when translated code was dropped.
+   */
+  fenceI?(): boolean;
 }
 
 /** Index of each named slot in `Hart.s` (low half at the index, high half at index + 1). */
@@ -349,7 +354,7 @@ export class Hart {
   }
 
   /** Translations may have changed under code the translator chains to: it must look again. */
-  private codeGone(): void {
+  codeGone(): void {
     this.s[S.tlbGen] = (this.s[S.tlbGen]! + 1) | 0;
     this.jcPages.fill(0);
   }

@@ -22,7 +22,7 @@ import { RAM_HOST, TLB_ENTRIES, TLB_INVALID, TLB_OFF, TLB_WORDS, TLBW_ADDEND, TL
 import { fetchFill, fetchHigh, memFlags } from './memory.ts';
 import { St } from './status.ts';
 import {
-  CsrOp, execCsr, execEbreak, execEcall, execMret, execSfenceVma, execSret, execWfi, illegal,
+  CsrOp, execCsr, execEbreak, execEcall, execFenceI, execMret, execSfenceVma, execSret, execWfi, illegal,
 } from './system.ts';
 
 export type { Engine } from './handler.ts';
@@ -103,8 +103,8 @@ const H: Record<string, Handler> = {
   ...INT_HANDLERS,
   ...MEM_HANDLERS,
   // FENCE.I: decode cache entries are checked against the bits fetched, and a store into
-  // translated code drops the translation, so there is nothing left to synchronise.
-  'fence.i': () => St.Next,
+  // translated code drops the translation; harts in threads serve other harts' drops here.
+  'fence.i': sys(() => execFenceI(h)),
   ecall: sys(() => execEcall(h)),
   ebreak: sys(() => execEbreak(h)),
   mret: sys((_rd, _rs1, _rs2, _imm, raw) => execMret(h, raw)),

@@ -5,7 +5,8 @@
  *
  *   0x0000_0000  reserved (a page of zeros: a null host offset never aliases state)
  *   0x0001_0000  hart 0 block, then hart 1, ... (HART_BLOCK bytes each, MAX_HARTS of them)
- *   0x0030_0000  shared machine tables: RAM dirty bitmap, translator tables, page flags
+ *   0x0030_0000  shared machine tables: RAM dirty bitmap, translator tables, page flags, the
+ *                harts' thread control block
  *   0x0100_0000  guest RAM (guest physical RAM_BASE maps here)
  */
 
@@ -64,6 +65,10 @@ export const PAGE_FLAGS_BYTES = RAM_MAX / PAGE_SIZE;
 export function pageFlagsView(memory: WebAssembly.Memory, ramSize: number): Uint8Array {
   return new Uint8Array(memory.buffer, PAGE_FLAGS, Math.ceil(ramSize / PAGE_SIZE));
 }
+
+/** The control block of harts in host threads (machine/smp-shared.ts), SMP_BYTES long. */
+export const SMP_AREA = PAGE_FLAGS + PAGE_FLAGS_BYTES;
+export const SMP_BYTES = 0x4_0000;
 
 // ---- Inside a hart block (byte offsets from the block start) ----
 
@@ -150,7 +155,7 @@ if (SLOT_OFF + 8 * SLOTS.length > TLB_OFF) throw new Error('layout: hart slots o
 if (1 << TLB_ENTRY_SHIFT !== TLB_ENTRY) throw new Error('layout: TLB_ENTRY_SHIFT is not log2(TLB_ENTRY)');
 if (TLB_OFF + TLB_BYTES > HART_BLOCK) throw new Error('layout: TLB does not fit in the hart block');
 if (HART_BASE + MAX_HARTS * HART_BLOCK > DIRTY_BITMAP) throw new Error('layout: hart blocks overlap the tables');
-if (PAGE_FLAGS + PAGE_FLAGS_BYTES > JIT_AREA_END) throw new Error('layout: machine tables overlap RAM');
+if (SMP_AREA + SMP_BYTES > JIT_AREA_END) throw new Error('layout: machine tables overlap RAM');
 
 /** Host offset of hart `i`'s block. */
 export function hartBase(i: number): number {

@@ -122,3 +122,16 @@ export function execSfenceVma(h: Hart, rs1: number, raw: number): St {
   else h.flushTlbPage(h.x[2 * rs1]!, h.x[2 * rs1 + 1]!);
   return St.Refetch;
 }
+
+/**
+ * FENCE.I (Unprivileged 5.1). One thread: nothing to do (decode caches check the bits fetched,
+ * and a store into translated code has dropped it everywhere). Harts in threads: another
+ * hart's store into code this hart translated is a request in this hart's ring, served here
+ * (the hook says whether it dropped anything); code may then be gone under the engine, which
+ * looks its pc up again (St.Refetch, with the TLB generation moved for the translator).
+ */
+export function execFenceI(h: Hart): St {
+  if (!h.hooks.fenceI?.()) return St.Next;
+  h.codeGone();
+  return St.Refetch;
+}

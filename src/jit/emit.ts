@@ -241,10 +241,10 @@ const CONTROL_EMITTERS: Record<string, EmitFn> = {
   bltu: (e, _j, x) => e.branch(x, Op.i64_lt_u),
   bgeu: (e, _j, x) => e.branch(x, Op.i64_ge_u),
   // FENCE: a host fence where harts may run in parallel (see emit-mem.ts, fence). FENCE.I: a
-  // store into translated code already dropped it (and left the region), so what runs next is
-  // the new code.
+  // store into translated code by this hart already dropped it (and left the region); another
+  // hart's, in another thread, is served by the interpreter's handler (system.ts execFenceI).
   fence: (e, _j, x) => fence(e, x.d.imm),
-  'fence.i': () => {},
+  'fence.i': (e, j, x) => e.viaInterpreter(j, x),
 };
 
 /** Each table row's emitter, by id (undefined: the flags decide, see insn). */

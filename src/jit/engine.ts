@@ -144,6 +144,13 @@ export class JitEngine implements Engine {
   private seenTlbGen = -1;
   /** minstret + budget when the trampoline was last entered (the slow-path helper's `end`). */
   private sliceEnd = 0;
+  /**
+   * With harts in host threads: the hart's attention word (machine/smp-shared.ts), which other
+   * threads set when they want it to leave run() (requests, an IPI, a stop); looked at between
+   * regions, and by translated code at each block (its byte address).
+   */
+  private inbox: Int32Array | null = null;
+  private inboxAt = 0;
   readonly stats: JitStats = {
     regionsCompiled: 0, extensions: 0, blocksTranslated: 0, insnsTranslated: 0, wasmBytes: 0, translateMs: 0, compileMs: 0,
     regionRuns: 0, jumpCacheHits: 0, interpretedInsns: 0, slowPaths: 0, invalidations: 0, swept: 0,
@@ -242,8 +249,10 @@ export class JitEngine implements Engine {
     interpreterHelper.prepare(h);
     let done = 0;
     this.tramp.check();
+    const inbox = this.inbox;
     while (done < budget) {
       const left = budget - done;
+      if (inbox !== null && Atomics.load(inbox, this.inboxAt) !== 0) return done;
       if (h.s[S_TLBGEN] !== this.seenTlbGen) {
         this.seenTlbGen = h.s[S_TLBGEN]!;
         this.tramp.clear();
@@ -363,7 +372,7 @@ export class JitEngine implements Engine {
     }
     const out = translateRegion(
       { vpage, half: (off) => m16[(base + off) >>> 1]!, entries: extend ? r.pending : r.entries, seen: r.seen, earlier },
-      { shared: this.shared, maxPages: 65536 },
+      { shared: this.shared, maxPages: 65536, ...(this.inbox ? { attention: this.inbox.byteOffset + 4 * this.inboxAt } : {}) },
       this.h.base,
       this.tailCalls,
     );
@@ -457,8 +466,23 @@ export class JitEngine implements Engine {
     }
   }
 
+  /**
+   * Leaves run() whenever `words[at]` is nonzero (another thread wants the hart's attention:
+   * machine/hart-thread.ts), between regions and, in code translated from now on, at the next
+   * block. Call it before the engine first runs.
+   */
+  setInbox(words: Int32Array, at: number): void {
+    this.inbox = words;
+    this.inboxAt = at;
+  }
+
+  /** Drops this engine's translations of every page (its own requests overflowed: hart-thread.ts). */
+  dropAll(): void {
+    for (let p = 0; p < this.byPage.length; p++) if (this.byPage[p]) this.dropPage(p);
+  }
+
   /** Drops this engine's translations of RAM page `p` (its PAGE_CODE flag is already clear). */
-  private dropPage(p: number): void {
+  dropPage(p: number): void {
     const list = this.byPage[p];
     if (!list) return;
     this.stats.invalidations++;

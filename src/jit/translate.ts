@@ -15,7 +15,7 @@ import { mulhuFunction } from './emit-int.ts';
 import { tlb2Function } from './emit-mem.ts';
 import { fmaFunction } from './fma-rne.ts';
 import { Exit, loadDataTlb, Locals, P_BUDGET, P_END, P_ENTRY, SlowPaths, storeInstret, type BlockRef, type Insn } from './region.ts';
-import { Code, encodeModule, F64, I32, I64, Op, tailCallsSupported } from './wasm.ts';
+import { AtomicOp, Code, encodeModule, F64, I32, I64, Op, tailCallsSupported } from './wasm.ts';
 
 /** Most instructions in one block (bounds compile size and the time between budget checks). */
 const MAX_BLOCK = 128;
@@ -242,7 +242,7 @@ export function partition(blocks: Block[]): number[] {
  */
 export function translateRegion(
   src: RegionSource,
-  memory: { shared: boolean; maxPages: number },
+  memory: { shared: boolean; maxPages: number; attention?: number },
   /** The address of the hart block the code runs on (the `h` the trampoline passes). */
   hb: number,
   tailCalls = tailCallsSupported(),
@@ -298,6 +298,14 @@ export function translateRegion(
       c.get(P_BUDGET).i32(cost).op(Op.i32_lt_s).if();
       em.exitAt(vpage + b.off, len === 0 && b.end === 'interp' ? Exit.Interp : Exit.Budget);
       c.end();
+      if (memory.attention !== undefined) {
+        // A hart in its own thread leaves at the next block when another thread wants its
+        // attention (an IPI, a fence, a stop): a spin loop inside one function would otherwise
+        // run out its whole budget first.
+        c.i32(memory.attention).atomic(AtomicOp.i32_load, 2, 0).if();
+        em.exitAt(vpage + b.off, Exit.Stop);
+        c.end();
+      }
       c.get(P_BUDGET).i32(cost).op(Op.i32_sub).set(P_BUDGET);
       b.insns.forEach((x, j) => em.insn(j, x));
       if (b.end !== 'control') {

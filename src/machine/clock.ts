@@ -14,51 +14,98 @@ export interface ClockOptions {
   deterministic: boolean;
   /** Instructions retired by the machine so far (deterministic time source). */
   instret: () => number;
+  /**
+   * Where the host-driven clock keeps its state (two doubles): shared memory when harts in
+   * other threads read the clock (machine/smp-shared.ts). Default: its own.
+   */
+  state?: Float64Array;
+  /**
+   * Read `state` as another thread keeps it instead of starting stopped at 0 (a hart's thread):
+   * this clock only reads it.
+   */
+  attach?: boolean;
 }
+
+/** Ticks per host millisecond. */
+const TICKS_PER_MS = TIMEBASE_HZ / 1000;
 
 export class Clock {
   readonly deterministic: boolean;
   private readonly instret: () => number;
-  /** Ticks added by idle skips (deterministic) or by restores and mtime writes. */
+  /** Deterministic mode: ticks added by idle skips, restores and mtime writes. */
   private offset = 0;
-  /** Host ms at which the current running period began, or -1 while paused. */
-  private runningSince = -1;
-  /** Ticks accumulated before the current running period (real-time mode). */
-  private banked = 0;
+  /**
+   * Real-time mode: [0] ticks at host time 0 while running (now = host ms x TICKS_PER_MS +
+   * [0]); [1] the frozen time while stopped, NaN while running. A reader in another thread
+   * reads [1] first: the writer sets [0] before it clears [1].
+   */
+  private readonly st: Float64Array;
+  /** Host milliseconds, monotonic; the same in every thread that reads this clock. */
+  private hostMs: () => number = () => performance.now();
+  /** Another thread's clock writes the state (ClockOptions.attach). */
+  private readonly reader: boolean;
 
   constructor(o: ClockOptions) {
     this.deterministic = o.deterministic;
     this.instret = o.instret;
+    this.st = o.state ?? new Float64Array(2);
+    this.reader = o.attach ?? false;
+    if (!this.reader) {
+      this.st[0] = 0;
+      this.st[1] = 0;
+    }
   }
 
   /** Current time in ticks. */
   now(): number {
     if (this.deterministic) return Math.floor(this.instret() / INSNS_PER_TICK) + this.offset;
-    const running = this.runningSince < 0 ? 0 : (performance.now() - this.runningSince) * (TIMEBASE_HZ / 1000);
-    return Math.floor(this.banked + running) + this.offset;
+    const frozen = this.st[1]!;
+    if (frozen === frozen) return Math.floor(frozen);
+    return Math.floor(this.hostMs() * TICKS_PER_MS + this.st[0]!);
+  }
+
+  /**
+   * Reads host time from `f` from now on (threads: a source every thread agrees on); the
+   * machine's time goes on from where it is.
+   */
+  useHostTime(f: () => number): void {
+    if (this.reader) {
+      this.hostMs = f;
+      return;
+    }
+    const running = this.st[1] !== this.st[1];
+    this.pause();
+    this.hostMs = f;
+    if (running) this.resume();
   }
 
   /** Starts or resumes the host-driven clock. */
   resume(): void {
-    if (this.runningSince < 0) this.runningSince = performance.now();
+    const frozen = this.st[1]!;
+    if (frozen !== frozen) return;
+    this.st[0] = frozen - this.hostMs() * TICKS_PER_MS;
+    this.st[1] = NaN;
   }
 
   /** Freezes the host-driven clock (machine stopped, snapshot in progress). */
   pause(): void {
-    if (this.runningSince < 0) return;
-    this.banked += (performance.now() - this.runningSince) * (TIMEBASE_HZ / 1000);
-    this.runningSince = -1;
+    if (this.st[1] === this.st[1]) return;
+    this.st[1] = this.hostMs() * TICKS_PER_MS + this.st[0]!;
   }
 
   /** Makes now() return `ticks` (mtime writes, restoring a snapshot). */
   set(ticks: number): void {
-    this.offset += ticks - this.now();
+    if (this.deterministic) {
+      this.offset += ticks - this.now();
+      return;
+    }
+    if (this.st[1] === this.st[1]) this.st[1] = ticks;
+    else this.st[0] = this.st[0]! + ticks - this.now();
   }
 
   /** Deterministic idle: jumps time forward to `ticks` (a WFI with a timer pending). */
   skipTo(ticks: number): void {
-    const now = this.now();
-    if (ticks > now) this.offset += ticks - now;
+    if (ticks > this.now()) this.set(ticks);
   }
 
   /** Instructions the hart may run before time reaches `ticks` (deterministic mode), at least 1. */

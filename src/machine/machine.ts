@@ -15,6 +15,8 @@ import { VirtusError } from '../util/errors.ts';
 import { Bus } from './bus.ts';
 import { Clock } from './clock.ts';
 import { GuestRam } from './ram.ts';
+import { directHarts, type RemoteHarts } from './sbi/sbi.ts';
+import { SmpShared } from './smp-shared.ts';
 
 export const CLINT_BASE = 0x0200_0000;
 /**
@@ -47,6 +49,15 @@ export interface MachineOptions {
   jit?: { threshold?: number; tailCalls?: boolean };
 }
 
+/**
+ * What a machine whose harts run in host threads (hart-threads.ts) changes in it: how the
+ * firmware reaches other harts, where code invalidation goes, how harts are stopped.
+ */
+export interface HartThreadsControl {
+  /** Runs `f` with every hart stopped at an instruction boundary (as between slices on one thread). */
+  stopped<T>(f: () => T): T;
+}
+
 /** Why a machine stopped. */
 export interface MachineExit {
   code: number;
@@ -64,6 +75,21 @@ export class Machine {
   readonly clint: Clint;
   /** Flags per RAM page, shared by the harts (PAGE_WATCH, PAGE_CODE): in the memory (layout.ts PAGE_FLAGS). */
   readonly pageFlags: Uint8Array;
+  /** The control block for harts in host threads (smp-shared.ts). */
+  readonly smp: SmpShared;
+  /**
+   * How the firmware acts on other harts (IPIs, remote fences, starting them): directly while
+   * one thread runs every hart, through their request rings when they run in threads.
+   */
+  remote: RemoteHarts = directHarts;
+  /** Set while the harts run in host threads (hart-threads.ts). */
+  threads: HartThreadsControl | null = null;
+  /** With threads: where stores into translated code and DMA go instead of the local engines. */
+  codeHook: ((pa: number, size: number) => void) | null = null;
+  /** Harts that have run in host threads of their own (hart 0 runs on the machine's thread), for --stats. */
+  hartThreads = 0;
+  /** With threads: wakes hart `i`'s thread (an interrupt line changed). */
+  wakeHart: ((i: number) => void) | null = null;
   readonly console: (bytes: Uint8Array) => void;
   /** Bytes the host's console output can take now (Infinity when it does not say). */
   readonly consoleRoom: () => number;
@@ -82,6 +108,9 @@ export class Machine {
     for (const h of this.harts) h.gate = g;
   }
 
+  /** How guest code runs, and the translator's settings (harts in threads make their engines alike). */
+  readonly engineKind: 'jit' | 'interp';
+  readonly jitOptions: { threshold?: number; tailCalls?: boolean } | undefined;
   /** Set once the guest has stopped the machine. */
   exit: MachineExit | null = null;
   private htif: Htif | null = null;
@@ -116,11 +145,12 @@ export class Machine {
     this.pageFlags = pageFlagsView(this.memory, o.ramSize);
     this.console = o.console;
     this.consoleRoom = o.consoleRoom ?? (() => Infinity);
-    this.clock = new Clock({ deterministic: o.deterministic ?? false, instret: () => this.instret() });
     const n = o.harts ?? 1;
     if (!Number.isInteger(n) || n < 1 || n > MAX_HARTS) {
       throw new VirtusError('BAD_HARTS', `a machine has 1 to ${MAX_HARTS} harts, not ${n}`);
     }
+    this.smp = new SmpShared(this.memory, n);
+    this.clock = new Clock({ deterministic: o.deterministic ?? false, instret: () => this.instret(), state: this.smp.clock });
     const hooks: HartHooks = {
       time: () => this.clock.now(),
       ramWatch: (pa, size) => {
@@ -132,7 +162,9 @@ export class Machine {
     for (let id = 0; id < n; id++) {
       this.harts.push(new Hart({ id, memory: this.memory, ramSize: o.ramSize, bus: this.bus, hooks, pageFlags: this.pageFlags }));
     }
-    this.parked = new Uint8Array(n);
+    this.parked = this.smp.parked.subarray(0, n);
+    this.engineKind = o.engine ?? 'interp';
+    this.jitOptions = o.jit;
     if ((o.engine ?? 'interp') === 'jit') {
       for (const hart of this.harts) {
         this.jits.push(new JitEngine({ hart, memory: this.memory, harts: this.harts, peers: this.jits, ...o.jit }));
@@ -146,8 +178,8 @@ export class Machine {
     }
     this.clint = new Clint(
       this.clock,
-      this.harts.map((h) => mipLine(h, MIP_MSIP)),
-      this.harts.map((h) => mipLine(h, MIP_MTIP)),
+      this.harts.map((h) => mipLine(h, MIP_MSIP, () => this.wakeHart?.(h.id))),
+      this.harts.map((h) => mipLine(h, MIP_MTIP, () => this.wakeHart?.(h.id))),
     );
     this.bus.map(CLINT_BASE, this.clint);
     this.deadlineSources.push(() => this.clint.nextDeadline());
@@ -183,6 +215,16 @@ export class Machine {
     return d < 2 ** 53 ? d : Infinity; // time beyond is inexact: deadlines there are never reached (clint.ts)
   }
 
+  /** Runs the slice hooks (timers, console input, virtio polling) outside slice() (hart-threads.ts). */
+  runSliceHooks(): void {
+    for (const f of this.sliceHooks) f();
+  }
+
+  /** A store to a watched RAM page (HTIF's tohost) from a hart in another thread. */
+  watched(pa: number, size: number): void {
+    this.htif?.onStore(pa, size);
+  }
+
   /** Serves HTIF at the `tohost` (and `fromhost`) RAM locations. */
   attachHtif(tohost: number, fromhost: number | null): void {
     for (const [name, at] of [['tohost', tohost], ['fromhost', fromhost]] as const) {
@@ -205,6 +247,15 @@ export class Machine {
   resetEngines(): void {
     for (const e of this.engines) e.reset();
     for (const h of this.harts) h.flushTlb();
+    this.smp.bumpEpoch(); // the harts' threads reset theirs before they run again
+  }
+
+  /**
+   * Runs `f` with every hart at an instruction boundary: at once on one thread (this is called
+   * between slices), after stopping them when they run in threads.
+   */
+  atBoundary<T>(f: () => T): T {
+    return this.threads ? this.threads.stopped(f) : f();
   }
 
   /**
@@ -227,7 +278,8 @@ export class Machine {
    * every hart's translations of the pages it touched are dropped before the writer goes on.
    */
   codeWritten(pa: number, size: number): void {
-    this.jit?.codeWritten(pa, size);
+    if (this.codeHook) this.codeHook(pa, size);
+    else this.jit?.codeWritten(pa, size);
   }
 
   /** True when hart `i` cannot run now: stopped by the firmware, or waiting in WFI with nothing to wake it. */
@@ -314,12 +366,18 @@ export class Machine {
   }
 }
 
-/** An interrupt line that drives bit `bit` of a hart's device-driven pending lines. */
-export function mipLine(h: Hart, bit: number): IrqLine {
+/**
+ * An interrupt line that drives bit `bit` of a hart's device-driven pending lines. The update is
+ * atomic (the hart may run in another thread), and `wake` tells the hart when the line rises.
+ */
+export function mipLine(h: Hart, bit: number, wake?: () => void): IrqLine {
   return {
     set(level: boolean) {
-      const v = h.s[S.mipLines]!;
-      h.s[S.mipLines] = level ? v | bit : v & ~bit;
+      if (level) {
+        if ((Atomics.or(h.s, S.mipLines, bit) & bit) === 0) wake?.();
+      } else if (h.s[S.mipLines]! & bit) {
+        Atomics.and(h.s, S.mipLines, ~bit);
+      }
     },
   };
 }

@@ -111,11 +111,15 @@ export interface MigrationReport {
   postcopyRequests: number;
 }
 
-/** Clears the dirty log and makes every later store log its page again. */
+/** Clears the dirty log and makes every later store log its page again (with every hart at an instruction boundary). */
 export function takeDirty(board: VirtBoard): Uint8Array {
-  const bits = board.machine.ram.takeDirty();
-  for (const h of board.machine.harts) h.flushTlb();
-  return bits;
+  const m = board.machine;
+  // Harts in threads are stopped for it: a store between the two steps would go unlogged.
+  return m.atBoundary(() => {
+    const bits = m.ram.takeDirty();
+    for (const h of m.harts) h.flushTlb();
+    return bits;
+  });
 }
 
 export function orInto(a: Uint8Array, b: Uint8Array): Uint8Array {

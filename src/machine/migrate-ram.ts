@@ -155,7 +155,7 @@ export interface RamRecord {
 
 /**
  * Records for the pages set in `bits`, each made when the generator reaches it (pages are
- * read at that moment). Every page goes exactly once: zero runs as counts, cached pages as
+ * read, and copied, at that moment: harts in other threads may be writing them). Every page goes exactly once: zero runs as counts, cached pages as
  * deltas when that pays, the rest whole.
  */
 export function* migrationRam(ram: GuestRam, bits: Uint8Array, o: RamSendOptions): Generator<RamRecord> {
@@ -173,7 +173,7 @@ export function* migrationRam(ram: GuestRam, bits: Uint8Array, o: RamSendOptions
     if (n === 0) return null;
     const record = zero
       ? encodeRecord(Rec.Zero, start, new Uint8Array(new Uint32Array([n]).buffer), false)
-      : encodeRecord(Rec.Ram, start, ram.bytes.subarray(start * PAGE_SIZE, (start + n) * PAGE_SIZE), o.compress);
+      : encodeRecord(Rec.Ram, start, ram.bytes.slice(start * PAGE_SIZE, (start + n) * PAGE_SIZE), o.compress);
     const r = { record, first: start, count: n, list: null };
     n = 0;
     return r;
@@ -192,7 +192,9 @@ export function* migrationRam(ram: GuestRam, bits: Uint8Array, o: RamSendOptions
       continue;
     }
     const z = zeroPage(words, p);
-    const cur = ram.bytes.subarray(p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
+    // A copy: harts in other threads may write the page meanwhile (it is then dirty again and
+    // goes in a later round), and a record's checksum and a delta's base must be one version.
+    const cur = ram.bytes.slice(p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
     if (z) {
       o.cache?.drop(p);
       c.duplicate++;

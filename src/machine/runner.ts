@@ -5,6 +5,7 @@
  * Host specifics (how to sleep and yield) are injected; nothing here imports Node or the DOM.
  */
 import { TIMEBASE_HZ } from './clock.ts';
+import { canThread, HartThreads, type HartThreadStarter } from './hart-threads.ts';
 import type { Machine, MachineExit } from './machine.ts';
 
 export interface RunnerHost {
@@ -19,6 +20,12 @@ export interface RunnerHost {
    * the allocator's free pages), after a sweep dropped translations.
    */
   collect?(): void;
+  /**
+   * Present when the host can run harts in threads of their own (Node's worker_threads): a
+   * machine with several harts on shared memory, not deterministic, then runs each hart in
+   * its own thread (hart-threads.ts); otherwise they take turns on this one.
+   */
+  readonly threads?: HartThreadStarter;
 }
 
 export interface RunOptions {
@@ -55,6 +62,8 @@ export const EXIT_MAX_INSNS = 124;
 
 export class Runner {
   private stopRequested = false;
+  /** The harts' threads, once the machine runs them so (null: round-robin on this thread). */
+  private threaded: HartThreads | null = null;
   /**
    * Percent of wall time the guest idles (auto-converge during a migration, as QEMU's
    * cpu-throttle): after each stretch of running it sleeps that stretch × t / (100 − t).
@@ -84,6 +93,11 @@ export class Runner {
     const yieldMs = o.yieldMs ?? 10;
     const max = o.maxInsns ?? Infinity;
     this.stopRequested = false;
+    // An exact instruction limit needs the harts' turns on one thread.
+    if (!this.threaded && this.host.threads && o.maxInsns === undefined && canThread(m)) {
+      this.threaded = new HartThreads(m, this.host.threads);
+    }
+    if (this.threaded) return this.runThreads(this.threaded, yieldMs);
     m.clock.resume();
     try {
       let lastYield = performance.now();
@@ -143,6 +157,16 @@ export class Runner {
     if (this.slept >= length / 2 && this.machine.sweepTranslations() >= COLLECT_AFTER) this.host.collect?.();
     this.stretchStart = now;
     this.slept = 0;
+  }
+
+  /** The run with harts in threads; a machine that stopped for good ends them. */
+  private async runThreads(t: HartThreads, yieldMs: number): Promise<MachineExit | null> {
+    const exit = await t.run(this.host, () => this.stopRequested, yieldMs, () => this.throttle);
+    if (exit && exit.reason !== 'reboot') {
+      t.quit();
+      this.threaded = null;
+    }
+    return exit;
   }
 
   /** Sleeps `ms` for the throttle (woken early only to stop). */

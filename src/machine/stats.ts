@@ -38,6 +38,7 @@ export function collectStats(board: VirtBoard): MachineStats {
     harts[`hart${h.id} traps`] = total(h.trapCounts);
     harts[`hart${h.id} interrupts`] = total(h.irqCounts);
   }
+  if (m.hartThreads) harts['threads of their own'] = m.hartThreads;
   // The translators' counters, summed over the harts' engines.
   let jit: Record<string, number> | null = null;
   for (const e of m.jits) {

@@ -158,7 +158,8 @@ export class VirtBoard {
   constructor(o: MachineOptions) {
     const m = (this.machine = new Machine(o));
     this.epochMs = m.clock.deterministic ? DETERMINISTIC_EPOCH_MS : Date.now();
-    this.plic = new Plic(m.harts.flatMap((h) => [mipLine(h, MIP_MEIP), mipLine(h, MIP_SEIP)]));
+    const wake = (h: { id: number }) => () => m.wakeHart?.(h.id);
+    this.plic = new Plic(m.harts.flatMap((h) => [mipLine(h, MIP_MEIP, wake(h)), mipLine(h, MIP_SEIP, wake(h))]));
     this.uart = new Uart(this.plic.input(row('uart0').irq!), {
       output: (b) => {
         const shown = this.printk.push(b, this.uartHidden());
@@ -188,6 +189,7 @@ export class VirtBoard {
     this.sbi = new SbiFirmware({
       harts: m.harts,
       parked: m.parked,
+      remote: () => m.remote,
       now: () => m.clock.now(),
       readRam: (pa, len) => (m.ram.contains(pa, len) ? m.ram.read(pa, len) : null),
       writeRam: (pa, data) => {

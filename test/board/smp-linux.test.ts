@@ -6,6 +6,7 @@
  * msip). Over the console, as a user would: nproc, /proc/cpuinfo, and CPU hotplug of cpu3
  * (offline: hart_stop, which the kernel watches through hart_get_status; online again:
  * hart_start), then a CPU-bound job on every hart. One boot per firmware checks everything.
+ * Harts 1-3 run in threads of their own (test/board/smp-threads.test.ts has more of that).
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -48,6 +49,7 @@ for (const firmware of ['builtin', 'opensbi'] as const) {
     assert.equal(await m.powerOff(), 0, 'poweroff ends virtus with exit code 0');
     await m.waitForStderr(/^traps: \d+$/m);
     for (let h = 0; h < 4; h++) assert.match(m.stderr, new RegExp(`^ {2}hart${h} instructions +[1-9]\\d*$`, 'm'), `--stats counts hart ${h}`);
+    assert.match(m.stderr, /^ {2}threads of their own +3$/m, 'harts 1-3 ran in threads of their own');
     if (firmware === 'builtin') {
       assert.match(m.stderr, /^ {2}hsm\.hart_start +4$/m, 'three secondaries at boot, cpu3 again');
       assert.match(m.stderr, /^ {2}hsm\.hart_stop +1$/m);

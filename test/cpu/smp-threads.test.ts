@@ -28,7 +28,8 @@ describe('harts in parallel threads', () => {
       assert.match(r.stdout, /^lrsc=0x00000000001e8480$/m);
       assert.match(r.stdout, /^locked=0x0000000000000fa0$/m, '2 x 2,000');
       assert.equal(totals(r.stdout), totals(q.stdout));
-      assert.ok(r.insns[1]! > 10_000_000, `hart 1 ran in its thread (${r.insns[1]} instructions)`);
+      // At least one instruction per iteration of its amoadd and LR/SC loops (its spinning varies).
+      assert.ok(r.insns[1]! > 2_000_000, `hart 1 ran in its thread (${r.insns[1]} instructions)`);
     });
   }
 

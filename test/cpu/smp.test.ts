@@ -1,6 +1,6 @@
 /**
  * Several harts on one memory, bare metal (`--bios none`: every hart starts at the entry, as
- * on QEMU). test/guest/smp/counter.c has HARTS harts increment shared counters with amoadd,
+ * on QEMU). Without --deterministic, harts 1..N-1 run in threads of their own (--stats says so). test/guest/smp/counter.c has HARTS harts increment shared counters with amoadd,
  * with LR/SC loops and under a ticket spinlock, millions of times: the totals must be exact,
  * and equal to QEMU's (`-M spike -smp N`, MTTCG: harts in parallel host threads). Then what
  * virtus promises beyond QEMU: a deterministic run prints the same twice (scheduling-dependent
@@ -28,8 +28,13 @@ describe('harts sharing memory', () => {
     const elf = counter(4);
     const q = runQemuSpike(elf, ['-smp', '4']);
     assert.equal(q.status, 0, q.stderr);
-    const v = runVirtus(['run', '--bios', 'none', '--smp', '4', '--kernel', elf]);
+    const v = runVirtus(['run', '--bios', 'none', '--smp', '4', '--stats', '--kernel', elf]);
     assert.equal(v.status, 0, v.stderr + v.stdout);
+    assert.match(v.stderr, /^ {2}threads of their own +3$/m, 'harts 1-3 ran in threads of their own, in parallel with hart 0');
+    // Every thread reads one clock: the time at the end is the run's (less than ten minutes of
+    // 10 MHz ticks), not one thread's clock offset by another's origin.
+    const mtime = /^mtime=0x([0-9a-f]{16})$/m.exec(v.stdout);
+    assert.ok(mtime && parseInt(mtime[1]!, 16) < 600 * 10_000_000, `mtime at the end: ${mtime?.[0]}`);
     assert.match(v.stdout, /^amoadd=0x00000000003d0900$/m, '4 x 1,000,000');
     assert.match(v.stdout, /^lrsc=0x00000000003d0900$/m);
     assert.match(v.stdout, /^locked=0x0000000000001f40$/m, '4 x 2,000');

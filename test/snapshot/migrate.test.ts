@@ -220,6 +220,30 @@ describe('live migration', () => {
     assert.equal(src.stdout() + target.stdout(), full.stdout());
   });
 
+  it('moves a 2-hart machine running in threads mid-run: every hart stops at an instruction boundary, the totals stay exact', async () => {
+    // Not deterministic: hart 1 runs in a thread of its own on both sides, and the dirty log's
+    // rounds stop both harts (a store between clearing the log and the TLB flush would be lost).
+    const elf = buildGuest('smp-counter2-long', ['smp/crt-smp.S', 'smp/counter.c'], { cflags: ['-DHARTS=2', '-DAMO_ITERS=40000000', '-DLRSC_ITERS=40000000'] });
+    const port = await freePort();
+    const sock = join(dir, 'smp-threads-src.sock');
+    const target = startProc(['run', '--incoming', `tcp:127.0.0.1:${port}`, '--stats']);
+    await target.waitFor(/waiting for a machine/, 'stderr');
+    const src = startProc(['run', '--bios', 'none', '--smp', '2', '--stats', '--kernel', elf, '--monitor', `unix:${sock}`, '--migrate-max-rounds', '3']);
+    await src.waitFor(/^started$/m, 'stdout');
+    const [answer] = await monitor(sock, `migrate tcp:127.0.0.1:${port}`);
+    assert.deepEqual(answer, { ok: true, status: 'active' });
+    assert.equal(await src.exit, 0, src.stderr());
+    if (!/migrated to/.test(src.stderr())) {
+      target.child.kill();
+      assert.fail(`the migration did not complete: ${src.stderr()}`);
+    }
+    assert.equal(await target.exit, 0, target.stderr());
+    assert.equal(src.stdout(), 'started\n', 'the source stopped before the end');
+    assert.match(src.stderr(), /^ {2}threads of their own +1$/m, src.stderr());
+    assert.match(target.stderr(), /^ {2}threads of their own +1$/m, target.stderr());
+    assert.match(target.stdout(), /^harts=0x0+2\namoadd=0x0+4c4b400\nlrsc=0x0+4c4b400\n(.*\n)*PASS\n$/);
+  });
+
   it('a machine with a disk on shared storage moves between processes that lock images as QEMU does', async () => {
     const disk = join(dir, 'shared.qcow2');
     const other = join(dir, 'other.qcow2');

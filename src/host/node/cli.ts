@@ -27,6 +27,7 @@ const COMMANDS: Command[] = [
 /** A daemon machine's worker thread loads this module (the CLI's bundle) and runs this. */
 export { vmWorkerMain } from './daemon/worker.ts';
 export { postcopyWorkerMain } from './postcopy-worker.ts';
+export { hartWorkerMain } from './hart-worker.ts';
 
 function usage(): string {
   const lines = [

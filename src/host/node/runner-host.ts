@@ -2,6 +2,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { RunnerHost } from '../../machine/runner.ts';
+import { nodeHartThreads } from './hart-worker.ts';
 import { trimMemory } from './native.ts';
 
 /**
@@ -24,6 +25,8 @@ function collectGarbage(): void {
 }
 
 export class NodeRunnerHost implements RunnerHost {
+  /** Harts run in worker threads (machine/hart-threads.ts); null keeps them on the run loop's thread. */
+  threads = nodeHartThreads as typeof nodeHartThreads | undefined;
   private wakeUp: (() => void) | null = null;
   private timer: NodeJS.Timeout | null = null;
   /**

@@ -15,11 +15,40 @@ import { StateReader } from '../../devices/state.ts';
 import { Hsm, startInS } from './hsm.ts';
 import { EID, ERR, extensionName, functionName, SPEC_VERSION, IMPL_ID, IMPL_VERSION } from './sbi-ids.ts';
 
+/**
+ * How the firmware acts on a hart other than the caller (or on the caller outside its own
+ * trap): directly when one thread runs every hart (directHarts), through the hart's request
+ * ring when harts run in host threads (machine/hart-threads.ts), where a fence is done by the
+ * target and the caller's SBI call returns only once the target has acknowledged it.
+ */
+export interface RemoteHarts {
+  /** Sets software-driven pending bits (SSIP for an IPI, STIP for a firmware timer) in `t`'s mip. */
+  raise(t: Hart, bits: number): void;
+  /** SFENCE.VMA on `t` over [start, start + size) (size 0: everything). */
+  sfenceVma(t: Hart, start: number, size: number): void;
+  /** FENCE.I on `t`. */
+  fenceI(t: Hart): void;
+  /** `t` was started (HSM hart_start) and must look at its state again. */
+  started(t: Hart): void;
+}
+
+/** One thread runs every hart: the firmware acts on the target's state at once. */
+export const directHarts: RemoteHarts = {
+  raise: (t, bits) => {
+    t.s[S.mip] = t.s[S.mip]! | bits;
+  },
+  sfenceVma: (t, start, size) => sfenceVma(t, start, size),
+  fenceI: (t) => fenceI(t),
+  started: () => {},
+};
+
 /** What the firmware needs from the machine it runs on. */
 export interface SbiPlatform {
   harts: Hart[];
   /** The machine's per-hart "stopped" flags (HSM parks harts there). */
   parked: Uint8Array;
+  /** How to reach other harts (default directHarts). */
+  remote?(): RemoteHarts;
   /** Current machine time in ticks. */
   now(): number;
   /** Guest RAM access for the debug console. */
@@ -83,7 +112,10 @@ export class SbiFirmware {
       harts: p.harts,
       parked: p.parked,
       inRam: (pa) => p.readRam(pa, 4) !== null,
-      enterS: (h, entry, a1) => startInS(h, entry, a1),
+      enterS: (h, entry, a1) => {
+        startInS(h, entry, a1);
+        this.remote().started(h);
+      },
     });
   }
 
@@ -135,11 +167,14 @@ export class SbiFirmware {
     const now = this.p.now();
     for (let i = 0; i < this.timers.length; i++) {
       if (now >= this.timers[i]!) {
-        const h = this.p.harts[i]!;
-        h.s[S.mip] = h.s[S.mip]! | MIP_STIP;
+        this.remote().raise(this.p.harts[i]!, MIP_STIP);
         this.timers[i] = Infinity;
       }
     }
+  }
+
+  private remote(): RemoteHarts {
+    return this.p.remote?.() ?? directHarts;
   }
 
   /** The supervisor timers (ticks as decimal strings; null: none set) and the harts' HSM states as plain data. */
@@ -194,12 +229,12 @@ export class SbiFirmware {
         return ret(ERR.SUCCESS);
       case EID.IPI:
         if (fid !== 0) return ret(ERR.NOT_SUPPORTED);
-        return ret(this.forHarts(arg(0), arg(1), (t) => (t.s[S.mip] = t.s[S.mip]! | MIP_SSIP)));
+        return ret(this.forHarts(arg(0), arg(1), (t) => this.remote().raise(t, MIP_SSIP)));
       case EID.RFENCE:
         // remote_fence_i (0), remote_sfence_vma (1), remote_sfence_vma_asid (2); the hypervisor
         // fences (3-6) need the H extension, which this hart does not have.
         if (fid > 2) return ret(ERR.NOT_SUPPORTED);
-        return ret(this.forHarts(arg(0), arg(1), (t) => (fid === 0 ? fenceI(t) : sfenceVma(t, arg(2), arg(3)))));
+        return ret(this.forHarts(arg(0), arg(1), (t) => (fid === 0 ? this.remote().fenceI(t) : this.remote().sfenceVma(t, arg(2), arg(3)))));
       case EID.HSM:
         return ret(...this.hsm.call(h, fid, arg));
       case EID.SRST:
@@ -314,8 +349,8 @@ export class SbiFirmware {
         // superset of any mask (an extra IPI or fence is harmless: SBI 0.1 callers tolerate
         // spurious ones). SBI v0.2 kernels use IPI and RFENCE, which honour their masks.
         for (const t of this.p.harts) {
-          if (eid === 0x04) t.s[S.mip] = t.s[S.mip]! | MIP_SSIP;
-          else t.flushTlb();
+          if (eid === 0x04) this.remote().raise(t, MIP_SSIP);
+          else this.remote().sfenceVma(t, 0, 0);
         }
         break;
       }

@@ -15,7 +15,7 @@
 #define SSIE (1ul << 1)
 #define SSIP (1ul << 1)
 
-static volatile uint64_t starts, hartid[2], opaque[2], suspend_error, woke;
+static volatile uint64_t starts, published, hartid[2], opaque[2], suspend_error, woke;
 uint8_t stack2[4096] __attribute__((aligned(16), used));
 
 void secondary(void);
@@ -36,6 +36,8 @@ void secondary_main(uint64_t id, uint64_t arg) {
   uint64_t n = amoadd(&starts, 1);
   hartid[n] = id;
   opaque[n] = arg;
+  /* Published after the stores: hart 0 may run at the same time (QEMU's threads, virtus's). */
+  amoadd(&published, 1);
   if (n == 0) {
     /* Wait for an IPI with interrupts masked (sstatus.SIE = 0): suspend returns once one is pending. */
     csr_set(sie, SSIE);
@@ -78,7 +80,7 @@ int main(void) {
   report("suspend_error", suspend_error);
   report("status_after_stop", await_status(STOPPED));
   report("restart_error", sbi_call(HSM, 0, 1, (uintptr_t)secondary, 0x5678).error);
-  for (uint64_t t0 = csr_read(time); starts < 2 && within(t0);) {}
+  for (uint64_t t0 = csr_read(time); published < 2 && within(t0);) {}
   report("restarted_opaque", opaque[1]);
   report("status_after_second_stop", await_status(STOPPED));
   report("starts", starts);
