@@ -252,13 +252,18 @@ describe('virtus web without cross-origin isolation', { timeout: 5 * 60_000 }, (
     const browser = await launchChromium();
     try {
       const page = await browser.newPage();
-      await page.goto(server.url);
+      // Two harts: without shared memory they take turns in the machine's worker, and the page says why.
+      await page.goto(`${server.url}?smp=2`);
       const info = await waitInPage(page, 'the machine running', () => {
         const i = window.virtus?.info();
         return i?.capabilities && (window.virtus.stats()?.instructions ?? 0) > 1_000_000 ? i : null;
       }, null, 120_000);
       assert.equal(info.crossOriginIsolated, false);
       assert.equal(info.capabilities!.sharedMemory, false);
+      assert.match(info.capabilities!.noHartThreads ?? '', /not cross-origin isolated/);
+      assert.match(await page.locator('#machine-info').innerText(), /harts\s+2, taking turns in the machine's worker: the page is not cross-origin isolated/);
+      const stats = await page.evaluate(() => window.virtus.stats());
+      assert.equal(stats?.harts['threads of their own'], undefined);
     } finally {
       await browser.close();
       await server.stop();
@@ -317,6 +322,36 @@ describe('virtus web snapshots of a machine with a disk', { timeout: 5 * 60_000 
       await browser.close();
       await server.stop();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('virtus web with two harts (?smp=2)', { timeout: BOOT_MS + 5 * 60_000, todo: SHELL_TODO }, () => {
+  it('runs hart 1 in a Web Worker of its own: Linux counts two processors', async () => {
+    const server = await startServer();
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(`${server.url}?smp=2`);
+      const screen = await waitInPage(page, 'a shell prompt', () => {
+        const text = window.virtus.screenText();
+        return /[#$] $/m.test(text) || /Kernel panic/.test(text) || window.virtus.state() === 'stopped' ? text : null;
+      }, null, BOOT_MS);
+      assert.match(screen, /[#$] $/m, `no shell prompt:\n${screen}`);
+      const info = await page.evaluate(() => window.virtus.info());
+      assert.equal(info.capabilities!.noHartThreads, null);
+      assert.match(await page.locator('#machine-info').innerText(), /harts\s+2, each in a Web Worker of its own/);
+      await run(page, 'nproc', '2');
+      await run(page, 'grep -c ^processor /proc/cpuinfo', '2');
+      const stats = await page.evaluate(() => window.virtus.stats());
+      assert.equal(stats?.harts['threads of their own'], 1, JSON.stringify(stats?.harts));
+      assert.ok((stats?.harts['hart1 instructions'] ?? 0) > 0, 'hart 1 ran');
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+      await server.stop();
     }
   });
 });

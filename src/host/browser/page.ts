@@ -6,6 +6,7 @@
  */
 import '@xterm/xterm/css/xterm.css';
 import './static/style.css';
+import { MAX_HARTS } from '../../cpu/layout.ts';
 import type { MachineStats } from '../../machine/stats.ts';
 import { loadFile, loadManifest, pruneCache, type Manifest } from './images.ts';
 import { MachineWorker, type SavedSnapshot } from './machine-worker.ts';
@@ -76,6 +77,11 @@ const DEFAULT_SPEC: MachineSpec = {
 function engine(m: Manifest | null): 'jit' | 'interp' {
   const q = new URLSearchParams(location.search).get('engine');
   return q === 'jit' || q === 'interp' ? q : (m?.spec.engine ?? 'jit');
+}
+/** Harts: the page's ?smp=N (1 to 8, QEMU's flag), else the server's. */
+function harts(m: Manifest | null): number {
+  const q = Number(new URLSearchParams(location.search).get('smp') ?? NaN);
+  return Number.isInteger(q) && q >= 1 && q <= MAX_HARTS ? q : (m?.spec.harts ?? 1);
 }
 /** Bytes as MiB with one decimal (download progress, file sizes). */
 const mib = (n: number): string => `${Number((n / 2 ** 20).toFixed(1))} MiB`;
@@ -216,6 +222,7 @@ class Page {
     const base = this.manifest?.spec ?? DEFAULT_SPEC;
     const spec: MachineSpec = structuredClone(base);
     spec.engine = engine(this.manifest);
+    spec.harts = harts(this.manifest);
     spec.boot = { mode: 'builtin', kernel: files.kernel!.name, append: $<HTMLInputElement>('append').value || base.boot.append || 'console=ttyS0' };
     if (files.initrd) spec.boot.initrd = files.initrd.name;
     // The user's own kernel gets the UART, which every RISC-V Linux configuration has.
@@ -303,6 +310,15 @@ class Page {
     st.textContent = this.runState === 'running' && this.lastRate > 0 ? `running · ${compact(this.lastRate)} IPS` : this.runState;
   }
 
+  /** How many harts, and where they run (each in a Web Worker of its own, or taking turns, and why). */
+  private hartsInfo(): string {
+    const n = harts(this.manifest);
+    if (n === 1) return '1';
+    const why = this.caps?.noHartThreads;
+    if (why === undefined) return `${n}`;
+    return why === null ? `${n}, each in a Web Worker of its own (hart 0 in the machine's)` : `${n}, taking turns in the machine's worker: ${why}`;
+  }
+
   private showInfo(): void {
     const c = this.caps;
     const ram = mib((this.manifest?.spec ?? DEFAULT_SPEC).memory);
@@ -312,6 +328,7 @@ class Page {
     const rows: Array<[string, string]> = [
       ['guest RAM', `${ram}, ${mem}`],
       ['engine', engine(this.manifest) === 'jit' ? 'hot code translated to WebAssembly' : 'interpreter'],
+      ['harts', this.hartsInfo()],
       ['console', c?.consoleResize ? 'virtio-console (hvc0): the guest follows the window size' : 'serial (ttyS0): the guest is not told the window size'],
       ['disk', this.diskAttached ? `/dev/vda, ${c?.persistentDisk ? "kept in this browser's storage" : 'in memory (changes end with the tab)'}` : 'none'],
       ['shared folder', c?.share ? `${TAB_SHARE.mountPoint} in the guest (9p tag ${TAB_SHARE.tag}), in this tab's memory: see Files` : 'none'],

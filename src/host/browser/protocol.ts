@@ -102,6 +102,8 @@ export interface Capabilities {
   snapshots: boolean;
   /** The machine has the tab's shared folder (files dropped on the page go there). */
   share: boolean;
+  /** Why harts cannot run in Web Workers of their own here (null: they do, with several harts). */
+  noHartThreads: string | null;
 }
 
 /** One sample of the monitor's counters, as `--stats` prints them. */

@@ -2,9 +2,12 @@
  * The browser event-loop side of the machine runner (the counterpart of the Node adapter in
  * host/node/runner-host.ts): yielding and interruptible sleeps inside a Web Worker.
  */
+import type { HartThreadStarter } from '../../machine/hart-threads.ts';
 import type { RunnerHost } from '../../machine/runner.ts';
 
 export class BrowserRunnerHost implements RunnerHost {
+  /** Web Workers for a machine's harts, where the page can have them (hart-threads.ts). */
+  threads?: HartThreadStarter;
   private wakeUp: (() => void) | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private readonly channel = new MessageChannel();

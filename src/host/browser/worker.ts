@@ -31,6 +31,7 @@ import { createVm, receiveVm, restoreVm, snapshotShape } from '../../vmm/create.
 import { TAB_SHARE } from '../../vmm/spec.ts';
 import type { Vm } from '../../vmm/vm.ts';
 import type { BootRequest, Capabilities, PageMessage, ReceiveRequest, RunState, ShareFile, WorkerMessage } from './protocol.ts';
+import { browserHartThreads, noHartThreads } from './hart-threads.ts';
 import { BrowserRunnerHost, OutputBatcher } from './runner-host.ts';
 import { BrowserVmHost, TAB_SHARE_LIMITS } from './vm-host.ts';
 import { incomingWebSocket } from './ws-link.ts';
@@ -50,8 +51,12 @@ const post = (m: WorkerMessage, transfer: Transferable[] = []): void => scope.po
 
 const output = new OutputBatcher((bytes) => post({ type: 'output', bytes }, [bytes.buffer]));
 const encoder = new TextEncoder();
+const runner = new BrowserRunnerHost(() => output.flush());
+const whyNoThreads = noHartThreads(scope.crossOriginIsolated === true);
+// Beside this worker's script: virtus web bundles hart-worker.js next to it.
+if (whyNoThreads === null) runner.threads = browserHartThreads(new URL('./hart-worker.js', import.meta.url));
 const host = new BrowserVmHost({
-  runner: new BrowserRunnerHost(() => output.flush()),
+  runner,
   sharedMemory: scope.crossOriginIsolated === true,
   warn: (line) => output.write(encoder.encode(`\r\n[${line.replace(/^virtus: /, 'virtus] ')}\r\n`)),
 });
@@ -68,6 +73,7 @@ function capabilities(): Capabilities {
     persistentDisk: host.persistentDisk,
     snapshots: true,
     share: vm ? vm.spec.devices.shares.length > 0 : false,
+    noHartThreads: whyNoThreads,
   };
 }
 

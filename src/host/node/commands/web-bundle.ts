@@ -43,7 +43,8 @@ function typeOf(path: string): string {
 
 /**
  * Builds the page's assets, keyed by URL path: `/` (the HTML), `/virtus/page.js`,
- * `/virtus/page.css` (xterm's styles and ours), `/virtus/worker.js` and their source maps;
+ * `/virtus/page.css` (xterm's styles and ours), `/virtus/worker.js`, `/virtus/hart-worker.js`
+ * (a hart's thread, which the machine's worker starts) and their source maps;
  * and the exec page's: `/exec`, `/virtus/exec-page.js`, `.css` and `/virtus/exec-worker.js`.
  */
 export async function bundleBrowser(): Promise<Map<string, Asset>> {
@@ -59,6 +60,7 @@ export async function bundleBrowser(): Promise<Map<string, Asset>> {
       entryPoints: {
         page: join(BROWSER_DIR, 'page.ts'),
         worker: join(BROWSER_DIR, 'worker.ts'),
+        'hart-worker': join(BROWSER_DIR, 'hart-worker.ts'),
         'exec-page': join(BROWSER_DIR, 'exec/page.ts'),
         'exec-worker': join(BROWSER_DIR, 'exec/worker.ts'),
       },
