@@ -11,7 +11,7 @@
  */
 import type { Handler, HandlerContext } from './handler.ts';
 import { S, type Hart } from './hart.ts';
-import { RAM_HOST, TLB_ENTRIES, TLB_WORDS, TLBW_ADDEND, TLBW_READ, TLBW_WRITE } from './layout.ts';
+import { RAM_HOST, TLB_ENTRIES, TLB_WORDS, TLBW_ADDEND, TLBW_READ, TLBW_WRITE, X_OFF } from './layout.ts';
 import { amoHost, loadSlow, memFlags, memOut, noteWrite, storeSlow } from './memory.ts';
 import { mmuOut, translate } from './mmu.ts';
 import { St } from './status.ts';
@@ -24,6 +24,9 @@ let M8: Uint8Array = new Uint8Array(0);
 let M16: Uint16Array = new Uint16Array(0);
 let M32: Int32Array = new Int32Array(0);
 let M64: BigInt64Array = new BigInt64Array(0);
+let F64: Float64Array = new Float64Array(0);
+/** Where the hart's x registers start in F64 (a register `rd`, counted in words, is at XF + rd / 2). */
+let XF = 0;
 let SS: Int32Array = new Int32Array(0);
 /** Writes the interpreter's retired count back to minstret (before anything that may trap). */
 let sync: () => void = () => {};
@@ -46,6 +49,8 @@ export function bindMemHandlers(hart: Hart, syncCount: () => void): void {
   M16 = hart.m16;
   M32 = hart.m32;
   M64 = hart.m64;
+  F64 = hart.f64;
+  XF = (hart.base + X_OFF) >>> 3;
   SS = hart.s;
   shared = typeof SharedArrayBuffer !== 'undefined' && hart.memory.buffer instanceof SharedArrayBuffer;
   sync = syncCount;
@@ -136,8 +141,9 @@ function loadH(size: number, signed: boolean): Handler {
     let hi: number;
     if (o >= 0 && (o & (size - 1)) === 0) {
       if (size === 8) {
-        lo = M32[o >>> 2]!;
-        hi = M32[(o >>> 2) + 1]!;
+        // One 8-byte copy from memory into the register: single-copy atomic (readWord64).
+        F64[XF + (rd >>> 1)] = F64[o >>> 3]!;
+        return St.Next;
       } else if (size === 4) {
         lo = M32[o >>> 2]!;
         hi = signed ? lo >> 31 : 0;
@@ -174,10 +180,8 @@ function storeH(size: number): Handler {
     const lo = X[rs2]!;
     const o = hostW();
     if (o >= 0 && (o & (size - 1)) === 0) {
-      if (size === 8) {
-        M32[o >>> 2] = lo;
-        M32[(o >>> 2) + 1] = X[rs2 + 1]!;
-      } else if (size === 4) M32[o >>> 2] = lo;
+      if (size === 8) F64[o >>> 3] = F64[XF + (rs2 >>> 1)]!; // one 8-byte copy, as for loads
+      else if (size === 4) M32[o >>> 2] = lo;
       else if (size === 2) M16[o >>> 1] = lo;
       else M8[o] = lo;
       return St.Next;

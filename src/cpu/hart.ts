@@ -175,6 +175,12 @@ export class Hart {
   /** The whole memory as 64-bit words, for 64-bit atomics (Atomics on BigInt64Array). */
   readonly m64: BigInt64Array;
   /**
+   * The whole memory as doubles: copying an element of it to another is one 8-byte load and
+   * one 8-byte store, the bits kept as they are (NaNs too), so the interpreter's aligned 64-bit
+   * accesses are single-copy atomic when other harts run in other threads (readWord64).
+   */
+  readonly f64: Float64Array;
+  /**
    * TLB entries made from superpage mappings: each entry's span (0 for a 4 KiB page) and the
    * virtual base of its superpage. An address-specific SFENCE.VMA must drop every 4 KiB piece
    * of a superpage containing the address, wherever the pieces sit in the TLB.
@@ -218,6 +224,7 @@ export class Hart {
     this.m16 = new Uint16Array(buf);
     this.m32 = new Int32Array(buf);
     this.m64 = new BigInt64Array(buf, 0, buf.byteLength >>> 3);
+    this.f64 = new Float64Array(buf, 0, buf.byteLength >>> 3);
     if (o.attach) this.stateChanged();
     else this.reset();
   }
@@ -548,4 +555,19 @@ export class Hart {
   get mxr(): boolean {
     return (this.s[S.mstatus]! & MSTATUS_MXR) !== 0;
   }
+}
+
+/** Scratch for readWord64: the double copied whole, then read as its two halves. */
+const word64 = new Float64Array(1);
+const word64Halves = new Int32Array(word64.buffer);
+
+/**
+ * The 8 aligned bytes at host offset `host`, read at once (Unprivileged 17.1: an aligned
+ * doubleword access is single-copy atomic; two 32-bit reads could see halves of two stores of
+ * a hart in another thread): their low and high halves, in `out`.
+ */
+export function readWord64(f64: Float64Array, host: number, out: Int32Array): void {
+  word64[0] = f64[host >>> 3]!;
+  out[0] = word64Halves[0]!;
+  out[1] = word64Halves[1]!;
 }

@@ -8,9 +8,12 @@ import {
   TLBW_ADDEND, TLBW_EXEC, TLBW_READ, TLBW_WRITE,
 } from './layout.ts';
 import { MSTATUS_MXR, SATP_SV39, SATP_SV48 } from './csr-numbers.ts';
-import { PRIV_M, PRIV_S, PRIV_U, S, type Hart } from './hart.ts';
+import { PRIV_M, PRIV_S, PRIV_U, readWord64, S, type Hart } from './hart.ts';
 import { pmpAllows, pmpUniformPage } from './pmp.ts';
 import { Access, accessFaultCause, pageFaultCause } from './trap.ts';
+
+/** The PTE being looked at, as its low and high halves. */
+const pte = new Int32Array(2);
 
 const PTE_V = 1;
 const PTE_R = 2;
@@ -72,7 +75,6 @@ function walk(h: Hart, vaLo: number, vaHi: number, access: Access, mmu: number):
   const vpn = (vaHi & 0xffff) * 0x10_0000 + (vaLo >>> PAGE_SHIFT);
   // satp.PPN is bits 43:0.
   let table = ((satpHi & 0xfff) * P32 + (h.s[S.satp]! >>> 0)) * 4096;
-  const m32 = h.m32;
   for (let i = levels - 1; i >= 0; i--) {
     // VPN[i] is va bits 20+9i..12+9i, taken from the halves with shifts: the same as
     // floor(vpn / 512^i) % 512, whose non-constant power made V8 call out to pow on every
@@ -82,8 +84,10 @@ function walk(h: Hart, vaLo: number, vaHi: number, access: Access, mmu: number):
     // Page-table accesses are S-mode accesses for PMP (3.7.1).
     const host = h.ramOffset(pteAddr, 8);
     if (host < 0 || !pmpAllows(h, pteAddr, 8, Access.Load, PRIV_S)) return accessFaultCause(access);
-    const lo = m32[host >>> 2]!;
-    const hi = m32[(host >>> 2) + 1]!;
+    // At once: another hart may be writing the PTE (two 32-bit reads could pair halves of two).
+    readWord64(h.f64, host, pte);
+    const lo = pte[0]!;
+    const hi = pte[1]!;
     // V=0, W without R, or any reserved/Svnapot/Svpbmt bit (63:54) set: page fault.
     if (!(lo & PTE_V) || (lo & (PTE_R | PTE_W)) === PTE_W || hi >>> 22 !== 0) return pageFaultCause(access);
     const ppn = (hi & 0x3fffff) * 0x40_0000 + (lo >>> 10);
