@@ -192,6 +192,7 @@ class HartThread {
     const id = this.id;
     const h = this.h;
     const s = h.s;
+    smp.setReady(id);
     for (;;) {
       const seen = smp.wakeValue(id);
       smp.attend(id);
