@@ -67,6 +67,12 @@ export interface HartOptions {
    * and set up) instead of resetting it; only the derived state (PMP table, TLB) is rebuilt.
    */
   attach?: boolean;
+  /**
+   * A view of a hart another thread runs (machine/hart-thread.ts: the translator scrubs every
+   * hart's write TLB entries for a page that gets code): the constructor writes nothing, not
+   * even the TLB, which its owner may be filling at that moment.
+   */
+  peer?: boolean;
 }
 
 /**
@@ -225,6 +231,7 @@ export class Hart {
     this.m32 = new Int32Array(buf);
     this.m64 = new BigInt64Array(buf, 0, buf.byteLength >>> 3);
     this.f64 = new Float64Array(buf, 0, buf.byteLength >>> 3);
+    if (o.peer) return; // another thread runs this hart: its TLB and slots are that thread's
     if (o.attach) this.stateChanged();
     else this.reset();
   }

@@ -17,7 +17,7 @@
  * agrees on.
  */
 import { createInterpreter, type Engine } from '../cpu/interp.ts';
-import { Hart, PAGE_CODE, PAGE_WATCH, S, type PhysBus } from '../cpu/hart.ts';
+import { Hart, PAGE_CODE, PAGE_WATCH, S, type HartHooks, type PhysBus } from '../cpu/hart.ts';
 import { PAGE_FLAGS, PAGE_SIZE, RAM_BASE } from '../cpu/layout.ts';
 import { JitEngine } from '../jit/engine.ts';
 import { Clock, TIMEBASE_HZ } from './clock.ts';
@@ -44,6 +44,20 @@ export interface HartThreadInit {
 export interface HartThreadHost {
   /** Monotonic host milliseconds, the same in every thread (the device thread's clock reads it too). */
   hostMs(): number;
+}
+
+/**
+ * The Hart objects of a hart's thread: its own hart, which takes up the state its block holds,
+ * and views of the others (the translator scrubs their write TLB entries for a page that gets
+ * code), which write nothing: their owners may be filling their TLBs at that moment.
+ */
+export function threadHarts(init: HartThreadInit, bus: PhysBus, hooks: HartHooks): Hart[] {
+  const flags = new Uint8Array(init.memory.buffer, PAGE_FLAGS, init.ramSize / PAGE_SIZE);
+  const all: Hart[] = [];
+  for (let i = 0; i < init.harts; i++) {
+    all.push(new Hart({ id: i, memory: init.memory, ramSize: init.ramSize, bus, pageFlags: flags, attach: i === init.id, peer: i !== init.id, hooks }));
+  }
+  return all;
 }
 
 /** Runs hart `init.id` until the device thread says quit. */
@@ -92,18 +106,12 @@ class HartThread {
         return smp.call(id, Req.MmioWrite, args.subarray(0, 3), serve) !== 0;
       },
     };
-    const all: Hart[] = [];
-    for (let i = 0; i < init.harts; i++) {
-      all.push(new Hart({
-        id: i, memory, ramSize: init.ramSize, bus, pageFlags: this.flags, attach: true,
-        hooks: {
-          time: () => this.clock.now(),
-          ramWatch: (pa, size) => this.stored(pa, size),
-          machineTrap: (_h, cause, irq, tvalLo, tvalHi) => this.trap(cause, irq, tvalLo, tvalHi),
-          fenceI: () => this.serve(),
-        },
-      }));
-    }
+    const all = threadHarts(init, bus, {
+      time: () => this.clock.now(),
+      ramWatch: (pa, size) => this.stored(pa, size),
+      machineTrap: (_h, cause, irq, tvalLo, tvalHi) => this.trap(cause, irq, tvalLo, tvalHi),
+      fenceI: () => this.serve(),
+    });
     this.h = all[id]!;
     if (init.engine === 'jit') {
       this.jit = new JitEngine({ hart: this.h, memory, harts: all, ...init.jit });
@@ -184,6 +192,7 @@ class HartThread {
     const id = this.id;
     const h = this.h;
     const s = h.s;
+    smp.setReady(id);
     for (;;) {
       const seen = smp.wakeValue(id);
       smp.attend(id);

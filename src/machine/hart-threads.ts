@@ -43,6 +43,8 @@ export interface ThreadLoopHost {
 
 /** The most pages a remote SFENCE.VMA flushes one by one (as sbi.ts); beyond, the whole TLB. */
 const RFENCE_PAGES = 64;
+/** The longest the device thread waits for a hart's thread to load (ms). */
+const READY_MS = 60_000;
 /** Hart 0's slices on the interpreter, which does not look at the attention word. */
 const INTERP_SLICE = 10_000;
 /** The longest the device thread sleeps with nothing due (ms). */
@@ -125,6 +127,9 @@ export class HartThreads implements HartThreadsControl, RemoteHarts {
   async run(host: ThreadLoopHost, stop: () => boolean, yieldMs: number, throttle: () => number = () => 0): Promise<MachineExit | null> {
     const m = this.m;
     const smp = this.smp;
+    // Harts already running (firmware and bare boots start them all; a restored machine) wait
+    // for their threads with hart 0, so that none of them seems stalled to the others.
+    for (let i = 1; i < m.harts.length; i++) if (!m.parked[i]) this.awaitReady(i);
     m.clock.resume();
     smp.setRunState(RUN);
     try {
@@ -346,6 +351,22 @@ export class HartThreads implements HartThreadsControl, RemoteHarts {
   }
 
   started(t: Hart): void {
+    // A kernel gives a started hart a second to come online: its thread must be there to run it.
+    this.awaitReady(t.id);
     this.smp.wake(t.id);
+  }
+
+  /**
+   * Waits (serving the others' requests) until hart `i`'s thread has loaded, or has failed, or
+   * READY_MS have passed: a thread loads this program first, which takes most of a second.
+   */
+  private awaitReady(i: number): void {
+    const smp = this.smp;
+    const until = performance.now() + READY_MS;
+    while (i > 0 && !smp.ready(i) && !smp.dead(i) && performance.now() < until) {
+      const seen = smp.doorbell();
+      this.serveAll();
+      if (!smp.ready(i)) smp.waitDoorbell(seen, 10);
+    }
   }
 }

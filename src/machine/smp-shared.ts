@@ -76,6 +76,7 @@ const H_WAITERS = 21;
 const H_ATTN = 22;
 const H_ASLEEP = 23;
 const H_TICKETS = 24;
+const H_READY = 32;
 const H_RING = 64;
 const HART_WORDS = H_RING + RING * 4;
 
@@ -206,6 +207,16 @@ export class SmpShared {
   /** True when hart `i` stands at an instruction boundary (or its thread has failed). */
   stopped(i: number): boolean {
     return Atomics.load(this.w, this.at(i, H_STATE)) !== 0;
+  }
+
+  /** Hart `i`'s thread is up (it has loaded and built its hart and engine). */
+  setReady(i: number): void {
+    Atomics.store(this.w, this.at(i, H_READY), 1);
+    this.ring();
+  }
+
+  ready(i: number): boolean {
+    return Atomics.load(this.w, this.at(i, H_READY)) === 1;
   }
 
   /** Hart `i`'s thread failed (an internal error): it will never run or answer again. */
