@@ -38,6 +38,33 @@ function source(sock: string, engine: string, extra: string[] = [], elf = prog()
   return startProc(['run', '--bios', 'none', '--kernel', elf, '--engine', engine, '--monitor', `unix:${sock}`, ...extra]);
 }
 
+/**
+ * Runs `run` (a program that prints "started" first) with a monitor, live-migrates it once it
+ * started to a target `virtus run --incoming ... targetExtra`, at most three rounds; checks
+ * that the migration completed and both sides exited 0, and the source printed nothing more.
+ */
+async function migrateMidRun(run: string[], targetExtra: string[], sockName: string): Promise<{ src: Proc; target: Proc }> {
+  const port = await freePort();
+  const sock = join(dir, sockName);
+  const target = startProc(['run', '--incoming', `tcp:127.0.0.1:${port}`, ...targetExtra]);
+  await target.waitFor(/waiting for a machine/, 'stderr');
+  const src = startProc([...run, '--monitor', `unix:${sock}`, '--migrate-max-rounds', '3']);
+  await src.waitFor(/^started$/m, 'stdout');
+  const [answer] = await monitor(sock, `migrate tcp:127.0.0.1:${port}`);
+  assert.deepEqual(answer, { ok: true, status: 'active' });
+  assert.equal(await src.exit, 0, src.stderr());
+  if (!/migrated to/.test(src.stderr())) {
+    target.child.kill();
+    assert.fail(`the migration did not complete: ${src.stderr()}`);
+  }
+  assert.equal(await target.exit, 0, target.stderr());
+  assert.equal(src.stdout(), 'started\n', 'the source stopped before the end');
+  return { src, target };
+}
+
+/** test/guest/smp/counter.c with longer loops: both harts count with amoadd and LR/SC for a few seconds. */
+const smpCounter = () => buildGuest('smp-counter2-long', ['smp/crt-smp.S', 'smp/counter.c'], { cflags: ['-DHARTS=2', '-DAMO_ITERS=40000000', '-DLRSC_ITERS=40000000'] });
+
 /** The same guest running twice as long (a source that must outlive several refusals). */
 const LONG = 2 * COUNT;
 const longProg = () => buildGuest(`snapshot-counter-8m-${LONG}`, ['common/crt.S', 'snapshot/counter.c'], { cflags: [`-DCOUNT=${LONG}`, '-DWORDS=(1u<<20)'] });
@@ -196,49 +223,20 @@ describe('live migration', () => {
   });
 
   it('moves a deterministic 2-hart machine mid-run: the target prints what the uninterrupted run prints', async () => {
-    // test/guest/smp/counter.c with longer loops: both harts count with amoadd and LR/SC for a few seconds.
-    const elf = buildGuest('smp-counter2-long', ['smp/crt-smp.S', 'smp/counter.c'], { cflags: ['-DHARTS=2', '-DAMO_ITERS=40000000', '-DLRSC_ITERS=40000000'] });
+    const elf = smpCounter();
     const base = ['run', '--bios', 'none', '--smp', '2', '--deterministic', '--kernel', elf];
     const full = startProc(base);
     assert.equal(await full.exit, 0, full.stderr());
     assert.match(full.stdout(), /^started\nharts=0x0+2\namoadd=0x0+4c4b400\nlrsc=0x0+4c4b400\n(.*\n)*PASS\n$/);
-    const port = await freePort();
-    const sock = join(dir, 'smp-src.sock');
-    const target = startProc(['run', '--incoming', `tcp:127.0.0.1:${port}`]);
-    await target.waitFor(/waiting for a machine/, 'stderr');
-    const src = startProc([...base, '--monitor', `unix:${sock}`, '--migrate-max-rounds', '3']);
-    await src.waitFor(/^started$/m, 'stdout');
-    const [answer] = await monitor(sock, `migrate tcp:127.0.0.1:${port}`);
-    assert.deepEqual(answer, { ok: true, status: 'active' });
-    assert.equal(await src.exit, 0, src.stderr());
-    if (!/migrated to/.test(src.stderr())) {
-      target.child.kill();
-      assert.fail(`the migration did not complete: ${src.stderr()}`);
-    }
-    assert.equal(await target.exit, 0, target.stderr());
-    assert.equal(src.stdout(), 'started\n', 'the source stopped before the end');
+    const { src, target } = await migrateMidRun(base, [], 'smp-src.sock');
     assert.equal(src.stdout() + target.stdout(), full.stdout());
   });
 
   it('moves a 2-hart machine running in threads mid-run: every hart stops at an instruction boundary, the totals stay exact', async () => {
     // Not deterministic: hart 1 runs in a thread of its own on both sides, and the dirty log's
     // rounds stop both harts (a store between clearing the log and the TLB flush would be lost).
-    const elf = buildGuest('smp-counter2-long', ['smp/crt-smp.S', 'smp/counter.c'], { cflags: ['-DHARTS=2', '-DAMO_ITERS=40000000', '-DLRSC_ITERS=40000000'] });
-    const port = await freePort();
-    const sock = join(dir, 'smp-threads-src.sock');
-    const target = startProc(['run', '--incoming', `tcp:127.0.0.1:${port}`, '--stats']);
-    await target.waitFor(/waiting for a machine/, 'stderr');
-    const src = startProc(['run', '--bios', 'none', '--smp', '2', '--stats', '--kernel', elf, '--monitor', `unix:${sock}`, '--migrate-max-rounds', '3']);
-    await src.waitFor(/^started$/m, 'stdout');
-    const [answer] = await monitor(sock, `migrate tcp:127.0.0.1:${port}`);
-    assert.deepEqual(answer, { ok: true, status: 'active' });
-    assert.equal(await src.exit, 0, src.stderr());
-    if (!/migrated to/.test(src.stderr())) {
-      target.child.kill();
-      assert.fail(`the migration did not complete: ${src.stderr()}`);
-    }
-    assert.equal(await target.exit, 0, target.stderr());
-    assert.equal(src.stdout(), 'started\n', 'the source stopped before the end');
+    const elf = smpCounter();
+    const { src, target } = await migrateMidRun(['run', '--bios', 'none', '--smp', '2', '--stats', '--kernel', elf], ['--stats'], 'smp-threads-src.sock');
     assert.match(src.stderr(), /^ {2}threads of their own +1$/m, src.stderr());
     assert.match(target.stderr(), /^ {2}threads of their own +1$/m, target.stderr());
     assert.match(target.stdout(), /^harts=0x0+2\namoadd=0x0+4c4b400\nlrsc=0x0+4c4b400\n(.*\n)*PASS\n$/);
