@@ -64,7 +64,7 @@ export function buildGuest(name: string, sources: string[], o: BuildOptions = {}
   const srcs = sources.map((s) => (s.startsWith('/') ? s : join(GUEST_SRC, s)));
   const ld = o.ldscript ?? join(GUEST_SRC, 'common/link.ld');
   const common = join(GUEST_SRC, 'common');
-  const deps = [...srcs, ld, ...['test.h', 'crt.S', 'uart-hex.S'].map((f) => join(common, f)).filter(existsSync)];
+  const deps = [...srcs, ld, ...['test.h', 'harts.h', 'crt.S', 'uart-hex.S'].map((f) => join(common, f)).filter(existsSync)];
   if (newer(out, deps)) return out;
   const bare = o.bare ?? true;
   const tmp = `${out}.${process.pid}.tmp`;

@@ -8,12 +8,12 @@
                 stores shows it; its count says the rounds do overlap.
    Rounds start the harts with varying delays (skew). Hart 0 counts the outcomes and reports them; the forbidden ones must never appear. */
 #include "test.h"
+#include "harts.h"
 
 #ifndef ITERS
 #define ITERS 100000
 #endif
 
-struct line { volatile uint64_t v; uint64_t pad[7]; };
 static struct line x __attribute__((aligned(64)));
 static struct line y __attribute__((aligned(64)));
 static struct line r1 __attribute__((aligned(64)));
@@ -46,8 +46,6 @@ static inline void skew(uint64_t hart, int i) {
   for (int k = 0; k < d; k++) asm volatile("");
 }
 
-#define STORE(p, v) asm volatile("sd %1, 0(%0)" :: "r"(p), "r"((uint64_t)(v)) : "memory")
-#define LOAD(p) ({ uint64_t __v; asm volatile("ld %0, 0(%1)" : "=r"(__v) : "r"(p) : "memory"); __v; })
 
 int main(uint64_t hart) {
   uint64_t local = 0, a, b;

@@ -3,12 +3,12 @@
    without end; a load must see one of the two values, never half of each. Then the harts swap.
    Hart 0 reports how many loads saw a mix ("torn"): it must be none. */
 #include "test.h"
+#include "harts.h"
 
 #ifndef ROUNDS
 #define ROUNDS 2000000
 #endif
 
-struct line { volatile uint64_t v; uint64_t pad[7]; };
 static struct line word __attribute__((aligned(64)));
 static struct line done __attribute__((aligned(64)));
 static struct line torn __attribute__((aligned(64)));
@@ -16,8 +16,6 @@ static struct line loads __attribute__((aligned(64)));
 static struct line phase __attribute__((aligned(64)));
 static struct line ready __attribute__((aligned(64)));
 
-#define STORE(p, v) asm volatile("sd %1, 0(%0)" :: "r"(p), "r"((uint64_t)(v)) : "memory")
-#define LOAD(p) ({ uint64_t __v; asm volatile("ld %0, 0(%1)" : "=r"(__v) : "r"(p) : "memory"); __v; })
 
 static void store_side(uint64_t p) {
   while (ready.v != p + 1) {} /* the loads have begun */
