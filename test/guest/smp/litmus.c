@@ -46,7 +46,6 @@ static inline void skew(uint64_t hart, int i) {
   for (int k = 0; k < d; k++) asm volatile("");
 }
 
-
 int main(uint64_t hart) {
   uint64_t local = 0, a, b;
   uint64_t mp_forbidden = 0, mp_seen = 0, sb_forbidden = 0, sb_relaxed = 0;

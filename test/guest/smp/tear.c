@@ -16,7 +16,6 @@ static struct line loads __attribute__((aligned(64)));
 static struct line phase __attribute__((aligned(64)));
 static struct line ready __attribute__((aligned(64)));
 
-
 static void store_side(uint64_t p) {
   while (ready.v != p + 1) {} /* the loads have begun */
   for (uint64_t i = 0; i < ROUNDS; i++) STORE(&word.v, (i & 1) ? ~0ull : 0);
