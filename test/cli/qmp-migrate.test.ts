@@ -148,9 +148,16 @@ async function postcopy(kind: 'virtus' | 'qemu'): Promise<{ active: unknown; req
   const active = await until(q, 'postcopy-active');
   const requests = typeof (active.ram as Json)['postcopy-requests'];
   // The target's view meanwhile (virtus's target serves QMP once the machine has arrived).
+  // QEMU's target enters postcopy-active when it handles the source's listen command, a moment
+  // after the source has; both targets are asked until they report it.
   const t = await negotiated(tgt);
+  let seen = (await t.execute('query-migrate')).return as Json;
+  for (let i = 0; seen.status === 'active' && i < 100; i++) {
+    await new Promise((res) => setTimeout(res, 50));
+    seen = (await t.execute('query-migrate')).return as Json;
+  }
   // The port each run chose, named so the two runs compare.
-  const onTarget = JSON.parse(JSON.stringify((await t.execute('query-migrate')).return).replaceAll(`"port":"${port}"`, '"port":"PORT"')) as Json;
+  const onTarget = JSON.parse(JSON.stringify(seen).replaceAll(`"port":"${port}"`, '"port":"PORT"')) as Json;
   t.close();
   // The end: QEMU's source reports completed; virtus's ends once the target has every page.
   for (;;) {
