@@ -43,6 +43,8 @@ const EXTENSION_DIVISOR = 8;
 const MAX_EXTENSIONS = 4;
 /** A page rewritten this often is data next to code: stop translating it. */
 const MAX_INVALIDATIONS = 16;
+/** Sweeps in a row a region must go unused before a sweep drops it (sweep()). */
+export const SWEEP_AGE = 3;
 
 /** In Region.entryIndex: an entry point without translated code, already in `entries`. */
 const ENTRY_SEEN = -2;
@@ -72,7 +74,7 @@ interface Region {
   entryIndex: Int32Array;
   /** Nonzero at each halfword offset where the interpreter has run an instruction. */
   seen: Uint8Array;
-  /** Instructions interpreted here since the last compile. */
+  /** Instructions interpreted here since the last compile or sweep. */
   heat: number;
   /** Entries (page offsets) seen since the installed translation was made. */
   pending: Set<number>;
@@ -80,6 +82,8 @@ interface Region {
   extensions: number;
   /** Run here (translated or interpreted) since the last sweep. */
   used: boolean;
+  /** Sweeps in a row that found the region unused. */
+  idle: number;
 }
 
 export interface JitStats {
@@ -193,13 +197,16 @@ export class JitEngine implements Engine {
   }
 
   /**
-   * Forgets the regions whose code has not run since the last sweep: their translations (V8
-   * frees a module's code and bytes once nothing references it), the jump-cache entries into
+   * Forgets the regions whose code has not run in the last SWEEP_AGE sweeps: their translations
+   * (V8 frees a module's code and bytes once nothing references it), the jump-cache entries into
    * them, and what was noted about their pages. A boot runs most of its code once, and an idle
    * guest runs a few pages of it: the rest held some 80 MiB of a machine's host memory. Code
-   * that runs again is translated again once it is hot. The jump cache is cleared, so code that
-   * runs only by chaining through it comes back through run() and counts as used. Returns the
-   * translations dropped. Call it between runs, like reset().
+   * that runs again is translated again once it is hot; an idle Linux runs some of its code
+   * every few seconds (writeback, the journal's commit), which a single sweep's memory would
+   * translate again and again. The heat of what stays starts again from zero, so only code that
+   * is hot within one stretch is translated. The jump cache is cleared, so code that runs only by chaining
+   * through it comes back through run() and counts as used. Returns the translations dropped.
+   * Call it between runs, like reset().
    */
   sweep(): number {
     let dropped = 0;
@@ -208,8 +215,14 @@ export class JitEngine implements Engine {
       if (!list) continue;
       let kept = 0;
       for (const r of list) {
+        // Heat starts again: code an idle guest runs now and then (an interrupt's return into
+        // the middle of a translated page) is not worth the compiler's time and memory.
+        r.heat = 0;
         if (r.used) {
           r.used = false;
+          r.idle = 0;
+          list[kept++] = r;
+        } else if (++r.idle < SWEEP_AGE) {
           list[kept++] = r;
         } else if (r.slots.length) {
           this.tramp.retire(r.slots);
@@ -333,7 +346,7 @@ export class JitEngine implements Engine {
     }
     const r: Region = {
       slots: [], vLo, vHi, ppage, entries: new Set(), entryIndex: NO_ENTRIES, seen: new Uint8Array(2048),
-      heat: 0, pending: new Set(), extensions: 0, used: true,
+      heat: 0, pending: new Set(), extensions: 0, used: true, idle: 0,
     };
     list.push(r);
     return r;

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { PAGE_CODE } from '../../src/cpu/hart.ts';
+import { SWEEP_AGE } from '../../src/jit/engine.ts';
 import { Runner } from '../../src/machine/runner.ts';
 import { VirtBoard } from '../../src/machine/virt.ts';
 import { NodeRunnerHost } from '../../src/host/node/runner-host.ts';
@@ -44,17 +45,17 @@ describe('the translator forgets what an idle machine does not run', () => {
   it('hot code swept while the guest waits is translated again, and rewritten code runs as rewritten', async () => {
     const path = elf();
     const want = qemuOutput(path);
-    const { out, board } = await run(path, 'jit', 100);
+    const { out, board } = await run(path, 'jit', 50);
     assert.equal(out, want);
     const stats = board.machine.jit!.stats;
     // Phase 1 translated the loop's page and work()'s; the wait swept both; phases 2 and 3
     // translated them again (phase 3's store dropped work()'s translation once more).
     assert.ok(stats.swept >= 2, `translations swept: ${stats.swept}`);
     assert.ok(stats.regionsCompiled >= 5, `regions compiled: ${stats.regionsCompiled}`);
-    assert.equal((await run(path, 'interp', 100)).out, want);
+    assert.equal((await run(path, 'interp', 50)).out, want);
   });
 
-  it('a sweep keeps what ran since the last one and drops the rest', async () => {
+  it('a sweep keeps what ran in the last SWEEP_AGE sweeps and drops the rest', async () => {
     const path = elf();
     // Without sweeps (the default stretch is far longer than this run): two translations made once.
     const { board } = await run(path, 'jit');
@@ -63,8 +64,10 @@ describe('the translator forgets what an idle machine does not run', () => {
     assert.equal(jit.stats.swept, 0);
     const compiled = jit.stats.regionsCompiled;
     assert.ok(compiled >= 2, `regions compiled: ${compiled}`);
-    // Everything ran since the engine started: the first sweep keeps it, the second drops it.
+    // Everything ran since the engine started: the first sweep keeps it, and so do the next
+    // SWEEP_AGE - 1, which find it unused; the one after drops it.
     assert.equal(m.sweepTranslations(), 0);
+    for (let i = 1; i < SWEEP_AGE; i++) assert.equal(m.sweepTranslations(), 0, `sweep ${i + 1}`);
     assert.ok(m.sweepTranslations() >= 2);
     assert.equal(m.sweepTranslations(), 0, 'nothing is left to drop');
     assert.ok(m.pageFlags.some((f) => f & PAGE_CODE), 'the pages stay flagged: stores to them still drop whatever is made again');
