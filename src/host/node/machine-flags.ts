@@ -139,16 +139,19 @@ export function parseMemory(text: string, cmd: string): number {
   return n;
 }
 
+/** The harts of `--smp N` (QEMU's `-smp N` or `-smp cpus=N,...`), 1 to MAX_HARTS. */
+export function parseHarts(text: string, cmd: string): number {
+  const m = /^(?:cpus=)?(\d+)(?:,.*)?$/.exec(text);
+  const harts = m ? Number(m[1]) : NaN;
+  if (!(harts >= 1 && harts <= MAX_HARTS)) throw usage(cmd, `--smp ${text}: expected a number of harts from 1 to ${MAX_HARTS}`);
+  return harts;
+}
+
 /** The engine, harts, and the QEMU flags that only confirm what virtus does. */
 function checkPlainFlags(v: MachineFlags, cmd: string): { engine: MachineSpec['engine']; harts: number } {
   const engine = v.engine ?? 'jit';
   if (engine !== 'jit' && engine !== 'interp') throw usage(cmd, `--engine must be jit or interp, not "${engine}"`);
-  let harts = 1;
-  if (v.smp !== undefined) {
-    const m = /^(?:cpus=)?(\d+)(?:,.*)?$/.exec(v.smp);
-    harts = m ? Number(m[1]) : NaN;
-    if (!(harts >= 1 && harts <= MAX_HARTS)) throw usage(cmd, `--smp ${v.smp}: expected a number of harts from 1 to ${MAX_HARTS}`);
-  }
+  const harts = v.smp === undefined ? 1 : parseHarts(v.smp, cmd);
   if (v.machine !== undefined && !/^virt(,.*)?$/.test(v.machine) && !/^type=virt(,.*)?$/.test(v.machine)) {
     throw usage(cmd, `-M ${v.machine}: virtus has QEMU's virt board only`);
   }

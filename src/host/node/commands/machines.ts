@@ -8,7 +8,7 @@ import { parseCount, parseFlags, type Command } from '../command.ts';
 import { DaemonClient, daemonAddress } from '../daemon/client.ts';
 import { MACHINE_OPTIONS, specFromFlags, type MachineFlags } from '../machine-flags.ts';
 import { nodeSpecSources } from '../spec-sources.ts';
-import { parseMemory } from '../machine-flags.ts';
+import { parseHarts, parseMemory } from '../machine-flags.ts';
 import { declare } from '../cluster/ops.ts';
 import { withCluster } from './cluster.ts';
 
@@ -54,7 +54,8 @@ options of 'virtus run' (--kernel, --drive, --memory, ...).
                        runs on the node the scheduler chooses; give --spec or
                        machine options whose files every node sees
   --bios none          with --image: the kernel is a bare-metal program
-  --memory SIZE, --append TEXT  with --image: instead of the image's
+  --memory SIZE, --smp N, --append TEXT
+                       with --image: instead of the image's (one hart)
   --console serial|virtio       with --image: the guest's console (virtio lets
                        'virtus stop --time N' power a Linux guest off cleanly)
 ${HOST_HELP}`;
@@ -82,6 +83,7 @@ export const createCommand: Command = {
     if (v.image !== undefined) {
       body.image = v.image;
       if (v.memory !== undefined) body.memory = parseMemory(v.memory, 'create');
+      if (v.smp !== undefined) body.harts = parseHarts(v.smp, 'create');
       if (v.append !== undefined) body.append = v.append;
       if (v.console !== undefined) body.console = v.console;
       if (v.bios === 'none') body.boot = 'bare';

@@ -42,6 +42,7 @@ export interface CreateRequest {
   restart?: RestartPolicy;
   start?: boolean;
   memory?: number;
+  harts?: number;
   append?: string;
   boot?: ImageOverrides['boot'];
   console?: ImageOverrides['console'];
@@ -206,8 +207,8 @@ export class Daemon {
     const count = req.count ?? 1;
     const sources = [req.spec, req.image, req.snapshot].filter((x) => x !== undefined).length;
     if (sources !== 1) throw new VirtusError('BAD_REQUEST', 'give exactly one of spec, image, snapshot');
-    if (req.image === undefined && (req.memory !== undefined || req.append !== undefined || req.boot !== undefined || req.console !== undefined)) {
-      throw new VirtusError('BAD_REQUEST', 'memory, append, boot and console go with image (a spec says them itself)');
+    if (req.image === undefined && (req.memory !== undefined || req.harts !== undefined || req.append !== undefined || req.boot !== undefined || req.console !== undefined)) {
+      throw new VirtusError('BAD_REQUEST', 'memory, harts, append, boot and console go with image (a spec says them itself)');
     }
     if (req.snapshot === undefined && req.disks !== undefined && (req.image === undefined || req.disks.length > 0)) {
       throw new VirtusError('BAD_REQUEST', "disks goes with snapshot (with image, only [], which leaves out the image's disks)");
@@ -222,7 +223,7 @@ export class Daemon {
       for (const d of spec.devices.disks) if (d.overlay === 'auto') throw new VirtusError('BAD_SPEC', 'spec.devices.disks: overlay "auto" is deleted at each stop; give a path');
       for (const name of names) records.push(this.newRecord(name, { ...base, spec }));
     } else if (req.image !== undefined) {
-      const t = await imageTemplate(this.o.state, req.image, { ...(req.memory !== undefined ? { memory: req.memory } : {}), ...(req.append !== undefined ? { append: req.append } : {}), ...(req.boot ? { boot: req.boot } : {}), ...(req.console ? { console: req.console } : {}), ...(req.disks !== undefined ? { disks: false } : {}) });
+      const t = await imageTemplate(this.o.state, req.image, { ...(req.memory !== undefined ? { memory: req.memory } : {}), ...(req.harts !== undefined ? { harts: req.harts } : {}), ...(req.append !== undefined ? { append: req.append } : {}), ...(req.boot ? { boot: req.boot } : {}), ...(req.console ? { console: req.console } : {}), ...(req.disks !== undefined ? { disks: false } : {}) });
       for (const name of names) {
         const r = this.newRecord(name, { ...base, image: req.image });
         const { spec, owned } = t.forMachine(this.o.state.machineDir(r.id));

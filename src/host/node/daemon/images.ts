@@ -16,6 +16,8 @@ import { writeAtomic, type StateDir } from './state-dir.ts';
 /** What a request may change of the machine an image describes. */
 export interface ImageOverrides {
   memory?: number;
+  /** Harts (default 1). */
+  harts?: number;
   append?: string;
   /** How the kernel starts (`bare` for a bare-metal program); default builtin. */
   boot?: BootMode;
@@ -58,7 +60,7 @@ export async function imageTemplate(state: StateDir, image: string, o: ImageOver
       });
       const spec = checkSpec({
         memory: o.memory ?? m.config.memory ?? DEFAULT_MEMORY,
-        harts: 1,
+        harts: o.harts ?? 1,
         deterministic: false,
         engine: o.engine ?? 'jit',
         boot: { mode: o.boot ?? 'builtin', kernel, ...(initrd ? { initrd } : {}), append },
