@@ -23,6 +23,7 @@ import { JitEngine } from '../jit/engine.ts';
 import { Clock, TIMEBASE_HZ } from './clock.ts';
 import { publishHartStats } from './hart-stats.ts';
 import { Op, QUIT, Req, SmpShared, STOP, type RingHandler } from './smp-shared.ts';
+import { COLLECT_AFTER, SweepClock } from './sweep-clock.ts';
 
 /** Instructions a hart runs between two looks at its control words (stop, requests, IPIs). */
 export const THREAD_SLICE = 100_000;
@@ -38,12 +39,16 @@ export interface HartThreadInit {
   id: number;
   engine: 'jit' | 'interp';
   jit?: { threshold?: number; tailCalls?: boolean };
+  /** Host milliseconds of the stretches after which the idle hart sweeps its translations (sweep-clock.ts). */
+  sweepMs?: number;
 }
 
 /** What the host gives a hart's thread. */
 export interface HartThreadHost {
   /** Monotonic host milliseconds, the same in every thread (the device thread's clock reads it too). */
   hostMs(): number;
+  /** After a sweep: frees what this thread let go of (a garbage collection of its own heap). */
+  collect?(): void;
 }
 
 /**
@@ -81,8 +86,12 @@ class HartThread {
   private readonly id: number;
   private readonly ring: RingHandler;
   private epoch: number;
+  private readonly sweeps: SweepClock;
 
-  constructor(init: HartThreadInit, host: HartThreadHost) {
+  constructor(
+    init: HartThreadInit,
+    private readonly host: HartThreadHost,
+  ) {
     const { memory, id } = init;
     this.id = id;
     this.smp = new SmpShared(memory, init.harts);
@@ -132,6 +141,7 @@ class HartThread {
       { overflow: () => (jit?.dropAll(), h.flushTlb()) },
     );
     this.epoch = smp.epoch();
+    this.sweeps = new SweepClock(performance.now(), init.sweepMs);
   }
 
   private readonly serveVoid = (): void => {
@@ -211,7 +221,13 @@ class HartThread {
       const raised = smp.takeRaised(id);
       if (raised) Atomics.or(s, S.mip, raised);
       if (s[S.wfi] !== 0 && !h.wakeable()) {
-        this.sleep(seen, this.sleepMs());
+        const before = performance.now();
+        // At least once a stretch it looks again, so that an idle hart sweeps once a stretch.
+        this.sleep(seen, Math.min(this.sleepMs(), this.sweeps.ms));
+        const now = performance.now();
+        this.sweeps.sleep(now - before);
+        // Between runs of the engine: an idle hart forgets the translations it no longer runs.
+        if (this.sweeps.due(now) && (this.jit?.sweep() ?? 0) >= COLLECT_AFTER) this.host.collect?.();
         continue;
       }
       s[S.wfi] = 0;

@@ -19,6 +19,7 @@ import { THREAD_SLICE, type HartThreadInit } from './hart-thread.ts';
 import type { HartThreadsControl, Machine, MachineExit } from './machine.ts';
 import { directHarts, type RemoteHarts } from './sbi/sbi.ts';
 import { Op, QUIT, Req, RUN, SPIN_MS, STOP, type RingHandler, type SmpShared } from './smp-shared.ts';
+import { COLLECT_AFTER, SweepClock, SWEEP_MS } from './sweep-clock.ts';
 
 /** A hart's thread as the host made it. */
 export interface HartThreadHandle {
@@ -39,6 +40,8 @@ export interface ThreadLoopHost {
   yield(): Promise<void>;
   sleep(ms: number): Promise<void>;
   wake(): void;
+  /** After a sweep: gives what the machine let go of back to the system (runner.ts RunnerHost). */
+  collect?(): void;
 }
 
 /** The most pages a remote SFENCE.VMA flushes one by one (as sbi.ts); beyond, the whole TLB. */
@@ -68,10 +71,14 @@ export class HartThreads implements HartThreadsControl, RemoteHarts {
   private readonly trap0: HartHooks['machineTrap'];
   private readonly slice0: number;
 
+  private readonly sweepMs: number;
+
   constructor(
     private readonly m: Machine,
     starter: HartThreadStarter,
+    sweepMs = SWEEP_MS,
   ) {
+    this.sweepMs = sweepMs;
     this.smp = m.smp;
     this.smp.setRunState(STOP);
     m.clock.useHostTime(() => starter.hostMs());
@@ -114,7 +121,7 @@ export class HartThreads implements HartThreadsControl, RemoteHarts {
     };
     for (let id = 1; id < m.harts.length; id++) {
       this.threads.push(starter.startHart({
-        memory: m.memory, ramSize: m.ram.size, harts: m.harts.length, id, engine: m.engineKind,
+        memory: m.memory, ramSize: m.ram.size, harts: m.harts.length, id, engine: m.engineKind, sweepMs,
         ...(m.jitOptions ? { jit: m.jitOptions } : {}),
       }));
     }
@@ -135,6 +142,9 @@ export class HartThreads implements HartThreadsControl, RemoteHarts {
     try {
       let lastYield = performance.now();
       const h0 = m.harts[0]!;
+      // Hart 0's translations go when every hart slept through most of a stretch (the others'
+      // threads sweep their own, hart-thread.ts).
+      const sweeps = new SweepClock(lastYield, this.sweepMs);
       while (!m.exit && !stop()) {
         const seen = smp.doorbell();
         smp.attend(0);
@@ -167,7 +177,9 @@ export class HartThreads implements HartThreadsControl, RemoteHarts {
             await Promise.race([smp.waitDoorbellAsync(seen, ms), host.sleep(ms)]);
             host.wake();
           } else await host.yield();
+          sweeps.sleep(performance.now() - now);
           lastYield = performance.now();
+          if (sweeps.due(lastYield) && (m.jits[0]?.sweep() ?? 0) >= COLLECT_AFTER) host.collect?.();
           continue;
         }
         const left = yieldMs - (now - lastYield);

@@ -6,6 +6,7 @@
  */
 import { TIMEBASE_HZ } from './clock.ts';
 import { canThread, HartThreads, type HartThreadStarter } from './hart-threads.ts';
+import { COLLECT_AFTER, SweepClock } from './sweep-clock.ts';
 import type { Machine, MachineExit } from './machine.ts';
 
 export interface RunnerHost {
@@ -48,14 +49,7 @@ export interface RunOptions {
 /** The longest idle sleep between two looks at the machine (ms). */
 const MAX_IDLE_MS = 1000;
 
-/**
- * A machine that idled for at least half of such a stretch of wall time (ms) forgets the
- * translations it did not run in it (Machine.sweepTranslations): an idle guest keeps the few
- * pages it runs, not its whole boot.
- */
-export const SWEEP_MS = 5000;
-/** Translations a sweep must drop for the host to be asked to collect at once. */
-const COLLECT_AFTER = 32;
+export { SWEEP_MS } from './sweep-clock.ts';
 
 /** Exit code for a run stopped by --max-insns (as timeout(1) uses for a reached limit). */
 export const EXIT_MAX_INSNS = 124;
@@ -76,10 +70,8 @@ export class Runner {
     private readonly host: RunnerHost,
   ) {}
 
-  /** Where the current stretch of wall time began, and how much of it the machine slept. */
-  private stretchStart = 0;
-  private slept = 0;
-  private sweepMs = SWEEP_MS;
+  /** The stretches of wall time after which an idle machine sweeps its translations. */
+  private sweeps = new SweepClock(0);
 
   /** Asks the run loop to return at the next slice boundary (for stop/quit). */
   requestStop(): void {
@@ -95,15 +87,13 @@ export class Runner {
     this.stopRequested = false;
     // An exact instruction limit needs the harts' turns on one thread.
     if (!this.threaded && this.host.threads && o.maxInsns === undefined && canThread(m)) {
-      this.threaded = new HartThreads(m, this.host.threads);
+      this.threaded = new HartThreads(m, this.host.threads, o.sweepMs);
     }
     if (this.threaded) return this.runThreads(this.threaded, yieldMs);
     m.clock.resume();
     try {
       let lastYield = performance.now();
-      this.stretchStart = lastYield;
-      this.slept = 0;
-      this.sweepMs = o.sweepMs ?? SWEEP_MS;
+      this.sweeps = new SweepClock(lastYield, o.sweepMs);
       while (!m.exit && !this.stopRequested) {
         const done = m.instret();
         if (done >= max) {
@@ -132,7 +122,7 @@ export class Runner {
           const before = performance.now();
           await this.host.sleep(Math.min(ms, MAX_IDLE_MS));
           lastYield = performance.now();
-          this.slept += lastYield - before;
+          this.sweeps.sleep(lastYield - before);
           this.endStretch(lastYield);
           continue;
         }
@@ -150,13 +140,9 @@ export class Runner {
     return m.exit;
   }
 
-  /** At the end of a stretch of SWEEP_MS, sweeps the translations if the machine mostly slept in it. */
+  /** At the end of a stretch in which the machine mostly slept, sweeps its translations. */
   private endStretch(now: number): void {
-    const length = now - this.stretchStart;
-    if (length < this.sweepMs) return;
-    if (this.slept >= length / 2 && this.machine.sweepTranslations() >= COLLECT_AFTER) this.host.collect?.();
-    this.stretchStart = now;
-    this.slept = 0;
+    if (this.sweeps.due(now) && this.machine.sweepTranslations() >= COLLECT_AFTER) this.host.collect?.();
   }
 
   /** The run with harts in threads; a machine that stopped for good ends them. */

@@ -3,9 +3,8 @@
  * worker_threads worker that loads this program (the CLI's bundle, or the sources through tsx)
  * and runs runHartThread over the machine's shared memory.
  */
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
 import { Worker, workerData } from 'node:worker_threads';
+import { collectGarbage } from './gc.ts';
 import { runHartThread, type HartThreadInit } from '../../machine/hart-thread.ts';
 import type { HartThreadHandle, HartThreadStarter } from '../../machine/hart-threads.ts';
 
@@ -24,14 +23,17 @@ export function hostMs(): number {
 function workerSource(): string {
   const self = import.meta.url;
   if (!self.endsWith('.ts')) return `import(${JSON.stringify(self)}).then((m) => m.hartWorkerMain())`;
-  const tsx = pathToFileURL(createRequire(self).resolve('tsx/esm/api')).href;
+  // The ESM entry of tsx's API (require.resolve names its CommonJS one, which does not load here).
+  const tsx = import.meta.resolve('tsx/esm/api');
   const worker = new URL('./hart-worker.ts', self).href;
   return `import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(worker)}); }).then((m) => m.hartWorkerMain())`;
 }
 
 /** A hart's thread's main: runs the hart its init names until the machine's thread says quit. */
 export function hartWorkerMain(): void {
-  runHartThread(workerData as HartThreadInit, { hostMs });
+  // A sweep's dropped modules are freed by a collection of this thread's own heap (the
+  // machine's thread returns the pages to the system: RunnerHost.collect).
+  runHartThread(workerData as HartThreadInit, { hostMs, collect: collectGarbage });
 }
 
 /** Node's threads for harts. */

@@ -1,28 +1,8 @@
 /** The Node event-loop side of the machine runner: yielding, interruptible sleeps, collecting. */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import type { RunnerHost } from '../../machine/runner.ts';
+import { collectGarbage } from './gc.ts';
 import { nodeHartThreads } from './hart-worker.ts';
 import { trimMemory } from './native.ts';
-
-/**
- * V8's full garbage collection, obtained once without --expose-gc on the command line: the flag
- * is on only while a fresh context is made to hand its `gc` out (null where V8 refuses).
- */
-let fullGc: (() => void) | null | undefined;
-function collectGarbage(): void {
-  if (fullGc === undefined) {
-    try {
-      setFlagsFromString('--expose-gc');
-      fullGc = runInNewContext('gc') as () => void;
-    } catch {
-      fullGc = null;
-    } finally {
-      setFlagsFromString('--no-expose-gc');
-    }
-  }
-  fullGc?.();
-}
 
 export class NodeRunnerHost implements RunnerHost {
   /** Harts run in worker threads (machine/hart-threads.ts); null keeps them on the run loop's thread. */
