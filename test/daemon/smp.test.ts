@@ -43,6 +43,12 @@ describe('daemon machines with several harts', { timeout: 900_000 }, () => {
         const h = harts(d.sock, 'duo');
         assert.equal(h['threads of their own'], 1, JSON.stringify(h));
         assert.ok(h['hart0 instructions']! > 0 && h['hart1 instructions']! > 0, JSON.stringify(h));
+        // The same per hart in /metrics.
+        const metrics = curl(d.sock, 'GET', '/metrics').text;
+        for (const hart of ['0', '1']) {
+          const m = new RegExp(`^virtus_machine_hart_instructions_total\\{machine="duo",id="[0-9a-f]+",hart="${hart}"\\} (\\d+)$`, 'm').exec(metrics);
+          assert.ok(m && Number(m[1]) > 0, `hart ${hart} in /metrics:\n${metrics.split('\n').filter((x) => x.includes('hart')).join('\n')}`);
+        }
         // A reset starts both harts again: the second boot sees two harts too.
         assert.equal(curl(d.sock, 'POST', '/vms/duo/reset').status, 200);
         const banner = "Enter 'help' for a list of built-in commands.";

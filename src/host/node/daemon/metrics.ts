@@ -83,6 +83,11 @@ export async function metricsText(d: Daemon): Promise<string> {
     if (!s) return;
     instructions += s.instructions;
     e.add('virtus_machine_instructions_total', 'counter', 'Instructions retired since the machine started.', l, s.instructions);
+    // Per hart ("hart1 instructions"): what each hart retired, trapped and was interrupted.
+    for (const [k, n] of Object.entries(s.harts)) {
+      const h = /^hart(\d+) (instructions|traps|interrupts)$/.exec(k);
+      if (h) e.add(`virtus_machine_hart_${h[2]}_total`, 'counter', `${h[2][0]!.toUpperCase()}${h[2].slice(1)} per hart.`, { ...l, hart: h[1]! }, n);
+    }
     const sum = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0);
     const kinds: Array<[string, Record<string, number>, string, string, string]> = [
       ['sbi', s.sbi, 'virtus_machine_sbi_calls_total', 'call', 'SBI calls (hypercalls), by extension and function.'],
