@@ -4,6 +4,7 @@
 # powers the machine off. Meanwhile hart 1's thread, asleep through its stretches, must sweep
 # what it translated. Prints "hot <sum>" and "done" on the UART.
 #include "uart-hex.S"
+#include "wfi-wait.S"
   .section .text.init
   .globl _start
 _start:
@@ -25,22 +26,7 @@ _start:
   la t1, sum
   ld s2, 0(t1)
   UART_HEX s2
-  # A second of guest time (10,000,000 ticks of the virt board's 10 MHz mtime).
-  li t0, 0x0200bff8        # CLINT mtime
-  ld s4, 0(t0)
-  li t1, 10000000
-  add s4, s4, t1
-  li t1, 0x80              # mie.MTIE: WFI wakes on the timer (mstatus.MIE stays 0)
-  csrs mie, t1
-  li t1, 0x02004000        # mtimecmp of hart 0
-  li t3, 500000
-2:
-  ld t2, 0(t0)
-  add t2, t2, t3
-  sd t2, 0(t1)
-  wfi
-  ld t2, 0(t0)
-  bltu t2, s4, 2b
+  WFI_WAIT 10000000        # a second of guest time
   li a0, 0x10000000
   li t2, 'd'
   sb t2, 0(a0)

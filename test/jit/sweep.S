@@ -8,6 +8,7 @@
 #      the store into a page whose translation was swept must still reach the code that runs.
 # Then the syscon powers the machine off.
 #include "uart-hex.S"
+#include "wfi-wait.S"
   .section .text.init
   .globl _start
 _start:
@@ -59,21 +60,7 @@ phase:
   # pause: waits for mtime + 5,000,000 ticks (0.5 s at the virt board's 10 MHz) in WFI, woken by
   # the CLINT timer every 50 ms. It has a page of its own: only this page runs while it waits.
 pause:
-  li t0, 0x0200bff8        # CLINT mtime
-  ld s4, 0(t0)
-  li t1, 5000000
-  add s4, s4, t1
-  li t1, 0x80              # mie.MTIE: WFI wakes on the timer (mstatus.MIE stays 0)
-  csrs mie, t1
-  li t1, 0x02004000        # mtimecmp of hart 0
-  li t3, 500000
-4:
-  ld t2, 0(t0)
-  add t2, t2, t3
-  sd t2, 0(t1)
-  wfi
-  ld t2, 0(t0)
-  bltu t2, s4, 4b
+  WFI_WAIT 5000000
   ret
 
   .balign 4096
