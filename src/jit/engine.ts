@@ -204,9 +204,9 @@ export class JitEngine implements Engine {
    * that runs again is translated again once it is hot; an idle Linux runs some of its code
    * every few seconds (writeback, the journal's commit), which a single sweep's memory would
    * translate again and again. The heat of what stays starts again from zero, so only code that
-   * is hot within one stretch is translated. The jump cache is cleared, so code that runs only by chaining
-   * through it comes back through run() and counts as used. Returns the translations dropped.
-   * Call it between runs, like reset().
+   * is hot within one stretch is translated. The jump cache is cleared, so code that runs only
+   * by chaining through it comes back through run() and counts as used. Returns the
+   * translations dropped. Call it between runs, like reset().
    */
   sweep(): number {
     let dropped = 0;

@@ -71,14 +71,12 @@ export class HartThreads implements HartThreadsControl, RemoteHarts {
   private readonly trap0: HartHooks['machineTrap'];
   private readonly slice0: number;
 
-  private readonly sweepMs: number;
-
   constructor(
     private readonly m: Machine,
     starter: HartThreadStarter,
-    sweepMs = SWEEP_MS,
+    /** Host milliseconds of the stretches after which idle harts sweep (sweep-clock.ts). */
+    private readonly sweepMs = SWEEP_MS,
   ) {
-    this.sweepMs = sweepMs;
     this.smp = m.smp;
     this.smp.setRunState(STOP);
     m.clock.useHostTime(() => starter.hostMs());
