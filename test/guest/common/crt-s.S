@@ -10,7 +10,7 @@ _start:
   csrs sstatus, t0
   la t0, _default_strap
   csrw stvec, t0
-  call main
+  call main                 # a0 as the firmware left it (the hart id under SBI)
   .globl sbi_exit
 sbi_exit:
   snez a1, a0               # reset_reason: 0 none, 1 system failure

@@ -1,5 +1,7 @@
 /* SBI Hart State Management and IPIs on a 2-hart machine, from an S-mode kernel (SBI v2.0
-   ch. 9): hart 1 starts STOPPED; hart_start runs it at an address with a0 = hartid and
+   ch. 9): the kernel runs on the hart the firmware booted (OpenSBI's lottery may pick either
+   when the harts run in parallel threads; a0 at the entry says which), and the other hart
+   starts STOPPED; hart_start runs it at an address with a0 = hartid and
    a1 = opaque; a retentive hart_suspend shows SUSPENDED until an IPI wakes it; hart_stop
    shows STOPPED, and the hart starts again. Bad hart ids, and starting a running or a
    suspended hart, are refused. Prints name=value lines, the same under virtus's built-in SBI and under OpenSBI
@@ -53,33 +55,38 @@ void secondary_main(uint64_t id, uint64_t arg) {
 
 static uint64_t status(uint64_t hart) { return sbi_call(HSM, 2, hart, 0, 0).value; }
 
+/* The hart this kernel does not run on. */
+static uint64_t other;
+
 /* True until 10 s of the 10 MHz timer have passed since `t0` (waits are bounded in time: QEMU's
    harts are host threads that start when the host gets round to it). */
 static int within(uint64_t t0) { return csr_read(time) - t0 < 100000000ul; }
 
-/* Polls hart 1's status until it is `want`; returns the last seen. */
+/* Polls the other hart's status until it is `want`; returns the last seen. */
 static uint64_t await_status(uint64_t want) {
   uint64_t s = 0, t0 = csr_read(time);
-  while ((s = status(1)) != want && within(t0)) {}
+  while ((s = status(other)) != want && within(t0)) {}
   return s;
 }
 
-int main(void) {
-  report("status_before_start", status(1));
+/* `boot_hart`: a0 as the firmware entered the kernel (crt-s.S leaves it for main). */
+int main(uint64_t boot_hart) {
+  other = boot_hart ^ 1;
+  report("status_before_start", status(other));
   report("status_of_hart_7_error", sbi_call(HSM, 2, 7, 0, 0).error);
   report("start_hart_7_error", sbi_call(HSM, 0, 7, (uintptr_t)secondary, 0).error);
-  report("start_error", sbi_call(HSM, 0, 1, (uintptr_t)secondary, 0x1234).error);
+  report("start_error", sbi_call(HSM, 0, other, (uintptr_t)secondary, 0x1234).error);
   report("status_while_suspended", await_status(SUSPENDED));
-  report("started_hartid", hartid[0]);
+  report("started_hartid_is_the_other", hartid[0] == other);
   report("started_opaque", opaque[0]);
-  report("start_suspended_hart_error", sbi_call(HSM, 0, 1, (uintptr_t)secondary, 0).error);
-  report("start_self_error", sbi_call(HSM, 0, 0, (uintptr_t)secondary, 0).error);
-  report("ipi_error", sbi_call(IPI, 0, 1ul << 1, 0, 0).error);
+  report("start_suspended_hart_error", sbi_call(HSM, 0, other, (uintptr_t)secondary, 0).error);
+  report("start_self_error", sbi_call(HSM, 0, boot_hart, (uintptr_t)secondary, 0).error);
+  report("ipi_error", sbi_call(IPI, 0, 1ul << other, 0, 0).error);
   for (uint64_t t0 = csr_read(time); !woke && within(t0);) {}
   report("woke", woke);
   report("suspend_error", suspend_error);
   report("status_after_stop", await_status(STOPPED));
-  report("restart_error", sbi_call(HSM, 0, 1, (uintptr_t)secondary, 0x5678).error);
+  report("restart_error", sbi_call(HSM, 0, other, (uintptr_t)secondary, 0x5678).error);
   for (uint64_t t0 = csr_read(time); published < 2 && within(t0);) {}
   report("restarted_opaque", opaque[1]);
   report("status_after_second_stop", await_status(STOPPED));
