@@ -1,17 +1,17 @@
 /**
  * Saving and moving a machine whose 4 harts all compute (issue #20): the default guest with
  * `--smp 4` on the translator (harts 1-3 in threads of their own) runs 4 processes of the
- * CPU-bound program (test/guest/linux/cpu.c, from a raw disk) three times:
+ * CPU-bound program (test/guest/linux/cpu.c, from a raw disk) twice; the uninterrupted run is
+ * `qemu-riscv64` running the same binary, whose checksum each process must print:
  *
- * 1. uninterrupted: each prints the checksum `qemu-riscv64` prints for the same binary, and
- *    every CPU's user time grows (the kernel spread them over the 4 harts);
- * 2. saved once all 4 have run a while (`savevm`, then `quit`), restored in a new process:
- *    they finish there, with the same checksums, on all 4 harts;
- * 3. started again on that restored machine and live-migrated mid-run to a third process
+ * 1. saved once all 4 have run a while (`savevm`, then `quit`), restored in a new process:
+ *    they finish there, with the uninterrupted checksums, and every CPU's user time grows (the
+ *    kernel spread them over the 4 harts);
+ * 2. started again on that restored machine and live-migrated mid-run to a third process
  *    (`--incoming`): they finish on the target, with the same checksums, on all 4 harts.
  *
  * The processes print their checksums to the console when they end, so a source that printed
- * none after the batch began was stopped mid-run. One boot serves all three.
+ * none after the batch began was stopped mid-run. One boot serves both.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -25,11 +25,11 @@ import { freePort, migratedLine, monitor } from '../support/migration.ts';
 import { buildGuest, requireTool } from '../support/toolchain.ts';
 
 /** Repetitions of cpu.c's loop per process: several seconds of work for 4 harts on a 2-core host. */
-const REPS = 800;
+const REPS = 600;
 const PROCESSES = 4;
 /**
  * User time (in USER_HZ ticks) each process has had before the batch counts as running: each
- * was scheduled and computes. Small beside the ~900 ticks a process takes here, so the save and
+ * was scheduled and computes. Small beside the ~700 ticks a process takes here, so the save and
  * the move come early in the work: ticks are guest time, which passes whether or not the host
  * runs the hart's thread, so they say little about how far a process has come.
  */
@@ -117,17 +117,12 @@ test('4 harts running 4 CPU-bound processes: saved and restored, then live-migra
   const monA = join(dir, 'a.sock');
   const monB = join(dir, 'b.sock');
 
-  // 1. Uninterrupted.
   const a = Guest.virtus(['--smp', '4', '--stats', ...drive, '--monitor', `unix:${monA}`]);
   await a.shell();
   assert.match(a.output, /smp: Brought up 1 node, 4 CPUs/);
   await a.run(`echo 1 > /proc/sys/kernel/printk; cat /dev/vda > /tmp/cpu && chmod +x /tmp/cpu; echo '${START}' > /tmp/start`);
-  const t0 = await userTicks(a);
-  const first = await finishBatch(a, await startBatch(a));
-  assert.deepEqual(first, all, `each process prints the checksum qemu-riscv64 prints\n${a.output.slice(-2000)}`);
-  assertAllBusy(t0, await userTicks(a), 'uninterrupted');
 
-  // 2. Saved mid-run, the machine quit, restored in a new process.
+  // 1. Saved mid-run, the machine quit, restored in a new process.
   const second = await startBatch(a);
   const [saved, quit] = await monitor(monA, `savevm ${snap}`, 'quit');
   assert.equal(saved!.ok, true, JSON.stringify(saved));
@@ -143,7 +138,7 @@ test('4 harts running 4 CPU-bound processes: saved and restored, then live-migra
   assert.deepEqual(await finishBatch(b, 0), all, `the restored processes end with the uninterrupted checksums\n${b.output.slice(-2000)}`);
   assertAllBusy(t1, await userTicks(b), 'after the restore');
 
-  // 3. Started again on the restored machine, live-migrated mid-run.
+  // 2. Started again on the restored machine, live-migrated mid-run.
   const port = await freePort();
   const c = Guest.virtus(['--incoming', `tcp:127.0.0.1:${port}`, '--stats', ...drive]);
   await c.waitForStderr(/waiting for a machine/);
