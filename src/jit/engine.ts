@@ -74,7 +74,7 @@ interface Region {
   entryIndex: Int32Array;
   /** Nonzero at each halfword offset where the interpreter has run an instruction. */
   seen: Uint8Array;
-  /** Instructions interpreted here since the last compile or sweep. */
+  /** Instructions interpreted here since the last compile. */
   heat: number;
   /** Entries (page offsets) seen since the installed translation was made. */
   pending: Set<number>;
@@ -203,9 +203,10 @@ export class JitEngine implements Engine {
    * guest runs a few pages of it: the rest held some 80 MiB of a machine's host memory. Code
    * that runs again is translated again once it is hot; an idle Linux runs some of its code
    * every few seconds (writeback, the journal's commit), which a single sweep's memory would
-   * translate again and again. The heat of what stays starts again from zero, so only code that
-   * is hot within one stretch is translated. The jump cache is cleared, so code that runs only
-   * by chaining through it comes back through run() and counts as used. Returns the
+   * translate again and again. (Its heat stays: setting it back to zero at each sweep spared an
+   * idle guest some compiles, but left code that runs between a user's commands interpreted, and
+   * made interactive runs slower.) The jump cache is cleared, so code that runs only by chaining
+   * through it comes back through run() and counts as used. Returns the
    * translations dropped. Call it between runs, like reset().
    */
   sweep(): number {
@@ -215,9 +216,6 @@ export class JitEngine implements Engine {
       if (!list) continue;
       let kept = 0;
       for (const r of list) {
-        // Heat starts again: code an idle guest runs now and then (an interrupt's return into
-        // the middle of a translated page) is not worth the compiler's time and memory.
-        r.heat = 0;
         if (r.used) {
           r.used = false;
           r.idle = 0;
