@@ -206,8 +206,8 @@ export class JitEngine implements Engine {
    * translate again and again. (Its heat stays: setting it back to zero at each sweep spared an
    * idle guest some compiles, but left code that runs between a user's commands interpreted, and
    * made interactive runs slower.) The jump cache is cleared, so code that runs only by chaining
-   * through it comes back through run() and counts as used. Returns the
-   * translations dropped. Call it between runs, like reset().
+   * through it comes back through run() and counts as used. Returns the translations dropped.
+   * Call it between runs, like reset().
    */
   sweep(): number {
     let dropped = 0;
