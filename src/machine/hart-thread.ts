@@ -38,7 +38,7 @@ export interface HartThreadInit {
   harts: number;
   id: number;
   engine: 'jit' | 'interp';
-  jit?: { threshold?: number; tailCalls?: boolean };
+  jit?: { threshold?: number; tailCalls?: boolean; exact?: boolean };
   /** Host milliseconds of the stretches after which the idle hart sweeps its translations (sweep-clock.ts). */
   sweepMs?: number;
 }
@@ -123,7 +123,8 @@ class HartThread {
     });
     this.h = all[id]!;
     if (init.engine === 'jit') {
-      this.jit = new JitEngine({ hart: this.h, memory, harts: all, ...init.jit });
+      // A hart in a thread never runs deterministically: its slices may end early (JitOptions.exact).
+      this.jit = new JitEngine({ hart: this.h, memory, harts: all, exact: false, ...init.jit });
       this.jit.setInbox(smp.w, smp.attentionIndex(id));
       this.engine = this.jit;
     } else {

@@ -45,8 +45,11 @@ export interface MachineOptions {
   sharedMemory?: boolean;
   /** How guest code runs: interpreted (default) or translated to WebAssembly. */
   engine?: 'jit' | 'interp';
-  /** Translator settings (tests): the hotness threshold, whether to use tail calls. */
-  jit?: { threshold?: number; tailCalls?: boolean };
+  /**
+   * Translator settings (tests): the hotness threshold, whether to use tail calls, whether a
+   * run uses its whole budget (JitOptions.exact; default: when the machine is deterministic).
+   */
+  jit?: { threshold?: number; tailCalls?: boolean; exact?: boolean };
 }
 
 /**
@@ -110,7 +113,7 @@ export class Machine {
 
   /** How guest code runs, and the translator's settings (harts in threads make their engines alike). */
   readonly engineKind: 'jit' | 'interp';
-  readonly jitOptions: { threshold?: number; tailCalls?: boolean } | undefined;
+  readonly jitOptions: { threshold?: number; tailCalls?: boolean; exact?: boolean } | undefined;
   /** Set once the guest has stopped the machine. */
   exit: MachineExit | null = null;
   private htif: Htif | null = null;
@@ -167,7 +170,8 @@ export class Machine {
     this.jitOptions = o.jit;
     if ((o.engine ?? 'interp') === 'jit') {
       for (const hart of this.harts) {
-        this.jits.push(new JitEngine({ hart, memory: this.memory, harts: this.harts, peers: this.jits, ...o.jit }));
+        // Only a deterministic run needs its slices cut at exact instruction counts.
+        this.jits.push(new JitEngine({ hart, memory: this.memory, harts: this.harts, peers: this.jits, exact: this.clock.deterministic, ...o.jit }));
       }
       this.jit = this.jits[0]!;
       this.engines.push(...this.jits);
