@@ -1,10 +1,14 @@
-# Writes 16 MiB of 'x' to the UART as a polite driver does (waiting for LSR.THRE before each
-# byte), then exits 0 through HTIF: a guest that writes faster than its console is read.
+# Writes FLOOD_BYTES (default 16 MiB) of 'x' to the UART as a polite driver does (waiting for
+# LSR.THRE before each byte), then exits 0 through HTIF: a guest that writes faster than its
+# console is read.
+#ifndef FLOOD_BYTES
+#define FLOOD_BYTES (16 * 1024 * 1024)
+#endif
   .section .text.init
   .globl _start
 _start:
   li a0, 0x10000000        # UART
-  li t0, 16 * 1024 * 1024
+  li t0, FLOOD_BYTES
   li t1, 'x'
 1:
   lbu t2, 5(a0)            # LSR
