@@ -79,7 +79,7 @@ export function checkDisks(board: VirtBoard, config: SnapshotConfig): void {
     const s = dev?.storage;
     if (!dev || !s) bad(`the snapshot has a disk in virtio slot ${d.slot}, but this machine has none there`);
     if (s.size !== d.size) bad(`disk ${s.name} is ${s.size} bytes, but the snapshot's ${dev.name} was ${d.size}: not the same disk`);
-    if (s.identity() !== d.identity) bad(`disk ${s.name} is not the disk the snapshot was taken with (its first MiB differs): was it changed since?`);
+    if (!s.hasIdentity(d.identity)) bad(`disk ${s.name} is not the disk the snapshot was taken with (its first MiB differs): was it changed since?`);
   }
 }
 

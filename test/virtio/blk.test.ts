@@ -11,6 +11,7 @@ import {
 } from '../../src/devices/virtio/blk/blk.ts';
 import { REG } from '../../src/devices/virtio/mmio.ts';
 import { STATUS_DEVICE_NEEDS_RESET } from '../../src/devices/virtio/types.ts';
+import { diskIdentity } from '../../src/storage/identity.ts';
 import { MemoryHostFile } from '../../src/storage/host-file.ts';
 import { RawBackend } from '../../src/storage/raw.ts';
 import { VirtusError } from '../../src/util/errors.ts';
@@ -146,5 +147,46 @@ describe('virtio-blk', () => {
     const e = setup();
     e.d.submit(0, [{ data: header(T_IN, 0) }]);
     assert.ok(e.d.r(REG.STATUS) & STATUS_DEVICE_NEEDS_RESET);
+  });
+
+  it("the disk's identity follows the guest's writes to its first MiB, and older snapshots' identities still match", () => {
+    const { blk, req, file } = setup({ sectors: 4096 }); // 2 MiB and a partial sector
+    const id = () => blk.storage.identity();
+    const fresh = () => diskIdentity(blk.backend);
+    const first = id();
+    assert.match(first, /^2097252:w[0-9a-f]{16}$/);
+    // Reads, flushes and writes beyond the first MiB leave it; each write below changes it.
+    req(T_IN, 0, { inLen: SECTOR });
+    req(T_FLUSH, 0);
+    req(T_OUT, 2048, { out: new Uint8Array(SECTOR).fill(1) });
+    assert.equal(id(), first);
+    assert.equal(fresh(), first);
+    const seen = new Set([first]);
+    const changes: Array<[string, () => void]> = [
+      ['write', () => req(T_OUT, 2047, { out: new Uint8Array(SECTOR).fill(2) })],
+      ['write-zeroes', () => req(T_WRITE_ZEROES, 0, { out: segment(5, 1) })],
+    ];
+    for (const [what, change] of changes) {
+      change();
+      assert.equal(id(), fresh(), `after a ${what} in the first MiB: the identity of what the disk holds`);
+      assert.ok(!seen.has(id()), `a ${what} in the first MiB changes the identity`);
+      seen.add(id());
+    }
+    // A discard may leave the bytes (a raw file that cannot punch holes): the identity is what they are.
+    req(T_DISCARD, 0, { out: segment(9, 1) });
+    assert.equal(id(), fresh(), 'after a discard in the first MiB');
+    // An identity in the form earlier versions wrote (FNV-1a a byte at a time, two lanes).
+    let h1 = 0x811c9dc5;
+    const bytes = file.contents();
+    let h2 = 0x01000193 ^ bytes.length;
+    for (const b of bytes.subarray(0, 1 << 20)) {
+      h1 = Math.imul(h1 ^ b, 0x01000193);
+      h2 = Math.imul(h2 ^ b, 0x01001193);
+    }
+    const old = `${bytes.length}:${(h1 >>> 0).toString(16).padStart(8, '0')}${(h2 >>> 0).toString(16).padStart(8, '0')}`;
+    assert.ok(blk.storage.hasIdentity(old));
+    assert.ok(blk.storage.hasIdentity(id()));
+    assert.ok(!blk.storage.hasIdentity(first));
+    assert.ok(!blk.storage.hasIdentity(`${bytes.length}:${'0'.repeat(16)}`));
   });
 });

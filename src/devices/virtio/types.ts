@@ -90,6 +90,8 @@ export interface StorageCapability {
   flush(): void;
   /** A hash of the size and first MiB (storage/identity.ts), to check a restore has the same disk. */
   identity(): string;
+  /** Whether an identity recorded earlier (this version's or an older one's) is this disk's. */
+  hasIdentity(recorded: string): boolean;
 }
 
 /** A virtio device as the transport drives it (virtio 1.2 §2: status, features, config, queues). */

@@ -15,7 +15,7 @@
  * start (a snapshot restores it as in flight), so none keeps progress in saved state.
  */
 import type { BlockBackend } from '../../../storage/backend.ts';
-import { diskIdentity } from '../../../storage/identity.ts';
+import { diskIdentity, IDENTITY_BYTES, sameIdentity } from '../../../storage/identity.ts';
 import { eachWindow, readSegments, slice } from '../chain.ts';
 import type { Chain } from '../queue.ts';
 import { DEVICE_ID, PIECE_BYTES, type StorageCapability, type VirtioContext, type VirtioCounters, type VirtioDevice } from '../types.ts';
@@ -112,13 +112,22 @@ export class VirtioBlk implements VirtioDevice {
   };
 
   readonly storage: StorageCapability;
+  /**
+   * The disk's identity (storage/identity.ts) while the guest has not written its first MiB
+   * since it was computed: a migration asks for it again inside its downtime.
+   */
+  private identity: string | null = null;
 
   constructor(
     readonly backend: BlockBackend,
     private readonly o: BlkOptions,
   ) {
     this.name = o.name;
-    this.storage = { name: backend.name, size: backend.size, flush: () => backend.flush(), identity: () => diskIdentity(backend) };
+    const identity = (): string => (this.identity ??= diskIdentity(backend));
+    this.storage = {
+      name: backend.name, size: backend.size, flush: () => backend.flush(), identity,
+      hasIdentity: (recorded) => sameIdentity(backend, recorded, identity),
+    };
     this.capacity = Math.floor(backend.size / SECTOR);
     this.features = BLK_F_SEG_MAX | BLK_F_BLK_SIZE | BLK_F_FLUSH | BLK_F_DISCARD | BLK_F_WRITE_ZEROES | (backend.readOnly ? BLK_F_RO : 0n);
     this.id = new Uint8Array(ID_BYTES);
@@ -259,6 +268,7 @@ export class VirtioBlk implements VirtioDevice {
         const cost = s.kind === 'flush' ? FLUSH_COST : s.kind === 'discard' ? Math.ceil(n / DISCARD_DIVISOR) : n;
         if (ctx.credit() <= 0) return false;
         ctx.spend(cost);
+        if (s.disk < IDENTITY_BYTES && s.kind !== 'read' && s.kind !== 'flush') this.identity = null;
         switch (s.kind) {
           case 'read':
             eachWindow(ram, r.chain.writable, { from: s.at, n, write: true }, (view, pos) => b.read(s.disk + pos, view));
