@@ -4,6 +4,9 @@ import { collectGarbage } from './gc.ts';
 import { nodeHartThreads } from './hart-worker.ts';
 import { trimMemory } from './native.ts';
 
+/** A word nobody changes: Atomics.wait on it sleeps for its timeout. */
+const REST = new Int32Array(new SharedArrayBuffer(4));
+
 export class NodeRunnerHost implements RunnerHost {
   /** Harts run in worker threads (machine/hart-threads.ts); null keeps them on the run loop's thread. */
   threads = nodeHartThreads as typeof nodeHartThreads | undefined;
@@ -22,11 +25,24 @@ export class NodeRunnerHost implements RunnerHost {
     await this.gated();
   }
 
+  /**
+   * Resolves after `ms` (or at wake()). Node's timers count whole milliseconds of the event
+   * loop's clock and fire up to about a millisecond early (more than half of the idle run
+   * loop's sleeps did, each then slept again to a guest timer interrupt a millisecond late):
+   * what is left is waited out here, on a futex, without another turn of the event loop.
+   */
   async sleep(ms: number): Promise<void> {
+    const until = performance.now() + ms;
+    let timedOut = false;
     await new Promise<void>((resolve) => {
       this.wakeUp = resolve;
-      this.timer = setTimeout(() => this.wake(), ms);
+      this.timer = setTimeout(() => {
+        timedOut = true;
+        this.wake();
+      }, ms);
     });
+    const left = until - performance.now();
+    if (timedOut && left > 0) Atomics.wait(REST, 0, 0, left);
     await this.gated();
   }
 
