@@ -27,9 +27,10 @@ export class NodeRunnerHost implements RunnerHost {
 
   /**
    * Resolves after `ms` (or at wake()). Node's timers count whole milliseconds of the event
-   * loop's clock and fire up to about a millisecond early (more than half of the idle run
-   * loop's sleeps did, each then slept again to a guest timer interrupt a millisecond late):
-   * what is left is waited out here, on a futex, without another turn of the event loop.
+   * loop's clock and fire up to about a millisecond early (a quarter of an idle machine's
+   * sleeps did, and the run loop slept again and took the guest's timer interrupt a
+   * millisecond late): what is left is waited out here, on a futex, without another turn of
+   * the event loop.
    */
   async sleep(ms: number): Promise<void> {
     const until = performance.now() + ms;
