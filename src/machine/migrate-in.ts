@@ -33,6 +33,11 @@ export interface IncomingHooks {
    * storage), or throws when this host cannot: an incompatible or unacceptable machine.
    */
   build(config: SnapshotConfig): Promise<VirtBoard> | VirtBoard;
+  /**
+   * Optional, after build: readies what `devices` will open without taking it (reads the
+   * disks once, unlocked), so that less of the work inside the downtime is done cold.
+   */
+  prepare?(): void;
   /** Attaches the devices (opens the shared disks) once the source has stopped. */
   devices(board: VirtBoard, config: SnapshotConfig): Promise<void> | void;
   /** The stream failed: let go of what `devices` opened, before the source hears of it (it takes its disks back). */
@@ -89,6 +94,7 @@ export async function migrateIn(link: IncomingLink, hooks: IncomingHooks): Promi
             if (!board) {
               config = c;
               board = await hooks.build(c);
+              hooks.prepare?.();
               if (c.boot) images = new BootCollector(c.boot, what);
             } else {
               if (JSON.stringify(c.machine) !== JSON.stringify(config!.machine) || JSON.stringify(c.boot) !== JSON.stringify(config!.boot)) {

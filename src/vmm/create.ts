@@ -115,6 +115,9 @@ export async function receiveVm(link: IncomingLink, given: Resources, flags: Res
         if (postcopy) receiver = link.pages!(board.machine.memory, board.machine.ram.size);
         return board;
       },
+      prepare: () => {
+        for (const [i, d] of spec!.devices.disks.entries()) host.prepareDisk?.(d, i);
+      },
       devices: async (board) => {
         built = await attachDevices(board, spec!, host, mio);
       },

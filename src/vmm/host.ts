@@ -57,6 +57,12 @@ export interface VmHost {
    * The reader fails with a VirtusError when the file is no longer the one it first found.
    */
   bootFileReader?(ref: string, what: string): (() => Uint8Array) | null;
+  /**
+   * Optional: reads disk `d` once, read-only, without locks and without keeping it, so that
+   * its openDisk later costs less (a migration target prepares while the RAM is still coming,
+   * and opens for real inside the guest's downtime). Never fails: openDisk reports problems.
+   */
+  prepareDisk?(d: DiskSpec, index: number): void;
   /** Opens a disk the spec names; `index` counts disks from 0 (the first is /dev/vda). */
   openDisk(d: DiskSpec, index: number): OpenedDisk | Promise<OpenedDisk>;
   /** Opens a folder the spec shares (absent: this host has no folders to share). */

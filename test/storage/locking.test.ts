@@ -7,9 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import { tinyElf } from '../../fuzz/targets/kernel.ts';
+import { NodeVmHost } from '../../src/host/node/vm-host.ts';
 import { runVirtus, VIRTUS } from '../support/toolchain.ts';
 import { qemu, requireQemu, scratch } from './support.ts';
 
@@ -180,6 +182,39 @@ describe('image locking', () => {
     assert.equal(second.stdout, '', 'the second machine never started');
     assert.equal(second.stderr, `virtus: --drive ${disk}: Failed to get "write" lock. Is another process using the image [${disk}]? virtus (pid ${first.child.pid}) has it open.\n`);
     await first.stop();
+  });
+
+  it('a migration target prepares a disk its source still holds: it reads it, takes no lock and keeps no file', async () => {
+    const base = image('pb.qcow2');
+    const top = s.path('pt.qcow2');
+    qemu('qemu-img', ['create', '-f', 'qcow2', '-b', base, '-F', 'qcow2', top]);
+    const q = await qemuIo([top], top, 5);
+    await until('qemu-io to lock the base', () => lockedBytes(base).length >= 2);
+    const held = [lockedBytes(top), lockedBytes(base)];
+    const fds = () => readdirSync('/proc/self/fd').length;
+    const host = new NodeVmHost({ warn: () => {} });
+    const spec = { file: top, readonly: false, locking: true, serial: '' };
+    const open = fds();
+    host.prepareDisk(spec);
+    assert.equal(fds(), open, 'no file of the chain is kept open');
+    assert.deepEqual([lockedBytes(top), lockedBytes(base)], held, "the holder's locks, and no others");
+    // The handover's open is still refused while the source holds the image.
+    assert.throws(() => host.openDisk(spec), /Failed to get "write" lock/);
+    await q.stop();
+    host.openDisk(spec).close();
+    const idle = fds();
+    // It never fails and never creates: a missing image, a corrupt one, overlays.
+    writeFileSync(s.path('junk.qcow2'), Buffer.concat([Buffer.from('QFI\xfb', 'latin1'), Buffer.alloc(600, 0xff)]));
+    const temps = readdirSync(tmpdir()).length;
+    for (const d of [
+      { ...spec, file: s.path('missing.qcow2') },
+      { ...spec, file: s.path('junk.qcow2'), format: 'qcow2' as const },
+      { ...spec, overlay: 'auto' },
+      { ...spec, overlay: s.path('new-overlay.qcow2') },
+    ]) host.prepareDisk(d);
+    assert.equal(existsSync(s.path('new-overlay.qcow2')), false, 'an overlay is made by the open, not the preparation');
+    assert.equal(readdirSync(tmpdir()).length, temps, 'no temporary overlay');
+    assert.equal(fds(), idle, 'no file kept open');
   });
 
   it('image commit writes the base through a second open of it; a machine on the base stops it', async () => {

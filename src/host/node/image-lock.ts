@@ -49,6 +49,11 @@ function unavailable(why: string): void {
   process.stderr.write(`virtus: warning: images are not locked (${why}); nothing stops another process from writing them meanwhile\n`);
 }
 
+/** Loads the native helper now, where its loading costs nothing that waits (a migration target's preparation). */
+export function preloadImageLocks(): void {
+  load();
+}
+
 /**
  * Takes QEMU's lock bytes for `mode` on the open file `fd` (the image at `name`), or throws
  * IMAGE_LOCKED naming who holds a conflicting lock.

@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { openDrive } from '../../storage/drive.ts';
 import type { HostFile, HostFileSystem, LockMode } from '../../storage/host-file.ts';
+import { diskIdentity } from '../../storage/identity.ts';
+import { openImage } from '../../storage/open.ts';
 import { VirtusError } from '../../util/errors.ts';
 import type { MigrationLink, OpenedDisk, OpenedNic, OpenedShare, VmHost } from '../../vmm/host.ts';
 import type { DiskSpec, NicSpec, ShareSpec } from '../../vmm/spec.ts';
@@ -15,6 +17,7 @@ import { createNicBackend } from './net/index.ts';
 import { readHostFile, rereadableFile } from './files.ts';
 import { NodeHostFs } from './host-fs.ts';
 import { nodeFileSystem } from './host-file.ts';
+import { preloadImageLocks } from './image-lock.ts';
 import { connectMigration } from './migration-link.ts';
 import { NodeRunnerHost } from './runner-host.ts';
 
@@ -50,6 +53,33 @@ export class NodeVmHost implements VmHost {
 
   bootFileReader(ref: string, what: string): (() => Uint8Array) | null {
     return this.o.reread?.has(ref) ? rereadableFile(ref, what) : null;
+  }
+
+  /**
+   * Reads disk `d` once as openDisk will (its chain's headers and tables, and the MiB its
+   * identity covers), read-only and without locks, and closes it again; anything wrong is left
+   * for openDisk to report. A migration target does it while the RAM is still coming: the open
+   * at the switch-over, inside the guest's downtime, then runs code the thread has already run
+   * on data the host has cached (in a fresh worker, 7.9 ms cold against 2 ms warm for a qcow2
+   * overlay on its base).
+   */
+  prepareDisk(d: DiskSpec): void {
+    // A temporary overlay is made by the real open only; a named one that exists is what it opens.
+    if (d.overlay === 'auto') return;
+    try {
+      preloadImageLocks();
+      const named = d.overlay !== undefined && nodeFileSystem.exists(d.overlay);
+      const backend = named
+        ? openImage(nodeFileSystem, d.overlay!, { format: 'qcow2', readOnly: true, locking: 'off' })
+        : openImage(nodeFileSystem, d.file, { readOnly: true, locking: 'off', ...(d.format ? { format: d.format } : {}) });
+      try {
+        diskIdentity(backend);
+      } finally {
+        backend.close();
+      }
+    } catch {
+      // openDisk says what is wrong, at the switch-over.
+    }
   }
 
   openDisk(d: DiskSpec): OpenedDisk {
