@@ -11,13 +11,14 @@ import { packMachine } from './pack.ts';
 import { silentProgress } from './progress.ts';
 import { DEFAULT_TAG } from './reference.ts';
 import { ImageStore } from './store.ts';
+import { DEFAULT_CMDLINE } from '../vmm/spec.ts';
 
 /** The store name of the default guest. */
 export const DEFAULT_GUEST_IMAGE = 'default';
 /** The manifest annotation that names the built guest an image was packed from. */
 export const GUEST_KEY_ANNOTATION = 'vnd.virtus.guest.key';
 /** The default guest's kernel command line (as virtus run boots it). */
-const CMDLINE = 'console=ttyS0';
+const CMDLINE = DEFAULT_CMDLINE;
 
 /** What of the built guest goes into the image (the fields of guest/fetch.ts's DefaultGuest). */
 export interface BuiltGuest {
@@ -43,9 +44,9 @@ export function releaseTag(release: string): string {
 export async function storeDefaultGuest(guest: BuiltGuest, progress: (message: string) => void, store?: ImageStore): Promise<string | null> {
   try {
     const s = store ?? ImageStore.open();
-    // The image's layout version follows the guest's key: an image packed before the config
-    // named its root disk is packed again.
-    const key = `${basename(guest.dir)}/2`;
+    // The image's layout version and command line follow the guest's key: an image packed
+    // before the config named its root disk, or with another command line, is packed again.
+    const key = `${basename(guest.dir)}/2 ${CMDLINE}`;
     const tag = releaseTag(guest.release);
     const latest = { name: DEFAULT_GUEST_IMAGE, tag: DEFAULT_TAG };
     const mine = { name: DEFAULT_GUEST_IMAGE, tag };

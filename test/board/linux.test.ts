@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { ensureDefaultGuest, stderrProgress, type DefaultGuest } from '../../src/host/node/guest/index.ts';
 import { Guest } from '../support/guest.ts';
+import { DEFAULT_CMDLINE } from '../../src/vmm/spec.ts';
 
 let guest: DefaultGuest;
 before(async () => {
@@ -50,6 +51,9 @@ for (const firmware of ['builtin', 'opensbi'] as const) {
     assert.match(cpuinfo, /^isa\s*: rv64imafdc_zicntr_zicsr_zifencei(_\w+)*$/m, 'the ISA string, canonical order');
     assert.match(cpuinfo, /^mmu\s*: sv(39|48)$/m);
     assert.equal(cpuinfo.match(/^processor/gm)?.length, 1, 'one hart');
+    // The default command line turns off the timers an idle guest does not need (vmm/spec.ts).
+    assert.equal(await m.run('cat /proc/cmdline'), `${DEFAULT_CMDLINE}\n`);
+    assert.equal(await m.run('cat /proc/sys/kernel/watchdog /proc/sys/vm/compaction_proactiveness'), '0\n0\n', 'no lockup watchdog, no proactive compaction');
 
     const before = uartInterrupts(await m.run('cat /proc/interrupts'));
     assert.ok(before > 0, 'the UART has interrupted');

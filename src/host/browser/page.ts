@@ -10,7 +10,7 @@ import { MAX_HARTS } from '../../cpu/layout.ts';
 import type { MachineStats } from '../../machine/stats.ts';
 import { loadFile, loadManifest, pruneCache, type Manifest } from './images.ts';
 import { MachineWorker, type SavedSnapshot } from './machine-worker.ts';
-import { TAB_SHARE, type MachineSpec } from '../../vmm/spec.ts';
+import { DEFAULT_CMDLINE, TAB_SHARE, type MachineSpec } from '../../vmm/spec.ts';
 import type { Capabilities, GuestImage, RunState, ShareFile, ShareListing } from './protocol.ts';
 import { SharePanel } from './share-panel.ts';
 import { compact, StatsPanel } from './stats-panel.ts';
@@ -69,7 +69,7 @@ declare global {
 /** The machine when the server describes none (its files are the user's). */
 const DEFAULT_SPEC: MachineSpec = {
   memory: 512 * 1024 * 1024, harts: 1, deterministic: false, engine: 'jit',
-  boot: { mode: 'builtin', append: 'console=ttyS0' },
+  boot: { mode: 'builtin', append: DEFAULT_CMDLINE },
   devices: { disks: [], shares: [], nics: [], console: 'serial' },
 };
 
@@ -223,7 +223,7 @@ class Page {
     const spec: MachineSpec = structuredClone(base);
     spec.engine = engine(this.manifest);
     spec.harts = harts(this.manifest);
-    spec.boot = { mode: 'builtin', kernel: files.kernel!.name, append: $<HTMLInputElement>('append').value || base.boot.append || 'console=ttyS0' };
+    spec.boot = { mode: 'builtin', kernel: files.kernel!.name, append: $<HTMLInputElement>('append').value || base.boot.append || DEFAULT_CMDLINE };
     if (files.initrd) spec.boot.initrd = files.initrd.name;
     // The user's own kernel gets the UART, which every RISC-V Linux configuration has.
     if (this.user.kernel) spec.devices.console = 'serial';

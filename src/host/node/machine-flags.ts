@@ -11,7 +11,7 @@ import { parseFormat } from '../../storage/open.ts';
 import { VirtusError } from '../../util/errors.ts';
 import { parseSize } from '../../util/size.ts';
 import type { Resources } from '../../vmm/shape.ts';
-import { checkSpec, DEFAULT_MEMORY, MAX_HARTS, type DiskSpec, type MachineSpec, type ShareSpec } from '../../vmm/spec.ts';
+import { checkSpec, DEFAULT_CMDLINE, DEFAULT_MEMORY, MAX_HARTS, type DiskSpec, type MachineSpec, type ShareSpec } from '../../vmm/spec.ts';
 import { onOff, splitOptions } from './qemu-args.ts';
 import { NET_HELP, nicDescs } from './net/attach.ts';
 
@@ -301,8 +301,8 @@ export interface SpecSources {
   image?(name: string): Promise<{ kernel: string; initrd?: string; append?: string; memory?: number; disks: DiskSpec[]; rootDisk: boolean }>;
 }
 
-/** The default guest's console command line. */
-export const DEFAULT_APPEND = 'console=ttyS0';
+/** The command line when --append is not given (vmm/spec.ts says what it holds and why). */
+export const DEFAULT_APPEND = DEFAULT_CMDLINE;
 
 /** Makes the machine the flags describe. */
 export async function specFromFlags(v: MachineFlags, cmd: string, src: SpecSources): Promise<MachineSpec> {
