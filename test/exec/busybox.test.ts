@@ -202,6 +202,17 @@ describe('busybox under virtus exec and qemu-riscv64', () => {
     assert.match(none.stderr, /^stty: standard input: Inappropriate ioctl for device$/m);
   });
 
+  it('no terminal on /dev/null, a character device that is not one, as under qemu-riscv64', () => {
+    // Node's 'ignore' is /dev/null; the host's isatty is asked only for character devices.
+    const script = 'test -t 0; echo "stdin $?"; test -t 2; echo "stderr $?"; stty size; echo "stty $?"';
+    const run = (cmd: string, args: string[]) => spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const want = run('qemu-riscv64', [busybox, 'sh', '-c', script]);
+    const got = run(process.execPath, [VIRTUS, 'exec', busybox, 'sh', '-c', script]);
+    assert.equal(want.stdout, 'stdin 1\nstderr 1\nstty 1\n');
+    assert.equal(got.stdout, want.stdout);
+    assert.equal(got.status, 0);
+  });
+
   it('an interactive shell on a terminal (a pty): raw mode for its line editor, so each line echoes once, and the cooked mode back at the end', async () => {
     requireTool('script');
     // script(1) runs the command on a new pty; stty after virtus shows the mode it left.

@@ -7,9 +7,8 @@
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { hostname, release, version } from 'node:os';
-import { isatty } from 'node:tty';
 import { E } from '../../../exec/abi.ts';
-import { NodeTerminal } from './node-terminal.ts';
+import { isTerminal, NodeTerminal } from './node-terminal.ts';
 import { nodeSockets } from './sockets.ts';
 import type { ExecDirent, ExecHost, ExecSockets, ExecStat, ExecStatfs, HostHandle, OpenMode } from '../../../exec/host.ts';
 
@@ -61,7 +60,7 @@ export class NodeExecHost implements ExecHost {
   };
   readonly uname = { nodename: hostname(), release: release(), version: version() };
   /** The host's terminal, when stdin is one: the guest's raw and cooked modes reach it. */
-  readonly terminal?: NodeTerminal = isatty(0) ? new NodeTerminal() : undefined;
+  readonly terminal?: NodeTerminal = isTerminal(0) ? new NodeTerminal() : undefined;
   private socketsLoaded = false;
   private hostSockets: ExecSockets | undefined;
 
@@ -143,7 +142,7 @@ export class NodeExecHost implements ExecHost {
   }
 
   isatty(h: HostHandle): boolean {
-    return isatty(h);
+    return isTerminal(h);
   }
 
   readdir(path: string): ExecDirent[] | number {

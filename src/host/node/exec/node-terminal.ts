@@ -5,7 +5,9 @@
  * terminal that goes on echoing and editing lines underneath it; turning both back on
  * restores the cooked mode, as does the end of the run. The window size is the host's.
  */
-import { ReadStream, WriteStream } from 'node:tty';
+import { fstatSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type { ReadStream } from 'node:tty';
 import type { ExecTerminal } from '../../../exec/host.ts';
 import { cookedTermios, TERMIOS_SIZE } from '../../../exec/sys-file.ts';
 
@@ -13,6 +15,26 @@ import { cookedTermios, TERMIOS_SIZE } from '../../../exec/sys-file.ts';
 const LFLAG = 12;
 const ICANON = 0o2;
 const ECHO = 0o10;
+
+let ttyModule: typeof import('node:tty') | null = null;
+
+/**
+ * node:tty, loaded on first use: it loads node:net, which took about 8 ms of the start of a
+ * `virtus exec` whose standard streams are pipes or files (the common case in scripts).
+ */
+function tty(): typeof import('node:tty') {
+  return (ttyModule ??= createRequire(import.meta.url)('node:tty') as typeof import('node:tty'));
+}
+
+/** isatty(fd), without loading node:tty unless `fd` is a character device. */
+export function isTerminal(fd: number): boolean {
+  try {
+    if (!fstatSync(fd).isCharacterDevice()) return false;
+  } catch {
+    return false;
+  }
+  return tty().isatty(fd);
+}
 
 /** The guest's view of the host terminal on stdin (see the file's comment). */
 export class NodeTerminal implements ExecTerminal {
@@ -42,7 +64,7 @@ export class NodeTerminal implements ExecTerminal {
 
   winsize(): { rows: number; cols: number } {
     for (const s of [process.stdout, process.stderr]) {
-      if (s instanceof WriteStream && s.columns > 0 && s.rows > 0) return { rows: s.rows, cols: s.columns };
+      if (s instanceof tty().WriteStream && s.columns > 0 && s.rows > 0) return { rows: s.rows, cols: s.columns };
     }
     return { rows: 24, cols: 80 };
   }
@@ -51,7 +73,7 @@ export class NodeTerminal implements ExecTerminal {
     if (on === this.raw) return;
     this.raw = on;
     try {
-      this.input ??= new ReadStream(0);
+      this.input ??= new (tty().ReadStream)(0);
       this.input.setRawMode(on);
     } catch {
       // the terminal went away
