@@ -26,10 +26,18 @@ function tty(): typeof import('node:tty') {
   return (ttyModule ??= createRequire(import.meta.url)('node:tty') as typeof import('node:tty'));
 }
 
-/** isatty(fd), without loading node:tty unless `fd` is a character device. */
+/** Linux's major number of the memory devices (/dev/null, /dev/zero, /dev/urandom...): none is a terminal. */
+const MEM_MAJOR = 1;
+
+/**
+ * isatty(fd), without loading node:tty unless `fd` is a character device other than Linux's
+ * memory devices (a program run with its input from /dev/null, as CI and scripts do).
+ */
 export function isTerminal(fd: number): boolean {
   try {
-    if (!fstatSync(fd).isCharacterDevice()) return false;
+    const st = fstatSync(fd);
+    if (!st.isCharacterDevice()) return false;
+    if (process.platform === 'linux' && ((st.rdev >>> 8) & 0xfff) === MEM_MAJOR) return false;
   } catch {
     return false;
   }
