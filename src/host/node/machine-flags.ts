@@ -52,7 +52,8 @@ export const MACHINE_HELP = `  --kernel FILE        kernel or program: a Linux I
   --image NAME[:TAG]   boot a machine image from the local store (see 'virtus
                        image ls'): its kernel, initrd, command line, memory and
                        disks (virtio-blk, each over a temporary overlay)
-  --append STRING      kernel command line (/chosen/bootargs)
+  --append STRING      kernel command line (/chosen/bootargs); without it:
+                       ${DEFAULT_CMDLINE}
   --bios FILE|none|opensbi
                        firmware started in M-mode as QEMU starts it (fw_dynamic);
                        "opensbi" is the default guest's OpenSBI; "none" starts
