@@ -17,8 +17,6 @@ import { DEFAULT_CMDLINE } from '../vmm/spec.ts';
 export const DEFAULT_GUEST_IMAGE = 'default';
 /** The manifest annotation that names the built guest an image was packed from. */
 export const GUEST_KEY_ANNOTATION = 'vnd.virtus.guest.key';
-/** The default guest's kernel command line (as virtus run boots it). */
-const CMDLINE = DEFAULT_CMDLINE;
 
 /** What of the built guest goes into the image (the fields of guest/fetch.ts's DefaultGuest). */
 export interface BuiltGuest {
@@ -46,7 +44,7 @@ export async function storeDefaultGuest(guest: BuiltGuest, progress: (message: s
     const s = store ?? ImageStore.open();
     // The image's layout version and command line follow the guest's key: an image packed
     // before the config named its root disk, or with another command line, is packed again.
-    const key = `${basename(guest.dir)}/2 ${CMDLINE}`;
+    const key = `${basename(guest.dir)}/2 ${DEFAULT_CMDLINE}`;
     const tag = releaseTag(guest.release);
     const latest = { name: DEFAULT_GUEST_IMAGE, tag: DEFAULT_TAG };
     const mine = { name: DEFAULT_GUEST_IMAGE, tag };
@@ -59,7 +57,7 @@ export async function storeDefaultGuest(guest: BuiltGuest, progress: (message: s
     }
     if (!digest) {
       progress(`keeping the guest in the image store as ${DEFAULT_GUEST_IMAGE}:${tag}`);
-      const packed = await packMachine(s, { kernel: guest.kernel, initrd: guest.initrd, disk: guest.rootfs, rootDisk: true, cmdline: CMDLINE, annotations: { [GUEST_KEY_ANNOTATION]: key, [ANNOTATION.title]: `virtus default guest, Linux ${guest.release}` } }, silentProgress);
+      const packed = await packMachine(s, { kernel: guest.kernel, initrd: guest.initrd, disk: guest.rootfs, rootDisk: true, cmdline: DEFAULT_CMDLINE, annotations: { [GUEST_KEY_ANNOTATION]: key, [ANNOTATION.title]: `virtus default guest, Linux ${guest.release}` } }, silentProgress);
       try {
         await s.tag(mine, packed.digest);
       } finally {

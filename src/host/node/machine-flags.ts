@@ -302,9 +302,6 @@ export interface SpecSources {
   image?(name: string): Promise<{ kernel: string; initrd?: string; append?: string; memory?: number; disks: DiskSpec[]; rootDisk: boolean }>;
 }
 
-/** The command line when --append is not given (vmm/spec.ts says what it holds and why). */
-export const DEFAULT_APPEND = DEFAULT_CMDLINE;
-
 /** Makes the machine the flags describe. */
 export async function specFromFlags(v: MachineFlags, cmd: string, src: SpecSources): Promise<MachineSpec> {
   const { engine, harts } = checkPlainFlags(v, cmd);
@@ -338,7 +335,7 @@ export async function specFromFlags(v: MachineFlags, cmd: string, src: SpecSourc
   } else {
     if (v.bios === 'none') throw usage(cmd, '--bios none needs --kernel FILE');
     const g = await src.defaultGuest();
-    boot = { ...(await firmware()), kernel: g.kernel, initrd: v.initrd !== undefined ? resolve(v.initrd) : g.initrd, append: v.append ?? DEFAULT_APPEND };
+    boot = { ...(await firmware()), kernel: g.kernel, initrd: v.initrd !== undefined ? resolve(v.initrd) : g.initrd, append: v.append ?? DEFAULT_CMDLINE };
   }
   boot.append = [boot.append, ...words].filter(Boolean).join(' ');
   for (const d of devices.disks) {
