@@ -1,7 +1,7 @@
 /**
  * `virtus switch`: two virtus machines in separate processes, each plugged into its own
  * switch, the switches linked over TCP, one of them holding the user NAT. Both guests get
- * their addresses from the NAT's DHCP across the switches, reach the router, and move 64 MiB
+ * their addresses from the NAT's DHCP across the switches, reach the router, and move 16 MiB
  * from one to the other with busybox nc; the checksums must agree.
  */
 import assert from 'node:assert/strict';
@@ -25,7 +25,7 @@ after(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-test('switch: two machines on linked switches with a NAT move 64 MiB', { timeout: 30 * 60_000 }, async () => {
+test('switch: two machines on linked switches with a NAT move 16 MiB', { timeout: 30 * 60_000 }, async () => {
   const s1 = join(dir, 's1.sock');
   const s2 = join(dir, 's2.sock');
   const port = await freePort();
@@ -43,7 +43,7 @@ test('switch: two machines on linked switches with a NAT move 64 MiB', { timeout
   assert.match(await b.run('ping -c 2 10.0.2.2'), /2 packets received/);
   assert.match(await a.run(`ping -c 2 ${ipB}`), /2 packets received/);
 
-  await a.run('dd if=/dev/urandom of=/tmp/out bs=1M count=64 2>/dev/null');
+  await a.run('dd if=/dev/urandom of=/tmp/out bs=1M count=16 2>/dev/null');
   const sent = (await a.run('sha256sum /tmp/out')).split(' ')[0];
   b.send('nc -l -p 5000 > /tmp/in; echo "nc-done-$((40+2))"');
   await b.waitFor('nc -l -p 5000');
