@@ -60,7 +60,7 @@ export class NodeVmHost implements VmHost {
    * identity covers), read-only and without locks, and closes it again; anything wrong is left
    * for openDisk to report. A migration target does it while the RAM is still coming: the open
    * at the switch-over, inside the guest's downtime, then runs code the thread has already run
-   * on data the host has cached (in a fresh worker, 7.9 ms cold against 2 ms warm for a qcow2
+   * on data the host has cached (in a fresh process, 7.9 ms cold against 2 ms warm for a qcow2
    * overlay on its base).
    */
   prepareDisk(d: DiskSpec): void {
