@@ -96,7 +96,7 @@ describe('post-copy migration', () => {
   for (const engine of ['jit', 'interp']) {
     it(`moves a guest that rewrites 64 MiB per sweep, pages fetched on demand (target engine ${engine})`, async () => {
       // The interpreter is slower: fewer sweeps keep the target's part short.
-      const elf = rewriteGuest(engine === 'jit' ? 40 : 16);
+      const elf = rewriteGuest(engine === 'jit' ? 40 : 6);
       const ref = reference(elf);
       const port = await freePort();
       const tsock = join(dir, `t-${engine}.sock`);
