@@ -25,11 +25,11 @@ import { freePort, migratedLine, monitor } from '../support/migration.ts';
 import { buildGuest, requireTool } from '../support/toolchain.ts';
 
 /** Repetitions of cpu.c's loop per process: several seconds of work for 4 harts on a 2-core host. */
-const REPS = 600;
+const REPS = 300;
 const PROCESSES = 4;
 /**
  * User time (in USER_HZ ticks) each process has had before the batch counts as running: each
- * was scheduled and computes. Small beside the ~700 ticks a process takes here, so the save and
+ * was scheduled and computes. Small beside the ~350 ticks a process takes here, so the save and
  * the move come early in the work: ticks are guest time, which passes whether or not the host
  * runs the hart's thread, so they say little about how far a process has come.
  */
