@@ -4,7 +4,7 @@
  * file written in the guest is on the disk after poweroff and still there on the next boot.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -34,12 +34,15 @@ function boot(o: Parameters<typeof bootOnQemu>[1] = {}): SerialConsole {
   return m;
 }
 
-/** Waits for the boot markers up to the shell prompt; returns the console text so far. */
-async function untilShell(m: SerialConsole, root: 'initramfs' | string): Promise<string> {
+/**
+ * Waits for the boot markers up to the shell prompt; returns the console text so far. `modules`:
+ * how many modules /init loads (all of them on a machine with every device).
+ */
+async function untilShell(m: SerialConsole, root: 'initramfs' | string, modules = guest.manifest.modules.length): Promise<string> {
   let log = await m.waitFor(MARKERS.started);
   const loaded = await m.waitFor(/virtus-init: loaded (\d+) modules\n/);
   log += loaded;
-  assert.equal(Number(/loaded (\d+) modules/.exec(loaded)![1]), guest.manifest.modules.length, 'every module loads');
+  assert.equal(Number(/loaded (\d+) modules/.exec(loaded)![1]), modules, 'the modules the machine wants load');
   assert.ok(!log.includes(MARKERS.moduleFailed), 'no module failed to load');
   log += await m.waitFor(root === 'initramfs' ? MARKERS.initramfsRoot : `${MARKERS.switchingRoot}${root} (ext4, rw)`);
   log += await m.waitFor(`${MARKERS.ready}, root is ${root === 'initramfs' ? 'rootfs' : root}`);
@@ -54,7 +57,11 @@ async function powerOff(m: SerialConsole): Promise<void> {
 }
 
 test('guest: the kernel boots our initramfs, loads the modules and gives a shell', async () => {
-  const m = boot();
+  // Every device the guest has drivers for: every module loads.
+  const blank = join(scratch, 'blank.img');
+  writeFileSync(blank, '');
+  truncateSync(blank, 1 << 20);
+  const m = boot({ disk: blank, nic: true, share: scratch, rng: true });
   await untilShell(m, 'initramfs');
   const modules = (await m.run('cut -d" " -f1 /proc/modules')).trim().split('\n');
   for (const want of ['virtio_mmio', 'virtio_blk', 'virtio_net', '9pnet_virtio', '9p', 'ext4', 'jbd2']) {
@@ -67,11 +74,31 @@ test('guest: the kernel boots our initramfs, loads the modules and gives a shell
   await powerOff(m);
 });
 
+test('guest: a machine loads the drivers of the virtio devices it has, and no others', async () => {
+  const loaded = async (m: SerialConsole) => (await m.run('cut -d" " -f1 /proc/modules')).trim().split('\n').filter(Boolean).sort();
+  // No virtio device: the transport alone.
+  let m = boot();
+  await untilShell(m, 'initramfs', 1);
+  assert.deepEqual(await loaded(m), ['virtio_mmio']);
+  await powerOff(m);
+  // A shared folder only: 9p and what it needs, no disk driver, ext4 or network driver.
+  writeFileSync(join(scratch, 'shared.txt'), 'from the host\n');
+  m = boot({ share: scratch });
+  await untilShell(m, 'initramfs', guest.manifest.modules.filter((n) => /^(virtio_mmio|netfs|9pnet|9pnet_virtio|9p)$/.test(n)).length);
+  const mods = await loaded(m);
+  for (const want of ['virtio_mmio', '9pnet_virtio', '9p']) assert.ok(mods.includes(want), `${want} in ${mods.join(' ')}`);
+  for (const not of ['virtio_blk', 'ext4', 'jbd2', 'virtio_net', 'virtio_rng']) assert.ok(!mods.includes(not), `${not} not in ${mods.join(' ')}`);
+  assert.equal((await m.run('mkdir -p /mnt/host && mount -t 9p -o trans=virtio,version=9p2000.L host0 /mnt/host && cat /mnt/host/shared.txt')), 'from the host\n');
+  await powerOff(m);
+});
+
 test('guest: the ext4 root disk boots as root=/dev/vda and keeps what the guest writes', async () => {
   requireTool('debugfs');
   const disk = ensureRootDisk(guest, { path: join(scratch, 'copy.img') });
+  // A disk only: its driver and ext4's stack.
+  const modules = guest.manifest.modules.filter((n) => /^(virtio_mmio|virtio_blk|ext4|jbd2|mbcache|crc16)$/.test(n)).length;
   let m = boot({ disk, append: 'root=/dev/vda' });
-  await untilShell(m, '/dev/vda');
+  await untilShell(m, '/dev/vda', modules);
   assert.match(await m.run('grep " / " /proc/mounts'), /^\/dev\/vda \/ ext4 rw/m);
   await m.run('echo "written by the guest" > /root/hello.txt');
   await powerOff(m);
@@ -81,7 +108,7 @@ test('guest: the ext4 root disk boots as root=/dev/vda and keeps what the guest 
   assert.equal(cat.stdout, 'written by the guest\n');
 
   m = boot({ disk, append: 'root=/dev/vda' });
-  await untilShell(m, '/dev/vda');
+  await untilShell(m, '/dev/vda', modules);
   assert.equal(await m.run('cat /root/hello.txt'), 'written by the guest\n');
   assert.equal((await m.run('stat -c "%u:%g %a" /bin/busybox /etc/init.d/rcS /root')).trim(), '0:0 755\n0:0 755\n0:0 700');
   await powerOff(m);

@@ -29,6 +29,12 @@ export interface BootOptions {
   append?: string;
   /** A raw disk image to attach as a virtio-blk (virtio-mmio) device. */
   disk?: string;
+  /** A virtio-net device on QEMU's user network. */
+  nic?: boolean;
+  /** A host directory shared over virtio-9p, tag host0. */
+  share?: string;
+  /** A virtio-rng device. */
+  rng?: boolean;
 }
 
 /** Boots the guest's kernel and initramfs on QEMU's virt machine, console on stdio. */
@@ -39,6 +45,9 @@ export function bootOnQemu(g: DefaultGuest, o: BootOptions = {}): SerialConsole 
     '-bios', g.opensbi, '-kernel', g.kernel, '-initrd', g.initrd,
     '-append', `console=ttyS0 ${o.append ?? ''}`.trim(),
     ...(o.disk ? ['-drive', `file=${o.disk},if=none,format=raw,id=d`, '-device', 'virtio-blk-device,drive=d'] : []),
+    ...(o.nic ? ['-netdev', 'user,id=n', '-device', 'virtio-net-device,netdev=n'] : []),
+    ...(o.share ? ['-fsdev', `local,id=f,path=${o.share},security_model=none`, '-device', 'virtio-9p-device,fsdev=f,mount_tag=host0'] : []),
+    ...(o.rng ? ['-device', 'virtio-rng-device'] : []),
   ];
   return SerialConsole.start('qemu-system-riscv64', args);
 }

@@ -58,7 +58,8 @@ export function guestTree(o: TreeOptions): GuestEntry[] {
     dir('lib/modules');
     dir(moddir);
     for (const m of o.modules) file(`${moddir}/${m.name}.ko`, m.data);
-    file(`${moddir}/modules.load`, o.modules.map((m) => m.name).join('\n') + '\n');
+    // A module per line, after its dependencies; then the virtio device IDs that want it, if not every machine does.
+    file(`${moddir}/modules.load`, o.modules.map((m) => (m.devices ? [m.name, ...m.devices] : [m.name]).join(' ')).join('\n') + '\n');
   }
   return e;
 }

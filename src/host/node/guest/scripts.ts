@@ -31,7 +31,8 @@ const PATH = '/sbin:/bin:/usr/sbin:/usr/bin';
 
 /**
  * The initramfs's /init: mounts the kernel file systems, loads the modules listed in
- * modules.load (already in dependency order) with insmod, then either switches to the
+ * modules.load (already in dependency order) with insmod, those of a virtio device only when
+ * the machine has one (modules.ts, GUEST_MODULES), then either switches to the
  * root the kernel command line names (root=DEVICE, rootfstype=, rootflags=, ro/rw, init=)
  * or runs busybox init from the initramfs. Without ro or rw the root is mounted rw, so a
  * disk's changes persist without a remount step.
@@ -47,10 +48,21 @@ echo "${MARKERS.started}, kernel $(uname -r)"
 
 moddir=/lib/modules/${release}
 n=0
+load() {
+  if insmod $moddir/$1.ko; then n=$((n + 1)); else echo "${MARKERS.moduleFailed}$1"; fi
+}
 if [ "$(uname -r)" = "${release}" ]; then
-  for m in $(cat $moddir/modules.load); do
-    if insmod $moddir/$m.ko; then n=$((n + 1)); else echo "${MARKERS.moduleFailed}$m"; fi
-  done
+  # modules.load: a module per line after its dependencies, then the virtio device IDs that
+  # want it. First what every machine loads (the virtio transport, which lists the devices),
+  # then the drivers and file systems of the devices this machine has.
+  while read m ids; do [ -n "$ids" ] || load $m; done < $moddir/modules.load
+  present=" "
+  for f in /sys/bus/virtio/devices/*/device; do [ -r "$f" ] && present="$present$(($(cat $f))) "; done
+  while read m ids; do
+    for id in $ids; do
+      case "$present" in *" $id "*) load $m; break ;; esac
+    done
+  done < $moddir/modules.load
 else
   echo "virtus-init: these modules are for kernel ${release}, not $(uname -r); loading none"
 fi
