@@ -3,7 +3,8 @@
  * virtus column) and interpreter (alt), and the same program's run time on QEMU (-M spike
  * -bios none), in one run. The integer program is test/guest/bench/sieve.c (sieve, quicksort,
  * FNV hash); the floating-point one is test/guest/bench/fp.c (n-body with fsqrt.d, a matrix
- * multiply of fused multiply-adds, single-precision normalisation).
+ * multiply of fused multiply-adds, single-precision normalisation); the multiprecision one is
+ * test/guest/bench/mpi.c (2048-bit Montgomery exponentiation: MUL and MULHU in carry chains).
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -52,6 +53,7 @@ export const bench: Benchmark = {
     const programs = [
       { name: 'sieve+sort+hash, bare metal', elf: buildGuest('bench-sieve', ['common/crt.S', 'bench/sieve.c'], { cflags: ['-DREPS=30'] }) },
       { name: 'fp (n-body, matmul), bare metal', elf: buildGuest('bench-fp', ['common/crt.S', 'bench/fp.c'], { cflags: ['-DREPS=8'] }) },
+      { name: 'mpi (2048-bit modexp), bare metal', elf: buildGuest('bench-mpi', ['common/crt.S', 'bench/mpi.c'], { cflags: ['-DREPS=100'] }) },
     ];
     for (const p of programs) {
       const j = await median(p.elf, 'jit');

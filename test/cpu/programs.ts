@@ -11,6 +11,7 @@ export interface Program {
 
 export const PROGRAMS: Program[] = [
   { name: 'sieve', sources: ['common/crt.S', 'bench/sieve.c'], cflags: ['-DREPS=1'] },
+  { name: 'mpi', sources: ['common/crt.S', 'bench/mpi.c'], cflags: ['-DREPS=1'] },
   { name: 'rv64im', sources: ['common/crt.S', 'cpu/rv64im.c'] },
   { name: 'atomics', sources: ['common/crt.S', 'common/trap.S', 'common/trap.c', 'cpu/atomics.c'] },
   { name: 'traps', sources: ['common/crt.S', 'common/trap.S', 'common/trap.c', 'cpu/traps.c'] },
