@@ -2,12 +2,11 @@
  * Emitters for the integer instructions (RV64I's register and immediate operations,
  * Unprivileged ch. 2 and 4) and the M extension (ch. 13): each becomes the WebAssembly i64 or
  * i32 operation it is, over x registers in the hart block. Division gets RISC-V's results for
- * a zero divisor and overflow; MULH* use the module's mulhu helper.
+ * a zero divisor and overflow; MULH* compute the high product inline, from 32-bit halves.
  */
 import type { Decoded } from '../isa/decode.ts';
 import type { BlockEmitter, EmitFn } from './emit.ts';
-import { F_MULHU } from './region.ts';
-import { Code, I64, Op } from './wasm.ts';
+import { I64, Op } from './wasm.ts';
 
 /** rd = x[rs1] op x[rs2]. */
 function rr(e: BlockEmitter, d: Decoded, op: Op): void {
@@ -86,24 +85,41 @@ function div(e: BlockEmitter, d: Decoded, signed: boolean, rem: boolean, word: b
   e.storeX(d.rd);
 }
 
-/** MULH/MULHSU/MULHU: the unsigned high product, corrected for signed operands. */
+/**
+ * MULH/MULHSU/MULHU: the unsigned high product of 32-bit halves, inline (a multiprecision loop
+ * runs one per limb), corrected for signed operands.
+ */
 function mulh(e: BlockEmitter, d: Decoded, aSigned: boolean, bSigned: boolean): void {
   const c = e.c;
+  const a = e.locals.va;
+  const b = e.locals.t;
+  const lh = e.locals.t3;
+  const hl = e.locals.t4;
+  const lo32 = (l: number): void => {
+    c.get(l).i64(0xffff_ffff).op(Op.i64_and);
+  };
+  const hi32 = (l: number): void => {
+    c.get(l).i64(32).op(Op.i64_shr_u);
+  };
   e.pushXAddr(d.rd);
   e.getX(d.rs1);
+  c.set(a);
   e.getX(d.rs2);
-  c.call(F_MULHU);
+  c.set(b);
+  lo32(a); hi32(b); c.op(Op.i64_mul).set(lh);
+  hi32(a); lo32(b); c.op(Op.i64_mul).set(hl);
+  // ah * bh + (lh >> 32) + (hl >> 32) + (mid >> 32), where mid = (al * bl >> 32) + lo(lh) + lo(hl)
+  // (below 3 * 2^32: no overflow).
+  hi32(a); hi32(b); c.op(Op.i64_mul);
+  hi32(lh); c.op(Op.i64_add);
+  hi32(hl); c.op(Op.i64_add);
+  lo32(a); lo32(b); c.op(Op.i64_mul).i64(32).op(Op.i64_shr_u);
+  lo32(lh); c.op(Op.i64_add);
+  lo32(hl); c.op(Op.i64_add);
+  c.i64(32).op(Op.i64_shr_u).op(Op.i64_add);
   // Signed corrections: subtract b when a < 0, and a when b < 0 (two's complement identity).
-  if (aSigned) {
-    e.getX(d.rs2);
-    e.getX(d.rs1);
-    c.i64(63).op(Op.i64_shr_s).op(Op.i64_and).op(Op.i64_sub);
-  }
-  if (bSigned) {
-    e.getX(d.rs1);
-    e.getX(d.rs2);
-    c.i64(63).op(Op.i64_shr_s).op(Op.i64_and).op(Op.i64_sub);
-  }
+  if (aSigned) c.get(b).get(a).i64(63).op(Op.i64_shr_s).op(Op.i64_and).op(Op.i64_sub);
+  if (bSigned) c.get(a).get(b).i64(63).op(Op.i64_shr_s).op(Op.i64_and).op(Op.i64_sub);
   e.storeX(d.rd);
 }
 
@@ -151,31 +167,3 @@ export const INT_EMITTERS: Record<string, EmitFn> = {
   remw: (e, _j, x) => div(e, x.d, true, true, true),
   remuw: (e, _j, x) => div(e, x.d, false, true, true),
 };
-
-/** The module-internal helper: the high 64 bits of an unsigned 64 x 64 product. */
-export function mulhuFunction(): Code {
-  const c = new Code(2);
-  const a = 0;
-  const b = 1;
-  const ll = c.local(I64);
-  const lh = c.local(I64);
-  const hl = c.local(I64);
-  const mid = c.local(I64);
-  const lo32 = (l: number): void => {
-    c.get(l).i64(0xffff_ffff).op(Op.i64_and);
-  };
-  const hi32 = (l: number): void => {
-    c.get(l).i64(32).op(Op.i64_shr_u);
-  };
-  lo32(a); lo32(b); c.op(Op.i64_mul).set(ll);
-  lo32(a); hi32(b); c.op(Op.i64_mul).set(lh);
-  hi32(a); lo32(b); c.op(Op.i64_mul).set(hl);
-  // mid = (ll >> 32) + lo(lh) + lo(hl): below 3 * 2^32, no overflow.
-  hi32(ll); lo32(lh); c.op(Op.i64_add); lo32(hl); c.op(Op.i64_add).set(mid);
-  // hi = ah * bh + (lh >> 32) + (hl >> 32) + (mid >> 32)
-  hi32(a); hi32(b); c.op(Op.i64_mul);
-  hi32(lh); c.op(Op.i64_add);
-  hi32(hl); c.op(Op.i64_add);
-  hi32(mid); c.op(Op.i64_add);
-  return c;
-}

@@ -45,11 +45,10 @@ export const P_END = 3;
  */
 export const F_SLOW = 0;
 export const F_REFILL = 1;
-export const F_MULHU = 2;
-export const F_FMA = 3;
-export const F_LEAVE = 4;
-export const F_TLB2 = 5;
-export const F_GROUP0 = 6;
+export const F_FMA = 2;
+export const F_LEAVE = 3;
+export const F_TLB2 = 4;
+export const F_GROUP0 = 5;
 
 /** Where a jump lands inside the region: a block of function `group`, by its index there. */
 export interface BlockRef {
@@ -164,6 +163,9 @@ export class Locals {
   get va(): number { return this.get('va', I64); }
   /** A second i64 temporary. */
   get t(): number { return this.get('t', I64); }
+  /** Third and fourth i64 temporaries (a high product's partial products). */
+  get t3(): number { return this.get('t3', I64); }
+  get t4(): number { return this.get('t4', I64); }
   get fa(): number { return this.get('fa', F64); }
   get fb(): number { return this.get('fb', F64); }
   get fr(): number { return this.get('fr', F64); }

@@ -11,7 +11,6 @@ import { HART_BASE, HART_BLOCK } from '../cpu/layout.ts';
 import { decode } from '../isa/decode.ts';
 import { Flag, Kind } from '../isa/table.ts';
 import { BlockEmitter, leaveFunction } from './emit.ts';
-import { mulhuFunction } from './emit-int.ts';
 import { tlb2Function } from './emit-mem.ts';
 import { fmaFunction } from './fma-rne.ts';
 import { Exit, loadDataTlb, Locals, P_BUDGET, P_END, P_ENTRY, SlowPaths, storeInstret, type BlockRef, type Insn } from './region.ts';
@@ -164,11 +163,10 @@ function onPathsToNew(blocks: Block[], earlier: Set<number>): Block[] {
 /** The signatures in a region module. */
 const T_REGION = 0;
 const T_SLOW = 1;
-const T_MULHU = 2;
-const T_FMA = 3;
-const T_LEAVE = 4;
-const T_REFILL = 5;
-const T_TLB2 = 6;
+const T_FMA = 2;
+const T_LEAVE = 3;
+const T_REFILL = 4;
+const T_TLB2 = 5;
 
 /**
  * Most guest instructions in one function of a region. V8 optimizes a function on its own once
@@ -324,7 +322,6 @@ export function translateRegion(
     types: [
       { params: [I32, I32, I32, I64], results: [I32] },
       { params: [I32, I32], results: [I32] },
-      { params: [I64, I64], results: [I64] },
       { params: [F64, F64, F64], results: [F64] },
       { params: [I32, I32, I64, I32, I32], results: [I32] },
       { params: [I32, I32, I32], results: [I32] },
@@ -333,7 +330,6 @@ export function translateRegion(
     imports: [{ name: 'slow', type: T_SLOW }, { name: 'refill', type: T_REFILL }],
     memory,
     funcs: [
-      { type: T_MULHU, code: mulhuFunction() },
       { type: T_FMA, code: fmaFunction() },
       { type: T_LEAVE, code: leaveFunction(vpage) },
       { type: T_TLB2, code: tlb2Function(hb, (hb - HART_BASE) / HART_BLOCK, memory.shared) },
